@@ -1,0 +1,233 @@
+"""The exception tree and the protocol's error codes.
+
+Every exception this library raises derives from :class:`Oid4vciError`::
+
+    Oid4vciError
+    ├── ValidationError              input that is not what the protocol allows (our check failed)
+    │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
+    │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
+    │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
+    │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
+    │   ├── OfferError               a credential offer that cannot be used
+    │   ├── StateError               a flow step taken in the wrong state, or a callback that does
+    │   │                            not match the pending authorization (state, iss)
+    │   └── CredentialVerificationError   a received credential failed verification
+    ├── ProtocolError                an OAuth / OID4VCI error response (``error``,
+    │   │                            ``error_description``, status, ``c_nonce``, ``DPoP-Nonce``)
+    │   ├── AuthorizationError       authorization / PAR endpoint
+    │   ├── TokenError               token endpoint
+    │   ├── CredentialRequestError   credential / deferred / notification / nonce endpoints
+    │   └── DpopError                ``invalid_dpop_proof`` and ``use_dpop_nonce``
+    ├── StoreError                   the issuer's Store refused an operation (``StoreFullError``)
+    └── TransportError               the request did not complete
+        ├── TransportTimeout
+        ├── ConnectError
+        ├── ResponseTooLarge
+        └── RedirectRefused
+
+On the wallet side a :class:`ProtocolError` is what the server answered; on the issuer side the
+helpers raise it and :func:`oid4vci.issuer.create_error_response` turns it into the exact response.
+
+Messages and reprs never contain secrets: access tokens, codes, tx_codes, private keys and
+nonces are never interpolated into them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "AuthorizationError",
+    "ConnectError",
+    "CredentialRequestError",
+    "CredentialVerificationError",
+    "DpopError",
+    "ErrorCode",
+    "InsecureUrlError",
+    "JoseError",
+    "MetadataError",
+    "OfferError",
+    "Oid4vciError",
+    "ProtocolError",
+    "RedirectRefused",
+    "ResponseTooLarge",
+    "StateError",
+    "StoreError",
+    "StoreFullError",
+    "TokenError",
+    "TransportError",
+    "TransportTimeout",
+    "ValidationError",
+    "WireFormatError",
+]
+
+
+class ErrorCode:
+    """Error codes of RFC 6749, 6750, 9126, 9396, 9449 and OID4VCI Draft 13 … 1.0."""
+
+    # RFC 6749 §4.1.2.1 / §5.2
+    INVALID_REQUEST: Final = "invalid_request"
+    INVALID_CLIENT: Final = "invalid_client"
+    INVALID_GRANT: Final = "invalid_grant"
+    UNAUTHORIZED_CLIENT: Final = "unauthorized_client"
+    UNSUPPORTED_GRANT_TYPE: Final = "unsupported_grant_type"
+    INVALID_SCOPE: Final = "invalid_scope"
+    ACCESS_DENIED: Final = "access_denied"
+    UNSUPPORTED_RESPONSE_TYPE: Final = "unsupported_response_type"
+    SERVER_ERROR: Final = "server_error"
+    TEMPORARILY_UNAVAILABLE: Final = "temporarily_unavailable"
+    # RFC 6750 §3.1
+    INVALID_TOKEN: Final = "invalid_token"
+    INSUFFICIENT_SCOPE: Final = "insufficient_scope"
+    # RFC 9396
+    INVALID_AUTHORIZATION_DETAILS: Final = "invalid_authorization_details"
+    # RFC 9126 (PAR) uses the token-endpoint set; RFC 9101 adds this one
+    INVALID_REQUEST_URI: Final = "invalid_request_uri"
+    # RFC 9449
+    INVALID_DPOP_PROOF: Final = "invalid_dpop_proof"
+    USE_DPOP_NONCE: Final = "use_dpop_nonce"
+    # OID4VCI token endpoint, Draft 13 only (pre-authorized polling)
+    AUTHORIZATION_PENDING: Final = "authorization_pending"
+    SLOW_DOWN: Final = "slow_down"
+    # OID4VCI credential endpoint
+    INVALID_CREDENTIAL_REQUEST: Final = "invalid_credential_request"
+    UNSUPPORTED_CREDENTIAL_TYPE: Final = "unsupported_credential_type"  # D13–D15
+    UNSUPPORTED_CREDENTIAL_FORMAT: Final = "unsupported_credential_format"  # D13–D15
+    UNKNOWN_CREDENTIAL_CONFIGURATION: Final = "unknown_credential_configuration"  # 1.0
+    UNKNOWN_CREDENTIAL_IDENTIFIER: Final = "unknown_credential_identifier"  # 1.0
+    INVALID_PROOF: Final = "invalid_proof"
+    INVALID_NONCE: Final = "invalid_nonce"  # D15+
+    INVALID_ENCRYPTION_PARAMETERS: Final = "invalid_encryption_parameters"
+    CREDENTIAL_REQUEST_DENIED: Final = "credential_request_denied"  # D14+
+    # deferred endpoint
+    INVALID_TRANSACTION_ID: Final = "invalid_transaction_id"
+    ISSUANCE_PENDING: Final = "issuance_pending"  # D13–D15
+    # notification endpoint
+    INVALID_NOTIFICATION_ID: Final = "invalid_notification_id"
+    INVALID_NOTIFICATION_REQUEST: Final = "invalid_notification_request"
+
+
+class Oid4vciError(Exception):
+    """Base of every exception raised by this library."""
+
+
+class ValidationError(Oid4vciError, ValueError):
+    """Input that does not satisfy the protocol's rules."""
+
+
+class WireFormatError(ValidationError):
+    """A wire document does not have the expected shape.
+
+    ``path`` names the offending member in wire spelling, e.g. ``grants.urn:…:pre-authorized_code.tx_code.length``.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class JoseError(ValidationError):
+    """A JOSE object (JWS, JWK, JWT claims) is malformed, not allowed or does not verify."""
+
+
+class InsecureUrlError(ValidationError):
+    """A URL uses a scheme or host that policy does not allow (e.g. http to a non-loopback host)."""
+
+
+class MetadataError(ValidationError):
+    """Issuer or authorization-server metadata cannot be used for the requested flow."""
+
+
+class OfferError(ValidationError):
+    """A credential offer is malformed or cannot be accepted."""
+
+
+class StateError(ValidationError):
+    """A flow step does not match the pending state (wrong ``state``, ``iss``, step order)."""
+
+
+class CredentialVerificationError(ValidationError):
+    """A credential received from an issuer failed verification; nothing was stored."""
+
+
+class ProtocolError(Oid4vciError):
+    """An OAuth 2.0 / OID4VCI error response.
+
+    Attributes mirror the wire: ``error`` (the code), ``error_description``, ``status`` (HTTP
+    status), ``c_nonce`` / ``c_nonce_expires_in`` (Draft 13/14 error bodies), ``dpop_nonce``
+    (the ``DPoP-Nonce`` header), ``interval`` (``issuance_pending``/``slow_down``) and, on the
+    issuer side, ``www_authenticate_scheme`` when the error must be sent as a
+    ``WWW-Authenticate`` challenge (resource server errors).
+    """
+
+    default_status = 400
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        *,
+        status: int | None = None,
+        c_nonce: str | None = None,
+        c_nonce_expires_in: int | None = None,
+        dpop_nonce: str | None = None,
+        interval: int | None = None,
+        www_authenticate_scheme: str | None = None,
+    ) -> None:
+        self.error = error
+        self.error_description = error_description
+        self.status = status if status is not None else self.default_status
+        self.c_nonce = c_nonce
+        self.c_nonce_expires_in = c_nonce_expires_in
+        self.dpop_nonce = dpop_nonce
+        self.interval = interval
+        self.www_authenticate_scheme = www_authenticate_scheme
+        text = error if not error_description else f"{error}: {error_description}"
+        super().__init__(text)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(error={self.error!r}, status={self.status})"
+
+
+class AuthorizationError(ProtocolError):
+    """An error from the authorization or pushed authorization request endpoint."""
+
+
+class TokenError(ProtocolError):
+    """An error from the token endpoint (RFC 6749 §5.2 and OID4VCI §6.3)."""
+
+
+class CredentialRequestError(ProtocolError):
+    """An error from the credential, deferred, notification or nonce endpoint."""
+
+
+class DpopError(ProtocolError):
+    """``invalid_dpop_proof`` or ``use_dpop_nonce`` (RFC 9449)."""
+
+
+class StoreError(Oid4vciError):
+    """The issuer's state store could not complete an operation."""
+
+
+class StoreFullError(StoreError):
+    """The store is at capacity and refuses rather than evicting live entries (retry later)."""
+
+
+class TransportError(Oid4vciError):
+    """The HTTP exchange did not complete."""
+
+
+class TransportTimeout(TransportError):
+    """Connecting or reading took longer than the configured timeout."""
+
+
+class ConnectError(TransportError):
+    """The server could not be reached."""
+
+
+class ResponseTooLarge(TransportError):
+    """The response body exceeded the configured size cap."""
+
+
+class RedirectRefused(TransportError):
+    """The server answered with a redirect on an API call; redirects are not followed."""

@@ -1,0 +1,301 @@
+"""HTTP values and the :class:`Transport` protocol.
+
+Nothing here does I/O. :class:`HttpRequest` and :class:`HttpResponse` are frozen values that the
+wallet's sans-IO steps produce and consume, and that the issuer's helpers read and return.
+:class:`Headers` is an immutable, case-insensitive multi-map. A transport (see
+``oid4vci.transports``) turns an :class:`HttpRequest` into an :class:`HttpResponse`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+from urllib.parse import parse_qsl, urlencode
+
+import attrs
+
+from .errors import WireFormatError
+
+__all__ = [
+    "FORM_CONTENT_TYPE",
+    "JSON_CONTENT_TYPE",
+    "Headers",
+    "HttpRequest",
+    "HttpResponse",
+    "RequestDict",
+    "ResponseDict",
+    "Transport",
+]
+
+JSON_CONTENT_TYPE = "application/json"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+RequestDict = Mapping[str, Any]
+"""A framework-neutral request: ``{"method", "url", "headers", "body"}``."""
+ResponseDict = dict[str, Any]
+"""A framework-neutral response: ``{"status", "headers", "body"}``."""
+
+
+def _to_items(value: object) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Headers):
+        return value.items()
+    if isinstance(value, Mapping):
+        pairs: Iterable[Any] = value.items()
+    elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
+        pairs = value
+    else:
+        raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
+    out: list[tuple[str, str]] = []
+    for pair in pairs:
+        name, val = pair
+        if not isinstance(name, str) or not isinstance(val, str):
+            raise TypeError("header names and values must be str")
+        if "\r" in name or "\n" in name or "\r" in val or "\n" in val:
+            raise ValueError("header names and values must not contain CR or LF")
+        out.append((name, val))
+    return tuple(out)
+
+
+@attrs.frozen(init=False, repr=False)
+class Headers:
+    """Immutable HTTP headers with case-insensitive lookup; keeps order and repeats.
+
+    ``repr`` hides the values of ``Authorization``, ``DPoP`` and ``Cookie`` headers.
+    """
+
+    _items: tuple[tuple[str, str], ...]
+
+    def __init__(self, items: object = None) -> None:
+        self.__attrs_init__(_to_items(items))
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of ``name`` (any case), or ``default``."""
+        lower = name.lower()
+        for key, value in self._items:
+            if key.lower() == lower:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name`` (any case), in order."""
+        lower = name.lower()
+        return [value for key, value in self._items if key.lower() == lower]
+
+    def items(self) -> tuple[tuple[str, str], ...]:
+        """All ``(name, value)`` pairs in order."""
+        return self._items
+
+    def with_header(self, name: str, value: str) -> Headers:
+        """A copy with ``name`` set to ``value`` (replacing any existing values)."""
+        lower = name.lower()
+        kept = [(k, v) for k, v in self._items if k.lower() != lower]
+        return Headers([*kept, (name, value)])
+
+    def without(self, name: str) -> Headers:
+        """A copy without ``name``."""
+        lower = name.lower()
+        return Headers([(k, v) for k, v in self._items if k.lower() != lower])
+
+    def to_dict(self) -> dict[str, str]:
+        """A plain dict; repeated headers are joined with ``", "``."""
+        out: dict[str, str] = {}
+        for key, value in self._items:
+            out[key] = f"{out[key]}, {value}" if key in out else value
+        return out
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        hidden = {"authorization", "dpop", "cookie", "set-cookie"}
+        shown = [(k, "***" if k.lower() in hidden else v) for k, v in self._items]
+        return f"Headers({shown!r})"
+
+
+def _headers(value: object) -> Headers:
+    return value if isinstance(value, Headers) else Headers(value)
+
+
+def _body(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode()
+    if value is None:
+        return b""
+    raise TypeError("body must be bytes or str")
+
+
+def _upper(value: str) -> str:
+    return value.upper()
+
+
+def _media_type(headers: Headers) -> str:
+    value = headers.get("content-type") or ""
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _parse_json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireFormatError("body is not valid JSON") from exc
+    if not isinstance(value, dict):
+        raise WireFormatError("body is not a JSON object")
+    return value
+
+
+def _parse_form(body: bytes) -> dict[str, str]:
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WireFormatError("body is not valid form data") from exc
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        if name in out:
+            # RFC 6749 §3.1: request parameters MUST NOT be included more than once.
+            raise WireFormatError("parameter repeated", path=name)
+        out[name] = value
+    return out
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class HttpRequest:
+    """An HTTP request as a value. ``repr`` shows method and URL without the query."""
+
+    method: str = attrs.field(converter=_upper)
+    url: str
+    headers: Headers = attrs.field(factory=Headers, converter=_headers)
+    body: bytes = attrs.field(default=b"", converter=_body)
+
+    @classmethod
+    def json(
+        cls, method: str, url: str, data: Mapping[str, Any], headers: object = None
+    ) -> HttpRequest:
+        """A request with a JSON body and ``Content-Type: application/json``."""
+        hdrs = _headers(headers).with_header("Content-Type", JSON_CONTENT_TYPE)
+        return cls(
+            method=method, url=url, headers=hdrs, body=json.dumps(data, separators=(",", ":"))
+        )
+
+    @classmethod
+    def form(
+        cls, method: str, url: str, data: Mapping[str, str], headers: object = None
+    ) -> HttpRequest:
+        """A request with a form-encoded body."""
+        hdrs = _headers(headers).with_header("Content-Type", FORM_CONTENT_TYPE)
+        return cls(method=method, url=url, headers=hdrs, body=urlencode(list(data.items())))
+
+    @property
+    def media_type(self) -> str:
+        """The ``Content-Type`` without parameters, lower-cased (``""`` when absent)."""
+        return _media_type(self.headers)
+
+    def json_body(self) -> dict[str, Any]:
+        """The body as a JSON object; :class:`WireFormatError` otherwise."""
+        return _parse_json_object(self.body)
+
+    def form_body(self) -> dict[str, str]:
+        """The body as form parameters; repeated parameters are a :class:`WireFormatError`."""
+        return _parse_form(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The framework-neutral dict form ``{"method", "url", "headers", "body"}``."""
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": self.headers.to_dict(),
+            "body": self.body,
+        }
+
+    @classmethod
+    def from_dict(cls, data: RequestDict) -> HttpRequest:
+        """Build from a plain request dict; ``headers`` and ``body`` may be absent."""
+        method = data.get("method")
+        url = data.get("url")
+        if not isinstance(method, str) or not isinstance(url, str):
+            raise WireFormatError("request dict needs str 'method' and 'url'")
+        return cls(
+            method=method,
+            url=url,
+            headers=data.get("headers"),
+            body=data.get("body") or b"",
+        )
+
+    @classmethod
+    def coerce(cls, request: HttpRequest | RequestDict) -> HttpRequest:
+        """Accept either an :class:`HttpRequest` or a request dict."""
+        return request if isinstance(request, HttpRequest) else cls.from_dict(request)
+
+    def __repr__(self) -> str:
+        return f"HttpRequest(method={self.method!r}, url={self.url.split('?', 1)[0]!r})"
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class HttpResponse:
+    """An HTTP response as a value. ``repr`` shows only the status and content type."""
+
+    status: int
+    headers: Headers = attrs.field(factory=Headers, converter=_headers)
+    body: bytes = attrs.field(default=b"", converter=_body)
+
+    @classmethod
+    def json(cls, status: int, data: Any, headers: object = None) -> HttpResponse:
+        """A JSON response."""
+        hdrs = _headers(headers).with_header("Content-Type", JSON_CONTENT_TYPE)
+        return cls(status=status, headers=hdrs, body=json.dumps(data, separators=(",", ":")))
+
+    @property
+    def media_type(self) -> str:
+        """The ``Content-Type`` without parameters, lower-cased (``""`` when absent)."""
+        return _media_type(self.headers)
+
+    def json_body(self) -> dict[str, Any]:
+        """The body as a JSON object; :class:`WireFormatError` otherwise."""
+        return _parse_json_object(self.body)
+
+    def to_dict(self) -> ResponseDict:
+        """The framework-neutral dict form ``{"status", "headers", "body"}``."""
+        return {"status": self.status, "headers": self.headers.to_dict(), "body": self.body}
+
+    def __repr__(self) -> str:
+        return f"HttpResponse(status={self.status}, media_type={self.media_type!r})"
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sends one :class:`HttpRequest` and returns its :class:`HttpResponse`.
+
+    Implementations raise :class:`~oid4vci.errors.TransportError` subclasses and never follow
+    redirects. They are async context managers; ``aclose`` releases connections.
+    """
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request`` and return the response."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources held by the transport."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

@@ -1,0 +1,369 @@
+"""Keys and compact JWS over joserfc and ``cryptography``.
+
+* :class:`Signer` is the small protocol every signing key satisfies, so keys may live in an HSM
+  or a phone's secure element. :class:`LocalSigner` is the in-process implementation
+  (ES256 default, ES384, ES512, EdDSA).
+* :func:`create_jws` builds a compact JWS through any Signer.
+* :func:`verify_jws` checks a compact JWS against an explicit algorithm allow-list; ``none`` and
+  MAC algorithms are never accepted. :func:`decode_jws` splits without verifying.
+* :func:`jwk_thumbprint` is RFC 7638 (SHA-256); :func:`public_jwk` refuses private members.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import json
+from collections.abc import Collection, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from joserfc.errors import JoseError as _JoserfcError
+from joserfc.jwk import ECKey, JWKRegistry, OKPKey
+
+from .errors import JoseError
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS",
+    "DecodedJws",
+    "LocalSigner",
+    "Signer",
+    "b64url_decode",
+    "b64url_encode",
+    "create_jws",
+    "decode_jws",
+    "generate_signer",
+    "jwk_thumbprint",
+    "jwk_thumbprint_uri",
+    "public_jwk",
+    "verify_jws",
+]
+
+#: Asymmetric JWS algorithms this module can verify. ``none`` and ``HS*`` are never in it.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "EdDSA", "Ed25519", "RS256", "RS384", "RS512", "PS256", "PS384",
+     "PS512"}
+)  # fmt: skip
+
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "OKP": ("crv", "kty", "x"),
+    "oct": ("k", "kty"),
+}
+_EC_ALGS: dict[str, tuple[str, int, hashes.HashAlgorithm]] = {
+    "ES256": ("P-256", 32, hashes.SHA256()),
+    "ES384": ("P-384", 48, hashes.SHA384()),
+    "ES512": ("P-521", 66, hashes.SHA512()),
+}
+_RSA_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "256": hashes.SHA256(),
+    "384": hashes.SHA384(),
+    "512": hashes.SHA512(),
+}
+
+
+def b64url_encode(data: bytes) -> str:
+    """base64url without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict base64url decoding (no padding, alphabet checked); :class:`JoseError` otherwise."""
+    if not isinstance(text, str) or "=" in text:
+        raise JoseError("invalid base64url")
+    try:
+        raw = text.encode("ascii")
+        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+    except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
+        raise JoseError("invalid base64url") from exc
+
+
+def _canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+
+
+def public_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``jwk`` as a plain dict after checking it is a usable *public* key.
+
+    Raises :class:`JoseError` for private members (``d``, ``p``, ``k``, …), symmetric keys and
+    keys that do not parse.
+    """
+    if not isinstance(jwk, Mapping):
+        raise JoseError("JWK must be a JSON object")
+    if _PRIVATE_MEMBERS & set(jwk):
+        raise JoseError("JWK contains private key material where a public key is expected")
+    if jwk.get("kty") not in ("EC", "OKP", "RSA"):
+        raise JoseError("JWK must be an asymmetric public key (EC, OKP or RSA)")
+    _import_public(_canonical_json(dict(jwk)))
+    return dict(jwk)
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 JWK SHA-256 thumbprint, base64url."""
+    kty = jwk.get("kty") if isinstance(jwk, Mapping) else None
+    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
+    if members is None:
+        raise JoseError("JWK has an unsupported or missing 'kty'")
+    try:
+        subset = {name: jwk[name] for name in members}
+    except KeyError as exc:
+        raise JoseError("JWK lacks a required member") from exc
+    if not all(isinstance(v, str) for v in subset.values()):
+        raise JoseError("JWK members must be strings")
+    data = json.dumps(subset, separators=(",", ":"), sort_keys=True).encode()
+    return b64url_encode(hashlib.sha256(data).digest())
+
+
+def jwk_thumbprint_uri(jwk: Mapping[str, Any]) -> str:
+    """RFC 9278 thumbprint URI (``urn:ietf:params:oauth:jwk-thumbprint:sha-256:…``)."""
+    return "urn:ietf:params:oauth:jwk-thumbprint:sha-256:" + jwk_thumbprint(jwk)
+
+
+@functools.lru_cache(maxsize=4096)
+def _import_public(canonical: bytes) -> Any:
+    try:
+        key = JWKRegistry.import_key(json.loads(canonical))
+    except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
+        raise JoseError("JWK does not describe a valid key") from exc
+    return key.public_key
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """A signing key: its JWS ``alg``, its public JWK and an async ``sign``.
+
+    ``sign`` returns the JWS signature bytes for ``signing_input`` (for ECDSA the fixed-size
+    ``r || s`` form of RFC 7518 §3.4).
+    """
+
+    @property
+    def alg(self) -> str:
+        """The JWS algorithm, e.g. ``ES256``."""
+        ...
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        """The public key as a JWK (no private members)."""
+        ...
+
+    async def sign(self, signing_input: bytes) -> bytes:
+        """Sign ``signing_input`` and return the raw JWS signature."""
+        ...
+
+
+_CURVE_FOR_ALG = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+
+
+@attrs.frozen(repr=False, eq=False)
+class LocalSigner:
+    """An in-process key implementing :class:`Signer`. ``repr`` never shows key material."""
+
+    alg: str
+    _private_key: Any = attrs.field(alias="private_key")
+    kid: str | None = None
+    _public: dict[str, Any] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.alg not in _CURVE_FOR_ALG and self.alg not in ("EdDSA", "Ed25519"):
+            raise JoseError("unsupported signing algorithm")
+        key: ECKey | OKPKey = (
+            ECKey.import_key(self._private_key)
+            if self.alg in _CURVE_FOR_ALG
+            else OKPKey.import_key(self._private_key)
+        )
+        jwk = key.as_dict(private=False)
+        if self.kid is not None:
+            jwk["kid"] = self.kid
+        object.__setattr__(self, "_public", jwk)
+
+    @classmethod
+    def generate(cls, alg: str = "ES256", *, kid: str | None = None) -> LocalSigner:
+        """A fresh key for ``alg`` (``ES256`` default, ``ES384``, ``ES512``, ``EdDSA``)."""
+        if alg in _CURVE_FOR_ALG:
+            curve = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
+            return cls(alg, ec.generate_private_key(curve[_CURVE_FOR_ALG[alg]]), kid)
+        if alg in ("EdDSA", "Ed25519"):
+            return cls(alg, ed25519.Ed25519PrivateKey.generate(), kid)
+        raise JoseError("unsupported signing algorithm")
+
+    @classmethod
+    def from_jwk(cls, jwk: Mapping[str, Any], *, alg: str | None = None) -> LocalSigner:
+        """Load a private JWK. ``alg`` defaults to the JWK's ``alg`` or the curve's natural one."""
+        try:
+            key = JWKRegistry.import_key(dict(jwk))
+        except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
+            raise JoseError("private JWK does not describe a valid key") from exc
+        if not key.is_private:
+            raise JoseError("a private JWK is needed to sign")
+        crv = jwk.get("crv")
+        chosen = alg or jwk.get("alg") or {
+            "P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "Ed25519": "EdDSA"
+        }.get(str(crv))  # fmt: skip
+        if not isinstance(chosen, str):
+            raise JoseError("cannot tell the algorithm for this key")
+        kid = jwk.get("kid")
+        return cls(chosen, key.private_key, kid if isinstance(kid, str) else None)
+
+    @property
+    def public_jwk(self) -> dict[str, Any]:
+        """The public JWK (a fresh copy)."""
+        return dict(self._public)
+
+    def private_jwk(self) -> dict[str, Any]:
+        """Export the private JWK. Only call this to persist the key on purpose."""
+        if self.alg in _CURVE_FOR_ALG:
+            out = ECKey.import_key(self._private_key).as_dict(private=True)
+        else:
+            out = OKPKey.import_key(self._private_key).as_dict(private=True)
+        out["alg"] = self.alg
+        if self.kid is not None:
+            out["kid"] = self.kid
+        return dict(out)
+
+    async def sign(self, signing_input: bytes) -> bytes:
+        """Sign with the private key (ECDSA signatures in ``r || s`` form)."""
+        return self.sign_sync(signing_input)
+
+    def sign_sync(self, signing_input: bytes) -> bytes:
+        """The synchronous form of :meth:`sign`."""
+        if self.alg in _EC_ALGS:
+            _, size, digest = _EC_ALGS[self.alg]
+            der = self._private_key.sign(signing_input, ec.ECDSA(digest))
+            r, s = decode_dss_signature(der)
+            return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        signature: bytes = self._private_key.sign(signing_input)
+        return signature
+
+    def __repr__(self) -> str:
+        return f"LocalSigner(alg={self.alg!r}, kid={self.kid!r})"
+
+
+def generate_signer(alg: str = "ES256", *, kid: str | None = None) -> LocalSigner:
+    """A fresh :class:`LocalSigner` (ES256 by default)."""
+    return LocalSigner.generate(alg, kid=kid)
+
+
+def _json_segment(obj: Mapping[str, Any]) -> str:
+    return b64url_encode(json.dumps(obj, separators=(",", ":")).encode())
+
+
+async def create_jws(
+    signer: Signer, payload: Mapping[str, Any], header: Mapping[str, Any] | None = None
+) -> str:
+    """A compact JWS of ``payload`` signed by ``signer``; ``alg`` comes from the signer."""
+    protected = {**(header or {}), "alg": signer.alg}
+    signing_input = f"{_json_segment(protected)}.{_json_segment(payload)}".encode("ascii")
+    signature = await signer.sign(signing_input)
+    return f"{signing_input.decode('ascii')}.{b64url_encode(signature)}"
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class DecodedJws:
+    """A compact JWS split into its parts (header, payload, signing input, signature)."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+    def __repr__(self) -> str:
+        return f"DecodedJws(alg={self.header.get('alg')!r}, typ={self.header.get('typ')!r})"
+
+
+_MAX_JWS_LENGTH = 1 << 20
+
+
+def decode_jws(token: str) -> DecodedJws:
+    """Split a compact JWS whose header and payload are JSON objects. Does **not** verify."""
+    if not isinstance(token, str) or len(token) > _MAX_JWS_LENGTH:
+        raise JoseError("JWS must be a compact string")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise JoseError("JWS must have three dot-separated parts")
+    header_b64, payload_b64, signature_b64 = parts
+    try:
+        header = json.loads(b64url_decode(header_b64))
+        payload = json.loads(b64url_decode(payload_b64))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise JoseError("JWS header or payload is not JSON") from exc
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise JoseError("JWS header and payload must be JSON objects")
+    if not isinstance(header.get("alg"), str):
+        raise JoseError("JWS header lacks 'alg'")
+    if "crit" in header:
+        raise JoseError("JWS uses critical extensions this library does not understand")
+    return DecodedJws(
+        header=header,
+        payload=payload,
+        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signature=b64url_decode(signature_b64),
+    )
+
+
+def verify_jws(
+    token: str | DecodedJws,
+    jwk: Mapping[str, Any],
+    *,
+    algorithms: Collection[str],
+) -> DecodedJws:
+    """Verify a compact JWS with a public ``jwk`` and return its decoded parts.
+
+    ``algorithms`` is the allow-list; ``none`` and MAC algorithms are refused whatever it says.
+    The key must match the algorithm (e.g. ES256 needs a P-256 key). Raises :class:`JoseError`.
+    """
+    decoded = token if isinstance(token, DecodedJws) else decode_jws(token)
+    alg = decoded.header["alg"]
+    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
+        raise JoseError("JWS algorithm is not allowed")
+    key = _import_public(_canonical_json(public_jwk(jwk)))
+    if not _verify_signature(alg, key, decoded.signing_input, decoded.signature):
+        raise JoseError("JWS signature is invalid")
+    return decoded
+
+
+def _verify_signature(alg: str, key: Any, data: bytes, signature: bytes) -> bool:
+    try:
+        if alg in _EC_ALGS:
+            curve, size, digest = _EC_ALGS[alg]
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                return False
+            if {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}[curve] != (
+                key.curve.name
+            ):
+                return False
+            if len(signature) != 2 * size:
+                return False
+            r = int.from_bytes(signature[:size], "big")
+            s = int.from_bytes(signature[size:], "big")
+            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(digest))
+            return True
+        if alg in ("EdDSA", "Ed25519"):
+            if not isinstance(key, ed25519.Ed25519PublicKey):
+                return False
+            key.verify(signature, data)
+            return True
+        if alg[:2] in ("RS", "PS"):
+            if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+                return False
+            digest = _RSA_HASHES[alg[2:]]
+            pad: padding.AsymmetricPadding = (
+                padding.PKCS1v15()
+                if alg.startswith("RS")
+                else padding.PSS(mgf=padding.MGF1(digest), salt_length=digest.digest_size)
+            )
+            key.verify(signature, data, pad, digest)
+            return True
+    except (InvalidSignature, ValueError):
+        return False
+    return False
