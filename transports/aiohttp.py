@@ -1,0 +1,428 @@
+"""Real HTTP with aiohttp: the client transport and the server adapter (asyncio only).
+
+Client: :class:`AiohttpTransport` implements :class:`oid4vci.http.Transport` over one reused
+:class:`aiohttp.ClientSession`, with the library's safe defaults: https only (http only to
+loopback hosts, and only when ``allow_insecure_loopback`` is set), no redirects followed,
+connect and total timeouts, a response size cap enforced while streaming, no cookies kept, and
+aiohttp's exceptions mapped to :class:`~oid4vci.errors.TransportError` and its subclasses with
+messages that never contain the URL's query.
+
+Server: :func:`make_aiohttp_app`, :func:`handler_for_aiohttp` and :func:`serve` expose an async
+``handler(HttpRequest) -> HttpResponse`` (such as an issuer's ``handle``) over HTTP. The
+request body size limit is enforced before the handler runs (413), a handler exception becomes
+a bare 500 ``server_error`` answer, and aiohttp's access log (which would record query strings
+holding codes) is off in :func:`serve`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Protocol, Self
+from urllib.parse import urlsplit
+
+import aiohttp
+import attrs
+import yarl
+from aiohttp import web
+from multidict import CIMultiDict
+
+from oid4vci.errors import (
+    ConnectError,
+    RedirectRefused,
+    ResponseTooLarge,
+    TransportError,
+    TransportTimeout,
+)
+from oid4vci.http import JSON_CONTENT_TYPE, Headers, HttpRequest, HttpResponse
+from oid4vci.urls import require_secure_url
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_RESPONSE_SIZE",
+    "REDIRECT_STATUSES",
+    "AiohttpTransport",
+    "Handler",
+    "ServedApp",
+    "handler_for_aiohttp",
+    "make_aiohttp_app",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+"""An async function answering one request: ``async def handler(request) -> response``."""
+
+AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DEFAULT_MAX_RESPONSE_SIZE = 4 * 1024 * 1024
+"""Default client response body cap: 4 MiB."""
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+"""Default server request body limit: 1 MiB."""
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+"""The statuses treated as redirects (never followed)."""
+
+_READ_CHUNK = 64 * 1024
+# Hop-by-hop and framing headers: aiohttp computes these itself.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+# host, IPv4 or [IPv6], optional port: what an issuer may safely build its URL from.
+_HOST_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
+
+
+# printable ASCII, no space: such a URL is sent exactly as given (no re-quoting by yarl)
+_WIRE_READY_URL = re.compile(r"[!-~]+")
+
+
+def _wire_url(url: str) -> yarl.URL:
+    """``url`` for aiohttp; already-encoded URLs are kept byte for byte (``%2F`` stays)."""
+    return yarl.URL(url, encoded=bool(_WIRE_READY_URL.fullmatch(url)))
+
+
+class _Readable(Protocol):
+    async def read(self, n: int = -1, /) -> bytes: ...
+
+
+async def _read_capped(stream: _Readable, limit: int) -> bytes | None:
+    """Read ``stream`` to its end, or ``None`` once more than ``limit`` bytes arrive.
+
+    Never asks the stream for more than ``limit + 1`` bytes in total.
+    """
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        remaining = limit + 1 - total
+        if remaining <= 0:
+            return None
+        chunk = await stream.read(min(remaining, _READ_CHUNK))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without user info, query and fragment (they may carry codes or tokens)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<invalid URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def _describe(request: HttpRequest) -> str:
+    return f"{request.method} {_safe_url(request.url)}"
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError)
+
+
+class AiohttpTransport:
+    """A :class:`~oid4vci.http.Transport` over aiohttp.
+
+    :param session: an existing :class:`aiohttp.ClientSession` to use; the caller keeps
+        ownership (:meth:`aclose` does not close it). Without one, a session is created lazily
+        inside the running event loop on the first :meth:`send` and closed by :meth:`aclose`;
+        it keeps no cookies.
+    :param connect_timeout: seconds allowed to establish a connection.
+    :param total_timeout: seconds allowed for the whole exchange, body included.
+    :param max_response_size: a response body longer than this raises
+        :class:`~oid4vci.errors.ResponseTooLarge`; at most ``max_response_size + 1`` bytes are
+        read. The cap applies to the decoded body (a compressed bomb cannot slip through).
+    :param allow_insecure_loopback: allow ``http://`` to 127.0.0.0/8, ``localhost`` and ``::1``.
+        Every other non-https URL raises :class:`~oid4vci.errors.InsecureUrlError` before any
+        network I/O.
+    :param raise_on_redirect: when true (the default), a 301/302/303/307/308 answer raises
+        :class:`~oid4vci.errors.RedirectRefused`; when false it is returned as the response
+        (the body is not read). Redirects are never followed either way.
+
+    Errors: :class:`~oid4vci.errors.TransportTimeout`, :class:`~oid4vci.errors.ConnectError`
+    (the server could not be reached), :class:`~oid4vci.errors.TransportError` (anything else
+    that broke the exchange, e.g. a truncated or malformed response). aiohttp exceptions are
+    never raised to the caller and are not chained (their text can hold the full URL).
+    """
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        connect_timeout: float = 10,
+        total_timeout: float = 30,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        allow_insecure_loopback: bool = False,
+        raise_on_redirect: bool = True,
+    ) -> None:
+        if connect_timeout <= 0 or total_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if max_response_size < 0:
+            raise ValueError("max_response_size must not be negative")
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=total_timeout, connect=connect_timeout)
+        self._max_response_size = max_response_size
+        self._allow_insecure_loopback = allow_insecure_loopback
+        self._raise_on_redirect = raise_on_redirect
+        self._closed = False
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar()
+            )
+        return self._session
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request`` and return the response (see the class docstring for errors)."""
+        if self._closed:
+            raise TransportError("transport is closed")
+        require_secure_url(
+            request.url,
+            allow_insecure_loopback=self._allow_insecure_loopback,
+            what="request URL",
+        )
+        session = self._get_session()
+        try:
+            return await self._exchange(session, request)
+        except TransportError:
+            raise
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectError(self._message(request, "could not connect", exc)) from None
+        except aiohttp.ServerDisconnectedError as exc:
+            raise TransportError(
+                self._message(request, "server closed the connection", exc)
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if _is_timeout(exc):
+                raise TransportTimeout(self._message(request, "timed out", exc)) from None
+            if isinstance(exc, aiohttp.ClientConnectionError):
+                raise ConnectError(self._message(request, "connection failed", exc)) from None
+            if isinstance(exc, aiohttp.ClientPayloadError):
+                raise TransportError(
+                    self._message(request, "response body incomplete or malformed", exc)
+                ) from None
+            raise TransportError(self._message(request, "request failed", exc)) from None
+
+    @staticmethod
+    def _message(request: HttpRequest, what: str, exc: BaseException) -> str:
+        # The exception's own text may contain the full URL; only its type name is kept.
+        return f"{_describe(request)}: {what} ({type(exc).__name__})"
+
+    async def _exchange(self, session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
+        headers: CIMultiDict[str] = CIMultiDict(request.headers.items())
+        skip_auto_headers = () if "content-type" in request.headers else ("Content-Type",)
+        async with session.request(
+            request.method,
+            _wire_url(request.url),
+            headers=headers,
+            data=request.body or None,
+            allow_redirects=False,
+            raise_for_status=False,
+            timeout=self._timeout,
+            skip_auto_headers=skip_auto_headers,
+        ) as resp:
+            status = resp.status
+            if self._raise_on_redirect and status in REDIRECT_STATUSES:
+                raise RedirectRefused(
+                    f"{_describe(request)}: server answered {status}; redirects are not followed"
+                )
+            try:
+                response_headers = Headers(list(resp.headers.items()))
+            except (TypeError, ValueError):
+                raise TransportError(f"{_describe(request)}: malformed response headers") from None
+            if status in REDIRECT_STATUSES:
+                return HttpResponse(status=status, headers=response_headers)
+            too_large = ResponseTooLarge(
+                f"{_describe(request)}: response body exceeds {self._max_response_size} bytes"
+            )
+            declared = resp.content_length
+            if declared is not None and declared > self._max_response_size:
+                raise too_large
+            body = await _read_capped(resp.content, self._max_response_size)
+            if body is None:
+                raise too_large
+            return HttpResponse(status=status, headers=response_headers, body=body)
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it (idempotent)."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"AiohttpTransport(total_timeout={self._timeout.total}, "
+            f"max_response_size={self._max_response_size}, "
+            f"allow_insecure_loopback={self._allow_insecure_loopback})"
+        )
+
+
+# --- server adapter -------------------------------------------------------------------------
+
+
+def _json_error(status: int, error: str, description: str | None = None) -> web.Response:
+    data = (
+        {"error": error}
+        if description is None
+        else {
+            "error": error,
+            "error_description": description,
+        }
+    )
+    return web.Response(
+        status=status,
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        headers={"Content-Type": JSON_CONTENT_TYPE, "Cache-Control": "no-store"},
+    )
+
+
+def _too_large() -> web.Response:
+    return _json_error(413, "invalid_request", "request body too large")
+
+
+async def _to_http_request(request: web.Request, max_body_size: int) -> HttpRequest | web.Response:
+    """The :class:`HttpRequest` for ``request``, or the error response to send instead."""
+    host = request.host
+    if not _HOST_RE.fullmatch(host):
+        return _json_error(400, "invalid_request", "invalid Host header")
+    declared = request.content_length
+    if declared is not None and declared > max_body_size:
+        return _too_large()
+    body = await _read_capped(request.content, max_body_size)
+    if body is None:
+        return _too_large()
+    try:
+        headers = Headers(list(request.headers.items()))
+    except (TypeError, ValueError):
+        return _json_error(400, "invalid_request", "invalid header")
+    url = f"{request.scheme}://{host}{request.raw_path}"
+    return HttpRequest(method=request.method, url=url, headers=headers, body=body)
+
+
+def _to_aiohttp_response(response: HttpResponse) -> web.Response:
+    headers: CIMultiDict[str] = CIMultiDict(
+        (name, value)
+        for name, value in response.headers.items()
+        if name.lower() not in _FRAMING_HEADERS
+    )
+    return web.Response(status=response.status, headers=headers, body=response.body or None)
+
+
+def handler_for_aiohttp(
+    handler: Handler, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE
+) -> AiohttpHandler:
+    """An aiohttp request handler that runs ``handler``; mount it in your own application.
+
+    The request URL given to ``handler`` is the one the client addressed: the request's scheme
+    (as aiohttp sees it: ``https`` only when TLS terminates in this process), the ``Host``
+    header and the raw path and query. A malformed ``Host`` answers 400. A body longer than
+    ``max_body_size`` answers 413 ``invalid_request`` before ``handler`` is called. An
+    exception from ``handler`` answers 500 ``{"error": "server_error"}`` with no details; it is
+    logged at ERROR with method, path and exception type only (the traceback at DEBUG).
+    """
+    if max_body_size < 0:
+        raise ValueError("max_body_size must not be negative")
+
+    async def aiohttp_handler(request: web.Request) -> web.StreamResponse:
+        converted = await _to_http_request(request, max_body_size)
+        if isinstance(converted, web.Response):
+            return converted
+        started = time.monotonic()
+        try:
+            response = await handler(converted)
+            if not isinstance(response, HttpResponse):
+                raise TypeError(f"handler returned {type(response).__name__}")
+            return _to_aiohttp_response(response)
+        except Exception as exc:
+            logger.error(
+                "handler failed: %s %s (%s after %.3fs)",
+                request.method,
+                request.path,
+                type(exc).__name__,
+                time.monotonic() - started,
+            )
+            logger.debug("handler traceback", exc_info=True)
+            return _json_error(500, "server_error")
+
+    return aiohttp_handler
+
+
+def make_aiohttp_app(
+    handler: Handler, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE
+) -> web.Application:
+    """An :class:`aiohttp.web.Application` sending every method and path to ``handler``.
+
+    See :func:`handler_for_aiohttp` for the conversion rules.
+    """
+    app = web.Application(client_max_size=max_body_size)
+    app.router.add_route(
+        "*", "/{tail:.*}", handler_for_aiohttp(handler, max_body_size=max_body_size)
+    )
+    return app
+
+
+@attrs.frozen(kw_only=True)
+class ServedApp:
+    """A running server from :func:`serve`."""
+
+    host: str
+    """The host the socket is bound to."""
+    port: int
+    """The bound port (the free port chosen when 0 was asked for)."""
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` (IPv6 hosts in brackets), no trailing slash."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@asynccontextmanager
+async def serve(
+    handler: Handler,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    shutdown_timeout: float = 5.0,
+) -> AsyncIterator[ServedApp]:
+    """Serve ``handler`` over plain HTTP on ``host:port`` for the duration of the block.
+
+    ``port=0`` binds a free port; the yielded :class:`ServedApp` tells which. The access log is
+    off (request lines carry query strings with codes). On exit the socket is closed and
+    in-flight requests get up to ``shutdown_timeout`` seconds to finish.
+    """
+    app = make_aiohttp_app(handler, max_body_size=max_body_size)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = int(runner.addresses[0][1])
+        yield ServedApp(host=host, port=bound_port)
+    finally:
+        await runner.cleanup()
