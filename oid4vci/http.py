@@ -241,7 +241,7 @@ class HttpRequest:
         return request if isinstance(request, HttpRequest) else cls.from_dict(request)
 
     def __repr__(self) -> str:
-        return f"HttpRequest(method={self.method!r}, url={self.url.split('?', 1)[0]!r})"
+        return f"HttpRequest(method={self.method!r}, url={self.url.split('?', 1)[0].split('#', 1)[0]!r})"
 
 
 @attrs.frozen(kw_only=True, repr=False)

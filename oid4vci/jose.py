@@ -16,6 +16,7 @@ import binascii
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -73,6 +74,9 @@ _RSA_HASHES: dict[str, hashes.HashAlgorithm] = {
 }
 
 
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64url_encode(data: bytes) -> str:
     """base64url without padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -80,7 +84,7 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     """Strict base64url decoding (no padding, alphabet checked); :class:`JoseError` otherwise."""
-    if not isinstance(text, str) or "=" in text:
+    if not isinstance(text, str) or _B64URL_RE.fullmatch(text) is None:
         raise JoseError("invalid base64url")
     try:
         raw = text.encode("ascii")
@@ -212,6 +216,9 @@ class LocalSigner:
         }.get(str(crv))  # fmt: skip
         if not isinstance(chosen, str):
             raise JoseError("cannot tell the algorithm for this key")
+        natural = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}.get(chosen, "Ed25519")
+        if crv != natural:
+            raise JoseError("the JWK's curve does not match its algorithm")
         kid = jwk.get("kid")
         return cls(chosen, key.private_key, kid if isinstance(kid, str) else None)
 

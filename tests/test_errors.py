@@ -1,0 +1,141 @@
+"""The exception tree: attributes, hierarchy and secret-free messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from oid4vci import errors
+from oid4vci.errors import (
+    AuthorizationError,
+    ConnectError,
+    CredentialRequestError,
+    CredentialVerificationError,
+    DpopError,
+    ErrorCode,
+    InsecureUrlError,
+    JoseError,
+    MetadataError,
+    OfferError,
+    Oid4vciError,
+    ProtocolError,
+    RedirectRefused,
+    ResponseTooLarge,
+    StateError,
+    StoreError,
+    StoreFullError,
+    TokenError,
+    TransportError,
+    TransportTimeout,
+    ValidationError,
+    WireFormatError,
+)
+
+
+def test_protocol_error_attributes() -> None:
+    err = CredentialRequestError(
+        ErrorCode.INVALID_PROOF,
+        "proof is stale",
+        status=400,
+        c_nonce="cn",
+        c_nonce_expires_in=86400,
+        dpop_nonce="dn",
+        interval=5,
+        www_authenticate_scheme="DPoP",
+    )
+    assert err.error == "invalid_proof"
+    assert err.error_description == "proof is stale"
+    assert err.status == 400
+    assert err.c_nonce == "cn"
+    assert err.c_nonce_expires_in == 86400
+    assert err.dpop_nonce == "dn"
+    assert err.interval == 5
+    assert err.www_authenticate_scheme == "DPoP"
+
+
+def test_protocol_error_defaults() -> None:
+    err = TokenError(ErrorCode.INVALID_GRANT)
+    assert err.status == 400
+    assert err.error_description is None
+    assert err.c_nonce is None
+    assert err.dpop_nonce is None
+    assert err.interval is None
+    assert err.www_authenticate_scheme is None
+    assert str(err) == "invalid_grant"
+    assert str(TokenError("invalid_grant", "")) == "invalid_grant"
+    assert str(TokenError("invalid_grant", "code expired")) == "invalid_grant: code expired"
+    assert DpopError(ErrorCode.INVALID_TOKEN, status=401).status == 401
+
+
+def test_repr_and_str_never_contain_secrets() -> None:
+    err = CredentialRequestError(
+        ErrorCode.INVALID_PROOF,
+        "the proof's nonce is not the current c_nonce",
+        c_nonce="SECRET-C-NONCE",
+        c_nonce_expires_in=999_777,
+        dpop_nonce="SECRET-DPOP-NONCE",
+        interval=12345,
+    )
+    for text in (str(err), repr(err), str(err.args)):
+        assert "SECRET-C-NONCE" not in text
+        assert "SECRET-DPOP-NONCE" not in text
+        assert "999777" not in text
+    assert "invalid_proof" in repr(err)
+    assert "400" in repr(err)
+    assert repr(err).startswith("CredentialRequestError(")
+    dpop = DpopError(ErrorCode.USE_DPOP_NONCE, dpop_nonce="SECRET-DPOP-NONCE")
+    assert "SECRET-DPOP-NONCE" not in str(dpop)
+    assert "SECRET-DPOP-NONCE" not in repr(dpop)
+
+
+def test_hierarchy() -> None:
+    cls: type[Exception]
+    for cls in (AuthorizationError, TokenError, CredentialRequestError, DpopError):
+        assert issubclass(cls, ProtocolError)
+    for cls in (
+        WireFormatError,
+        JoseError,
+        InsecureUrlError,
+        MetadataError,
+        OfferError,
+        StateError,
+        CredentialVerificationError,
+    ):
+        assert issubclass(cls, ValidationError)
+        assert issubclass(cls, ValueError)
+    for cls in (TransportTimeout, ConnectError, ResponseTooLarge, RedirectRefused):
+        assert issubclass(cls, TransportError)
+    assert issubclass(StoreFullError, StoreError)
+    for cls in (ValidationError, ProtocolError, StoreError, TransportError):
+        assert issubclass(cls, Oid4vciError)
+    assert not issubclass(ProtocolError, ValueError)
+    assert not issubclass(TransportError, ValidationError)
+
+
+def test_every_exported_exception_derives_from_the_base() -> None:
+    for name in errors.__all__:
+        obj = getattr(errors, name)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            assert issubclass(obj, Oid4vciError), name
+
+
+def test_wire_format_error_path() -> None:
+    err = WireFormatError("must be an integer", path="grants.tx_code.length")
+    assert err.path == "grants.tx_code.length"
+    assert str(err) == "grants.tx_code.length: must be an integer"
+    plain = WireFormatError("not JSON")
+    assert plain.path == ""
+    assert str(plain) == "not JSON"
+    with pytest.raises(ValidationError):
+        raise plain
+
+
+def test_error_codes() -> None:
+    assert ErrorCode.INVALID_DPOP_PROOF == "invalid_dpop_proof"
+    assert ErrorCode.USE_DPOP_NONCE == "use_dpop_nonce"
+    assert ErrorCode.INVALID_PROOF == "invalid_proof"
+    assert ErrorCode.INVALID_NONCE == "invalid_nonce"
+    assert ErrorCode.UNKNOWN_CREDENTIAL_CONFIGURATION == "unknown_credential_configuration"
+    assert ErrorCode.AUTHORIZATION_PENDING == "authorization_pending"
+    codes = [v for k, v in vars(ErrorCode).items() if k.isupper()]
+    assert len(codes) == len(set(codes))
+    assert all(code == code.lower() and " " not in code for code in codes)
