@@ -1,0 +1,195 @@
+"""Credential requests and responses: version shapes and malformed inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from oid4vci.errors import WireFormatError
+from oid4vci.models import (
+    CredentialRequest,
+    CredentialResponse,
+    IssuedCredential,
+    ProofSet,
+    credential_request_to_json,
+    credential_response_to_json,
+    parse_credential_request_json,
+    parse_credential_response_json,
+)
+from oid4vci.versions import SpecVersion
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "version"),
+    [
+        (
+            {
+                "credential_configuration_id": "a",
+                "proof": {"proof_type": "jwt", "jwt": "x"},
+                "proofs": {"jwt": ["x"]},
+            },
+            "proof",
+            None,
+        ),
+        (
+            {"credential_identifier": "i", "credential_configuration_id": "a"},
+            "credential_identifier",
+            None,
+        ),
+        ({"credential_identifier": "i", "format": "jwt_vc_json"}, "credential_identifier", None),
+        ({"proofs": {"jwt": ["x"]}}, "credential_configuration_id", None),
+        ({"credential_configuration_id": "a", "proofs": {}}, "proofs", None),
+        (
+            {"credential_configuration_id": "a", "proofs": {"jwt": ["x"], "attestation": ["y"]}},
+            "proofs",
+            None,
+        ),
+        ({"credential_configuration_id": "a", "proofs": {"jwt": []}}, "proofs.jwt", None),
+        ({"credential_configuration_id": "a", "proofs": {"jwt": "x"}}, "proofs.jwt", None),
+        ({"credential_configuration_id": "a", "proofs": ["x"]}, "proofs", None),
+        ({"credential_configuration_id": "a", "proof": {"jwt": "x"}}, "proof.proof_type", None),
+        ({"credential_configuration_id": "a", "proof": {"proof_type": "jwt"}}, "proof.jwt", None),
+        (
+            {"credential_configuration_id": "a", "proof": {"proof_type": 1}},
+            "proof.proof_type",
+            None,
+        ),
+        ({"credential_configuration_id": "a", "proof": "x"}, "proof", None),
+        (
+            {"credential_configuration_id": 5, "proofs": {"jwt": ["x"]}},
+            "credential_configuration_id",
+            None,
+        ),
+        ({"credential_identifier": True}, "credential_identifier", None),
+        ({"format": "vc+sd-jwt", "vct": 3}, "vct", None),
+        ({"format": "jwt_vc_json", "credential_definition": []}, "credential_definition", None),
+        (
+            {"credential_configuration_id": "a", "credential_response_encryption": "x"},
+            "credential_response_encryption",
+            None,
+        ),
+        (
+            {"credential_configuration_id": "a", "proof": {"proof_type": "jwt", "jwt": "x"}},
+            "proof",
+            SpecVersion.V1,
+        ),
+        ({"format": "mso_mdoc", "doctype": "d"}, "format", SpecVersion.V1),
+        ({"credential_configuration_id": "a"}, "credential_configuration_id", SpecVersion.DRAFT_13),
+        ({"format": "mso_mdoc", "proofs": {"jwt": ["x"]}}, "proofs", SpecVersion.DRAFT_13),
+        ({}, "format", SpecVersion.DRAFT_14),
+    ],
+)
+def test_malformed_requests(data: dict[str, Any], path: str, version: SpecVersion | None) -> None:
+    with pytest.raises(WireFormatError) as info:
+        parse_credential_request_json(data, version=version)
+    assert info.value.path == path
+
+
+@pytest.mark.parametrize("data", [None, [], "x", 1])
+def test_request_not_an_object(data: Any) -> None:
+    with pytest.raises(WireFormatError):
+        parse_credential_request_json(data)
+
+
+def test_unknown_request_members_are_kept() -> None:
+    data = {"credential_configuration_id": "a", "proofs": {"jwt": ["x"]}, "x-ext": {"y": 1}}
+    req, version = parse_credential_request_json(data)
+    assert req.extra == {"x-ext": {"y": 1}}
+    assert credential_request_to_json(req, version) == data
+
+
+def test_request_writers_per_version() -> None:
+    req = CredentialRequest(
+        credential_configuration_id="pid",
+        format="dc+sd-jwt",
+        vct="urn:pid",
+        proofs=ProofSet(proof_type="jwt", values=("p1",)),
+        single_proof=True,
+    )
+    assert credential_request_to_json(req, SpecVersion.DRAFT_13) == {
+        "format": "vc+sd-jwt",
+        "vct": "urn:pid",
+        "proof": {"proof_type": "jwt", "jwt": "p1"},
+    }
+    assert credential_request_to_json(req, SpecVersion.DRAFT_14)["proof"] == {
+        "proof_type": "jwt",
+        "jwt": "p1",
+    }
+    assert credential_request_to_json(req, SpecVersion.DRAFT_15) == {
+        "credential_configuration_id": "pid",
+        "proof": {"proof_type": "jwt", "jwt": "p1"},
+    }
+    assert credential_request_to_json(req, SpecVersion.V1) == {
+        "credential_configuration_id": "pid",
+        "proofs": {"jwt": ["p1"]},
+    }
+    batch = CredentialRequest(
+        credential_identifier="id-1", proofs=ProofSet(proof_type="jwt", values=("a", "b"))
+    )
+    with pytest.raises(WireFormatError):
+        credential_request_to_json(batch, SpecVersion.DRAFT_13)
+    for version in (SpecVersion.DRAFT_14, SpecVersion.DRAFT_15, SpecVersion.V1):
+        assert credential_request_to_json(batch, version) == {
+            "credential_identifier": "id-1",
+            "proofs": {"jwt": ["a", "b"]},
+        }
+    with pytest.raises(WireFormatError):
+        credential_request_to_json(CredentialRequest(format="mso_mdoc"), SpecVersion.V1)
+    with pytest.raises(WireFormatError):
+        credential_request_to_json(
+            CredentialRequest(credential_configuration_id="x"), SpecVersion.DRAFT_13
+        )
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({}, "credentials"),
+        ({"credentials": []}, "credentials"),
+        ({"credentials": "x"}, "credentials"),
+        ({"credentials": [1]}, "credentials.0"),
+        ({"credentials": [{"credential": None}]}, "credentials.0.credential"),
+        ({"credential": 5}, "credential"),
+        ({"credential": "a", "credentials": ["b"]}, "credential"),
+        ({"transaction_id": 5}, "transaction_id"),
+        ({"transaction_id": "t", "interval": "5"}, "interval"),
+        ({"transaction_id": "t", "interval": True}, "interval"),
+        ({"credential": "a", "notification_id": 3}, "notification_id"),
+        ({"credential": "a", "c_nonce_expires_in": "1"}, "c_nonce_expires_in"),
+    ],
+)
+def test_malformed_responses(data: dict[str, Any], path: str) -> None:
+    with pytest.raises(WireFormatError) as info:
+        parse_credential_response_json(data)
+    assert info.value.path == path
+
+
+def test_response_writers_per_version() -> None:
+    resp = CredentialResponse(
+        credentials=(IssuedCredential(credential="a"), IssuedCredential(credential={"k": 1})),
+        notification_id="n",
+        c_nonce="cn",
+        c_nonce_expires_in=5,
+        extra={"x": 1},
+    )
+    with pytest.raises(WireFormatError):
+        credential_response_to_json(resp, SpecVersion.DRAFT_13)
+    assert credential_response_to_json(resp, SpecVersion.DRAFT_14) == {
+        "credentials": ["a", {"k": 1}],
+        "notification_id": "n",
+        "c_nonce": "cn",
+        "c_nonce_expires_in": 5,
+        "x": 1,
+    }
+    assert credential_response_to_json(resp, SpecVersion.V1) == {
+        "credentials": [{"credential": "a"}, {"credential": {"k": 1}}],
+        "notification_id": "n",
+        "x": 1,
+    }
+    deferred = CredentialResponse(transaction_id="t", interval=5)
+    assert credential_response_to_json(deferred, SpecVersion.DRAFT_15) == {"transaction_id": "t"}
+    assert credential_response_to_json(deferred, SpecVersion.V1) == {
+        "transaction_id": "t",
+        "interval": 5,
+    }
