@@ -1,0 +1,107 @@
+"""The floor: the credential endpoint's cryptographic work written directly on ``cryptography``.
+
+Per request: verify one DPoP proof (ES256), verify N key proofs (ES256), mint N SD-JWT VCs with
+``DISCLOSURES`` disclosures each and sign them (ES256). No HTTP, no parsing beyond what the
+crypto needs, no checks beyond signatures: the least work any implementation must do.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+DISCLOSURES = 10
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(key: ec.EllipticCurvePrivateKey, header: dict[str, Any], payload: dict[str, Any]) -> str:
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+    r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def _verify(public: ec.EllipticCurvePublicKey, token: str) -> dict[str, Any]:
+    head, body, sig = token.split(".")
+    raw = _unb64(sig)
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    public.verify(der, f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256()))
+    payload: dict[str, Any] = json.loads(_unb64(body))
+    return payload
+
+
+def _public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    numbers = key.public_key().public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64(numbers.x.to_bytes(32, "big")),
+        "y": _b64(numbers.y.to_bytes(32, "big")),
+    }
+
+
+class FloorPipeline:
+    """Prepared inputs for one credential request of ``n`` credentials."""
+
+    def __init__(self, n: int) -> None:
+        self.issuer_key = ec.generate_private_key(ec.SECP256R1())
+        dpop_key = ec.generate_private_key(ec.SECP256R1())
+        self.dpop_public = dpop_key.public_key()
+        now = int(time.time())
+        self.dpop = _sign(
+            dpop_key,
+            {"typ": "dpop+jwt", "alg": "ES256", "jwk": _public_jwk(dpop_key)},
+            {"htm": "POST", "htu": "https://issuer/credential", "iat": now, "jti": "x"},
+        )
+        self.proofs: list[tuple[ec.EllipticCurvePublicKey, str, dict[str, str]]] = []
+        for _ in range(n):
+            holder = ec.generate_private_key(ec.SECP256R1())
+            jwk = _public_jwk(holder)
+            proof = _sign(
+                holder,
+                {"typ": "openid4vci-proof+jwt", "alg": "ES256", "jwk": jwk},
+                {"aud": "https://issuer", "iat": now, "nonce": "n"},
+            )
+            self.proofs.append((holder.public_key(), proof, jwk))
+        self.claims = {f"claim_{i}": f"value {i}" for i in range(DISCLOSURES)}
+
+    def run(self) -> list[str]:
+        """Do the request's cryptographic work once; returns the N credentials."""
+        _verify(self.dpop_public, self.dpop)
+        out = []
+        for public, proof, jwk in self.proofs:
+            _verify(public, proof)
+            disclosures = []
+            digests = []
+            for name, value in self.claims.items():
+                disclosure = _b64(json.dumps([_b64(os.urandom(16)), name, value]).encode())
+                disclosures.append(disclosure)
+                digests.append(_b64(hashlib.sha256(disclosure.encode()).digest()))
+            payload = {
+                "iss": "https://issuer",
+                "vct": "urn:example",
+                "iat": int(time.time()),
+                "_sd": sorted(digests),
+                "_sd_alg": "sha-256",
+                "cnf": {"jwk": jwk},
+            }
+            jwt = _sign(self.issuer_key, {"alg": "ES256", "typ": "dc+sd-jwt"}, payload)
+            out.append(jwt + "~" + "~".join(disclosures) + "~")
+        return out
