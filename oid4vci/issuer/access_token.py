@@ -1,0 +1,441 @@
+"""Access tokens: issuing them, and authenticating requests at the protected endpoints.
+
+Built-in tokens are opaque random strings (256 bits). The store keeps the token's
+:class:`TokenContext` under ``at:<sha256 hex of the token>`` (never the token itself as a key)
+for ``access_token_ttl`` seconds. A grant (one authorization code or pre-authorized code
+redemption) is revoked by writing ``grant_revoked:<grant_id>``; tokens of a revoked grant
+are refused.
+
+With an :class:`~oid4vci.issuer.config.ExternalAuthorizationServer`, access tokens are that
+server's RFC 9068 JWTs (``typ`` ``at+jwt``), checked against its JWKS, ``iss``, ``aud``,
+``exp`` and bound through ``cnf.jkt``.
+
+:func:`authenticate_resource_request` is what the credential, deferred and notification
+endpoints call. Failures raise :class:`~oid4vci.issuer.responses.ResourceServerError`, which
+:func:`~oid4vci.issuer.responses.create_error_response` turns into a 401 with a
+``WWW-Authenticate`` challenge.
+
+Also here, because several endpoints need them: server ``DPoP-Nonce`` values
+(``dpop_nonce:<value>``), OID4VCI ``c_nonce`` values (``c_nonce:<value>``, single use), the
+``jti`` replay cache adapter and :func:`verify_dpop_proof` (the issuer's DPoP policy applied
+to :func:`oid4vci.dpop.verify_dpop_jwt`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from oid4vci.dpop import DpopProof, verify_dpop_jwt
+from oid4vci.errors import DpopError, ErrorCode, JoseError
+from oid4vci.http import HttpRequest, RequestDict
+from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.responses import ResourceServerError
+from oid4vci.issuer.store import Store
+from oid4vci.jose import decode_jws, verify_jws
+from oid4vci.versions import SpecVersion
+
+__all__ = [
+    "TokenContext",
+    "authenticate_resource_request",
+    "check_dpop_nonce",
+    "consume_c_nonce",
+    "grant_is_revoked",
+    "issue_access_token",
+    "jti_store_for",
+    "mint_c_nonce",
+    "mint_dpop_nonce",
+    "revoke_grant",
+    "token_key",
+    "verify_dpop_proof",
+]
+
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_NONCE_RE = re.compile(r"[A-Za-z0-9\-_]{16,128}")
+_MAX_TOKEN_LENGTH = 8192
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class TokenContext:
+    """What an access token allows, as the protected endpoints see it.
+
+    ``credential_identifiers`` maps each credential identifier handed out in the token
+    response to its configuration id. ``client_id`` is ``None`` for anonymous pre-authorized
+    access (key proofs must then omit ``iss``). ``jkt`` is the DPoP key thumbprint the token is
+    bound to (``None`` for Bearer tokens). ``version`` is a hint of the spec version the client
+    spoke at the token endpoint, when known.
+    """
+
+    grant_id: str
+    subject: str
+    client_id: str | None = None
+    jkt: str | None = None
+    token_type: str = "DPoP"
+    configuration_ids: tuple[str, ...] = ()
+    credential_identifiers: Mapping[str, str] = attrs.field(factory=dict)
+    expires_at: float = 0.0
+    anonymous: bool = False
+    scope: str | None = None
+    issuer_state: str | None = None
+    version: SpecVersion | None = None
+    external: bool = False
+
+    @property
+    def dpop_bound(self) -> bool:
+        """True when the token may only be used with a DPoP proof of key ``jkt``."""
+        return self.jkt is not None
+
+    def configuration_for_identifier(self, identifier: str) -> str | None:
+        """The configuration id behind a ``credential_identifier``, or ``None``."""
+        return self.credential_identifiers.get(identifier)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (the stored form)."""
+        return {
+            "grant_id": self.grant_id,
+            "subject": self.subject,
+            "client_id": self.client_id,
+            "jkt": self.jkt,
+            "token_type": self.token_type,
+            "configuration_ids": list(self.configuration_ids),
+            "credential_identifiers": dict(self.credential_identifiers),
+            "expires_at": self.expires_at,
+            "anonymous": self.anonymous,
+            "scope": self.scope,
+            "issuer_state": self.issuer_state,
+            "version": None if self.version is None else self.version.value,
+            "external": self.external,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TokenContext:
+        """The inverse of :meth:`to_json`."""
+        version = data.get("version")
+        return cls(
+            grant_id=str(data["grant_id"]),
+            subject=str(data["subject"]),
+            client_id=data.get("client_id"),
+            jkt=data.get("jkt"),
+            token_type=str(data.get("token_type") or "DPoP"),
+            configuration_ids=tuple(data.get("configuration_ids") or ()),
+            credential_identifiers=dict(data.get("credential_identifiers") or {}),
+            expires_at=float(data.get("expires_at") or 0.0),
+            anonymous=bool(data.get("anonymous")),
+            scope=data.get("scope"),
+            issuer_state=data.get("issuer_state"),
+            version=None if version is None else SpecVersion(version),
+            external=bool(data.get("external")),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenContext(token_type={self.token_type!r}, anonymous={self.anonymous}, "
+            f"configuration_ids={self.configuration_ids!r})"
+        )
+
+
+def token_key(token: str) -> str:
+    """The store key of an access token: ``at:<sha256 hex>``."""
+    return "at:" + hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def issue_access_token(config: IssuerConfig, context: TokenContext) -> tuple[str, int]:
+    """Mint an opaque access token for ``context``; returns ``(token, expires_in)``.
+
+    ``context.expires_at`` is replaced by now + ``config.access_token_ttl``.
+    """
+    ttl = config.access_token_ttl
+    token = secrets.token_urlsafe(32)
+    stored = attrs.evolve(context, expires_at=config.clock() + ttl)
+    await config.store.put(token_key(token), stored.to_json(), ttl)
+    return token, ttl
+
+
+async def revoke_grant(config: IssuerConfig, grant_id: str) -> None:
+    """Refuse every access token issued for ``grant_id`` from now on."""
+    await config.store.put(f"grant_revoked:{grant_id}", True, config.access_token_ttl)
+
+
+async def grant_is_revoked(config: IssuerConfig, grant_id: str) -> bool:
+    """True when :func:`revoke_grant` was called for ``grant_id`` (within the token lifetime)."""
+    return await config.store.get(f"grant_revoked:{grant_id}") is not None
+
+
+# -- nonces --------------------------------------------------------------------------------
+
+
+async def mint_dpop_nonce(config: IssuerConfig) -> str:
+    """A fresh server ``DPoP-Nonce``, valid ``config.dpop_nonce_ttl`` seconds (reusable)."""
+    nonce = secrets.token_urlsafe(24)
+    await config.store.put(f"dpop_nonce:{nonce}", True, config.dpop_nonce_ttl)
+    return nonce
+
+
+async def check_dpop_nonce(config: IssuerConfig, nonce: str) -> bool:
+    """True when ``nonce`` is a live server ``DPoP-Nonce`` of this issuer."""
+    if not isinstance(nonce, str) or not _NONCE_RE.fullmatch(nonce):
+        return False
+    return await config.store.get(f"dpop_nonce:{nonce}") is not None
+
+
+async def mint_c_nonce(store: Store, ttl: float, clock: Callable[[], float] = time.time) -> str:
+    """A fresh OID4VCI ``c_nonce`` stored as ``c_nonce:<value>`` for ``ttl`` seconds."""
+    nonce = secrets.token_urlsafe(24)
+    await store.put(f"c_nonce:{nonce}", {"iat": clock()}, ttl)
+    return nonce
+
+
+async def consume_c_nonce(store: Store, value: str) -> bool:
+    """Use up ``value``: True when it was a live ``c_nonce`` (it is then gone)."""
+    if not isinstance(value, str) or not _NONCE_RE.fullmatch(value):
+        return False
+    return await store.take(f"c_nonce:{value}") is not None
+
+
+# -- DPoP ----------------------------------------------------------------------------------
+
+
+class _JtiStore:
+    """Adapts a :class:`Store` to :class:`oid4vci.dpop.JtiStore`."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def add_if_absent(self, key: str, ttl: float) -> bool:
+        return await self._store.add_if_absent(key, True, ttl)
+
+
+def jti_store_for(store: Store) -> _JtiStore:
+    """The DPoP ``jti`` replay cache backed by ``store``."""
+    return _JtiStore(store)
+
+
+async def verify_dpop_proof(
+    config: IssuerConfig,
+    request: HttpRequest,
+    *,
+    htu: str | None = None,
+    access_token: str | None = None,
+    expected_jkt: str | None = None,
+) -> DpopProof:
+    """Verify the request's DPoP proof with the issuer's policy.
+
+    ``htu`` is the public URL of the endpoint (defaults to the request URL); algorithms,
+    server nonces (``require_dpop_nonce``), freshness and the ``jti`` replay cache come from
+    ``config``. Raises :class:`~oid4vci.errors.DpopError` (status 400).
+    """
+    target = request if htu is None else attrs.evolve(request, url=htu)
+
+    async def check(nonce: str) -> bool:
+        return await check_dpop_nonce(config, nonce)
+
+    async def new() -> str:
+        return await mint_dpop_nonce(config)
+
+    return await verify_dpop_jwt(
+        target,
+        algorithms=config.dpop_algorithms,
+        access_token=access_token,
+        expected_jkt=expected_jkt,
+        nonce_required=config.require_dpop_nonce,
+        check_nonce=check,
+        new_nonce=new,
+        jti_store=jti_store_for(config.store),
+        max_age=config.dpop_max_age,
+        clock=config.clock,
+    )
+
+
+# -- resource requests ---------------------------------------------------------------------
+
+
+def _accepted_schemes(config: IssuerConfig) -> tuple[str, ...]:
+    return ("Bearer", "DPoP") if config.allow_bearer else ("DPoP",)
+
+
+def _fail(
+    config: IssuerConfig,
+    error: str,
+    description: str | None,
+    *,
+    scheme: str = "DPoP",
+    dpop_nonce: str | None = None,
+) -> ResourceServerError:
+    return ResourceServerError(
+        error,
+        description,
+        schemes=(scheme,),
+        dpop_algorithms=config.dpop_algorithms,
+        dpop_nonce=dpop_nonce,
+    )
+
+
+async def authenticate_resource_request(
+    request: HttpRequest | RequestDict,
+    config: IssuerConfig,
+    *,
+    expected_htu: str | None = None,
+) -> TokenContext:
+    """Authenticate a request to a protected endpoint and return its :class:`TokenContext`.
+
+    Accepts ``Authorization: DPoP <token>`` with a ``DPoP`` proof (``ath``, bound key, method,
+    ``htu`` = ``expected_htu`` or the request URL, ``jti`` replay, server nonce when
+    required) and, only when ``config.allow_bearer`` and the token is not DPoP-bound,
+    ``Authorization: Bearer <token>``. Raises :class:`ResourceServerError` (401 with a
+    ``WWW-Authenticate`` challenge; an empty ``error`` when no credentials were sent).
+    """
+    req = HttpRequest.coerce(request)
+    values = req.headers.get_all("Authorization")
+    if not values:
+        raise ResourceServerError(
+            "",
+            None,
+            schemes=_accepted_schemes(config),
+            dpop_algorithms=config.dpop_algorithms,
+        )
+    if len(values) > 1:
+        raise _fail(config, ErrorCode.INVALID_REQUEST, "more than one Authorization header")
+    scheme, _, token = values[0].strip().partition(" ")
+    token = token.strip()
+    lowered = scheme.lower()
+    if lowered not in ("dpop", "bearer") or (lowered == "bearer" and not config.allow_bearer):
+        if lowered == "bearer":
+            raise _fail(config, ErrorCode.INVALID_TOKEN, "a DPoP-bound access token is required")
+        raise ResourceServerError(
+            "",
+            None,
+            schemes=_accepted_schemes(config),
+            dpop_algorithms=config.dpop_algorithms,
+        )
+    used = "DPoP" if lowered == "dpop" else "Bearer"
+    if not token or len(token) > _MAX_TOKEN_LENGTH or not _TOKEN68.fullmatch(token):
+        raise _fail(config, ErrorCode.INVALID_TOKEN, "malformed access token", scheme=used)
+
+    if config.external_authorization_server is not None:
+        context = _external_context(config, token, used)
+    else:
+        data = await config.store.get(token_key(token))
+        if not isinstance(data, Mapping):
+            raise _fail(
+                config, ErrorCode.INVALID_TOKEN, "unknown or expired access token", scheme=used
+            )
+        context = TokenContext.from_json(data)
+        if context.expires_at <= config.clock():
+            raise _fail(config, ErrorCode.INVALID_TOKEN, "access token expired", scheme=used)
+        if await grant_is_revoked(config, context.grant_id):
+            raise _fail(config, ErrorCode.INVALID_TOKEN, "access token revoked", scheme=used)
+
+    if context.jkt is None:
+        if used == "DPoP":
+            raise _fail(config, ErrorCode.INVALID_TOKEN, "access token is not DPoP-bound")
+        if not config.allow_bearer:
+            raise _fail(config, ErrorCode.INVALID_TOKEN, "a DPoP-bound access token is required")
+        return context
+    if used == "Bearer":
+        # RFC 9449 §7.2: a DPoP-bound token must not be accepted as a bearer token.
+        raise _fail(config, ErrorCode.INVALID_TOKEN, "access token is DPoP-bound; use DPoP")
+    try:
+        await verify_dpop_proof(
+            config, req, htu=expected_htu, access_token=token, expected_jkt=context.jkt
+        )
+    except DpopError as err:
+        raise _fail(config, err.error, err.error_description, dpop_nonce=err.dpop_nonce) from None
+    return context
+
+
+def _external_context(config: IssuerConfig, token: str, scheme: str) -> TokenContext:
+    """Check an RFC 9068 JWT access token of the external authorization server."""
+    external = config.external_authorization_server
+    assert external is not None
+
+    def bad(description: str) -> ResourceServerError:
+        return _fail(config, ErrorCode.INVALID_TOKEN, description, scheme=scheme)
+
+    try:
+        decoded = decode_jws(token)
+    except JoseError:
+        raise bad("access token is not a JWT") from None
+    typ = decoded.header.get("typ")
+    if not isinstance(typ, str) or typ.lower() not in ("at+jwt", "application/at+jwt"):
+        raise bad("access token typ is not at+jwt")
+    kid = decoded.header.get("kid")
+    keys = [k for k in external.jwks if kid is None or k.get("kid") in (None, kid)]
+    verified = False
+    for jwk in keys:
+        try:
+            verify_jws(decoded, jwk, algorithms=external.algorithms)
+        except JoseError:
+            continue
+        verified = True
+        break
+    if not verified:
+        raise bad("access token signature is invalid")
+    claims = decoded.payload
+    now = config.clock()
+    if claims.get("iss") != external.issuer:
+        raise bad("access token issuer is not trusted")
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    accepted = set(external.audiences or (config.credential_issuer,))
+    if not accepted.intersection(a for a in audiences if isinstance(a, str)):
+        raise bad("access token audience is not this credential issuer")
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise bad("access token has no exp")
+    if exp + external.leeway <= now:
+        raise bad("access token expired")
+    nbf = claims.get("nbf")
+    if isinstance(nbf, int | float) and not isinstance(nbf, bool) and nbf - external.leeway > now:
+        raise bad("access token is not yet valid")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise bad("access token has no sub")
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, Mapping) else None
+    if jkt is not None and not isinstance(jkt, str):
+        raise bad("access token cnf.jkt is malformed")
+    identifiers: dict[str, str] = {}
+    configuration_ids: list[str] = []
+    details = claims.get("authorization_details")
+    if isinstance(details, list):
+        for item in details:
+            if not isinstance(item, Mapping) or item.get("type") != "openid_credential":
+                continue
+            cid = item.get("credential_configuration_id")
+            if not isinstance(cid, str) or cid not in config.credential_configurations:
+                continue
+            if cid not in configuration_ids:
+                configuration_ids.append(cid)
+            ids = item.get("credential_identifiers")
+            for ident in ids if isinstance(ids, list) else [cid]:
+                if isinstance(ident, str):
+                    identifiers[ident] = cid
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        scopes = set(scope.split())
+        for cid, spec in config.credential_configurations.items():
+            if spec.scope and spec.scope in scopes and cid not in configuration_ids:
+                configuration_ids.append(cid)
+                identifiers.setdefault(cid, cid)
+    jti = claims.get("jti")
+    grant_id = jti if isinstance(jti, str) and jti else hashlib.sha256(token.encode()).hexdigest()
+    client_id = claims.get("client_id")
+    return TokenContext(
+        grant_id=grant_id,
+        subject=sub,
+        client_id=client_id if isinstance(client_id, str) else None,
+        jkt=jkt,
+        token_type="DPoP" if jkt else "Bearer",
+        configuration_ids=tuple(configuration_ids),
+        credential_identifiers=identifiers,
+        expires_at=float(exp),
+        anonymous=not isinstance(client_id, str),
+        scope=scope if isinstance(scope, str) else None,
+        external=True,
+    )

@@ -1,0 +1,90 @@
+"""OAuth 2.0 Authorization Server Metadata (RFC 8414) of the built-in authorization server.
+
+The authorization server's ``issuer`` is the credential issuer identifier itself, so wallets
+find it at ``/.well-known/oauth-authorization-server`` inserted before the issuer's path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oid4vci.errors import AuthorizationError, ErrorCode
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.responses import create_error_response, json_response
+from oid4vci.issuer.token import AUTHORIZATION_CODE_GRANT, PRE_AUTHORIZED_CODE_GRANT
+from oid4vci.urls import insert_well_known
+
+__all__ = ["as_metadata_url", "create_as_metadata", "handle_as_metadata"]
+
+
+def as_metadata_url(config: IssuerConfig) -> str:
+    """Where the built-in authorization server's metadata is served (RFC 8414 §3)."""
+    return insert_well_known(config.credential_issuer, "oauth-authorization-server")
+
+
+def create_as_metadata(config: IssuerConfig) -> dict[str, Any]:
+    """The RFC 8414 metadata document of the built-in authorization server.
+
+    Raises ``ValueError`` when an external authorization server is configured (the built-in
+    one is then off).
+    """
+    if not config.builtin_authorization_server:
+        raise ValueError("an external authorization server is configured")
+    code_flow = config.user_authenticator is not None
+    grant_types = [PRE_AUTHORIZED_CODE_GRANT]
+    metadata: dict[str, Any] = {
+        "issuer": config.credential_issuer,
+        "token_endpoint": config.endpoint("token"),
+    }
+    if code_flow:
+        grant_types.insert(0, AUTHORIZATION_CODE_GRANT)
+        metadata.update(
+            {
+                "authorization_endpoint": config.endpoint("authorize"),
+                "pushed_authorization_request_endpoint": config.endpoint("par"),
+                "require_pushed_authorization_requests": config.require_par,
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "code_challenge_methods_supported": ["S256"],
+                "authorization_response_iss_parameter_supported": True,
+                "authorization_details_types_supported": ["openid_credential"],
+            }
+        )
+        scopes = sorted(
+            {s.scope for s in config.credential_configurations.values() if s.scope is not None}
+        )
+        if scopes:
+            metadata["scopes_supported"] = scopes
+    metadata.update(
+        {
+            "grant_types_supported": grant_types,
+            "token_endpoint_auth_methods_supported": ["none"],
+            "dpop_signing_alg_values_supported": list(config.dpop_algorithms),
+            "pre-authorized_grant_anonymous_access_supported": (
+                config.pre_authorized_anonymous_access
+            ),
+        }
+    )
+    return metadata
+
+
+async def handle_as_metadata(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> HttpResponse:
+    """``GET /.well-known/oauth-authorization-server[/path]`` → 200 JSON (404 with an external AS)."""
+    req = HttpRequest.coerce(request)
+    if req.method not in ("GET", "HEAD"):
+        response = create_error_response(
+            AuthorizationError(ErrorCode.INVALID_REQUEST, "method not allowed", status=405)
+        )
+        return HttpResponse(
+            status=405, headers=response.headers.with_header("Allow", "GET"), body=response.body
+        )
+    if not config.builtin_authorization_server:
+        return create_error_response(
+            AuthorizationError(
+                ErrorCode.INVALID_REQUEST, "no authorization server here", status=404
+            )
+        )
+    return json_response(200, create_as_metadata(config))

@@ -1,0 +1,448 @@
+"""What an issuer deployment is: credential configurations, hooks, policies, TTLs and the store.
+
+* :class:`CredentialConfigurationSpec` — one credential the issuer offers.
+* :class:`ClaimsSource` — the hook that returns the claims of a subject for a configuration.
+  It may raise :class:`~oid4vci.errors.CredentialRequestError` (``credential_request_denied``)
+  or :class:`DeferIssuance` to issue later through the deferred endpoint.
+* :class:`UserAuthenticator` — the hook the authorization endpoint calls to log the user in;
+  it answers :class:`Authenticated`, :class:`Denied` or :class:`Respond` (e.g. a login page).
+* :class:`PendingAuthorization` — a validated authorization request awaiting the user.
+* :class:`ExternalAuthorizationServer` — a separate AS whose RFC 9068 JWT access tokens the
+  issuer accepts (the built-in token, PAR and authorization endpoints are then off).
+* :class:`ClientPolicy` — registered clients and the rule for unregistered public clients.
+* :class:`IssuerConfig` — everything above plus TTLs, DPoP policy and the clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote, urlsplit
+
+import attrs
+
+from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.issuer.store import Store, scoped_store
+from oid4vci.jose import Signer
+from oid4vci.urls import is_loopback_url, require_secure_url
+from oid4vci.versions import SpecVersion
+
+__all__ = [
+    "DEFAULT_DPOP_ALGORITHMS",
+    "DEFAULT_PROOF_ALGORITHMS",
+    "ENDPOINT_PATHS",
+    "Authenticated",
+    "AuthenticationResult",
+    "ClaimsSource",
+    "ClientPolicy",
+    "CredentialConfigurationSpec",
+    "DeferIssuance",
+    "Denied",
+    "ExternalAuthorizationServer",
+    "IssuerConfig",
+    "PendingAuthorization",
+    "Respond",
+    "UserAuthenticator",
+]
+
+DEFAULT_PROOF_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
+DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
+
+#: Path of each endpoint below the credential issuer identifier (``offer`` takes an id).
+ENDPOINT_PATHS: Mapping[str, str] = {
+    "credential": "/credential",
+    "nonce": "/nonce",
+    "deferred_credential": "/deferred",
+    "notification": "/notification",
+    "token": "/token",
+    "authorize": "/authorize",
+    "par": "/par",
+    "offer": "/offers/",
+}
+
+_ONE_YEAR = 365 * 24 * 3600
+
+
+def _mapping_tuple(value: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(dict(item) for item in value)
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class CredentialConfigurationSpec:
+    """One credential configuration the issuer offers (SD-JWT VC by default).
+
+    ``claims`` uses the Draft 15+ claims-description form
+    ``{"path": [...], "display": [...], "mandatory": bool}``; metadata writers adapt it to older
+    shapes. ``credential_signing_alg`` is ``None`` to use the issuer signer's algorithm.
+    ``lifetime`` is the credential validity in seconds.
+    """
+
+    id: str = attrs.field()
+    vct: str
+    scope: str | None = None
+    format: str = "dc+sd-jwt"
+    display: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_mapping_tuple)
+    claims: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_mapping_tuple)
+    proof_signing_alg_values_supported: tuple[str, ...] = attrs.field(
+        default=DEFAULT_PROOF_ALGORITHMS, converter=_str_tuple
+    )
+    credential_signing_alg: str | None = None
+    lifetime: int = attrs.field(default=_ONE_YEAR)
+
+    @id.validator
+    def _check_id(self, _: attrs.Attribute[str], value: str) -> None:
+        if not value or not isinstance(value, str):
+            raise ValueError("credential configuration id must be a non-empty string")
+
+    @lifetime.validator
+    def _check_lifetime(self, _: attrs.Attribute[int], value: int) -> None:
+        if value <= 0:
+            raise ValueError("lifetime must be positive")
+
+
+class DeferIssuance(Exception):
+    """Raised by a :class:`ClaimsSource` to issue later through the deferred endpoint.
+
+    ``interval`` is the number of seconds the wallet should wait before polling.
+    """
+
+    def __init__(self, interval: int = 5) -> None:
+        self.interval = interval
+        super().__init__("issuance deferred")
+
+
+@runtime_checkable
+class ClaimsSource(Protocol):
+    """Returns the claims of ``subject`` for ``configuration_id``.
+
+    Values wrapped with :func:`oid4vci.sdjwt.sd` are selectively disclosable. May raise
+    ``CredentialRequestError("credential_request_denied")`` or :class:`DeferIssuance`.
+    """
+
+    async def __call__(self, subject: str, configuration_id: str) -> Mapping[str, Any]:
+        """The claims to put in the credential."""
+        ...
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class PendingAuthorization:
+    """A validated authorization request waiting for the user to authenticate.
+
+    ``handle`` identifies it in the store so that a login form posted back to the
+    authorization endpoint (as parameter ``handle``) continues it. ``issuer_state_data`` is
+    what the auth-code offer stored for ``issuer_state`` (e.g. a subject hint), if any.
+    """
+
+    handle: str
+    client_id: str
+    redirect_uri: str
+    state: str | None = None
+    scope: str | None = None
+    configuration_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    authorization_details: tuple[Mapping[str, Any], ...] | None = None
+    issuer_state: str | None = None
+    issuer_state_data: Mapping[str, Any] | None = None
+    code_challenge: str
+    code_challenge_method: str = "S256"
+    dpop_jkt: str | None = None
+    expires_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict (for the store)."""
+        return {
+            "handle": self.handle,
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "state": self.state,
+            "scope": self.scope,
+            "configuration_ids": list(self.configuration_ids),
+            "authorization_details": (
+                None
+                if self.authorization_details is None
+                else [dict(d) for d in self.authorization_details]
+            ),
+            "issuer_state": self.issuer_state,
+            "issuer_state_data": (
+                None if self.issuer_state_data is None else dict(self.issuer_state_data)
+            ),
+            "code_challenge": self.code_challenge,
+            "code_challenge_method": self.code_challenge_method,
+            "dpop_jkt": self.dpop_jkt,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingAuthorization:
+        """The inverse of :meth:`to_json`."""
+        details = data.get("authorization_details")
+        return cls(
+            handle=str(data["handle"]),
+            client_id=str(data["client_id"]),
+            redirect_uri=str(data["redirect_uri"]),
+            state=data.get("state"),
+            scope=data.get("scope"),
+            configuration_ids=tuple(data.get("configuration_ids") or ()),
+            authorization_details=None if details is None else tuple(details),
+            issuer_state=data.get("issuer_state"),
+            issuer_state_data=data.get("issuer_state_data"),
+            code_challenge=str(data["code_challenge"]),
+            code_challenge_method=str(data.get("code_challenge_method") or "S256"),
+            dpop_jkt=data.get("dpop_jkt"),
+            expires_at=float(data.get("expires_at") or 0.0),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"PendingAuthorization(client_id={self.client_id!r}, "
+            f"configuration_ids={self.configuration_ids!r})"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Authenticated:
+    """The user logged in as ``subject`` and approved the request.
+
+    ``configuration_ids`` optionally narrows what the user approved (``None`` = everything asked).
+    """
+
+    subject: str
+    configuration_ids: tuple[str, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Denied:
+    """The user (or policy) refused; the client receives ``access_denied``."""
+
+    description: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Respond:
+    """Send ``response`` to the browser as is (e.g. a login page posting back with ``handle``)."""
+
+    response: HttpResponse
+
+
+AuthenticationResult = Authenticated | Denied | Respond
+
+
+@runtime_checkable
+class UserAuthenticator(Protocol):
+    """The authorization endpoint's hook to authenticate the user.
+
+    Called with the browser's request (the first GET, and every later request carrying the
+    pending authorization's ``handle``) and the validated :class:`PendingAuthorization`.
+    """
+
+    async def __call__(
+        self, request: HttpRequest, pending: PendingAuthorization
+    ) -> AuthenticationResult:
+        """Answer :class:`Authenticated`, :class:`Denied` or :class:`Respond`."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class ExternalAuthorizationServer:
+    """An authorization server, other than the issuer, whose JWT access tokens are accepted.
+
+    Tokens are RFC 9068 JWTs signed by one of ``jwks`` (public JWKs) with one of
+    ``algorithms``; their ``aud`` must contain one of ``audiences`` (empty = the credential
+    issuer identifier).
+    """
+
+    issuer: str
+    jwks: tuple[Mapping[str, Any], ...] = attrs.field(converter=_mapping_tuple)
+    audiences: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    algorithms: tuple[str, ...] = attrs.field(
+        default=("ES256", "ES384", "EdDSA", "RS256", "PS256"), converter=_str_tuple
+    )
+    leeway: float = 30.0
+
+
+def _clients(value: Mapping[str, Iterable[str]]) -> Mapping[str, tuple[str, ...]]:
+    return {client: _str_tuple(uris) for client, uris in value.items()}
+
+
+@attrs.frozen(kw_only=True)
+class ClientPolicy:
+    """Which clients may use the authorization code flow, and with which redirect URIs.
+
+    ``registered`` maps ``client_id`` to its exact redirect URIs. Unregistered public clients
+    are accepted when ``allow_unregistered_public_clients`` is true, provided their
+    ``redirect_uri`` is https, loopback http (RFC 8252 §7.3) or, when ``allow_custom_schemes``,
+    a private-use URI scheme containing a dot (RFC 8252 §7.1).
+    """
+
+    registered: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_clients)
+    allow_unregistered_public_clients: bool = True
+    allow_custom_schemes: bool = False
+
+    def redirect_uri_allowed(self, client_id: str, redirect_uri: str) -> bool:
+        """True when ``client_id`` may receive codes at ``redirect_uri``."""
+        if not client_id or not redirect_uri:
+            return False
+        try:
+            parts = urlsplit(redirect_uri)
+        except ValueError:
+            return False
+        if parts.fragment or not parts.scheme:
+            return False
+        known = self.registered.get(client_id)
+        if known is not None:
+            if redirect_uri in known:
+                return True
+            # RFC 8252 §7.3: any port on a loopback redirect URI.
+            if parts.scheme == "http" and is_loopback_url(redirect_uri):
+                return any(_same_loopback(redirect_uri, uri) for uri in known)
+            return False
+        if not self.allow_unregistered_public_clients:
+            return False
+        if parts.scheme in ("http", "https"):
+            try:
+                require_secure_url(redirect_uri, allow_insecure_loopback=True, what="redirect_uri")
+            except ValueError:
+                return False
+            return True
+        return self.allow_custom_schemes and "." in parts.scheme
+
+
+def _same_loopback(actual: str, registered: str) -> bool:
+    a, r = urlsplit(actual), urlsplit(registered)
+    return (
+        r.scheme == "http"
+        and is_loopback_url(registered)
+        and (a.hostname, a.path, a.query) == (r.hostname, r.path, r.query)
+    )
+
+
+def _configurations(
+    value: Mapping[str, CredentialConfigurationSpec] | Iterable[CredentialConfigurationSpec],
+) -> Mapping[str, CredentialConfigurationSpec]:
+    specs = value.values() if isinstance(value, Mapping) else value
+    out: dict[str, CredentialConfigurationSpec] = {}
+    for spec in specs:
+        if spec.id in out:
+            raise ValueError("duplicate credential configuration id")
+        out[spec.id] = spec
+    if isinstance(value, Mapping) and any(key != spec.id for key, spec in value.items()):
+        raise ValueError("credential_configurations keys must equal each spec's id")
+    return out
+
+
+def _issuer_url(value: str) -> str:
+    require_secure_url(value, allow_insecure_loopback=True, what="credential_issuer")
+    parts = urlsplit(value)
+    if parts.query:
+        raise ValueError("credential_issuer must not have a query")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class IssuerConfig:
+    """The whole configuration of an issuer (and its built-in authorization server).
+
+    Security-relevant defaults: DPoP required for access tokens (``allow_bearer=False``), PKCE
+    S256 only, single-use codes, ``tx_code`` attempts limited. Setting
+    ``external_authorization_server`` turns the built-in token, PAR and authorization
+    endpoints off; access tokens are then that server's JWTs.
+    """
+
+    credential_issuer: str = attrs.field(converter=_issuer_url)
+    credential_signer: Signer
+    credential_configurations: Mapping[str, CredentialConfigurationSpec] = attrs.field(
+        converter=_configurations
+    )
+    claims_source: ClaimsSource
+    store: Store
+    user_authenticator: UserAuthenticator | None = None
+    published_version: SpecVersion = SpecVersion.V1
+    display: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_mapping_tuple)
+    allow_bearer: bool = False
+    require_dpop_nonce: bool = False
+    dpop_algorithms: tuple[str, ...] = attrs.field(
+        default=DEFAULT_DPOP_ALGORITHMS, converter=_str_tuple
+    )
+    batch_size: int = attrs.field(default=10)
+    require_par: bool = False
+    clients: ClientPolicy = attrs.field(factory=ClientPolicy)
+    pre_authorized_anonymous_access: bool = True
+    tx_code_max_attempts: int = attrs.field(default=5)
+    access_token_ttl: int = 600
+    authorization_code_ttl: int = 60
+    pre_authorized_code_ttl: int = 600
+    par_ttl: int = 60
+    pending_authorization_ttl: int = 600
+    c_nonce_ttl: int = 300
+    dpop_nonce_ttl: int = 300
+    dpop_max_age: float = 300.0
+    external_authorization_server: ExternalAuthorizationServer | None = None
+    clock: Callable[[], float] = time.time
+    max_body_size: int = 1 << 20
+
+    @batch_size.validator
+    def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("batch_size must be at least 1")
+
+    @tx_code_max_attempts.validator
+    def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError("tx_code_max_attempts must be at least 1")
+
+    @property
+    def builtin_authorization_server(self) -> bool:
+        """True when the issuer is its own authorization server (no external AS)."""
+        return self.external_authorization_server is None
+
+    @property
+    def authorization_server(self) -> str:
+        """The issuer identifier of the authorization server to use."""
+        external = self.external_authorization_server
+        return self.credential_issuer if external is None else external.issuer
+
+    def endpoint(self, name: str, item: str | None = None) -> str:
+        """The absolute URL of endpoint ``name`` (see :data:`ENDPOINT_PATHS`).
+
+        ``endpoint("offer", offer_id)`` gives the by-reference offer URL.
+        """
+        try:
+            path = ENDPOINT_PATHS[name]
+        except KeyError:
+            raise ValueError(f"unknown endpoint {name!r}") from None
+        base = self.credential_issuer.rstrip("/")
+        if name == "offer":
+            if not item:
+                raise ValueError("the offer endpoint needs an offer id")
+            return base + path + quote(item, safe="")
+        if item is not None:
+            raise ValueError(f"endpoint {name!r} takes no item")
+        return base + path
+
+    def configuration(self, configuration_id: str) -> CredentialConfigurationSpec | None:
+        """The configuration with ``configuration_id``, or ``None``."""
+        return self.credential_configurations.get(configuration_id)
+
+    def credential_signing_alg(self, configuration_id: str) -> str:
+        """The JWS algorithm credentials of ``configuration_id`` are signed with."""
+        spec = self.credential_configurations.get(configuration_id)
+        if spec is not None and spec.credential_signing_alg:
+            return spec.credential_signing_alg
+        return self.credential_signer.alg
+
+    def for_issuer(self, credential_issuer: str) -> IssuerConfig:
+        """The same deployment as another credential issuer (one tenant).
+
+        The store is scoped to the new identifier so codes, tokens and nonces of one tenant are
+        never valid at another.
+        """
+        issuer = _issuer_url(credential_issuer)
+        return attrs.evolve(
+            self, credential_issuer=issuer, store=scoped_store(self.store, f"{issuer}|")
+        )

@@ -1,0 +1,200 @@
+"""Building the issuer's HTTP responses: JSON, errors, redirects and small HTML pages.
+
+Every response carries ``Cache-Control: no-store`` (tokens, codes and nonces must never be
+cached). :func:`create_error_response` turns a :class:`~oid4vci.errors.ProtocolError` into the
+exact response the specs ask for:
+
+* authorization-server errors: the error status (400 by default) with a JSON body
+  ``{"error", "error_description"?, "c_nonce"?, "c_nonce_expires_in"?, "interval"?}`` and a
+  ``DPoP-Nonce`` header when the error carries one (``use_dpop_nonce``);
+* resource-server errors (``err.www_authenticate_scheme`` set, e.g. by
+  :func:`resource_error`): one ``WWW-Authenticate`` header holding a challenge per scheme,
+  comma-separated (RFC 6750 §3, RFC 9449 §7.1), e.g. ``DPoP error="invalid_token",
+  error_description="…", algs="ES256 ES384 EdDSA"`` or, without credentials and with Bearer
+  allowed, ``Bearer, DPoP algs="ES256 ES384 EdDSA"``; status 401 for ``invalid_token``,
+  ``invalid_dpop_proof`` and ``use_dpop_nonce``. An empty ``error`` means "no credentials were
+  sent": the challenge then has no error attribute and the body is empty.
+"""
+
+from __future__ import annotations
+
+import html as _html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError
+from oid4vci.http import Headers, HttpResponse
+
+__all__ = [
+    "NO_STORE",
+    "ResourceServerError",
+    "create_error_response",
+    "html_response",
+    "json_response",
+    "redirect_response",
+    "resource_error",
+]
+
+NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+_UNAUTHORIZED_ERRORS = frozenset(
+    {"", ErrorCode.INVALID_TOKEN, ErrorCode.INVALID_DPOP_PROOF, ErrorCode.USE_DPOP_NONCE}
+)
+
+
+class ResourceServerError(CredentialRequestError):
+    """An error at a protected resource (credential, deferred, notification endpoint).
+
+    Carries the ``WWW-Authenticate`` scheme(s) and the DPoP algorithms to advertise.
+    ``error == ""`` means the request had no credentials at all (no error attribute).
+    """
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        *,
+        schemes: Sequence[str] = ("DPoP",),
+        dpop_algorithms: Sequence[str] = (),
+        status: int | None = None,
+        dpop_nonce: str | None = None,
+    ) -> None:
+        self.dpop_algorithms = tuple(dpop_algorithms)
+        self.schemes = tuple(schemes)
+        if status is None:
+            status = 401 if error in _UNAUTHORIZED_ERRORS else 400
+            if error == ErrorCode.INSUFFICIENT_SCOPE:
+                status = 403
+        super().__init__(
+            error,
+            error_description,
+            status=status,
+            dpop_nonce=dpop_nonce,
+            www_authenticate_scheme=", ".join(self.schemes),
+        )
+
+
+def resource_error(
+    error: str,
+    error_description: str | None = None,
+    *,
+    schemes: Sequence[str] = ("DPoP",),
+    dpop_algorithms: Sequence[str] = (),
+    dpop_nonce: str | None = None,
+) -> ResourceServerError:
+    """A :class:`ResourceServerError` with the status the error code calls for."""
+    return ResourceServerError(
+        error,
+        error_description,
+        schemes=schemes,
+        dpop_algorithms=dpop_algorithms,
+        dpop_nonce=dpop_nonce,
+    )
+
+
+def _no_store(headers: object) -> Headers:
+    base = headers if isinstance(headers, Headers) else Headers(headers)
+    for name, value in NO_STORE.items():
+        base = base.with_header(name, value)
+    return base
+
+
+def json_response(status: int, body: Any, *, headers: object = None) -> HttpResponse:
+    """A JSON response with ``Cache-Control: no-store``."""
+    return HttpResponse.json(status, body, headers=_no_store(headers))
+
+
+def redirect_response(url: str, *, status: int = 303, headers: object = None) -> HttpResponse:
+    """A redirect (303 See Other by default) to ``url``, not cacheable."""
+    hdrs = _no_store(headers).with_header("Location", url)
+    return HttpResponse(status=status, headers=hdrs)
+
+
+def html_response(status: int, html: str, *, headers: object = None) -> HttpResponse:
+    """An HTML page, not cacheable, framed by nobody."""
+    hdrs = (
+        _no_store(headers)
+        .with_header("Content-Type", "text/html; charset=utf-8")
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    )
+    return HttpResponse(status=status, headers=hdrs, body=html.encode("utf-8"))
+
+
+def error_page(status: int, error: str, description: str | None = None) -> HttpResponse:
+    """A minimal HTML error page (for authorization errors that must not be redirected)."""
+    text = _html.escape(error)
+    desc = f"<p>{_html.escape(description)}</p>" if description else ""
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Authorization error</title>"
+        f"</head><body><h1>Authorization error</h1><p><code>{text}</code></p>{desc}</body></html>"
+    )
+    return html_response(status, page)
+
+
+def _quoted(value: str) -> str:
+    # RFC 6750 §3: error and error_description use %x20-21 / %x23-5B / %x5D-7E only.
+    cleaned = "".join(
+        ch if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\' else "'" if ch == '"' else " "
+        for ch in value
+    )
+    return f'"{cleaned}"'
+
+
+def www_authenticate(
+    scheme: str,
+    *,
+    error: str | None = None,
+    error_description: str | None = None,
+    algs: Sequence[str] = (),
+) -> str:
+    """One challenge: ``<scheme> error="…", error_description="…", algs="…"``."""
+    params: list[str] = []
+    if error:
+        params.append(f"error={_quoted(error)}")
+        if error_description:
+            params.append(f"error_description={_quoted(error_description)}")
+    if algs and scheme.lower() == "dpop":
+        params.append(f"algs={_quoted(' '.join(algs))}")
+    return f"{scheme} {', '.join(params)}" if params else scheme
+
+
+def create_error_response(
+    err: ProtocolError, *, dpop_algorithms: Sequence[str] | None = None
+) -> HttpResponse:
+    """The exact HTTP response for ``err`` (see the module docstring).
+
+    ``dpop_algorithms`` overrides the ``algs`` advertised in a DPoP challenge (otherwise the
+    error's own, when it is a :class:`ResourceServerError`).
+    """
+    headers = Headers()
+    if err.dpop_nonce:
+        headers = headers.with_header("DPoP-Nonce", err.dpop_nonce)
+    status = err.status
+    scheme_text = err.www_authenticate_scheme
+    if scheme_text:
+        schemes = [s.strip() for s in scheme_text.replace(",", " ").split() if s.strip()]
+        algs: Sequence[str] = (
+            dpop_algorithms if dpop_algorithms is not None else getattr(err, "dpop_algorithms", ())
+        )
+        challenges = [
+            www_authenticate(
+                scheme, error=err.error, error_description=err.error_description, algs=algs
+            )
+            for scheme in schemes
+        ]
+        if err.error in _UNAUTHORIZED_ERRORS:
+            status = 401
+        headers = headers.with_header("WWW-Authenticate", ", ".join(challenges))
+        if not err.error:
+            return HttpResponse(status=status, headers=_no_store(headers))
+    body: dict[str, Any] = {"error": err.error}
+    if err.error_description:
+        body["error_description"] = err.error_description
+    if err.c_nonce is not None:
+        body["c_nonce"] = err.c_nonce
+        if err.c_nonce_expires_in is not None:
+            body["c_nonce_expires_in"] = err.c_nonce_expires_in
+    if err.interval is not None:
+        body["interval"] = err.interval
+    return json_response(status, body, headers=headers)

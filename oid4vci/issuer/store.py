@@ -1,0 +1,230 @@
+"""The issuer's state store: one small async protocol and a bounded in-memory implementation.
+
+Single-use codes, PAR request URIs, DPoP ``jti`` values, nonces and access tokens all need a
+few atomic operations: put with a TTL, take-once, add-if-absent and a counter. :class:`Store`
+names exactly those, shaped so that a Redis implementation can do each one atomically
+(``SET PX``, ``GETDEL``, ``SET NX PX``, ``INCR`` + ``PEXPIRE NX``).
+
+:class:`MemoryStore` keeps everything in a dict. Each method completes without awaiting
+between its check and its write, so it is atomic under asyncio and trio alike. It is bounded:
+when full it first purges expired entries and, if every entry is still live, refuses with
+:class:`~oid4vci.errors.StoreFullError` instead of silently evicting state that a flow relies on.
+
+Values must be JSON-able; they are stored as JSON text, so callers get deep copies and never
+share mutable state with the store.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from oid4vci.errors import StoreFullError
+
+__all__ = ["MemoryStore", "Store", "scoped_store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Async key/value store with TTLs and atomic single-use operations.
+
+    Keys are strings; values are JSON-able (dict, list, str, int, float, bool, None — although a
+    stored ``None`` is indistinguishable from a missing key, so do not store it). ``ttl`` is in
+    seconds and must be positive.
+    """
+
+    async def put(self, key: str, value: Any, ttl: float) -> None:
+        """Set ``key`` to ``value`` for ``ttl`` seconds (overwrites)."""
+        ...
+
+    async def get(self, key: str) -> Any | None:
+        """The live value of ``key``, or ``None``."""
+        ...
+
+    async def take(self, key: str) -> Any | None:
+        """Atomically return and delete the live value of ``key`` (single use), or ``None``."""
+        ...
+
+    async def add_if_absent(self, key: str, value: Any, ttl: float) -> bool:
+        """Set ``key`` only when it has no live value; ``True`` when this call set it."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key`` (no error when absent)."""
+        ...
+
+    async def increment(self, key: str, ttl: float) -> int:
+        """Atomically add one to the counter at ``key`` and return the new value.
+
+        A missing or expired counter starts at 1 and lives ``ttl`` seconds; incrementing a live
+        counter keeps its original expiry (a fixed window).
+        """
+        ...
+
+
+def _check_ttl(ttl: float) -> float:
+    ttl = float(ttl)
+    if not math.isfinite(ttl) or ttl <= 0:
+        raise ValueError("ttl must be a positive, finite number of seconds")
+    return ttl
+
+
+def _encode(value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError("store values must be JSON-able") from exc
+
+
+class MemoryStore:
+    """A bounded in-process :class:`Store`.
+
+    ``max_entries`` caps the number of entries (live or not yet purged). ``clock`` returns the
+    current time in seconds. Safe for concurrent tasks of one event loop (asyncio or trio); not
+    shared between threads or processes.
+    """
+
+    def __init__(self, *, max_entries: int = 100_000, clock: Callable[[], float] = time.time):
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._max_entries = max_entries
+        self._clock = clock
+        # key -> (json text, expires_at)
+        self._data: dict[str, tuple[str, float]] = {}
+        # (expires_at, key) candidates for purging; stale items are skipped.
+        self._expiries: list[tuple[float, str]] = []
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(entries={len(self._data)}, max_entries={self._max_entries})"
+
+    def __len__(self) -> int:
+        """Entries currently held, including expired ones not yet purged."""
+        return len(self._data)
+
+    # -- internals (all synchronous: no awaits between check and write) --
+
+    def _live(self, key: str, now: float) -> tuple[str, float] | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= now:
+            del self._data[key]
+            return None
+        return entry
+
+    def purge_expired(self) -> int:
+        """Drop every expired entry now; returns how many were dropped."""
+        now = self._clock()
+        dropped = 0
+        while self._expiries and self._expiries[0][0] <= now:
+            expires_at, key = heapq.heappop(self._expiries)
+            entry = self._data.get(key)
+            if entry is not None and entry[1] == expires_at:
+                del self._data[key]
+                dropped += 1
+        # Entries overwritten with a later expiry leave stale heap items behind; compact them.
+        if len(self._expiries) > 2 * len(self._data) + 64:
+            self._expiries = [(exp, key) for key, (_, exp) in self._data.items()]
+            heapq.heapify(self._expiries)
+        return dropped
+
+    def _set(self, key: str, text: str, expires_at: float) -> None:
+        if key not in self._data and len(self._data) >= self._max_entries:
+            self.purge_expired()
+            if len(self._data) >= self._max_entries:
+                raise StoreFullError("the store is full of live entries; retry later")
+        self._data[key] = (text, expires_at)
+        heapq.heappush(self._expiries, (expires_at, key))
+
+    # -- the Store protocol --
+
+    async def put(self, key: str, value: Any, ttl: float) -> None:
+        """Set ``key`` to a copy of ``value`` for ``ttl`` seconds."""
+        text = _encode(value)
+        now = self._clock()
+        self._live(key, now)
+        self._set(key, text, now + _check_ttl(ttl))
+
+    async def get(self, key: str) -> Any | None:
+        """A copy of the live value of ``key``, or ``None``."""
+        entry = self._live(key, self._clock())
+        return None if entry is None else json.loads(entry[0])
+
+    async def take(self, key: str) -> Any | None:
+        """Return and delete the live value of ``key`` in one step, or ``None``."""
+        entry = self._live(key, self._clock())
+        if entry is None:
+            return None
+        del self._data[key]
+        return json.loads(entry[0])
+
+    async def add_if_absent(self, key: str, value: Any, ttl: float) -> bool:
+        """Set ``key`` only when it has no live value; ``True`` when set by this call."""
+        text = _encode(value)
+        ttl = _check_ttl(ttl)
+        now = self._clock()
+        if self._live(key, now) is not None:
+            return False
+        self._set(key, text, now + ttl)
+        return True
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self._data.pop(key, None)
+
+    async def increment(self, key: str, ttl: float) -> int:
+        """Add one to the counter at ``key`` (created at 1 with ``ttl``); returns the new value."""
+        ttl = _check_ttl(ttl)
+        now = self._clock()
+        entry = self._live(key, now)
+        if entry is None:
+            self._set(key, "1", now + ttl)
+            return 1
+        current = json.loads(entry[0])
+        if not isinstance(current, int) or isinstance(current, bool):
+            raise TypeError("increment on a key that does not hold an integer")
+        self._data[key] = (str(current + 1), entry[1])
+        return current + 1
+
+
+class _ScopedStore:
+    """A view of another store whose keys all carry a prefix (one tenant's namespace)."""
+
+    def __init__(self, inner: Store, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"ScopedStore(prefix={self.prefix!r}, inner={self.inner!r})"
+
+    async def put(self, key: str, value: Any, ttl: float) -> None:
+        await self.inner.put(self.prefix + key, value, ttl)
+
+    async def get(self, key: str) -> Any | None:
+        return await self.inner.get(self.prefix + key)
+
+    async def take(self, key: str) -> Any | None:
+        return await self.inner.take(self.prefix + key)
+
+    async def add_if_absent(self, key: str, value: Any, ttl: float) -> bool:
+        return await self.inner.add_if_absent(self.prefix + key, value, ttl)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(self.prefix + key)
+
+    async def increment(self, key: str, ttl: float) -> int:
+        return await self.inner.increment(self.prefix + key, ttl)
+
+
+def scoped_store(store: Store, prefix: str) -> Store:
+    """A :class:`Store` view of ``store`` where every key is prefixed with ``prefix``.
+
+    Scoping an already scoped view replaces its prefix (scopes do not nest), so a tenant's
+    namespace stays ``prefix + key`` in the underlying store.
+    """
+    inner = store.inner if isinstance(store, _ScopedStore) else store
+    return _ScopedStore(inner, prefix)
