@@ -1,0 +1,259 @@
+"""Finding an issuer's metadata and its authorization server's metadata.
+
+Rules:
+
+* Credential Issuer metadata is fetched at the 1.0 location first (``/.well-known/
+  openid-credential-issuer`` inserted between host and path), then at the drafts' location
+  (appended to the identifier). Without a path both are the same URL and it is fetched once. A
+  location that does not answer 200 with a JSON object is skipped; a document whose
+  ``credential_issuer`` is not *string-identical* to the offer's issuer stops discovery
+  (:class:`~oid4vci.errors.MetadataError`), it is never "the next best".
+* The authorization server is the grant's ``authorization_server`` when the offer names one
+  (it must be listed in ``authorization_servers``), else the first of
+  ``authorization_servers``, else the issuer itself.
+* Its metadata is read per RFC 8414 (``oauth-authorization-server`` inserted), then — when the
+  policy allows — OpenID Connect discovery (``openid-configuration`` appended). The document's
+  ``issuer`` must equal the identifier used.
+* Documents are cached per identifier for ``policy.metadata_cache_ttl`` seconds (clock
+  injected). A malformed credential configuration that the flow does not use does not stop
+  discovery; asking for it does (:meth:`CredentialIssuerMetadata.configuration`).
+* Every URL is checked with :func:`oid4vci.urls.require_secure_url` (https, or http to loopback
+  when the policy allows it) before anything is sent to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from oid4vci.errors import MetadataError, WireFormatError
+from oid4vci.http import Transport
+from oid4vci.models import (
+    AuthorizationServerMetadata,
+    CredentialIssuerMetadata,
+    parse_as_metadata,
+    parse_issuer_metadata,
+)
+from oid4vci.urls import append_well_known, insert_well_known, require_secure_url
+from oid4vci.versions import SpecVersion
+
+from .policy import WalletPolicy
+from .steps import build_metadata_request, check_redirect
+
+__all__ = [
+    "Discovery",
+    "MetadataCache",
+    "as_metadata_urls",
+    "discover",
+    "fetch_as_metadata",
+    "fetch_issuer_metadata",
+    "issuer_metadata_urls",
+    "read_as_metadata",
+    "read_issuer_metadata",
+    "select_authorization_server",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Discovery:
+    """What discovery found: both documents (parsed and raw) and the issuer's spec version."""
+
+    credential_issuer: str
+    issuer_metadata: CredentialIssuerMetadata
+    issuer_metadata_json: dict[str, Any] = attrs.field(repr=False)
+    spec_version: SpecVersion
+    authorization_server: str
+    as_metadata: AuthorizationServerMetadata
+    as_metadata_json: dict[str, Any] = attrs.field(repr=False)
+
+
+class MetadataCache:
+    """Raw metadata documents per key, each kept for ``ttl`` seconds of ``clock``."""
+
+    def __init__(self, ttl: float, *, clock: Callable[[], float] = time.time) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The cached document, or None when absent or expired."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, doc = entry
+        if self._clock() >= expires:
+            del self._entries[key]
+            return None
+        return doc
+
+    def put(self, key: str, doc: dict[str, Any]) -> None:
+        """Cache ``doc`` under ``key`` (no-op when the TTL is 0)."""
+        if self._ttl > 0:
+            self._entries[key] = (self._clock() + self._ttl, doc)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._entries.clear()
+
+
+def issuer_metadata_urls(credential_issuer: str) -> list[str]:
+    """Where to look for issuer metadata, in order: 1.0 inserted form, then the drafts' form."""
+    urls = [
+        insert_well_known(credential_issuer, "openid-credential-issuer"),
+        append_well_known(credential_issuer, "openid-credential-issuer"),
+    ]
+    return list(dict.fromkeys(urls))
+
+
+def as_metadata_urls(authorization_server: str, *, openid_configuration: bool = True) -> list[str]:
+    """RFC 8414 ``oauth-authorization-server`` (inserted), then OIDC ``openid-configuration``."""
+    urls = [insert_well_known(authorization_server, "oauth-authorization-server")]
+    if openid_configuration:
+        urls.append(append_well_known(authorization_server, "openid-configuration"))
+    return list(dict.fromkeys(urls))
+
+
+def read_issuer_metadata(
+    doc: dict[str, Any], credential_issuer: str
+) -> tuple[CredentialIssuerMetadata, SpecVersion]:
+    """Parse issuer metadata; ``credential_issuer`` must be identical to the expected one."""
+    if doc.get("credential_issuer") != credential_issuer:
+        raise MetadataError("the metadata's credential_issuer is not the offer's issuer")
+    return parse_issuer_metadata(doc)
+
+
+def read_as_metadata(doc: dict[str, Any], authorization_server: str) -> AuthorizationServerMetadata:
+    """Parse AS metadata; its ``issuer`` must be identical to the identifier used."""
+    if doc.get("issuer") != authorization_server:
+        raise MetadataError("the authorization server metadata 'issuer' does not match")
+    try:
+        return parse_as_metadata(doc)
+    except WireFormatError as exc:
+        raise MetadataError(f"authorization server metadata is malformed ({exc})") from None
+
+
+def select_authorization_server(
+    metadata: CredentialIssuerMetadata, grant_authorization_server: str | None = None
+) -> str:
+    """The AS identifier to use for a grant (see the module rules)."""
+    listed = metadata.authorization_servers
+    if grant_authorization_server is not None:
+        if not listed or grant_authorization_server not in listed:
+            raise MetadataError(
+                "the offer names an authorization_server the issuer metadata does not list"
+            )
+        return grant_authorization_server
+    if listed:
+        return listed[0]
+    return metadata.credential_issuer
+
+
+async def _fetch_first(
+    transport: Transport, urls: list[str], *, policy: WalletPolicy, what: str
+) -> dict[str, Any] | None:
+    for url in urls:
+        require_secure_url(url, allow_insecure_loopback=policy.allow_insecure_loopback, what=what)
+        response = await transport.send(build_metadata_request(url))
+        check_redirect(response)
+        if response.status != 200:
+            continue
+        try:
+            return response.json_body()
+        except WireFormatError:
+            continue
+    return None
+
+
+async def fetch_issuer_metadata(
+    transport: Transport,
+    credential_issuer: str,
+    *,
+    policy: WalletPolicy,
+    cache: MetadataCache | None = None,
+) -> tuple[CredentialIssuerMetadata, SpecVersion, dict[str, Any]]:
+    """Fetch (or take from ``cache``) and check the issuer's metadata."""
+    require_secure_url(
+        credential_issuer,
+        allow_insecure_loopback=policy.allow_insecure_loopback,
+        what="credential_issuer",
+    )
+    key = f"issuer {credential_issuer}"
+    doc = cache.get(key) if cache is not None else None
+    if doc is None:
+        doc = await _fetch_first(
+            transport,
+            issuer_metadata_urls(credential_issuer),
+            policy=policy,
+            what="issuer metadata URL",
+        )
+        if doc is None:
+            raise MetadataError("no Credential Issuer metadata found for the issuer")
+        meta, version = read_issuer_metadata(doc, credential_issuer)
+        if cache is not None:
+            cache.put(key, doc)
+        return meta, version, doc
+    meta, version = read_issuer_metadata(doc, credential_issuer)
+    return meta, version, doc
+
+
+async def fetch_as_metadata(
+    transport: Transport,
+    authorization_server: str,
+    *,
+    policy: WalletPolicy,
+    cache: MetadataCache | None = None,
+) -> tuple[AuthorizationServerMetadata, dict[str, Any]]:
+    """Fetch (or take from ``cache``) and check an authorization server's metadata."""
+    require_secure_url(
+        authorization_server,
+        allow_insecure_loopback=policy.allow_insecure_loopback,
+        what="authorization server",
+    )
+    key = f"as {authorization_server}"
+    doc = cache.get(key) if cache is not None else None
+    if doc is None:
+        urls = as_metadata_urls(
+            authorization_server, openid_configuration=policy.openid_configuration_fallback
+        )
+        found: dict[str, Any] | None = None
+        for url in urls:
+            found = await _fetch_first(
+                transport, [url], policy=policy, what="authorization server metadata URL"
+            )
+            if found is not None:
+                break
+        if found is None:
+            raise MetadataError("no authorization server metadata found")
+        meta = read_as_metadata(found, authorization_server)
+        if cache is not None:
+            cache.put(key, found)
+        return meta, found
+    return read_as_metadata(doc, authorization_server), doc
+
+
+async def discover(
+    transport: Transport,
+    credential_issuer: str,
+    *,
+    policy: WalletPolicy,
+    grant_authorization_server: str | None = None,
+    cache: MetadataCache | None = None,
+) -> Discovery:
+    """Issuer metadata, then the chosen authorization server's metadata."""
+    meta, version, doc = await fetch_issuer_metadata(
+        transport, credential_issuer, policy=policy, cache=cache
+    )
+    as_id = select_authorization_server(meta, grant_authorization_server)
+    as_meta, as_doc = await fetch_as_metadata(transport, as_id, policy=policy, cache=cache)
+    return Discovery(
+        credential_issuer=credential_issuer,
+        issuer_metadata=meta,
+        issuer_metadata_json=doc,
+        spec_version=version,
+        authorization_server=as_id,
+        as_metadata=as_meta,
+        as_metadata_json=as_doc,
+    )

@@ -1,0 +1,528 @@
+"""The one async driver: runs the sans-IO steps of :mod:`oid4vci.wallet.steps` over a Transport.
+
+Retry rules (each retry happens at most once per request, then the error is raised):
+
+* **DPoP nonce.** The newest ``DPoP-Nonce`` of every response is remembered per server origin
+  and put into the next proof to that origin. A ``use_dpop_nonce`` answer — 400 JSON at the
+  authorization server, 401 with ``WWW-Authenticate: DPoP error="use_dpop_nonce"`` at the
+  issuer — that carries a ``DPoP-Nonce`` is retried once with a fresh proof.
+* **c_nonce.** With a Nonce Endpoint (Draft 15, 1.0) a fresh ``c_nonce`` is fetched before every
+  credential request (issuers may treat them as single use); otherwise the newest ``c_nonce``
+  of the token / credential responses is used (Draft 13/14). On ``invalid_nonce``, or
+  ``invalid_proof`` carrying a fresh ``c_nonce``, the proofs are rebuilt with the new nonce and
+  the request is sent once more. When a nonce is needed and none can be had, the request is
+  not sent (fail closed: a proof is never sent without the nonce the issuer asked for).
+* **Deferred.** ``202`` + ``transaction_id`` (1.0) and ``issuance_pending`` (drafts) are polled
+  with the issuer's ``interval`` through an injectable ``sleep`` (``anyio.sleep`` by default,
+  so cancellation works), for at most ``policy.deferred_max_wait`` seconds in total.
+
+Redirects are never followed (:class:`~oid4vci.errors.RedirectRefused`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+import attrs
+
+from oid4vci.dpop import build_dpop_jwt
+from oid4vci.errors import (
+    CredentialRequestError,
+    ErrorCode,
+    MetadataError,
+    ProtocolError,
+    WireFormatError,
+)
+from oid4vci.http import HttpRequest, HttpResponse, Transport
+from oid4vci.jose import LocalSigner, Signer
+from oid4vci.models import (
+    AuthorizationServerMetadata,
+    CredentialConfiguration,
+    CredentialIssuerMetadata,
+    CredentialRequest,
+    CredentialResponse,
+    ProofSet,
+    PushedAuthorizationResponse,
+    TokenResponse,
+    credential_request_to_json,
+)
+from oid4vci.urls import origin_of, require_secure_url
+from oid4vci.versions import SpecVersion
+
+from .policy import WalletPolicy, choose_local_alg
+from .results import DeferredTransaction, IssuerSession, NonceMemory, ReceivedCredential
+from .steps import (
+    DeferredPending,
+    build_credential_request,
+    build_deferred_credential_request,
+    build_key_proof,
+    build_nonce_request,
+    build_notification_request,
+    build_par_request,
+    build_token_request,
+    check_redirect,
+    is_use_dpop_nonce,
+    read_credential_response,
+    read_deferred_credential_response,
+    read_nonce_response,
+    read_notification_response,
+    read_par_response,
+    read_token_response,
+)
+from .verify import IssuerKeyResolver, verify_credential
+
+__all__ = ["CredentialTarget", "Driver", "Sleep", "choose_dpop_key", "secure_endpoint"]
+
+Sleep = Callable[[float], Awaitable[None]]
+"""``async sleep(seconds)``; ``anyio.sleep`` unless a test injects another."""
+
+
+def secure_endpoint(url: str | None, what: str, policy: WalletPolicy) -> str:
+    """``url`` after the https check; :class:`MetadataError` when the metadata lacks it."""
+    if not url:
+        raise MetadataError(f"the metadata has no {what}")
+    return require_secure_url(
+        url, allow_insecure_loopback=policy.allow_insecure_loopback, what=what
+    )
+
+
+def choose_dpop_key(
+    policy: WalletPolicy, as_metadata: AuthorizationServerMetadata
+) -> Signer | None:
+    """A fresh DPoP key when the AS supports an alg we prefer (and policy allows DPoP)."""
+    if policy.dpop == "off":
+        return None
+    algs = as_metadata.dpop_signing_alg_values_supported or ()
+    alg = choose_local_alg(policy.dpop_algorithms, algs)
+    if alg is None:
+        if policy.dpop == "required":
+            raise MetadataError(
+                "the authorization server does not support DPoP (policy requires it)"
+            )
+        return None
+    return LocalSigner.generate(alg)
+
+
+@attrs.frozen(kw_only=True)
+class CredentialTarget:
+    """What to ask the credential endpoint for."""
+
+    configuration_id: str
+    configuration: CredentialConfiguration
+    credential_identifier: str | None = None
+
+
+class Driver:
+    """Runs one flow's requests: DPoP proofs and nonces, c_nonce memory, retries, polling."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        policy: WalletPolicy,
+        clock: Callable[[], float] = time.time,
+        sleep: Sleep = anyio.sleep,
+        dpop_key: Signer | None = None,
+        nonces: NonceMemory | None = None,
+        c_nonce: str | None = None,
+    ) -> None:
+        self.transport = transport
+        self.policy = policy
+        self.clock = clock
+        self.sleep = sleep
+        self.dpop_key = dpop_key
+        self.nonces = nonces if nonces is not None else NonceMemory()
+        self.c_nonce = c_nonce
+        self._resolver = IssuerKeyResolver(transport, policy=policy)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send one request; remember its ``DPoP-Nonce``; refuse redirects."""
+        response = await self.transport.send(request)
+        nonce = response.headers.get("DPoP-Nonce")
+        if nonce:
+            self.nonces.set(origin_of(request.url), nonce)
+        check_redirect(response)
+        return response
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        make: Callable[[str | None], HttpRequest],
+        *,
+        dpop_key: Signer | None,
+        access_token: str | None = None,
+    ) -> HttpResponse:
+        """Send ``make(dpop_proof)``; retry once on ``use_dpop_nonce`` with a new nonce."""
+        origin = origin_of(url)
+        response: HttpResponse | None = None
+        for attempt in range(2):
+            proof = None
+            if dpop_key is not None:
+                proof = await build_dpop_jwt(
+                    dpop_key,
+                    method,
+                    url,
+                    access_token=access_token,
+                    nonce=self.nonces.get(origin),
+                    clock=self.clock,
+                )
+            previous = self.nonces.get(origin)
+            response = await self.send(make(proof))
+            retry = (
+                attempt == 0
+                and dpop_key is not None
+                and is_use_dpop_nonce(response)
+                and response.headers.get("DPoP-Nonce") is not None
+                and self.nonces.get(origin) != previous
+            )
+            if not retry:
+                return response
+        assert response is not None
+        return response
+
+    # --- authorization server ------------------------------------------------------------------
+
+    async def push_authorization_request(
+        self, par_endpoint: str, params: dict[str, str]
+    ) -> PushedAuthorizationResponse:
+        """POST the PAR (DPoP header when a DPoP key is in use)."""
+        response = await self.exchange(
+            "POST",
+            par_endpoint,
+            lambda proof: build_par_request(par_endpoint, params, dpop_proof=proof),
+            dpop_key=self.dpop_key,
+        )
+        return read_par_response(response)
+
+    async def request_token(self, token_endpoint: str, params: dict[str, str]) -> TokenResponse:
+        """POST the token request and check ``token_type`` against the DPoP key and policy."""
+        response = await self.exchange(
+            "POST",
+            token_endpoint,
+            lambda proof: build_token_request(token_endpoint, params, dpop_proof=proof),
+            dpop_key=self.dpop_key,
+        )
+        token = read_token_response(response)
+        if token.is_dpop and self.dpop_key is None:
+            raise WireFormatError("DPoP token although no DPoP proof was sent", path="token_type")
+        if not token.is_dpop and self.dpop_key is not None and self.policy.dpop == "required":
+            raise WireFormatError(
+                "the token is not DPoP-bound (policy requires DPoP)", path="token_type"
+            )
+        if token.c_nonce is not None:
+            self.c_nonce = token.c_nonce
+        return token
+
+    # --- issuer ---------------------------------------------------------------------------------
+
+    def _resource_key(self, session: IssuerSession) -> Signer | None:
+        return session.dpop_key if session.uses_dpop else None
+
+    async def request_nonce(self, session: IssuerSession) -> str:
+        """A fresh ``c_nonce`` from the Nonce Endpoint (DPoP proof attached when bound)."""
+        endpoint = secure_endpoint(session.nonce_endpoint, "nonce_endpoint", self.policy)
+        response = await self.exchange(
+            "POST",
+            endpoint,
+            lambda proof: build_nonce_request(endpoint, dpop_proof=proof),
+            dpop_key=self._resource_key(session),
+        )
+        return read_nonce_response(response)
+
+    async def _send_credential_request(
+        self, session: IssuerSession, body: dict[str, Any]
+    ) -> CredentialResponse:
+        endpoint = secure_endpoint(session.credential_endpoint, "credential_endpoint", self.policy)
+        response = await self.exchange(
+            "POST",
+            endpoint,
+            lambda proof: build_credential_request(
+                endpoint,
+                body,
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_proof=proof,
+            ),
+            dpop_key=self._resource_key(session),
+            access_token=session.access_token,
+        )
+        return read_credential_response(response)
+
+    async def _proofs(
+        self,
+        keys: Sequence[Signer],
+        *,
+        audience: str,
+        nonce: str | None,
+        client_id: str | None,
+    ) -> tuple[str, ...]:
+        return tuple(
+            [
+                await build_key_proof(
+                    key, audience=audience, nonce=nonce, client_id=client_id, clock=self.clock
+                )
+                for key in keys
+            ]
+        )
+
+    @staticmethod
+    def _request(
+        target: CredentialTarget, proofs: tuple[str, ...], version: SpecVersion
+    ) -> dict[str, Any]:
+        config = target.configuration
+        request = CredentialRequest(
+            credential_identifier=target.credential_identifier,
+            credential_configuration_id=(
+                None if target.credential_identifier else target.configuration_id
+            ),
+            format=config.format,
+            vct=config.vct,
+            doctype=config.doctype,
+            credential_definition=config.credential_definition,
+            proofs=ProofSet(proof_type="jwt", values=proofs) if proofs else None,
+            single_proof=len(proofs) == 1,
+        )
+        return credential_request_to_json(request, version)
+
+    async def request_credentials(
+        self,
+        session: IssuerSession,
+        metadata: CredentialIssuerMetadata,
+        target: CredentialTarget,
+        *,
+        count: int,
+        proof_client_id: str | None,
+    ) -> tuple[list[ReceivedCredential], list[DeferredTransaction]]:
+        """Ask for ``count`` credentials of ``target``: one holder key and proof each, in
+        chunks of the issuer's ``batch_size`` (one request per credential without batch
+        support). Returns the verified credentials and any deferred transactions."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        config = target.configuration
+        version = session.spec_version
+        needs_proof = bool(config.proof_types_supported) or bool(
+            config.cryptographic_binding_methods_supported
+        )
+        if (
+            needs_proof
+            and config.proof_types_supported
+            and "jwt" not in config.proof_types_supported
+        ):
+            raise MetadataError("the configuration accepts no 'jwt' key proofs")
+        batch = metadata.batch_credential_issuance
+        batch_size = 1
+        if needs_proof and batch is not None and version is not SpecVersion.DRAFT_13:
+            batch_size = max(1, batch.batch_size)
+        algorithms = config.proof_algorithms("jwt")
+        keys: list[Signer] = []
+        if needs_proof:
+            for _ in range(count):
+                keys.append(
+                    await self.policy.holder_key_provider(
+                        configuration_id=target.configuration_id, algorithms=algorithms
+                    )
+                )
+        chunks: list[list[Signer]] = (
+            [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
+            if needs_proof
+            else [[] for _ in range(count)]
+        )
+        received: list[ReceivedCredential] = []
+        deferred: list[DeferredTransaction] = []
+        for chunk in chunks:
+            response = await self._request_chunk(
+                session, target, chunk, version=version, proof_client_id=proof_client_id
+            )
+            if response.c_nonce is not None:
+                self.c_nonce = response.c_nonce
+            if response.credentials:
+                received.extend(
+                    await self.accept_credentials(
+                        session,
+                        response,
+                        target.configuration_id,
+                        config,
+                        chunk,
+                    )
+                )
+            elif response.transaction_id is not None:
+                deferred.append(
+                    DeferredTransaction(
+                        transaction_id=response.transaction_id,
+                        configuration_id=target.configuration_id,
+                        holder_keys=tuple(chunk),
+                        interval=float(response.interval or self.policy.deferred_default_interval),
+                        session=session,
+                        expected_vct=config.vct,
+                        format=config.format,
+                    )
+                )
+        return received, deferred
+
+    async def _request_chunk(
+        self,
+        session: IssuerSession,
+        target: CredentialTarget,
+        keys: Sequence[Signer],
+        *,
+        version: SpecVersion,
+        proof_client_id: str | None,
+    ) -> CredentialResponse:
+        nonce: str | None = None
+        if keys:
+            nonce = await self.request_nonce(session) if session.nonce_endpoint else self.c_nonce
+        proofs = await self._proofs(
+            keys, audience=session.credential_issuer, nonce=nonce, client_id=proof_client_id
+        )
+        try:
+            return await self._send_credential_request(
+                session, self._request(target, proofs, version)
+            )
+        except CredentialRequestError as err:
+            if not keys:
+                raise
+            fresh = await self._fresh_nonce_after(err, session)
+            if fresh is None:
+                raise
+        proofs = await self._proofs(
+            keys, audience=session.credential_issuer, nonce=fresh, client_id=proof_client_id
+        )
+        return await self._send_credential_request(session, self._request(target, proofs, version))
+
+    async def _fresh_nonce_after(self, err: ProtocolError, session: IssuerSession) -> str | None:
+        """The nonce to retry with after ``err``, or None when no retry is possible."""
+        if err.error == ErrorCode.INVALID_NONCE:
+            if session.nonce_endpoint:
+                return await self.request_nonce(session)
+            return err.c_nonce
+        if err.error == ErrorCode.INVALID_PROOF and err.c_nonce:
+            return err.c_nonce
+        return None
+
+    async def accept_credentials(
+        self,
+        session: IssuerSession,
+        response: CredentialResponse,
+        configuration_id: str,
+        config: CredentialConfiguration,
+        keys: Sequence[Signer],
+    ) -> list[ReceivedCredential]:
+        """Verify every credential of ``response`` (bound to ``keys``) and wrap them."""
+        used: set[str] = set()
+        out: list[ReceivedCredential] = []
+        for issued in response.credentials or ():
+            outcome = await verify_credential(
+                issued.credential,
+                format=config.format,
+                credential_issuer=session.credential_issuer,
+                expected_vct=config.vct,
+                holder_keys=keys,
+                used_keys=used,
+                resolver=self._resolver,
+                policy=self.policy,
+                clock=self.clock,
+            )
+            notification_id = response.notification_id
+            extra_id = issued.extra.get("notification_id")
+            if notification_id is None and isinstance(extra_id, str):
+                notification_id = extra_id
+            out.append(
+                ReceivedCredential(
+                    credential=issued.credential,
+                    format=config.format,
+                    vct=outcome.vct,
+                    claims=outcome.claims,
+                    holder_key=outcome.holder_key,
+                    verified=outcome.verified,
+                    notification_id=notification_id,
+                    configuration_id=configuration_id,
+                    issuer=session.credential_issuer,
+                    session=session,
+                )
+            )
+        return out
+
+    async def poll_deferred(
+        self,
+        transaction: DeferredTransaction,
+        config: CredentialConfiguration,
+        *,
+        max_wait: float | None = None,
+    ) -> list[ReceivedCredential]:
+        """Poll the Deferred Credential Endpoint until the credentials come (or time is up:
+        :class:`CredentialRequestError` ``issuance_pending``)."""
+        session = transaction.session
+        endpoint = secure_endpoint(
+            session.deferred_credential_endpoint, "deferred_credential_endpoint", self.policy
+        )
+        budget = self.policy.deferred_max_wait if max_wait is None else max_wait
+        waited = 0.0
+        interval = transaction.interval
+        while True:
+            response = await self.exchange(
+                "POST",
+                endpoint,
+                lambda proof: build_deferred_credential_request(
+                    endpoint,
+                    transaction.transaction_id,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_proof=proof,
+                ),
+                dpop_key=self._resource_key(session),
+                access_token=session.access_token,
+            )
+            outcome = read_deferred_credential_response(response)
+            if not isinstance(outcome, DeferredPending):
+                if outcome.c_nonce is not None:
+                    self.c_nonce = outcome.c_nonce
+                return await self.accept_credentials(
+                    session,
+                    outcome,
+                    transaction.configuration_id,
+                    config,
+                    transaction.holder_keys,
+                )
+            if outcome.interval is not None and outcome.interval > 0:
+                interval = float(outcome.interval)
+            if waited + interval > budget:
+                raise CredentialRequestError(
+                    ErrorCode.ISSUANCE_PENDING,
+                    "the deferred credential was not ready within the maximum wait",
+                )
+            await self.sleep(interval)
+            waited += interval
+
+    async def notify(
+        self,
+        session: IssuerSession,
+        notification_id: str,
+        event: str,
+        description: str | None = None,
+    ) -> None:
+        """Send one notification (``credential_accepted`` / ``_failure`` / ``_deleted``)."""
+        endpoint = secure_endpoint(
+            session.notification_endpoint, "notification_endpoint", self.policy
+        )
+        response = await self.exchange(
+            "POST",
+            endpoint,
+            lambda proof: build_notification_request(
+                endpoint,
+                notification_id,
+                event,
+                event_description=description,
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_proof=proof,
+            ),
+            dpop_key=self._resource_key(session),
+            access_token=session.access_token,
+        )
+        read_notification_response(response)

@@ -1,0 +1,116 @@
+"""The wallet's explicit policy: every security-relevant choice in one frozen value.
+
+A :class:`WalletPolicy` is given to :class:`~oid4vci.wallet.Oid4vciClient` once; the defaults
+are the safe ones (https only, DPoP whenever the authorization server supports it, PKCE S256
+always, credentials verified before they are returned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import Literal, Protocol
+
+import attrs
+
+from oid4vci.jose import LocalSigner, Signer
+
+__all__ = [
+    "DpopMode",
+    "HolderKeyProvider",
+    "ParMode",
+    "WalletPolicy",
+    "default_holder_key_provider",
+]
+
+DpopMode = Literal["auto", "required", "off"]
+"""``auto``: DPoP when the AS advertises a supported alg, else Bearer; ``required``: refuse an
+AS without DPoP (and a ``Bearer`` token answer); ``off``: never send DPoP."""
+
+ParMode = Literal["auto", "always", "never"]
+"""``auto``: PAR when the AS advertises it (always when it requires it); ``always``: refuse an
+AS without PAR; ``never``: front-channel parameters only (fails when the AS requires PAR)."""
+
+#: Algorithms :class:`~oid4vci.jose.LocalSigner` can generate, in preference order.
+_LOCAL_ALGS: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA")
+
+
+class HolderKeyProvider(Protocol):
+    """Gives the key a credential is bound to (one call per credential).
+
+    ``algorithms`` is what the issuer accepts for key proofs of that configuration (empty when
+    the issuer does not say). Return any :class:`~oid4vci.jose.Signer` (e.g. one backed by a
+    secure element).
+    """
+
+    def __call__(self, *, configuration_id: str, algorithms: Sequence[str]) -> Awaitable[Signer]:
+        """Return the holder key for one credential of ``configuration_id``."""
+        ...
+
+
+async def default_holder_key_provider(
+    *, configuration_id: str, algorithms: Sequence[str]
+) -> Signer:
+    """A fresh in-process key: P-256 (ES256) unless the issuer accepts only another alg."""
+    del configuration_id
+    for alg in _LOCAL_ALGS:
+        if not algorithms or alg in algorithms:
+            return LocalSigner.generate(alg)
+    return LocalSigner.generate("ES256")
+
+
+def choose_local_alg(preference: Sequence[str], supported: Sequence[str]) -> str | None:
+    """The first of ``preference`` that the server ``supported`` and we can generate."""
+    for alg in preference:
+        if alg in supported and alg in _LOCAL_ALGS:
+            return alg
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class WalletPolicy:
+    """What the wallet allows and prefers.
+
+    :param dpop: ``"auto"`` | ``"required"`` | ``"off"`` (see :data:`DpopMode`).
+    :param dpop_algorithms: DPoP algorithm preference; the first one the AS supports is used.
+    :param allow_insecure_loopback: accept ``http://`` URLs whose host is ``127.0.0.1``,
+        ``localhost`` or ``::1`` (for local testing only). Every other URL must be https.
+    :param use_authorization_details: ask for credentials with RFC 9396
+        ``authorization_details`` (``True``) or with the configurations' ``scope`` values.
+    :param par: ``"auto"`` | ``"always"`` | ``"never"`` (see :data:`ParMode`).
+    :param openid_configuration_fallback: after RFC 8414 ``oauth-authorization-server``, also
+        try ``openid-configuration`` for the authorization server metadata.
+    :param metadata_cache_ttl: seconds issuer / AS metadata stays cached (0 disables caching).
+    :param deferred_max_wait: the longest total time a deferred credential is polled for.
+    :param deferred_default_interval: polling interval when the issuer does not give one.
+    :param clock_skew: leeway in seconds for ``iat`` / ``nbf`` / ``exp`` of received credentials.
+    :param holder_key_provider: makes holder keys (default: fresh P-256 keys).
+    :param credential_algorithms: issuer signature algorithms accepted on credentials.
+    :param trusted_x5c_roots: DER-encoded (base64) root certificates; reserved for ``x5c``
+        issuer key validation, which is not implemented yet (credentials carrying only
+        ``x5c`` are refused).
+    :param accept_unverifiable_formats: return credentials of formats this library cannot
+        verify (anything but SD-JWT VC) with ``verified=False`` instead of refusing them.
+    """
+
+    dpop: DpopMode = "auto"
+    dpop_algorithms: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA")
+    allow_insecure_loopback: bool = False
+    use_authorization_details: bool = True
+    par: ParMode = "auto"
+    openid_configuration_fallback: bool = True
+    metadata_cache_ttl: float = 300.0
+    deferred_max_wait: float = 300.0
+    deferred_default_interval: float = 5.0
+    clock_skew: float = 60.0
+    holder_key_provider: HolderKeyProvider = default_holder_key_provider
+    credential_algorithms: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA")
+    trusted_x5c_roots: tuple[str, ...] = ()
+    accept_unverifiable_formats: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.dpop not in ("auto", "required", "off"):
+            raise ValueError("dpop must be 'auto', 'required' or 'off'")
+        if self.par not in ("auto", "always", "never"):
+            raise ValueError("par must be 'auto', 'always' or 'never'")
+        if self.metadata_cache_ttl < 0 or self.deferred_max_wait < 0 or self.clock_skew < 0:
+            raise ValueError("durations must not be negative")

@@ -1,0 +1,169 @@
+"""What a finished (or deferred) issuance hands back to the wallet.
+
+* :class:`ReceivedCredential` — one verified credential with its decoded claims and holder key.
+* :class:`DeferredTransaction` — a credential the issuer will deliver later (poll it with
+  :meth:`~oid4vci.wallet.Oid4vciClient.poll_deferred`).
+* :class:`IssuanceResult` — everything one flow produced.
+* :class:`IssuerSession` — the access token and DPoP key for the issuer's protected endpoints
+  (deferred, notification). It holds secrets: its ``repr`` hides them and it is never
+  serialized by this library.
+
+Reprs never show raw credentials, claim values, tokens, transaction ids or keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from oid4vci.jose import Signer
+from oid4vci.versions import SpecVersion
+
+from .states import FlowState
+
+__all__ = [
+    "DeferredTransaction",
+    "FlowKind",
+    "IssuanceResult",
+    "IssuerSession",
+    "NonceMemory",
+    "ReceivedCredential",
+]
+
+FlowKind = Literal["pre-authorized_code", "authorization_code"]
+
+
+class NonceMemory:
+    """The newest ``DPoP-Nonce`` seen per server origin (mutable, shared by one flow)."""
+
+    def __init__(self, initial: Mapping[str, str] | None = None) -> None:
+        self._nonces: dict[str, str] = dict(initial or {})
+
+    def get(self, origin: str) -> str | None:
+        """The latest nonce of ``origin``."""
+        return self._nonces.get(origin)
+
+    def set(self, origin: str, nonce: str) -> None:
+        """Remember ``nonce`` as the latest of ``origin``."""
+        self._nonces[origin] = nonce
+
+    def to_dict(self) -> dict[str, str]:
+        """A copy of the memory (secrets: persist only with care)."""
+        return dict(self._nonces)
+
+    def __repr__(self) -> str:
+        return f"NonceMemory(origins={sorted(self._nonces)!r})"
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class IssuerSession:
+    """Access to the issuer's protected endpoints after a token was obtained.
+
+    Secret: ``access_token`` and ``dpop_key``. ``repr`` shows only the issuer and token type.
+    """
+
+    credential_issuer: str
+    spec_version: SpecVersion
+    access_token: str
+    token_type: str
+    dpop_key: Signer | None
+    credential_endpoint: str
+    nonce_endpoint: str | None = None
+    deferred_credential_endpoint: str | None = None
+    notification_endpoint: str | None = None
+    client_id: str | None = None
+    dpop_nonces: NonceMemory = attrs.field(factory=NonceMemory)
+
+    @property
+    def uses_dpop(self) -> bool:
+        """True when the token is DPoP-bound (``token_type`` ``DPoP``, any case)."""
+        return self.token_type.lower() == "dpop" and self.dpop_key is not None
+
+    def __repr__(self) -> str:
+        return (
+            f"IssuerSession(credential_issuer={self.credential_issuer!r}, "
+            f"token_type={self.token_type!r})"
+        )
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ReceivedCredential:
+    """One credential received from an issuer.
+
+    ``credential`` is the raw credential (SD-JWT VC: the compact string ending with ``~``);
+    ``claims`` the decoded claims (disclosures applied); ``holder_key`` the key it is bound to
+    (keep it: presentations are signed with it); ``verified`` is True when the issuer signature
+    and every check in :mod:`oid4vci.wallet.verify` passed.
+    """
+
+    credential: Any
+    format: str
+    vct: str | None
+    claims: dict[str, Any]
+    holder_key: Signer | None
+    verified: bool
+    notification_id: str | None
+    configuration_id: str
+    issuer: str
+    session: IssuerSession | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ReceivedCredential(configuration_id={self.configuration_id!r}, "
+            f"format={self.format!r}, vct={self.vct!r}, verified={self.verified})"
+        )
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class DeferredTransaction:
+    """A credential request the issuer answered with a ``transaction_id`` (deferred issuance).
+
+    ``holder_keys`` are the keys the eventual credentials are bound to; ``interval`` the
+    polling interval the issuer asked for (seconds).
+    """
+
+    transaction_id: str
+    configuration_id: str
+    holder_keys: tuple[Signer, ...]
+    interval: float
+    session: IssuerSession
+    expected_vct: str | None = None
+    format: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"DeferredTransaction(configuration_id={self.configuration_id!r}, "
+            f"interval={self.interval})"
+        )
+
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class IssuanceResult:
+    """Everything one issuance flow produced."""
+
+    credentials: tuple[ReceivedCredential, ...]
+    deferred: tuple[DeferredTransaction, ...]
+    spec_version: SpecVersion
+    flow: FlowKind
+    state: FlowState
+    credential_issuer: str
+    session: IssuerSession | None = None
+
+    @property
+    def notification_ids(self) -> tuple[str, ...]:
+        """The distinct ``notification_id`` values of the received credentials."""
+        seen: dict[str, None] = {}
+        for cred in self.credentials:
+            if cred.notification_id is not None:
+                seen[cred.notification_id] = None
+        return tuple(seen)
+
+    def __repr__(self) -> str:
+        return (
+            f"IssuanceResult(credential_issuer={self.credential_issuer!r}, "
+            f"flow={self.flow!r}, spec_version={self.spec_version.value!r}, "
+            f"credentials={len(self.credentials)}, deferred={len(self.deferred)}, "
+            f"state={self.state.value!r})"
+        )

@@ -1,0 +1,195 @@
+"""Verifying credentials the wallet receives, before they are handed to the caller.
+
+An SD-JWT VC (``dc+sd-jwt``, or ``vc+sd-jwt`` from Draft 13/14 issuers) is accepted only when:
+
+* its ``iss`` is the Credential Issuer the wallet talked to (string-identical);
+* the issuer key comes from the issuer's JWT VC Issuer Metadata
+  (``/.well-known/jwt-vc-issuer`` inserted between host and path of ``iss``, whose ``issuer``
+  must equal ``iss``, with exactly one of ``jwks`` / ``jwks_uri``), selected by the header
+  ``kid`` when there is one;
+* the signature verifies under an algorithm of ``policy.credential_algorithms``;
+* ``typ`` is ``dc+sd-jwt`` or ``vc+sd-jwt``; every disclosure is referenced exactly once and no
+  digest repeats (RFC 9901 §7.1, via :func:`oid4vci.sdjwt.verify_sd_jwt_vc`);
+* ``cnf.jwk`` is the holder key of one of the proofs the wallet sent for it (each key bound
+  to at most one credential);
+* ``vct`` equals the requested configuration's ``vct``;
+* ``iat`` / ``nbf`` / ``exp`` hold with ``policy.clock_skew`` of leeway.
+
+Each failure raises :class:`~oid4vci.sdjwt.SdJwtVerificationError` (a
+:class:`~oid4vci.errors.CredentialVerificationError`) with a short ``reason`` code:
+the :class:`~oid4vci.sdjwt.SdJwtReason` values plus the ones in :class:`WalletReason`.
+
+Known gap: issuer keys given only as an ``x5c`` chain are not validated against trust anchors
+yet; such credentials are refused (reason ``x5c not supported``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from oid4vci.errors import JoseError, WireFormatError
+from oid4vci.http import Transport
+from oid4vci.jose import Signer, jwk_thumbprint
+from oid4vci.sdjwt import SdJwtReason, SdJwtVerificationError, parse_sd_jwt, verify_sd_jwt_vc
+from oid4vci.urls import insert_well_known, require_secure_url
+
+from .policy import WalletPolicy
+from .steps import build_metadata_request, check_redirect
+
+__all__ = [
+    "SD_JWT_FORMATS",
+    "IssuerKeyResolver",
+    "VerifiedCredential",
+    "WalletReason",
+    "verify_credential",
+]
+
+SD_JWT_FORMATS: Final = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
+
+
+class WalletReason:
+    """Reason codes added by the wallet (see also :class:`oid4vci.sdjwt.SdJwtReason`)."""
+
+    ISSUER_KEY_UNAVAILABLE: Final = "issuer key unavailable"
+    X5C_NOT_SUPPORTED: Final = "x5c not supported"
+    UNSUPPORTED_FORMAT: Final = "unsupported format"
+    FORMAT_MISMATCH: Final = "format mismatch"
+
+
+def _fail(reason: str, message: str) -> SdJwtVerificationError:
+    return SdJwtVerificationError(reason, message)
+
+
+class IssuerKeyResolver:
+    """Finds issuer keys from JWT VC Issuer Metadata, caching them per ``iss`` for one flow."""
+
+    def __init__(self, transport: Transport, *, policy: WalletPolicy) -> None:
+        self._transport = transport
+        self._policy = policy
+        self._cache: dict[str, list[dict[str, Any]]] = {}
+
+    async def _get_json(self, url: str, what: str) -> Any:
+        try:
+            require_secure_url(
+                url, allow_insecure_loopback=self._policy.allow_insecure_loopback, what=what
+            )
+        except ValueError as exc:
+            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, str(exc)) from None
+        response = await self._transport.send(build_metadata_request(url))
+        check_redirect(response)
+        if response.status != 200:
+            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, f"{what} answered {response.status}")
+        try:
+            return response.json_body()
+        except WireFormatError:
+            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, f"{what} is not JSON") from None
+
+    async def keys_for(self, iss: str) -> list[dict[str, Any]]:
+        """The public JWKs of issuer ``iss`` (raises ``issuer key unavailable``)."""
+        cached = self._cache.get(iss)
+        if cached is not None:
+            return cached
+        doc = await self._get_json(
+            insert_well_known(iss, "jwt-vc-issuer"), "JWT VC issuer metadata"
+        )
+        if doc.get("issuer") != iss:
+            raise _fail(SdJwtReason.ISSUER_MISMATCH, "JWT VC issuer metadata 'issuer' is not 'iss'")
+        has_jwks, has_uri = "jwks" in doc, "jwks_uri" in doc
+        if has_jwks == has_uri:
+            raise _fail(
+                WalletReason.ISSUER_KEY_UNAVAILABLE,
+                "JWT VC issuer metadata needs exactly one of jwks and jwks_uri",
+            )
+        if has_uri:
+            uri = doc["jwks_uri"]
+            if not isinstance(uri, str):
+                raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "jwks_uri is not a string")
+            jwks = await self._get_json(uri, "jwks_uri")
+        else:
+            jwks = doc["jwks"]
+        keys = jwks.get("keys") if isinstance(jwks, dict) else jwks
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys) or not keys:
+            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the issuer JWK set is malformed")
+        self._cache[iss] = keys
+        return keys
+
+
+@attrs.frozen(kw_only=True)
+class VerifiedCredential:
+    """The outcome of :func:`verify_credential`: decoded claims and the holder key used."""
+
+    vct: str | None
+    claims: dict[str, Any] = attrs.field(repr=False)
+    holder_key: Signer | None = attrs.field(repr=False)
+    verified: bool
+
+
+def _thumb(jwk: Mapping[str, Any]) -> str | None:
+    try:
+        return jwk_thumbprint(jwk)
+    except JoseError:
+        return None
+
+
+async def verify_credential(
+    credential: Any,
+    *,
+    format: str,
+    credential_issuer: str,
+    expected_vct: str | None,
+    holder_keys: Sequence[Signer],
+    used_keys: set[str],
+    resolver: IssuerKeyResolver,
+    policy: WalletPolicy,
+    clock: Callable[[], float] = time.time,
+) -> VerifiedCredential:
+    """Verify one received credential (see the module rules).
+
+    ``holder_keys`` are the keys whose proofs were sent for it; ``used_keys`` holds the
+    thumbprints already bound to earlier credentials of the same response and is updated.
+    """
+    if format not in SD_JWT_FORMATS:
+        if policy.accept_unverifiable_formats:
+            return VerifiedCredential(vct=None, claims={}, holder_key=None, verified=False)
+        raise _fail(WalletReason.UNSUPPORTED_FORMAT, "this format cannot be verified")
+    if not isinstance(credential, str):
+        raise _fail(SdJwtReason.MALFORMED, "an SD-JWT VC must be a string")
+    parsed = parse_sd_jwt(credential)
+    header, payload = parsed.jws.header, parsed.jws.payload
+    iss = payload.get("iss")
+    if iss is None:
+        if "x5c" in header:
+            raise _fail(WalletReason.X5C_NOT_SUPPORTED, "x5c issuer keys are not supported yet")
+        raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the credential has no 'iss'")
+    if iss != credential_issuer:
+        raise _fail(SdJwtReason.ISSUER_MISMATCH, "'iss' is not the Credential Issuer")
+    keys = await resolver.keys_for(iss)
+    verified = verify_sd_jwt_vc(
+        credential,
+        issuer_keys=keys,
+        algorithms=policy.credential_algorithms,
+        expected_typ=tuple(sorted(SD_JWT_FORMATS)),
+        expected_vct=expected_vct,
+        expected_issuer=credential_issuer,
+        clock=clock,
+        leeway=policy.clock_skew,
+    )
+    holder: Signer | None = None
+    if holder_keys:
+        cnf_jwk = verified.holder_jwk
+        thumb = _thumb(cnf_jwk) if isinstance(cnf_jwk, dict) else None
+        for key in holder_keys:
+            key_thumb = _thumb(key.public_jwk)
+            if thumb is not None and key_thumb == thumb and key_thumb not in used_keys:
+                holder = key
+                used_keys.add(key_thumb)
+                break
+        if holder is None:
+            raise _fail(SdJwtReason.CNF_MISMATCH, "'cnf.jwk' is not a holder key of this request")
+    return VerifiedCredential(
+        vct=verified.vct, claims=verified.claims, holder_key=holder, verified=True
+    )
