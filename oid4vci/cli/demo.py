@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 
 from oid4vci.versions import SpecVersion
@@ -21,16 +22,31 @@ def _rule(title: str) -> None:
     print(f"== {title} ".ljust(_WIDTH, "="))
 
 
+_REGISTERED = ("iss", "iat", "nbf", "exp", "vct", "cnf", "status")
+
+
+def _when(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
 def _show(outcome: ReceiveOutcome, started: float) -> None:
     elapsed = (time.perf_counter() - started) * 1000
     for index, credential in enumerate(outcome.credentials, start=1):
+        claims = credential.claims
         mark = "verified" if credential.verified else "NOT VERIFIED"
-        print(f"   credential #{index}: {credential.vct}")
-        print(f"      {'signature/digests':18} {mark}")
-        print(f"      {'holder key (jkt)':18} {credential.holder_jkt}")
+        print(f"   credential #{index}  {credential.vct}")
+        print(f"      {'verification':18} {mark} (issuer signature, digests, cnf, vct, validity)")
+        print(
+            f"      {'holder key (jkt)':18} {credential.holder_jkt}  (= cnf.jwk of the credential)"
+        )
         if index == 1 or len(outcome.credentials) <= 3:
-            for name, value in credential.claims.items():
-                print(f"      {name:18} {json.dumps(value, ensure_ascii=False)}")
+            print(f"      {'issued by':18} {claims.get('iss', '-')}")
+            print(f"      {'valid':18} {_when(claims.get('iat'))} .. {_when(claims.get('exp'))}")
+            for name, value in claims.items():
+                if name not in _REGISTERED:
+                    print(f"      {name:18} {json.dumps(value, ensure_ascii=False)}")
     for error in outcome.errors:
         print(f"   ERROR {error['type']}: {error['message']}")
     verdict = "ok" if outcome.ok else "FAILED"
@@ -40,10 +56,30 @@ def _show(outcome: ReceiveOutcome, started: float) -> None:
     )
 
 
+class _StepPrinter(logging.Handler):
+    """Prints the wallet's HTTP steps (method, path, status) as they happen."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"     {record.getMessage()}", flush=True)
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     """Start the demo issuer, run three wallet flows against it, print what came back."""
     spec = SpecVersion(args.spec)
     results: list[bool] = []
+    wallet_log = logging.getLogger("oid4vci.wallet")
+    printer = _StepPrinter()
+    wallet_log.addHandler(printer)
+    wallet_log.setLevel(logging.INFO)
+    wallet_log.propagate = False
+    try:
+        return await _run(spec, results)
+    finally:
+        wallet_log.removeHandler(printer)
+        wallet_log.propagate = True
+
+
+async def _run(spec: SpecVersion, results: list[bool]) -> int:
     async with running_demo_issuer(spec=spec) as server:
         line = server.ready_line()
         _rule("issuer")

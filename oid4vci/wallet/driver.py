@@ -21,9 +21,11 @@ Redirects are never followed (:class:`~oid4vci.errors.RedirectRefused`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -78,6 +80,8 @@ __all__ = ["CredentialTarget", "Driver", "Sleep", "choose_dpop_key", "secure_end
 
 Sleep = Callable[[float], Awaitable[None]]
 """``async sleep(seconds)``; ``anyio.sleep`` unless a test injects another."""
+
+log = logging.getLogger("oid4vci.wallet")
 
 
 def secure_endpoint(url: str | None, what: str, policy: WalletPolicy) -> str:
@@ -143,6 +147,14 @@ class Driver:
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send one request; remember its ``DPoP-Nonce``; refuse redirects."""
         response = await self.transport.send(request)
+        # Only method, path and status: queries and bodies may carry codes and tokens.
+        log.info(
+            "%s %s -> %d%s",
+            request.method,
+            urlsplit(request.url).path or "/",
+            response.status,
+            " (DPoP)" if "DPoP" in request.headers else "",
+        )
         nonce = response.headers.get("DPoP-Nonce")
         if nonce:
             self.nonces.set(origin_of(request.url), nonce)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import attrs
 
-from oid4vci.jose import Signer
+from oid4vci.jose import Signer, jwk_thumbprint
 from oid4vci.versions import SpecVersion
 
 from .states import FlowState
@@ -108,6 +108,11 @@ class ReceivedCredential:
     configuration_id: str
     issuer: str
     session: IssuerSession | None = None
+
+    @property
+    def holder_jkt(self) -> str | None:
+        """RFC 7638 thumbprint of the holder key the credential is bound to (``cnf.jwk``)."""
+        return None if self.holder_key is None else jwk_thumbprint(self.holder_key.public_jwk)
 
     def __repr__(self) -> str:
         return (
