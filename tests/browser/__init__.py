@@ -1,0 +1,1 @@
+"""Browser tests: the issuer's login page and the code flow driven by headless Chromium."""
