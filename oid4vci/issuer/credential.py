@@ -1,0 +1,423 @@
+"""The Credential Endpoint (OID4VCI §8): parse → authenticate → verify proofs → issue.
+
+:func:`parse_credential_request` reads a request of any version into one
+:class:`NormalizedCredentialRequest`: the version whose shape it has (refined by the token's
+version hint where the shape is ambiguous), the credential configuration it selects
+(``credential_identifier`` through the token's identifiers, ``credential_configuration_id``, or
+Draft 13/14 ``format`` + ``vct``) and its key proofs.
+
+:func:`handle_credential_request` runs the endpoint:
+
+1. access token (+ DPoP) via :func:`~oid4vci.issuer.access_token.authenticate_resource_request`;
+2. :func:`parse_credential_request` (JSON only; every selector and proof shape checked);
+3. every key proof verified (:func:`~oid4vci.issuer.proof.verify_proof_jwts`), and only then
+   the ``c_nonce`` consumed — once per request;
+4. the configuration's :class:`~oid4vci.issuer.config.ClaimsSource` asked for the subject's
+   claims; it may raise :class:`~oid4vci.issuer.config.DeferIssuance` (→ a deferred
+   transaction, see :mod:`oid4vci.issuer.deferred`) or ``credential_request_denied``;
+5. one SD-JWT VC per proof key (``cnf.jwk`` = the key; ``typ`` ``dc+sd-jwt``, ``vc+sd-jwt`` for
+   Draft 13/14 requests; header ``kid`` = the key id published at ``/.well-known/jwt-vc-issuer``);
+6. a ``notification_id`` registered, and the response written in the request's own version
+   shape (see :func:`credential_response_body`).
+
+Error codes follow the request's version: an unknown configuration is
+``unknown_credential_configuration`` (1.0) or ``unsupported_credential_type`` (drafts); an
+unknown identifier ``unknown_credential_identifier`` (1.0) or ``invalid_credential_request``;
+a stale ``c_nonce`` ``invalid_nonce`` (Draft 15, 1.0) or ``invalid_proof`` with a fresh
+``c_nonce`` (Draft 13/14, whose ``invalid_proof`` errors always carry one).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from oid4vci.errors import (
+    CredentialRequestError,
+    ErrorCode,
+    ValidationError,
+    WireFormatError,
+)
+from oid4vci.http import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer.access_token import (
+    TokenContext,
+    authenticate_resource_request,
+    consume_c_nonce,
+    mint_c_nonce,
+)
+from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
+from oid4vci.issuer.metadata import credential_key_id
+from oid4vci.issuer.notification import register_notification
+from oid4vci.issuer.proof import VerifiedProof, verify_proof_jwts
+from oid4vci.issuer.responses import json_response
+from oid4vci.models.credential import (
+    CredentialRequest,
+    CredentialResponse,
+    IssuedCredential,
+    credential_response_to_json,
+    parse_credential_request_json,
+)
+from oid4vci.sdjwt import issue_batch
+from oid4vci.versions import SpecVersion
+
+__all__ = [
+    "DEFERRED_PREFIX",
+    "DEFERRED_TTL",
+    "SD_JWT_FORMATS",
+    "NormalizedCredentialRequest",
+    "credential_response_body",
+    "handle_credential_request",
+    "mint_credentials",
+    "parse_credential_request",
+]
+
+SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
+#: Store key prefix of deferred transactions (``deferred:<transaction_id>``).
+DEFERRED_PREFIX = "deferred:"
+#: How long a deferred transaction is kept (seconds).
+DEFERRED_TTL = 24 * 3600
+
+_DRAFT_13_14 = (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14)
+
+
+@attrs.frozen(kw_only=True)
+class NormalizedCredentialRequest:
+    """A credential request of any version, resolved against the issuer's configurations.
+
+    ``proofs`` holds the raw proof values (JWT strings for the ``jwt`` proof type);
+    ``single_proof`` is True when the wire used the singular ``proof`` member.
+    """
+
+    version: SpecVersion
+    configuration_id: str
+    configuration: CredentialConfigurationSpec
+    credential_identifier: str | None
+    proof_type: str | None
+    proofs: tuple[Any, ...]
+    single_proof: bool
+    wire: CredentialRequest
+
+
+def _error(code: str, description: str, *, status: int | None = None) -> CredentialRequestError:
+    return CredentialRequestError(code, description, status=status)
+
+
+def _read_json(req: HttpRequest, config: IssuerConfig) -> dict[str, Any]:
+    if req.method != "POST":
+        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "use POST", status=405)
+    if len(req.body) > config.max_body_size:
+        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "request body too large", status=413)
+    if req.media_type != JSON_CONTENT_TYPE:
+        raise _error(
+            ErrorCode.INVALID_CREDENTIAL_REQUEST,
+            "content type must be application/json",
+            status=415,
+        )
+    try:
+        return req.json_body()
+    except WireFormatError as exc:
+        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
+
+
+def _refine_version(
+    detected: SpecVersion, wire: CredentialRequest, context: TokenContext | None
+) -> SpecVersion:
+    """Use the token's version hint where the request's shape fits several versions."""
+    hint = context.version if context is not None else None
+    if wire.format is not None or hint is None or hint is detected:
+        return detected
+    if detected is SpecVersion.V1 and hint in (SpecVersion.DRAFT_14, SpecVersion.DRAFT_15):
+        # credential_identifier / credential_configuration_id with `proofs` (or no proof).
+        return hint
+    if (
+        detected is SpecVersion.DRAFT_13
+        and wire.credential_identifier is not None
+        and hint in (SpecVersion.DRAFT_14, SpecVersion.DRAFT_15)
+    ):
+        # credential_identifier with a singular `proof`.
+        return hint
+    return detected
+
+
+def _unknown_configuration(version: SpecVersion) -> CredentialRequestError:
+    if version is SpecVersion.V1:
+        return _error(
+            ErrorCode.UNKNOWN_CREDENTIAL_CONFIGURATION, "unknown credential configuration"
+        )
+    return _error(ErrorCode.UNSUPPORTED_CREDENTIAL_TYPE, "credential type is not supported")
+
+
+def _by_format(config: IssuerConfig, wire: CredentialRequest, context: TokenContext | None) -> str:
+    fmt = wire.format or ""
+    if fmt not in SD_JWT_FORMATS:
+        raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported")
+    if wire.vct is None:
+        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "vct is required with this format")
+    matches = [
+        cid
+        for cid, spec in config.credential_configurations.items()
+        if spec.vct == wire.vct and spec.format in SD_JWT_FORMATS
+    ]
+    if not matches:
+        raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_TYPE, "credential type is not supported")
+    if context is not None:
+        for cid in matches:
+            if cid in context.configuration_ids:
+                return cid
+    return matches[0]
+
+
+def _select_configuration(
+    config: IssuerConfig,
+    wire: CredentialRequest,
+    version: SpecVersion,
+    context: TokenContext | None,
+) -> str:
+    identifier = wire.credential_identifier
+    if identifier is not None:
+        if context is not None:
+            cid = context.configuration_for_identifier(identifier)
+        else:
+            cid = identifier if identifier in config.credential_configurations else None
+        if cid is None or cid not in config.credential_configurations:
+            if version is SpecVersion.V1:
+                raise _error(
+                    ErrorCode.UNKNOWN_CREDENTIAL_IDENTIFIER, "unknown credential_identifier"
+                )
+            raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "unknown credential_identifier")
+        return cid
+    if wire.credential_configuration_id is not None:
+        if wire.credential_configuration_id not in config.credential_configurations:
+            raise _unknown_configuration(version)
+        return wire.credential_configuration_id
+    return _by_format(config, wire, context)
+
+
+def parse_credential_request(
+    request: HttpRequest | RequestDict,
+    config: IssuerConfig,
+    *,
+    context: TokenContext | None = None,
+) -> NormalizedCredentialRequest:
+    """Read and resolve a credential request; raises :class:`CredentialRequestError`.
+
+    ``context`` (the access token's) resolves ``credential_identifier`` values and limits the
+    configurations that may be requested; without it identifiers are taken as configuration
+    ids and nothing is checked against a grant.
+    """
+    req = HttpRequest.coerce(request)
+    data = _read_json(req, config)
+    try:
+        wire, detected = parse_credential_request_json(data)
+    except WireFormatError as exc:
+        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
+    version = _refine_version(detected, wire, context)
+    if wire.credential_response_encryption is not None:
+        raise _error(
+            ErrorCode.INVALID_ENCRYPTION_PARAMETERS, "response encryption is not supported"
+        )
+    cid = _select_configuration(config, wire, version, context)
+    spec = config.credential_configurations[cid]
+    if context is not None and cid not in context.configuration_ids:
+        code = (
+            ErrorCode.INVALID_CREDENTIAL_REQUEST
+            if version is SpecVersion.DRAFT_13
+            else ErrorCode.CREDENTIAL_REQUEST_DENIED
+        )
+        raise _error(code, "the access token does not cover this credential configuration")
+    if spec.format not in SD_JWT_FORMATS:
+        raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported")
+    if wire.proofs is None:
+        raise _error(ErrorCode.INVALID_PROOF, "key proof(s) missing")
+    if wire.proofs.proof_type != "jwt":
+        raise _error(ErrorCode.INVALID_PROOF, "only the jwt proof type is supported")
+    return NormalizedCredentialRequest(
+        version=version,
+        configuration_id=cid,
+        configuration=spec,
+        credential_identifier=wire.credential_identifier,
+        proof_type=wire.proofs.proof_type,
+        proofs=wire.proofs.values,
+        single_proof=wire.single_proof,
+        wire=wire,
+    )
+
+
+async def mint_credentials(
+    config: IssuerConfig,
+    spec: CredentialConfigurationSpec,
+    claims: Mapping[str, Any],
+    holder_jwks: Sequence[Mapping[str, Any]],
+    version: SpecVersion,
+) -> list[str]:
+    """One SD-JWT VC of ``claims`` per holder key, for a request of ``version``.
+
+    Claims that cannot be issued (e.g. a reserved name such as ``iss``) are a server-side
+    fault and raise :class:`RuntimeError`.
+    """
+    now = int(config.clock())
+    try:
+        return await issue_batch(
+            config.credential_signer,
+            holder_jwks=holder_jwks,
+            vct=spec.vct,
+            claims=claims,
+            issuer=config.credential_issuer,
+            typ=version.sd_jwt_typ,
+            iat=now,
+            exp=now + spec.lifetime,
+            kid=credential_key_id(config),
+            clock=config.clock,
+        )
+    except ValidationError as exc:
+        raise RuntimeError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
+
+
+def credential_response_body(
+    version: SpecVersion,
+    *,
+    credentials: Sequence[str] | None = None,
+    single_proof: bool = True,
+    notification_id: str | None = None,
+    transaction_id: str | None = None,
+    interval: int | None = None,
+    c_nonce: str | None = None,
+    c_nonce_expires_in: int | None = None,
+) -> dict[str, Any]:
+    """A credential (or deferred credential) response body in the shape of ``version``.
+
+    Draft 13: ``credential``; Draft 14: ``credential`` when the request used a singular
+    ``proof``, else ``credentials`` of strings; Draft 15/1.0: ``credentials`` of
+    ``{"credential": …}`` objects. ``c_nonce`` only for Draft 13/14, ``interval`` only for 1.0.
+    """
+    response = CredentialResponse(
+        credentials=(
+            None
+            if credentials is None
+            else tuple(IssuedCredential(credential=c) for c in credentials)
+        ),
+        transaction_id=transaction_id,
+        interval=interval,
+        notification_id=notification_id,
+        c_nonce=c_nonce,
+        c_nonce_expires_in=c_nonce_expires_in,
+    )
+    body = credential_response_to_json(response, version)
+    if version is SpecVersion.DRAFT_14 and not single_proof and "credential" in body:
+        body["credentials"] = [body.pop("credential")]
+    return body
+
+
+async def _fresh_c_nonce(config: IssuerConfig) -> str:
+    return await mint_c_nonce(config.store, config.c_nonce_ttl, config.clock)
+
+
+async def _verify_proofs(
+    config: IssuerConfig, normalized: NormalizedCredentialRequest, context: TokenContext
+) -> tuple[VerifiedProof, ...]:
+    async def consume(value: str) -> bool:
+        return await consume_c_nonce(config.store, value)
+
+    batch_size = 1 if normalized.single_proof else config.batch_size
+    try:
+        return await verify_proof_jwts(
+            normalized.proofs,
+            audience=config.credential_issuer,
+            algorithms=normalized.configuration.proof_signing_alg_values_supported,
+            client_id=context.client_id,
+            anonymous=context.anonymous,
+            consume_nonce=consume,
+            nonce_required=True,
+            batch_size=batch_size,
+            clock=config.clock,
+        )
+    except CredentialRequestError as err:
+        if normalized.version in _DRAFT_13_14:
+            # Draft 13/14 have no invalid_nonce; invalid_proof carries a fresh c_nonce.
+            raise CredentialRequestError(
+                ErrorCode.INVALID_PROOF,
+                err.error_description,
+                c_nonce=await _fresh_c_nonce(config),
+                c_nonce_expires_in=config.c_nonce_ttl,
+            ) from None
+        raise
+
+
+async def _store_deferred(
+    config: IssuerConfig,
+    context: TokenContext,
+    normalized: NormalizedCredentialRequest,
+    proofs: Sequence[VerifiedProof],
+    interval: int,
+) -> str:
+    transaction_id = secrets.token_urlsafe(24)
+    record = {
+        "grant_id": context.grant_id,
+        "subject": context.subject,
+        "configuration_id": normalized.configuration_id,
+        "holder_jwks": [p.jwk for p in proofs],
+        "version": normalized.version.value,
+        "single_proof": normalized.single_proof,
+        "interval": interval,
+        "credentials": None,
+        "denied": False,
+    }
+    await config.store.put(DEFERRED_PREFIX + transaction_id, record, DEFERRED_TTL)
+    return transaction_id
+
+
+async def handle_credential_request(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> HttpResponse:
+    """The Credential Endpoint (see the module docstring).
+
+    Raises :class:`~oid4vci.errors.ProtocolError` (turn it into the response with
+    :func:`~oid4vci.issuer.responses.create_error_response`, as :class:`~oid4vci.issuer.Issuer`
+    does).
+    """
+    req = HttpRequest.coerce(request)
+    if req.method != "POST":
+        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "use POST", status=405)
+    if len(req.body) > config.max_body_size:
+        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "request body too large", status=413)
+    context = await authenticate_resource_request(
+        req, config, expected_htu=config.endpoint("credential")
+    )
+    normalized = parse_credential_request(req, config, context=context)
+    proofs = await _verify_proofs(config, normalized, context)
+    version = normalized.version
+    spec = normalized.configuration
+    draft_nonce = version in _DRAFT_13_14
+    try:
+        claims = await config.claims_source(context.subject, normalized.configuration_id)
+    except DeferIssuance as deferred:
+        transaction_id = await _store_deferred(
+            config, context, normalized, proofs, deferred.interval
+        )
+        body = credential_response_body(
+            version,
+            transaction_id=transaction_id,
+            interval=deferred.interval,
+            c_nonce=await _fresh_c_nonce(config) if draft_nonce else None,
+            c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
+        )
+        return json_response(202, body)
+    credentials = await mint_credentials(config, spec, claims, [p.jwk for p in proofs], version)
+    notification_id = await register_notification(
+        config,
+        context=context,
+        configuration_id=normalized.configuration_id,
+        credential_count=len(credentials),
+    )
+    body = credential_response_body(
+        version,
+        credentials=credentials,
+        single_proof=normalized.single_proof,
+        notification_id=notification_id,
+        c_nonce=await _fresh_c_nonce(config) if draft_nonce else None,
+        c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
+    )
+    return json_response(200, body)

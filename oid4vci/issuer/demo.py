@@ -1,0 +1,272 @@
+"""A ready-made demo issuer (used by ``oid4vci serve`` and the examples).
+
+:func:`build_demo_issuer` returns a :class:`DemoIssuer`: an :class:`~oid4vci.issuer.Issuer` for
+one SD-JWT VC identity credential (configuration ``identity_credential``), a demo user
+``alice`` / ``wonderland`` (subject ``alice``) with a plain HTML login form, ``batch_size`` 10,
+and three **offer templates**, each a reusable link:
+
+========================  ================================================================
+template                  what every fetch of its ``credential_offer_uri`` mints
+========================  ================================================================
+``pre_auth``              a fresh pre-authorized code for ``alice``
+``pre_auth_tx_code``      a fresh pre-authorized code for ``alice`` that also needs the
+                          Transaction Code (numeric, 6 digits); the code is the FIXED value
+                          :data:`DEMO_TX_CODE` (``DemoIssuer.tx_code``) so a CLI can print it
+``auth_code``             a fresh ``issuer_state`` for the authorization code flow (log in
+                          as ``alice`` / ``wonderland``)
+========================  ================================================================
+
+``DemoIssuer.offer_links[name]`` is ``openid-credential-offer://?credential_offer_uri=<issuer>
+/offers/templates/<name>``: printing it once is enough, every wallet following it gets its own
+single-use code. The fixed tx_code and the password are demo values: never use this in
+production.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
+from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer.config import (
+    Authenticated,
+    AuthenticationResult,
+    ClientPolicy,
+    CredentialConfigurationSpec,
+    IssuerConfig,
+    PendingAuthorization,
+    Respond,
+)
+from oid4vci.issuer.offers import OfferTemplate, TxCodeSpec
+from oid4vci.issuer.responses import html_response
+from oid4vci.issuer.service import Issuer
+from oid4vci.issuer.store import MemoryStore, Store
+from oid4vci.jose import LocalSigner, Signer
+from oid4vci.sdjwt import sd
+from oid4vci.versions import SpecVersion
+
+__all__ = [
+    "DEMO_CONFIGURATION_ID",
+    "DEMO_PASSWORD",
+    "DEMO_TX_CODE",
+    "DEMO_USERNAME",
+    "DemoClaimsSource",
+    "DemoIssuer",
+    "DemoLogin",
+    "build_demo_issuer",
+    "demo_configuration",
+]
+
+DEMO_CONFIGURATION_ID = "identity_credential"
+DEMO_USERNAME = "alice"
+DEMO_PASSWORD = "wonderland"
+#: The fixed Transaction Code of the ``pre_auth_tx_code`` template (demo only).
+DEMO_TX_CODE = "493817"
+
+_USERS: Mapping[str, tuple[str, str]] = {DEMO_USERNAME: (DEMO_PASSWORD, "alice")}
+
+
+def _claim(path: list[Any], name: str) -> dict[str, Any]:
+    return {"path": path, "display": [{"name": name, "locale": "en-US"}]}
+
+
+def demo_configuration(issuer_url: str) -> CredentialConfigurationSpec:
+    """The demo identity credential configuration (``vct`` ``<issuer>/identity_credential``)."""
+    return CredentialConfigurationSpec(
+        id=DEMO_CONFIGURATION_ID,
+        vct=issuer_url.rstrip("/") + "/identity_credential",
+        scope="identity_credential",
+        display=[
+            {
+                "name": "Demo Identity Credential",
+                "locale": "en-US",
+                "background_color": "#12107c",
+                "text_color": "#FFFFFF",
+            }
+        ],
+        claims=[
+            _claim(["given_name"], "Given name"),
+            _claim(["family_name"], "Family name"),
+            _claim(["birthdate"], "Date of birth"),
+            _claim(["address"], "Address"),
+            _claim(["address", "street_address"], "Street"),
+            _claim(["address", "locality"], "City"),
+            _claim(["address", "postal_code"], "Postal code"),
+            _claim(["address", "country"], "Country"),
+            _claim(["nationalities"], "Nationalities"),
+            _claim(["is_over_18"], "Over 18"),
+        ],
+    )
+
+
+class DemoClaimsSource:
+    """Alice's identity claims; every personal value selectively disclosable."""
+
+    async def __call__(self, subject: str, configuration_id: str) -> Mapping[str, Any]:
+        """The claims of ``subject`` (only ``alice`` exists)."""
+        if subject != "alice" or configuration_id != DEMO_CONFIGURATION_ID:
+            raise CredentialRequestError(
+                ErrorCode.CREDENTIAL_REQUEST_DENIED, "no data for this subject"
+            )
+        return {
+            "given_name": sd("Alice"),
+            "family_name": sd("Liddell"),
+            "birthdate": sd("2000-05-04"),
+            "address": sd(
+                {
+                    "street_address": sd("1 Rabbit Hole"),
+                    "locality": sd("Oxford"),
+                    "postal_code": sd("OX1 1AA"),
+                    "country": sd("GB"),
+                }
+            ),
+            "nationalities": [sd("GB"), sd("IE")],
+            "is_over_18": sd(True),
+        }
+
+
+def _login_page(pending: PendingAuthorization, action: str, error: str | None) -> str:
+    message = f"<p role='alert' class='error'>{html.escape(error)}</p>" if error else ""
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<title>Sign in to the demo issuer</title></head><body>"
+        "<h1>Sign in</h1>"
+        f"<p>Client <code>{html.escape(pending.client_id)}</code> asks for: "
+        f"{html.escape(', '.join(pending.configuration_ids))}</p>"
+        f"{message}"
+        f"<form method='post' action='{html.escape(action, quote=True)}'>"
+        f"<input type='hidden' name='handle' value='{html.escape(pending.handle, quote=True)}'>"
+        "<label>Username <input name='username' autocomplete='username'></label> "
+        "<label>Password <input name='password' type='password' "
+        "autocomplete='current-password'></label> "
+        "<button type='submit'>Sign in</button></form>"
+        f"<p>Demo user: <code>{DEMO_USERNAME}</code> / <code>{DEMO_PASSWORD}</code></p>"
+        "</body></html>"
+    )
+
+
+@attrs.frozen(kw_only=True)
+class DemoLogin:
+    """A :class:`~oid4vci.issuer.config.UserAuthenticator` with a plain HTML login form.
+
+    The first request shows the form (200); it posts ``handle``, ``username`` and ``password``
+    back to the authorization endpoint. Wrong credentials re-render the form with an error
+    (401).
+    """
+
+    action: str
+    users: Mapping[str, tuple[str, str]] = attrs.field(factory=lambda: dict(_USERS))
+
+    async def __call__(
+        self, request: HttpRequest, pending: PendingAuthorization
+    ) -> AuthenticationResult:
+        """Show the form, or check the posted credentials."""
+        if request.method != "POST" or request.media_type != FORM_CONTENT_TYPE:
+            return Respond(response=html_response(200, _login_page(pending, self.action, None)))
+        try:
+            form = request.form_body()
+        except WireFormatError:
+            form = {}
+        if "username" not in form and "password" not in form:
+            return Respond(response=html_response(200, _login_page(pending, self.action, None)))
+        user = self.users.get(form.get("username", ""))
+        password = form.get("password", "")
+        if user is not None and hmac.compare_digest(password.encode(), user[0].encode()):
+            return Authenticated(subject=user[1])
+        page = _login_page(pending, self.action, "Wrong username or password.")
+        return Respond(response=html_response(401, page))
+
+
+@attrs.frozen(kw_only=True)
+class DemoIssuer:
+    """The demo issuer and what a CLI needs to print about it.
+
+    ``offer_links`` maps template names to reusable ``openid-credential-offer://`` links,
+    ``offer_urls`` to their https ``credential_offer_uri``; ``tx_code`` is the fixed code of the
+    ``pre_auth_tx_code`` template; ``login`` is ``"alice:wonderland"``.
+    """
+
+    issuer: Issuer
+    offer_links: dict[str, str]
+    offer_urls: dict[str, str]
+    tx_code: str = DEMO_TX_CODE
+    login: str = f"{DEMO_USERNAME}:{DEMO_PASSWORD}"
+    configuration_id: str = DEMO_CONFIGURATION_ID
+
+    @property
+    def config(self) -> IssuerConfig:
+        """The issuer's configuration."""
+        return self.issuer.config
+
+    @property
+    def credential_issuer(self) -> str:
+        """The credential issuer identifier."""
+        return self.issuer.credential_issuer
+
+    async def handle(self, request: HttpRequest | RequestDict) -> HttpResponse:
+        """The issuer's request handler (same as ``issuer.handle``)."""
+        return await self.issuer.handle(request)
+
+
+def build_demo_issuer(
+    issuer_url: str,
+    *,
+    published_version: SpecVersion = SpecVersion.V1,
+    allow_bearer: bool = False,
+    store: Store | None = None,
+    signer: Signer | None = None,
+    clock: Callable[[], float] = time.time,
+) -> DemoIssuer:
+    """The demo issuer at ``issuer_url`` (https, or http on loopback).
+
+    ``signer`` defaults to a fresh ES256 key with ``kid`` ``demo-issuer-key``; ``store`` to a
+    :class:`MemoryStore` using ``clock``.
+    """
+    spec = demo_configuration(issuer_url)
+    base = IssuerConfig(
+        credential_issuer=issuer_url,
+        credential_signer=signer or LocalSigner.generate("ES256", kid="demo-issuer-key"),
+        credential_configurations=[spec],
+        claims_source=DemoClaimsSource(),
+        store=store if store is not None else MemoryStore(clock=clock),
+        user_authenticator=DemoLogin(action="/authorize"),
+        published_version=published_version,
+        display=[{"name": "oid4vci demo issuer", "locale": "en-US"}],
+        allow_bearer=allow_bearer,
+        batch_size=10,
+        clients=ClientPolicy(allow_custom_schemes=True),
+        clock=clock,
+    )
+    config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
+    templates = [
+        OfferTemplate(name="pre_auth", configuration_ids=[spec.id], subject="alice"),
+        OfferTemplate(
+            name="pre_auth_tx_code",
+            configuration_ids=[spec.id],
+            subject="alice",
+            tx_code=TxCodeSpec(
+                input_mode="numeric",
+                length=len(DEMO_TX_CODE),
+                description="the 6-digit code shown by the demo issuer",
+                value=DEMO_TX_CODE,
+            ),
+        ),
+        OfferTemplate(
+            name="auth_code",
+            configuration_ids=[spec.id],
+            grant="authorization_code",
+            subject="alice",
+        ),
+    ]
+    issuer = Issuer(config, offer_templates=templates)
+    return DemoIssuer(
+        issuer=issuer,
+        offer_links={t.name: issuer.offer_template_link(t.name) for t in templates},
+        offer_urls={t.name: issuer.offer_template_url(t.name) for t in templates},
+    )

@@ -1,0 +1,156 @@
+"""Credential Issuer metadata and JWT VC Issuer metadata, and where they are served.
+
+* :func:`create_issuer_metadata` builds the ``/.well-known/openid-credential-issuer`` document
+  in the shape of one spec version (the configuration's ``published_version`` by default),
+  through :func:`oid4vci.models.issuer_metadata_to_json`.
+* :func:`create_jwt_vc_issuer_metadata` builds ``/.well-known/jwt-vc-issuer`` (SD-JWT VC
+  §B.4): the issuer identifier and the public JWKS whose ``kid`` the issued credentials carry
+  (:func:`credential_key_id`).
+* :func:`well_known_paths` lists the request paths each document answers at. For an issuer
+  identifier with a path both the 1.0 inserted location
+  (``/.well-known/openid-credential-issuer/<path>``) and the Draft 13–15 appended one
+  (``/<path>/.well-known/openid-credential-issuer``) are served, so wallets of every version
+  find it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
+from oid4vci.issuer.responses import json_response
+from oid4vci.jose import jwk_thumbprint
+from oid4vci.models.metadata import (
+    BatchCredentialIssuance,
+    CredentialConfiguration,
+    CredentialIssuerMetadata,
+    ProofTypeMetadata,
+    issuer_metadata_to_json,
+)
+from oid4vci.urls import append_well_known, insert_well_known
+from oid4vci.versions import SpecVersion
+
+__all__ = [
+    "CREDENTIAL_ISSUER_WELL_KNOWN",
+    "JWT_VC_ISSUER_WELL_KNOWN",
+    "OAUTH_AS_WELL_KNOWN",
+    "create_issuer_metadata",
+    "create_jwt_vc_issuer_metadata",
+    "credential_configuration_metadata",
+    "credential_key_id",
+    "handle_issuer_metadata",
+    "handle_jwt_vc_issuer_metadata",
+    "public_credential_jwk",
+    "well_known_paths",
+]
+
+CREDENTIAL_ISSUER_WELL_KNOWN = "openid-credential-issuer"
+JWT_VC_ISSUER_WELL_KNOWN = "jwt-vc-issuer"
+OAUTH_AS_WELL_KNOWN = "oauth-authorization-server"
+
+
+def credential_key_id(config: IssuerConfig) -> str:
+    """The ``kid`` of the credential signing key: the signer's own ``kid`` or its thumbprint."""
+    jwk = config.credential_signer.public_jwk
+    kid = jwk.get("kid")
+    return kid if isinstance(kid, str) and kid else jwk_thumbprint(jwk)
+
+
+def public_credential_jwk(config: IssuerConfig) -> dict[str, Any]:
+    """The public JWK of the credential signing key with ``kid``, ``alg`` and ``use``."""
+    jwk = dict(config.credential_signer.public_jwk)
+    jwk["kid"] = credential_key_id(config)
+    jwk.setdefault("alg", config.credential_signer.alg)
+    jwk.setdefault("use", "sig")
+    return jwk
+
+
+def credential_configuration_metadata(
+    config: IssuerConfig, spec: CredentialConfigurationSpec
+) -> CredentialConfiguration:
+    """The metadata model of one configuration (key binding by ``jwk`` with ``jwt`` proofs)."""
+    return CredentialConfiguration(
+        format=spec.format,
+        scope=spec.scope,
+        vct=spec.vct,
+        cryptographic_binding_methods_supported=("jwk",),
+        credential_signing_alg_values_supported=(config.credential_signing_alg(spec.id),),
+        proof_types_supported={
+            "jwt": ProofTypeMetadata(
+                proof_signing_alg_values_supported=tuple(spec.proof_signing_alg_values_supported)
+            )
+        },
+        display=tuple(dict(d) for d in spec.display) or None,
+        claims=[dict(c) for c in spec.claims] or None,
+    )
+
+
+def create_issuer_metadata(
+    config: IssuerConfig, version: SpecVersion | None = None
+) -> dict[str, Any]:
+    """The Credential Issuer metadata document in the shape of ``version``.
+
+    ``version`` defaults to ``config.published_version``. ``nonce_endpoint`` is written for
+    Draft 15 and 1.0, ``batch_credential_issuance`` from Draft 14 on when ``batch_size`` ≥ 2,
+    ``authorization_servers`` only with an external authorization server.
+    """
+    version = version or config.published_version
+    external = config.external_authorization_server
+    batch = (
+        BatchCredentialIssuance(batch_size=config.batch_size)
+        if config.batch_size >= 2 and version is not SpecVersion.DRAFT_13
+        else None
+    )
+    meta = CredentialIssuerMetadata(
+        credential_issuer=config.credential_issuer,
+        credential_endpoint=config.endpoint("credential"),
+        authorization_servers=(external.issuer,) if external is not None else None,
+        nonce_endpoint=config.endpoint("nonce") if version.has_nonce_endpoint else None,
+        deferred_credential_endpoint=config.endpoint("deferred_credential"),
+        notification_endpoint=config.endpoint("notification"),
+        batch_credential_issuance=batch,
+        display=tuple(dict(d) for d in config.display) or None,
+        credential_configurations_supported={
+            cid: credential_configuration_metadata(config, spec)
+            for cid, spec in config.credential_configurations.items()
+        },
+    )
+    return issuer_metadata_to_json(meta, version)
+
+
+def create_jwt_vc_issuer_metadata(config: IssuerConfig) -> dict[str, Any]:
+    """``{"issuer": <credential issuer>, "jwks": {"keys": [<public JWK with kid>]}}``."""
+    return {"issuer": config.credential_issuer, "jwks": {"keys": [public_credential_jwk(config)]}}
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def well_known_paths(config: IssuerConfig, suffix: str) -> tuple[str, ...]:
+    """The request paths at which the ``/.well-known/<suffix>`` document of this issuer is served.
+
+    Always the RFC 8414 inserted form; for an identifier with a path also the appended form.
+    """
+    identifier = config.credential_issuer
+    inserted = _path(insert_well_known(identifier, suffix))
+    appended = _path(append_well_known(identifier, suffix))
+    return (inserted,) if inserted == appended else (inserted, appended)
+
+
+def handle_issuer_metadata(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> HttpResponse:
+    """Answer a GET of the Credential Issuer metadata (JSON, the published version)."""
+    del request
+    return json_response(200, create_issuer_metadata(config))
+
+
+def handle_jwt_vc_issuer_metadata(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> HttpResponse:
+    """Answer a GET of the JWT VC Issuer metadata."""
+    del request
+    return json_response(200, create_jwt_vc_issuer_metadata(config))

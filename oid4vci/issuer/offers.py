@@ -1,0 +1,370 @@
+"""Credential Offers (OID4VCI §4), issuer side: minting them and serving them by reference.
+
+* :func:`create_pre_authorized_offer` mints a pre-authorized code for a subject (optionally
+  protected by a Transaction Code) and stores it through
+  :func:`oid4vci.issuer.token.store_pre_authorized_code`.
+* :func:`create_authorization_code_offer` mints an ``issuer_state`` stored as
+  ``issuer_state:<value>`` (read by the authorization endpoint).
+* By reference: the offer JSON is stored as ``offer:<id>`` and served at
+  ``GET <issuer>/offers/<id>`` (:func:`handle_offer_request`), single use unless ``reusable``.
+* Offer templates (:class:`OfferTemplate`): ``GET <issuer>/offers/templates/<name>`` mints a
+  **fresh** single-use offer (new pre-authorized code or ``issuer_state``) at every fetch, so a
+  printed ``openid-credential-offer://?credential_offer_uri=…`` link stays usable forever while
+  every wallet that follows it gets its own code.
+
+Secrets (pre-authorized codes, Transaction Codes) never appear in reprs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+import attrs
+
+from oid4vci.errors import CredentialRequestError, ErrorCode
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.responses import json_response
+from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
+from oid4vci.models.offer import (
+    AuthorizationCodeGrant,
+    CredentialOffer,
+    PreAuthorizedCodeGrant,
+    TxCode,
+    build_credential_offer_uri,
+    credential_offer_to_json,
+)
+
+__all__ = [
+    "OFFER_SCHEME",
+    "TEMPLATE_PATH",
+    "CreatedOffer",
+    "OfferTemplate",
+    "TxCodeSpec",
+    "create_authorization_code_offer",
+    "create_offer_from_template",
+    "create_pre_authorized_offer",
+    "handle_offer_request",
+    "offer_template_url",
+    "offer_url",
+]
+
+#: The custom scheme of offer links when the wallet's offer endpoint is unknown.
+OFFER_SCHEME = "openid-credential-offer://"
+#: Path segment under ``/offers/`` where templates are served.
+TEMPLATE_PATH = "templates/"
+
+_OFFER_PREFIX = "offer:"
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class TxCodeSpec:
+    """How to protect a pre-authorized code with a Transaction Code.
+
+    ``value`` fixes the code (e.g. for a demo); ``None`` draws a random one of ``length``
+    characters (digits for ``numeric``, letters and digits for ``text``).
+    """
+
+    input_mode: Literal["numeric", "text"] = "numeric"
+    length: int = attrs.field(default=6)
+    description: str | None = None
+    value: str | None = attrs.field(default=None)
+
+    @length.validator
+    def _check_length(self, _: attrs.Attribute[int], value: int) -> None:
+        if not 4 <= value <= 32:
+            raise ValueError("tx_code length must be between 4 and 32")
+
+    @value.validator
+    def _check_value(self, _: attrs.Attribute[str | None], value: str | None) -> None:
+        if value is None:
+            return
+        if len(value) != self.length:
+            raise ValueError("tx_code value must have the declared length")
+        if self.input_mode == "numeric" and not value.isdigit():
+            raise ValueError("a numeric tx_code must be digits")
+
+    def generate(self) -> str:
+        """The code to require: ``value`` or a fresh random one."""
+        if self.value is not None:
+            return self.value
+        alphabet = (
+            string.digits
+            if self.input_mode == "numeric"
+            else string.ascii_letters + (string.digits)
+        )
+        return "".join(secrets.choice(alphabet) for _ in range(self.length))
+
+    def wire(self) -> TxCode:
+        """The ``tx_code`` object of the offer (never the value)."""
+        return TxCode(input_mode=self.input_mode, length=self.length, description=self.description)
+
+    def __repr__(self) -> str:
+        fixed = "fixed" if self.value is not None else "random"
+        return f"TxCodeSpec(input_mode={self.input_mode!r}, length={self.length}, value={fixed})"
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class CreatedOffer:
+    """A minted offer.
+
+    ``offer_uri`` is the ``openid-credential-offer://`` link (by value, or by reference to
+    ``https_uri``); ``https_uri`` is the by-reference URL (``None`` for offers by value).
+    ``tx_code`` is the Transaction Code to give the user out of band; ``pre_authorized_code``
+    and ``tx_code`` are secrets and hidden from ``repr``.
+    """
+
+    offer: CredentialOffer
+    offer_uri: str
+    https_uri: str | None = None
+    offer_id: str | None = None
+    tx_code: str | None = None
+    pre_authorized_code: str | None = None
+    issuer_state: str | None = None
+
+    @property
+    def offer_json(self) -> dict[str, Any]:
+        """The offer object as JSON."""
+        return credential_offer_to_json(self.offer)
+
+    def __repr__(self) -> str:
+        return (
+            f"CreatedOffer(configuration_ids={self.offer.credential_configuration_ids!r}, "
+            f"grants={self.offer.grant_types!r}, by_reference={self.https_uri is not None})"
+        )
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class OfferTemplate:
+    """A reusable offer link: each fetch mints a fresh single-use offer.
+
+    ``grant`` is ``pre-authorized_code`` (needs ``subject``; optional ``tx_code``) or
+    ``authorization_code`` (``subject`` is stored with the ``issuer_state`` as a hint).
+    """
+
+    name: str = attrs.field()
+    configuration_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    grant: Literal["pre-authorized_code", "authorization_code"] = "pre-authorized_code"
+    subject: str | None = None
+    tx_code: TxCodeSpec | None = None
+
+    @name.validator
+    def _check_name(self, _: attrs.Attribute[str], value: str) -> None:
+        if not value or quote(value, safe="") != value:
+            raise ValueError("template names must be non-empty and URL-safe")
+
+    def __attrs_post_init__(self) -> None:
+        if self.grant == "pre-authorized_code" and not self.subject:
+            raise ValueError("a pre-authorized template needs a subject")
+
+
+def offer_url(config: IssuerConfig, offer_id: str) -> str:
+    """The by-reference URL of a stored offer: ``<issuer>/offers/<id>``."""
+    return config.endpoint("offer", offer_id)
+
+
+def offer_template_url(config: IssuerConfig, name: str) -> str:
+    """The URL serving template ``name``: ``<issuer>/offers/templates/<name>``."""
+    return config.endpoint("offer", "x")[:-1] + TEMPLATE_PATH + quote(name, safe="")
+
+
+def _check_ids(config: IssuerConfig, configuration_ids: Sequence[str]) -> tuple[str, ...]:
+    ids = _str_tuple(configuration_ids)
+    if not ids:
+        raise ValueError("an offer needs at least one credential configuration")
+    unknown = [cid for cid in ids if cid not in config.credential_configurations]
+    if unknown:
+        raise ValueError(f"unknown credential configurations: {unknown!r}")
+    if len(set(ids)) != len(ids):
+        raise ValueError("credential configurations must not repeat")
+    return ids
+
+
+async def _publish(
+    config: IssuerConfig,
+    offer: CredentialOffer,
+    *,
+    by_reference: bool,
+    reusable: bool,
+    offer_id: str,
+    scheme: str,
+) -> tuple[str, str | None]:
+    if not by_reference:
+        return build_credential_offer_uri(offer, scheme=scheme), None
+    record = {"offer": credential_offer_to_json(offer), "reusable": reusable}
+    await config.store.put(_OFFER_PREFIX + offer_id, record, config.pre_authorized_code_ttl)
+    https_uri = offer_url(config, offer_id)
+    return build_credential_offer_uri(None, offer_uri=https_uri, scheme=scheme), https_uri
+
+
+async def create_pre_authorized_offer(
+    config: IssuerConfig,
+    *,
+    configuration_ids: Sequence[str],
+    subject: str,
+    tx_code: TxCodeSpec | None = None,
+    by_reference: bool = False,
+    reusable: bool = False,
+    scheme: str = OFFER_SCHEME,
+    data: Mapping[str, Any] | None = None,
+) -> CreatedOffer:
+    """Mint a pre-authorized code offer for ``subject``.
+
+    The code lives ``config.pre_authorized_code_ttl`` seconds and is redeemable once (with the
+    Transaction Code when ``tx_code`` is given). With ``by_reference`` the offer is served at
+    ``<issuer>/offers/<id>`` (once, unless ``reusable``). Raises :class:`ValueError` for
+    unknown configurations.
+    """
+    ids = _check_ids(config, configuration_ids)
+    if not subject:
+        raise ValueError("a pre-authorized offer needs a subject")
+    code = secrets.token_urlsafe(32)
+    offer_id = secrets.token_urlsafe(16)
+    tx_value = tx_code.generate() if tx_code is not None else None
+    grant = PreAuthorizedGrant(
+        subject=subject,
+        configuration_ids=ids,
+        tx_code=tx_value,
+        offer_id=offer_id,
+        data=dict(data or {}),
+    )
+    await store_pre_authorized_code(config.store, code, grant, config.pre_authorized_code_ttl)
+    offer = CredentialOffer(
+        credential_issuer=config.credential_issuer,
+        credential_configuration_ids=ids,
+        pre_authorized_code=PreAuthorizedCodeGrant(
+            pre_authorized_code=code,
+            tx_code=tx_code.wire() if tx_code is not None else None,
+        ),
+    )
+    offer_uri, https_uri = await _publish(
+        config,
+        offer,
+        by_reference=by_reference,
+        reusable=reusable,
+        offer_id=offer_id,
+        scheme=scheme,
+    )
+    return CreatedOffer(
+        offer=offer,
+        offer_uri=offer_uri,
+        https_uri=https_uri,
+        offer_id=offer_id,
+        tx_code=tx_value,
+        pre_authorized_code=code,
+    )
+
+
+async def create_authorization_code_offer(
+    config: IssuerConfig,
+    *,
+    configuration_ids: Sequence[str],
+    by_reference: bool = False,
+    reusable: bool = False,
+    subject: str | None = None,
+    scheme: str = OFFER_SCHEME,
+) -> CreatedOffer:
+    """Mint an authorization code offer with a fresh ``issuer_state``.
+
+    ``issuer_state:<value>`` stores ``{"configuration_ids", "offer_id", "subject"?}`` for the
+    authorization endpoint (which uses the offered configurations when the wallet asks for none).
+    """
+    ids = _check_ids(config, configuration_ids)
+    issuer_state = secrets.token_urlsafe(24)
+    offer_id = secrets.token_urlsafe(16)
+    state_data: dict[str, Any] = {"configuration_ids": list(ids), "offer_id": offer_id}
+    if subject is not None:
+        state_data["subject"] = subject
+    ttl = max(config.pre_authorized_code_ttl, config.pending_authorization_ttl)
+    await config.store.put(f"issuer_state:{issuer_state}", state_data, ttl)
+    offer = CredentialOffer(
+        credential_issuer=config.credential_issuer,
+        credential_configuration_ids=ids,
+        authorization_code=AuthorizationCodeGrant(issuer_state=issuer_state),
+    )
+    offer_uri, https_uri = await _publish(
+        config,
+        offer,
+        by_reference=by_reference,
+        reusable=reusable,
+        offer_id=offer_id,
+        scheme=scheme,
+    )
+    return CreatedOffer(
+        offer=offer,
+        offer_uri=offer_uri,
+        https_uri=https_uri,
+        offer_id=offer_id,
+        issuer_state=issuer_state,
+    )
+
+
+async def create_offer_from_template(
+    config: IssuerConfig, template: OfferTemplate, *, by_reference: bool = False
+) -> CreatedOffer:
+    """A fresh single-use offer made from ``template``."""
+    if template.grant == "authorization_code":
+        return await create_authorization_code_offer(
+            config,
+            configuration_ids=template.configuration_ids,
+            by_reference=by_reference,
+            subject=template.subject,
+        )
+    assert template.subject is not None
+    return await create_pre_authorized_offer(
+        config,
+        configuration_ids=template.configuration_ids,
+        subject=template.subject,
+        tx_code=template.tx_code,
+        by_reference=by_reference,
+    )
+
+
+def _not_found() -> CredentialRequestError:
+    return CredentialRequestError(
+        ErrorCode.INVALID_REQUEST, "unknown or expired credential offer", status=404
+    )
+
+
+async def handle_offer_request(
+    request: HttpRequest | RequestDict,
+    config: IssuerConfig,
+    *,
+    templates: Mapping[str, OfferTemplate] | None = None,
+) -> HttpResponse:
+    """``GET <issuer>/offers/<id>`` or ``…/offers/templates/<name>`` → the offer JSON.
+
+    Unknown, expired or used offers → 404 JSON. Raises :class:`CredentialRequestError`.
+    """
+    req = HttpRequest.coerce(request)
+    if req.method != "GET":
+        raise CredentialRequestError(ErrorCode.INVALID_REQUEST, "use GET", status=405)
+    base = urlsplit(config.endpoint("offer", "x")).path[:-1]
+    path = urlsplit(req.url).path
+    if not path.startswith(base):
+        raise _not_found()
+    rest = path[len(base) :]
+    if rest.startswith(TEMPLATE_PATH):
+        template = (templates or {}).get(unquote(rest[len(TEMPLATE_PATH) :]))
+        if template is None:
+            raise _not_found()
+        created = await create_offer_from_template(config, template)
+        return json_response(200, created.offer_json)
+    offer_id = unquote(rest)
+    if not offer_id or "/" in offer_id:
+        raise _not_found()
+    key = _OFFER_PREFIX + offer_id
+    record = await config.store.get(key)
+    if not isinstance(record, Mapping):
+        raise _not_found()
+    if not record.get("reusable") and await config.store.take(key) is None:
+        raise _not_found()
+    return json_response(200, record["offer"])

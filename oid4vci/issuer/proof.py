@@ -1,0 +1,372 @@
+"""Key proofs (OID4VCI §10.4 ``jwt`` proof type), issuer side.
+
+:func:`verify_proof_jwt` checks one ``openid4vci-proof+jwt``; :func:`verify_proof_jwts` checks the
+proofs of one credential request together: every proof is verified first (no state touched), then
+the batch rules (same ``nonce`` in every proof, distinct keys, at most ``batch_size`` proofs), and
+only then the ``c_nonce`` is consumed — once per request, not once per proof.
+
+Errors are :class:`~oid4vci.errors.CredentialRequestError` with ``invalid_proof``; a ``c_nonce``
+that is unknown, stale or already used raises ``invalid_nonce``. Draft 13/14 have no
+``invalid_nonce``: the caller (the credential endpoint) maps it to ``invalid_proof`` with a fresh
+``c_nonce`` for requests in those versions.
+
+The proof key is taken from exactly one of the JOSE headers ``jwk`` (a public JWK), ``kid`` (only
+``did:jwk:`` DID URLs are resolved, with or without the ``#0`` fragment) or ``x5c`` (the leaf
+certificate's public key; the chain is checked only when trust anchors are given).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import json
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any
+
+import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from oid4vci.errors import CredentialRequestError, ErrorCode, JoseError
+from oid4vci.jose import (
+    ASYMMETRIC_ALGORITHMS,
+    b64url_decode,
+    b64url_encode,
+    decode_jws,
+    jwk_thumbprint,
+    verify_jws,
+)
+from oid4vci.jose import public_jwk as _public_jwk
+
+__all__ = [
+    "PROOF_TYP",
+    "VerifiedProof",
+    "jwk_from_did_jwk",
+    "jwk_from_x5c",
+    "verify_proof_jwt",
+    "verify_proof_jwts",
+]
+
+PROOF_TYP = "openid4vci-proof+jwt"
+
+ConsumeNonce = Callable[[str], Awaitable[bool]]
+"""Consumes a ``c_nonce``: True when it was valid (and is now used up)."""
+
+_KEY_HEADERS = ("jwk", "kid", "x5c")
+
+
+@attrs.frozen(kw_only=True)
+class VerifiedProof:
+    """A verified key proof: the holder's public ``jwk``, its RFC 7638 thumbprint, claims, header."""
+
+    jwk: dict[str, Any]
+    jkt: str
+    claims: dict[str, Any]
+    header: dict[str, Any]
+
+    @property
+    def nonce(self) -> str | None:
+        """The proof's ``nonce`` claim (a ``c_nonce``), when present."""
+        value = self.claims.get("nonce")
+        return value if isinstance(value, str) else None
+
+
+def _invalid(description: str) -> CredentialRequestError:
+    return CredentialRequestError(ErrorCode.INVALID_PROOF, description)
+
+
+def jwk_from_did_jwk(kid: str) -> dict[str, Any]:
+    """The public JWK embedded in a ``did:jwk:<b64url JSON>`` DID URL (``#0`` fragment allowed)."""
+    if not kid.startswith("did:jwk:"):
+        raise JoseError("not a did:jwk DID")
+    ident, _, fragment = kid[len("did:jwk:") :].partition("#")
+    if fragment not in ("", "0"):
+        raise JoseError("did:jwk verification method must be #0")
+    try:
+        jwk = json.loads(b64url_decode(ident))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise JoseError("did:jwk does not embed a JSON JWK") from exc
+    if not isinstance(jwk, dict):
+        raise JoseError("did:jwk does not embed a JSON JWK")
+    return _public_jwk(jwk)
+
+
+def _jwk_of_public_key(key: Any) -> dict[str, Any]:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        names = {"secp256r1": ("P-256", 32), "secp384r1": ("P-384", 48), "secp521r1": ("P-521", 66)}
+        if key.curve.name not in names:
+            raise JoseError("certificate key uses an unsupported curve")
+        crv, size = names[key.curve.name]
+        numbers = key.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": crv,
+            "x": b64url_encode(numbers.x.to_bytes(size, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(size, "big")),
+        }
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    if isinstance(key, rsa.RSAPublicKey):
+        rsa_numbers = key.public_numbers()
+        n = rsa_numbers.n.to_bytes((rsa_numbers.n.bit_length() + 7) // 8, "big")
+        e = rsa_numbers.e.to_bytes((rsa_numbers.e.bit_length() + 7) // 8, "big")
+        return {"kty": "RSA", "n": b64url_encode(n), "e": b64url_encode(e)}
+    raise JoseError("certificate key type is not supported")
+
+
+def _load_chain(x5c: object) -> list[x509.Certificate]:
+    if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
+        raise JoseError("x5c must be a non-empty array of base64 certificates")
+    try:
+        return [x509.load_der_x509_certificate(base64.b64decode(c, validate=True)) for c in x5c]
+    except (binascii.Error, ValueError) as exc:
+        raise JoseError("x5c holds an invalid certificate") from exc
+
+
+def _check_chain(
+    chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate], now: float
+) -> None:
+    for cert in chain:
+        if not (
+            cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp()
+        ):
+            raise JoseError("x5c certificate is outside its validity period")
+    for child, parent in itertools.pairwise(chain):
+        try:
+            child.verify_directly_issued_by(parent)
+        except Exception as exc:
+            raise JoseError("x5c chain does not link") from exc
+    last = chain[-1]
+    for anchor in anchors:
+        if last == anchor:
+            return
+        try:
+            last.verify_directly_issued_by(anchor)
+        except Exception:  # noqa: S112 - try the next anchor
+            continue
+        return
+    raise JoseError("x5c chain does not end at a trust anchor")
+
+
+def jwk_from_x5c(
+    x5c: object,
+    *,
+    trust_anchors: Sequence[x509.Certificate] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """The public JWK of the leaf certificate of ``x5c``.
+
+    Without ``trust_anchors`` the chain is not checked (the key is only bound, not trusted).
+    """
+    chain = _load_chain(x5c)
+    if trust_anchors:
+        _check_chain(chain, trust_anchors, clock())
+    return _jwk_of_public_key(chain[0].public_key())
+
+
+def _proof_key(
+    header: Mapping[str, Any],
+    trust_anchors: Sequence[x509.Certificate] | None,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    present = [name for name in _KEY_HEADERS if name in header]
+    if len(present) != 1:
+        raise _invalid("proof header must carry exactly one of jwk, kid, x5c")
+    try:
+        if present[0] == "jwk":
+            jwk = header["jwk"]
+            if not isinstance(jwk, Mapping):
+                raise JoseError("jwk header must be an object")
+            return _public_jwk(jwk)
+        if present[0] == "kid":
+            kid = header["kid"]
+            if not isinstance(kid, str) or not kid.startswith("did:jwk:"):
+                raise _invalid("proof kid cannot be resolved (only did:jwk is supported)")
+            return jwk_from_did_jwk(kid)
+        return jwk_from_x5c(header["x5c"], trust_anchors=trust_anchors, clock=clock)
+    except JoseError as exc:
+        raise _invalid(f"proof key: {exc}") from exc
+
+
+def _check_claims(
+    claims: Mapping[str, Any],
+    *,
+    audience: str,
+    client_id: str | None,
+    anonymous: bool,
+    nonce_required: bool,
+    now: float,
+    max_age: float,
+    max_future: float,
+) -> None:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        aud_ok = aud == audience
+    elif isinstance(aud, list):
+        aud_ok = audience in aud
+    else:
+        aud_ok = False
+    if not aud_ok:
+        raise _invalid("proof aud is not this credential issuer")
+    iat = claims.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int | float):
+        raise _invalid("proof lacks a numeric iat")
+    if iat < now - max_age:
+        raise _invalid("proof iat is too old")
+    if iat > now + max_future:
+        raise _invalid("proof iat is in the future")
+    iss = claims.get("iss")
+    if anonymous:
+        if iss is not None:
+            raise _invalid("proof must not carry iss after an anonymous pre-authorized grant")
+    elif iss is not None and iss != client_id:
+        raise _invalid("proof iss is not the client_id")
+    nonce = claims.get("nonce")
+    if nonce is not None and not isinstance(nonce, str):
+        raise _invalid("proof nonce must be a string")
+    if nonce_required and nonce is None:
+        raise _invalid("proof lacks the c_nonce")
+
+
+async def _verify_one(
+    jwt: object,
+    *,
+    audience: str,
+    algorithms: Collection[str],
+    client_id: str | None,
+    anonymous: bool,
+    nonce_required: bool,
+    clock: Callable[[], float],
+    max_age: float,
+    max_future: float,
+    trust_anchors: Sequence[x509.Certificate] | None,
+) -> VerifiedProof:
+    if not isinstance(jwt, str):
+        raise _invalid("jwt proof must be a string")
+    try:
+        decoded = decode_jws(jwt)
+    except JoseError as exc:
+        raise _invalid(f"proof is not a JWS: {exc}") from exc
+    header = decoded.header
+    if header.get("typ") != PROOF_TYP:
+        raise _invalid(f"proof typ must be {PROOF_TYP}")
+    alg = header.get("alg")
+    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
+        raise _invalid("proof alg is not allowed")
+    jwk = _proof_key(header, trust_anchors, clock)
+    try:
+        verify_jws(decoded, jwk, algorithms=algorithms)
+        jkt = jwk_thumbprint(jwk)
+    except JoseError as exc:
+        raise _invalid(f"proof does not verify: {exc}") from exc
+    _check_claims(
+        decoded.payload,
+        audience=audience,
+        client_id=client_id,
+        anonymous=anonymous,
+        nonce_required=nonce_required,
+        now=clock(),
+        max_age=max_age,
+        max_future=max_future,
+    )
+    return VerifiedProof(jwk=jwk, jkt=jkt, claims=dict(decoded.payload), header=dict(header))
+
+
+async def _consume(nonce: str | None, consume_nonce: ConsumeNonce | None) -> None:
+    if nonce is None or consume_nonce is None:
+        return
+    if not await consume_nonce(nonce):
+        raise CredentialRequestError(
+            ErrorCode.INVALID_NONCE, "the proof's c_nonce is unknown, expired or already used"
+        )
+
+
+async def verify_proof_jwt(
+    jwt: str,
+    *,
+    audience: str,
+    algorithms: Collection[str],
+    client_id: str | None = None,
+    anonymous: bool = False,
+    consume_nonce: ConsumeNonce | None = None,
+    nonce_required: bool = False,
+    clock: Callable[[], float] = time.time,
+    max_age: float = 300,
+    max_future: float = 60,
+    trust_anchors: Sequence[x509.Certificate] | None = None,
+) -> VerifiedProof:
+    """Verify one ``jwt`` key proof and consume its ``nonce`` through ``consume_nonce``.
+
+    ``audience`` is the Credential Issuer identifier; ``algorithms`` the allow-list;
+    ``client_id`` the token's client (``iss`` is optional, §10.4, but must equal it when present); ``anonymous`` for tokens from anonymous pre-authorized requests (``iss``
+    must be absent). Raises :class:`CredentialRequestError` (``invalid_proof`` or
+    ``invalid_nonce``).
+    """
+    proofs = await verify_proof_jwts(
+        [jwt],
+        audience=audience,
+        algorithms=algorithms,
+        client_id=client_id,
+        anonymous=anonymous,
+        consume_nonce=consume_nonce,
+        nonce_required=nonce_required,
+        batch_size=1,
+        clock=clock,
+        max_age=max_age,
+        max_future=max_future,
+        trust_anchors=trust_anchors,
+    )
+    return proofs[0]
+
+
+async def verify_proof_jwts(
+    jwts: Sequence[object],
+    *,
+    audience: str,
+    algorithms: Collection[str],
+    client_id: str | None = None,
+    anonymous: bool = False,
+    consume_nonce: ConsumeNonce | None = None,
+    nonce_required: bool = False,
+    batch_size: int = 1,
+    clock: Callable[[], float] = time.time,
+    max_age: float = 300,
+    max_future: float = 60,
+    trust_anchors: Sequence[x509.Certificate] | None = None,
+) -> tuple[VerifiedProof, ...]:
+    """Verify the ``jwt`` proofs of one credential request.
+
+    Checks each proof (see :func:`verify_proof_jwt`), then that there are between 1 and
+    ``batch_size`` of them, that they all carry the same ``nonce`` and that no key appears twice;
+    only then is the nonce consumed (once).
+    """
+    if not jwts:
+        raise _invalid("no key proof was given")
+    if len(jwts) > batch_size:
+        raise _invalid(f"more key proofs than the batch size ({batch_size})")
+    verified = [
+        await _verify_one(
+            jwt,
+            audience=audience,
+            algorithms=algorithms,
+            client_id=client_id,
+            anonymous=anonymous,
+            nonce_required=nonce_required,
+            clock=clock,
+            max_age=max_age,
+            max_future=max_future,
+            trust_anchors=trust_anchors,
+        )
+        for jwt in jwts
+    ]
+    nonces = {proof.claims.get("nonce") for proof in verified}
+    if len(nonces) != 1:
+        raise _invalid("every key proof of a request must carry the same c_nonce")
+    if len({proof.jkt for proof in verified}) != len(verified):
+        raise _invalid("the same key appears in more than one proof")
+    await _consume(verified[0].nonce, consume_nonce)
+    return tuple(verified)

@@ -1,0 +1,432 @@
+"""The :class:`Issuer` service: one ``async handle(request) -> response`` for every endpoint.
+
+``Issuer(config).handle`` is what both :class:`oid4vci.transports.memory.InMemoryTransport` and
+the aiohttp adapter (``oid4vci.transports.aiohttp.make_aiohttp_app(issuer.handle)``) call.
+It routes by method and path (paths are those of the configured endpoint URLs, so an issuer
+identifier with a path such as ``https://host/tenant`` answers under ``/tenant/…``):
+
+=====================================================  ========  =============================
+path                                                   method    handler
+=====================================================  ========  =============================
+``/.well-known/openid-credential-issuer[/path]``,      GET       Credential Issuer metadata
+``[/path]/.well-known/openid-credential-issuer``
+``/.well-known/jwt-vc-issuer[/path]`` (+ appended)     GET       JWT VC Issuer metadata
+``/.well-known/oauth-authorization-server[/path]``     GET       AS metadata (built-in AS only)
+``<path>/credential``                                  POST      credential endpoint
+``<path>/nonce``                                       POST      nonce endpoint
+``<path>/deferred``                                    POST      deferred credential endpoint
+``<path>/notification``                                POST      notification endpoint
+``<path>/token``, ``<path>/par``                       POST      token, PAR (built-in AS only)
+``<path>/authorize``                                   GET/POST  authorization endpoint
+``<path>/offers/<id>``, ``<path>/offers/templates/<n>`` GET      credential offers by reference
+=====================================================  ========  =============================
+
+Errors: an unknown path → 404 JSON, a known path with another method → 405 with ``Allow``, a
+body over ``config.max_body_size`` → 413 (checked before anything is parsed).
+:class:`~oid4vci.errors.ProtocolError` → :func:`~oid4vci.issuer.responses.create_error_response`;
+:class:`~oid4vci.errors.StoreFullError` → 503 ``temporarily_unavailable`` with ``Retry-After``;
+any other :class:`~oid4vci.errors.ValidationError` → 400 with the endpoint's error code; any
+other exception → 500 ``server_error`` (logged with the endpoint name and exception type only).
+
+Multi-tenant: with ``tenant_base_url`` and ``tenant_resolver``, a request whose ``Host`` is
+``<tenant>.<base host>`` is served by ``config.for_issuer(<tenant issuer URL>)`` when the
+resolver accepts the tenant (the resolver may also return a ready :class:`IssuerConfig`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from oid4vci.errors import (
+    CredentialRequestError,
+    ErrorCode,
+    ProtocolError,
+    StoreFullError,
+    ValidationError,
+)
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer.as_metadata import handle_as_metadata
+from oid4vci.issuer.authorization import handle_authorization
+from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.credential import handle_credential_request
+from oid4vci.issuer.deferred import (
+    complete_deferred,
+    deny_deferred,
+    handle_deferred_credential,
+)
+from oid4vci.issuer.metadata import (
+    CREDENTIAL_ISSUER_WELL_KNOWN,
+    JWT_VC_ISSUER_WELL_KNOWN,
+    OAUTH_AS_WELL_KNOWN,
+    create_issuer_metadata,
+    create_jwt_vc_issuer_metadata,
+    handle_issuer_metadata,
+    handle_jwt_vc_issuer_metadata,
+    well_known_paths,
+)
+from oid4vci.issuer.nonce import handle_nonce
+from oid4vci.issuer.notification import NotificationHook, handle_notification
+from oid4vci.issuer.offers import (
+    OFFER_SCHEME,
+    CreatedOffer,
+    OfferTemplate,
+    TxCodeSpec,
+    create_authorization_code_offer,
+    create_pre_authorized_offer,
+    handle_offer_request,
+    offer_template_url,
+)
+from oid4vci.issuer.par import handle_par
+from oid4vci.issuer.responses import create_error_response, json_response
+from oid4vci.issuer.tenancy import build_subdomain_issuer_url, tenant_from_host
+from oid4vci.issuer.token import handle_token
+from oid4vci.models.offer import build_credential_offer_uri
+from oid4vci.versions import SpecVersion
+
+__all__ = ["Issuer", "TenantResolver"]
+
+logger = logging.getLogger("oid4vci.issuer")
+
+TenantResolver = Callable[[str], Awaitable["bool | IssuerConfig | None"]]
+"""``async def resolve(tenant) -> bool | IssuerConfig | None``: True to serve ``tenant`` with
+the base configuration moved to its sub-domain, an :class:`IssuerConfig` to serve it with that,
+False/None to answer 404."""
+
+Endpoint = Callable[[HttpRequest, IssuerConfig], Awaitable[HttpResponse]]
+
+_RETRY_AFTER = "5"
+
+
+@attrs.frozen(kw_only=True)
+class _Route:
+    name: str
+    methods: tuple[str, ...]
+    endpoint: Endpoint
+    error_code: str = ErrorCode.INVALID_REQUEST
+
+
+def _path_of(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+class Issuer:
+    """An OID4VCI credential issuer (and, unless an external one is configured, its own AS).
+
+    :param config: the deployment (:class:`~oid4vci.issuer.config.IssuerConfig`).
+    :param offer_templates: reusable offer links (:class:`OfferTemplate`), served at
+        ``<issuer>/offers/templates/<name>``; more can be added with
+        :meth:`register_offer_template`.
+    :param on_notification: ``async`` hook called with each new notification event.
+    :param tenant_base_url: base issuer URL of sub-domain tenants (``https://issuer.example``).
+    :param tenant_resolver: decides whether a tenant exists (see :data:`TenantResolver`).
+    """
+
+    def __init__(
+        self,
+        config: IssuerConfig,
+        *,
+        offer_templates: Iterable[OfferTemplate] = (),
+        on_notification: NotificationHook | None = None,
+        tenant_base_url: str | None = None,
+        tenant_resolver: TenantResolver | None = None,
+    ) -> None:
+        if (tenant_base_url is None) != (tenant_resolver is None):
+            raise ValueError("give both tenant_base_url and tenant_resolver, or neither")
+        self.config = config
+        self.on_notification = on_notification
+        self.tenant_base_url = tenant_base_url
+        self.tenant_resolver = tenant_resolver
+        self._templates: dict[str, OfferTemplate] = {}
+        for template in offer_templates:
+            self.register_offer_template(template)
+        self._routes_cache: dict[str, dict[str, _Route]] = {}
+
+    def __repr__(self) -> str:
+        return f"Issuer(credential_issuer={self.config.credential_issuer!r})"
+
+    # -- configuration helpers -------------------------------------------------------------
+
+    @property
+    def credential_issuer(self) -> str:
+        """The credential issuer identifier."""
+        return self.config.credential_issuer
+
+    @property
+    def offer_templates(self) -> Mapping[str, OfferTemplate]:
+        """The registered offer templates by name."""
+        return dict(self._templates)
+
+    def register_offer_template(self, template: OfferTemplate) -> str:
+        """Add (or replace) an offer template; returns its URL at this issuer."""
+        for cid in template.configuration_ids:
+            if cid not in self.config.credential_configurations:
+                raise ValueError(f"unknown credential configuration {cid!r}")
+        self._templates[template.name] = template
+        return offer_template_url(self.config, template.name)
+
+    def offer_template_url(self, name: str, *, config: IssuerConfig | None = None) -> str:
+        """The https URL of template ``name`` (``<issuer>/offers/templates/<name>``)."""
+        if name not in self._templates:
+            raise KeyError(name)
+        return offer_template_url(config or self.config, name)
+
+    def offer_template_link(
+        self, name: str, *, scheme: str = OFFER_SCHEME, config: IssuerConfig | None = None
+    ) -> str:
+        """``openid-credential-offer://?credential_offer_uri=<template URL>`` (reusable)."""
+        url = self.offer_template_url(name, config=config)
+        return build_credential_offer_uri(None, offer_uri=url, scheme=scheme)
+
+    def tenant_config(self, tenant: str) -> IssuerConfig:
+        """The configuration of sub-domain ``tenant`` (without asking the resolver)."""
+        if self.tenant_base_url is None:
+            raise ValueError("this issuer is not multi-tenant")
+        return self.config.for_issuer(build_subdomain_issuer_url(self.tenant_base_url, tenant))
+
+    # -- conveniences ----------------------------------------------------------------------
+
+    async def create_pre_authorized_offer(
+        self,
+        *,
+        configuration_ids: Sequence[str],
+        subject: str,
+        tx_code: TxCodeSpec | None = None,
+        by_reference: bool = False,
+        reusable: bool = False,
+        config: IssuerConfig | None = None,
+    ) -> CreatedOffer:
+        """See :func:`oid4vci.issuer.offers.create_pre_authorized_offer`."""
+        return await create_pre_authorized_offer(
+            config or self.config,
+            configuration_ids=configuration_ids,
+            subject=subject,
+            tx_code=tx_code,
+            by_reference=by_reference,
+            reusable=reusable,
+        )
+
+    async def create_authorization_code_offer(
+        self,
+        *,
+        configuration_ids: Sequence[str],
+        by_reference: bool = False,
+        reusable: bool = False,
+        config: IssuerConfig | None = None,
+    ) -> CreatedOffer:
+        """See :func:`oid4vci.issuer.offers.create_authorization_code_offer`."""
+        return await create_authorization_code_offer(
+            config or self.config,
+            configuration_ids=configuration_ids,
+            by_reference=by_reference,
+            reusable=reusable,
+        )
+
+    async def complete_deferred(self, transaction_id: str, claims: Mapping[str, Any]) -> None:
+        """See :func:`oid4vci.issuer.deferred.complete_deferred`."""
+        await complete_deferred(self.config, transaction_id, claims)
+
+    async def deny_deferred(self, transaction_id: str) -> None:
+        """See :func:`oid4vci.issuer.deferred.deny_deferred`."""
+        await deny_deferred(self.config, transaction_id)
+
+    def metadata(self, version: SpecVersion | None = None) -> dict[str, Any]:
+        """The Credential Issuer metadata document (see :func:`create_issuer_metadata`)."""
+        return create_issuer_metadata(self.config, version)
+
+    def jwt_vc_issuer_metadata(self) -> dict[str, Any]:
+        """The JWT VC Issuer metadata document."""
+        return create_jwt_vc_issuer_metadata(self.config)
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def _routes(self, config: IssuerConfig) -> dict[str, _Route]:
+        cache_key = f"{config.builtin_authorization_server}|{config.credential_issuer}"
+        cached = self._routes_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        routes: dict[str, _Route] = {}
+
+        def add(path: str, route: _Route) -> None:
+            routes.setdefault(path, route)
+
+        for path in well_known_paths(config, CREDENTIAL_ISSUER_WELL_KNOWN):
+            add(path, _Route(name="metadata", methods=("GET",), endpoint=_issuer_metadata))
+        for path in well_known_paths(config, JWT_VC_ISSUER_WELL_KNOWN):
+            add(path, _Route(name="jwt_vc_issuer", methods=("GET",), endpoint=_jwt_vc_metadata))
+        invalid_cred = ErrorCode.INVALID_CREDENTIAL_REQUEST
+        add(
+            _path_of(config.endpoint("credential")),
+            _Route(
+                name="credential",
+                methods=("POST",),
+                endpoint=_credential,
+                error_code=invalid_cred,
+            ),
+        )
+        add(
+            _path_of(config.endpoint("nonce")),
+            _Route(name="nonce", methods=("POST",), endpoint=_nonce),
+        )
+        add(
+            _path_of(config.endpoint("deferred_credential")),
+            _Route(name="deferred", methods=("POST",), endpoint=_deferred, error_code=invalid_cred),
+        )
+        add(
+            _path_of(config.endpoint("notification")),
+            _Route(
+                name="notification",
+                methods=("POST",),
+                endpoint=self._notification,
+                error_code=ErrorCode.INVALID_NOTIFICATION_REQUEST,
+            ),
+        )
+        if config.builtin_authorization_server:
+            for path in well_known_paths(config, OAUTH_AS_WELL_KNOWN):
+                add(path, _Route(name="as_metadata", methods=("GET",), endpoint=_as_metadata))
+            add(
+                _path_of(config.endpoint("token")),
+                _Route(name="token", methods=("POST",), endpoint=_token),
+            )
+            add(
+                _path_of(config.endpoint("par")),
+                _Route(name="par", methods=("POST",), endpoint=_par),
+            )
+            add(
+                _path_of(config.endpoint("authorize")),
+                _Route(name="authorize", methods=("GET", "POST"), endpoint=_authorize),
+            )
+        if len(self._routes_cache) < 1024:
+            self._routes_cache[cache_key] = routes
+        return routes
+
+    def _route_for(self, config: IssuerConfig, path: str) -> _Route | None:
+        route = self._routes(config).get(path)
+        if route is not None:
+            return route
+        prefix = _path_of(config.endpoint("offer", "x"))[:-1]
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return _Route(name="offer", methods=("GET",), endpoint=self._offer)
+        return None
+
+    async def _config_for(self, request: HttpRequest) -> IssuerConfig | None:
+        if self.tenant_base_url is None or self.tenant_resolver is None:
+            return self.config
+        host = request.headers.get("Host") or urlsplit(request.url).netloc
+        tenant = tenant_from_host(host, self.tenant_base_url)
+        if tenant is None:
+            return self.config
+        resolved = await self.tenant_resolver(tenant)
+        if isinstance(resolved, IssuerConfig):
+            return resolved
+        if resolved:
+            return self.tenant_config(tenant)
+        return None
+
+    # -- endpoints bound to this instance ------------------------------------------------
+
+    async def _notification(self, request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+        return await handle_notification(request, config, on_notification=self.on_notification)
+
+    async def _offer(self, request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+        return await handle_offer_request(request, config, templates=self._templates)
+
+    # -- the handler ---------------------------------------------------------------------
+
+    async def handle(self, request: HttpRequest | RequestDict) -> HttpResponse:
+        """Answer one HTTP request (never raises for protocol or input errors)."""
+        req = HttpRequest.coerce(request)
+        route_name = "unknown"
+        route: _Route | None = None
+        try:
+            config = await self._config_for(req)
+            if config is None:
+                return _not_found()
+            route = self._route_for(config, _path_of(req.url))
+            if route is None:
+                return _not_found()
+            route_name = route.name
+            if req.method not in route.methods:
+                return _method_not_allowed(route.methods)
+            if len(req.body) > config.max_body_size:
+                return json_response(
+                    413, {"error": route.error_code, "error_description": "request body too large"}
+                )
+            return await route.endpoint(req, config)
+        except ProtocolError as err:
+            response = create_error_response(err)
+            if err.status == 405 and route is not None:
+                return _with_allow(response, route.methods)
+            return response
+        except StoreFullError:
+            return json_response(
+                503,
+                {"error": ErrorCode.TEMPORARILY_UNAVAILABLE, "error_description": "try later"},
+                headers={"Retry-After": _RETRY_AFTER},
+            )
+        except ValidationError as exc:
+            code = route.error_code if route is not None else ErrorCode.INVALID_REQUEST
+            return create_error_response(CredentialRequestError(code, str(exc)))
+        except Exception as exc:
+            logger.error("issuer endpoint %s failed: %s", route_name, type(exc).__name__)
+            logger.debug("issuer endpoint traceback", exc_info=True)
+            return json_response(500, {"error": ErrorCode.SERVER_ERROR})
+
+    async def __call__(self, request: HttpRequest | RequestDict) -> HttpResponse:
+        """Same as :meth:`handle`."""
+        return await self.handle(request)
+
+
+def _not_found() -> HttpResponse:
+    return json_response(404, {"error": "not_found", "error_description": "no such endpoint"})
+
+
+def _with_allow(response: HttpResponse, methods: Sequence[str]) -> HttpResponse:
+    return attrs.evolve(response, headers=response.headers.with_header("Allow", ", ".join(methods)))
+
+
+def _method_not_allowed(methods: Sequence[str]) -> HttpResponse:
+    response = json_response(
+        405, {"error": ErrorCode.INVALID_REQUEST, "error_description": "method not allowed"}
+    )
+    return _with_allow(response, methods)
+
+
+async def _issuer_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return handle_issuer_metadata(request, config)
+
+
+async def _jwt_vc_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return handle_jwt_vc_issuer_metadata(request, config)
+
+
+async def _as_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return await handle_as_metadata(request, config)
+
+
+async def _credential(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return await handle_credential_request(request, config)
+
+
+async def _nonce(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return await handle_nonce(request, config)
+
+
+async def _deferred(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return await handle_deferred_credential(request, config)
+
+
+async def _token(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return await handle_token(request, config)
+
+
+async def _par(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return await handle_par(request, config)
+
+
+async def _authorize(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+    return await handle_authorization(request, config)
