@@ -1,3 +1,146 @@
-"""oid4vci: OpenID for Verifiable Credential Issuance for Python (wallet and issuer)."""
+"""oid4vci: OpenID for Verifiable Credential Issuance (Draft 13, 14, 15 and 1.0) for Python.
+
+The wallet side is :class:`Oid4vciClient` (plus the low-level calls ``request_token``,
+``request_credential``, ...); the issuer side is :class:`Issuer` and the pure helpers in
+:mod:`oid4vci.issuer`. Transports live in :mod:`oid4vci.transports` (``memory``, ``aiohttp``).
+Every name below is also importable from the submodule that defines it.
+"""
+
+from oid4vci.dpop import DpopProof as DpopProof
+from oid4vci.dpop import access_token_hash as access_token_hash
+from oid4vci.dpop import build_dpop_jwt as build_dpop_jwt
+from oid4vci.dpop import verify_dpop_jwt as verify_dpop_jwt
+from oid4vci.errors import AuthorizationError as AuthorizationError
+from oid4vci.errors import ConnectError as ConnectError
+from oid4vci.errors import CredentialRequestError as CredentialRequestError
+from oid4vci.errors import CredentialVerificationError as CredentialVerificationError
+from oid4vci.errors import DpopError as DpopError
+from oid4vci.errors import ErrorCode as ErrorCode
+from oid4vci.errors import InsecureUrlError as InsecureUrlError
+from oid4vci.errors import JoseError as JoseError
+from oid4vci.errors import MetadataError as MetadataError
+from oid4vci.errors import OfferError as OfferError
+from oid4vci.errors import Oid4vciError as Oid4vciError
+from oid4vci.errors import ProtocolError as ProtocolError
+from oid4vci.errors import RedirectRefused as RedirectRefused
+from oid4vci.errors import ResponseTooLarge as ResponseTooLarge
+from oid4vci.errors import StateError as StateError
+from oid4vci.errors import StoreError as StoreError
+from oid4vci.errors import StoreFullError as StoreFullError
+from oid4vci.errors import TokenError as TokenError
+from oid4vci.errors import TransportError as TransportError
+from oid4vci.errors import TransportTimeout as TransportTimeout
+from oid4vci.errors import ValidationError as ValidationError
+from oid4vci.errors import WireFormatError as WireFormatError
+from oid4vci.http import Headers as Headers
+from oid4vci.http import HttpRequest as HttpRequest
+from oid4vci.http import HttpResponse as HttpResponse
+from oid4vci.http import Transport as Transport
+from oid4vci.issuer import CredentialConfigurationSpec as CredentialConfigurationSpec
+from oid4vci.issuer import Issuer as Issuer
+from oid4vci.issuer import IssuerConfig as IssuerConfig
+from oid4vci.issuer import MemoryStore as MemoryStore
+from oid4vci.issuer import Store as Store
+from oid4vci.issuer import build_subdomain_issuer_url as build_subdomain_issuer_url
+from oid4vci.issuer import parse_credential_request as parse_credential_request
+from oid4vci.issuer import verify_proof_jwt as verify_proof_jwt
+from oid4vci.jose import LocalSigner as LocalSigner
+from oid4vci.jose import Signer as Signer
+from oid4vci.jose import generate_signer as generate_signer
+from oid4vci.jose import jwk_thumbprint as jwk_thumbprint
+from oid4vci.models import CredentialIssuerMetadata as CredentialIssuerMetadata
+from oid4vci.models import CredentialOffer as CredentialOffer
+from oid4vci.models import CredentialRequest as CredentialRequest
+from oid4vci.models import CredentialResponse as CredentialResponse
+from oid4vci.models import TokenResponse as TokenResponse
+from oid4vci.pkce import code_challenge as code_challenge
+from oid4vci.pkce import generate_code_verifier as generate_code_verifier
+from oid4vci.pkce import generate_state as generate_state
+from oid4vci.sdjwt import issue_batch as issue_batch
+from oid4vci.sdjwt import issue_sd_jwt_vc as issue_sd_jwt_vc
+from oid4vci.sdjwt import sd as sd
+from oid4vci.sdjwt import verify_sd_jwt_vc as verify_sd_jwt_vc
+from oid4vci.versions import SpecVersion as SpecVersion
+from oid4vci.wallet import IssuanceResult as IssuanceResult
+from oid4vci.wallet import Oid4vciClient as Oid4vciClient
+from oid4vci.wallet import PendingAuthorization as PendingAuthorization
+from oid4vci.wallet import ReceivedCredential as ReceivedCredential
+from oid4vci.wallet import WalletPolicy as WalletPolicy
+from oid4vci.wallet import notify as notify
+from oid4vci.wallet import poll_deferred as poll_deferred
+from oid4vci.wallet import push_authorization_request as push_authorization_request
+from oid4vci.wallet import request_credential as request_credential
+from oid4vci.wallet import request_nonce as request_nonce
+from oid4vci.wallet import request_token as request_token
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AuthorizationError",
+    "ConnectError",
+    "CredentialConfigurationSpec",
+    "CredentialIssuerMetadata",
+    "CredentialOffer",
+    "CredentialRequest",
+    "CredentialRequestError",
+    "CredentialResponse",
+    "CredentialVerificationError",
+    "DpopError",
+    "DpopProof",
+    "ErrorCode",
+    "Headers",
+    "HttpRequest",
+    "HttpResponse",
+    "InsecureUrlError",
+    "IssuanceResult",
+    "Issuer",
+    "IssuerConfig",
+    "JoseError",
+    "LocalSigner",
+    "MemoryStore",
+    "MetadataError",
+    "OfferError",
+    "Oid4vciClient",
+    "Oid4vciError",
+    "PendingAuthorization",
+    "ProtocolError",
+    "ReceivedCredential",
+    "RedirectRefused",
+    "ResponseTooLarge",
+    "Signer",
+    "SpecVersion",
+    "StateError",
+    "Store",
+    "StoreError",
+    "StoreFullError",
+    "TokenError",
+    "TokenResponse",
+    "Transport",
+    "TransportError",
+    "TransportTimeout",
+    "ValidationError",
+    "WalletPolicy",
+    "WireFormatError",
+    "__version__",
+    "access_token_hash",
+    "build_dpop_jwt",
+    "build_subdomain_issuer_url",
+    "code_challenge",
+    "generate_code_verifier",
+    "generate_signer",
+    "generate_state",
+    "issue_batch",
+    "issue_sd_jwt_vc",
+    "jwk_thumbprint",
+    "notify",
+    "parse_credential_request",
+    "poll_deferred",
+    "push_authorization_request",
+    "request_credential",
+    "request_nonce",
+    "request_token",
+    "sd",
+    "verify_dpop_jwt",
+    "verify_proof_jwt",
+    "verify_sd_jwt_vc",
+]
