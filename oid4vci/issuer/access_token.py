@@ -218,7 +218,7 @@ def jti_store_for(store: Store) -> _JtiStore:
 
 async def verify_dpop_proof(
     config: IssuerConfig,
-    request: HttpRequest,
+    request: HttpRequest | RequestDict,
     *,
     htu: str | None = None,
     access_token: str | None = None,
@@ -230,6 +230,7 @@ async def verify_dpop_proof(
     server nonces (``require_dpop_nonce``), freshness and the ``jti`` replay cache come from
     ``config``. Raises :class:`~oid4vci.errors.DpopError` (status 400).
     """
+    request = HttpRequest.coerce(request)
     target = request if htu is None else attrs.evolve(request, url=htu)
 
     async def check(nonce: str) -> bool:

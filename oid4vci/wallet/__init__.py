@@ -37,12 +37,14 @@ from oid4vci.wallet.results import ReceivedCredential as ReceivedCredential
 from oid4vci.wallet.states import Event as Event
 from oid4vci.wallet.states import Flow as Flow
 from oid4vci.wallet.states import FlowState as FlowState
+from oid4vci.wallet.steps import authorization_code_grant as authorization_code_grant
 from oid4vci.wallet.steps import build_authorization_url as build_authorization_url
 from oid4vci.wallet.steps import build_credential_request as build_credential_request
 from oid4vci.wallet.steps import build_key_proof as build_key_proof
 from oid4vci.wallet.steps import build_nonce_request as build_nonce_request
 from oid4vci.wallet.steps import build_par_request as build_par_request
 from oid4vci.wallet.steps import build_token_request as build_token_request
+from oid4vci.wallet.steps import pre_authorized_grant as pre_authorized_grant
 from oid4vci.wallet.steps import read_credential_response as read_credential_response
 from oid4vci.wallet.steps import read_token_response as read_token_response
 from oid4vci.wallet.verify import WalletReason as WalletReason
@@ -64,6 +66,7 @@ __all__ = [
     "ReceivedCredential",
     "WalletPolicy",
     "WalletReason",
+    "authorization_code_grant",
     "build_authorization_url",
     "build_credential_request",
     "build_dpop_jwt",
@@ -79,6 +82,7 @@ __all__ = [
     "generate_state",
     "notify",
     "poll_deferred",
+    "pre_authorized_grant",
     "push_authorization_request",
     "read_credential_response",
     "read_token_response",
