@@ -12,12 +12,15 @@ import logging
 import secrets
 import webbrowser
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from oid4vci.errors import Oid4vciError
 from oid4vci.http import HttpRequest, HttpResponse
+
+if TYPE_CHECKING:
+    from oid4vci.wallet import ReceivedCredential
 
 __all__ = ["ReceiveOutcome", "receive", "run_receive"]
 
@@ -33,7 +36,7 @@ class ReceiveOutcome:
         self.ok = False
         self.flow: str | None = None
         self.spec_version: str | None = None
-        self.credentials: list[Any] = []
+        self.credentials: list[ReceivedCredential] = []
         self.errors: list[dict[str, str]] = []
 
     def to_json(self) -> dict[str, Any]:
@@ -160,7 +163,7 @@ def _write_out(directory: str, outcome: ReceiveOutcome) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for index, credential in enumerate(outcome.credentials, start=1):
         stem = f"credential-{index}-{secrets.token_hex(4)}"
-        (out / f"{stem}.sd-jwt").write_text(str(credential.raw))
+        (out / f"{stem}.sd-jwt").write_text(str(credential.credential))
         (out / f"{stem}.json").write_text(json.dumps(credential.claims, indent=2))
 
 
