@@ -64,7 +64,8 @@ def _to_items(value: object) -> tuple[tuple[str, str], ...]:
 class Headers:
     """Immutable HTTP headers with case-insensitive lookup; keeps order and repeats.
 
-    ``repr`` hides the values of ``Authorization``, ``DPoP`` and ``Cookie`` headers.
+    ``repr`` hides the values of ``Authorization``, ``DPoP``, ``DPoP-Nonce`` and cookie headers,
+    and the query of ``Location``-like headers (authorization codes travel there).
     """
 
     _items: tuple[tuple[str, str], ...]
@@ -117,9 +118,22 @@ class Headers:
         return len(self._items)
 
     def __repr__(self) -> str:
-        hidden = {"authorization", "dpop", "cookie", "set-cookie"}
-        shown = [(k, "***" if k.lower() in hidden else v) for k, v in self._items]
+        shown = [(k, _redacted(k, v)) for k, v in self._items]
         return f"Headers({shown!r})"
+
+
+_SECRET_HEADERS = frozenset({"authorization", "dpop", "cookie", "set-cookie", "dpop-nonce"})
+_URL_HEADERS = frozenset({"location", "content-location", "referer"})
+
+
+def _redacted(name: str, value: str) -> str:
+    """A header value safe for reprs: secrets hidden, URL queries (codes, state) dropped."""
+    lower = name.lower()
+    if lower in _SECRET_HEADERS:
+        return "***"
+    if lower in _URL_HEADERS:
+        return value.split("?", 1)[0].split("#", 1)[0] + ("?***" if "?" in value else "")
+    return value
 
 
 def _headers(value: object) -> Headers:
@@ -150,7 +164,7 @@ def _media_type(headers: Headers) -> str:
 def _parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireFormatError("body is not valid JSON") from exc
     if not isinstance(value, dict):
         raise WireFormatError("body is not a JSON object")

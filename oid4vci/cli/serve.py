@@ -66,20 +66,22 @@ async def running_demo_issuer(
 async def run_serve(args: argparse.Namespace) -> int:
     """Run until SIGINT or SIGTERM."""
     spec = SpecVersion(args.spec)
-    async with running_demo_issuer(
-        args.host, args.port, spec=spec, allow_bearer=args.allow_bearer
-    ) as server:
-        line = server.ready_line()
-        if args.json:
-            print(json.dumps(line), flush=True)
-        else:
-            print(f"issuer     {line['issuer']}  (publishing {spec.value} metadata)")
-            for name, uri in line["offers"].items():
-                print(f"offer      {name:17} {uri}")
-            print(f"tx_code    {line['tx_code']}")
-            print(f"login      {line['login']}")
-            print("Ctrl-C stops the server.", flush=True)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # The signal receiver is installed before the ready line, so a SIGTERM sent right after
+    # reading it still stops the server cleanly.
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with running_demo_issuer(
+            args.host, args.port, spec=spec, allow_bearer=args.allow_bearer
+        ) as server:
+            line = server.ready_line()
+            if args.json:
+                print(json.dumps(line), flush=True)
+            else:
+                print(f"issuer     {line['issuer']}  (publishing {spec.value} metadata)")
+                for name, uri in line["offers"].items():
+                    print(f"offer      {name:17} {uri}")
+                print(f"tx_code    {line['tx_code']}")
+                print(f"login      {line['login']}")
+                print("Ctrl-C stops the server.", flush=True)
             async for signum in signals:
                 log.info("stopping on signal %s", signum)
                 break

@@ -312,7 +312,14 @@ async def _load_par(config: IssuerConfig, params: Mapping[str, str]) -> dict[str
     request_uri = params["request_uri"]
     if not request_uri.startswith(REQUEST_URI_PREFIX):
         raise UnredirectableError(ErrorCode.INVALID_REQUEST_URI, "request_uri is not ours")
-    stored = await config.store.take(f"par:{request_uri}")
+    key = f"par:{request_uri}"
+    # Check the client before taking: another client's attempt must not use it up.
+    peeked = await config.store.get(key)
+    if isinstance(peeked, Mapping) and params.get("client_id") != peeked.get("client_id"):
+        raise UnredirectableError(
+            ErrorCode.INVALID_REQUEST_URI, "request_uri was pushed by another client"
+        )
+    stored = await config.store.take(key)
     if not isinstance(stored, Mapping) or not isinstance(stored.get("params"), Mapping):
         raise UnredirectableError(
             ErrorCode.INVALID_REQUEST_URI, "request_uri is invalid, expired or used"

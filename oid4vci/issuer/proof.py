@@ -60,12 +60,15 @@ _KEY_HEADERS = ("jwk", "kid", "x5c")
 
 @attrs.frozen(kw_only=True)
 class VerifiedProof:
-    """A verified key proof: the holder's public ``jwk``, its RFC 7638 thumbprint, claims, header."""
+    """A verified key proof: the holder's public ``jwk``, its RFC 7638 thumbprint, claims, header.
+
+    ``repr`` shows only the thumbprint: the claims carry the ``c_nonce``.
+    """
 
     jwk: dict[str, Any]
     jkt: str
-    claims: dict[str, Any]
-    header: dict[str, Any]
+    claims: dict[str, Any] = attrs.field(repr=False)
+    header: dict[str, Any] = attrs.field(repr=False)
 
     @property
     def nonce(self) -> str | None:

@@ -48,6 +48,7 @@ from oid4vci.errors import (
     ProtocolError,
     StoreFullError,
     ValidationError,
+    WireFormatError,
 )
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.as_metadata import handle_as_metadata
@@ -111,7 +112,10 @@ class _Route:
 
 
 def _path_of(url: str) -> str:
-    return urlsplit(url).path or "/"
+    try:
+        return urlsplit(url).path or "/"
+    except ValueError as exc:
+        raise WireFormatError("the request URL is not a valid URL") from exc
 
 
 class Issuer:
@@ -339,10 +343,10 @@ class Issuer:
 
     async def handle(self, request: HttpRequest | RequestDict) -> HttpResponse:
         """Answer one HTTP request (never raises for protocol or input errors)."""
-        req = HttpRequest.coerce(request)
         route_name = "unknown"
         route: _Route | None = None
         try:
+            req = HttpRequest.coerce(request)
             config = await self._config_for(req)
             if config is None:
                 return _not_found()

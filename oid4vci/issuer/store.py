@@ -73,9 +73,13 @@ def _check_ttl(ttl: float) -> float:
     return ttl
 
 
+# Built once: json.dumps with options constructs a new JSONEncoder on every call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _encode(value: Any) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise TypeError("store values must be JSON-able") from exc
 

@@ -300,6 +300,9 @@ async def redeem_pre_authorized_code(
             raise _error(ErrorCode.INVALID_GRANT, "tx_code is wrong")
         if attempts > config.tx_code_max_attempts:
             raise _error(ErrorCode.INVALID_GRANT, "too many tx_code attempts")
+    # Refuse bad authorization_details before the code is used up (a rejected request must
+    # leave the code redeemable).
+    _narrow(config, params, grant.configuration_ids)
     taken = await config.store.take(key)
     if not isinstance(taken, Mapping):
         raise _error(ErrorCode.INVALID_GRANT, "pre-authorized code is invalid or expired")

@@ -1,0 +1,385 @@
+#!/usr/bin/env node
+// Interop wallet: receives credentials from an OID4VCI issuer with oid4vc-ts (@openid4vc/openid4vci
+// and @openid4vc/oauth2) and checks them independently of the issuer's own library.
+//
+//   node wallet.mjs OFFER_URI [--tx-code CODE] [--login user:pass] [--batch N]
+//                             [--client-id ID] [--redirect-uri URI] [--flow auto|pre_auth|auth_code]
+//                             [--no-dpop]
+//
+// Prints one JSON line: {"ok", "flow", "spec_version", "token_type", "dpop", "issuer",
+// "credentials": [{"configuration_id", "credential", "holder_jwk", "header", "payload", "claims",
+// "verified", "checks"}], "notifications": [{"notification_id", "event", "status"}], "error"}. Exit status 0 when ok, 1 otherwise, 2 on bad usage.
+
+import { parseArgs } from 'node:util'
+
+import {
+  Oauth2Client,
+  Oauth2ClientErrorResponseError,
+  getAuthorizationServerMetadataFromList,
+  preAuthorizedCodeGrantIdentifier,
+} from '@openid4vc/oauth2'
+import {
+  Openid4vciClient,
+  Openid4vciRetrieveCredentialsError,
+  Openid4vciVersion,
+  determineAuthorizationServerForCredentialOffer,
+  extractScopesForCredentialConfigurationIds,
+} from '@openid4vc/openid4vci'
+import { setGlobalConfig } from '@openid4vc/utils'
+
+import { generateEs256Key, insertWellKnown, jwkThumbprint, makeCallbacks, randomToken, verifySdJwtVc } from './common.mjs'
+
+// The issuers under test run on http://127.0.0.1; oid4vc-ts refuses http:// URLs unless told.
+setGlobalConfig({ allowInsecureUrls: true })
+
+const { values: options, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    'tx-code': { type: 'string' },
+    login: { type: 'string' },
+    batch: { type: 'string', default: '1' },
+    'client-id': { type: 'string', default: 'interop-wallet' },
+    'redirect-uri': { type: 'string', default: 'http://127.0.0.1/interop-wallet/callback' },
+    flow: { type: 'string', default: 'auto' },
+    'no-dpop': { type: 'boolean', default: false },
+  },
+})
+
+if (positionals.length !== 1 || !['auto', 'pre_auth', 'auth_code'].includes(options.flow)) {
+  process.stderr.write('usage: node wallet.mjs OFFER_URI [--tx-code C] [--login u:p] [--batch N] [--flow F]\n')
+  process.exit(2)
+}
+
+const offerUri = positionals[0]
+const batch = Number.parseInt(options.batch, 10)
+const clientId = options['client-id']
+const redirectUri = options['redirect-uri']
+
+const keyring = new Map()
+const callbacks = makeCallbacks({
+  keyring,
+  // Public client: `client_id` in the body for the authorization code grant and PAR, nothing
+  // for the anonymous pre-authorized code grant (OID4VCI §6.1).
+  clientAuthentication: ({ body }) => {
+    if (body.grant_type === preAuthorizedCodeGrantIdentifier) return
+    body.client_id = clientId
+  },
+})
+
+const result = {
+  ok: false,
+  flow: null,
+  spec_version: null,
+  token_type: null,
+  dpop: false,
+  issuer: null,
+  credentials: [],
+  notifications: [],
+  error: null,
+}
+
+function decodeEntities(text) {
+  return text
+    .replace(/&#x([0-9a-f]+);/gi, (_, hex) => String.fromCodePoint(Number.parseInt(hex, 16)))
+    .replace(/&#(\d+);/g, (_, dec) => String.fromCodePoint(Number.parseInt(dec, 10)))
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;|&apos;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+}
+
+function attributes(tag) {
+  const attrs = {}
+  for (const match of tag.matchAll(/([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/g)) {
+    attrs[match[1].toLowerCase()] = decodeEntities(match[2] ?? match[3] ?? match[4] ?? '')
+  }
+  return attrs
+}
+
+/**
+ * Log in at the issuer's HTML login page the way a browser would: GET the authorization URL,
+ * fill the form's `username` and `password`, submit it with its other fields, and return the
+ * redirect `Location` (the authorization response).
+ */
+async function loginAndGetRedirect(authorizationUrl, username, password) {
+  const first = await fetch(authorizationUrl, { redirect: 'manual' })
+  if (first.status >= 300 && first.status < 400) return new URL(first.headers.get('location'), authorizationUrl).toString()
+  const html = await first.text()
+  if (first.status !== 200) throw new Error(`authorization endpoint answered ${first.status}: ${html.slice(0, 300)}`)
+  const formMatch = html.match(/<form\b[^>]*>([\s\S]*?)<\/form>/i)
+  if (!formMatch) throw new Error(`no <form> in the login page: ${html.slice(0, 300)}`)
+  const formAttrs = attributes(formMatch[0].slice(0, formMatch[0].indexOf('>') + 1))
+  const method = (formAttrs.method ?? 'get').toUpperCase()
+  const action = new URL(formAttrs.action || authorizationUrl, authorizationUrl)
+  const fields = new URLSearchParams()
+  let sawUser = false
+  let sawPassword = false
+  for (const input of formMatch[1].matchAll(/<input\b[^>]*>/gi)) {
+    const attrs = attributes(input[0])
+    if (!attrs.name) continue
+    if (attrs.name === 'username') {
+      fields.append('username', username)
+      sawUser = true
+    } else if (attrs.name === 'password') {
+      fields.append('password', password)
+      sawPassword = true
+    } else if (!['submit', 'button', 'checkbox', 'radio'].includes((attrs.type ?? 'text').toLowerCase()) || 'checked' in attrs) {
+      fields.append(attrs.name, attrs.value ?? '')
+    }
+  }
+  if (!sawUser || !sawPassword) throw new Error('the login form has no username/password fields')
+  const cookies = (first.headers.getSetCookie?.() ?? []).map((c) => c.split(';', 1)[0]).join('; ')
+  const headers = cookies ? { cookie: cookies } : {}
+  let response
+  if (method === 'POST') {
+    response = await fetch(action, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+      body: fields.toString(),
+    })
+  } else {
+    for (const [k, v] of fields) action.searchParams.append(k, v)
+    response = await fetch(action, { redirect: 'manual', headers })
+  }
+  const location = response.headers.get('location')
+  if (response.status < 300 || response.status >= 400 || !location) {
+    throw new Error(`login did not redirect (status ${response.status}): ${(await response.text()).slice(0, 300)}`)
+  }
+  return new URL(location, action).toString()
+}
+
+async function fetchIssuerJwks(issuer) {
+  const url = insertWellKnown(issuer, 'jwt-vc-issuer')
+  const response = await fetch(url)
+  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`)
+  const metadata = await response.json()
+  if (metadata.issuer !== issuer) throw new Error(`jwt-vc-issuer metadata names issuer ${metadata.issuer}`)
+  if (metadata.jwks) return metadata.jwks
+  if (metadata.jwks_uri) {
+    const jwksResponse = await fetch(metadata.jwks_uri)
+    if (!jwksResponse.ok) throw new Error(`GET ${metadata.jwks_uri} answered ${jwksResponse.status}`)
+    return await jwksResponse.json()
+  }
+  throw new Error('jwt-vc-issuer metadata has neither jwks nor jwks_uri')
+}
+
+async function checkCredential({ credential, holderKey, issuer, configuration, jwks, expectedTyp }) {
+  const checks = {}
+  const verified = await verifySdJwtVc(credential, { jwks })
+  checks.signature = true
+  checks.typ = verified.header.typ === expectedTyp
+  checks.iss = verified.payload.iss === issuer
+  checks.vct = verified.payload.vct === configuration.vct
+  const cnfJwk = verified.payload.cnf?.jwk
+  checks.cnf_jwk = !!cnfJwk && (await jwkThumbprint(cnfJwk)) === holderKey.thumbprint
+  checks.no_private_cnf = !!cnfJwk && !('d' in cnfJwk)
+  const now = Math.floor(Date.now() / 1000)
+  const { iat, nbf, exp } = verified.payload
+  checks.iat = typeof iat === 'number' && iat <= now + 60
+  checks.validity = (nbf === undefined || nbf <= now + 60) && (exp === undefined || exp > now - 60)
+  return {
+    header: verified.header,
+    payload: verified.payload,
+    claims: verified.claims,
+    disclosures: verified.disclosures,
+    checks,
+    verified: Object.values(checks).every(Boolean),
+  }
+}
+
+function describeError(error) {
+  const described = { name: error?.constructor?.name ?? 'Error', message: String(error?.message ?? error) }
+  if (error instanceof Oauth2ClientErrorResponseError) {
+    described.status = error.response?.status
+    described.body = error.errorResponse
+  } else if (error instanceof Openid4vciRetrieveCredentialsError) {
+    described.status = error.response?.response?.status
+    described.body = error.response?.credentialErrorResponseResult?.data ?? error.responseText
+  } else if (error?.response instanceof Response) {
+    described.status = error.response.status
+  }
+  if (error?.errorResponse && !described.body) described.body = error.errorResponse
+  return described
+}
+
+async function run() {
+  const client = new Openid4vciClient({ callbacks })
+  const oauth2 = new Oauth2Client({ callbacks })
+  const offer = await client.resolveCredentialOffer(offerUri)
+  const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer)
+  result.issuer = offer.credential_issuer
+  result.spec_version = issuerMetadata.originalDraftVersion
+
+  const grants = offer.grants ?? {}
+  let flow = options.flow
+  if (flow === 'auto') flow = grants[preAuthorizedCodeGrantIdentifier] ? 'pre_auth' : 'auth_code'
+  result.flow = flow
+  const grant = flow === 'pre_auth' ? grants[preAuthorizedCodeGrantIdentifier] : grants.authorization_code
+  if (!grant) throw new Error(`the offer has no ${flow} grant`)
+  const asIssuer = determineAuthorizationServerForCredentialOffer({
+    issuerMetadata,
+    grantAuthorizationServer: grant.authorization_server,
+  })
+  const asMetadata = getAuthorizationServerMetadataFromList(issuerMetadata.authorizationServers, asIssuer)
+
+  // DPoP (RFC 9449) whenever the authorization server advertises ES256 for it (unless --no-dpop).
+  const dpopKey = await generateEs256Key()
+  keyring.set(dpopKey.thumbprint, dpopKey.privateKey)
+  const dpopSupported = oauth2.isDpopSupported({ authorizationServerMetadata: asMetadata })
+  const useDpop =
+    !options['no-dpop'] && dpopSupported.supported && dpopSupported.dpopSigningAlgValuesSupported.includes('ES256')
+  const dpopSigner = { method: 'jwk', alg: 'ES256', publicJwk: dpopKey.publicJwk }
+  result.dpop = useDpop
+
+  let tokenResult
+  if (flow === 'pre_auth') {
+    tokenResult = await client.retrievePreAuthorizedCodeAccessTokenFromOffer({
+      credentialOffer: offer,
+      issuerMetadata,
+      txCode: options['tx-code'],
+      dpop: useDpop ? { signer: dpopSigner } : undefined,
+    })
+  } else {
+    if (!options.login) throw new Error('the authorization code flow needs --login user:pass')
+    const [username, ...passwordParts] = options.login.split(':')
+    const state = randomToken(16)
+    const scope = extractScopesForCredentialConfigurationIds({
+      credentialConfigurationIds: offer.credential_configuration_ids,
+      issuerMetadata,
+    })
+    const additionalRequestPayload = { issuer_state: grant.issuer_state }
+    if (!scope) {
+      additionalRequestPayload.authorization_details = JSON.stringify(
+        offer.credential_configuration_ids.map((id) => ({ type: 'openid_credential', credential_configuration_id: id })),
+      )
+    }
+    // Oauth2Client.initiateAuthorization: PAR when advertised, PKCE from the AS metadata, and
+    // the `state` parameter (Openid4vciClient.initiateAuthorization does not pass one).
+    const authorization = await oauth2.initiateAuthorization({
+      authorizationServerMetadata: asMetadata,
+      clientId,
+      redirectUri,
+      scope: scope?.join(' '),
+      state,
+      resource: issuerMetadata.credentialIssuer.credential_issuer,
+      additionalRequestPayload,
+      dpop: useDpop ? { signer: dpopSigner } : undefined,
+    })
+    const redirect = await loginAndGetRedirect(authorization.authorizationRequestUrl, username, passwordParts.join(':'))
+    if (!redirect.startsWith(redirectUri)) throw new Error(`redirected to ${redirect}, not to the redirect_uri`)
+    const response = client.parseAndVerifyAuthorizationResponseRedirectUrl({
+      url: redirect,
+      authorizationServerMetadata: asMetadata,
+    })
+    if (response.error) throw new Error(`authorization error response: ${JSON.stringify(response)}`)
+    if (response.state !== state) throw new Error('state in the authorization response does not match')
+    tokenResult = await client.retrieveAuthorizationCodeAccessTokenFromOffer({
+      issuerMetadata,
+      credentialOffer: offer,
+      authorizationCode: response.code,
+      pkceCodeVerifier: authorization.pkce?.codeVerifier,
+      redirectUri,
+      dpop: useDpop ? { signer: dpopSigner, nonce: authorization.dpop?.nonce } : undefined,
+    })
+  }
+  const { accessTokenResponse } = tokenResult
+  result.token_type = accessTokenResponse.token_type
+  let dpopNonce = tokenResult.dpop?.nonce
+  let cNonce = accessTokenResponse.c_nonce
+
+  const jwks = await fetchIssuerJwks(offer.credential_issuer)
+  const singularProof =
+    batch === 1 &&
+    [Openid4vciVersion.Draft11, Openid4vciVersion.Draft14].includes(issuerMetadata.originalDraftVersion)
+
+  for (const configurationId of offer.credential_configuration_ids) {
+    const configuration = issuerMetadata.credentialIssuer.credential_configurations_supported[configurationId]
+    if (issuerMetadata.credentialIssuer.nonce_endpoint) {
+      cNonce = (await client.requestNonce({ issuerMetadata })).c_nonce
+    }
+    const holderKeys = []
+    const jwts = []
+    for (let i = 0; i < batch; i++) {
+      const key = await generateEs256Key()
+      keyring.set(key.thumbprint, key.privateKey)
+      holderKeys.push(key)
+      const { jwt } = await client.createCredentialRequestJwtProof({
+        issuerMetadata,
+        credentialConfigurationId: configurationId,
+        signer: { method: 'jwk', alg: 'ES256', publicJwk: key.publicJwk },
+        nonce: cNonce,
+        clientId: flow === 'auth_code' ? clientId : undefined,
+      })
+      jwts.push(jwt)
+    }
+    const retrieved = await client.retrieveCredentials({
+      issuerMetadata,
+      accessToken: accessTokenResponse.access_token,
+      credentialConfigurationId: configurationId,
+      ...(singularProof ? { proof: { proof_type: 'jwt', jwt: jwts[0] } } : { proofs: { jwt: jwts } }),
+      dpop: useDpop ? { signer: dpopSigner, nonce: dpopNonce } : undefined,
+    })
+    dpopNonce = retrieved.dpop?.nonce ?? dpopNonce
+    const response = retrieved.credentialResponse
+    cNonce = response.c_nonce ?? cNonce
+    const issued = response.credentials
+      ? response.credentials.map((entry) => (typeof entry === 'string' ? entry : entry.credential))
+      : [response.credential]
+    if (issued.length !== holderKeys.length) {
+      throw new Error(`asked for ${holderKeys.length} credentials, got ${issued.length}`)
+    }
+    const expectedTyp = configuration.format === 'vc+sd-jwt' ? 'vc+sd-jwt' : 'dc+sd-jwt'
+    // Each credential must be bound to one of the proved keys, each key used once.
+    const unused = [...holderKeys]
+    for (const credential of issued) {
+      if (typeof credential !== 'string') throw new Error('expected SD-JWT VC strings')
+      let checked
+      let holderKey
+      for (const candidate of unused) {
+        checked = await checkCredential({
+          credential,
+          holderKey: candidate,
+          issuer: offer.credential_issuer,
+          configuration,
+          jwks,
+          expectedTyp,
+        })
+        holderKey = candidate
+        if (checked.checks.cnf_jwk) break
+      }
+      if (checked.checks.cnf_jwk) unused.splice(unused.indexOf(holderKey), 1)
+      result.credentials.push({
+        configuration_id: configurationId,
+        credential,
+        holder_jwk: holderKey.publicJwk,
+        ...checked,
+      })
+    }
+    // Tell the issuer what became of the credentials (notification endpoint).
+    if (response.notification_id && issuerMetadata.credentialIssuer.notification_endpoint) {
+      const accepted = result.credentials.filter((c) => c.configuration_id === configurationId).every((c) => c.verified)
+      const event = accepted ? 'credential_accepted' : 'credential_failure'
+      const sent = await client.sendNotification({
+        issuerMetadata,
+        notification: { notificationId: response.notification_id, event },
+        accessToken: accessTokenResponse.access_token,
+        dpop: useDpop ? { signer: dpopSigner, nonce: dpopNonce } : undefined,
+      })
+      dpopNonce = sent.dpop?.nonce ?? dpopNonce
+      result.notifications.push({ notification_id: response.notification_id, event, status: sent.response.status })
+    }
+  }
+  result.ok = result.credentials.length > 0 && result.credentials.every((c) => c.verified)
+  if (!result.ok) result.error = { name: 'CheckFailed', message: 'a credential failed the checks' }
+}
+
+try {
+  await run()
+} catch (error) {
+  result.ok = false
+  result.error = describeError(error)
+}
+process.stdout.write(`${JSON.stringify(result)}\n`)
+process.exitCode = result.ok ? 0 : 1

@@ -1,0 +1,1 @@
+"""Hostile input against every issuer endpoint."""
