@@ -18,6 +18,7 @@ tokens or nonces.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -142,7 +143,22 @@ def _is_number(value: object) -> bool:
     )
 
 
+_CACHEABLE_URL_LENGTH = 2048
+
+
+@functools.lru_cache(maxsize=512)
+def _normalized_cached(url: str) -> str | None:
+    try:
+        return normalize_htu(url)
+    except ValueError:
+        return None
+
+
 def _normalized(url: str) -> str | None:
+    # normalize_htu is a pure function of the string and the same few endpoint URLs come back
+    # on every request, so results are cached (only for URLs of a sane length).
+    if len(url) <= _CACHEABLE_URL_LENGTH:
+        return _normalized_cached(url)
     try:
         return normalize_htu(url)
     except ValueError:

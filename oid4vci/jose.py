@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hashlib
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from joserfc.errors import JoseError as _JoserfcError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
+from joserfc.util import urlsafe_b64decode as joserfc_b64decode
 
 from .errors import JoseError
 
@@ -67,6 +67,8 @@ _EC_ALGS: dict[str, tuple[str, int, hashes.HashAlgorithm]] = {
     "ES384": ("P-384", 48, hashes.SHA384()),
     "ES512": ("P-521", 66, hashes.SHA512()),
 }
+# ECDSA signature algorithm objects are immutable: build them once per JWS algorithm.
+_ECDSA: dict[str, ec.ECDSA] = {alg: ec.ECDSA(digest) for alg, (_, _, digest) in _EC_ALGS.items()}
 _RSA_HASHES: dict[str, hashes.HashAlgorithm] = {
     "256": hashes.SHA256(),
     "384": hashes.SHA384(),
@@ -75,11 +77,21 @@ _RSA_HASHES: dict[str, hashes.HashAlgorithm] = {
 
 
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+# base64 <-> base64url alphabets (what base64.urlsafe_b64encode/decode do, without their
+# per-call Python overhead: these run for every JWS segment, disclosure and digest).
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+# Encoders built once (json.dumps with options builds a new JSONEncoder on every call).
+_CANONICAL_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+_THUMBPRINT_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def b64url_encode(data: bytes) -> str:
     """base64url without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return (
+        binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+    )
 
 
 def b64url_decode(text: str) -> bytes:
@@ -88,13 +100,13 @@ def b64url_decode(text: str) -> bytes:
         raise JoseError("invalid base64url")
     try:
         raw = text.encode("ascii")
-        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+        return binascii.a2b_base64(raw.translate(_FROM_URLSAFE) + b"=" * (-len(raw) % 4))
     except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
         raise JoseError("invalid base64url") from exc
 
 
 def _canonical_json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    return _CANONICAL_ENCODER.encode(obj).encode()
 
 
 def public_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,14 +115,19 @@ def public_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
     Raises :class:`JoseError` for private members (``d``, ``p``, ``k``, …), symmetric keys and
     keys that do not parse.
     """
+    _public_key_of(jwk)
+    return dict(jwk)
+
+
+def _public_key_of(jwk: Mapping[str, Any]) -> Any:
+    """The checks of :func:`public_jwk`, returning the imported public key (cached)."""
     if not isinstance(jwk, Mapping):
         raise JoseError("JWK must be a JSON object")
     if _PRIVATE_MEMBERS & set(jwk):
         raise JoseError("JWK contains private key material where a public key is expected")
     if jwk.get("kty") not in ("EC", "OKP", "RSA"):
         raise JoseError("JWK must be an asymmetric public key (EC, OKP or RSA)")
-    _import_public(_canonical_json(dict(jwk)))
-    return dict(jwk)
+    return _import_public(_canonical_json(dict(jwk)))
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -125,7 +142,7 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
         raise JoseError("JWK lacks a required member") from exc
     if not all(isinstance(v, str) for v in subset.values()):
         raise JoseError("JWK members must be strings")
-    data = json.dumps(subset, separators=(",", ":"), sort_keys=True).encode()
+    data = _THUMBPRINT_ENCODER.encode(subset).encode()
     return b64url_encode(hashlib.sha256(data).digest())
 
 
@@ -134,10 +151,48 @@ def jwk_thumbprint_uri(jwk: Mapping[str, Any]) -> str:
     return "urn:ietf:params:oauth:jwk-thumbprint:sha-256:" + jwk_thumbprint(jwk)
 
 
+_FAST_EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "P-256": ec.SECP256R1,
+    "P-384": ec.SECP384R1,
+    "P-521": ec.SECP521R1,
+}
+_EC_PUBLIC_MEMBERS = frozenset({"kty", "crv", "x", "y"})
+
+
+def _is_plain_ec_public(data: Any) -> bool:
+    """True for exactly ``{"kty": "EC", "crv": <known curve>, "x": str, "y": str}``."""
+    return (
+        isinstance(data, dict)
+        and data.keys() == _EC_PUBLIC_MEMBERS
+        and data["kty"] == "EC"
+        and isinstance(data["crv"], str)
+        and data["crv"] in _FAST_EC_CURVES
+        and isinstance(data["x"], str)
+        and isinstance(data["y"], str)
+    )
+
+
+def _coordinate(text: str) -> int:
+    """joserfc's ``base64_to_int`` (same strict decoding), without its hex round trip."""
+    data = joserfc_b64decode(text.encode("utf-8"))
+    if not data:
+        raise ValueError("empty coordinate")  # int("", 16) fails there too
+    return int.from_bytes(data, "big")
+
+
 @functools.lru_cache(maxsize=4096)
 def _import_public(canonical: bytes) -> Any:
     try:
-        key = JWKRegistry.import_key(json.loads(canonical))
+        data = json.loads(canonical)
+        if _is_plain_ec_public(data):
+            # What joserfc's ECKey import does for this exact shape (its parameter checks
+            # all pass for it), minus building a key object: same decoding, same point check.
+            curve = _FAST_EC_CURVES[data["crv"]]()
+            numbers = ec.EllipticCurvePublicNumbers(
+                _coordinate(data["x"]), _coordinate(data["y"]), curve
+            )
+            return numbers.public_key()
+        key = JWKRegistry.import_key(data)
     except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
         raise JoseError("JWK does not describe a valid key") from exc
     return key.public_key
@@ -245,8 +300,8 @@ class LocalSigner:
     def sign_sync(self, signing_input: bytes) -> bytes:
         """The synchronous form of :meth:`sign`."""
         if self.alg in _EC_ALGS:
-            _, size, digest = _EC_ALGS[self.alg]
-            der = self._private_key.sign(signing_input, ec.ECDSA(digest))
+            _, size, _ = _EC_ALGS[self.alg]
+            der = self._private_key.sign(signing_input, _ECDSA[self.alg])
             r, s = decode_dss_signature(der)
             return r.to_bytes(size, "big") + s.to_bytes(size, "big")
         signature: bytes = self._private_key.sign(signing_input)
@@ -262,7 +317,7 @@ def generate_signer(alg: str = "ES256", *, kid: str | None = None) -> LocalSigne
 
 
 def _json_segment(obj: Mapping[str, Any]) -> str:
-    return b64url_encode(json.dumps(obj, separators=(",", ":")).encode())
+    return b64url_encode(_COMPACT_ENCODER.encode(obj).encode())
 
 
 async def create_jws(
@@ -333,27 +388,28 @@ def verify_jws(
     alg = decoded.header["alg"]
     if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
         raise JoseError("JWS algorithm is not allowed")
-    key = _import_public(_canonical_json(public_jwk(jwk)))
+    key = _public_key_of(jwk)
     if not _verify_signature(alg, key, decoded.signing_input, decoded.signature):
         raise JoseError("JWS signature is invalid")
     return decoded
 
 
+_CURVE_NAMES = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
+
+
 def _verify_signature(alg: str, key: Any, data: bytes, signature: bytes) -> bool:
     try:
         if alg in _EC_ALGS:
-            curve, size, digest = _EC_ALGS[alg]
+            curve, size, _ = _EC_ALGS[alg]
             if not isinstance(key, ec.EllipticCurvePublicKey):
                 return False
-            if {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}[curve] != (
-                key.curve.name
-            ):
+            if _CURVE_NAMES[curve] != key.curve.name:
                 return False
             if len(signature) != 2 * size:
                 return False
             r = int.from_bytes(signature[:size], "big")
             s = int.from_bytes(signature[size:], "big")
-            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(digest))
+            key.verify(encode_dss_signature(r, s), data, _ECDSA[alg])
             return True
         if alg in ("EdDSA", "Ed25519"):
             if not isinstance(key, ed25519.Ed25519PublicKey):

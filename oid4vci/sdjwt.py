@@ -169,11 +169,15 @@ def disclosure_digest(disclosure: str, hash_alg: str = "sha-256") -> str:
     return b64url_encode(hasher(data).digest())
 
 
+# Built once: json.dumps with options constructs a new JSONEncoder on every call.
+_DISCLOSURE_ENCODER: Final = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def _dump(value: Any) -> bytes:
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-            "utf-8"
-        )
+        return _DISCLOSURE_ENCODER.encode(value).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ValidationError("claim value is not JSON-serializable") from exc
 
@@ -212,6 +216,9 @@ def _decoy_digest(hash_alg: str) -> str:
 # issuance
 
 
+_PLAIN_TYPES: Final = (str, int, bool)
+
+
 @attrs.define
 class _Encoder:
     hash_alg: str
@@ -219,11 +226,16 @@ class _Encoder:
     disclosures: list[str] = attrs.field(factory=list)
 
     def disclose(self, name: str | None, value: Any) -> str:
-        disclosure, digest = make_disclosure(_new_salt(), name, value, self.hash_alg)
+        # make_disclosure() without its argument checks: ``object`` has already refused
+        # non-string and reserved names, and the salt is ours.
+        array = [_new_salt(), value] if name is None else [_new_salt(), name, value]
+        disclosure = b64url_encode(_dump(array))
         self.disclosures.append(disclosure)
-        return digest
+        return b64url_encode(_hash(self.hash_alg)(disclosure.encode("ascii")).digest())
 
     def value(self, value: Any) -> Any:
+        if value is None or type(value) in _PLAIN_TYPES:
+            return value  # fast path for the common leaf values (exact str, int, bool)
         if isinstance(value, SelectivelyDisclosable):
             raise ValidationError("sd() may only mark object members and array elements")
         if isinstance(value, Mapping):
@@ -424,12 +436,16 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+# Built once: json.loads with options constructs a new JSONDecoder on every call.
+_DISCLOSURE_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _parse_disclosure(raw: str, hash_alg: str, index: int) -> Disclosure:
     where = f"disclosure #{index + 1}"
     if not raw:
         raise _fail(SdJwtReason.MALFORMED, f"{where} is empty")
     try:
-        array = json.loads(b64url_decode(raw).decode("utf-8"), parse_constant=_refuse_constant)
+        array = _DISCLOSURE_DECODER.decode(b64url_decode(raw).decode("utf-8"))
     except JoseError:
         raise _fail(SdJwtReason.MALFORMED, f"{where} is not base64url") from None
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -1,0 +1,99 @@
+"""Run every benchmark and print one readable report (``--json`` for machines).
+
+``make bench`` runs this. CPU time is measured with :func:`time.process_time`, so other load
+on the machine inflates the figures less than wall-clock time would (but shared caches and
+hyper-threads still matter: compare runs made on a quiet machine).
+
+* issuer: credentials per CPU-second of the credential endpoint, against the floor
+  (:mod:`benchmarks.floor`), N = 1 and 10 credentials per request;
+* wallet: complete pre-authorized flows per CPU-second against the in-memory demo issuer,
+  N = 1 and 10 credentials per flow, with the issuer's share shown separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.issuer_credential_endpoint import format_issuer_table, run_issuer_benchmark
+from benchmarks.wallet_flows import format_wallet_table, run_wallet_benchmark
+
+TARGET_RATIO_N10 = 0.60
+
+
+def environment() -> dict[str, Any]:
+    """Where the figures come from."""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "cryptography": version("cryptography"),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks; returns 0 (figures are reported, not asserted)."""
+    parser = argparse.ArgumentParser(description="oid4vci benchmarks")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--only", choices=("issuer", "wallet"), help="run only one of the benchmarks"
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the work per round (default 1.0)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; the best one counts")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    report: dict[str, Any] = {"environment": environment()}
+    issuer = wallet = None
+    if args.only in (None, "issuer"):
+        issuer = run_issuer_benchmark((1, 10), scale=args.scale, rounds=args.rounds)
+        report["issuer"] = [r.to_json() for r in issuer]
+    if args.only in (None, "wallet"):
+        wallet = run_wallet_benchmark((1, 10), scale=args.scale, rounds=args.rounds)
+        report["wallet"] = [r.to_json() for r in wallet]
+    report["wall_seconds"] = round(time.monotonic() - started, 1)
+
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    env = report["environment"]
+    print(
+        f"oid4vci benchmarks — {env['date']} — Python {env['python']}, cryptography "
+        f"{env['cryptography']}, {env['cpus']} CPUs, load {env['load_average']}"
+    )
+    print(f"(best of {args.rounds} rounds; CPU time via time.process_time)\n")
+    if issuer is not None:
+        print(format_issuer_table(issuer))
+        ten = next((r for r in issuer if r.n == 10), None)
+        if ten is not None:
+            verdict = "met" if ten.ratio >= TARGET_RATIO_N10 else "NOT met"
+            print(f"target ours/floor >= {TARGET_RATIO_N10:.2f} at N=10: {verdict}")
+        print()
+    if wallet is not None:
+        print(format_wallet_table(wallet))
+        print()
+    print(f"total wall time {report['wall_seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
