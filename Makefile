@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := oid4vci tests examples benchmarks
 
-.PHONY: test demo lint typecheck pytest bench clean
+.PHONY: test test-slow demo lint typecheck pytest bench clean
+
+PYTEST_ARGS ?= -m "not slow"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +26,12 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long checks: 500 concurrent wallets and the long fuzz profile (run by .ci/run).
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow tests/hostile_issuer/test_races.py
+	OID4VCI_FUZZ=long $(BIN)/python -m pytest \
+		tests/security/test_fuzz_issuer.py tests/hostile_issuer/test_fuzz_wallet.py
 
 demo: $(STAMP)
 	$(BIN)/python -m oid4vci demo

@@ -357,7 +357,7 @@ def decode_jws(token: str) -> DecodedJws:
     try:
         header = json.loads(b64url_decode(header_b64))
         payload = json.loads(b64url_decode(payload_b64))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise JoseError("JWS header or payload is not JSON") from exc
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise JoseError("JWS header and payload must be JSON objects")

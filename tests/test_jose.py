@@ -400,3 +400,12 @@ def test_b64url_round_trip(data: bytes) -> None:
     assert "+" not in encoded
     assert "/" not in encoded
     assert b64url_decode(encoded) == data
+
+
+def test_decode_jws_refuses_deeply_nested_json_as_jose_error() -> None:
+    from oid4vci.jose import b64url_encode, decode_jws
+
+    deep = b64url_encode(b"[" * 100_000 + b"]" * 100_000)
+    header = b64url_encode(b'{"alg":"ES256"}')
+    with pytest.raises(JoseError):
+        decode_jws(f"{header}.{deep}.AA")

@@ -45,7 +45,14 @@ from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.urls import require_secure_url
 
 from .discovery import Discovery, MetadataCache, discover, read_issuer_metadata
-from .driver import CredentialTarget, Driver, Sleep, choose_dpop_key, secure_endpoint
+from .driver import (
+    CredentialTarget,
+    Driver,
+    Sleep,
+    check_proof_types,
+    choose_dpop_key,
+    secure_endpoint,
+)
 from .pending import PendingAuthorization
 from .policy import WalletPolicy
 from .results import (
@@ -67,9 +74,32 @@ from .steps import (
     read_json_object,
 )
 
-__all__ = ["NOTIFICATION_EVENTS", "Oid4vciClient", "check_tx_code"]
+__all__ = [
+    "MAX_OFFERED_CONFIGURATIONS",
+    "MAX_TX_CODE_LENGTH",
+    "NOTIFICATION_EVENTS",
+    "Oid4vciClient",
+    "check_tx_code",
+]
 
 NOTIFICATION_EVENTS = frozenset({"credential_accepted", "credential_failure", "credential_deleted"})
+
+#: An offer listing more credential configurations than this is refused (one flow requests
+#: every offered configuration: an absurd offer must not turn into thousands of requests).
+MAX_OFFERED_CONFIGURATIONS = 100
+#: A ``tx_code.length`` above this is refused (no user can type it; a UI must not try).
+MAX_TX_CODE_LENGTH = 256
+
+
+def _check_offer_limits(offer: CredentialOffer) -> None:
+    if len(offer.credential_configuration_ids) > MAX_OFFERED_CONFIGURATIONS:
+        raise OfferError(
+            f"the offer lists more than {MAX_OFFERED_CONFIGURATIONS} credential configurations"
+        )
+    grant = offer.pre_authorized_code
+    spec = grant.tx_code if grant is not None else None
+    if spec is not None and spec.length is not None and spec.length > MAX_TX_CODE_LENGTH:
+        raise OfferError(f"the offer's tx_code length exceeds {MAX_TX_CODE_LENGTH}")
 
 
 def check_tx_code(offer: CredentialOffer, tx_code: str | None) -> None:
@@ -133,6 +163,7 @@ class Oid4vciClient:
         unless loopback is allowed; the answer must be a JSON object)."""
         found = parse_credential_offer_uri(text)
         if isinstance(found, CredentialOffer):
+            _check_offer_limits(found)
             return found
         require_secure_url(
             found,
@@ -144,7 +175,9 @@ class Oid4vciClient:
             body = read_json_object(response)
         except WireFormatError:
             raise OfferError("the credential offer fetched by reference is not JSON") from None
-        return parse_credential_offer_json(body)
+        offer = parse_credential_offer_json(body)
+        _check_offer_limits(offer)
+        return offer
 
     async def discover(
         self, credential_issuer: str, *, authorization_server: str | None = None
@@ -167,12 +200,29 @@ class Oid4vciClient:
         offered = tuple(offer.credential_configuration_ids)
         if not offered:
             raise OfferError("the offer lists no credential configurations")
+        _check_offer_limits(offer)
         if configuration_ids is None:
             return offered
         chosen = tuple(dict.fromkeys(configuration_ids))
         if not chosen or any(cid not in offered for cid in chosen):
             raise OfferError("configuration_ids must be a non-empty subset of the offer's")
         return chosen
+
+    def _preflight(
+        self, metadata: CredentialIssuerMetadata, configuration_ids: Sequence[str]
+    ) -> None:
+        """Refuse unusable configurations and issuer endpoints before anything single-use (a
+        code) is spent."""
+        for cid in configuration_ids:
+            check_proof_types(metadata.configuration(cid))
+        secure_endpoint(metadata.credential_endpoint, "credential_endpoint", self.policy)
+        for what, url in (
+            ("nonce_endpoint", metadata.nonce_endpoint),
+            ("deferred_credential_endpoint", metadata.deferred_credential_endpoint),
+            ("notification_endpoint", metadata.notification_endpoint),
+        ):
+            if url is not None:
+                secure_endpoint(url, what, self.policy)
 
     def _driver(
         self,
@@ -281,8 +331,7 @@ class Oid4vciClient:
             offer.credential_issuer, authorization_server=grant.authorization_server
         )
         flow = flow.advance(Event.METADATA_LOADED)
-        for cid in chosen:
-            found.issuer_metadata.configuration(cid)
+        self._preflight(found.issuer_metadata, chosen)
         token_endpoint = secure_endpoint(
             found.as_metadata.token_endpoint, "token_endpoint", self.policy
         )
@@ -338,6 +387,7 @@ class Oid4vciClient:
         flow = flow.advance(Event.METADATA_LOADED)
         as_meta, meta = found.as_metadata, found.issuer_metadata
         configs = {c: meta.configuration(c) for c in chosen}
+        self._preflight(meta, chosen)
         authorization_endpoint = secure_endpoint(
             as_meta.authorization_endpoint, "authorization_endpoint", self.policy
         )
@@ -445,6 +495,7 @@ class Oid4vciClient:
             iss_supported=pending.iss_parameter_supported,
         )
         meta, version = read_issuer_metadata(pending.issuer_metadata, pending.credential_issuer)
+        self._preflight(meta, pending.configuration_ids)
         token_endpoint = require_secure_url(
             pending.token_endpoint,
             allow_insecure_loopback=self.policy.allow_insecure_loopback,

@@ -76,7 +76,14 @@ from .steps import (
 )
 from .verify import IssuerKeyResolver, verify_credential
 
-__all__ = ["CredentialTarget", "Driver", "Sleep", "choose_dpop_key", "secure_endpoint"]
+__all__ = [
+    "CredentialTarget",
+    "Driver",
+    "Sleep",
+    "check_proof_types",
+    "choose_dpop_key",
+    "secure_endpoint",
+]
 
 Sleep = Callable[[float], Awaitable[None]]
 """``async sleep(seconds)``; ``anyio.sleep`` unless a test injects another."""
@@ -108,6 +115,17 @@ def choose_dpop_key(
             )
         return None
     return LocalSigner.generate(alg)
+
+
+def check_proof_types(config: CredentialConfiguration) -> bool:
+    """Whether ``config`` needs key proofs; :class:`MetadataError` when it needs proofs of a
+    type this wallet cannot make (only ``jwt``)."""
+    needs_proof = bool(config.proof_types_supported) or bool(
+        config.cryptographic_binding_methods_supported
+    )
+    if needs_proof and config.proof_types_supported and "jwt" not in config.proof_types_supported:
+        raise MetadataError("the configuration accepts no 'jwt' key proofs")
+    return needs_proof
 
 
 @attrs.frozen(kw_only=True)
@@ -318,15 +336,7 @@ class Driver:
             raise ValueError("count must be at least 1")
         config = target.configuration
         version = session.spec_version
-        needs_proof = bool(config.proof_types_supported) or bool(
-            config.cryptographic_binding_methods_supported
-        )
-        if (
-            needs_proof
-            and config.proof_types_supported
-            and "jwt" not in config.proof_types_supported
-        ):
-            raise MetadataError("the configuration accepts no 'jwt' key proofs")
+        needs_proof = check_proof_types(config)
         batch = metadata.batch_credential_issuance
         batch_size = 1
         if needs_proof and batch is not None and version is not SpecVersion.DRAFT_13:

@@ -89,6 +89,7 @@ PRE_AUTHORIZED_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:pre-authorized_cod
 PROOF_TYP = "openid4vci-proof+jwt"
 _REDIRECTS = range(300, 400)
 _ACCEPT_JSON = {"Accept": "application/json"}
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 
 
 # --- shared response handling ------------------------------------------------------------------
@@ -141,7 +142,7 @@ def parse_www_authenticate(value: str) -> list[tuple[str, dict[str, str]]]:
 def _error_fields(response: HttpResponse) -> dict[str, Any]:
     try:
         body = json.loads(response.body) if response.body else {}
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         body = {}
     return body if isinstance(body, dict) else {}
 
@@ -392,6 +393,9 @@ def read_token_response(response: HttpResponse) -> TokenResponse:
     token = parse_token_response(body)
     if token.token_type.lower() not in ("bearer", "dpop"):
         raise WireFormatError("unsupported token_type", path="token_type")
+    # It goes into an Authorization header: visible ASCII only (no CR/LF, no spaces).
+    if not _TOKEN_RE.fullmatch(token.access_token):
+        raise WireFormatError("must be a non-empty string of visible ASCII", path="access_token")
     return token
 
 
@@ -480,7 +484,7 @@ def read_credential_response(response: HttpResponse) -> CredentialResponse:
     """
     body = read_json_object(response, CredentialRequestError, ok=(200, 202))
     parsed = parse_credential_response_json(body)
-    if not parsed.credentials and parsed.transaction_id is None:
+    if not parsed.credentials and not parsed.transaction_id:
         raise WireFormatError("the response has neither credentials nor transaction_id")
     return parsed
 

@@ -158,7 +158,10 @@ async def verify_credential(
         raise _fail(WalletReason.UNSUPPORTED_FORMAT, "this format cannot be verified")
     if not isinstance(credential, str):
         raise _fail(SdJwtReason.MALFORMED, "an SD-JWT VC must be a string")
-    parsed = parse_sd_jwt(credential)
+    try:
+        parsed = parse_sd_jwt(credential)
+    except RecursionError:
+        raise _fail(SdJwtReason.MALFORMED, "the SD-JWT is nested too deeply") from None
     header, payload = parsed.jws.header, parsed.jws.payload
     iss = payload.get("iss")
     if iss is None:
@@ -168,16 +171,19 @@ async def verify_credential(
     if iss != credential_issuer:
         raise _fail(SdJwtReason.ISSUER_MISMATCH, "'iss' is not the Credential Issuer")
     keys = await resolver.keys_for(iss)
-    verified = verify_sd_jwt_vc(
-        credential,
-        issuer_keys=keys,
-        algorithms=policy.credential_algorithms,
-        expected_typ=tuple(sorted(SD_JWT_FORMATS)),
-        expected_vct=expected_vct,
-        expected_issuer=credential_issuer,
-        clock=clock,
-        leeway=policy.clock_skew,
-    )
+    try:
+        verified = verify_sd_jwt_vc(
+            credential,
+            issuer_keys=keys,
+            algorithms=policy.credential_algorithms,
+            expected_typ=tuple(sorted(SD_JWT_FORMATS)),
+            expected_vct=expected_vct,
+            expected_issuer=credential_issuer,
+            clock=clock,
+            leeway=policy.clock_skew,
+        )
+    except RecursionError:
+        raise _fail(SdJwtReason.MALFORMED, "the SD-JWT is nested too deeply") from None
     holder: Signer | None = None
     if holder_keys:
         cnf_jwk = verified.holder_jwk
