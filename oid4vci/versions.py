@@ -106,7 +106,35 @@ def detect_metadata_version(metadata: Mapping[str, Any]) -> SpecVersion:
             if "batch_credential_issuance" in metadata
             else SpecVersion.DRAFT_13
         )
-    return SpecVersion.V1
+    return _draft_shaped_version(metadata, configs)
+
+
+def _draft_shaped_version(
+    metadata: Mapping[str, Any], configs: list[Mapping[str, Any]]
+) -> SpecVersion:
+    """No explicit signal: configurations still shaped like a draft's make it a draft.
+
+    ``display`` or ``claims`` at the configuration root, or
+    ``credential_definition.credentialSubject``, are draft shapes (1.0 moved them into
+    ``credential_metadata``): Draft 15 with a ``nonce_endpoint``, Draft 14 with
+    ``batch_credential_issuance``, else Draft 13 (whose requests Draft 14 issuers accept).
+    """
+    draft_shaped = any(
+        "display" in c
+        or "claims" in c
+        or (
+            isinstance(c.get("credential_definition"), Mapping)
+            and "credentialSubject" in c["credential_definition"]
+        )
+        for c in configs
+    )
+    if not draft_shaped:
+        return SpecVersion.V1
+    if "nonce_endpoint" in metadata:
+        return SpecVersion.DRAFT_15
+    if "batch_credential_issuance" in metadata:
+        return SpecVersion.DRAFT_14
+    return SpecVersion.DRAFT_13
 
 
 def detect_credential_request_version(request: Mapping[str, Any]) -> SpecVersion:

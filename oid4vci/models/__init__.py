@@ -47,7 +47,6 @@ from oid4vci.models.metadata import claims_paths_to_map as claims_paths_to_map
 from oid4vci.models.metadata import (
     credential_configuration_to_json as credential_configuration_to_json,
 )
-from oid4vci.models.metadata import detect_issuer_metadata_version as detect_issuer_metadata_version
 from oid4vci.models.metadata import issuer_metadata_to_json as issuer_metadata_to_json
 from oid4vci.models.metadata import parse_as_metadata as parse_as_metadata
 from oid4vci.models.metadata import parse_credential_configuration as parse_credential_configuration
@@ -114,7 +113,6 @@ __all__ = [
     "credential_request_to_json",
     "credential_response_to_json",
     "deferred_credential_request_to_json",
-    "detect_issuer_metadata_version",
     "error_response_to_json",
     "issuer_metadata_to_json",
     "nonce_response_to_json",

@@ -20,7 +20,6 @@ is asked for.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -47,7 +46,6 @@ __all__ = [
     "claims_map_to_paths",
     "claims_paths_to_map",
     "credential_configuration_to_json",
-    "detect_issuer_metadata_version",
     "issuer_metadata_to_json",
     "parse_as_metadata",
     "parse_credential_configuration",
@@ -233,43 +231,7 @@ def parse_issuer_metadata(data: Any) -> tuple[CredentialIssuerMetadata, SpecVers
     meta = attrs.evolve(
         base, credential_configurations_supported=valid, invalid_configurations=invalid
     )
-    return meta, detect_issuer_metadata_version(data)
-
-
-def detect_issuer_metadata_version(data: Mapping[str, Any]) -> SpecVersion:
-    """:func:`~oid4vci.versions.detect_metadata_version` with one refinement.
-
-    Metadata without any version signal is taken as 1.0 by the base rules; when a
-    configuration still has draft-only shapes (``display``/``claims`` at the configuration
-    root, or ``credential_definition.credentialSubject``) it is a draft: Draft 15 with a
-    ``nonce_endpoint`` or claims arrays, Draft 14 with ``batch_credential_issuance``, else
-    Draft 13 (whose requests Draft 14 issuers also accept).
-    """
-    detected = detect_metadata_version(data)
-    if detected is not SpecVersion.V1 or "credential_request_encryption" in data:
-        return detected
-    configs = data.get("credential_configurations_supported")
-    if not isinstance(configs, Mapping):
-        return detected
-    entries = [c for c in configs.values() if isinstance(c, Mapping)]
-    if any("credential_metadata" in c for c in entries):
-        return detected
-    draft_shaped = any(
-        "display" in c
-        or "claims" in c
-        or (
-            isinstance(c.get("credential_definition"), Mapping)
-            and "credentialSubject" in c["credential_definition"]
-        )
-        for c in entries
-    )
-    if not draft_shaped:
-        return detected
-    if "nonce_endpoint" in data or any(isinstance(c.get("claims"), list) for c in entries):
-        return SpecVersion.DRAFT_15
-    if "batch_credential_issuance" in data:
-        return SpecVersion.DRAFT_14
-    return SpecVersion.DRAFT_13
+    return meta, detect_metadata_version(data)
 
 
 # --- claims shapes -----------------------------------------------------------------------------
