@@ -1,4 +1,4 @@
-"""A multi-tenant issuer on sub-domains: ``https://<tenant>.issuer.example``.
+"""A multi-tenant issuer on sub-domains (``https://<tenant>.issuer.example``) or on paths.
 
 What it shows:
 
@@ -8,14 +8,17 @@ What it shows:
 * two tenants issuing different credentials (ACME an employee badge, Globex a loyalty card),
   each tenant's configuration derived from one base with ``config.for_issuer(url)``;
 * isolation: ``for_issuer`` scopes the store per tenant, so a pre-authorized code minted by
-  ACME is rejected (``invalid_grant``) by Globex and still works at ACME.
+  ACME is rejected (``invalid_grant``) by Globex and still works at ACME;
+* the same tenants on paths, ``https://issuer.example/<tenant>``
+  (:func:`~oid4vci.issuer.build_path_issuer_url`, ``tenant_mode="path"``): the tenant comes
+  from the request path, e.g. ``/.well-known/openid-credential-issuer/acme`` or ``/acme/token``.
 
 Run it: ``python -m examples.multi_tenant_issuer``
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -28,6 +31,7 @@ from oid4vci.issuer import (
     Issuer,
     IssuerConfig,
     MemoryStore,
+    build_path_issuer_url,
     build_subdomain_issuer_url,
 )
 from oid4vci.jose import LocalSigner
@@ -37,6 +41,7 @@ from oid4vci.wallet import Oid4vciClient, request_token
 BASE_URL = "https://issuer.example"
 METADATA_AT_IP = "https://10.0.0.7/.well-known/openid-credential-issuer"
 UNKNOWN_TENANT_METADATA = "https://initech.issuer.example/.well-known/openid-credential-issuer"
+PATH_METADATA = "https://issuer.example/.well-known/openid-credential-issuer/globex"  # 1.0 form
 OFFERS = {"acme": "employee_badge", "globex": "loyalty_card"}  # tenant -> what it issues
 
 
@@ -47,11 +52,13 @@ async def tenant_claims(subject: str, configuration_id: str) -> Mapping[str, Any
     return {"member": subject, "tier": "gold"}
 
 
-def tenant_configs(base: IssuerConfig) -> dict[str, IssuerConfig]:
-    """Each tenant: the base deployment moved to its sub-domain, with its own credential."""
+def tenant_configs(
+    base: IssuerConfig, build: Callable[[str, str], str] = build_subdomain_issuer_url
+) -> dict[str, IssuerConfig]:
+    """Each tenant: the base deployment moved to its sub-domain (or path), with its credential."""
     configs = {}
     for tenant, configuration_id in OFFERS.items():
-        url = build_subdomain_issuer_url(BASE_URL, tenant)  # https://acme.issuer.example
+        url = build(BASE_URL, tenant)  # https://acme.issuer.example or https://issuer.example/acme
         spec = CredentialConfigurationSpec(id=configuration_id, vct=f"{url}/{configuration_id}")
         configs[tenant] = attrs.evolve(base.for_issuer(url), credential_configurations=[spec])
     return configs
@@ -107,7 +114,32 @@ async def main() -> dict[str, Any]:
             (credential,) = result.credentials
             out["claims"][tenant] = credential.claims
             print(f"{tenant}: {credential.vct} issued by {credential.issuer}")
+    out.update(await path_tenants(base))
     return out
+
+
+async def path_tenants(base: IssuerConfig) -> dict[str, Any]:
+    """The same tenants on paths of one host: ``https://issuer.example/<tenant>``."""
+    tenants = tenant_configs(base, build_path_issuer_url)
+
+    async def resolve(tenant: str) -> IssuerConfig | None:
+        return tenants.get(tenant)
+
+    issuer = Issuer(base, tenant_base_url=BASE_URL, tenant_resolver=resolve, tenant_mode="path")
+    answer = await issuer.handle({"method": "GET", "url": PATH_METADATA})
+    print(f"{PATH_METADATA} -> {answer.json_body()['credential_issuer']}")
+    created = await issuer.create_pre_authorized_offer(
+        configuration_ids=["employee_badge"], subject="bob", config=tenants["acme"]
+    )
+    async with InMemoryTransport(issuer.handle) as transport:
+        client = Oid4vciClient(transport)  # discovers at /.well-known/openid-credential-issuer/acme
+        result = await client.accept_offer(await client.parse_offer(created.offer_uri))
+    (credential,) = result.credentials
+    print(f"acme (path): {credential.vct} issued by {credential.issuer}")
+    return {
+        "path_metadata_issuer": answer.json_body()["credential_issuer"],
+        "path_claims": credential.claims,
+    }
 
 
 if __name__ == "__main__":

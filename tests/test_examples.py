@@ -191,6 +191,11 @@ async def test_multi_tenant_issuer() -> None:
     assert acme["employee"] == "alice" and acme["iss"] == "https://acme.issuer.example"
     assert globex["tier"] == "gold" and globex["iss"] == "https://globex.issuer.example"
     assert acme["vct"] == "https://acme.issuer.example/employee_badge"
+    # path tenants: one host, the tenant from the path
+    assert out["path_metadata_issuer"] == "https://issuer.example/globex"
+    path_claims = out["path_claims"]
+    assert path_claims["employee"] == "bob" and path_claims["iss"] == "https://issuer.example/acme"
+    assert path_claims["vct"] == "https://issuer.example/acme/employee_badge"
 
 
 # -- 6. testing a wallet ----------------------------------------------------------------------

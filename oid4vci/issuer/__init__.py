@@ -130,8 +130,10 @@ from oid4vci.issuer.service import TenantResolver as TenantResolver
 from oid4vci.issuer.store import MemoryStore as MemoryStore
 from oid4vci.issuer.store import Store as Store
 from oid4vci.issuer.store import scoped_store as scoped_store
+from oid4vci.issuer.tenancy import build_path_issuer_url as build_path_issuer_url
 from oid4vci.issuer.tenancy import build_subdomain_issuer_url as build_subdomain_issuer_url
 from oid4vci.issuer.tenancy import tenant_from_host as tenant_from_host
+from oid4vci.issuer.tenancy import tenant_from_path as tenant_from_path
 from oid4vci.issuer.tenancy import validate_tenant_label as validate_tenant_label
 from oid4vci.issuer.token import AUTHORIZATION_CODE_GRANT as AUTHORIZATION_CODE_GRANT
 from oid4vci.issuer.token import PRE_AUTHORIZED_CODE_GRANT as PRE_AUTHORIZED_CODE_GRANT
@@ -206,6 +208,7 @@ __all__ = [
     "authorization_error_redirect",
     "authorization_response_url",
     "build_demo_issuer",
+    "build_path_issuer_url",
     "build_subdomain_issuer_url",
     "check_dpop_nonce",
     "complete_deferred",
@@ -265,6 +268,7 @@ __all__ = [
     "store_authorization_code",
     "store_pre_authorized_code",
     "tenant_from_host",
+    "tenant_from_path",
     "token_key",
     "validate_authorization_parameters",
     "validate_tenant_label",

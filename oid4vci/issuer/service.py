@@ -28,16 +28,29 @@ body over ``config.max_body_size`` → 413 (checked before anything is parsed).
 any other :class:`~oid4vci.errors.ValidationError` → 400 with the endpoint's error code; any
 other exception → 500 ``server_error`` (logged with the endpoint name and exception type only).
 
-Multi-tenant: with ``tenant_base_url`` and ``tenant_resolver``, a request whose ``Host`` is
-``<tenant>.<base host>`` is served by ``config.for_issuer(<tenant issuer URL>)`` when the
-resolver accepts the tenant (the resolver may also return a ready :class:`IssuerConfig`).
+Multi-tenant: with ``tenant_base_url`` and ``tenant_resolver``, one ``Issuer`` serves many
+credential issuers. The tenant comes from
+
+* ``tenant_mode="subdomain"`` (default): the ``Host`` header, ``<tenant>.<base host>``
+  (:func:`~oid4vci.issuer.tenancy.tenant_from_host`);
+* ``tenant_mode="path"``: the request path, for identifiers ``<base URL>/<tenant>``
+  (:func:`~oid4vci.issuer.tenancy.tenant_from_path`): ``/.well-known/<name>[/base]/<tenant>``
+  (1.0 inserted form), ``[/base]/<tenant>/.well-known/<name>`` (Draft 13–15 appended form) and
+  ``[/base]/<tenant>/<endpoint>``. A path that is one of the base configuration's own routes is
+  served by the base configuration first (so with ``config.credential_issuer`` equal to the
+  tenant base, a tenant named ``offers`` would be shadowed by the base's offer endpoint).
+
+The request is then served by ``config.for_issuer(<tenant issuer URL>)`` when the resolver
+accepts the tenant (the resolver may also return a ready :class:`IssuerConfig`); a tenant the
+resolver refuses gets 404. Tenant names are DNS labels in both modes, so hostile path segments
+(``..``, ``%2e%2e``, ``a%2Fb``, upper case, empty) never reach the resolver.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
@@ -84,7 +97,12 @@ from oid4vci.issuer.offers import (
 )
 from oid4vci.issuer.par import handle_par
 from oid4vci.issuer.responses import create_error_response, json_response
-from oid4vci.issuer.tenancy import build_subdomain_issuer_url, tenant_from_host
+from oid4vci.issuer.tenancy import (
+    build_path_issuer_url,
+    build_subdomain_issuer_url,
+    tenant_from_host,
+    tenant_from_path,
+)
 from oid4vci.issuer.token import handle_token
 from oid4vci.models.offer import build_credential_offer_uri
 from oid4vci.versions import SpecVersion
@@ -95,8 +113,10 @@ logger = logging.getLogger("oid4vci.issuer")
 
 TenantResolver = Callable[[str], Awaitable["bool | IssuerConfig | None"]]
 """``async def resolve(tenant) -> bool | IssuerConfig | None``: True to serve ``tenant`` with
-the base configuration moved to its sub-domain, an :class:`IssuerConfig` to serve it with that,
-False/None to answer 404."""
+the base configuration moved to its sub-domain or path (:meth:`Issuer.tenant_config`), an
+:class:`IssuerConfig` to serve it with that, False/None to answer 404."""
+
+_TENANT_MODES = ("subdomain", "path")
 
 Endpoint = Callable[[HttpRequest, IssuerConfig], Awaitable[HttpResponse]]
 
@@ -126,8 +146,13 @@ class Issuer:
         ``<issuer>/offers/templates/<name>``; more can be added with
         :meth:`register_offer_template`.
     :param on_notification: ``async`` hook called with each new notification event.
-    :param tenant_base_url: base issuer URL of sub-domain tenants (``https://issuer.example``).
+    :param tenant_base_url: base issuer URL of the tenants: ``https://issuer.example`` gives
+        ``https://<tenant>.issuer.example`` (sub-domain mode) or
+        ``https://issuer.example/<tenant>`` (path mode; a base path is kept,
+        ``https://host/issuers`` gives ``https://host/issuers/<tenant>``).
     :param tenant_resolver: decides whether a tenant exists (see :data:`TenantResolver`).
+    :param tenant_mode: ``"subdomain"`` (tenant from the ``Host`` header) or ``"path"``
+        (tenant from the request path).
     """
 
     def __init__(
@@ -138,10 +163,16 @@ class Issuer:
         on_notification: NotificationHook | None = None,
         tenant_base_url: str | None = None,
         tenant_resolver: TenantResolver | None = None,
+        tenant_mode: Literal["subdomain", "path"] = "subdomain",
     ) -> None:
         if (tenant_base_url is None) != (tenant_resolver is None):
             raise ValueError("give both tenant_base_url and tenant_resolver, or neither")
+        if tenant_mode not in _TENANT_MODES:
+            raise ValueError("tenant_mode must be 'subdomain' or 'path'")
+        if tenant_mode == "path" and tenant_base_url is not None:
+            build_path_issuer_url(tenant_base_url, "probe")  # refuse a bad base URL now
         self.config = config
+        self.tenant_mode: Literal["subdomain", "path"] = tenant_mode
         self.on_notification = on_notification
         self.tenant_base_url = tenant_base_url
         self.tenant_resolver = tenant_resolver
@@ -186,11 +217,25 @@ class Issuer:
         url = self.offer_template_url(name, config=config)
         return build_credential_offer_uri(None, offer_uri=url, scheme=scheme)
 
-    def tenant_config(self, tenant: str) -> IssuerConfig:
-        """The configuration of sub-domain ``tenant`` (without asking the resolver)."""
+    def tenant_url(self, tenant: str) -> str:
+        """The issuer identifier of ``tenant`` in this issuer's tenant mode.
+
+        ``https://<tenant>.<base host>`` (sub-domain) or ``<base URL>/<tenant>`` (path). Raises
+        :class:`~oid4vci.errors.ValidationError` for an invalid tenant name.
+        """
         if self.tenant_base_url is None:
             raise ValueError("this issuer is not multi-tenant")
-        return self.config.for_issuer(build_subdomain_issuer_url(self.tenant_base_url, tenant))
+        if self.tenant_mode == "path":
+            return build_path_issuer_url(self.tenant_base_url, tenant)
+        return build_subdomain_issuer_url(self.tenant_base_url, tenant)
+
+    def tenant_config(self, tenant: str) -> IssuerConfig:
+        """The configuration of ``tenant`` (without asking the resolver).
+
+        The base configuration moved to :meth:`tenant_url` with ``config.for_issuer``, so its
+        store is scoped to the tenant.
+        """
+        return self.config.for_issuer(self.tenant_url(tenant))
 
     # -- conveniences ----------------------------------------------------------------------
 
@@ -317,11 +362,19 @@ class Issuer:
             return _Route(name="offer", methods=("GET",), endpoint=self._offer)
         return None
 
+    def _tenant_of(self, request: HttpRequest, base_url: str) -> str | None:
+        if self.tenant_mode == "path":
+            path = _path_of(request.url)
+            if self._route_for(self.config, path) is not None:
+                return None  # the base configuration's own endpoint
+            return tenant_from_path(path, base_url)
+        host = request.headers.get("Host") or urlsplit(request.url).netloc
+        return tenant_from_host(host, base_url)
+
     async def _config_for(self, request: HttpRequest) -> IssuerConfig | None:
         if self.tenant_base_url is None or self.tenant_resolver is None:
             return self.config
-        host = request.headers.get("Host") or urlsplit(request.url).netloc
-        tenant = tenant_from_host(host, self.tenant_base_url)
+        tenant = self._tenant_of(request, self.tenant_base_url)
         if tenant is None:
             return self.config
         resolved = await self.tenant_resolver(tenant)
