@@ -21,12 +21,14 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import attrs
+from cryptography import x509
 
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer
 from oid4vci.urls import is_loopback_url, require_secure_url
 from oid4vci.versions import SpecVersion
+from oid4vci.x509 import load_trust_anchors
 
 __all__ = [
     "DEFAULT_DPOP_ALGORITHMS",
@@ -385,6 +387,11 @@ class IssuerConfig:
     external_authorization_server: ExternalAuthorizationServer | None = None
     clock: Callable[[], float] = time.time
     max_body_size: int = 1 << 20
+    #: Roots for ``x5c`` key proofs. With none, an ``x5c`` proof binds the leaf's key without
+    #: any trust decision (like a ``jwk`` header); with some, the chain must validate to one.
+    x5c_trust_anchors: tuple[x509.Certificate, ...] = attrs.field(
+        default=(), converter=load_trust_anchors
+    )
 
     @batch_size.validator
     def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:

@@ -333,6 +333,7 @@ async def _verify_proofs(
             nonce_required=True,
             batch_size=batch_size,
             clock=config.clock,
+            trust_anchors=config.x5c_trust_anchors or None,
         )
     except CredentialRequestError as err:
         if normalized.version in _DRAFT_13_14:

@@ -12,14 +12,12 @@ that is unknown, stale or already used raises ``invalid_nonce``. Draft 13/14 hav
 
 The proof key is taken from exactly one of the JOSE headers ``jwk`` (a public JWK), ``kid`` (only
 ``did:jwk:`` DID URLs are resolved, with or without the ``#0`` fragment) or ``x5c`` (the leaf
-certificate's public key; the chain is checked only when trust anchors are given).
+certificate's public key, read by :mod:`oid4vci.x509`; the chain is validated only when trust
+anchors are given — see :func:`jwk_from_x5c`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -27,19 +25,17 @@ from typing import Any
 
 import attrs
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from oid4vci.errors import CredentialRequestError, ErrorCode, JoseError
 from oid4vci.jose import (
     ASYMMETRIC_ALGORITHMS,
     b64url_decode,
-    b64url_encode,
     decode_jws,
     jwk_thumbprint,
     verify_jws,
 )
 from oid4vci.jose import public_jwk as _public_jwk
+from oid4vci.x509 import CertificateError, CertificateReason, leaf_public_jwk, verify_x5c_chain
 
 __all__ = [
     "PROOF_TYP",
@@ -97,78 +93,29 @@ def jwk_from_did_jwk(kid: str) -> dict[str, Any]:
     return _public_jwk(jwk)
 
 
-def _jwk_of_public_key(key: Any) -> dict[str, Any]:
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        names = {"secp256r1": ("P-256", 32), "secp384r1": ("P-384", 48), "secp521r1": ("P-521", 66)}
-        if key.curve.name not in names:
-            raise JoseError("certificate key uses an unsupported curve")
-        crv, size = names[key.curve.name]
-        numbers = key.public_numbers()
-        return {
-            "kty": "EC",
-            "crv": crv,
-            "x": b64url_encode(numbers.x.to_bytes(size, "big")),
-            "y": b64url_encode(numbers.y.to_bytes(size, "big")),
-        }
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
-    if isinstance(key, rsa.RSAPublicKey):
-        rsa_numbers = key.public_numbers()
-        n = rsa_numbers.n.to_bytes((rsa_numbers.n.bit_length() + 7) // 8, "big")
-        e = rsa_numbers.e.to_bytes((rsa_numbers.e.bit_length() + 7) // 8, "big")
-        return {"kty": "RSA", "n": b64url_encode(n), "e": b64url_encode(e)}
-    raise JoseError("certificate key type is not supported")
-
-
-def _load_chain(x5c: object) -> list[x509.Certificate]:
-    if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
-        raise JoseError("x5c must be a non-empty array of base64 certificates")
-    try:
-        return [x509.load_der_x509_certificate(base64.b64decode(c, validate=True)) for c in x5c]
-    except (binascii.Error, ValueError) as exc:
-        raise JoseError("x5c holds an invalid certificate") from exc
-
-
-def _check_chain(
-    chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate], now: float
-) -> None:
-    for cert in chain:
-        if not (
-            cert.not_valid_before_utc.timestamp() <= now <= cert.not_valid_after_utc.timestamp()
-        ):
-            raise JoseError("x5c certificate is outside its validity period")
-    for child, parent in itertools.pairwise(chain):
-        try:
-            child.verify_directly_issued_by(parent)
-        except Exception as exc:
-            raise JoseError("x5c chain does not link") from exc
-    last = chain[-1]
-    for anchor in anchors:
-        if last == anchor:
-            return
-        try:
-            last.verify_directly_issued_by(anchor)
-        except Exception:  # noqa: S112 - try the next anchor
-            continue
-        return
-    raise JoseError("x5c chain does not end at a trust anchor")
-
-
 def jwk_from_x5c(
     x5c: object,
     *,
     trust_anchors: Sequence[x509.Certificate] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
-    """The public JWK of the leaf certificate of ``x5c``.
+    """The public JWK of the leaf certificate of ``x5c`` (via :mod:`oid4vci.x509`).
 
-    Without ``trust_anchors`` the chain is not checked (the key is only bound, not trusted).
+    With ``trust_anchors`` the chain is validated up to one of them by
+    :func:`oid4vci.x509.verify_x5c_chain` (RFC 5280 path validation, client profile: the leaf
+    needs a ``subjectAltName``; no name is matched). Without them (the default, and what an
+    issuer with no anchors configured does) the chain is **not** checked: the leaf key is only
+    *bound* to the credential, exactly like a bare ``jwk`` header, and is not trusted as
+    anything more (:func:`oid4vci.x509.leaf_public_jwk`). Raises
+    :class:`~oid4vci.x509.CertificateError` (a :class:`JoseError`).
     """
-    chain = _load_chain(x5c)
+    if isinstance(x5c, str) or not isinstance(x5c, list):
+        raise CertificateError(
+            CertificateReason.MALFORMED, "x5c must be a non-empty array of base64 certificates"
+        )
     if trust_anchors:
-        _check_chain(chain, trust_anchors, clock())
-    return _jwk_of_public_key(chain[0].public_key())
+        return verify_x5c_chain(x5c, trust_anchors=trust_anchors, clock=clock)
+    return leaf_public_jwk(x5c)
 
 
 def _proof_key(

@@ -7,12 +7,14 @@ always, credentials verified before they are returned).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Literal, Protocol
 
 import attrs
+from cryptography import x509
 
 from oid4vci.jose import LocalSigner, Signer
+from oid4vci.x509 import TrustAnchor, load_trust_anchors
 
 __all__ = [
     "DpopMode",
@@ -66,6 +68,11 @@ def choose_local_alg(preference: Sequence[str], supported: Sequence[str]) -> str
     return None
 
 
+def _trust_anchors(value: Iterable[TrustAnchor]) -> tuple[x509.Certificate, ...]:
+    """Converter for :attr:`WalletPolicy.trusted_x5c_roots`."""
+    return load_trust_anchors(value)
+
+
 @attrs.frozen(kw_only=True)
 class WalletPolicy:
     """What the wallet allows and prefers.
@@ -85,9 +92,13 @@ class WalletPolicy:
     :param clock_skew: leeway in seconds for ``iat`` / ``nbf`` / ``exp`` of received credentials.
     :param holder_key_provider: makes holder keys (default: fresh P-256 keys).
     :param credential_algorithms: issuer signature algorithms accepted on credentials.
-    :param trusted_x5c_roots: DER-encoded (base64) root certificates; reserved for ``x5c``
-        issuer key validation, which is not implemented yet (credentials carrying only
-        ``x5c`` are refused).
+    :param trusted_x5c_roots: trust anchors for issuer keys given as an ``x5c`` chain in an
+        SD-JWT VC header: DER bytes, PEM (text or bytes), base64 DER text or
+        :class:`cryptography.x509.Certificate` objects, parsed once here (stored as
+        certificates; a value that does not parse raises
+        :class:`~oid4vci.x509.CertificateError`). Empty (the default): ``x5c`` is never trusted
+        and issuer keys come from JWT VC Issuer Metadata only. See
+        :mod:`oid4vci.wallet.verify` for how a chain is checked.
     :param accept_unverifiable_formats: return credentials of formats this library cannot
         verify (anything but SD-JWT VC) with ``verified=False`` instead of refusing them.
     """
@@ -104,7 +115,9 @@ class WalletPolicy:
     clock_skew: float = 60.0
     holder_key_provider: HolderKeyProvider = default_holder_key_provider
     credential_algorithms: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA")
-    trusted_x5c_roots: tuple[str, ...] = ()
+    trusted_x5c_roots: tuple[x509.Certificate, ...] = attrs.field(
+        default=(), converter=_trust_anchors
+    )
     accept_unverifiable_formats: bool = False
 
     def __attrs_post_init__(self) -> None:

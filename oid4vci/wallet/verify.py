@@ -3,10 +3,23 @@
 An SD-JWT VC (``dc+sd-jwt``, or ``vc+sd-jwt`` from Draft 13/14 issuers) is accepted only when:
 
 * its ``iss`` is the Credential Issuer the wallet talked to (string-identical);
-* the issuer key comes from the issuer's JWT VC Issuer Metadata
-  (``/.well-known/jwt-vc-issuer`` inserted between host and path of ``iss``, whose ``issuer``
-  must equal ``iss``, with exactly one of ``jwks`` / ``jwks_uri``), selected by the header
-  ``kid`` when there is one;
+* the issuer key comes from one mechanism allowed by policy (SD-JWT VC §3.5):
+
+  - an ``x5c`` header, when ``policy.trusted_x5c_roots`` is not empty: the chain must validate
+    up to one of those roots (:func:`oid4vci.x509.verify_x5c_chain`, RFC 5280 path validation
+    at the wallet's clock), ``iss`` must be an https URL, and the leaf certificate must carry
+    a ``subjectAltName`` **dNSName** matching the host of ``iss`` (checked by the server
+    verifier of :mod:`cryptography.x509.verification`; a leaf with an ``extendedKeyUsage``
+    must also allow ``serverAuth``). A URI SAN equal to ``iss`` alone is not accepted. The
+    signature must then verify with the leaf's key; JWT VC Issuer Metadata is not consulted,
+    and any failure is final (no fallback to metadata);
+  - otherwise the issuer's JWT VC Issuer Metadata (``/.well-known/jwt-vc-issuer`` inserted
+    between host and path of ``iss``, whose ``issuer`` must equal ``iss``, with exactly one of
+    ``jwks`` / ``jwks_uri``), selected by the header ``kid`` when there is one. An ``x5c``
+    header is then ignored.
+
+  An ``x5c`` credential without ``iss`` is refused either way (reason ``x5c untrusted``):
+  the wallet always binds a credential to the Credential Issuer it talked to;
 * the signature verifies under an algorithm of ``policy.credential_algorithms``;
 * ``typ`` is ``dc+sd-jwt`` or ``vc+sd-jwt``; every disclosure is referenced exactly once and no
   digest repeats (RFC 9901 §7.1, via :func:`oid4vci.sdjwt.verify_sd_jwt_vc`);
@@ -18,9 +31,6 @@ An SD-JWT VC (``dc+sd-jwt``, or ``vc+sd-jwt`` from Draft 13/14 issuers) is accep
 Each failure raises :class:`~oid4vci.sdjwt.SdJwtVerificationError` (a
 :class:`~oid4vci.errors.CredentialVerificationError`) with a short ``reason`` code:
 the :class:`~oid4vci.sdjwt.SdJwtReason` values plus the ones in :class:`WalletReason`.
-
-Known gap: issuer keys given only as an ``x5c`` chain are not validated against trust anchors
-yet; such credentials are refused (reason ``x5c not supported``).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -36,6 +47,7 @@ from oid4vci.http import Transport
 from oid4vci.jose import Signer, jwk_thumbprint
 from oid4vci.sdjwt import SdJwtReason, SdJwtVerificationError, parse_sd_jwt, verify_sd_jwt_vc
 from oid4vci.urls import insert_well_known, require_secure_url
+from oid4vci.x509 import CertificateError, verify_x5c_chain
 
 from .policy import WalletPolicy
 from .steps import build_metadata_request, check_redirect
@@ -55,7 +67,9 @@ class WalletReason:
     """Reason codes added by the wallet (see also :class:`oid4vci.sdjwt.SdJwtReason`)."""
 
     ISSUER_KEY_UNAVAILABLE: Final = "issuer key unavailable"
-    X5C_NOT_SUPPORTED: Final = "x5c not supported"
+    X5C_UNTRUSTED: Final = "x5c untrusted"
+    #: Deprecated alias of :attr:`X5C_UNTRUSTED` (the reason's old name).
+    X5C_NOT_SUPPORTED: Final = X5C_UNTRUSTED
     UNSUPPORTED_FORMAT: Final = "unsupported format"
     FORMAT_MISMATCH: Final = "format mismatch"
 
@@ -128,6 +142,30 @@ class VerifiedCredential:
     verified: bool
 
 
+def _x5c_issuer_key(
+    x5c: Any, iss: str, policy: WalletPolicy, clock: Callable[[], float]
+) -> dict[str, Any]:
+    """The leaf key of a header ``x5c`` chain that validates to a trusted root and names
+    the host of ``iss`` in a ``dNSName`` SAN (raises ``x5c untrusted``)."""
+    try:
+        parts = urlsplit(iss)
+    except ValueError:
+        raise _fail(WalletReason.X5C_UNTRUSTED, "'iss' is not a URL") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise _fail(WalletReason.X5C_UNTRUSTED, "an x5c issuer key needs an https 'iss'")
+    try:
+        return verify_x5c_chain(
+            x5c,
+            trust_anchors=policy.trusted_x5c_roots,
+            clock=clock,
+            expected_dns_name=parts.hostname,
+        )
+    except CertificateError as exc:
+        raise _fail(
+            WalletReason.X5C_UNTRUSTED, f"the x5c chain is not accepted ({exc.reason})"
+        ) from None
+
+
 def _thumb(jwk: Mapping[str, Any]) -> str | None:
     try:
         return jwk_thumbprint(jwk)
@@ -166,11 +204,14 @@ async def verify_credential(
     iss = payload.get("iss")
     if iss is None:
         if "x5c" in header:
-            raise _fail(WalletReason.X5C_NOT_SUPPORTED, "x5c issuer keys are not supported yet")
+            raise _fail(WalletReason.X5C_UNTRUSTED, "an x5c credential must name its issuer")
         raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the credential has no 'iss'")
     if iss != credential_issuer:
         raise _fail(SdJwtReason.ISSUER_MISMATCH, "'iss' is not the Credential Issuer")
-    keys = await resolver.keys_for(iss)
+    if "x5c" in header and policy.trusted_x5c_roots:
+        keys = [_x5c_issuer_key(header["x5c"], iss, policy, clock)]
+    else:
+        keys = await resolver.keys_for(iss)
     try:
         verified = verify_sd_jwt_vc(
             credential,

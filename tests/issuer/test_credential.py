@@ -14,7 +14,7 @@ from oid4vci.issuer import (
     parse_credential_request,
 )
 from oid4vci.issuer.credential import credential_response_body
-from oid4vci.jose import LocalSigner
+from oid4vci.jose import LocalSigner, create_jws
 from oid4vci.versions import SpecVersion
 from tests.conftest import FakeClock
 from tests.issuer.test_service import (
@@ -29,6 +29,7 @@ from tests.issuer.test_service import (
     send,
     transport_for,
 )
+from tests.x509_support import Pki, make_pki
 
 
 def _request(body: Any, content_type: str = "application/json") -> HttpRequest:
@@ -374,3 +375,34 @@ async def test_unknown_configuration_through_endpoint(clock: FakeClock) -> None:
     response = await session.post("/credential", None, raw=b"not json")
     assert response.status == 415
     assert response.json_body()["error"] == "invalid_credential_request"
+
+
+async def _x5c_proof(session: Session, pki: Pki, nonce: str) -> str:
+    claims = {"aud": session.issuer, "iat": int(session.clock()), "nonce": nonce}
+    header = {"typ": "openid4vci-proof+jwt", "x5c": pki.x5c}
+    return await create_jws(pki.signer, claims, header)
+
+
+async def test_x5c_proofs_validate_against_the_configured_trust_anchors(clock: FakeClock) -> None:
+    trusted, stranger = make_pki(), make_pki(root_name="Another Root")
+    issuer = Issuer(make_config(clock, x5c_trust_anchors=[trusted.root]))
+    transport = transport_for(issuer)
+    session = await pre_authorized_session(issuer, transport, clock)
+    nonce = await session.nonce()
+    body = {"credential_configuration_id": "identity"}
+    status, answer = await _credential(
+        session, body | {"proofs": {"jwt": [await _x5c_proof(session, stranger, nonce)]}}
+    )
+    assert (status, answer["error"]) == (400, "invalid_proof")
+    # the refused chain did not spend the nonce; the trusted one is bound via cnf.jwk
+    status, answer = await _credential(
+        session, body | {"proofs": {"jwt": [await _x5c_proof(session, trusted, nonce)]}}
+    )
+    assert status == 200, answer
+    jwks = await fetch_jwks(transport)
+    check_sd_jwt_vc(
+        answer["credentials"][0]["credential"],
+        jwks=jwks,
+        holder_jwk=trusted.signer.public_jwk,
+        typ="dc+sd-jwt",
+    )

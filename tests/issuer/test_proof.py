@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.issuer.proof import (
@@ -22,6 +20,7 @@ from oid4vci.issuer.proof import (
 )
 from oid4vci.jose import LocalSigner, b64url_encode, create_jws, jwk_thumbprint
 from tests.conftest import FakeClock
+from tests.x509_support import make_certificate
 
 ISSUER = "https://issuer.example"
 ALGS = ("ES256", "EdDSA")
@@ -204,23 +203,6 @@ async def test_did_jwk_kid(clock: FakeClock) -> None:
     await expect_error(ErrorCode.INVALID_PROOF, wrong, clock)
 
 
-def _certificate(
-    key: ec.EllipticCurvePrivateKey, issuer_key: ec.EllipticCurvePrivateKey, name: str
-) -> x509.Certificate:
-    now = datetime.datetime(2025, 6, 1, tzinfo=datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(issuer_key, hashes.SHA256())
-    )
-
-
 def _b64(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
 
@@ -228,18 +210,26 @@ def _b64(cert: x509.Certificate) -> str:
 async def test_x5c_leaf_key(clock: FakeClock) -> None:
     signer = LocalSigner.generate()
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    leaf = _certificate(signer._private_key, ca_key, "wallet key")
+    ca_cert = make_certificate(key=ca_key, subject="ca", ca=True)
+    # anchored chains are validated with the RFC 5280 web PKI profile (oid4vci.x509): the CA
+    # needs basicConstraints/keyUsage, the leaf a subjectAltName and authorityKeyIdentifier
+    leaf = make_certificate(
+        key=signer._private_key,
+        subject="wallet key",
+        issuer=ca_cert,
+        issuer_key=ca_key,
+        dns_names=["wallet.example"],
+    )
     jwt = await make_proof(signer, clock, header={"x5c": [_b64(leaf)]}, drop=("jwk",))
     proof = await verify(jwt, clock)
     assert proof.jkt == jwk_thumbprint(signer.public_jwk)
-    ca_cert = _certificate(ca_key, ca_key, "ca")
     assert await verify(jwt, clock, trust_anchors=[ca_cert])
     stranger = ec.generate_private_key(ec.SECP256R1())
     await expect_error(
         ErrorCode.INVALID_PROOF,
         jwt,
         clock,
-        trust_anchors=[_certificate(stranger, stranger, "ca")],
+        trust_anchors=[make_certificate(key=stranger, subject="ca", ca=True)],
     )
     broken = await make_proof(signer, clock, header={"x5c": ["!!!"]}, drop=("jwk",))
     await expect_error(ErrorCode.INVALID_PROOF, broken, clock)

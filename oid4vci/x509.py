@@ -1,0 +1,294 @@
+"""X.509 certificate chains carried in the JOSE ``x5c`` header (RFC 7515 §4.1.6).
+
+Both roles use this module: the issuer for holder keys in ``jwt`` key proofs (OID4VCI §10.4),
+the wallet for issuer keys of SD-JWT VCs (SD-JWT VC §3.5: the issuer is identified by the
+end-entity certificate).
+
+* :func:`leaf_public_jwk` decodes ``x5c`` and returns the leaf certificate's public key as a
+  public JWK. It does **not** establish trust: use it only to *bind* a key.
+* :func:`verify_x5c_chain` validates the chain up to caller-given trust anchors with
+  :mod:`cryptography.x509.verification` (RFC 5280 path building and the CA/B Forum web PKI
+  profile: ``basicConstraints``, ``keyUsage``, ``authorityKeyIdentifier``, validity periods,
+  signature algorithms) and then returns the leaf's public JWK. There is no default trust: an
+  empty set of anchors is refused.
+* :func:`load_trust_anchors` turns DER bytes, PEM text or :class:`cryptography.x509.Certificate`
+  objects into certificates (done once, e.g. when a policy is built).
+
+``x5c`` entries are standard base64 (**not** base64url) DER certificates, leaf first. At most
+:data:`MAX_CERTIFICATES` entries of at most :data:`MAX_CERTIFICATE_SIZE` DER bytes each are
+accepted. Leaf keys must be EC P-256/P-384/P-521, Ed25519 or RSA of at least 2048 bits.
+
+Failures raise :class:`CertificateError` (a :class:`~oid4vci.errors.JoseError`) whose
+``reason`` is one of the :class:`CertificateReason` codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+from .errors import JoseError
+from .jose import b64url_encode
+
+__all__ = [
+    "MAX_CERTIFICATES",
+    "MAX_CERTIFICATE_SIZE",
+    "MIN_RSA_BITS",
+    "CertificateError",
+    "CertificateReason",
+    "TrustAnchor",
+    "leaf_public_jwk",
+    "load_trust_anchors",
+    "verify_x5c_chain",
+]
+
+#: The most certificates an ``x5c`` array may hold (leaf included).
+MAX_CERTIFICATES: Final = 10
+#: The largest DER certificate accepted, in bytes.
+MAX_CERTIFICATE_SIZE: Final = 16 * 1024
+#: The smallest RSA modulus accepted for a leaf key, in bits.
+MIN_RSA_BITS: Final = 2048
+# base64 of MAX_CERTIFICATE_SIZE bytes, checked before decoding anything.
+_MAX_B64_LENGTH: Final = 4 * ((MAX_CERTIFICATE_SIZE + 2) // 3)
+
+TrustAnchor = bytes | str | x509.Certificate
+"""A trust anchor: DER bytes, PEM (text or bytes), base64 DER text, or a certificate object."""
+
+_CURVES: Final = {
+    "secp256r1": ("P-256", 32),
+    "secp384r1": ("P-384", 48),
+    "secp521r1": ("P-521", 66),
+}
+
+
+class CertificateReason:
+    """Short codes carried by :attr:`CertificateError.reason`."""
+
+    MALFORMED: Final = "malformed"
+    TOO_LARGE: Final = "too large"
+    UNSUPPORTED_KEY: Final = "unsupported key"
+    NO_TRUST_ANCHORS: Final = "no trust anchors"
+    EXPIRED: Final = "expired"
+    NOT_YET_VALID: Final = "not yet valid"
+    NAME_MISMATCH: Final = "name mismatch"
+    UNTRUSTED: Final = "untrusted"
+
+
+class CertificateError(JoseError):
+    """An ``x5c`` chain is malformed, too large, not valid now or not trusted.
+
+    ``reason`` is a :class:`CertificateReason` code; the message never includes certificate
+    contents.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {message}")
+
+
+def _decode_chain(x5c: object) -> list[x509.Certificate]:
+    """Decode ``x5c`` (a non-empty sequence of base64 DER strings) into certificates."""
+    if isinstance(x5c, str | bytes) or not isinstance(x5c, Sequence) or not x5c:
+        raise CertificateError(CertificateReason.MALFORMED, "x5c must be a non-empty array")
+    if len(x5c) > MAX_CERTIFICATES:
+        raise CertificateError(
+            CertificateReason.TOO_LARGE, f"x5c holds more than {MAX_CERTIFICATES} certificates"
+        )
+    chain: list[x509.Certificate] = []
+    for entry in x5c:
+        if not isinstance(entry, str):
+            raise CertificateError(CertificateReason.MALFORMED, "x5c entries must be strings")
+        if len(entry) > _MAX_B64_LENGTH:
+            raise CertificateError(
+                CertificateReason.TOO_LARGE,
+                f"an x5c certificate is larger than {MAX_CERTIFICATE_SIZE} bytes",
+            )
+        try:
+            der = base64.b64decode(entry.encode("ascii"), validate=True)
+            chain.append(x509.load_der_x509_certificate(der))
+        except (UnicodeEncodeError, binascii.Error, ValueError):
+            raise CertificateError(
+                CertificateReason.MALFORMED,
+                "x5c holds an entry that is not a base64 DER certificate",
+            ) from None
+    return chain
+
+
+def _public_jwk_of(certificate: x509.Certificate) -> dict[str, Any]:
+    """The certificate's public key as a public JWK (supported key types only)."""
+    try:
+        key = certificate.public_key()
+    except (ValueError, TypeError):
+        raise CertificateError(
+            CertificateReason.UNSUPPORTED_KEY, "the certificate key cannot be read"
+        ) from None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in _CURVES:
+            raise CertificateError(
+                CertificateReason.UNSUPPORTED_KEY, "the certificate key uses an unsupported curve"
+            )
+        crv, size = _CURVES[key.curve.name]
+        numbers = key.public_numbers()
+        return {
+            "kty": "EC",
+            "crv": crv,
+            "x": b64url_encode(numbers.x.to_bytes(size, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(size, "big")),
+        }
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise CertificateError(
+                CertificateReason.UNSUPPORTED_KEY,
+                f"the certificate RSA key is shorter than {MIN_RSA_BITS} bits",
+            )
+        rsa_numbers = key.public_numbers()
+        n = rsa_numbers.n.to_bytes((rsa_numbers.n.bit_length() + 7) // 8, "big")
+        e = rsa_numbers.e.to_bytes((rsa_numbers.e.bit_length() + 7) // 8, "big")
+        return {"kty": "RSA", "n": b64url_encode(n), "e": b64url_encode(e)}
+    raise CertificateError(
+        CertificateReason.UNSUPPORTED_KEY, "the certificate key type is not supported"
+    )
+
+
+def leaf_public_jwk(x5c: Sequence[str]) -> dict[str, Any]:
+    """The public JWK of the leaf (first) certificate of ``x5c``, **without** any trust check.
+
+    Every entry is decoded (standard base64 DER, size limits applied) so a malformed chain is
+    refused even here. Raises :class:`CertificateError`.
+    """
+    return _public_jwk_of(_decode_chain(x5c)[0])
+
+
+def _load_anchor(anchor: TrustAnchor) -> list[x509.Certificate]:
+    if isinstance(anchor, x509.Certificate):
+        return [anchor]
+    data = anchor.encode("ascii", "replace") if isinstance(anchor, str) else anchor
+    if not isinstance(data, bytes):
+        raise TypeError("a trust anchor must be DER bytes, PEM, base64 DER or a Certificate")
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            return x509.load_pem_x509_certificates(data)
+        if isinstance(anchor, str):
+            data = base64.b64decode(data, validate=True)
+        return [x509.load_der_x509_certificate(data)]
+    except (binascii.Error, ValueError):
+        raise CertificateError(
+            CertificateReason.MALFORMED, "a trust anchor is not a DER or PEM certificate"
+        ) from None
+
+
+def load_trust_anchors(anchors: Iterable[TrustAnchor]) -> tuple[x509.Certificate, ...]:
+    """Certificates from DER bytes, PEM (text or bytes; several certificates allowed),
+    base64 DER text or :class:`~cryptography.x509.Certificate` objects.
+
+    Raises :class:`CertificateError` (``malformed``) for an anchor that does not parse.
+    """
+    if isinstance(anchors, str | bytes | x509.Certificate):
+        raise TypeError("trust anchors must be a sequence, not a single anchor")
+    return tuple(cert for anchor in anchors for cert in _load_anchor(anchor))
+
+
+def _validity_problem(certificate: x509.Certificate, now: datetime.datetime) -> str | None:
+    """``expired`` / ``not yet valid`` when ``now`` is outside the certificate's period."""
+    if now < certificate.not_valid_before_utc:
+        return CertificateReason.NOT_YET_VALID
+    if now > certificate.not_valid_after_utc:
+        return CertificateReason.EXPIRED
+    return None
+
+
+def _dns_name(name: str) -> x509.DNSName:
+    if not isinstance(name, str) or not name or not name.isascii():
+        raise CertificateError(
+            CertificateReason.NAME_MISMATCH, "the expected name must be an ASCII host name"
+        )
+    return x509.DNSName(name)
+
+
+def verify_x5c_chain(
+    x5c: Sequence[str],
+    *,
+    trust_anchors: Sequence[TrustAnchor],
+    clock: Callable[[], float] = time.time,
+    expected_dns_name: str | None = None,
+) -> dict[str, Any]:
+    """Validate ``x5c`` up to one of ``trust_anchors`` and return the leaf's public JWK.
+
+    ``x5c[0]`` is the leaf; the other entries are untrusted intermediates (order does not
+    matter). A path must lead from the leaf to one of ``trust_anchors`` (roots are never taken
+    from ``x5c``) and hold at :func:`clock`'s time.
+
+    Which profile applies (:mod:`cryptography.x509.verification`, web PKI defaults):
+
+    * with ``expected_dns_name`` a *server* verifier: the leaf must carry a ``subjectAltName``
+      ``dNSName`` matching that name (wildcards per RFC 6125), and if it has an
+      ``extendedKeyUsage`` it must include ``serverAuth``. Use it when the key owner is named
+      by a host (an https issuer identifier).
+    * without it a *client* verifier: the leaf still needs a ``subjectAltName`` (any name) and,
+      if it has an ``extendedKeyUsage``, ``clientAuth``; no name is matched, so the result
+      only says "some holder of a certificate under these anchors".
+
+    Raises :class:`CertificateError`: ``no trust anchors`` when ``trust_anchors`` is empty (an
+    ``x5c`` is never trusted by default), ``malformed`` / ``too large`` / ``unsupported key``
+    for the input, ``expired`` / ``not yet valid`` for a validity period that does not hold,
+    ``name mismatch`` for the wrong host, ``untrusted`` for any other path validation failure.
+    """
+    if not trust_anchors:
+        raise CertificateError(
+            CertificateReason.NO_TRUST_ANCHORS, "an x5c chain is never trusted without anchors"
+        )
+    anchors = load_trust_anchors(trust_anchors)
+    chain = _decode_chain(x5c)
+    jwk = _public_jwk_of(chain[0])
+    now = datetime.datetime.fromtimestamp(clock(), tz=datetime.UTC)
+    problem = _validity_problem(chain[0], now)
+    if problem is not None:
+        raise CertificateError(problem, "the leaf certificate is outside its validity period")
+    builder = PolicyBuilder().store(Store(list(anchors))).time(now)
+    leaf, intermediates = chain[0], chain[1:]
+    try:
+        if expected_dns_name is None:
+            builder.build_client_verifier().verify(leaf, intermediates)
+        else:
+            builder.build_server_verifier(_dns_name(expected_dns_name)).verify(leaf, intermediates)
+    except VerificationError as exc:
+        raise _classify(exc, intermediates, now, named=expected_dns_name is not None) from None
+    return jwk
+
+
+def _classify(
+    exc: VerificationError,
+    intermediates: Sequence[x509.Certificate],
+    now: datetime.datetime,
+    *,
+    named: bool,
+) -> CertificateError:
+    """A :class:`CertificateError` with the most precise reason for a failed path validation.
+
+    The verifier's own message is not passed on: it quotes certificate contents chosen by
+    whoever sent the chain. Classifying by its wording is best effort; anything unrecognised
+    is ``untrusted``.
+    """
+    for certificate in intermediates:
+        problem = _validity_problem(certificate, now)
+        if problem is not None:
+            return CertificateError(problem, "an x5c CA certificate is outside its validity period")
+    if named and "subjectAltName" in str(exc):
+        return CertificateError(
+            CertificateReason.NAME_MISMATCH, "the leaf certificate does not name the expected host"
+        )
+    return CertificateError(
+        CertificateReason.UNTRUSTED, "the x5c chain does not validate up to a trust anchor"
+    )

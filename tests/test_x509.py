@@ -1,0 +1,320 @@
+"""X.509 ``x5c`` chains (:mod:`oid4vci.x509`), and the issuer's ``jwk_from_x5c`` through it.
+
+Every chain is built here with ``cryptography``: a root CA, an intermediate CA and an
+end-entity (leaf) certificate with a ``dNSName`` SAN, all EC P-256 unless a case says otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from oid4vci.errors import CredentialRequestError, ErrorCode, JoseError
+from oid4vci.issuer.proof import jwk_from_x5c, verify_proof_jwt
+from oid4vci.jose import LocalSigner, create_jws
+from oid4vci.x509 import (
+    MAX_CERTIFICATE_SIZE,
+    MAX_CERTIFICATES,
+    CertificateError,
+    CertificateReason,
+    leaf_public_jwk,
+    load_trust_anchors,
+    verify_x5c_chain,
+)
+from tests.conftest import FakeClock
+from tests.x509_support import (
+    DAY,
+    HOST,
+    Pki,
+    b64,
+    make_certificate,
+    make_pki,
+)
+
+
+@pytest.fixture(scope="module")
+def pki() -> Pki:
+    """One PKI shared by the tests of this module (key generation is the slow part)."""
+    return make_pki()
+
+
+def expect(reason: str, x5c: Any, anchors: Sequence[Any], clock: FakeClock, **kw: Any) -> None:
+    with pytest.raises(CertificateError) as info:
+        verify_x5c_chain(x5c, trust_anchors=anchors, clock=clock, **kw)
+    assert info.value.reason == reason
+
+
+# --------------------------------------------------------------------------------------------
+# verify_x5c_chain
+
+
+def test_good_chain(pki: Pki, clock: FakeClock) -> None:
+    jwk = verify_x5c_chain(pki.x5c, trust_anchors=[pki.root], clock=clock)
+    assert jwk == pki.signer.public_jwk
+    named = verify_x5c_chain(pki.x5c, trust_anchors=[pki.root], clock=clock, expected_dns_name=HOST)
+    assert named == jwk
+    # the host is compared case-insensitively, as DNS names are
+    assert verify_x5c_chain(
+        pki.x5c, trust_anchors=[pki.root], clock=clock, expected_dns_name="ISSUER.example"
+    )
+
+
+def test_anchor_forms(pki: Pki, clock: FakeClock) -> None:
+    der = pki.root.public_bytes(serialization.Encoding.DER)
+    pem = pki.root.public_bytes(serialization.Encoding.PEM)
+    for anchor in (pki.root, der, pem, pem.decode(), base64.b64encode(der).decode()):
+        assert verify_x5c_chain(pki.x5c, trust_anchors=[anchor], clock=clock)
+    # a PEM bundle holding several certificates, the right one last
+    other = make_pki(root_name="Other Root")
+    bundle = other.root.public_bytes(serialization.Encoding.PEM) + pem
+    assert load_trust_anchors([bundle]) == (other.root, pki.root)
+    assert verify_x5c_chain(pki.x5c, trust_anchors=[bundle], clock=clock)
+    with pytest.raises(CertificateError) as info:
+        load_trust_anchors(["not a certificate"])
+    assert info.value.reason == CertificateReason.MALFORMED
+    with pytest.raises(TypeError):
+        load_trust_anchors(pem)  # type: ignore[arg-type]
+
+
+def test_intermediate_as_anchor(pki: Pki, clock: FakeClock) -> None:
+    assert verify_x5c_chain([b64(pki.leaf)], trust_anchors=[pki.intermediate], clock=clock)
+
+
+def test_leaf_only_fails(pki: Pki, clock: FakeClock) -> None:
+    expect(CertificateReason.UNTRUSTED, [b64(pki.leaf)], [pki.root], clock)
+
+
+def test_root_in_x5c_is_not_trusted(pki: Pki, clock: FakeClock) -> None:
+    """Sending the root along does not make it an anchor."""
+    other = make_pki(root_name="Other Root")
+    x5c = [*pki.x5c, b64(pki.root)]
+    expect(CertificateReason.UNTRUSTED, x5c, [other.root], clock)
+    assert verify_x5c_chain(x5c, trust_anchors=[pki.root], clock=clock)
+
+
+def test_untrusted_root(pki: Pki, clock: FakeClock) -> None:
+    other = make_pki(root_name="Test Root CA")  # same name, different key
+    expect(CertificateReason.UNTRUSTED, pki.x5c, [other.root], clock)
+    expect(CertificateReason.UNTRUSTED, pki.x5c, [other.root], clock, expected_dns_name=HOST)
+
+
+def test_no_trust_anchors(pki: Pki, clock: FakeClock) -> None:
+    expect(CertificateReason.NO_TRUST_ANCHORS, pki.x5c, [], clock)
+    expect(CertificateReason.NO_TRUST_ANCHORS, pki.x5c, (), clock, expected_dns_name=HOST)
+
+
+def test_expired_leaf(pki: Pki, clock: FakeClock) -> None:
+    clock.advance(366 * DAY)
+    expect(CertificateReason.EXPIRED, pki.x5c, [pki.root], clock)
+
+
+def test_not_yet_valid_leaf(pki: Pki, clock: FakeClock) -> None:
+    clock.advance(-31 * DAY)
+    expect(CertificateReason.NOT_YET_VALID, pki.x5c, [pki.root], clock)
+
+
+def test_expired_intermediate(clock: FakeClock) -> None:
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = make_certificate(key=root_key, subject="root", ca=True)
+    inter_key = ec.generate_private_key(ec.SECP256R1())
+    inter = make_certificate(
+        key=inter_key,
+        subject="expired CA",
+        issuer=root,
+        issuer_key=root_key,
+        ca=True,
+        valid_until_days=-1,
+    )
+    leaf = make_certificate(
+        key=ec.generate_private_key(ec.SECP256R1()),
+        subject="leaf",
+        issuer=inter,
+        issuer_key=inter_key,
+        dns_names=[HOST],
+    )
+    expect(CertificateReason.EXPIRED, [b64(leaf), b64(inter)], [root], clock)
+
+
+def test_wrong_san(pki: Pki, clock: FakeClock) -> None:
+    expect(
+        CertificateReason.NAME_MISMATCH,
+        pki.x5c,
+        [pki.root],
+        clock,
+        expected_dns_name="evil.example",
+    )
+    expect(CertificateReason.NAME_MISMATCH, pki.x5c, [pki.root], clock, expected_dns_name="")
+    expect(
+        CertificateReason.NAME_MISMATCH,
+        pki.x5c,
+        [pki.root],
+        clock,
+        expected_dns_name="bücher.example",
+    )
+    # only a URI SAN: no dNSName to match
+    uri_only = pki.leaf_for(
+        ec.generate_private_key(ec.SECP256R1()), dns_names=[], uris=[f"https://{HOST}"]
+    )
+    x5c = [b64(uri_only), b64(pki.intermediate)]
+    expect(CertificateReason.NAME_MISMATCH, x5c, [pki.root], clock, expected_dns_name=HOST)
+    # the client profile matches no name but still needs some SAN
+    assert verify_x5c_chain(x5c, trust_anchors=[pki.root], clock=clock)
+
+
+def test_extended_key_usage(pki: Pki, clock: FakeClock) -> None:
+    """serverAuth is needed for a named (server) check, clientAuth for an unnamed one."""
+    server = pki.leaf_for(
+        ec.generate_private_key(ec.SECP256R1()), eku=[ExtendedKeyUsageOID.SERVER_AUTH]
+    )
+    x5c = [b64(server), b64(pki.intermediate)]
+    assert verify_x5c_chain(x5c, trust_anchors=[pki.root], clock=clock, expected_dns_name=HOST)
+    expect(CertificateReason.UNTRUSTED, x5c, [pki.root], clock)
+
+
+def test_end_entity_cannot_act_as_ca(pki: Pki, clock: FakeClock) -> None:
+    """A leaf issued under the anchor must not mint certificates (basicConstraints)."""
+    forged_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = pki.signer._private_key
+    forged = make_certificate(
+        key=forged_key, subject="forged", issuer=pki.leaf, issuer_key=leaf_key, dns_names=[HOST]
+    )
+    x5c = [b64(forged), b64(pki.leaf), b64(pki.intermediate)]
+    expect(CertificateReason.UNTRUSTED, x5c, [pki.root], clock)
+    expect(CertificateReason.UNTRUSTED, x5c, [pki.root], clock, expected_dns_name=HOST)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "!!!",
+        "AAAA",  # base64, not a certificate
+        "not base64 at all",
+        "é",
+    ],
+)
+def test_malformed_entries(pki: Pki, clock: FakeClock, entry: str) -> None:
+    expect(CertificateReason.MALFORMED, [entry], [pki.root], clock)
+    expect(CertificateReason.MALFORMED, [b64(pki.leaf), entry], [pki.root], clock)
+    with pytest.raises(CertificateError):
+        leaf_public_jwk([entry])
+
+
+def test_base64url_and_whitespace_refused(pki: Pki, clock: FakeClock) -> None:
+    """RFC 7515 §4.1.6: base64, not base64url, and nothing around it."""
+    der = pki.leaf.public_bytes(serialization.Encoding.DER)
+    url_form = base64.urlsafe_b64encode(der).decode()
+    assert url_form != b64(pki.leaf)  # this DER has '+' or '/' in its base64
+    for entry in (url_form, url_form.rstrip("="), " " + b64(pki.leaf), b64(pki.leaf) + "\n"):
+        expect(CertificateReason.MALFORMED, [entry, b64(pki.intermediate)], [pki.root], clock)
+
+
+@pytest.mark.parametrize("x5c", [[], "abc", None, {"0": "abc"}, [1], [b"AAAA"]])
+def test_malformed_shapes(pki: Pki, clock: FakeClock, x5c: Any) -> None:
+    expect(CertificateReason.MALFORMED, x5c, [pki.root], clock)
+
+
+def test_too_many_certificates(pki: Pki, clock: FakeClock) -> None:
+    x5c = [b64(pki.leaf)] + [b64(pki.intermediate)] * MAX_CERTIFICATES
+    assert len(x5c) == MAX_CERTIFICATES + 1
+    expect(CertificateReason.TOO_LARGE, x5c, [pki.root], clock)
+    with pytest.raises(CertificateError):
+        leaf_public_jwk(x5c)
+    # exactly the limit is fine
+    assert verify_x5c_chain(x5c[:MAX_CERTIFICATES], trust_anchors=[pki.root], clock=clock)
+
+
+def test_oversized_certificate(pki: Pki, clock: FakeClock) -> None:
+    huge = "A" * (4 * (MAX_CERTIFICATE_SIZE // 3) + 8)
+    expect(CertificateReason.TOO_LARGE, [b64(pki.leaf), huge], [pki.root], clock)
+
+
+def test_rsa_1024_leaf_refused(pki: Pki, clock: FakeClock) -> None:
+    weak = pki.leaf_for(rsa.generate_private_key(public_exponent=65537, key_size=1024))
+    x5c = [b64(weak), b64(pki.intermediate)]
+    expect(CertificateReason.UNSUPPORTED_KEY, x5c, [pki.root], clock)
+    expect(CertificateReason.UNSUPPORTED_KEY, x5c, [pki.root], clock, expected_dns_name=HOST)
+    with pytest.raises(CertificateError) as info:
+        leaf_public_jwk(x5c)
+    assert info.value.reason == CertificateReason.UNSUPPORTED_KEY
+
+
+def test_unsupported_curve_refused(pki: Pki, clock: FakeClock) -> None:
+    odd = pki.leaf_for(ec.generate_private_key(ec.SECP256K1()))
+    expect(CertificateReason.UNSUPPORTED_KEY, [b64(odd), b64(pki.intermediate)], [pki.root], clock)
+
+
+# --------------------------------------------------------------------------------------------
+# leaf_public_jwk
+
+
+def test_leaf_public_jwk_key_types(pki: Pki) -> None:
+    assert leaf_public_jwk(pki.x5c) == pki.signer.public_jwk
+    p384 = LocalSigner.generate("ES384")
+    assert leaf_public_jwk([b64(pki.leaf_for(p384._private_key))]) == p384.public_jwk
+    p521 = LocalSigner.generate("ES512")
+    assert leaf_public_jwk([b64(pki.leaf_for(p521._private_key))]) == p521.public_jwk
+    ed = LocalSigner.generate("EdDSA")
+    assert leaf_public_jwk([b64(pki.leaf_for(ed._private_key))]) == ed.public_jwk
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = leaf_public_jwk([b64(pki.leaf_for(rsa_key))])
+    assert jwk["kty"] == "RSA" and jwk["e"] == "AQAB" and "d" not in jwk
+
+
+def test_certificate_error_is_a_jose_error() -> None:
+    error = CertificateError(CertificateReason.UNTRUSTED, "x")
+    assert isinstance(error, JoseError)
+    assert error.reason == "untrusted"
+
+
+# --------------------------------------------------------------------------------------------
+# the issuer's key proofs through this module
+
+
+def test_jwk_from_x5c_with_anchors(pki: Pki, clock: FakeClock) -> None:
+    assert jwk_from_x5c(pki.x5c, trust_anchors=[pki.root], clock=clock) == pki.signer.public_jwk
+    other = make_pki(root_name="Other Root")
+    with pytest.raises(CertificateError) as info:
+        jwk_from_x5c(pki.x5c, trust_anchors=[other.root], clock=clock)
+    assert info.value.reason == CertificateReason.UNTRUSTED
+    clock.advance(366 * DAY)
+    with pytest.raises(CertificateError) as info:
+        jwk_from_x5c(pki.x5c, trust_anchors=[pki.root], clock=clock)
+    assert info.value.reason == CertificateReason.EXPIRED
+
+
+def test_jwk_from_x5c_without_anchors_only_binds(pki: Pki, clock: FakeClock) -> None:
+    """No anchors configured: the leaf key is read, the chain is not checked (as before)."""
+    other = make_pki(root_name="Other Root")
+    assert jwk_from_x5c([b64(other.leaf)], clock=clock) == other.signer.public_jwk
+    assert jwk_from_x5c([b64(other.leaf)], trust_anchors=[], clock=clock)
+    for bad in ("abc", ["!!!"], [], None):
+        with pytest.raises(JoseError):
+            jwk_from_x5c(bad, clock=clock)
+
+
+async def _proof(signer: LocalSigner, x5c: list[str], clock: FakeClock) -> str:
+    header = {"typ": "openid4vci-proof+jwt", "x5c": x5c}
+    claims = {"aud": "https://issuer.example", "iat": int(clock()), "nonce": "n-1"}
+    return await create_jws(signer, claims, header)
+
+
+async def test_proof_with_x5c_and_anchors(pki: Pki, clock: FakeClock) -> None:
+    jwt = await _proof(pki.signer, pki.x5c, clock)
+    options: dict[str, Any] = {"audience": "https://issuer.example", "algorithms": ["ES256"]}
+    proof = await verify_proof_jwt(jwt, clock=clock, trust_anchors=[pki.root], **options)
+    assert proof.jwk == pki.signer.public_jwk
+    other = make_pki(root_name="Other Root")
+    with pytest.raises(CredentialRequestError) as info:
+        await verify_proof_jwt(jwt, clock=clock, trust_anchors=[other.root], **options)
+    assert info.value.error == ErrorCode.INVALID_PROOF
+    # a proof signed by another key than the certified one
+    stranger = await _proof(LocalSigner.generate(), pki.x5c, clock)
+    with pytest.raises(CredentialRequestError) as info:
+        await verify_proof_jwt(stranger, clock=clock, trust_anchors=[pki.root], **options)
+    assert info.value.error == ErrorCode.INVALID_PROOF
