@@ -282,17 +282,17 @@ class Oid4vciClient:
         deferred: list[DeferredTransaction] = []
         for cid in configuration_ids:
             config = metadata.configuration(cid)
-            identifiers = token.credential_identifiers(cid)
-            target = CredentialTarget(
-                configuration_id=cid,
-                configuration=config,
-                credential_identifier=identifiers[0] if identifiers else None,
-            )
-            got, later = await driver.request_credentials(
-                session, metadata, target, count=count, proof_client_id=proof_client_id
-            )
-            received.extend(got)
-            deferred.extend(later)
+            # One Credential Dataset per identifier (e.g. two degrees): ``count`` of each.
+            identifiers: Sequence[str | None] = token.credential_identifiers(cid) or [None]
+            for identifier in identifiers:
+                target = CredentialTarget(
+                    configuration_id=cid, configuration=config, credential_identifier=identifier
+                )
+                got, later = await driver.request_credentials(
+                    session, metadata, target, count=count, proof_client_id=proof_client_id
+                )
+                received.extend(got)
+                deferred.extend(later)
         flow = flow.advance(Event.DEFERRAL_RECEIVED if deferred else Event.CREDENTIALS_RECEIVED)
         return IssuanceResult(
             credentials=tuple(received),

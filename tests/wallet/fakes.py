@@ -84,6 +84,7 @@ class FakeIssuer:
     require_dpop_nonce_rs: bool = False
     always_use_dpop_nonce: bool = False
     metadata_at: str = "auto"  # "auto" | "inserted" | "appended"
+    datasets: int = 1  # credential_identifiers returned per authorized configuration
     as_metadata_at: str = "oauth"  # "oauth" | "openid"
     credential_mode: str = "good"  # good|bad_signature|stray_disclosure|wrong_cnf|wrong_vct|expired
     metadata_overrides: dict[str, Any] = attrs.field(factory=dict)
@@ -370,7 +371,13 @@ class FakeIssuer:
         }
         if details is not None:
             body["authorization_details"] = [
-                {**d, "credential_identifiers": [f"{d['credential_configuration_id']}-ds1"]}
+                {
+                    **d,
+                    "credential_identifiers": [
+                        f"{d['credential_configuration_id']}-ds{n}"
+                        for n in range(1, self.datasets + 1)
+                    ],
+                }
                 for d in details
             ]
         if self.version in (D13, D14):

@@ -210,3 +210,18 @@ async def test_code_reuse_not_possible(clock: FakeClock) -> None:
 
     with pytest.raises(TokenError):
         await client.claim(pending, callback)
+
+
+async def test_every_credential_identifier_gets_its_own_request(clock: FakeClock) -> None:
+    # Two Credential Datasets of one configuration (e.g. two degrees): one request each.
+    fake = FakeIssuer(datasets=2)
+    client = client_for(fake, clock)
+    offer = parse_credential_offer_json(fake.offer(pre_authorized=False))
+    url, pending = await client.authorize(offer, redirect_uri=REDIRECT_URI)
+    result = await client.claim(pending, fake.approve(url))
+    sent = [r.json_body() for r in fake.requests if r.url.endswith("/credential")]
+    assert [body["credential_identifier"] for body in sent] == [
+        "IdentityCredential-ds1",
+        "IdentityCredential-ds2",
+    ]
+    assert len(result.credentials) == 2 and all(c.verified for c in result.credentials)
