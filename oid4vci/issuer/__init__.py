@@ -125,6 +125,7 @@ from oid4vci.issuer.responses import html_response as html_response
 from oid4vci.issuer.responses import json_response as json_response
 from oid4vci.issuer.responses import redirect_response as redirect_response
 from oid4vci.issuer.responses import resource_error as resource_error
+from oid4vci.issuer.responses import temporarily_unavailable as temporarily_unavailable
 from oid4vci.issuer.service import Issuer as Issuer
 from oid4vci.issuer.service import TenantResolver as TenantResolver
 from oid4vci.issuer.store import MemoryStore as MemoryStore
@@ -267,6 +268,7 @@ __all__ = [
     "scoped_store",
     "store_authorization_code",
     "store_pre_authorized_code",
+    "temporarily_unavailable",
     "tenant_from_host",
     "tenant_from_path",
     "token_key",

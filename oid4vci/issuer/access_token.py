@@ -208,6 +208,7 @@ class _JtiStore:
         self._store = store
 
     async def add_if_absent(self, key: str, ttl: float) -> bool:
+        """Record ``key`` for ``ttl`` seconds; False when it was already there (a replay)."""
         return await self._store.add_if_absent(key, True, ttl)
 
 

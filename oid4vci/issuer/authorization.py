@@ -15,14 +15,16 @@ credential configurations, ``issuer_state`` minted by an offer, ``dpop_jkt``.
    :class:`Denied` (→ ``access_denied``) or :class:`Authenticated`;
 3. on success a single-use code is stored (``code:<code>``, see
    :mod:`oid4vci.issuer.token`) and the browser is sent (303) to
-   ``redirect_uri?code=…&state=…&iss=…``.
+   ``redirect_uri?code=…&state=…&iss=…`` (the request's ``issuer_state``, if any, is used up).
 
 Errors about ``client_id`` / ``redirect_uri`` (or an unusable ``request_uri`` / ``handle``) are
 shown as a 400 page and never redirected; other errors are redirected with ``error``,
 ``error_description``, ``state`` and ``iss``.
 
 Store keys read: ``issuer_state:<value>`` (written by the offer side: a JSON object with
-``configuration_ids`` and optionally ``subject``), ``par:<request_uri>`` (written by
+``configuration_ids`` and optionally ``subject``; checked when the request is validated and
+taken when a code is issued, so one offer yields at most one code; a second authorization
+with it is redirected with ``invalid_request``), ``par:<request_uri>`` (written by
 :mod:`oid4vci.issuer.par`).
 """
 
@@ -45,7 +47,7 @@ from oid4vci.issuer.config import (
     PendingAuthorization,
     Respond,
 )
-from oid4vci.issuer.responses import error_page, redirect_response
+from oid4vci.issuer.responses import error_page, redirect_response, temporarily_unavailable
 from oid4vci.issuer.token import AuthorizationCodeGrant, store_authorization_code
 from oid4vci.models.authorization import AuthorizationDetail, parse_authorization_details
 
@@ -381,6 +383,14 @@ async def _complete(
         if not ids:
             err = AuthorizationError(ErrorCode.ACCESS_DENIED, "nothing was approved")
             return authorization_error_redirect(config, pending.redirect_uri, pending.state, err)
+    # An offer's issuer_state is single use, like its pre-authorized counterpart: taken only now,
+    # when a code is issued (an abandoned or refused login leaves it usable).
+    if (
+        pending.issuer_state is not None
+        and await config.store.take(f"issuer_state:{pending.issuer_state}") is None
+    ):
+        err = AuthorizationError(ErrorCode.INVALID_REQUEST, "issuer_state is expired or used")
+        return authorization_error_redirect(config, pending.redirect_uri, pending.state, err)
     code = secrets.token_urlsafe(32)
     grant = AuthorizationCodeGrant(
         subject=result.subject,
@@ -435,4 +445,4 @@ async def handle_authorization(
     except AuthorizationError as err:  # only before a redirect_uri is known
         return _error_page(err)
     except StoreFullError:
-        return error_page(503, ErrorCode.TEMPORARILY_UNAVAILABLE, "try again later")
+        return temporarily_unavailable(html=True)

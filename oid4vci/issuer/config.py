@@ -48,7 +48,9 @@ __all__ = [
     "UserAuthenticator",
 ]
 
+#: Key proof algorithms a configuration accepts unless it says otherwise (no ``none``, no MAC).
 DEFAULT_PROOF_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
+#: DPoP proof algorithms the issuer accepts unless configured otherwise.
 DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
 
 #: Path of each endpoint below the credential issuer identifier (``offer`` takes an id).
@@ -71,6 +73,7 @@ def _mapping_tuple(value: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    """A tuple of strings; a lone string is one item, not its characters."""
     if isinstance(value, str):
         return (value,)
     return tuple(value)

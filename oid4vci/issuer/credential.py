@@ -41,15 +41,16 @@ from oid4vci.errors import (
     ValidationError,
     WireFormatError,
 )
-from oid4vci.http import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._request_body import read_json_body, require_post
 from oid4vci.issuer.access_token import (
     TokenContext,
     authenticate_resource_request,
     consume_c_nonce,
-    mint_c_nonce,
 )
 from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
 from oid4vci.issuer.metadata import credential_key_id
+from oid4vci.issuer.nonce import new_c_nonce
 from oid4vci.issuer.notification import register_notification
 from oid4vci.issuer.proof import VerifiedProof, verify_proof_jwts
 from oid4vci.issuer.responses import json_response
@@ -74,6 +75,7 @@ __all__ = [
     "parse_credential_request",
 ]
 
+#: The credential formats this issuer mints (SD-JWT VC; ``vc+sd-jwt`` is the Draft 13/14 name).
 SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
 #: Store key prefix of deferred transactions (``deferred:<transaction_id>``).
 DEFERRED_PREFIX = "deferred:"
@@ -105,21 +107,13 @@ def _error(code: str, description: str, *, status: int | None = None) -> Credent
     return CredentialRequestError(code, description, status=status)
 
 
-def _read_json(req: HttpRequest, config: IssuerConfig) -> dict[str, Any]:
-    if req.method != "POST":
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "use POST", status=405)
-    if len(req.body) > config.max_body_size:
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "request body too large", status=413)
-    if req.media_type != JSON_CONTENT_TYPE:
-        raise _error(
-            ErrorCode.INVALID_CREDENTIAL_REQUEST,
-            "content type must be application/json",
-            status=415,
-        )
-    try:
-        return req.json_body()
-    except WireFormatError as exc:
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
+def _require_post(req: HttpRequest, config: IssuerConfig) -> None:
+    require_post(
+        req,
+        config,
+        error_cls=CredentialRequestError,
+        error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
+    )
 
 
 def _refine_version(
@@ -209,7 +203,10 @@ def parse_credential_request(
     ids and nothing is checked against a grant.
     """
     req = HttpRequest.coerce(request)
-    data = _read_json(req, config)
+    _require_post(req, config)
+    data = read_json_body(
+        req, error_cls=CredentialRequestError, error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST
+    )
     try:
         wire, detected = parse_credential_request_json(data)
     except WireFormatError as exc:
@@ -311,10 +308,6 @@ def credential_response_body(
     return body
 
 
-async def _fresh_c_nonce(config: IssuerConfig) -> str:
-    return await mint_c_nonce(config.store, config.c_nonce_ttl, config.clock)
-
-
 async def _verify_proofs(
     config: IssuerConfig, normalized: NormalizedCredentialRequest, context: TokenContext
 ) -> tuple[VerifiedProof, ...]:
@@ -341,7 +334,7 @@ async def _verify_proofs(
             raise CredentialRequestError(
                 ErrorCode.INVALID_PROOF,
                 err.error_description,
-                c_nonce=await _fresh_c_nonce(config),
+                c_nonce=await new_c_nonce(config),
                 c_nonce_expires_in=config.c_nonce_ttl,
             ) from None
         raise
@@ -380,10 +373,7 @@ async def handle_credential_request(
     does).
     """
     req = HttpRequest.coerce(request)
-    if req.method != "POST":
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "use POST", status=405)
-    if len(req.body) > config.max_body_size:
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "request body too large", status=413)
+    _require_post(req, config)  # before the DPoP proof's jti is recorded
     context = await authenticate_resource_request(
         req, config, expected_htu=config.endpoint("credential")
     )
@@ -402,7 +392,7 @@ async def handle_credential_request(
             version,
             transaction_id=transaction_id,
             interval=deferred.interval,
-            c_nonce=await _fresh_c_nonce(config) if draft_nonce else None,
+            c_nonce=await new_c_nonce(config) if draft_nonce else None,
             c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
         )
         return json_response(202, body)
@@ -418,7 +408,7 @@ async def handle_credential_request(
         credentials=credentials,
         single_proof=normalized.single_proof,
         notification_id=notification_id,
-        c_nonce=await _fresh_c_nonce(config) if draft_nonce else None,
+        c_nonce=await new_c_nonce(config) if draft_nonce else None,
         c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
     )
     return json_response(200, body)

@@ -26,11 +26,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
-from oid4vci.http import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._request_body import read_json_body, require_post
 from oid4vci.issuer.access_token import (
     TokenContext,
     authenticate_resource_request,
-    mint_c_nonce,
 )
 from oid4vci.issuer.config import DeferIssuance, IssuerConfig
 from oid4vci.issuer.credential import (
@@ -39,6 +39,7 @@ from oid4vci.issuer.credential import (
     credential_response_body,
     mint_credentials,
 )
+from oid4vci.issuer.nonce import new_c_nonce
 from oid4vci.issuer.notification import register_notification
 from oid4vci.issuer.responses import json_response
 from oid4vci.models.deferred import parse_deferred_credential_request
@@ -86,14 +87,11 @@ async def deny_deferred(config: IssuerConfig, transaction_id: str) -> None:
 
 
 def _read_transaction_id(req: HttpRequest) -> str:
-    if req.media_type != JSON_CONTENT_TYPE:
-        raise _error(
-            ErrorCode.INVALID_CREDENTIAL_REQUEST,
-            "content type must be application/json",
-            status=415,
-        )
+    data = read_json_body(
+        req, error_cls=CredentialRequestError, error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST
+    )
     try:
-        return parse_deferred_credential_request(req.json_body()).transaction_id
+        return parse_deferred_credential_request(data).transaction_id
     except WireFormatError as exc:
         raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
 
@@ -125,11 +123,7 @@ async def _deliver(
         credentials=credentials,
         single_proof=bool(record.get("single_proof")),
         notification_id=notification_id,
-        c_nonce=(
-            await mint_c_nonce(config.store, config.c_nonce_ttl, config.clock)
-            if draft_nonce
-            else None
-        ),
+        c_nonce=await new_c_nonce(config) if draft_nonce else None,
         c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
     )
     return json_response(200, body)
@@ -140,10 +134,12 @@ async def handle_deferred_credential(
 ) -> HttpResponse:
     """The Deferred Credential Endpoint (see the module docstring). Raises ``ProtocolError``."""
     req = HttpRequest.coerce(request)
-    if req.method != "POST":
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "use POST", status=405)
-    if len(req.body) > config.max_body_size:
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "request body too large", status=413)
+    require_post(
+        req,
+        config,
+        error_cls=CredentialRequestError,
+        error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
+    )
     context = await authenticate_resource_request(
         req, config, expected_htu=config.endpoint("deferred_credential")
     )

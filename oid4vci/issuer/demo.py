@@ -63,8 +63,11 @@ __all__ = [
     "demo_configuration",
 ]
 
+#: The demo's one credential configuration.
 DEMO_CONFIGURATION_ID = "identity_credential"
+#: The user the demo login page accepts (with :data:`DEMO_PASSWORD`); demo only.
 DEMO_USERNAME = "alice"
+#: The demo login password (demo only, never for a real deployment).
 DEMO_PASSWORD = "wonderland"
 #: The fixed Transaction Code of the ``pre_auth_tx_code`` template (demo only).
 DEMO_TX_CODE = "493817"

@@ -46,8 +46,11 @@ __all__ = [
     "well_known_paths",
 ]
 
+#: Well-known name of the Credential Issuer metadata (OID4VCI).
 CREDENTIAL_ISSUER_WELL_KNOWN = "openid-credential-issuer"
+#: Well-known name of the JWT VC Issuer metadata (SD-JWT VC).
 JWT_VC_ISSUER_WELL_KNOWN = "jwt-vc-issuer"
+#: Well-known name of the OAuth authorization server metadata (RFC 8414).
 OAUTH_AS_WELL_KNOWN = "oauth-authorization-server"
 
 

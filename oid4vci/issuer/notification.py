@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 import attrs
 
 from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
-from oid4vci.http import JSON_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._request_body import read_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, authenticate_resource_request
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.models.notification import NotificationRequest, parse_notification_request
@@ -79,10 +80,14 @@ def _error(code: str, description: str, *, status: int | None = None) -> Credent
 def parse_notification(request: HttpRequest | RequestDict) -> NotificationRequest:
     """Read the body; :class:`CredentialRequestError` ``invalid_notification_request``."""
     req = HttpRequest.coerce(request)
-    if req.media_type != JSON_CONTENT_TYPE:
-        raise _error(ErrorCode.INVALID_NOTIFICATION_REQUEST, "content type must be JSON")
+    data = read_json_body(
+        req,
+        error_cls=CredentialRequestError,
+        error_code=ErrorCode.INVALID_NOTIFICATION_REQUEST,
+        media_status=None,
+    )
     try:
-        return parse_notification_request(req.json_body())
+        return parse_notification_request(data)
     except WireFormatError as exc:
         raise _error(ErrorCode.INVALID_NOTIFICATION_REQUEST, str(exc)) from None
 
@@ -95,8 +100,7 @@ async def handle_notification(
 ) -> HttpResponse:
     """Answer a Notification Endpoint request (204). Raises :class:`CredentialRequestError`."""
     req = HttpRequest.coerce(request)
-    if req.method != "POST":
-        raise _error(ErrorCode.INVALID_REQUEST, "method not allowed; use POST", status=405)
+    require_post(req, config, error_cls=CredentialRequestError)
     context = await authenticate_resource_request(
         req, config, expected_htu=config.endpoint("notification")
     )

@@ -4,7 +4,8 @@
   protected by a Transaction Code) and stores it through
   :func:`oid4vci.issuer.token.store_pre_authorized_code`.
 * :func:`create_authorization_code_offer` mints an ``issuer_state`` stored as
-  ``issuer_state:<value>`` (read by the authorization endpoint).
+  ``issuer_state:<value>`` (read by the authorization endpoint, and used up when it issues
+  a code: single use, like a pre-authorized code).
 * By reference: the offer JSON is stored as ``offer:<id>`` and served at
   ``GET <issuer>/offers/<id>`` (:func:`handle_offer_request`), single use unless ``reusable``.
 * Offer templates (:class:`OfferTemplate`): ``GET <issuer>/offers/templates/<name>`` mints a
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
@@ -27,7 +28,7 @@ import attrs
 
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
-from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.config import IssuerConfig, _str_tuple
 from oid4vci.issuer.responses import json_response
 from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
 from oid4vci.models.offer import (
@@ -93,9 +94,7 @@ class TxCodeSpec:
         if self.value is not None:
             return self.value
         alphabet = (
-            string.digits
-            if self.input_mode == "numeric"
-            else string.ascii_letters + (string.digits)
+            string.digits if self.input_mode == "numeric" else string.ascii_letters + string.digits
         )
         return "".join(secrets.choice(alphabet) for _ in range(self.length))
 
@@ -136,10 +135,6 @@ class CreatedOffer:
             f"CreatedOffer(configuration_ids={self.offer.credential_configuration_ids!r}, "
             f"grants={self.offer.grant_types!r}, by_reference={self.https_uri is not None})"
         )
-
-
-def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -188,21 +183,33 @@ def _check_ids(config: IssuerConfig, configuration_ids: Sequence[str]) -> tuple[
     return ids
 
 
-async def _publish(
+async def _mint(
     config: IssuerConfig,
-    offer: CredentialOffer,
     *,
+    ids: tuple[str, ...],
+    offer_id: str,
     by_reference: bool,
     reusable: bool,
-    offer_id: str,
     scheme: str,
-) -> tuple[str, str | None]:
-    if not by_reference:
-        return build_credential_offer_uri(offer, scheme=scheme), None
-    record = {"offer": credential_offer_to_json(offer), "reusable": reusable}
-    await config.store.put(_OFFER_PREFIX + offer_id, record, config.pre_authorized_code_ttl)
-    https_uri = offer_url(config, offer_id)
-    return build_credential_offer_uri(None, offer_uri=https_uri, scheme=scheme), https_uri
+    pre_authorized_code: PreAuthorizedCodeGrant | None = None,
+    authorization_code: AuthorizationCodeGrant | None = None,
+) -> CreatedOffer:
+    """The offer with one grant, published by value or (stored as ``offer:<id>``) by reference."""
+    offer = CredentialOffer(
+        credential_issuer=config.credential_issuer,
+        credential_configuration_ids=ids,
+        pre_authorized_code=pre_authorized_code,
+        authorization_code=authorization_code,
+    )
+    https_uri: str | None = None
+    if by_reference:
+        record = {"offer": credential_offer_to_json(offer), "reusable": reusable}
+        await config.store.put(_OFFER_PREFIX + offer_id, record, config.pre_authorized_code_ttl)
+        https_uri = offer_url(config, offer_id)
+        offer_uri = build_credential_offer_uri(None, offer_uri=https_uri, scheme=scheme)
+    else:
+        offer_uri = build_credential_offer_uri(offer, scheme=scheme)
+    return CreatedOffer(offer=offer, offer_uri=offer_uri, https_uri=https_uri, offer_id=offer_id)
 
 
 async def create_pre_authorized_offer(
@@ -220,8 +227,9 @@ async def create_pre_authorized_offer(
 
     The code lives ``config.pre_authorized_code_ttl`` seconds and is redeemable once (with the
     Transaction Code when ``tx_code`` is given). With ``by_reference`` the offer is served at
-    ``<issuer>/offers/<id>`` (once, unless ``reusable``). Raises :class:`ValueError` for
-    unknown configurations.
+    ``<issuer>/offers/<id>`` (once, unless ``reusable``). ``data`` is stored with the code
+    (see :class:`~oid4vci.issuer.token.PreAuthorizedGrant`). Raises :class:`ValueError` for
+    unknown configurations or an empty ``subject``.
     """
     ids = _check_ids(config, configuration_ids)
     if not subject:
@@ -237,30 +245,19 @@ async def create_pre_authorized_offer(
         data=dict(data or {}),
     )
     await store_pre_authorized_code(config.store, code, grant, config.pre_authorized_code_ttl)
-    offer = CredentialOffer(
-        credential_issuer=config.credential_issuer,
-        credential_configuration_ids=ids,
+    created = await _mint(
+        config,
+        ids=ids,
+        offer_id=offer_id,
+        by_reference=by_reference,
+        reusable=reusable,
+        scheme=scheme,
         pre_authorized_code=PreAuthorizedCodeGrant(
             pre_authorized_code=code,
             tx_code=tx_code.wire() if tx_code is not None else None,
         ),
     )
-    offer_uri, https_uri = await _publish(
-        config,
-        offer,
-        by_reference=by_reference,
-        reusable=reusable,
-        offer_id=offer_id,
-        scheme=scheme,
-    )
-    return CreatedOffer(
-        offer=offer,
-        offer_uri=offer_uri,
-        https_uri=https_uri,
-        offer_id=offer_id,
-        tx_code=tx_value,
-        pre_authorized_code=code,
-    )
+    return attrs.evolve(created, tx_code=tx_value, pre_authorized_code=code)
 
 
 async def create_authorization_code_offer(
@@ -275,7 +272,8 @@ async def create_authorization_code_offer(
     """Mint an authorization code offer with a fresh ``issuer_state``.
 
     ``issuer_state:<value>`` stores ``{"configuration_ids", "offer_id", "subject"?}`` for the
-    authorization endpoint (which uses the offered configurations when the wallet asks for none).
+    authorization endpoint (which uses the offered configurations when the wallet asks for none,
+    and uses the ``issuer_state`` up when it issues a code).
     """
     ids = _check_ids(config, configuration_ids)
     issuer_state = secrets.token_urlsafe(24)
@@ -285,26 +283,16 @@ async def create_authorization_code_offer(
         state_data["subject"] = subject
     ttl = max(config.pre_authorized_code_ttl, config.pending_authorization_ttl)
     await config.store.put(f"issuer_state:{issuer_state}", state_data, ttl)
-    offer = CredentialOffer(
-        credential_issuer=config.credential_issuer,
-        credential_configuration_ids=ids,
-        authorization_code=AuthorizationCodeGrant(issuer_state=issuer_state),
-    )
-    offer_uri, https_uri = await _publish(
+    created = await _mint(
         config,
-        offer,
+        ids=ids,
+        offer_id=offer_id,
         by_reference=by_reference,
         reusable=reusable,
-        offer_id=offer_id,
         scheme=scheme,
+        authorization_code=AuthorizationCodeGrant(issuer_state=issuer_state),
     )
-    return CreatedOffer(
-        offer=offer,
-        offer_uri=offer_uri,
-        https_uri=https_uri,
-        offer_id=offer_id,
-        issuer_state=issuer_state,
-    )
+    return attrs.evolve(created, issuer_state=issuer_state)
 
 
 async def create_offer_from_template(

@@ -8,7 +8,8 @@ required and ``request_uri`` refused. DPoP binding comes from ``dpop_jkt`` in th
 The request is stored as ``par:<request_uri>`` → ``{"client_id", "params"}`` for ``par_ttl``
 seconds; ``request_uri`` is ``urn:ietf:params:oauth:request_uri:<random>``. The authorization
 endpoint takes it once. Success: 201 ``{"request_uri", "expires_in"}``; errors: 400 JSON in
-the token-endpoint format (405 for another method, 413 for a large body).
+the token-endpoint format (405 for another method, 413 for a large body, 503 with
+``Retry-After`` when the store is full).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import attrs
 
 from oid4vci.errors import AuthorizationError, DpopError, ErrorCode, ProtocolError, StoreFullError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._request_body import read_form_post
 from oid4vci.issuer.access_token import verify_dpop_proof
 from oid4vci.issuer.authorization import REQUEST_URI_PREFIX, validate_authorization_parameters
 from oid4vci.issuer.config import IssuerConfig, PendingAuthorization
-from oid4vci.issuer.responses import create_error_response, json_response
-from oid4vci.issuer.token import error_response, parse_form_post
+from oid4vci.issuer.responses import json_response, temporarily_unavailable
+from oid4vci.issuer.token import error_response
 
 __all__ = [
     "PushedRequest",
@@ -49,7 +51,8 @@ class PushedRequest:
 
 def parse_par_request(request: HttpRequest | RequestDict, config: IssuerConfig) -> PushedRequest:
     """Check method, size, content type and the PAR-specific parameter rules."""
-    req, params = parse_form_post(request, config, error_cls=AuthorizationError)
+    req = HttpRequest.coerce(request)
+    params = read_form_post(req, config, error_cls=AuthorizationError)
     if "request_uri" in params:
         raise AuthorizationError(ErrorCode.INVALID_REQUEST, "request_uri must not be pushed")
     if not params.get("client_id"):
@@ -100,6 +103,4 @@ async def handle_par(request: HttpRequest | RequestDict, config: IssuerConfig) -
     except ProtocolError as err:
         return error_response(err)
     except StoreFullError:
-        return create_error_response(
-            AuthorizationError(ErrorCode.TEMPORARILY_UNAVAILABLE, "try again later", status=503)
-        )
+        return temporarily_unavailable()

@@ -12,8 +12,11 @@ that is unknown, stale or already used raises ``invalid_nonce``. Draft 13/14 hav
 
 The proof key is taken from exactly one of the JOSE headers ``jwk`` (a public JWK), ``kid`` (only
 ``did:jwk:`` DID URLs are resolved, with or without the ``#0`` fragment) or ``x5c`` (the leaf
-certificate's public key, read by :mod:`oid4vci.x509`; the chain is validated only when trust
-anchors are given — see :func:`jwk_from_x5c`).
+certificate's public key, read by :mod:`oid4vci.x509`). An ``x5c`` chain is validated when trust
+anchors are given: the credential endpoint passes
+:attr:`IssuerConfig.x5c_trust_anchors <oid4vci.issuer.config.IssuerConfig.x5c_trust_anchors>`;
+with none configured the leaf key is only bound, like a ``jwk`` header (see
+:func:`jwk_from_x5c`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "verify_proof_jwts",
 ]
 
+#: The ``typ`` header every ``jwt`` key proof must carry.
 PROOF_TYP = "openid4vci-proof+jwt"
 
 ConsumeNonce = Callable[[str], Awaitable[bool]]
@@ -252,8 +256,9 @@ async def verify_proof_jwt(
     """Verify one ``jwt`` key proof and consume its ``nonce`` through ``consume_nonce``.
 
     ``audience`` is the Credential Issuer identifier; ``algorithms`` the allow-list;
-    ``client_id`` the token's client (``iss`` is optional, §10.4, but must equal it when present); ``anonymous`` for tokens from anonymous pre-authorized requests (``iss``
-    must be absent). Raises :class:`CredentialRequestError` (``invalid_proof`` or
+    ``client_id`` the token's client (``iss`` is optional, §10.4, but must equal it when
+    present); ``anonymous`` for tokens from anonymous pre-authorized requests (``iss`` must be
+    absent). ``trust_anchors`` validate an ``x5c`` chain (see :func:`jwk_from_x5c`). Raises :class:`CredentialRequestError` (``invalid_proof`` or
     ``invalid_nonce``).
     """
     proofs = await verify_proof_jwts(

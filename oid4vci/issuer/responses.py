@@ -33,9 +33,13 @@ __all__ = [
     "json_response",
     "redirect_response",
     "resource_error",
+    "temporarily_unavailable",
 ]
 
+#: Headers on every issuer response: tokens, codes and nonces must never be cached.
 NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: Seconds a client is asked to wait (``Retry-After``) when the store is full.
+RETRY_AFTER_SECONDS = 5
 
 _UNAUTHORIZED_ERRORS = frozenset(
     {"", ErrorCode.INVALID_TOKEN, ErrorCode.INVALID_DPOP_PROOF, ErrorCode.USE_DPOP_NONCE}
@@ -121,7 +125,9 @@ def html_response(status: int, html: str, *, headers: object = None) -> HttpResp
     return HttpResponse(status=status, headers=hdrs, body=html.encode("utf-8"))
 
 
-def error_page(status: int, error: str, description: str | None = None) -> HttpResponse:
+def error_page(
+    status: int, error: str, description: str | None = None, *, headers: object = None
+) -> HttpResponse:
     """A minimal HTML error page (for authorization errors that must not be redirected)."""
     text = _html.escape(error)
     desc = f"<p>{_html.escape(description)}</p>" if description else ""
@@ -129,7 +135,26 @@ def error_page(status: int, error: str, description: str | None = None) -> HttpR
         "<!doctype html><html><head><meta charset='utf-8'><title>Authorization error</title>"
         f"</head><body><h1>Authorization error</h1><p><code>{text}</code></p>{desc}</body></html>"
     )
-    return html_response(status, page)
+    return html_response(status, page, headers=headers)
+
+
+def _retry_after() -> Headers:
+    return Headers({"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def temporarily_unavailable(*, html: bool = False) -> HttpResponse:
+    """503 ``temporarily_unavailable`` with ``Retry-After``: the answer to a full store.
+
+    JSON (``{"error", "error_description"}``) by default; ``html`` gives the error page the
+    authorization endpoint shows in the browser.
+    """
+    description = "try again later"
+    if html:
+        return error_page(
+            503, ErrorCode.TEMPORARILY_UNAVAILABLE, description, headers=_retry_after()
+        )
+    body = {"error": ErrorCode.TEMPORARILY_UNAVAILABLE, "error_description": description}
+    return json_response(503, body, headers=_retry_after())
 
 
 def _quoted(value: str) -> str:

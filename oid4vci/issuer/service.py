@@ -96,7 +96,11 @@ from oid4vci.issuer.offers import (
     offer_template_url,
 )
 from oid4vci.issuer.par import handle_par
-from oid4vci.issuer.responses import create_error_response, json_response
+from oid4vci.issuer.responses import (
+    create_error_response,
+    json_response,
+    temporarily_unavailable,
+)
 from oid4vci.issuer.tenancy import (
     build_path_issuer_url,
     build_subdomain_issuer_url,
@@ -119,8 +123,6 @@ the base configuration moved to its sub-domain or path (:meth:`Issuer.tenant_con
 _TENANT_MODES = ("subdomain", "path")
 
 Endpoint = Callable[[HttpRequest, IssuerConfig], Awaitable[HttpResponse]]
-
-_RETRY_AFTER = "5"
 
 
 @attrs.frozen(kw_only=True)
@@ -180,6 +182,13 @@ class Issuer:
         for template in offer_templates:
             self.register_offer_template(template)
         self._routes_cache: dict[str, dict[str, _Route]] = {}
+        self._notification_route = _Route(
+            name="notification",
+            methods=("POST",),
+            endpoint=self._notification,
+            error_code=ErrorCode.INVALID_NOTIFICATION_REQUEST,
+        )
+        self._offer_route = _Route(name="offer", methods=("GET",), endpoint=self._offer)
 
     def __repr__(self) -> str:
         return f"Issuer(credential_issuer={self.config.credential_issuer!r})"
@@ -298,57 +307,26 @@ class Issuer:
         cached = self._routes_cache.get(cache_key)
         if cached is not None:
             return cached
-        routes: dict[str, _Route] = {}
-
-        def add(path: str, route: _Route) -> None:
-            routes.setdefault(path, route)
-
-        for path in well_known_paths(config, CREDENTIAL_ISSUER_WELL_KNOWN):
-            add(path, _Route(name="metadata", methods=("GET",), endpoint=_issuer_metadata))
-        for path in well_known_paths(config, JWT_VC_ISSUER_WELL_KNOWN):
-            add(path, _Route(name="jwt_vc_issuer", methods=("GET",), endpoint=_jwt_vc_metadata))
-        invalid_cred = ErrorCode.INVALID_CREDENTIAL_REQUEST
-        add(
-            _path_of(config.endpoint("credential")),
-            _Route(
-                name="credential",
-                methods=("POST",),
-                endpoint=_credential,
-                error_code=invalid_cred,
+        # (paths, route): the first route added for a path wins.
+        table: list[tuple[Iterable[str], _Route]] = [
+            (well_known_paths(config, CREDENTIAL_ISSUER_WELL_KNOWN), _METADATA_ROUTE),
+            (well_known_paths(config, JWT_VC_ISSUER_WELL_KNOWN), _JWT_VC_ISSUER_ROUTE),
+            *(
+                ((_path_of(config.endpoint(name)),), route)
+                for name, route in _ENDPOINT_ROUTES.items()
             ),
-        )
-        add(
-            _path_of(config.endpoint("nonce")),
-            _Route(name="nonce", methods=("POST",), endpoint=_nonce),
-        )
-        add(
-            _path_of(config.endpoint("deferred_credential")),
-            _Route(name="deferred", methods=("POST",), endpoint=_deferred, error_code=invalid_cred),
-        )
-        add(
-            _path_of(config.endpoint("notification")),
-            _Route(
-                name="notification",
-                methods=("POST",),
-                endpoint=self._notification,
-                error_code=ErrorCode.INVALID_NOTIFICATION_REQUEST,
-            ),
-        )
+            ((_path_of(config.endpoint("notification")),), self._notification_route),
+        ]
         if config.builtin_authorization_server:
-            for path in well_known_paths(config, OAUTH_AS_WELL_KNOWN):
-                add(path, _Route(name="as_metadata", methods=("GET",), endpoint=_as_metadata))
-            add(
-                _path_of(config.endpoint("token")),
-                _Route(name="token", methods=("POST",), endpoint=_token),
+            table.append((well_known_paths(config, OAUTH_AS_WELL_KNOWN), _AS_METADATA_ROUTE))
+            table.extend(
+                ((_path_of(config.endpoint(name)),), route)
+                for name, route in _AS_ENDPOINT_ROUTES.items()
             )
-            add(
-                _path_of(config.endpoint("par")),
-                _Route(name="par", methods=("POST",), endpoint=_par),
-            )
-            add(
-                _path_of(config.endpoint("authorize")),
-                _Route(name="authorize", methods=("GET", "POST"), endpoint=_authorize),
-            )
+        routes: dict[str, _Route] = {}
+        for paths, route in table:
+            for path in paths:
+                routes.setdefault(path, route)
         if len(self._routes_cache) < 1024:
             self._routes_cache[cache_key] = routes
         return routes
@@ -359,7 +337,7 @@ class Issuer:
             return route
         prefix = _path_of(config.endpoint("offer", "x"))[:-1]
         if path.startswith(prefix) and len(path) > len(prefix):
-            return _Route(name="offer", methods=("GET",), endpoint=self._offer)
+            return self._offer_route
         return None
 
     def _tenant_of(self, request: HttpRequest, base_url: str) -> str | None:
@@ -420,11 +398,7 @@ class Issuer:
                 return _with_allow(response, route.methods)
             return response
         except StoreFullError:
-            return json_response(
-                503,
-                {"error": ErrorCode.TEMPORARILY_UNAVAILABLE, "error_description": "try later"},
-                headers={"Retry-After": _RETRY_AFTER},
-            )
+            return temporarily_unavailable()
         except ValidationError as exc:
             code = route.error_code if route is not None else ErrorCode.INVALID_REQUEST
             return create_error_response(CredentialRequestError(code, str(exc)))
@@ -461,29 +435,30 @@ async def _jwt_vc_metadata(request: HttpRequest, config: IssuerConfig) -> HttpRe
     return handle_jwt_vc_issuer_metadata(request, config)
 
 
-async def _as_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return await handle_as_metadata(request, config)
-
-
-async def _credential(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return await handle_credential_request(request, config)
-
-
-async def _nonce(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return await handle_nonce(request, config)
-
-
-async def _deferred(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return await handle_deferred_credential(request, config)
-
-
-async def _token(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return await handle_token(request, config)
-
-
-async def _par(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return await handle_par(request, config)
-
-
-async def _authorize(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return await handle_authorization(request, config)
+_POST = ("POST",)
+_METADATA_ROUTE = _Route(name="metadata", methods=("GET",), endpoint=_issuer_metadata)
+_JWT_VC_ISSUER_ROUTE = _Route(name="jwt_vc_issuer", methods=("GET",), endpoint=_jwt_vc_metadata)
+_AS_METADATA_ROUTE = _Route(name="as_metadata", methods=("GET",), endpoint=handle_as_metadata)
+#: The issuer's own endpoints by ``IssuerConfig.endpoint`` name (the notification endpoint,
+#: which needs this Issuer's hook, is added per instance).
+_ENDPOINT_ROUTES: dict[str, _Route] = {
+    "credential": _Route(
+        name="credential",
+        methods=_POST,
+        endpoint=handle_credential_request,
+        error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
+    ),
+    "nonce": _Route(name="nonce", methods=_POST, endpoint=handle_nonce),
+    "deferred_credential": _Route(
+        name="deferred",
+        methods=_POST,
+        endpoint=handle_deferred_credential,
+        error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
+    ),
+}
+#: The built-in authorization server's endpoints (off with an external one).
+_AS_ENDPOINT_ROUTES: dict[str, _Route] = {
+    "token": _Route(name="token", methods=_POST, endpoint=handle_token),
+    "par": _Route(name="par", methods=_POST, endpoint=handle_par),
+    "authorize": _Route(name="authorize", methods=("GET", "POST"), endpoint=handle_authorization),
+}

@@ -27,16 +27,21 @@ import attrs
 
 from oid4vci.dpop import DpopProof
 from oid4vci.errors import ErrorCode, ProtocolError, StoreFullError, TokenError, WireFormatError
-from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._request_body import read_form_post
 from oid4vci.issuer.access_token import (
     TokenContext,
     issue_access_token,
-    mint_c_nonce,
     revoke_grant,
     verify_dpop_proof,
 )
-from oid4vci.issuer.config import IssuerConfig
-from oid4vci.issuer.responses import create_error_response, json_response
+from oid4vci.issuer.config import IssuerConfig, _str_tuple
+from oid4vci.issuer.nonce import new_c_nonce
+from oid4vci.issuer.responses import (
+    create_error_response,
+    json_response,
+    temporarily_unavailable,
+)
 from oid4vci.issuer.store import Store
 from oid4vci.models.authorization import parse_authorization_details
 from oid4vci.pkce import verify_code_challenge
@@ -57,12 +62,10 @@ __all__ = [
     "store_pre_authorized_code",
 ]
 
+#: ``grant_type`` of the pre-authorized code flow (OID4VCI).
 PRE_AUTHORIZED_CODE_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+#: ``grant_type`` of the authorization code flow (RFC 6749).
 AUTHORIZATION_CODE_GRANT = "authorization_code"
-
-
-def _str_tuple(value: Sequence[str]) -> tuple[str, ...]:
-    return tuple(value)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -195,29 +198,10 @@ def _error(error: str, description: str, *, status: int | None = None) -> TokenE
     return TokenError(error, description, status=status)
 
 
-def parse_form_post(
-    request: HttpRequest | RequestDict, config: IssuerConfig, *, error_cls: type[ProtocolError]
-) -> tuple[HttpRequest, dict[str, str]]:
-    """Check method (POST), size and content type; return the request and its form parameters."""
-    req = HttpRequest.coerce(request)
-    if req.method != "POST":
-        raise error_cls(ErrorCode.INVALID_REQUEST, "method not allowed; use POST", status=405)
-    if len(req.body) > config.max_body_size:
-        raise error_cls(ErrorCode.INVALID_REQUEST, "request body too large", status=413)
-    if req.media_type != FORM_CONTENT_TYPE:
-        raise error_cls(
-            ErrorCode.INVALID_REQUEST, "content type must be application/x-www-form-urlencoded"
-        )
-    try:
-        params = req.form_body()
-    except WireFormatError as exc:
-        raise error_cls(ErrorCode.INVALID_REQUEST, str(exc)) from None
-    return req, params
-
-
 def parse_token_request(request: HttpRequest | RequestDict, config: IssuerConfig) -> TokenRequest:
     """Read a token request (POST, form-encoded); raises :class:`TokenError`."""
-    req, params = parse_form_post(request, config, error_cls=TokenError)
+    req = HttpRequest.coerce(request)
+    params = read_form_post(req, config, error_cls=TokenError)
     grant_type = params.get("grant_type")
     if not grant_type:
         raise _error(ErrorCode.INVALID_REQUEST, "grant_type is required")
@@ -315,7 +299,10 @@ async def redeem_authorization_code(
 ) -> AuthorizationCodeGrant:
     """Check and consume an authorization code (PKCE, client, redirect URI, ``dpop_jkt``).
 
-    A code presented a second time revokes the tokens issued for it.
+    Malformed requests (a missing parameter, ``authorization_details`` asking for more than
+    was granted) are refused before the code is used up; a code that fails its bindings
+    (client, redirect URI, PKCE, DPoP key) is used up. A code presented a second time revokes
+    the tokens issued for it.
     """
     code = params.get("code")
     if not code:
@@ -329,7 +316,13 @@ async def redeem_authorization_code(
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri:
         raise _error(ErrorCode.INVALID_REQUEST, "redirect_uri is required")
-    data = await config.store.take(f"code:{code}")
+    key = f"code:{code}"
+    peeked = await config.store.get(key)
+    if isinstance(peeked, Mapping):
+        # As for pre-authorized codes: a request refused for its authorization_details leaves
+        # the code redeemable.
+        _narrow(config, params, AuthorizationCodeGrant.from_json(peeked).configuration_ids)
+    data = await config.store.take(key)
     if not isinstance(data, Mapping):
         used = await config.store.get(f"code_used:{code}")
         if isinstance(used, str):
@@ -387,13 +380,13 @@ async def create_token_response(
     if context.scope:
         body["scope"] = context.scope
     if config.published_version.c_nonce_in_responses:
-        body["c_nonce"] = await mint_c_nonce(config.store, config.c_nonce_ttl, config.clock)
+        body["c_nonce"] = await new_c_nonce(config)
         body["c_nonce_expires_in"] = config.c_nonce_ttl
     return json_response(200, body, headers=headers)
 
 
 def error_response(err: ProtocolError) -> HttpResponse:
-    """:func:`create_error_response`, plus ``Allow: POST`` on a 405."""
+    """:func:`create_error_response`, plus ``Allow: POST`` on a 405 (token and PAR endpoints)."""
     response = create_error_response(err)
     if response.status == 405:
         response = attrs.evolve(response, headers=response.headers.with_header("Allow", "POST"))
@@ -405,7 +398,10 @@ def _include_details(config: IssuerConfig, used: bool) -> bool:
 
 
 async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig) -> HttpResponse:
-    """The token endpoint: parse → DPoP → redeem the grant → token response (errors as JSON)."""
+    """The token endpoint: parse → DPoP → redeem the grant → token response.
+
+    Errors are answered as JSON (RFC 6749 §5.2); a full store as 503 with ``Retry-After``.
+    """
     try:
         if config.external_authorization_server is not None:
             raise _error(ErrorCode.INVALID_REQUEST, "no token endpoint here", status=404)
@@ -455,6 +451,4 @@ async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig)
     except ProtocolError as err:
         return error_response(err)
     except StoreFullError:
-        return create_error_response(
-            TokenError(ErrorCode.TEMPORARILY_UNAVAILABLE, "try again later", status=503)
-        )
+        return temporarily_unavailable()

@@ -308,6 +308,37 @@ async def test_issuer_state_from_offer(clock: FakeClock) -> None:
     assert stored2["issuer_state"] == "abc"
 
 
+async def test_issuer_state_is_single_use(clock: FakeClock) -> None:
+    hook = LoginHook()
+    config = make_config(clock, hook)
+    await config.store.put("issuer_state:abc", {"configuration_ids": ["diploma"]}, 600)
+    # Two authorizations start with the same offer; a refused login uses nothing up.
+    assert (
+        await get_authorize(config, authorization_details=None, issuer_state="abc")
+    ).status == 200
+    first = handle_of(hook)
+    assert (
+        await get_authorize(config, authorization_details=None, issuer_state="abc")
+    ).status == 200
+    second = handle_of(hook)
+    denied = redirect_params(await post_login(config, second, username="mallory"))
+    assert denied["error"] == "access_denied"
+    assert await config.store.get("issuer_state:abc") is not None
+    # The first code issued takes it; another authorization with it gets no code.
+    assert "code" in redirect_params(await post_login(config, first))
+    assert await config.store.get("issuer_state:abc") is None
+    await config.store.put("issuer_state:xyz", {"configuration_ids": ["diploma"]}, 600)
+    assert (
+        await get_authorize(config, authorization_details=None, issuer_state="xyz")
+    ).status == 200
+    third = handle_of(hook)
+    await config.store.take("issuer_state:xyz")  # used meanwhile by another authorization
+    params = redirect_params(await post_login(config, third))
+    assert params["error"] == "invalid_request"
+    assert "code" not in params
+    assert params["state"] == "st-1"
+
+
 async def test_draft13_format_and_vct_details(clock: FakeClock) -> None:
     hook = LoginHook()
     config = make_config(clock, hook)

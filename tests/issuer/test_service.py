@@ -543,6 +543,48 @@ async def test_store_full_is_503(clock: FakeClock) -> None:
     assert response.headers.get("Retry-After") == "5"
 
 
+async def test_store_full_is_503_with_retry_after_from_every_helper(clock: FakeClock) -> None:
+    # The endpoint helpers answer a full store like Issuer.handle does.
+    from oid4vci.issuer import (
+        PreAuthorizedGrant,
+        handle_authorization,
+        handle_par,
+        handle_token,
+        store_pre_authorized_code,
+    )
+
+    config = make_config(clock, store=_FullStore(clock=clock), allow_bearer=True)
+    grant = PreAuthorizedGrant(subject="alice", configuration_ids=("identity",))
+    await store_pre_authorized_code(config.store, "code-1", grant, 600)
+    token = await handle_token(
+        HttpRequest.form(
+            "POST",
+            ISSUER + "/token",
+            {"grant_type": PRE_AUTH_GRANT, "pre-authorized_code": "code-1"},
+        ),
+        config,
+    )
+    authorization = {
+        "response_type": "code",
+        "client_id": "wallet",
+        "redirect_uri": "https://wallet.example/cb",
+        "code_challenge": code_challenge(generate_code_verifier()),
+        "code_challenge_method": "S256",
+        "scope": "identity",
+    }
+    par = await handle_par(HttpRequest.form("POST", ISSUER + "/par", authorization), config)
+    for response in (token, par):
+        assert response.status == 503
+        assert response.json_body()["error"] == "temporarily_unavailable"
+        assert response.headers.get("Retry-After") == "5"
+    page = await handle_authorization(
+        HttpRequest(method="GET", url=ISSUER + "/authorize?" + urlencode(authorization)), config
+    )
+    assert page.status == 503
+    assert page.headers.get("Retry-After") == "5"
+    assert b"temporarily_unavailable" in page.body
+
+
 async def test_unexpected_exception_is_500_without_details(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:

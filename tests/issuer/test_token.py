@@ -361,6 +361,17 @@ async def test_authorization_code_mismatches(clock: FakeClock, overrides: dict[s
     assert (response.status, error_of(response)) == (400, "invalid_grant")
 
 
+async def test_authorization_code_survives_bad_authorization_details(clock: FakeClock) -> None:
+    config = make_config(clock)
+    await auth_code(config)
+    key = LocalSigner.generate()
+    bad = '[{"type":"openid_credential","credential_configuration_id":"diploma"}]'
+    refused = await token_request(config, code_form(authorization_details=bad), key)
+    assert (refused.status, error_of(refused)) == (400, "invalid_authorization_details")
+    response = await token_request(config, code_form(), key)
+    assert response.status == 200, response.body
+
+
 async def test_authorization_code_missing_verifier(clock: FakeClock) -> None:
     config = make_config(clock)
     await auth_code(config)
