@@ -4,8 +4,12 @@ High level: :class:`Oid4vciClient` (``parse_offer``, ``accept_offer``, ``authori
 ``claim``, ``poll_deferred``, ``notify``) configured by a :class:`WalletPolicy`.
 Low level: one call per protocol request (:func:`request_token`, :func:`request_credential`,
 :func:`request_nonce`, :func:`push_authorization_request`, :func:`poll_deferred`,
-:func:`notify`), the sans-IO steps in :mod:`oid4vci.wallet.steps`, and the flow's state table
-in :mod:`oid4vci.wallet.states`.
+:func:`notify`); the sans-IO steps of :mod:`oid4vci.wallet.steps`, a ``build_*`` for every
+request and a ``read_*`` for every response (the pushed authorization request, the
+authorization request and its callback, the token request, the nonce request, the credential
+request, the deferred credential request, the notification request); discovery
+(:func:`discover`); credential verification (:func:`verify_credential`); and the flow's state
+table in :mod:`oid4vci.wallet.states`.
 """
 
 from __future__ import annotations
@@ -37,20 +41,34 @@ from oid4vci.wallet.results import ReceivedCredential as ReceivedCredential
 from oid4vci.wallet.states import Event as Event
 from oid4vci.wallet.states import Flow as Flow
 from oid4vci.wallet.states import FlowState as FlowState
+from oid4vci.wallet.steps import DeferredPending as DeferredPending
 from oid4vci.wallet.steps import authorization_code_grant as authorization_code_grant
+from oid4vci.wallet.steps import authorization_request_params as authorization_request_params
 from oid4vci.wallet.steps import build_authorization_url as build_authorization_url
 from oid4vci.wallet.steps import build_credential_request as build_credential_request
+from oid4vci.wallet.steps import (
+    build_deferred_credential_request as build_deferred_credential_request,
+)
 from oid4vci.wallet.steps import build_key_proof as build_key_proof
 from oid4vci.wallet.steps import build_nonce_request as build_nonce_request
+from oid4vci.wallet.steps import build_notification_request as build_notification_request
 from oid4vci.wallet.steps import build_par_request as build_par_request
 from oid4vci.wallet.steps import build_token_request as build_token_request
 from oid4vci.wallet.steps import pre_authorized_grant as pre_authorized_grant
+from oid4vci.wallet.steps import read_authorization_callback as read_authorization_callback
 from oid4vci.wallet.steps import read_credential_response as read_credential_response
+from oid4vci.wallet.steps import (
+    read_deferred_credential_response as read_deferred_credential_response,
+)
+from oid4vci.wallet.steps import read_nonce_response as read_nonce_response
+from oid4vci.wallet.steps import read_notification_response as read_notification_response
+from oid4vci.wallet.steps import read_par_response as read_par_response
 from oid4vci.wallet.steps import read_token_response as read_token_response
 from oid4vci.wallet.verify import WalletReason as WalletReason
 from oid4vci.wallet.verify import verify_credential as verify_credential
 
 __all__ = [
+    "DeferredPending",
     "DeferredTransaction",
     "Discovery",
     "Event",
@@ -67,11 +85,14 @@ __all__ = [
     "WalletPolicy",
     "WalletReason",
     "authorization_code_grant",
+    "authorization_request_params",
     "build_authorization_url",
     "build_credential_request",
+    "build_deferred_credential_request",
     "build_dpop_jwt",
     "build_key_proof",
     "build_nonce_request",
+    "build_notification_request",
     "build_par_request",
     "build_token_request",
     "check_tx_code",
@@ -84,7 +105,12 @@ __all__ = [
     "poll_deferred",
     "pre_authorized_grant",
     "push_authorization_request",
+    "read_authorization_callback",
     "read_credential_response",
+    "read_deferred_credential_response",
+    "read_nonce_response",
+    "read_notification_response",
+    "read_par_response",
     "read_token_response",
     "request_credential",
     "request_nonce",

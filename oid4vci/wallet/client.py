@@ -32,9 +32,9 @@ from oid4vci.errors import (
     WireFormatError,
 )
 from oid4vci.http import Transport
-from oid4vci.jose import LocalSigner, jwk_thumbprint
+from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint
 from oid4vci.models import (
-    CredentialConfiguration,
+    AuthorizationServerMetadata,
     CredentialIssuerMetadata,
     CredentialOffer,
     TokenResponse,
@@ -43,6 +43,7 @@ from oid4vci.models import (
 )
 from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.urls import require_secure_url
+from oid4vci.versions import SpecVersion
 
 from .discovery import Discovery, MetadataCache, discover, read_issuer_metadata
 from .driver import (
@@ -227,7 +228,7 @@ class Oid4vciClient:
     def _driver(
         self,
         *,
-        dpop_key: Any = None,
+        dpop_key: Signer | None = None,
         nonces: NonceMemory | None = None,
         c_nonce: str | None = None,
     ) -> Driver:
@@ -244,7 +245,7 @@ class Oid4vciClient:
     def _session(
         self,
         metadata: CredentialIssuerMetadata,
-        version: Any,
+        version: SpecVersion,
         token: TokenResponse,
         driver: Driver,
         client_id: str | None,
@@ -386,7 +387,6 @@ class Oid4vciClient:
         )
         flow = flow.advance(Event.METADATA_LOADED)
         as_meta, meta = found.as_metadata, found.issuer_metadata
-        configs = {c: meta.configuration(c) for c in chosen}
         self._preflight(meta, chosen)
         authorization_endpoint = secure_endpoint(
             as_meta.authorization_endpoint, "authorization_endpoint", self.policy
@@ -396,30 +396,8 @@ class Oid4vciClient:
         if methods is not None and "S256" not in methods:
             raise MetadataError("the authorization server does not support PKCE S256")
         dpop_key = choose_dpop_key(self.policy, as_meta)
-        details: list[dict[str, Any]] | None = None
-        scope: str | None = None
-        types = as_meta.authorization_details_types_supported
-        details_ok = types is None or "openid_credential" in types
-        scopes = [c.scope for c in configs.values()]
-        use_details = self.policy.use_authorization_details and details_ok
-        if not use_details and not all(scopes):
-            if not details_ok:
-                raise MetadataError(
-                    "neither authorization_details nor scope can request these configurations"
-                )
-            use_details = True
-        if use_details:
-            details = []
-            for c in chosen:
-                entry: dict[str, Any] = {
-                    "type": "openid_credential",
-                    "credential_configuration_id": c,
-                }
-                if meta.authorization_servers:
-                    entry["locations"] = [meta.credential_issuer]
-                details.append(entry)
-        else:
-            scope = " ".join(dict.fromkeys(s for s in scopes if s))
+        details, scope = self._what_to_request(as_meta, meta, chosen)
+        use_par = self._use_par(as_meta)
         verifier = generate_code_verifier()
         state = generate_state()
         params = authorization_request_params(
@@ -433,19 +411,12 @@ class Oid4vciClient:
             dpop_jkt=jwk_thumbprint(dpop_key.public_jwk) if dpop_key is not None else None,
             resource=meta.credential_issuer if (scope and meta.authorization_servers) else None,
         )
-        par_endpoint = as_meta.pushed_authorization_request_endpoint
-        mode = self.policy.par
-        if mode == "always" and not par_endpoint:
-            raise MetadataError(
-                "the authorization server has no PAR endpoint (policy requires PAR)"
-            )
-        if mode == "never" and as_meta.require_pushed_authorization_requests:
-            raise MetadataError("the authorization server requires PAR (policy forbids it)")
-        use_par = bool(par_endpoint) and mode != "never"
         driver = self._driver(dpop_key=dpop_key)
         if use_par:
             endpoint = secure_endpoint(
-                par_endpoint, "pushed_authorization_request_endpoint", self.policy
+                as_meta.pushed_authorization_request_endpoint,
+                "pushed_authorization_request_endpoint",
+                self.policy,
             )
             pushed = await driver.push_authorization_request(endpoint, params)
             url = build_authorization_url(
@@ -477,6 +448,45 @@ class Oid4vciClient:
             created_at=self.clock(),
         )
         return url, pending
+
+    def _use_par(self, as_meta: AuthorizationServerMetadata) -> bool:
+        """Whether to push the authorization request (``policy.par`` against the AS)."""
+        par_endpoint = as_meta.pushed_authorization_request_endpoint
+        mode = self.policy.par
+        if mode == "always" and not par_endpoint:
+            raise MetadataError(
+                "the authorization server has no PAR endpoint (policy requires PAR)"
+            )
+        if mode == "never" and as_meta.require_pushed_authorization_requests:
+            raise MetadataError("the authorization server requires PAR (policy forbids it)")
+        return bool(par_endpoint) and mode != "never"
+
+    def _what_to_request(
+        self,
+        as_meta: AuthorizationServerMetadata,
+        meta: CredentialIssuerMetadata,
+        chosen: Sequence[str],
+    ) -> tuple[list[dict[str, Any]] | None, str | None]:
+        """``(authorization_details, None)`` or ``(None, scope)`` for the chosen configurations.
+
+        ``authorization_details`` when the policy prefers it and the AS accepts
+        ``openid_credential``, or when some configuration has no ``scope``; else the scopes."""
+        types = as_meta.authorization_details_types_supported
+        details_ok = types is None or "openid_credential" in types
+        scopes = [meta.configuration(c).scope for c in chosen]
+        if not (self.policy.use_authorization_details and details_ok) and all(scopes):
+            return None, " ".join(dict.fromkeys(s for s in scopes if s))
+        if not details_ok:
+            raise MetadataError(
+                "neither authorization_details nor scope can request these configurations"
+            )
+        details: list[dict[str, Any]] = []
+        for c in chosen:
+            entry: dict[str, Any] = {"type": "openid_credential", "credential_configuration_id": c}
+            if meta.authorization_servers:
+                entry["locations"] = [meta.credential_issuer]
+            details.append(entry)
+        return details, None
 
     async def claim(
         self, pending: PendingAuthorization, callback_url: str, *, count: int = 1
@@ -543,8 +553,7 @@ class Oid4vciClient:
         out: list[ReceivedCredential] = []
         for tx in transactions:
             driver = self._driver(nonces=tx.session.dpop_nonces)
-            config = CredentialConfiguration(format=tx.format, vct=tx.expected_vct)
-            out.extend(await driver.poll_deferred(tx, config, max_wait=max_wait))
+            out.extend(await driver.poll_deferred(tx, max_wait=max_wait))
         return tuple(out)
 
     async def notify(

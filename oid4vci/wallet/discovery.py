@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -50,11 +50,14 @@ __all__ = [
     "discover",
     "fetch_as_metadata",
     "fetch_issuer_metadata",
+    "fetch_json_document",
     "issuer_metadata_urls",
     "read_as_metadata",
     "read_issuer_metadata",
     "select_authorization_server",
 ]
+
+_T = TypeVar("_T")
 
 
 @attrs.frozen(kw_only=True)
@@ -151,20 +154,48 @@ def select_authorization_server(
     return metadata.credential_issuer
 
 
-async def _fetch_first(
-    transport: Transport, urls: list[str], *, policy: WalletPolicy, what: str
-) -> dict[str, Any] | None:
+async def fetch_json_document(
+    transport: Transport, url: str, *, policy: WalletPolicy, what: str
+) -> dict[str, Any]:
+    """GET ``url`` (https checked first, redirects refused) and return its JSON object;
+    :class:`MetadataError` when the answer is not 200 with a JSON object."""
+    require_secure_url(url, allow_insecure_loopback=policy.allow_insecure_loopback, what=what)
+    response = await transport.send(build_metadata_request(url))
+    check_redirect(response)
+    if response.status != 200:
+        raise MetadataError(f"{what} answered {response.status}")
+    try:
+        return response.json_body()
+    except WireFormatError:
+        raise MetadataError(f"{what} is not JSON") from None
+
+
+async def _load(
+    transport: Transport,
+    urls: list[str],
+    read: Callable[[dict[str, Any]], _T],
+    *,
+    kind: str,
+    key: str,
+    policy: WalletPolicy,
+    cache: MetadataCache | None,
+) -> tuple[_T, dict[str, Any]]:
+    """``read`` of the document cached under ``key``, else of the first of ``urls`` that
+    answers with a JSON object (a location that does not is skipped). A fetched document is
+    cached only once ``read`` accepted it."""
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None:
+        return read(cached), cached
     for url in urls:
-        require_secure_url(url, allow_insecure_loopback=policy.allow_insecure_loopback, what=what)
-        response = await transport.send(build_metadata_request(url))
-        check_redirect(response)
-        if response.status != 200:
-            continue
         try:
-            return response.json_body()
-        except WireFormatError:
+            doc = await fetch_json_document(transport, url, policy=policy, what=f"{kind} URL")
+        except MetadataError:
             continue
-    return None
+        value = read(doc)
+        if cache is not None:
+            cache.put(key, doc)
+        return value, doc
+    raise MetadataError(f"no {kind} found")
 
 
 async def fetch_issuer_metadata(
@@ -180,22 +211,15 @@ async def fetch_issuer_metadata(
         allow_insecure_loopback=policy.allow_insecure_loopback,
         what="credential_issuer",
     )
-    key = f"issuer {credential_issuer}"
-    doc = cache.get(key) if cache is not None else None
-    if doc is None:
-        doc = await _fetch_first(
-            transport,
-            issuer_metadata_urls(credential_issuer),
-            policy=policy,
-            what="issuer metadata URL",
-        )
-        if doc is None:
-            raise MetadataError("no Credential Issuer metadata found for the issuer")
-        meta, version = read_issuer_metadata(doc, credential_issuer)
-        if cache is not None:
-            cache.put(key, doc)
-        return meta, version, doc
-    meta, version = read_issuer_metadata(doc, credential_issuer)
+    (meta, version), doc = await _load(
+        transport,
+        issuer_metadata_urls(credential_issuer),
+        lambda doc: read_issuer_metadata(doc, credential_issuer),
+        kind="Credential Issuer metadata",
+        key=f"issuer {credential_issuer}",
+        policy=policy,
+        cache=cache,
+    )
     return meta, version, doc
 
 
@@ -212,26 +236,17 @@ async def fetch_as_metadata(
         allow_insecure_loopback=policy.allow_insecure_loopback,
         what="authorization server",
     )
-    key = f"as {authorization_server}"
-    doc = cache.get(key) if cache is not None else None
-    if doc is None:
-        urls = as_metadata_urls(
+    return await _load(
+        transport,
+        as_metadata_urls(
             authorization_server, openid_configuration=policy.openid_configuration_fallback
-        )
-        found: dict[str, Any] | None = None
-        for url in urls:
-            found = await _fetch_first(
-                transport, [url], policy=policy, what="authorization server metadata URL"
-            )
-            if found is not None:
-                break
-        if found is None:
-            raise MetadataError("no authorization server metadata found")
-        meta = read_as_metadata(found, authorization_server)
-        if cache is not None:
-            cache.put(key, found)
-        return meta, found
-    return read_as_metadata(doc, authorization_server), doc
+        ),
+        lambda doc: read_as_metadata(doc, authorization_server),
+        kind="authorization server metadata",
+        key=f"as {authorization_server}",
+        policy=policy,
+        cache=cache,
+    )
 
 
 async def discover(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,6 +82,7 @@ __all__ = [
     "Sleep",
     "check_proof_types",
     "choose_dpop_key",
+    "polling_interval",
     "secure_endpoint",
 ]
 
@@ -89,6 +90,22 @@ Sleep = Callable[[float], Awaitable[None]]
 """``async sleep(seconds)``; ``anyio.sleep`` unless a test injects another."""
 
 log = logging.getLogger("oid4vci.wallet")
+
+#: The longest polling interval taken from an issuer (a year): longer ones exceed every wait
+#: budget anyway, and an absurd integer must not overflow a float.
+_LONGEST_INTERVAL = 365 * 24 * 3600
+
+
+def polling_interval(issuer_interval: int | None, fallback: float) -> float:
+    """The issuer's ``interval`` (seconds) when it is positive, else ``fallback``."""
+    if issuer_interval is None or issuer_interval <= 0:
+        return fallback
+    return float(min(issuer_interval, _LONGEST_INTERVAL))
+
+
+def _proof_key(token_type: str, dpop_key: Signer | None) -> Signer | None:
+    """The key for DPoP proofs at the issuer: ``dpop_key`` when the token is DPoP-bound."""
+    return dpop_key if token_type.lower() == "dpop" else None
 
 
 def secure_endpoint(url: str | None, what: str, policy: WalletPolicy) -> str:
@@ -190,8 +207,8 @@ class Driver:
     ) -> HttpResponse:
         """Send ``make(dpop_proof)``; retry once on ``use_dpop_nonce`` with a new nonce."""
         origin = origin_of(url)
-        response: HttpResponse | None = None
-        for attempt in range(2):
+
+        async def attempt() -> HttpResponse:
             proof = None
             if dpop_key is not None:
                 proof = await build_dpop_jwt(
@@ -202,26 +219,25 @@ class Driver:
                     nonce=self.nonces.get(origin),
                     clock=self.clock,
                 )
-            previous = self.nonces.get(origin)
-            response = await self.send(make(proof))
-            retry = (
-                attempt == 0
-                and dpop_key is not None
-                and is_use_dpop_nonce(response)
-                and response.headers.get("DPoP-Nonce") is not None
-                and self.nonces.get(origin) != previous
-            )
-            if not retry:
-                return response
-        assert response is not None
+            return await self.send(make(proof))
+
+        previous = self.nonces.get(origin)
+        response = await attempt()
+        # Retry only when the answer brought a nonce we did not use (never loop on the same one).
+        if (
+            dpop_key is not None
+            and is_use_dpop_nonce(response)
+            and self.nonces.get(origin) != previous
+        ):
+            response = await attempt()
         return response
 
     # --- authorization server ------------------------------------------------------------------
 
     async def push_authorization_request(
-        self, par_endpoint: str, params: dict[str, str]
+        self, par_endpoint: str, params: Mapping[str, str]
     ) -> PushedAuthorizationResponse:
-        """POST the PAR (DPoP header when a DPoP key is in use)."""
+        """POST the pushed authorization request (``DPoP`` header when a DPoP key is in use)."""
         response = await self.exchange(
             "POST",
             par_endpoint,
@@ -230,15 +246,22 @@ class Driver:
         )
         return read_par_response(response)
 
-    async def request_token(self, token_endpoint: str, params: dict[str, str]) -> TokenResponse:
-        """POST the token request and check ``token_type`` against the DPoP key and policy."""
+    async def send_token_request(
+        self, token_endpoint: str, params: Mapping[str, str]
+    ) -> TokenResponse:
+        """POST the token request (DPoP proof when a DPoP key is in use) and read the answer."""
         response = await self.exchange(
             "POST",
             token_endpoint,
             lambda proof: build_token_request(token_endpoint, params, dpop_proof=proof),
             dpop_key=self.dpop_key,
         )
-        token = read_token_response(response)
+        return read_token_response(response)
+
+    async def request_token(self, token_endpoint: str, params: Mapping[str, str]) -> TokenResponse:
+        """:meth:`send_token_request`, then check ``token_type`` against the DPoP key and policy
+        and remember the token response's ``c_nonce``."""
+        token = await self.send_token_request(token_endpoint, params)
         if token.is_dpop and self.dpop_key is None:
             raise WireFormatError("DPoP token although no DPoP proof was sent", path="token_type")
         if not token.is_dpop and self.dpop_key is not None and self.policy.dpop == "required":
@@ -249,40 +272,126 @@ class Driver:
             self.c_nonce = token.c_nonce
         return token
 
-    # --- issuer ---------------------------------------------------------------------------------
+    # --- issuer: one request each, by endpoint and access token ---------------------------------
 
-    def _resource_key(self, session: IssuerSession) -> Signer | None:
-        return session.dpop_key if session.uses_dpop else None
-
-    async def request_nonce(self, session: IssuerSession) -> str:
-        """A fresh ``c_nonce`` from the Nonce Endpoint (DPoP proof attached when bound)."""
-        endpoint = secure_endpoint(session.nonce_endpoint, "nonce_endpoint", self.policy)
+    async def send_nonce_request(self, nonce_endpoint: str, *, dpop_key: Signer | None) -> str:
+        """POST the nonce request and return the fresh ``c_nonce`` (DPoP proof with ``dpop_key``)."""
         response = await self.exchange(
             "POST",
-            endpoint,
-            lambda proof: build_nonce_request(endpoint, dpop_proof=proof),
-            dpop_key=self._resource_key(session),
+            nonce_endpoint,
+            lambda proof: build_nonce_request(nonce_endpoint, dpop_proof=proof),
+            dpop_key=dpop_key,
         )
         return read_nonce_response(response)
 
-    async def _send_credential_request(
-        self, session: IssuerSession, body: dict[str, Any]
+    async def send_credential_request(
+        self,
+        credential_endpoint: str,
+        body: Mapping[str, Any],
+        *,
+        access_token: str,
+        token_type: str,
+        dpop_key: Signer | None,
     ) -> CredentialResponse:
-        endpoint = secure_endpoint(session.credential_endpoint, "credential_endpoint", self.policy)
+        """POST one credential request (``body`` already in the issuer's version shape) and
+        read the answer; a DPoP proof goes along when the token is DPoP-bound."""
         response = await self.exchange(
             "POST",
-            endpoint,
+            credential_endpoint,
             lambda proof: build_credential_request(
-                endpoint,
+                credential_endpoint,
                 body,
-                access_token=session.access_token,
-                token_type=session.token_type,
+                access_token=access_token,
+                token_type=token_type,
                 dpop_proof=proof,
             ),
-            dpop_key=self._resource_key(session),
-            access_token=session.access_token,
+            dpop_key=_proof_key(token_type, dpop_key),
+            access_token=access_token,
         )
         return read_credential_response(response)
+
+    async def poll_deferred_credential(
+        self,
+        deferred_credential_endpoint: str,
+        transaction_id: str,
+        *,
+        access_token: str,
+        token_type: str,
+        dpop_key: Signer | None,
+        interval: float,
+        max_wait: float,
+    ) -> CredentialResponse:
+        """Send deferred credential requests until the credentials come.
+
+        Waits the issuer's latest ``interval`` (else ``interval``) between requests through
+        :attr:`sleep`; :class:`CredentialRequestError` ``issuance_pending`` when the next wait
+        would pass ``max_wait`` seconds in total."""
+        if not interval > 0:
+            raise ValueError("the polling interval must be positive")
+        waited = 0.0
+        while True:
+            response = await self.exchange(
+                "POST",
+                deferred_credential_endpoint,
+                lambda proof: build_deferred_credential_request(
+                    deferred_credential_endpoint,
+                    transaction_id,
+                    access_token=access_token,
+                    token_type=token_type,
+                    dpop_proof=proof,
+                ),
+                dpop_key=_proof_key(token_type, dpop_key),
+                access_token=access_token,
+            )
+            outcome = read_deferred_credential_response(response)
+            if not isinstance(outcome, DeferredPending):
+                return outcome
+            interval = polling_interval(outcome.interval, interval)
+            if waited + interval > max_wait:
+                raise CredentialRequestError(
+                    ErrorCode.ISSUANCE_PENDING,
+                    "the deferred credential was not ready within the maximum wait",
+                )
+            await self.sleep(interval)
+            waited += interval
+
+    async def send_notification_request(
+        self,
+        notification_endpoint: str,
+        notification_id: str,
+        event: str,
+        *,
+        event_description: str | None,
+        access_token: str,
+        token_type: str,
+        dpop_key: Signer | None,
+    ) -> None:
+        """POST one notification (``credential_accepted`` / ``_failure`` / ``_deleted``)."""
+        response = await self.exchange(
+            "POST",
+            notification_endpoint,
+            lambda proof: build_notification_request(
+                notification_endpoint,
+                notification_id,
+                event,
+                event_description=event_description,
+                access_token=access_token,
+                token_type=token_type,
+                dpop_proof=proof,
+            ),
+            dpop_key=_proof_key(token_type, dpop_key),
+            access_token=access_token,
+        )
+        read_notification_response(response)
+
+    # --- issuer: a flow's session ---------------------------------------------------------------
+
+    async def _session_nonce(self, session: IssuerSession) -> str:
+        """A fresh ``c_nonce`` from the session's Nonce Endpoint."""
+        endpoint = secure_endpoint(session.nonce_endpoint, "nonce_endpoint", self.policy)
+        return await self.send_nonce_request(
+            endpoint, dpop_key=_proof_key(session.token_type, session.dpop_key)
+        )
 
     async def _proofs(
         self,
@@ -337,24 +446,22 @@ class Driver:
         config = target.configuration
         version = session.spec_version
         needs_proof = check_proof_types(config)
-        batch = metadata.batch_credential_issuance
-        batch_size = 1
-        if needs_proof and batch is not None and version is not SpecVersion.DRAFT_13:
-            batch_size = max(1, batch.batch_size)
-        algorithms = config.proof_algorithms("jwt")
-        keys: list[Signer] = []
+        chunks: list[list[Signer]]
         if needs_proof:
-            for _ in range(count):
-                keys.append(
-                    await self.policy.holder_key_provider(
-                        configuration_id=target.configuration_id, algorithms=algorithms
-                    )
+            batch = metadata.batch_credential_issuance
+            batch_size = 1
+            if batch is not None and version is not SpecVersion.DRAFT_13:
+                batch_size = max(1, batch.batch_size)
+            algorithms = config.proof_algorithms("jwt")
+            keys = [
+                await self.policy.holder_key_provider(
+                    configuration_id=target.configuration_id, algorithms=algorithms
                 )
-        chunks: list[list[Signer]] = (
-            [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
-            if needs_proof
-            else [[] for _ in range(count)]
-        )
+                for _ in range(count)
+            ]
+            chunks = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
+        else:
+            chunks = [[] for _ in range(count)]
         received: list[ReceivedCredential] = []
         deferred: list[DeferredTransaction] = []
         for chunk in chunks:
@@ -369,8 +476,9 @@ class Driver:
                         session,
                         response,
                         target.configuration_id,
-                        config,
-                        chunk,
+                        format=config.format,
+                        expected_vct=config.vct,
+                        keys=chunk,
                     )
                 )
             elif response.transaction_id is not None:
@@ -379,7 +487,9 @@ class Driver:
                         transaction_id=response.transaction_id,
                         configuration_id=target.configuration_id,
                         holder_keys=tuple(chunk),
-                        interval=float(response.interval or self.policy.deferred_default_interval),
+                        interval=polling_interval(
+                            response.interval, self.policy.deferred_default_interval
+                        ),
                         session=session,
                         expected_vct=config.vct,
                         format=config.format,
@@ -396,32 +506,38 @@ class Driver:
         version: SpecVersion,
         proof_client_id: str | None,
     ) -> CredentialResponse:
+        endpoint = secure_endpoint(session.credential_endpoint, "credential_endpoint", self.policy)
+
+        async def send(nonce: str | None) -> CredentialResponse:
+            proofs = await self._proofs(
+                keys, audience=session.credential_issuer, nonce=nonce, client_id=proof_client_id
+            )
+            return await self.send_credential_request(
+                endpoint,
+                self._request(target, proofs, version),
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_key=session.dpop_key,
+            )
+
         nonce: str | None = None
         if keys:
-            nonce = await self.request_nonce(session) if session.nonce_endpoint else self.c_nonce
-        proofs = await self._proofs(
-            keys, audience=session.credential_issuer, nonce=nonce, client_id=proof_client_id
-        )
+            nonce = await self._session_nonce(session) if session.nonce_endpoint else self.c_nonce
         try:
-            return await self._send_credential_request(
-                session, self._request(target, proofs, version)
-            )
+            return await send(nonce)
         except CredentialRequestError as err:
             if not keys:
                 raise
             fresh = await self._fresh_nonce_after(err, session)
             if fresh is None:
                 raise
-        proofs = await self._proofs(
-            keys, audience=session.credential_issuer, nonce=fresh, client_id=proof_client_id
-        )
-        return await self._send_credential_request(session, self._request(target, proofs, version))
+        return await send(fresh)
 
     async def _fresh_nonce_after(self, err: ProtocolError, session: IssuerSession) -> str | None:
         """The nonce to retry with after ``err``, or None when no retry is possible."""
         if err.error == ErrorCode.INVALID_NONCE:
             if session.nonce_endpoint:
-                return await self.request_nonce(session)
+                return await self._session_nonce(session)
             return err.c_nonce
         if err.error == ErrorCode.INVALID_PROOF and err.c_nonce:
             return err.c_nonce
@@ -432,7 +548,9 @@ class Driver:
         session: IssuerSession,
         response: CredentialResponse,
         configuration_id: str,
-        config: CredentialConfiguration,
+        *,
+        format: str,
+        expected_vct: str | None,
         keys: Sequence[Signer],
     ) -> list[ReceivedCredential]:
         """Verify every credential of ``response`` (bound to ``keys``) and wrap them."""
@@ -441,9 +559,9 @@ class Driver:
         for issued in response.credentials or ():
             outcome = await verify_credential(
                 issued.credential,
-                format=config.format,
+                format=format,
                 credential_issuer=session.credential_issuer,
-                expected_vct=config.vct,
+                expected_vct=expected_vct,
                 holder_keys=keys,
                 used_keys=used,
                 resolver=self._resolver,
@@ -457,7 +575,7 @@ class Driver:
             out.append(
                 ReceivedCredential(
                     credential=issued.credential,
-                    format=config.format,
+                    format=format,
                     vct=outcome.vct,
                     claims=outcome.claims,
                     holder_key=outcome.holder_key,
@@ -471,55 +589,34 @@ class Driver:
         return out
 
     async def poll_deferred(
-        self,
-        transaction: DeferredTransaction,
-        config: CredentialConfiguration,
-        *,
-        max_wait: float | None = None,
+        self, transaction: DeferredTransaction, *, max_wait: float | None = None
     ) -> list[ReceivedCredential]:
-        """Poll the Deferred Credential Endpoint until the credentials come (or time is up:
-        :class:`CredentialRequestError` ``issuance_pending``)."""
+        """Poll the Deferred Credential Endpoint for ``transaction`` until its credentials come
+        (verified), for at most ``max_wait`` seconds (default: the policy's
+        ``deferred_max_wait``; then :class:`CredentialRequestError` ``issuance_pending``)."""
         session = transaction.session
         endpoint = secure_endpoint(
             session.deferred_credential_endpoint, "deferred_credential_endpoint", self.policy
         )
-        budget = self.policy.deferred_max_wait if max_wait is None else max_wait
-        waited = 0.0
-        interval = transaction.interval
-        while True:
-            response = await self.exchange(
-                "POST",
-                endpoint,
-                lambda proof: build_deferred_credential_request(
-                    endpoint,
-                    transaction.transaction_id,
-                    access_token=session.access_token,
-                    token_type=session.token_type,
-                    dpop_proof=proof,
-                ),
-                dpop_key=self._resource_key(session),
-                access_token=session.access_token,
-            )
-            outcome = read_deferred_credential_response(response)
-            if not isinstance(outcome, DeferredPending):
-                if outcome.c_nonce is not None:
-                    self.c_nonce = outcome.c_nonce
-                return await self.accept_credentials(
-                    session,
-                    outcome,
-                    transaction.configuration_id,
-                    config,
-                    transaction.holder_keys,
-                )
-            if outcome.interval is not None and outcome.interval > 0:
-                interval = float(outcome.interval)
-            if waited + interval > budget:
-                raise CredentialRequestError(
-                    ErrorCode.ISSUANCE_PENDING,
-                    "the deferred credential was not ready within the maximum wait",
-                )
-            await self.sleep(interval)
-            waited += interval
+        response = await self.poll_deferred_credential(
+            endpoint,
+            transaction.transaction_id,
+            access_token=session.access_token,
+            token_type=session.token_type,
+            dpop_key=session.dpop_key,
+            interval=transaction.interval,
+            max_wait=self.policy.deferred_max_wait if max_wait is None else max_wait,
+        )
+        if response.c_nonce is not None:
+            self.c_nonce = response.c_nonce
+        return await self.accept_credentials(
+            session,
+            response,
+            transaction.configuration_id,
+            format=transaction.format,
+            expected_vct=transaction.expected_vct,
+            keys=transaction.holder_keys,
+        )
 
     async def notify(
         self,
@@ -528,23 +625,16 @@ class Driver:
         event: str,
         description: str | None = None,
     ) -> None:
-        """Send one notification (``credential_accepted`` / ``_failure`` / ``_deleted``)."""
+        """Send one notification to the session's Notification Endpoint."""
         endpoint = secure_endpoint(
             session.notification_endpoint, "notification_endpoint", self.policy
         )
-        response = await self.exchange(
-            "POST",
+        await self.send_notification_request(
             endpoint,
-            lambda proof: build_notification_request(
-                endpoint,
-                notification_id,
-                event,
-                event_description=description,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_proof=proof,
-            ),
-            dpop_key=self._resource_key(session),
+            notification_id,
+            event,
+            event_description=description,
             access_token=session.access_token,
+            token_type=session.token_type,
+            dpop_key=session.dpop_key,
         )
-        read_notification_response(response)

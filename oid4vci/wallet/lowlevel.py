@@ -1,9 +1,10 @@
 """Low-level wallet calls: one protocol request each, over any Transport, with DPoP options.
 
 Use these to build a flow :class:`~oid4vci.wallet.Oid4vciClient` does not cover. Each call
-retries once on ``use_dpop_nonce`` (like the driver). Pass a shared
-:class:`~oid4vci.wallet.results.NonceMemory` as ``dpop_nonces`` to keep server nonces across
-calls, or a single ``dpop_nonce`` for the target server.
+runs through the same :class:`~oid4vci.wallet.driver.Driver` as the client, so it retries once
+on ``use_dpop_nonce``. Pass a shared :class:`~oid4vci.wallet.results.NonceMemory` as
+``dpop_nonces`` to keep server nonces across calls, or a single ``dpop_nonce`` for the target
+server. URLs are not checked here (the caller chose them); responses are, as everywhere.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any
 
 import anyio
 
-from oid4vci.errors import CredentialRequestError, ErrorCode
-from oid4vci.http import HttpRequest, Transport
+from oid4vci.http import Transport
 from oid4vci.jose import Signer
 from oid4vci.models import (
     CredentialRequest,
@@ -30,21 +30,6 @@ from oid4vci.versions import SpecVersion
 from .driver import Driver, Sleep
 from .policy import WalletPolicy
 from .results import NonceMemory
-from .steps import (
-    DeferredPending,
-    build_credential_request,
-    build_deferred_credential_request,
-    build_nonce_request,
-    build_notification_request,
-    build_par_request,
-    build_token_request,
-    read_credential_response,
-    read_deferred_credential_response,
-    read_nonce_response,
-    read_notification_response,
-    read_par_response,
-    read_token_response,
-)
 
 __all__ = [
     "notify",
@@ -62,6 +47,7 @@ def _driver(
     transport: Transport,
     url: str,
     *,
+    dpop_key: Signer | None,
     dpop_nonce: str | None,
     dpop_nonces: NonceMemory | None,
     clock: Callable[[], float],
@@ -70,7 +56,9 @@ def _driver(
     nonces = dpop_nonces if dpop_nonces is not None else NonceMemory()
     if dpop_nonce is not None:
         nonces.set(origin_of(url), dpop_nonce)
-    return Driver(transport, policy=_POLICY, clock=clock, sleep=sleep, nonces=nonces)
+    return Driver(
+        transport, policy=_POLICY, clock=clock, sleep=sleep, dpop_key=dpop_key, nonces=nonces
+    )
 
 
 async def request_token(
@@ -86,15 +74,14 @@ async def request_token(
     """POST a token request (``params`` from ``steps.pre_authorized_grant`` or
     ``steps.authorization_code_grant``); a DPoP proof is attached when ``dpop_key`` is given."""
     driver = _driver(
-        transport, token_endpoint, dpop_nonce=dpop_nonce, dpop_nonces=dpop_nonces, clock=clock
-    )
-    response = await driver.exchange(
-        "POST",
+        transport,
         token_endpoint,
-        lambda proof: build_token_request(token_endpoint, params, dpop_proof=proof),
         dpop_key=dpop_key,
+        dpop_nonce=dpop_nonce,
+        dpop_nonces=dpop_nonces,
+        clock=clock,
     )
-    return read_token_response(response)
+    return await driver.send_token_request(token_endpoint, params)
 
 
 async def push_authorization_request(
@@ -109,15 +96,14 @@ async def push_authorization_request(
 ) -> PushedAuthorizationResponse:
     """POST a pushed authorization request (RFC 9126) and return ``request_uri``/``expires_in``."""
     driver = _driver(
-        transport, par_endpoint, dpop_nonce=dpop_nonce, dpop_nonces=dpop_nonces, clock=clock
-    )
-    response = await driver.exchange(
-        "POST",
+        transport,
         par_endpoint,
-        lambda proof: build_par_request(par_endpoint, params, dpop_proof=proof),
         dpop_key=dpop_key,
+        dpop_nonce=dpop_nonce,
+        dpop_nonces=dpop_nonces,
+        clock=clock,
     )
-    return read_par_response(response)
+    return await driver.push_authorization_request(par_endpoint, params)
 
 
 async def request_nonce(
@@ -129,23 +115,16 @@ async def request_nonce(
     dpop_nonces: NonceMemory | None = None,
     clock: Callable[[], float] = time.time,
 ) -> str:
-    """POST to the Nonce Endpoint and return the ``c_nonce``."""
+    """POST to the Nonce Endpoint and return the ``c_nonce`` (DPoP proof with ``dpop_key``)."""
     driver = _driver(
-        transport, nonce_endpoint, dpop_nonce=dpop_nonce, dpop_nonces=dpop_nonces, clock=clock
-    )
-    response = await driver.exchange(
-        "POST",
+        transport,
         nonce_endpoint,
-        lambda proof: build_nonce_request(nonce_endpoint, dpop_proof=proof),
         dpop_key=dpop_key,
+        dpop_nonce=dpop_nonce,
+        dpop_nonces=dpop_nonces,
+        clock=clock,
     )
-    return read_nonce_response(response)
-
-
-def _resource_make(
-    builder: Callable[..., HttpRequest], *args: Any, **kwargs: Any
-) -> Callable[[str | None], HttpRequest]:
-    return lambda proof: builder(*args, **kwargs, dpop_proof=proof)
+    return await driver.send_nonce_request(nonce_endpoint, dpop_key=dpop_key)
 
 
 async def request_credential(
@@ -164,6 +143,7 @@ async def request_credential(
     """POST one credential request (a :class:`CredentialRequest`, written in ``version``'s
     shape, or a ready body) and return the parsed response (credentials or deferred).
 
+    A DPoP proof is attached when ``token_type`` is ``DPoP`` and ``dpop_key`` is given.
     The credentials are **not** verified here; use :mod:`oid4vci.wallet.verify`."""
     body = (
         credential_request_to_json(request, version)
@@ -171,23 +151,20 @@ async def request_credential(
         else dict(request)
     )
     driver = _driver(
-        transport, credential_endpoint, dpop_nonce=dpop_nonce, dpop_nonces=dpop_nonces, clock=clock
-    )
-    key = dpop_key if token_type.lower() == "dpop" else None
-    response = await driver.exchange(
-        "POST",
+        transport,
         credential_endpoint,
-        _resource_make(
-            build_credential_request,
-            credential_endpoint,
-            body,
-            access_token=access_token,
-            token_type=token_type,
-        ),
-        dpop_key=key,
-        access_token=access_token,
+        dpop_key=dpop_key,
+        dpop_nonce=dpop_nonce,
+        dpop_nonces=dpop_nonces,
+        clock=clock,
     )
-    return read_credential_response(response)
+    return await driver.send_credential_request(
+        credential_endpoint,
+        body,
+        access_token=access_token,
+        token_type=token_type,
+        dpop_key=dpop_key,
+    )
 
 
 async def poll_deferred(
@@ -207,44 +184,27 @@ async def poll_deferred(
 ) -> CredentialResponse:
     """Poll the Deferred Credential Endpoint until it delivers (not verified here).
 
-    Waits the issuer's ``interval`` (else ``interval``) between attempts through ``sleep``;
-    raises :class:`CredentialRequestError` ``issuance_pending`` after ``max_wait`` seconds."""
+    Waits the issuer's ``interval`` (else ``interval``, which must be positive) between
+    attempts through ``sleep``; raises :class:`~oid4vci.errors.CredentialRequestError`
+    ``issuance_pending`` after ``max_wait`` seconds."""
     driver = _driver(
         transport,
         deferred_credential_endpoint,
+        dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
         dpop_nonces=dpop_nonces,
         clock=clock,
         sleep=sleep,
     )
-    key = dpop_key if token_type.lower() == "dpop" else None
-    waited = 0.0
-    while True:
-        response = await driver.exchange(
-            "POST",
-            deferred_credential_endpoint,
-            _resource_make(
-                build_deferred_credential_request,
-                deferred_credential_endpoint,
-                transaction_id,
-                access_token=access_token,
-                token_type=token_type,
-            ),
-            dpop_key=key,
-            access_token=access_token,
-        )
-        outcome = read_deferred_credential_response(response)
-        if not isinstance(outcome, DeferredPending):
-            return outcome
-        if outcome.interval is not None and outcome.interval > 0:
-            interval = float(outcome.interval)
-        if waited + interval > max_wait:
-            raise CredentialRequestError(
-                ErrorCode.ISSUANCE_PENDING,
-                "the deferred credential was not ready within the maximum wait",
-            )
-        await sleep(interval)
-        waited += interval
+    return await driver.poll_deferred_credential(
+        deferred_credential_endpoint,
+        transaction_id,
+        access_token=access_token,
+        token_type=token_type,
+        dpop_key=dpop_key,
+        interval=interval,
+        max_wait=max_wait,
+    )
 
 
 async def notify(
@@ -265,24 +225,17 @@ async def notify(
     driver = _driver(
         transport,
         notification_endpoint,
+        dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
         dpop_nonces=dpop_nonces,
         clock=clock,
     )
-    key = dpop_key if token_type.lower() == "dpop" else None
-    response = await driver.exchange(
-        "POST",
+    await driver.send_notification_request(
         notification_endpoint,
-        _resource_make(
-            build_notification_request,
-            notification_endpoint,
-            notification_id,
-            event,
-            event_description=event_description,
-            access_token=access_token,
-            token_type=token_type,
-        ),
-        dpop_key=key,
+        notification_id,
+        event,
+        event_description=event_description,
         access_token=access_token,
+        token_type=token_type,
+        dpop_key=dpop_key,
     )
-    read_notification_response(response)

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from oid4vci.errors import JoseError, StateError
+from oid4vci.errors import StateError
 from oid4vci.jose import LocalSigner
 from oid4vci.versions import SpecVersion
 
@@ -108,8 +108,7 @@ class PendingAuthorization:
             key_jwk = data.get("dpop_key")
             dpop_key = LocalSigner.from_jwk(key_jwk) if key_jwk is not None else None
             details = data.get("authorization_details")
-            nonces = data.get("dpop_nonces") or {}
-            out = cls(
+            return cls(
                 credential_issuer=_str(data, "credential_issuer"),
                 configuration_ids=tuple(_str_list(data, "configuration_ids")),
                 spec_version=version,
@@ -123,21 +122,20 @@ class PendingAuthorization:
                 issuer_metadata=_dict(data, "issuer_metadata"),
                 authorization_server_metadata=_dict(data, "authorization_server_metadata"),
                 dpop_key=dpop_key,
-                dpop_nonces={str(k): str(v) for k, v in dict(nonces).items()},
+                dpop_nonces=_str_dict(data, "dpop_nonces"),
                 c_nonce=_opt_str(data, "c_nonce"),
                 issuer_state=_opt_str(data, "issuer_state"),
                 authorization_details=(
-                    tuple(dict(d) for d in details) if details is not None else None
+                    tuple(_dict_list(data, "authorization_details"))
+                    if details is not None
+                    else None
                 ),
                 scope=_opt_str(data, "scope"),
-                used_par=bool(data.get("used_par", False)),
+                used_par=_bool(data, "used_par"),
                 created_at=float(data.get("created_at") or 0.0),
             )
-        except (KeyError, TypeError, ValueError, JoseError) as exc:
-            if isinstance(exc, StateError):
-                raise
+        except (KeyError, TypeError, ValueError):  # JoseError is a ValueError
             raise StateError("pending authorization document is malformed") from None
-        return out
 
     @classmethod
     def from_json(cls, text: str | bytes) -> PendingAuthorization:
@@ -180,5 +178,28 @@ def _str_list(data: Mapping[str, Any], key: str) -> list[str]:
 def _dict(data: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = data[key]
     if not isinstance(value, dict):
+        raise TypeError(key)
+    return value
+
+
+def _str_dict(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise TypeError(key)
+    return dict(value)
+
+
+def _dict_list(data: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    value = data[key]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise TypeError(key)
+    return value
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
         raise TypeError(key)
     return value

@@ -88,7 +88,8 @@ class WalletPolicy:
         try ``openid-configuration`` for the authorization server metadata.
     :param metadata_cache_ttl: seconds issuer / AS metadata stays cached (0 disables caching).
     :param deferred_max_wait: the longest total time a deferred credential is polled for.
-    :param deferred_default_interval: polling interval when the issuer does not give one.
+    :param deferred_default_interval: polling interval when the issuer does not give a
+        positive one (seconds, must be positive).
     :param clock_skew: leeway in seconds for ``iat`` / ``nbf`` / ``exp`` of received credentials.
     :param holder_key_provider: makes holder keys (default: fresh P-256 keys).
     :param credential_algorithms: issuer signature algorithms accepted on credentials.
@@ -127,3 +128,5 @@ class WalletPolicy:
             raise ValueError("par must be 'auto', 'always' or 'never'")
         if self.metadata_cache_ttl < 0 or self.deferred_max_wait < 0 or self.clock_skew < 0:
             raise ValueError("durations must not be negative")
+        if not self.deferred_default_interval > 0:
+            raise ValueError("deferred_default_interval must be positive")

@@ -88,8 +88,19 @@ __all__ = [
 PRE_AUTHORIZED_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 PROOF_TYP = "openid4vci-proof+jwt"
 _REDIRECTS = range(300, 400)
-_ACCEPT_JSON = {"Accept": "application/json"}
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
+
+
+def _json_headers(dpop_proof: str | None = None) -> dict[str, str]:
+    """``Accept: application/json``, plus the ``DPoP`` proof when there is one."""
+    headers = {"Accept": "application/json"}
+    if dpop_proof is not None:
+        headers["DPoP"] = dpop_proof
+    return headers
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 # --- shared response handling ------------------------------------------------------------------
@@ -101,7 +112,9 @@ def check_redirect(response: HttpResponse) -> None:
         raise RedirectRefused(f"the server answered {response.status}; redirects are not followed")
 
 
-_CHALLENGE_RE = re.compile(r'\s*([A-Za-z0-9!#$%&\'*+\-.^_`|~]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+_SCHEME_RE = re.compile(r"\s*,?\s*([A-Za-z0-9!#$%&'*+\-.^_`|~]+)(?=\s|,|$)")
+_PARAM_RE = re.compile(r'\s*([A-Za-z0-9!#$%&\'*+\-.^_`|~]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+_COMMA_RE = re.compile(r"\s*,")
 
 
 def parse_www_authenticate(value: str) -> list[tuple[str, dict[str, str]]]:
@@ -110,32 +123,22 @@ def parse_www_authenticate(value: str) -> list[tuple[str, dict[str, str]]]:
     Scheme names are lower-cased; quoted values are unquoted. Unparseable input gives ``[]``.
     """
     challenges: list[tuple[str, dict[str, str]]] = []
-    pos = 0
     text = value or ""
-    token = re.compile(r"\s*,?\s*([A-Za-z0-9!#$%&'*+\-.^_`|~]+)(?=\s|,|$)")
-    while pos < len(text):
-        m = token.match(text, pos)
-        if not m:
-            break
-        scheme = m.group(1).lower()
-        pos = m.end()
+    pos = 0
+    while scheme := _SCHEME_RE.match(text, pos):
+        pos = scheme.end()
         params: dict[str, str] = {}
-        while True:
-            pm = _CHALLENGE_RE.match(text, pos)
-            if not pm:
-                break
-            name, raw = pm.group(1).lower(), pm.group(2)
+        while param := _PARAM_RE.match(text, pos):
+            name, raw = param.group(1).lower(), param.group(2)
             if raw.startswith('"'):
                 raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
             params[name] = raw
-            pos = pm.end()
-            comma = re.compile(r"\s*,").match(text, pos)
+            pos = param.end()
+            comma = _COMMA_RE.match(text, pos)
             if not comma:
                 break
             pos = comma.end()
-        challenges.append((scheme, params))
-        if pos < len(text) and not text[pos:].strip(" ,"):
-            break
+        challenges.append((scheme.group(1).lower(), params))
     return challenges
 
 
@@ -221,12 +224,12 @@ def read_json_object(
 
 def build_metadata_request(url: str) -> HttpRequest:
     """GET a metadata document (issuer, AS, JWT VC issuer) as JSON."""
-    return HttpRequest(method="GET", url=url, headers=_ACCEPT_JSON)
+    return HttpRequest(method="GET", url=url, headers=_json_headers())
 
 
 def build_offer_request(credential_offer_uri: str) -> HttpRequest:
     """GET a Credential Offer passed by reference (``credential_offer_uri``)."""
-    return HttpRequest(method="GET", url=credential_offer_uri, headers=_ACCEPT_JSON)
+    return HttpRequest(method="GET", url=credential_offer_uri, headers=_json_headers())
 
 
 # --- authorization (code flow) -----------------------------------------------------------------
@@ -254,9 +257,7 @@ def authorization_request_params(
         "state": state,
     }
     if authorization_details:
-        params["authorization_details"] = json.dumps(
-            list(authorization_details), separators=(",", ":")
-        )
+        params["authorization_details"] = _compact_json(list(authorization_details))
     if scope:
         params["scope"] = scope
     if issuer_state is not None:
@@ -272,10 +273,7 @@ def build_par_request(
     par_endpoint: str, params: Mapping[str, str], *, dpop_proof: str | None = None
 ) -> HttpRequest:
     """The pushed authorization request (RFC 9126): the parameters as a form POST."""
-    headers = {"Accept": "application/json"}
-    if dpop_proof is not None:
-        headers["DPoP"] = dpop_proof
-    return HttpRequest.form("POST", par_endpoint, dict(params), headers=headers)
+    return HttpRequest.form("POST", par_endpoint, dict(params), headers=_json_headers(dpop_proof))
 
 
 def read_par_response(response: HttpResponse) -> PushedAuthorizationResponse:
@@ -348,10 +346,7 @@ def build_token_request(
     dpop_proof: str | None = None,
 ) -> HttpRequest:
     """The token request: ``params`` form-encoded (see the ``*_grant`` helpers)."""
-    headers = {"Accept": "application/json"}
-    if dpop_proof is not None:
-        headers["DPoP"] = dpop_proof
-    return HttpRequest.form("POST", token_endpoint, dict(params), headers=headers)
+    return HttpRequest.form("POST", token_endpoint, dict(params), headers=_json_headers(dpop_proof))
 
 
 def pre_authorized_grant(
@@ -368,9 +363,7 @@ def pre_authorized_grant(
     if client_id is not None:
         params["client_id"] = client_id
     if authorization_details:
-        params["authorization_details"] = json.dumps(
-            list(authorization_details), separators=(",", ":")
-        )
+        params["authorization_details"] = _compact_json(list(authorization_details))
     return params
 
 
@@ -404,10 +397,9 @@ def read_token_response(response: HttpResponse) -> TokenResponse:
 
 def build_nonce_request(nonce_endpoint: str, *, dpop_proof: str | None = None) -> HttpRequest:
     """The nonce request: an empty POST (no access token)."""
-    headers = {"Accept": "application/json"}
-    if dpop_proof is not None:
-        headers["DPoP"] = dpop_proof
-    return HttpRequest(method="POST", url=nonce_endpoint, headers=headers, body=b"")
+    return HttpRequest(
+        method="POST", url=nonce_endpoint, headers=_json_headers(dpop_proof), body=b""
+    )
 
 
 def read_nonce_response(response: HttpResponse) -> str:
@@ -428,14 +420,18 @@ def authorization_header(access_token: str, token_type: str) -> str:
     return f"{scheme} {access_token}"
 
 
-def _resource_headers(access_token: str, token_type: str, dpop_proof: str | None) -> dict[str, str]:
-    headers = {
-        "Accept": "application/json",
-        "Authorization": authorization_header(access_token, token_type),
-    }
-    if dpop_proof is not None:
-        headers["DPoP"] = dpop_proof
-    return headers
+def _resource_request(
+    endpoint: str,
+    body: Mapping[str, Any],
+    *,
+    access_token: str,
+    token_type: str,
+    dpop_proof: str | None,
+) -> HttpRequest:
+    """A JSON POST to a protected issuer endpoint, with the access token (and DPoP proof)."""
+    headers = _json_headers(dpop_proof)
+    headers["Authorization"] = authorization_header(access_token, token_type)
+    return HttpRequest.json("POST", endpoint, body, headers=headers)
 
 
 async def build_key_proof(
@@ -469,11 +465,12 @@ def build_credential_request(
     dpop_proof: str | None = None,
 ) -> HttpRequest:
     """The credential request: ``body`` (already in the issuer's version shape) as JSON."""
-    return HttpRequest.json(
-        "POST",
+    return _resource_request(
         credential_endpoint,
         body,
-        headers=_resource_headers(access_token, token_type, dpop_proof),
+        access_token=access_token,
+        token_type=token_type,
+        dpop_proof=dpop_proof,
     )
 
 
@@ -505,11 +502,12 @@ def build_deferred_credential_request(
     dpop_proof: str | None = None,
 ) -> HttpRequest:
     """The deferred credential request ``{"transaction_id": ...}``."""
-    return HttpRequest.json(
-        "POST",
+    return _resource_request(
         deferred_credential_endpoint,
         {"transaction_id": transaction_id},
-        headers=_resource_headers(access_token, token_type, dpop_proof),
+        access_token=access_token,
+        token_type=token_type,
+        dpop_proof=dpop_proof,
     )
 
 
@@ -544,11 +542,12 @@ def build_notification_request(
     body: dict[str, Any] = {"notification_id": notification_id, "event": event}
     if event_description is not None:
         body["event_description"] = event_description
-    return HttpRequest.json(
-        "POST",
+    return _resource_request(
         notification_endpoint,
         body,
-        headers=_resource_headers(access_token, token_type, dpop_proof),
+        access_token=access_token,
+        token_type=token_type,
+        dpop_proof=dpop_proof,
     )
 
 

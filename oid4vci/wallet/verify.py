@@ -42,15 +42,15 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from oid4vci.errors import JoseError, WireFormatError
+from oid4vci.errors import InsecureUrlError, JoseError, MetadataError
 from oid4vci.http import Transport
 from oid4vci.jose import Signer, jwk_thumbprint
 from oid4vci.sdjwt import SdJwtReason, SdJwtVerificationError, parse_sd_jwt, verify_sd_jwt_vc
-from oid4vci.urls import insert_well_known, require_secure_url
+from oid4vci.urls import insert_well_known
 from oid4vci.x509 import CertificateError, verify_x5c_chain
 
+from .discovery import fetch_json_document
 from .policy import WalletPolicy
-from .steps import build_metadata_request, check_redirect
 
 __all__ = [
     "SD_JWT_FORMATS",
@@ -86,21 +86,11 @@ class IssuerKeyResolver:
         self._policy = policy
         self._cache: dict[str, list[dict[str, Any]]] = {}
 
-    async def _get_json(self, url: str, what: str) -> Any:
+    async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            require_secure_url(
-                url, allow_insecure_loopback=self._policy.allow_insecure_loopback, what=what
-            )
-        except ValueError as exc:
+            return await fetch_json_document(self._transport, url, policy=self._policy, what=what)
+        except (InsecureUrlError, MetadataError) as exc:
             raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, str(exc)) from None
-        response = await self._transport.send(build_metadata_request(url))
-        check_redirect(response)
-        if response.status != 200:
-            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, f"{what} answered {response.status}")
-        try:
-            return response.json_body()
-        except WireFormatError:
-            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, f"{what} is not JSON") from None
 
     async def keys_for(self, iss: str) -> list[dict[str, Any]]:
         """The public JWKs of issuer ``iss`` (raises ``issuer key unavailable``)."""

@@ -202,6 +202,29 @@ def test_pending_from_bad_json(text: str) -> None:
         PendingAuthorization.from_json(text)
 
 
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("dpop_nonces", ["https://as.example", "nonce"]),
+        ("dpop_nonces", {"https://as.example": 7}),
+        ("authorization_details", ["openid_credential"]),
+        ("authorization_details", "openid_credential"),
+        ("used_par", "no"),
+        ("spec_version", ["1.0"]),
+        ("dpop_key", {"kty": "EC"}),
+    ],
+)
+async def test_pending_with_a_bad_member_is_refused(
+    member: str, value: object, clock: FakeClock
+) -> None:
+    """A tampered or corrupted document is refused, never coerced into something else."""
+    _fake, _client, _url, pending = await _started(clock)
+    data = pending.to_dict()
+    data[member] = value
+    with pytest.raises(StateError):
+        PendingAuthorization.from_dict(data)
+
+
 async def test_code_reuse_not_possible(clock: FakeClock) -> None:
     fake, client, url, pending = await _started(clock)
     callback = fake.approve(url)
