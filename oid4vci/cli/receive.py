@@ -185,8 +185,10 @@ def print_summary(outcome: ReceiveOutcome) -> None:
 
 async def run_receive(args: argparse.Namespace) -> int:
     """The ``receive`` command."""
-    if args.batch < 1:
-        print("--batch must be at least 1")
+    from oid4vci.wallet.client import MAX_CREDENTIALS_PER_CONFIGURATION
+
+    if not 1 <= args.batch <= MAX_CREDENTIALS_PER_CONFIGURATION:
+        print(f"--batch must be between 1 and {MAX_CREDENTIALS_PER_CONFIGURATION}")
         return 2
     outcome = await receive(
         args.offer,

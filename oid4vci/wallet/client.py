@@ -76,6 +76,7 @@ from .steps import (
 )
 
 __all__ = [
+    "MAX_CREDENTIALS_PER_CONFIGURATION",
     "MAX_OFFERED_CONFIGURATIONS",
     "MAX_TX_CODE_LENGTH",
     "NOTIFICATION_EVENTS",
@@ -88,8 +89,17 @@ NOTIFICATION_EVENTS = frozenset({"credential_accepted", "credential_failure", "c
 #: An offer listing more credential configurations than this is refused (one flow requests
 #: every offered configuration: an absurd offer must not turn into thousands of requests).
 MAX_OFFERED_CONFIGURATIONS = 100
+#: ``count`` above this is refused: each credential costs a fresh holder key and a proof.
+MAX_CREDENTIALS_PER_CONFIGURATION = 1000
 #: A ``tx_code.length`` above this is refused (no user can type it; a UI must not try).
 MAX_TX_CODE_LENGTH = 256
+
+
+def _check_count(count: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError("count must be a positive integer")
+    if count > MAX_CREDENTIALS_PER_CONFIGURATION:
+        raise ValueError(f"count must be at most {MAX_CREDENTIALS_PER_CONFIGURATION}")
 
 
 def _check_offer_limits(offer: CredentialOffer) -> None:
@@ -325,8 +335,7 @@ class Oid4vciClient:
             raise OfferError("the offer has no pre-authorized code grant")
         check_tx_code(offer, tx_code)
         chosen = self._configuration_ids(offer, configuration_ids)
-        if count < 1:
-            raise ValueError("count must be at least 1")
+        _check_count(count)
         flow = Flow()
         found = await self.discover(
             offer.credential_issuer, authorization_server=grant.authorization_server
@@ -493,8 +502,7 @@ class Oid4vciClient:
     ) -> IssuanceResult:
         """Finish the code flow: check the callback (``state``, RFC 9207 ``iss``, errors),
         redeem the code with the PKCE verifier, and fetch the credentials."""
-        if count < 1:
-            raise ValueError("count must be at least 1")
+        _check_count(count)
         if not isinstance(pending, PendingAuthorization):
             raise StateError("claim needs the PendingAuthorization returned by authorize")
         flow = Flow(state=FlowState.AWAITING_AUTHORIZATION)
@@ -506,11 +514,7 @@ class Oid4vciClient:
         )
         meta, version = read_issuer_metadata(pending.issuer_metadata, pending.credential_issuer)
         self._preflight(meta, pending.configuration_ids)
-        token_endpoint = require_secure_url(
-            pending.token_endpoint,
-            allow_insecure_loopback=self.policy.allow_insecure_loopback,
-            what="token_endpoint",
-        )
+        token_endpoint = secure_endpoint(pending.token_endpoint, "token_endpoint", self.policy)
         driver = self._driver(
             dpop_key=pending.dpop_key,
             nonces=NonceMemory(pending.dpop_nonces),

@@ -484,3 +484,15 @@ async def test_reprs_hide_tokens_and_keys(clock: FakeClock) -> None:
         assert token not in text
         assert cred.credential not in text
         assert "Erika" not in text
+
+
+@pytest.mark.parametrize("count", [0, -1, True, 1001])
+async def test_count_out_of_bounds_is_refused_before_any_request(
+    count: Any, clock: FakeClock
+) -> None:
+    fake = FakeIssuer()
+    client = Oid4vciClient(fake.transport(), clock=clock)
+    offer = await client.parse_offer(json.dumps(fake.offer()))
+    with pytest.raises(ValueError, match="count"):
+        await client.accept_offer(offer, count=count)
+    assert fake.count("/token") == 0
