@@ -286,9 +286,11 @@ def credential_response_body(
 ) -> dict[str, Any]:
     """A credential (or deferred credential) response body in the shape of ``version``.
 
-    Draft 13: ``credential``; Draft 14: ``credential`` when the request used a singular
-    ``proof``, else ``credentials`` of strings; Draft 15/1.0: ``credentials`` of
-    ``{"credential": …}`` objects. ``c_nonce`` only for Draft 13/14, ``interval`` only for 1.0.
+    Draft 13: ``credential``; Draft 14: ``credential`` for one credential, ``credentials`` of
+    strings for several (then without ``notification_id``, which Draft 14 allows only beside
+    ``credential``); Draft 15/1.0: ``credentials`` of ``{"credential": …}`` objects.
+    ``c_nonce`` only for Draft 13/14, ``interval`` only for 1.0. ``single_proof`` is kept for
+    callers and no longer changes the shape.
     """
     response = CredentialResponse(
         credentials=(
@@ -302,10 +304,9 @@ def credential_response_body(
         c_nonce=c_nonce,
         c_nonce_expires_in=c_nonce_expires_in,
     )
-    body = credential_response_to_json(response, version)
-    if version is SpecVersion.DRAFT_14 and not single_proof and "credential" in body:
-        body["credentials"] = [body.pop("credential")]
-    return body
+    # Draft 14 allows ``credential`` or ``credentials``; one credential goes as ``credential``
+    # whatever the proof container, because only then may ``notification_id`` accompany it.
+    return credential_response_to_json(response, version)
 
 
 async def _verify_proofs(

@@ -370,7 +370,8 @@ def credential_response_to_json(resp: CredentialResponse, version: SpecVersion) 
 
     Draft 13: ``credential`` (exactly one); Draft 14: ``credential`` for one, ``credentials``
     (raw) for several; Draft 15/1.0: ``credentials`` of objects. ``c_nonce*`` only for Draft
-    13/14, ``interval`` only for 1.0.
+    13/14, ``interval`` only for 1.0; ``notification_id`` only beside ``credential`` (Draft
+    13/14) or ``credentials`` (Draft 15/1.0).
     """
     out: dict[str, Any] = {}
     creds = resp.credentials
@@ -393,7 +394,10 @@ def credential_response_to_json(resp: CredentialResponse, version: SpecVersion) 
         out["transaction_id"] = resp.transaction_id
     if resp.interval is not None and version is SpecVersion.V1:
         out["interval"] = resp.interval
-    if resp.notification_id is not None:
+    # Draft 14: "MUST NOT be present if credential is not present"; Draft 15 / 1.0: only
+    # together with ``credentials`` (never in a deferred answer).
+    carrier = "credential" if version in _D13_14 else "credentials"
+    if resp.notification_id is not None and carrier in out:
         out["notification_id"] = resp.notification_id
     if version in _D13_14:
         if resp.c_nonce is not None:

@@ -199,11 +199,12 @@ def test_response_shapes() -> None:
     assert credential_response_body(
         SpecVersion.DRAFT_14, credentials=["a~"], single_proof=True
     ) == {"credential": "a~"}
+    # one credential travels as ``credential`` (only there may notification_id accompany it)
     assert credential_response_body(
-        SpecVersion.DRAFT_14, credentials=["a~"], single_proof=False
-    ) == {"credentials": ["a~"]}
+        SpecVersion.DRAFT_14, credentials=["a~"], single_proof=False, notification_id="n1"
+    ) == {"credential": "a~", "notification_id": "n1"}
     assert credential_response_body(
-        SpecVersion.DRAFT_14, credentials=creds, single_proof=False
+        SpecVersion.DRAFT_14, credentials=creds, single_proof=False, notification_id="n1"
     ) == {"credentials": creds}
     for version in (SpecVersion.DRAFT_15, SpecVersion.V1):
         body = credential_response_body(

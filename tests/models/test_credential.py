@@ -176,8 +176,7 @@ def test_response_writers_per_version() -> None:
     with pytest.raises(WireFormatError):
         credential_response_to_json(resp, SpecVersion.DRAFT_13)
     assert credential_response_to_json(resp, SpecVersion.DRAFT_14) == {
-        "credentials": ["a", {"k": 1}],
-        "notification_id": "n",
+        "credentials": ["a", {"k": 1}],  # no notification_id without ``credential`` (D14)
         "c_nonce": "cn",
         "c_nonce_expires_in": 5,
         "x": 1,
@@ -193,3 +192,28 @@ def test_response_writers_per_version() -> None:
         "transaction_id": "t",
         "interval": 5,
     }
+
+
+@pytest.mark.parametrize(
+    ("version", "credentials", "present"),
+    [
+        (SpecVersion.DRAFT_13, ("a",), True),
+        (SpecVersion.DRAFT_14, ("a",), True),
+        (SpecVersion.DRAFT_14, ("a", "b"), False),  # only beside ``credential``
+        (SpecVersion.DRAFT_15, ("a", "b"), True),
+        (SpecVersion.V1, ("a", "b"), True),
+        (SpecVersion.V1, None, False),  # never in a deferred answer
+    ],
+)
+def test_notification_id_only_beside_its_credentials(
+    version: SpecVersion, credentials: tuple[str, ...] | None, present: bool
+) -> None:
+    response = CredentialResponse(
+        credentials=None
+        if credentials is None
+        else tuple(IssuedCredential(credential=c) for c in credentials),
+        transaction_id=None if credentials else "tx-1",
+        notification_id="n-1",
+    )
+    body = credential_response_to_json(response, version)
+    assert ("notification_id" in body) is present
