@@ -209,9 +209,11 @@ def responses_for(draw: st.DrawFn, version: SpecVersion) -> CredentialResponse:
             if isinstance(value, dict):
                 value = {**value, "id": "x"}
             items.append(IssuedCredential(credential=value))
+    # Draft 14 allows notification_id only beside a single ``credential``.
+    several_in_d14 = version is SpecVersion.DRAFT_14 and n > 1
     return CredentialResponse(
         credentials=tuple(items),
-        notification_id=draw(st.none() | text),
+        notification_id=None if several_in_d14 else draw(st.none() | text),
         c_nonce=c_nonce,
         c_nonce_expires_in=c_exp,
         extra=extra,
