@@ -48,6 +48,8 @@ from oid4vci.jose import LocalSigner as LocalSigner
 from oid4vci.jose import Signer as Signer
 from oid4vci.jose import generate_signer as generate_signer
 from oid4vci.jose import jwk_thumbprint as jwk_thumbprint
+from oid4vci.jwtvc import issue_jwt_vc_json as issue_jwt_vc_json
+from oid4vci.jwtvc import verify_jwt_vc_json as verify_jwt_vc_json
 from oid4vci.models import CredentialIssuerMetadata as CredentialIssuerMetadata
 from oid4vci.models import CredentialOffer as CredentialOffer
 from oid4vci.models import CredentialRequest as CredentialRequest
@@ -130,6 +132,7 @@ __all__ = [
     "generate_signer",
     "generate_state",
     "issue_batch",
+    "issue_jwt_vc_json",
     "issue_sd_jwt_vc",
     "jwk_thumbprint",
     "notify",
@@ -141,6 +144,7 @@ __all__ = [
     "request_token",
     "sd",
     "verify_dpop_jwt",
+    "verify_jwt_vc_json",
     "verify_proof_jwt",
     "verify_sd_jwt_vc",
 ]

@@ -64,6 +64,7 @@ __all__ = [
     "make_disclosure",
     "parse_sd_jwt",
     "sd",
+    "strip_sd_marks",
     "verify_sd_jwt",
     "verify_sd_jwt_vc",
 ]
@@ -150,6 +151,21 @@ def sd(value: Any) -> SelectivelyDisclosable:
     if isinstance(value, SelectivelyDisclosable):
         raise ValidationError("sd() must not wrap a value that is already selectively disclosable")
     return SelectivelyDisclosable(value)
+
+
+def strip_sd_marks(value: Any) -> Any:
+    """``value`` with every :func:`sd` mark removed (the marked values kept in place).
+
+    For formats without selective disclosure (e.g. ``jwt_vc_json``), which disclose every claim.
+    Mappings become dicts and tuples lists; other values are returned as they are.
+    """
+    if isinstance(value, SelectivelyDisclosable):
+        return strip_sd_marks(value.value)
+    if isinstance(value, Mapping):
+        return {name: strip_sd_marks(member) for name, member in value.items()}
+    if isinstance(value, list | tuple):
+        return [strip_sd_marks(item) for item in value]
+    return value
 
 
 def _hash(hash_alg: str) -> Callable[[bytes], Any]:

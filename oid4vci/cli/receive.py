@@ -47,7 +47,9 @@ class ReceiveOutcome:
             "spec_version": self.spec_version,
             "credentials": [
                 {
+                    "format": c.format,
                     "vct": c.vct,
+                    "types": None if c.types is None else list(c.types),
                     "claims": c.claims,
                     "verified": c.verified,
                     "holder_jkt": c.holder_jkt,
@@ -176,7 +178,8 @@ def print_summary(outcome: ReceiveOutcome) -> None:
     )
     for index, credential in enumerate(outcome.credentials, start=1):
         mark = "verified" if credential.verified else "NOT VERIFIED"
-        print(f"  #{index} {credential.vct}  [{mark}]  holder key {credential.holder_jkt}")
+        kind = credential.vct or " ".join(credential.types or ()) or credential.format
+        print(f"  #{index} {kind}  [{mark}]  holder key {credential.holder_jkt}")
         for name, value in credential.claims.items():
             print(f"      {name:16} {json.dumps(value, ensure_ascii=False)}")
     for error in outcome.errors:

@@ -58,6 +58,8 @@ from oid4vci.issuer.config import Respond as Respond
 from oid4vci.issuer.config import UserAuthenticator as UserAuthenticator
 from oid4vci.issuer.credential import DEFERRED_PREFIX as DEFERRED_PREFIX
 from oid4vci.issuer.credential import DEFERRED_TTL as DEFERRED_TTL
+from oid4vci.issuer.credential import ISSUABLE_FORMATS as ISSUABLE_FORMATS
+from oid4vci.issuer.credential import JWT_VC_JSON_FORMAT as JWT_VC_JSON_FORMAT
 from oid4vci.issuer.credential import SD_JWT_FORMATS as SD_JWT_FORMATS
 from oid4vci.issuer.credential import NormalizedCredentialRequest as NormalizedCredentialRequest
 from oid4vci.issuer.credential import credential_response_body as credential_response_body
@@ -162,7 +164,9 @@ __all__ = [
     "DEMO_USERNAME",
     "ENDPOINT_PATHS",
     "HANDLE_PARAMETER",
+    "ISSUABLE_FORMATS",
     "JWT_VC_ISSUER_WELL_KNOWN",
+    "JWT_VC_JSON_FORMAT",
     "NO_STORE",
     "OAUTH_AS_WELL_KNOWN",
     "OFFER_SCHEME",

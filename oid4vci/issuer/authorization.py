@@ -112,7 +112,8 @@ def read_authorization_parameters(
 
 
 def _detail_configuration(config: IssuerConfig, detail: AuthorizationDetail) -> str:
-    """The configuration id an ``openid_credential`` entry names (id, or D13/14 format+vct)."""
+    """The configuration id an ``openid_credential`` entry names (id, or D13/14 ``format``
+    with ``vct``, or ``jwt_vc_json`` with ``credential_definition.type``)."""
     if detail.credential_configuration_id is not None:
         if detail.credential_configuration_id not in config.credential_configurations:
             raise AuthorizationError(
@@ -123,8 +124,18 @@ def _detail_configuration(config: IssuerConfig, detail: AuthorizationDetail) -> 
         formats = {detail.format}
         if detail.format in ("vc+sd-jwt", "dc+sd-jwt"):
             formats = {"vc+sd-jwt", "dc+sd-jwt"}
+        definition = detail.credential_definition or {}
+        types = definition.get("type")
+        wanted = set(types) if isinstance(types, list) and types else None
         for cid, spec in config.credential_configurations.items():
             if spec.format in formats and detail.vct is not None and spec.vct == detail.vct:
+                return cid
+            if (
+                spec.format == "jwt_vc_json"
+                and detail.format == "jwt_vc_json"
+                and wanted is not None
+                and set(spec.credential_definition_types) == wanted
+            ):
                 return cid
         raise AuthorizationError(
             ErrorCode.INVALID_AUTHORIZATION_DETAILS, "no credential configuration matches"

@@ -79,20 +79,36 @@ def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+#: The SD-JWT VC format identifiers (``vc+sd-jwt`` is the Draft 13/14 name).
+_SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
+#: The ``format`` values a :class:`CredentialConfigurationSpec` may have.
+_ISSUABLE_FORMATS = _SD_JWT_FORMATS | {"jwt_vc_json"}
+
+
 @attrs.frozen(kw_only=True)
 class CredentialConfigurationSpec:
     """One credential configuration the issuer offers (SD-JWT VC by default).
 
+    ``format`` is ``dc+sd-jwt`` (the default; ``vc+sd-jwt`` is accepted as its Draft 13/14
+    name, and each version's metadata and ``typ`` use that version's name) or ``jwt_vc_json``
+    (a W3C VCDM 1.1 credential as a JWT, see :mod:`oid4vci.jwtvc`). SD-JWT VC needs ``vct``;
+    ``jwt_vc_json`` needs ``credential_definition_types`` (the ``vc.type`` values, with
+    ``VerifiableCredential``, e.g. ``("VerifiableCredential", "UniversityDegreeCredential")``)
+    and takes no ``vct``.
+
     ``claims`` uses the Draft 15+ claims-description form
     ``{"path": [...], "display": [...], "mandatory": bool}``; metadata writers adapt it to older
-    shapes. ``credential_signing_alg`` is ``None`` to use the issuer signer's algorithm.
+    shapes. For ``jwt_vc_json`` a path is relative to ``credentialSubject`` unless it starts
+    with ``"credentialSubject"`` (the spec's own spelling); the metadata always writes the full
+    path. ``credential_signing_alg`` is ``None`` to use the issuer signer's algorithm.
     ``lifetime`` is the credential validity in seconds.
     """
 
     id: str = attrs.field()
-    vct: str
+    vct: str | None = None
     scope: str | None = None
-    format: str = "dc+sd-jwt"
+    format: str = attrs.field(default="dc+sd-jwt")
+    credential_definition_types: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     display: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_mapping_tuple)
     claims: tuple[Mapping[str, Any], ...] = attrs.field(default=(), converter=_mapping_tuple)
     proof_signing_alg_values_supported: tuple[str, ...] = attrs.field(
@@ -110,6 +126,34 @@ class CredentialConfigurationSpec:
     def _check_lifetime(self, _: attrs.Attribute[int], value: int) -> None:
         if value <= 0:
             raise ValueError("lifetime must be positive")
+
+    @format.validator
+    def _check_format(self, _: attrs.Attribute[str], value: str) -> None:
+        if value not in _ISSUABLE_FORMATS:
+            raise ValueError("format must be 'dc+sd-jwt', 'vc+sd-jwt' or 'jwt_vc_json'")
+
+    def __attrs_post_init__(self) -> None:
+        if self.format in _SD_JWT_FORMATS:
+            if not isinstance(self.vct, str) or not self.vct:
+                raise ValueError("an SD-JWT VC configuration needs a non-empty vct")
+            if self.credential_definition_types:
+                raise ValueError("credential_definition_types is only for jwt_vc_json")
+            return
+        if self.vct is not None:
+            raise ValueError("a jwt_vc_json configuration has no vct")
+        types = self.credential_definition_types
+        if not all(isinstance(t, str) and t for t in types) or len(set(types)) != len(types):
+            raise ValueError("credential_definition_types must be distinct non-empty strings")
+        if "VerifiableCredential" not in types:
+            raise ValueError(
+                "a jwt_vc_json configuration needs credential_definition_types "
+                "including 'VerifiableCredential'"
+            )
+
+    @property
+    def is_sd_jwt_vc(self) -> bool:
+        """True for ``dc+sd-jwt`` / ``vc+sd-jwt`` configurations."""
+        return self.format in _SD_JWT_FORMATS
 
 
 class DeferIssuance(Exception):

@@ -4,7 +4,8 @@
 :class:`NormalizedCredentialRequest`: the version whose shape it has (refined by the token's
 version hint where the shape is ambiguous), the credential configuration it selects
 (``credential_identifier`` through the token's identifiers, ``credential_configuration_id``, or
-Draft 13/14 ``format`` + ``vct``) and its key proofs.
+Draft 13/14 ``format`` + ``vct`` / ``format`` ``jwt_vc_json`` + ``credential_definition.type``)
+and its key proofs.
 
 :func:`handle_credential_request` runs the endpoint:
 
@@ -15,14 +16,18 @@ Draft 13/14 ``format`` + ``vct``) and its key proofs.
 4. the configuration's :class:`~oid4vci.issuer.config.ClaimsSource` asked for the subject's
    claims; it may raise :class:`~oid4vci.issuer.config.DeferIssuance` (→ a deferred
    transaction, see :mod:`oid4vci.issuer.deferred`) or ``credential_request_denied``;
-5. one SD-JWT VC per proof key (``cnf.jwk`` = the key; ``typ`` ``dc+sd-jwt``, ``vc+sd-jwt`` for
-   Draft 13/14 requests; header ``kid`` = the key id published at ``/.well-known/jwt-vc-issuer``);
+5. one credential per proof key (see :func:`mint_credentials`): an SD-JWT VC (``cnf.jwk`` = the
+   key; ``typ`` ``dc+sd-jwt``, ``vc+sd-jwt`` for Draft 13/14 requests) or a ``jwt_vc_json``
+   credential (``sub`` = the key's ``did:jwk``, ``cnf.jwk`` = the key); header ``kid`` = the
+   key id published at ``/.well-known/jwt-vc-issuer`` either way;
 6. a ``notification_id`` registered, and the response written in the request's own version
    shape (see :func:`credential_response_body`).
 
 Error codes follow the request's version: an unknown configuration is
 ``unknown_credential_configuration`` (1.0) or ``unsupported_credential_type`` (drafts); an
 unknown identifier ``unknown_credential_identifier`` (1.0) or ``invalid_credential_request``;
+a Draft 13/14 ``format`` no configuration has ``unsupported_credential_format``, and one whose
+``vct`` / ``credential_definition.type`` matches none ``unsupported_credential_type``;
 a stale ``c_nonce`` ``invalid_nonce`` (Draft 15, 1.0) or ``invalid_proof`` with a fresh
 ``c_nonce`` (Draft 13/14, whose ``invalid_proof`` errors always carry one).
 """
@@ -54,6 +59,7 @@ from oid4vci.issuer.nonce import new_c_nonce
 from oid4vci.issuer.notification import register_notification
 from oid4vci.issuer.proof import VerifiedProof, verify_proof_jwts
 from oid4vci.issuer.responses import json_response
+from oid4vci.jwtvc import issue_jwt_vc_json
 from oid4vci.models.credential import (
     CredentialRequest,
     CredentialResponse,
@@ -61,12 +67,14 @@ from oid4vci.models.credential import (
     credential_response_to_json,
     parse_credential_request_json,
 )
-from oid4vci.sdjwt import issue_batch
+from oid4vci.sdjwt import issue_batch, strip_sd_marks
 from oid4vci.versions import SpecVersion
 
 __all__ = [
     "DEFERRED_PREFIX",
     "DEFERRED_TTL",
+    "ISSUABLE_FORMATS",
+    "JWT_VC_JSON_FORMAT",
     "SD_JWT_FORMATS",
     "NormalizedCredentialRequest",
     "credential_response_body",
@@ -77,6 +85,10 @@ __all__ = [
 
 #: The credential formats this issuer mints (SD-JWT VC; ``vc+sd-jwt`` is the Draft 13/14 name).
 SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
+#: The W3C VCDM 1.1 JWT format (same identifier in every version).
+JWT_VC_JSON_FORMAT = "jwt_vc_json"
+#: Every credential format this issuer mints.
+ISSUABLE_FORMATS = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT}
 #: Store key prefix of deferred transactions (``deferred:<transaction_id>``).
 DEFERRED_PREFIX = "deferred:"
 #: How long a deferred transaction is kept (seconds).
@@ -144,17 +156,42 @@ def _unknown_configuration(version: SpecVersion) -> CredentialRequestError:
     return _error(ErrorCode.UNSUPPORTED_CREDENTIAL_TYPE, "credential type is not supported")
 
 
+def _requested_types(wire: CredentialRequest) -> list[str]:
+    """``credential_definition.type`` of a Draft 13/14 ``jwt_vc_json`` request."""
+    definition = wire.credential_definition
+    types = definition.get("type") if definition is not None else None
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) and t for t in types):
+        raise _error(
+            ErrorCode.INVALID_CREDENTIAL_REQUEST,
+            "credential_definition.type (an array of strings) is required with this format",
+        )
+    return types
+
+
 def _by_format(config: IssuerConfig, wire: CredentialRequest, context: TokenContext | None) -> str:
     fmt = wire.format or ""
-    if fmt not in SD_JWT_FORMATS:
+    specs = config.credential_configurations
+    if fmt == JWT_VC_JSON_FORMAT:
+        if not any(spec.format == JWT_VC_JSON_FORMAT for spec in specs.values()):
+            raise _error(
+                ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported"
+            )
+        wanted = set(_requested_types(wire))
+        matches = [
+            cid
+            for cid, spec in specs.items()
+            if spec.format == JWT_VC_JSON_FORMAT and set(spec.credential_definition_types) == wanted
+        ]
+    elif fmt in SD_JWT_FORMATS:
+        if wire.vct is None:
+            raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "vct is required with this format")
+        matches = [
+            cid
+            for cid, spec in specs.items()
+            if spec.vct == wire.vct and spec.format in SD_JWT_FORMATS
+        ]
+    else:
         raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported")
-    if wire.vct is None:
-        raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, "vct is required with this format")
-    matches = [
-        cid
-        for cid, spec in config.credential_configurations.items()
-        if spec.vct == wire.vct and spec.format in SD_JWT_FORMATS
-    ]
     if not matches:
         raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_TYPE, "credential type is not supported")
     if context is not None:
@@ -225,7 +262,7 @@ def parse_credential_request(
             else ErrorCode.CREDENTIAL_REQUEST_DENIED
         )
         raise _error(code, "the access token does not cover this credential configuration")
-    if spec.format not in SD_JWT_FORMATS:
+    if spec.format not in ISSUABLE_FORMATS:
         raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported")
     if wire.proofs is None:
         raise _error(ErrorCode.INVALID_PROOF, "key proof(s) missing")
@@ -250,13 +287,20 @@ async def mint_credentials(
     holder_jwks: Sequence[Mapping[str, Any]],
     version: SpecVersion,
 ) -> list[str]:
-    """One SD-JWT VC of ``claims`` per holder key, for a request of ``version``.
+    """One credential of ``claims`` per holder key, for a request of ``version``.
 
-    Claims that cannot be issued (e.g. a reserved name such as ``iss``) are a server-side
-    fault and raise :class:`RuntimeError`.
+    SD-JWT VC (``spec.vct``; ``typ`` of the version) with :func:`~oid4vci.sdjwt.sd` marks as
+    selective disclosures; or ``jwt_vc_json`` (``spec.credential_definition_types``), whose
+    ``credentialSubject`` is ``claims`` with the ``sd()`` marks removed: that format has no
+    selective disclosure, every claim is visible in the credential. Claims that cannot be
+    issued (e.g. a reserved name such as ``iss``, or an ``id`` in a ``jwt_vc_json`` subject)
+    are a server-side fault and raise :class:`RuntimeError`.
     """
     now = int(config.clock())
     try:
+        if spec.format == JWT_VC_JSON_FORMAT:
+            return await _mint_jwt_vc_json(config, spec, claims, holder_jwks, now)
+        assert spec.vct is not None  # CredentialConfigurationSpec requires it for SD-JWT VC
         return await issue_batch(
             config.credential_signer,
             holder_jwks=holder_jwks,
@@ -271,6 +315,34 @@ async def mint_credentials(
         )
     except ValidationError as exc:
         raise RuntimeError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
+
+
+async def _mint_jwt_vc_json(
+    config: IssuerConfig,
+    spec: CredentialConfigurationSpec,
+    claims: Mapping[str, Any],
+    holder_jwks: Sequence[Mapping[str, Any]],
+    now: int,
+) -> list[str]:
+    if isinstance(holder_jwks, Mapping) or not holder_jwks:
+        raise ValidationError("'holder_jwks' must be a non-empty sequence of public JWKs")
+    subject = strip_sd_marks(claims)
+    kid = credential_key_id(config)
+    return [
+        await issue_jwt_vc_json(
+            config.credential_signer,
+            issuer=config.credential_issuer,
+            types=spec.credential_definition_types,
+            credential_subject=subject,
+            holder_jwk=jwk,
+            iat=now,
+            nbf=now,
+            exp=now + spec.lifetime,
+            kid=kid,
+            clock=config.clock,
+        )
+        for jwk in holder_jwks
+    ]
 
 
 def credential_response_body(

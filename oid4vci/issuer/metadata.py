@@ -70,14 +70,37 @@ def public_credential_jwk(config: IssuerConfig) -> dict[str, Any]:
     return jwk
 
 
+def _subject_claims(claims: Any) -> list[dict[str, Any]]:
+    """``jwt_vc_json`` claim descriptions with paths rooted at ``credentialSubject``."""
+    out: list[dict[str, Any]] = []
+    for claim in claims:
+        entry = dict(claim)
+        path = entry.get("path")
+        if isinstance(path, list | tuple) and (not path or path[0] != "credentialSubject"):
+            entry["path"] = ["credentialSubject", *path]
+        out.append(entry)
+    return out
+
+
 def credential_configuration_metadata(
     config: IssuerConfig, spec: CredentialConfigurationSpec
 ) -> CredentialConfiguration:
-    """The metadata model of one configuration (key binding by ``jwk`` with ``jwt`` proofs)."""
+    """The metadata model of one configuration (key binding by ``jwk`` with ``jwt`` proofs).
+
+    ``jwt_vc_json`` configurations carry ``credential_definition`` ``{"type": [...]}`` and
+    claim paths rooted at ``credentialSubject`` (the Draft 13/14 writer turns those into
+    ``credential_definition.credentialSubject``).
+    """
+    claims = [dict(c) for c in spec.claims]
+    definition: dict[str, Any] | None = None
+    if not spec.is_sd_jwt_vc:
+        definition = {"type": list(spec.credential_definition_types)}
+        claims = _subject_claims(claims)
     return CredentialConfiguration(
         format=spec.format,
         scope=spec.scope,
         vct=spec.vct,
+        credential_definition=definition,
         cryptographic_binding_methods_supported=("jwk",),
         credential_signing_alg_values_supported=(config.credential_signing_alg(spec.id),),
         proof_types_supported={
@@ -86,7 +109,7 @@ def credential_configuration_metadata(
             )
         },
         display=tuple(dict(d) for d in spec.display) or None,
-        claims=[dict(c) for c in spec.claims] or None,
+        claims=claims or None,
     )
 
 

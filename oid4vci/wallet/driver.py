@@ -82,6 +82,7 @@ __all__ = [
     "Sleep",
     "check_proof_types",
     "choose_dpop_key",
+    "definition_types",
     "polling_interval",
     "secure_endpoint",
 ]
@@ -143,6 +144,24 @@ def check_proof_types(config: CredentialConfiguration) -> bool:
     if needs_proof and config.proof_types_supported and "jwt" not in config.proof_types_supported:
         raise MetadataError("the configuration accepts no 'jwt' key proofs")
     return needs_proof
+
+
+def definition_types(config: CredentialConfiguration) -> tuple[str, ...] | None:
+    """``credential_definition.type`` of ``config`` when it is an array of strings, else None."""
+    definition = config.credential_definition
+    types = definition.get("type") if isinstance(definition, dict) else None
+    if isinstance(types, list) and types and all(isinstance(t, str) for t in types):
+        return tuple(types)
+    return None
+
+
+def _request_definition(config: CredentialConfiguration) -> dict[str, Any] | None:
+    """The ``credential_definition`` of a Draft 13/14 request: the metadata's, without the
+    ``credentialSubject`` claim descriptions (metadata for display, not a claims request)."""
+    definition = config.credential_definition
+    if not isinstance(definition, dict):
+        return definition
+    return {k: v for k, v in definition.items() if k != "credentialSubject"}
 
 
 @attrs.frozen(kw_only=True)
@@ -423,7 +442,7 @@ class Driver:
             format=config.format,
             vct=config.vct,
             doctype=config.doctype,
-            credential_definition=config.credential_definition,
+            credential_definition=_request_definition(config),
             proofs=ProofSet(proof_type="jwt", values=proofs) if proofs else None,
             single_proof=len(proofs) == 1,
         )
@@ -478,6 +497,7 @@ class Driver:
                         target.configuration_id,
                         format=config.format,
                         expected_vct=config.vct,
+                        expected_types=definition_types(config),
                         keys=chunk,
                     )
                 )
@@ -493,6 +513,7 @@ class Driver:
                         session=session,
                         expected_vct=config.vct,
                         format=config.format,
+                        expected_types=definition_types(config),
                     )
                 )
         return received, deferred
@@ -552,8 +573,11 @@ class Driver:
         format: str,
         expected_vct: str | None,
         keys: Sequence[Signer],
+        expected_types: Sequence[str] | None = None,
     ) -> list[ReceivedCredential]:
-        """Verify every credential of ``response`` (bound to ``keys``) and wrap them."""
+        """Verify every credential of ``response`` (bound to ``keys``) and wrap them.
+
+        ``expected_vct`` is checked for SD-JWT VCs, ``expected_types`` for ``jwt_vc_json``."""
         used: set[str] = set()
         out: list[ReceivedCredential] = []
         for issued in response.credentials or ():
@@ -567,6 +591,7 @@ class Driver:
                 resolver=self._resolver,
                 policy=self.policy,
                 clock=self.clock,
+                expected_types=expected_types,
             )
             notification_id = response.notification_id
             extra_id = issued.extra.get("notification_id")
@@ -584,6 +609,7 @@ class Driver:
                     configuration_id=configuration_id,
                     issuer=session.credential_issuer,
                     session=session,
+                    types=outcome.types,
                 )
             )
         return out
@@ -616,6 +642,7 @@ class Driver:
             format=transaction.format,
             expected_vct=transaction.expected_vct,
             keys=transaction.holder_keys,
+            expected_types=transaction.expected_types,
         )
 
     async def notify(

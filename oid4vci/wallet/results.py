@@ -92,10 +92,13 @@ class IssuerSession:
 class ReceivedCredential:
     """One credential received from an issuer.
 
-    ``credential`` is the raw credential (SD-JWT VC: the compact string ending with ``~``);
-    ``claims`` the decoded claims (disclosures applied); ``holder_key`` the key it is bound to
-    (keep it: presentations are signed with it); ``verified`` is True when the issuer signature
-    and every check in :mod:`oid4vci.wallet.verify` passed.
+    ``credential`` is the raw credential (SD-JWT VC: the compact string ending with ``~``;
+    ``jwt_vc_json``: the JWT); ``format`` the configuration's format; ``vct`` the SD-JWT VC
+    type (``None`` for ``jwt_vc_json``), ``types`` the ``jwt_vc_json`` ``vc.type`` (``None``
+    for SD-JWT VC); ``claims`` the decoded claims (SD-JWT VC: disclosures applied;
+    ``jwt_vc_json``: ``credentialSubject`` without ``id``); ``holder_key`` the key it is bound
+    to (keep it: presentations are signed with it); ``verified`` is True when the issuer
+    signature and every check in :mod:`oid4vci.wallet.verify` passed.
     """
 
     credential: Any
@@ -108,6 +111,7 @@ class ReceivedCredential:
     configuration_id: str
     issuer: str
     session: IssuerSession | None = None
+    types: tuple[str, ...] | None = None
 
     @property
     def holder_jkt(self) -> str | None:
@@ -126,7 +130,8 @@ class DeferredTransaction:
     """A credential request the issuer answered with a ``transaction_id`` (deferred issuance).
 
     ``holder_keys`` are the keys the eventual credentials are bound to; ``interval`` the
-    polling interval the issuer asked for (seconds).
+    polling interval the issuer asked for (seconds); ``expected_vct`` / ``expected_types`` what
+    the credentials are checked against (SD-JWT VC / ``jwt_vc_json``).
     """
 
     transaction_id: str
@@ -136,6 +141,7 @@ class DeferredTransaction:
     session: IssuerSession
     expected_vct: str | None = None
     format: str = ""
+    expected_types: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:
         return (

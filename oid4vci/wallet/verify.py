@@ -28,9 +28,19 @@ An SD-JWT VC (``dc+sd-jwt``, or ``vc+sd-jwt`` from Draft 13/14 issuers) is accep
 * ``vct`` equals the requested configuration's ``vct``;
 * ``iat`` / ``nbf`` / ``exp`` hold with ``policy.clock_skew`` of leeway.
 
-Each failure raises :class:`~oid4vci.sdjwt.SdJwtVerificationError` (a
-:class:`~oid4vci.errors.CredentialVerificationError`) with a short ``reason`` code:
-the :class:`~oid4vci.sdjwt.SdJwtReason` values plus the ones in :class:`WalletReason`.
+A ``jwt_vc_json`` credential (W3C VCDM 1.1 as a JWT) is accepted under the same issuer rules
+(``iss`` is the Credential Issuer; issuer key from an ``x5c`` chain under the same policy, else
+from JWT VC Issuer Metadata) when :func:`oid4vci.jwtvc.verify_jwt_vc_json` passes: signature
+under ``policy.credential_algorithms``, ``typ`` ``JWT`` (when present), the ``vc`` shape,
+``vc.type`` containing every type of the configuration's ``credential_definition.type``, the
+time claims, and holder binding — ``cnf.jwk``, or the ``did:jwk`` of ``sub`` /
+``credentialSubject.id`` — to a key of one of the proofs sent (each key bound at most once).
+
+Each failure raises a :class:`~oid4vci.errors.CredentialVerificationError` with a short
+``reason`` code: :class:`~oid4vci.sdjwt.SdJwtVerificationError` with the
+:class:`~oid4vci.sdjwt.SdJwtReason` values or the ones in :class:`WalletReason`, and
+:class:`~oid4vci.jwtvc.JwtVcVerificationError` with the :class:`~oid4vci.jwtvc.JwtVcReason`
+values for failures found by the ``jwt_vc_json`` checks.
 """
 
 from __future__ import annotations
@@ -42,9 +52,10 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from oid4vci.errors import InsecureUrlError, JoseError, MetadataError
+from oid4vci.errors import CredentialVerificationError, InsecureUrlError, JoseError, MetadataError
 from oid4vci.http import Transport
-from oid4vci.jose import Signer, jwk_thumbprint
+from oid4vci.jose import DecodedJws, Signer, decode_jws, jwk_thumbprint
+from oid4vci.jwtvc import JwtVcReason, JwtVcVerificationError, verify_jwt_vc_json
 from oid4vci.sdjwt import SdJwtReason, SdJwtVerificationError, parse_sd_jwt, verify_sd_jwt_vc
 from oid4vci.urls import insert_well_known
 from oid4vci.x509 import CertificateError, verify_x5c_chain
@@ -53,7 +64,9 @@ from .discovery import fetch_json_document
 from .policy import WalletPolicy
 
 __all__ = [
+    "JWT_VC_JSON_FORMAT",
     "SD_JWT_FORMATS",
+    "VERIFIABLE_FORMATS",
     "IssuerKeyResolver",
     "VerifiedCredential",
     "WalletReason",
@@ -61,6 +74,10 @@ __all__ = [
 ]
 
 SD_JWT_FORMATS: Final = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
+#: The W3C VCDM 1.1 JWT format.
+JWT_VC_JSON_FORMAT: Final = "jwt_vc_json"
+#: Every format :func:`verify_credential` can verify.
+VERIFIABLE_FORMATS: Final = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT}
 
 
 class WalletReason:
@@ -124,12 +141,18 @@ class IssuerKeyResolver:
 
 @attrs.frozen(kw_only=True)
 class VerifiedCredential:
-    """The outcome of :func:`verify_credential`: decoded claims and the holder key used."""
+    """The outcome of :func:`verify_credential`: decoded claims and the holder key used.
+
+    ``vct`` is set for SD-JWT VCs, ``types`` (``vc.type``) for ``jwt_vc_json``; ``claims`` is
+    the SD-JWT VC's processed payload or the ``jwt_vc_json`` ``credentialSubject`` without
+    ``id``.
+    """
 
     vct: str | None
     claims: dict[str, Any] = attrs.field(repr=False)
     holder_key: Signer | None = attrs.field(repr=False)
     verified: bool
+    types: tuple[str, ...] | None = None
 
 
 def _x5c_issuer_key(
@@ -163,6 +186,42 @@ def _thumb(jwk: Mapping[str, Any]) -> str | None:
         return None
 
 
+async def _issuer_keys(
+    header: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    *,
+    credential_issuer: str,
+    resolver: IssuerKeyResolver,
+    policy: WalletPolicy,
+    clock: Callable[[], float],
+    fail: Callable[[str, str], CredentialVerificationError] = _fail,
+) -> tuple[str, list[dict[str, Any]]]:
+    """``iss`` (checked to be the Credential Issuer) and the issuer keys allowed for it."""
+    iss = payload.get("iss")
+    if iss is None:
+        if "x5c" in header:
+            raise fail(WalletReason.X5C_UNTRUSTED, "an x5c credential must name its issuer")
+        raise fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the credential has no 'iss'")
+    if iss != credential_issuer:
+        raise fail(SdJwtReason.ISSUER_MISMATCH, "'iss' is not the Credential Issuer")
+    if "x5c" in header and policy.trusted_x5c_roots:
+        return iss, [_x5c_issuer_key(header["x5c"], iss, policy, clock)]
+    return iss, await resolver.keys_for(iss)
+
+
+def _bind_holder(
+    holder_jwk: Any, holder_keys: Sequence[Signer], used_keys: set[str]
+) -> Signer | None:
+    """The first unused key of ``holder_keys`` that is ``holder_jwk`` (recorded as used)."""
+    thumb = _thumb(holder_jwk) if isinstance(holder_jwk, dict) else None
+    for key in holder_keys:
+        key_thumb = _thumb(key.public_jwk)
+        if thumb is not None and key_thumb == thumb and key_thumb not in used_keys:
+            used_keys.add(key_thumb)
+            return key
+    return None
+
+
 async def verify_credential(
     credential: Any,
     *,
@@ -174,34 +233,44 @@ async def verify_credential(
     resolver: IssuerKeyResolver,
     policy: WalletPolicy,
     clock: Callable[[], float] = time.time,
+    expected_types: Sequence[str] | None = None,
 ) -> VerifiedCredential:
     """Verify one received credential (see the module rules).
 
     ``holder_keys`` are the keys whose proofs were sent for it; ``used_keys`` holds the
     thumbprints already bound to earlier credentials of the same response and is updated.
+    ``expected_vct`` applies to SD-JWT VCs, ``expected_types`` (the configuration's
+    ``credential_definition.type``) to ``jwt_vc_json``.
     """
-    if format not in SD_JWT_FORMATS:
+    if format not in VERIFIABLE_FORMATS:
         if policy.accept_unverifiable_formats:
             return VerifiedCredential(vct=None, claims={}, holder_key=None, verified=False)
         raise _fail(WalletReason.UNSUPPORTED_FORMAT, "this format cannot be verified")
+    if format == JWT_VC_JSON_FORMAT:
+        return await _verify_jwt_vc_json(
+            credential,
+            credential_issuer=credential_issuer,
+            expected_types=expected_types,
+            holder_keys=holder_keys,
+            used_keys=used_keys,
+            resolver=resolver,
+            policy=policy,
+            clock=clock,
+        )
     if not isinstance(credential, str):
         raise _fail(SdJwtReason.MALFORMED, "an SD-JWT VC must be a string")
     try:
         parsed = parse_sd_jwt(credential)
     except RecursionError:
         raise _fail(SdJwtReason.MALFORMED, "the SD-JWT is nested too deeply") from None
-    header, payload = parsed.jws.header, parsed.jws.payload
-    iss = payload.get("iss")
-    if iss is None:
-        if "x5c" in header:
-            raise _fail(WalletReason.X5C_UNTRUSTED, "an x5c credential must name its issuer")
-        raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the credential has no 'iss'")
-    if iss != credential_issuer:
-        raise _fail(SdJwtReason.ISSUER_MISMATCH, "'iss' is not the Credential Issuer")
-    if "x5c" in header and policy.trusted_x5c_roots:
-        keys = [_x5c_issuer_key(header["x5c"], iss, policy, clock)]
-    else:
-        keys = await resolver.keys_for(iss)
+    _, keys = await _issuer_keys(
+        parsed.jws.header,
+        parsed.jws.payload,
+        credential_issuer=credential_issuer,
+        resolver=resolver,
+        policy=policy,
+        clock=clock,
+    )
     try:
         verified = verify_sd_jwt_vc(
             credential,
@@ -217,16 +286,63 @@ async def verify_credential(
         raise _fail(SdJwtReason.MALFORMED, "the SD-JWT is nested too deeply") from None
     holder: Signer | None = None
     if holder_keys:
-        cnf_jwk = verified.holder_jwk
-        thumb = _thumb(cnf_jwk) if isinstance(cnf_jwk, dict) else None
-        for key in holder_keys:
-            key_thumb = _thumb(key.public_jwk)
-            if thumb is not None and key_thumb == thumb and key_thumb not in used_keys:
-                holder = key
-                used_keys.add(key_thumb)
-                break
+        holder = _bind_holder(verified.holder_jwk, holder_keys, used_keys)
         if holder is None:
             raise _fail(SdJwtReason.CNF_MISMATCH, "'cnf.jwk' is not a holder key of this request")
     return VerifiedCredential(
         vct=verified.vct, claims=verified.claims, holder_key=holder, verified=True
+    )
+
+
+async def _verify_jwt_vc_json(
+    credential: Any,
+    *,
+    credential_issuer: str,
+    expected_types: Sequence[str] | None,
+    holder_keys: Sequence[Signer],
+    used_keys: set[str],
+    resolver: IssuerKeyResolver,
+    policy: WalletPolicy,
+    clock: Callable[[], float],
+) -> VerifiedCredential:
+    if not isinstance(credential, str):
+        raise JwtVcVerificationError(
+            JwtVcReason.MALFORMED, "a jwt_vc_json credential must be a string"
+        )
+    try:
+        jws: DecodedJws = decode_jws(credential)
+    except JoseError as exc:
+        raise JwtVcVerificationError(JwtVcReason.MALFORMED, f"not a compact JWS: {exc}") from None
+    _, keys = await _issuer_keys(
+        jws.header,
+        jws.payload,
+        credential_issuer=credential_issuer,
+        resolver=resolver,
+        policy=policy,
+        clock=clock,
+        fail=JwtVcVerificationError,
+    )
+    verified = verify_jwt_vc_json(
+        credential,
+        issuer_keys=keys,
+        algorithms=policy.credential_algorithms,
+        expected_issuer=credential_issuer,
+        expected_types=expected_types,
+        clock=clock,
+        leeway=policy.clock_skew,
+    )
+    holder: Signer | None = None
+    if holder_keys:
+        holder = _bind_holder(verified.holder_jwk, holder_keys, used_keys)
+        if holder is None:
+            if "cnf" in verified.payload:
+                raise JwtVcVerificationError(
+                    JwtVcReason.CNF_MISMATCH, "'cnf.jwk' is not a holder key of this request"
+                )
+            raise JwtVcVerificationError(
+                JwtVcReason.HOLDER_MISMATCH,
+                "the credential is not bound to a holder key of this request",
+            )
+    return VerifiedCredential(
+        vct=None, claims=verified.claims, holder_key=holder, verified=True, types=verified.types
     )

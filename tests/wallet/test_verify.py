@@ -108,9 +108,13 @@ async def test_unverifiable_format_refused_by_default(clock: FakeClock) -> None:
     fake.clock = clock
     meta = fake.issuer_metadata()
     config = meta["credential_configurations_supported"]["IdentityCredential"]
-    config["format"] = "jwt_vc_json"
+    # ldp_vc: a format this wallet cannot verify (jwt_vc_json, used here before, now can be)
+    config["format"] = "ldp_vc"
     config.pop("vct")
-    config["credential_definition"] = {"type": ["VerifiableCredential"]}
+    config["credential_definition"] = {
+        "@context": ["https://www.w3.org/2018/credentials/v1"],
+        "type": ["VerifiableCredential"],
+    }
     fake.inject["/.well-known/openid-credential-issuer"] = [json_response(200, meta)]
     client = Oid4vciClient(fake.transport(), clock=clock)
     with pytest.raises(CredentialVerificationError) as info:
