@@ -37,10 +37,9 @@ from typing import Any, Final
 
 import attrs
 
+from ._issuer_signed import check_validity, verify_issuer_signature
 from .errors import CredentialVerificationError, JoseError, ValidationError
 from .jose import (
-    ASYMMETRIC_ALGORITHMS,
-    DecodedJws,
     Signer,
     b64url_decode,
     b64url_encode,
@@ -48,7 +47,6 @@ from .jose import (
     decode_jws,
     jwk_thumbprint,
     public_jwk,
-    verify_jws,
 )
 from .sdjwt import SdJwtReason, SelectivelyDisclosable
 
@@ -278,56 +276,6 @@ class VerifiedJwtVc:
         return str(self.payload["iss"])
 
 
-def _select_keys(
-    header: Mapping[str, Any], issuer_keys: Sequence[Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
-    if isinstance(issuer_keys, Mapping):
-        raise TypeError("issuer_keys must be a sequence of JWKs, not a single JWK")
-    kid = header.get("kid")
-    if kid is None:
-        return list(issuer_keys)
-    return [k for k in issuer_keys if k.get("kid") == kid or "kid" not in k]
-
-
-def _verify_signature(
-    jws: DecodedJws, issuer_keys: Sequence[Mapping[str, Any]], algorithms: Collection[str]
-) -> None:
-    alg = jws.header["alg"]
-    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
-        raise _fail(JwtVcReason.ALG, "the credential uses an algorithm that is not allowed")
-    candidates = _select_keys(jws.header, issuer_keys)
-    if not candidates:
-        raise _fail(JwtVcReason.UNKNOWN_KEY, "no issuer key matches the header 'kid'")
-    for key in candidates:
-        try:
-            verify_jws(jws, key, algorithms=algorithms)
-        except JoseError:
-            continue
-        return
-    raise _fail(JwtVcReason.SIGNATURE, "the issuer signature does not verify")
-
-
-def _numeric(payload: Mapping[str, Any], name: str) -> float | None:
-    if name not in payload:
-        return None
-    value = payload[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(JwtVcReason.CLAIM_TYPE, f"{name!r} must be a NumericDate")
-    return float(value)
-
-
-def _check_times(payload: Mapping[str, Any], now: float, leeway: float) -> None:
-    exp = _numeric(payload, "exp")
-    if exp is not None and now - leeway >= exp:
-        raise _fail(JwtVcReason.EXPIRED, "the credential has expired")
-    nbf = _numeric(payload, "nbf")
-    if nbf is not None and now + leeway < nbf:
-        raise _fail(JwtVcReason.NOT_YET_VALID, "the credential is not valid yet ('nbf')")
-    iat = _numeric(payload, "iat")
-    if iat is not None and now + leeway < iat:
-        raise _fail(JwtVcReason.ISSUED_IN_FUTURE, "'iat' is in the future")
-
-
 def _vc_parts(payload: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
     """``vc.type`` and ``vc.credentialSubject`` after the VCDM 1.1 shape checks."""
     vc = payload.get("vc")
@@ -437,7 +385,7 @@ def verify_jwt_vc_json(
         jws = decode_jws(token)
     except JoseError as exc:
         raise _fail(JwtVcReason.MALFORMED, f"not a compact JWS: {exc}") from None
-    _verify_signature(jws, issuer_keys, algorithms)
+    verify_issuer_signature(jws, issuer_keys, algorithms, _fail)
     header, payload = jws.header, jws.payload
     typ = header.get("typ")
     if typ is not None and (not isinstance(typ, str) or typ.upper() != "JWT"):
@@ -448,7 +396,7 @@ def verify_jwt_vc_json(
         wanted = (expected_types,) if isinstance(expected_types, str) else tuple(expected_types)
         if not set(wanted) <= set(types):
             raise _fail(JwtVcReason.TYPE_MISMATCH, "'vc.type' lacks an expected type")
-    _check_times(payload, clock(), leeway)
+    check_validity(payload, clock(), leeway, _fail)
     holder, by_cnf = _holder(payload, subject)
     if expected_holder_jwk is not None and (
         holder is None or not _same_key(holder, expected_holder_jwk)

@@ -33,9 +33,9 @@ from typing import Any, Final
 
 import attrs
 
+from ._issuer_signed import check_validity, verify_issuer_signature
 from .errors import CredentialVerificationError, JoseError, ValidationError
 from .jose import (
-    ASYMMETRIC_ALGORITHMS,
     DecodedJws,
     Signer,
     b64url_decode,
@@ -634,56 +634,6 @@ class _Processor:
         return out
 
 
-def _select_keys(
-    header: Mapping[str, Any], issuer_keys: Sequence[Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
-    if isinstance(issuer_keys, Mapping):
-        raise TypeError("issuer_keys must be a sequence of JWKs, not a single JWK")
-    kid = header.get("kid")
-    if kid is None:
-        return list(issuer_keys)
-    return [k for k in issuer_keys if k.get("kid") == kid or "kid" not in k]
-
-
-def _verify_signature(
-    parsed: ParsedSdJwt, issuer_keys: Sequence[Mapping[str, Any]], algorithms: Collection[str]
-) -> None:
-    alg = parsed.jws.header["alg"]
-    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
-        raise _fail(SdJwtReason.ALG, "the issuer-signed JWT uses an algorithm that is not allowed")
-    candidates = _select_keys(parsed.jws.header, issuer_keys)
-    if not candidates:
-        raise _fail(SdJwtReason.UNKNOWN_KEY, "no issuer key matches the header 'kid'")
-    for key in candidates:
-        try:
-            verify_jws(parsed.jws, key, algorithms=algorithms)
-        except JoseError:
-            continue
-        return
-    raise _fail(SdJwtReason.SIGNATURE, "the issuer signature does not verify")
-
-
-def _numeric(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None and name not in claims:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(SdJwtReason.CLAIM_TYPE, f"{name!r} must be a NumericDate")
-    return float(value)
-
-
-def _check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
-    exp = _numeric(claims, "exp")
-    if exp is not None and now - leeway >= exp:
-        raise _fail(SdJwtReason.EXPIRED, "the credential has expired")
-    nbf = _numeric(claims, "nbf")
-    if nbf is not None and now + leeway < nbf:
-        raise _fail(SdJwtReason.NOT_YET_VALID, "the credential is not valid yet ('nbf')")
-    iat = _numeric(claims, "iat")
-    if iat is not None and now + leeway < iat:
-        raise _fail(SdJwtReason.ISSUED_IN_FUTURE, "'iat' is in the future")
-
-
 def _holder_jwk(claims: Mapping[str, Any]) -> dict[str, Any] | None:
     if "cnf" not in claims:
         return None
@@ -757,7 +707,7 @@ def verify_sd_jwt(
     parsed = parse_sd_jwt(text)
     if parsed.key_binding_jwt is not None and not allow_key_binding:
         raise _fail(SdJwtReason.KEY_BINDING, "a KB-JWT is present but not expected here")
-    _verify_signature(parsed, issuer_keys, algorithms)
+    verify_issuer_signature(parsed.jws, issuer_keys, algorithms, _fail)
     header = parsed.jws.header
     if expected_typ is not None:
         allowed = (expected_typ,) if isinstance(expected_typ, str) else tuple(expected_typ)
@@ -778,7 +728,7 @@ def verify_sd_jwt(
             SdJwtReason.DISCLOSURE_NOT_REFERENCED, "a disclosure is not referenced by any digest"
         )
     now = clock()
-    _check_times(claims, now, leeway)
+    check_validity(claims, now, leeway, _fail)
     holder = _holder_jwk(claims)
     key_binding = None
     if parsed.key_binding_jwt is not None:
