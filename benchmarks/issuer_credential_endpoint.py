@@ -19,12 +19,8 @@ Run alone: ``.venv/bin/python benchmarks/issuer_credential_endpoint.py [--profil
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
-import io
-import json
-import pstats
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -37,6 +33,7 @@ import attrs
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._cli import run_cli
 from benchmarks.floor import DISCLOSURES, FloorPipeline
 from oid4vci import jose
 from oid4vci.dpop import build_dpop_jwt
@@ -290,32 +287,17 @@ def format_issuer_table(results: Sequence[IssuerComparison]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the table (or JSON), or a cProfile of the measured region."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("-n", type=int, action="append", help="credentials per request")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply the request counts")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--profile", action="store_true", help="cProfile the measured region")
-    parser.add_argument("--top", type=int, default=40, help="rows of the profile to print")
-    args = parser.parse_args(argv)
-    ns = args.n or [1, 10]
-    if args.profile:
-        for n in ns:
-            profiler = cProfile.Profile()
-            compare(n, default_requests(n, args.scale), rounds=1, profiler=profiler)
-            stream = io.StringIO()
-            stats = pstats.Stats(profiler, stream=stream)
-            stats.sort_stats("tottime").print_stats(args.top)
-            stats.sort_stats("cumulative").print_stats(args.top)
-            print(f"==== N={n} ====")
-            print(stream.getvalue())
-        return 0
-    results = run_issuer_benchmark(ns, scale=args.scale, rounds=args.rounds)
-    if args.json:
-        print(json.dumps([r.to_json() for r in results], indent=2))
-    else:
-        print(format_issuer_table(results))
-    return 0
+    return run_cli(
+        argv,
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        unit="request",
+        profile_once=lambda n, scale, profiler: compare(
+            n, default_requests(n, scale), rounds=1, profiler=profiler
+        ),
+        run=lambda ns, scale, rounds: run_issuer_benchmark(ns, scale=scale, rounds=rounds),
+        table=format_issuer_table,
+        sort_keys=("tottime", "cumulative"),
+    )
 
 
 if __name__ == "__main__":

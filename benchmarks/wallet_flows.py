@@ -18,12 +18,8 @@ Run alone: ``.venv/bin/python benchmarks/wallet_flows.py [--profile]``.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import gc
-import io
-import json
-import pstats
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +32,7 @@ import attrs
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._cli import run_cli
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.demo import DemoIssuer, build_demo_issuer
 from oid4vci.transports.memory import Handler, InMemoryTransport
@@ -206,32 +203,18 @@ def format_wallet_table(results: Sequence[WalletResult]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: print the table (or JSON), or a cProfile of the measured flows."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("-n", type=int, action="append", help="credentials per flow")
-    parser.add_argument("--scale", type=float, default=1.0, help="multiply the flow counts")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--profile", action="store_true", help="cProfile the measured flows")
-    parser.add_argument("--top", type=int, default=40, help="rows of the profile to print")
-    args = parser.parse_args(argv)
-    ns = args.n or [1, 10]
-    if args.profile:
-        for n in ns:
-            profiler = cProfile.Profile()
-            measure_wallet(n, default_flows(n, args.scale), rounds=1, profiler=profiler)
-            stream = io.StringIO()
-            stats = pstats.Stats(profiler, stream=stream)
-            stats.sort_stats("tottime").print_stats(args.top)
-            print(f"==== N={n} ====")
-            print(stream.getvalue())
-        return 0
-    results = run_wallet_benchmark(ns, scale=args.scale, rounds=args.rounds)
-    if args.json:
-        print(json.dumps([r.to_json() for r in results], indent=2))
-    else:
-        print(format_wallet_table(results))
-    return 0
+    """Command line: print the table (or JSON), or a cProfile of the measured region."""
+    return run_cli(
+        argv,
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        unit="flow",
+        profile_once=lambda n, scale, profiler: measure_wallet(
+            n, default_flows(n, scale), rounds=1, profiler=profiler
+        ),
+        run=lambda ns, scale, rounds: run_wallet_benchmark(ns, scale=scale, rounds=rounds),
+        table=format_wallet_table,
+        sort_keys=("tottime",),
+    )
 
 
 if __name__ == "__main__":
