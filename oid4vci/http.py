@@ -21,6 +21,8 @@ from .errors import WireFormatError
 __all__ = [
     "FORM_CONTENT_TYPE",
     "JSON_CONTENT_TYPE",
+    "REDIRECT_STATUSES",
+    "AsyncTransport",
     "Headers",
     "HttpRequest",
     "HttpResponse",
@@ -31,6 +33,9 @@ __all__ = [
 
 JSON_CONTENT_TYPE = "application/json"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+"""The statuses that are redirects (RFC 9110 §15.4): never followed on API calls."""
 
 RequestDict = Mapping[str, Any]
 """A framework-neutral request: ``{"method", "url", "headers", "body"}``."""
@@ -293,23 +298,43 @@ class HttpResponse:
 class Transport(Protocol):
     """Sends one :class:`HttpRequest` and returns its :class:`HttpResponse`.
 
+    The one required method is ``send``; a request recorder is four lines::
+
+        class Recorder:
+            def __init__(self, inner): self.inner, self.seen = inner, []
+            async def send(self, request):
+                self.seen.append(request); return await self.inner.send(request)
+
     Implementations raise :class:`~oid4vci.errors.TransportError` subclasses and never follow
-    redirects. They are async context managers; ``aclose`` releases connections.
+    redirects. Lifecycle (``aclose``, ``async with``) is optional: inherit it from
+    :class:`AsyncTransport` when a transport holds connections.
     """
 
     async def send(self, request: HttpRequest) -> HttpResponse:
         """Send ``request`` and return the response."""
         ...
 
-    async def aclose(self) -> None:
-        """Release resources held by the transport."""
-        ...
 
-    async def __aenter__(self) -> Self: ...
+class AsyncTransport:
+    """A base class giving a transport ``aclose`` and ``async with`` (override ``aclose``).
+
+    Subclasses implement ``send``; ``async with transport:`` closes it on exit.
+    """
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        """Send ``request`` and return the response (subclasses implement this)."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release what the transport holds (nothing here)."""
+
+    async def __aenter__(self) -> Self:
+        return self
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        await self.aclose()

@@ -22,8 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -39,7 +38,14 @@ from oid4vci.errors import (
     TransportError,
     TransportTimeout,
 )
-from oid4vci.http import JSON_CONTENT_TYPE, Headers, HttpRequest, HttpResponse
+from oid4vci.http import (
+    JSON_CONTENT_TYPE,
+    REDIRECT_STATUSES,
+    AsyncTransport,
+    Headers,
+    HttpRequest,
+    HttpResponse,
+)
 from oid4vci.urls import require_secure_url
 
 __all__ = [
@@ -65,8 +71,6 @@ DEFAULT_MAX_RESPONSE_SIZE = 4 * 1024 * 1024
 """Default client response body cap: 4 MiB."""
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 """Default server request body limit: 1 MiB."""
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-"""The statuses treated as redirects (never followed)."""
 
 _READ_CHUNK = 64 * 1024
 # Hop-by-hop and framing headers: aiohttp computes these itself.
@@ -130,7 +134,7 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError)
 
 
-class AiohttpTransport:
+class AiohttpTransport(AsyncTransport):
     """A :class:`~oid4vci.http.Transport` over aiohttp.
 
     :param session: an existing :class:`aiohttp.ClientSession` to use; the caller keeps
@@ -261,17 +265,6 @@ class AiohttpTransport:
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return (

@@ -23,23 +23,18 @@ Uses only anyio, so it runs on asyncio and trio.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
-from typing import Self
 from urllib.parse import urlsplit
 
 import anyio.lowlevel
 
 from oid4vci.errors import ConnectError, RedirectRefused, ResponseTooLarge, TransportError
-from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, HttpRequest, HttpResponse
 from oid4vci.urls import origin_of
 
 __all__ = ["REDIRECT_STATUSES", "Handler", "InMemoryTransport"]
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 """An async function answering one request: ``async def handler(request) -> response``."""
-
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-"""The statuses treated as redirects (never followed)."""
 
 
 def _normalize_origin(origin: str) -> str:
@@ -64,7 +59,7 @@ def _safe_url(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
 
 
-class InMemoryTransport:
+class InMemoryTransport(AsyncTransport):
     """A :class:`~oid4vci.http.Transport` that calls async handlers in-process.
 
     :param handler: the default handler, used for any origin without a route of its own.
@@ -167,17 +162,6 @@ class InMemoryTransport:
     async def aclose(self) -> None:
         """Mark the transport closed (idempotent). Handlers are not touched."""
         self._closed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         default = ", default handler" if self._default is not None else ""

@@ -38,6 +38,7 @@ from oid4vci.jose import (
     verify_jws,
 )
 from oid4vci.jose import public_jwk as _public_jwk
+from oid4vci.models.credential import PROOF_TYP
 from oid4vci.x509 import CertificateError, CertificateReason, leaf_public_jwk, verify_x5c_chain
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
 ]
 
 #: The ``typ`` header every ``jwt`` key proof must carry.
-PROOF_TYP = "openid4vci-proof+jwt"
 
 ConsumeNonce = Callable[[str], Awaitable[bool]]
 """Consumes a ``c_nonce``: True when it was valid (and is now used up)."""

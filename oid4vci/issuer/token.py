@@ -44,6 +44,7 @@ from oid4vci.issuer.responses import (
 )
 from oid4vci.issuer.store import Store
 from oid4vci.models.authorization import parse_authorization_details
+from oid4vci.models.offer import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.pkce import verify_code_challenge
 from oid4vci.versions import SpecVersion
 
@@ -63,7 +64,6 @@ __all__ = [
 ]
 
 #: ``grant_type`` of the pre-authorized code flow (OID4VCI).
-PRE_AUTHORIZED_CODE_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 #: ``grant_type`` of the authorization code flow (RFC 6749).
 AUTHORIZATION_CODE_GRANT = "authorization_code"
 

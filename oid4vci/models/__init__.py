@@ -15,6 +15,7 @@ from oid4vci.models.authorization import (
 from oid4vci.models.authorization import par_response_to_json as par_response_to_json
 from oid4vci.models.authorization import parse_authorization_details as parse_authorization_details
 from oid4vci.models.authorization import parse_par_response as parse_par_response
+from oid4vci.models.credential import PROOF_TYP as PROOF_TYP
 from oid4vci.models.credential import CredentialRequest as CredentialRequest
 from oid4vci.models.credential import CredentialResponse as CredentialResponse
 from oid4vci.models.credential import IssuedCredential as IssuedCredential
@@ -79,6 +80,7 @@ __all__ = [
     "NOTIFICATION_EVENTS",
     "OPENID_CREDENTIAL",
     "PRE_AUTHORIZED_CODE_GRANT",
+    "PROOF_TYP",
     "AuthorizationCodeGrant",
     "AuthorizationDetail",
     "AuthorizationServerMetadata",

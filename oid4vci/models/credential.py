@@ -27,6 +27,7 @@ from oid4vci.errors import WireFormatError
 from oid4vci.versions import SpecVersion, detect_credential_request_version
 
 __all__ = [
+    "PROOF_TYP",
     "CredentialRequest",
     "CredentialResponse",
     "IssuedCredential",
@@ -36,6 +37,9 @@ __all__ = [
     "parse_credential_request_json",
     "parse_credential_response_json",
 ]
+
+PROOF_TYP = "openid4vci-proof+jwt"
+"""The ``typ`` of a ``jwt`` key proof (OID4VCI 1.0 Appendix F.1)."""
 
 _D13_14 = (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14)
 _SD_JWT_FORMATS = frozenset({"vc+sd-jwt", "dc+sd-jwt"})

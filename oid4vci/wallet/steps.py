@@ -42,9 +42,11 @@ from oid4vci.errors import (
     TokenError,
     WireFormatError,
 )
-from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.http import REDIRECT_STATUSES, HttpRequest, HttpResponse
 from oid4vci.jose import Signer, create_jws, public_jwk
 from oid4vci.models import (
+    PRE_AUTHORIZED_CODE_GRANT,
+    PROOF_TYP,
     CredentialResponse,
     PushedAuthorizationResponse,
     TokenResponse,
@@ -54,8 +56,6 @@ from oid4vci.models import (
 )
 
 __all__ = [
-    "PRE_AUTHORIZED_GRANT_TYPE",
-    "PROOF_TYP",
     "DeferredPending",
     "authorization_code_grant",
     "authorization_header",
@@ -85,9 +85,6 @@ __all__ = [
     "read_token_response",
 ]
 
-PRE_AUTHORIZED_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
-PROOF_TYP = "openid4vci-proof+jwt"
-_REDIRECTS = range(300, 400)
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 
 
@@ -108,7 +105,7 @@ def _compact_json(value: Any) -> str:
 
 def check_redirect(response: HttpResponse) -> None:
     """Raise :class:`RedirectRefused` for any 3xx answer (API calls never follow redirects)."""
-    if response.status in _REDIRECTS:
+    if response.status in REDIRECT_STATUSES:
         raise RedirectRefused(f"the server answered {response.status}; redirects are not followed")
 
 
@@ -357,7 +354,7 @@ def pre_authorized_grant(
     authorization_details: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Token request parameters for the pre-authorized code grant."""
-    params = {"grant_type": PRE_AUTHORIZED_GRANT_TYPE, "pre-authorized_code": pre_authorized_code}
+    params = {"grant_type": PRE_AUTHORIZED_CODE_GRANT, "pre-authorized_code": pre_authorized_code}
     if tx_code is not None:
         params["tx_code"] = tx_code
     if client_id is not None:
