@@ -1,8 +1,8 @@
 """oid4vci: OpenID for Verifiable Credential Issuance (Draft 13, 14, 15 and 1.0) for Python.
 
-The wallet side is :class:`Oid4vciClient` (plus the low-level calls ``request_token``,
-``request_credential``, ...); the issuer side is :class:`Issuer` and the pure helpers in
-:mod:`oid4vci.issuer`. Transports live in :mod:`oid4vci.transports` (``memory``, ``aiohttp``).
+The wallet side is :class:`Oid4vciClient` over the sans-IO :class:`IssuanceFlow` (driven by
+:func:`run_flow`), plus the low-level calls ``request_token``, ``request_credential``, ...;
+the issuer side is :class:`Issuer` and the pure helpers in :mod:`oid4vci.issuer`. Transports live in :mod:`oid4vci.transports` (``memory``, ``aiohttp``).
 Every name below is also importable from the submodule that defines it.
 """
 
@@ -11,6 +11,7 @@ from oid4vci.dpop import access_token_hash as access_token_hash
 from oid4vci.dpop import build_dpop_jwt as build_dpop_jwt
 from oid4vci.dpop import verify_dpop_jwt as verify_dpop_jwt
 from oid4vci.errors import AuthorizationError as AuthorizationError
+from oid4vci.errors import CallbackError as CallbackError
 from oid4vci.errors import ConnectError as ConnectError
 from oid4vci.errors import CredentialRequestError as CredentialRequestError
 from oid4vci.errors import CredentialVerificationError as CredentialVerificationError
@@ -30,8 +31,10 @@ from oid4vci.errors import StoreFullError as StoreFullError
 from oid4vci.errors import TokenError as TokenError
 from oid4vci.errors import TransportError as TransportError
 from oid4vci.errors import TransportTimeout as TransportTimeout
+from oid4vci.errors import UsageError as UsageError
 from oid4vci.errors import ValidationError as ValidationError
 from oid4vci.errors import WireFormatError as WireFormatError
+from oid4vci.http import AsyncTransport as AsyncTransport
 from oid4vci.http import Headers as Headers
 from oid4vci.http import HttpRequest as HttpRequest
 from oid4vci.http import HttpResponse as HttpResponse
@@ -63,22 +66,25 @@ from oid4vci.sdjwt import issue_sd_jwt_vc as issue_sd_jwt_vc
 from oid4vci.sdjwt import sd as sd
 from oid4vci.sdjwt import verify_sd_jwt_vc as verify_sd_jwt_vc
 from oid4vci.versions import SpecVersion as SpecVersion
+from oid4vci.wallet import IssuanceFlow as IssuanceFlow
 from oid4vci.wallet import IssuanceResult as IssuanceResult
 from oid4vci.wallet import Oid4vciClient as Oid4vciClient
-from oid4vci.wallet import PendingAuthorization as PendingAuthorization
 from oid4vci.wallet import ReceivedCredential as ReceivedCredential
 from oid4vci.wallet import WalletPolicy as WalletPolicy
 from oid4vci.wallet import notify as notify
-from oid4vci.wallet import poll_deferred as poll_deferred
 from oid4vci.wallet import push_authorization_request as push_authorization_request
 from oid4vci.wallet import request_credential as request_credential
+from oid4vci.wallet import request_deferred_credential as request_deferred_credential
 from oid4vci.wallet import request_nonce as request_nonce
 from oid4vci.wallet import request_token as request_token
+from oid4vci.wallet import run_flow as run_flow
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncTransport",
     "AuthorizationError",
+    "CallbackError",
     "ConnectError",
     "CredentialConfigurationSpec",
     "CredentialIssuerMetadata",
@@ -94,6 +100,7 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "InsecureUrlError",
+    "IssuanceFlow",
     "IssuanceResult",
     "Issuer",
     "IssuerConfig",
@@ -104,7 +111,6 @@ __all__ = [
     "OfferError",
     "Oid4vciClient",
     "Oid4vciError",
-    "PendingAuthorization",
     "ProtocolError",
     "ReceivedCredential",
     "RedirectRefused",
@@ -120,10 +126,10 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportTimeout",
+    "UsageError",
     "ValidationError",
     "WalletPolicy",
     "WireFormatError",
-    "__version__",
     "access_token_hash",
     "build_dpop_jwt",
     "build_subdomain_issuer_url",
@@ -137,11 +143,12 @@ __all__ = [
     "jwk_thumbprint",
     "notify",
     "parse_credential_request",
-    "poll_deferred",
     "push_authorization_request",
     "request_credential",
+    "request_deferred_credential",
     "request_nonce",
     "request_token",
+    "run_flow",
     "sd",
     "verify_dpop_jwt",
     "verify_jwt_vc_json",

@@ -3,27 +3,49 @@
 Every exception this library raises derives from :class:`Oid4vciError`::
 
     Oid4vciError
-    ├── ValidationError              input that is not what the protocol allows (our check failed)
+    ├── UsageError                   the caller's misuse: a bad argument, a step in the wrong state
+    │   └── StateError               a flow step taken in a state that does not allow it
+    ├── ValidationError              what another party sent breaks the protocol's rules
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
+    │   │   └── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
     │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
     │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
+    │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
     │   ├── OfferError               a credential offer that cannot be used
-    │   ├── StateError               a flow step taken in the wrong state, or a callback that does
-    │   │                            not match the pending authorization (state, iss)
+    │   │   └── OfferFormatError     (oid4vci.models.offer) also a WireFormatError
+    │   ├── CallbackError            an authorization response (the redirect to the wallet) that
+    │   │                            does not match the flow (``state``, RFC 9207 ``iss``) or is malformed
     │   └── CredentialVerificationError   a received credential failed verification
+    │       ├── SdJwtVerificationError    (oid4vci.sdjwt) with an ``SdJwtReason``
+    │       └── JwtVcVerificationError    (oid4vci.jwtvc) with a ``JwtVcReason``
     ├── ProtocolError                an OAuth / OID4VCI error response (``error``,
     │   │                            ``error_description``, status, ``c_nonce``, ``DPoP-Nonce``)
     │   ├── AuthorizationError       authorization / PAR endpoint
+    │   │   └── UnredirectableError  (oid4vci.issuer.authorization) answered on a page, not by redirect
     │   ├── TokenError               token endpoint
     │   ├── CredentialRequestError   credential / deferred / notification / nonce endpoints
+    │   │   └── ResourceServerError  (oid4vci.issuer.responses) sent as a WWW-Authenticate challenge
     │   └── DpopError                ``invalid_dpop_proof`` and ``use_dpop_nonce``
-    ├── StoreError                   the issuer's Store refused an operation (``StoreFullError``)
+    ├── StoreError                   the issuer's Store refused an operation
+    │   └── StoreFullError
     └── TransportError               the request did not complete
         ├── TransportTimeout
         ├── ConnectError
         ├── ResponseTooLarge
         └── RedirectRefused
+
+Not errors, and never raised to a caller of this library: ``DeferIssuance``
+(:mod:`oid4vci.issuer.config`), which an issuer application's claims source raises to defer
+issuance, and the converter's internal ``WireTypeError`` / ``FieldInvariantError``
+(:mod:`oid4vci._wire`), which :func:`oid4vci._wire.structure` turns into
+:class:`WireFormatError`.
+
+Whose fault: :class:`UsageError` is the calling program's (fix the call); a
+:class:`ValidationError` or :class:`ProtocolError` is the other party's (an issuer, an
+authorization server, a browser redirect, a document); a :class:`TransportError` is the
+network's. :class:`UsageError` is also a :class:`ValueError`, so code that caught
+``ValueError`` for a bad argument keeps working.
 
 On the wallet side a :class:`ProtocolError` is what the server answered; on the issuer side the
 helpers raise it and :func:`oid4vci.issuer.create_error_response` turns it into the exact response.
@@ -38,6 +60,7 @@ from typing import Final
 
 __all__ = [
     "AuthorizationError",
+    "CallbackError",
     "ConnectError",
     "CredentialRequestError",
     "CredentialVerificationError",
@@ -57,6 +80,7 @@ __all__ = [
     "TokenError",
     "TransportError",
     "TransportTimeout",
+    "UsageError",
     "ValidationError",
     "WireFormatError",
 ]
@@ -111,8 +135,17 @@ class Oid4vciError(Exception):
     """Base of every exception raised by this library."""
 
 
+class UsageError(Oid4vciError, ValueError):
+    """The calling program misused the library: a bad argument, or a step in the wrong state."""
+
+
+class StateError(UsageError):
+    """A flow step taken in a state that does not allow it (e.g. ``claim`` before ``authorize``,
+    ``receive_response`` with no request in flight)."""
+
+
 class ValidationError(Oid4vciError, ValueError):
-    """Input that does not satisfy the protocol's rules."""
+    """What another party sent does not satisfy the protocol's rules."""
 
 
 class WireFormatError(ValidationError):
@@ -142,8 +175,10 @@ class OfferError(ValidationError):
     """A credential offer is malformed or cannot be accepted."""
 
 
-class StateError(ValidationError):
-    """A flow step does not match the pending state (wrong ``state``, ``iss``, step order)."""
+class CallbackError(ValidationError):
+    """The authorization response (the redirect to the wallet's ``redirect_uri``) does not
+    match the flow: a missing or different ``state``, a wrong or missing RFC 9207 ``iss``, a
+    repeated parameter, or neither ``code`` nor ``error``."""
 
 
 class CredentialVerificationError(ValidationError):

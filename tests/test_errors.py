@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from oid4vci import errors
 from oid4vci.errors import (
     AuthorizationError,
+    CallbackError,
     ConnectError,
     CredentialRequestError,
     CredentialVerificationError,
@@ -26,6 +29,7 @@ from oid4vci.errors import (
     TokenError,
     TransportError,
     TransportTimeout,
+    UsageError,
     ValidationError,
     WireFormatError,
 )
@@ -97,15 +101,19 @@ def test_hierarchy() -> None:
         InsecureUrlError,
         MetadataError,
         OfferError,
-        StateError,
+        CallbackError,
         CredentialVerificationError,
     ):
         assert issubclass(cls, ValidationError)
         assert issubclass(cls, ValueError)
+    # whose fault: the caller's misuse is another branch than the other party's misbehaviour
+    assert issubclass(StateError, UsageError) and issubclass(UsageError, ValueError)
+    assert not issubclass(UsageError, ValidationError)
+    assert not issubclass(ValidationError, UsageError)
     for cls in (TransportTimeout, ConnectError, ResponseTooLarge, RedirectRefused):
         assert issubclass(cls, TransportError)
     assert issubclass(StoreFullError, StoreError)
-    for cls in (ValidationError, ProtocolError, StoreError, TransportError):
+    for cls in (UsageError, ValidationError, ProtocolError, StoreError, TransportError):
         assert issubclass(cls, Oid4vciError)
     assert not issubclass(ProtocolError, ValueError)
     assert not issubclass(TransportError, ValidationError)
@@ -139,3 +147,31 @@ def test_error_codes() -> None:
     codes = [v for k, v in vars(ErrorCode).items() if k.isupper()]
     assert len(codes) == len(set(codes))
     assert all(code == code.lower() and " " not in code for code in codes)
+
+
+def test_the_drawn_tree_names_every_exception_class() -> None:
+    """Every exception class of the package is in the tree drawn in ``errors.py``."""
+    import importlib
+    import pkgutil
+
+    import oid4vci
+
+    drawn = errors.__doc__ or ""
+    found: set[str] = set()
+    for info in pkgutil.walk_packages(oid4vci.__path__, "oid4vci."):
+        if info.name.startswith(("oid4vci.cli", "oid4vci.transports.httpx")):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, BaseException)
+                and obj.__module__ == info.name
+                and not name.startswith("_")
+            ):
+                found.add(name)
+    assert "Oid4vciError" in found and "DeferIssuance" in found
+    missing = sorted(
+        name for name in found if not re.search(rf"(^|[\s─`]){name}(\s|`|$)", drawn, re.M)
+    )
+    assert not missing, f"not drawn in errors.py: {missing}"

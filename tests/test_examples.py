@@ -20,7 +20,7 @@ from examples import (
     wallet_authorization_code,
     wallet_pre_authorized,
 )
-from oid4vci.errors import StateError
+from oid4vci.errors import CallbackError
 from oid4vci.http import HttpResponse, RequestDict
 from oid4vci.issuer import build_demo_issuer
 from oid4vci.versions import SpecVersion
@@ -56,11 +56,12 @@ async def test_authorization_code_steps_survive_a_restart(tmp_path: Path) -> Non
     pending_file = anyio.Path(tmp_path / "pending.json")
     url = await wallet_authorization_code.start(demo, pending_file)
     saved = json.loads(await pending_file.read_text())
-    assert saved["format"] == "oid4vci-pending-authorization/1"
+    assert saved["format"] == "oid4vci-issuance-flow/1"
+    assert saved["state"] == "awaiting_authorization"
     assert saved["redirect_uri"] == wallet_authorization_code.REDIRECT_URI
     assert saved["dpop_key"]["d"]  # the DPoP private key travels with it (hence: secret)
     callback = await wallet_authorization_code.browser_login(demo, url)
-    assert parse_qs(urlsplit(callback).query)["state"] == [saved["state"]]
+    assert parse_qs(urlsplit(callback).query)["state"] == [saved["oauth_state"]]
     claims = await wallet_authorization_code.finish(demo, pending_file, callback)
     assert claims["birthdate"] == "2000-05-04"
     assert not await pending_file.exists()
@@ -74,7 +75,7 @@ async def test_authorization_code_callback_with_a_foreign_state_is_refused(
     url = await wallet_authorization_code.start(demo, pending_file)
     callback = await wallet_authorization_code.browser_login(demo, url)
     forged = callback.replace("state=", "state=x")
-    with pytest.raises(StateError):
+    with pytest.raises(CallbackError):
         await wallet_authorization_code.finish(demo, pending_file, forged)
 
 

@@ -188,7 +188,7 @@ def print_summary(outcome: ReceiveOutcome) -> None:
 
 async def run_receive(args: argparse.Namespace) -> int:
     """The ``receive`` command."""
-    from oid4vci.wallet.client import MAX_CREDENTIALS_PER_CONFIGURATION
+    from oid4vci.wallet.preflight import MAX_CREDENTIALS_PER_CONFIGURATION
 
     if not 1 <= args.batch <= MAX_CREDENTIALS_PER_CONFIGURATION:
         print(f"--batch must be between 1 and {MAX_CREDENTIALS_PER_CONFIGURATION}")

@@ -1,15 +1,17 @@
 """The wallet (client) side of OpenID4VCI.
 
-High level: :class:`Oid4vciClient` (``parse_offer``, ``accept_offer``, ``authorize``,
-``claim``, ``poll_deferred``, ``notify``) configured by a :class:`WalletPolicy`.
-Low level: one call per protocol request (:func:`request_token`, :func:`request_credential`,
-:func:`request_nonce`, :func:`push_authorization_request`, :func:`poll_deferred`,
-:func:`notify`); the sans-IO steps of :mod:`oid4vci.wallet.steps`, a ``build_*`` for every
-request and a ``read_*`` for every response (the pushed authorization request, the
-authorization request and its callback, the token request, the nonce request, the credential
-request, the deferred credential request, the notification request); discovery
-(:func:`discover`); credential verification (:func:`verify_credential`); and the flow's state
-table in :mod:`oid4vci.wallet.states`.
+* :class:`IssuanceFlow` — one issuance as a sans-IO state machine (the table is
+  :mod:`oid4vci.wallet.states`); ``await flow.next_action()`` returns :class:`SendRequest`,
+  :class:`Authorize`, :class:`Wait` or :class:`Done`.
+* :func:`run_flow` — the small async driver over a :class:`~oid4vci.http.Transport`.
+* :class:`Oid4vciClient` — ``parse_offer``, ``accept_offer``, ``authorize`` + ``claim``,
+  ``poll_deferred``, ``notify``: thin wrappers over the two above, configured by a
+  :class:`WalletPolicy`.
+* Low level, one request each, named after its endpoint: :func:`push_authorization_request`,
+  :func:`request_token`, :func:`request_nonce`, :func:`request_credential`,
+  :func:`request_deferred_credential`, :func:`notify`; the sans-IO builders and readers of
+  :mod:`oid4vci.wallet.steps`; PKCE, ``state`` and DPoP helpers; discovery (:func:`discover`);
+  credential verification (:func:`verify_credential`, the one path every credential takes).
 """
 
 from __future__ import annotations
@@ -18,28 +20,36 @@ from oid4vci.dpop import build_dpop_jwt as build_dpop_jwt
 from oid4vci.pkce import code_challenge as code_challenge
 from oid4vci.pkce import generate_code_verifier as generate_code_verifier
 from oid4vci.pkce import generate_state as generate_state
+from oid4vci.wallet.actions import Action as Action
+from oid4vci.wallet.actions import Authorize as Authorize
+from oid4vci.wallet.actions import Done as Done
+from oid4vci.wallet.actions import SendRequest as SendRequest
+from oid4vci.wallet.actions import Wait as Wait
 from oid4vci.wallet.client import Oid4vciClient as Oid4vciClient
-from oid4vci.wallet.client import check_tx_code as check_tx_code
 from oid4vci.wallet.discovery import Discovery as Discovery
 from oid4vci.wallet.discovery import MetadataCache as MetadataCache
 from oid4vci.wallet.discovery import discover as discover
+from oid4vci.wallet.driver import AuthorizeHook as AuthorizeHook
+from oid4vci.wallet.driver import run_flow as run_flow
+from oid4vci.wallet.driver import run_until_authorize as run_until_authorize
+from oid4vci.wallet.flow import IssuanceFlow as IssuanceFlow
 from oid4vci.wallet.lowlevel import notify as notify
-from oid4vci.wallet.lowlevel import poll_deferred as poll_deferred
 from oid4vci.wallet.lowlevel import push_authorization_request as push_authorization_request
 from oid4vci.wallet.lowlevel import request_credential as request_credential
+from oid4vci.wallet.lowlevel import request_deferred_credential as request_deferred_credential
 from oid4vci.wallet.lowlevel import request_nonce as request_nonce
 from oid4vci.wallet.lowlevel import request_token as request_token
-from oid4vci.wallet.pending import PendingAuthorization as PendingAuthorization
 from oid4vci.wallet.policy import HolderKeyProvider as HolderKeyProvider
 from oid4vci.wallet.policy import WalletPolicy as WalletPolicy
 from oid4vci.wallet.policy import default_holder_key_provider as default_holder_key_provider
+from oid4vci.wallet.preflight import check_tx_code as check_tx_code
 from oid4vci.wallet.results import DeferredTransaction as DeferredTransaction
 from oid4vci.wallet.results import IssuanceResult as IssuanceResult
 from oid4vci.wallet.results import IssuerSession as IssuerSession
 from oid4vci.wallet.results import NonceMemory as NonceMemory
 from oid4vci.wallet.results import ReceivedCredential as ReceivedCredential
+from oid4vci.wallet.states import TRANSITIONS as TRANSITIONS
 from oid4vci.wallet.states import Event as Event
-from oid4vci.wallet.states import Flow as Flow
 from oid4vci.wallet.states import FlowState as FlowState
 from oid4vci.wallet.steps import DeferredPending as DeferredPending
 from oid4vci.wallet.steps import authorization_code_grant as authorization_code_grant
@@ -68,20 +78,26 @@ from oid4vci.wallet.verify import WalletReason as WalletReason
 from oid4vci.wallet.verify import verify_credential as verify_credential
 
 __all__ = [
+    "TRANSITIONS",
+    "Action",
+    "Authorize",
+    "AuthorizeHook",
     "DeferredPending",
     "DeferredTransaction",
     "Discovery",
+    "Done",
     "Event",
-    "Flow",
     "FlowState",
     "HolderKeyProvider",
+    "IssuanceFlow",
     "IssuanceResult",
     "IssuerSession",
     "MetadataCache",
     "NonceMemory",
     "Oid4vciClient",
-    "PendingAuthorization",
     "ReceivedCredential",
+    "SendRequest",
+    "Wait",
     "WalletPolicy",
     "WalletReason",
     "authorization_code_grant",
@@ -102,7 +118,6 @@ __all__ = [
     "generate_code_verifier",
     "generate_state",
     "notify",
-    "poll_deferred",
     "pre_authorized_grant",
     "push_authorization_request",
     "read_authorization_callback",
@@ -113,7 +128,10 @@ __all__ = [
     "read_par_response",
     "read_token_response",
     "request_credential",
+    "request_deferred_credential",
     "request_nonce",
     "request_token",
+    "run_flow",
+    "run_until_authorize",
     "verify_credential",
 ]

@@ -1,10 +1,16 @@
-"""Low-level wallet calls: one protocol request each, over any Transport, with DPoP options.
+"""Low-level wallet calls: one protocol request each, named after its endpoint.
 
-Use these to build a flow :class:`~oid4vci.wallet.Oid4vciClient` does not cover. Each call
-runs through the same :class:`~oid4vci.wallet.driver.Driver` as the client, so it retries once
-on ``use_dpop_nonce``. Pass a shared :class:`~oid4vci.wallet.results.NonceMemory` as
-``dpop_nonces`` to keep server nonces across calls, or a single ``dpop_nonce`` for the target
-server. URLs are not checked here (the caller chose them); responses are, as everywhere.
+Use these to build a flow :class:`~oid4vci.wallet.IssuanceFlow` does not cover. Each call
+builds its request with the same sans-IO builders as the flow (:mod:`oid4vci.wallet.steps`),
+sends it **once** over the transport, and reads the answer with the same checks (including
+the DPoP binding of a token answer, RFC 9449 §5). Retrying is the flow's job: a
+``use_dpop_nonce`` answer raises :class:`~oid4vci.errors.DpopError` whose ``dpop_nonce`` the
+caller passes as ``dpop_nonce=`` to try again. URLs are not checked here (the caller chose
+them); responses are, as everywhere.
+
+These calls return wire values (:class:`~oid4vci.models.CredentialResponse` and so on), never
+credentials marked as verified: check credentials with :func:`~oid4vci.wallet.verify_credential`,
+the one verification path the flow uses too.
 """
 
 from __future__ import annotations
@@ -13,9 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio
-
-from oid4vci.http import Transport
+from oid4vci.dpop import build_dpop_jwt
+from oid4vci.http import HttpRequest, HttpResponse, Transport
 from oid4vci.jose import Signer
 from oid4vci.models import (
     CredentialRequest,
@@ -24,64 +29,58 @@ from oid4vci.models import (
     TokenResponse,
     credential_request_to_json,
 )
-from oid4vci.urls import origin_of
 from oid4vci.versions import SpecVersion
 
-from .driver import Driver, Sleep
-from .policy import WalletPolicy
-from .results import NonceMemory
+from .steps import (
+    DeferredPending,
+    build_credential_request,
+    build_deferred_credential_request,
+    build_nonce_request,
+    build_notification_request,
+    build_par_request,
+    build_token_request,
+    check_redirect,
+    read_credential_response,
+    read_deferred_credential_response,
+    read_nonce_response,
+    read_notification_response,
+    read_par_response,
+    read_token_response,
+)
 
 __all__ = [
     "notify",
-    "poll_deferred",
     "push_authorization_request",
     "request_credential",
+    "request_deferred_credential",
     "request_nonce",
     "request_token",
 ]
 
-_POLICY = WalletPolicy(dpop="auto", allow_insecure_loopback=True)
 
-
-def _driver(
+async def _exchange(
     transport: Transport,
     url: str,
+    make: Callable[[str | None], HttpRequest],
     *,
     dpop_key: Signer | None,
     dpop_nonce: str | None,
-    dpop_nonces: NonceMemory | None,
+    access_token: str | None = None,
     clock: Callable[[], float],
-    sleep: Sleep = anyio.sleep,
-) -> Driver:
-    nonces = dpop_nonces if dpop_nonces is not None else NonceMemory()
-    if dpop_nonce is not None:
-        nonces.set(origin_of(url), dpop_nonce)
-    return Driver(
-        transport, policy=_POLICY, clock=clock, sleep=sleep, dpop_key=dpop_key, nonces=nonces
-    )
+) -> HttpResponse:
+    """Send ``make(dpop_proof)`` (a POST to ``url``) once; redirects are refused."""
+    proof = None
+    if dpop_key is not None:
+        proof = await build_dpop_jwt(
+            dpop_key, "POST", url, access_token=access_token, nonce=dpop_nonce, clock=clock
+        )
+    response = await transport.send(make(proof))
+    check_redirect(response)
+    return response
 
 
-async def request_token(
-    transport: Transport,
-    token_endpoint: str,
-    params: Mapping[str, str],
-    *,
-    dpop_key: Signer | None = None,
-    dpop_nonce: str | None = None,
-    dpop_nonces: NonceMemory | None = None,
-    clock: Callable[[], float] = time.time,
-) -> TokenResponse:
-    """POST a token request (``params`` from ``steps.pre_authorized_grant`` or
-    ``steps.authorization_code_grant``); a DPoP proof is attached when ``dpop_key`` is given."""
-    driver = _driver(
-        transport,
-        token_endpoint,
-        dpop_key=dpop_key,
-        dpop_nonce=dpop_nonce,
-        dpop_nonces=dpop_nonces,
-        clock=clock,
-    )
-    return await driver.send_token_request(token_endpoint, params)
+def _resource_key(token_type: str, dpop_key: Signer | None) -> Signer | None:
+    return dpop_key if token_type.lower() == "dpop" else None
 
 
 async def push_authorization_request(
@@ -91,19 +90,41 @@ async def push_authorization_request(
     *,
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
-    dpop_nonces: NonceMemory | None = None,
     clock: Callable[[], float] = time.time,
 ) -> PushedAuthorizationResponse:
-    """POST a pushed authorization request (RFC 9126) and return ``request_uri``/``expires_in``."""
-    driver = _driver(
+    """The pushed authorization request (RFC 9126): ``request_uri`` and ``expires_in``."""
+    response = await _exchange(
         transport,
         par_endpoint,
+        lambda proof: build_par_request(par_endpoint, params, dpop_proof=proof),
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
-        dpop_nonces=dpop_nonces,
         clock=clock,
     )
-    return await driver.push_authorization_request(par_endpoint, params)
+    return read_par_response(response)
+
+
+async def request_token(
+    transport: Transport,
+    token_endpoint: str,
+    params: Mapping[str, str],
+    *,
+    dpop_key: Signer | None = None,
+    dpop_nonce: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> TokenResponse:
+    """The token request (``params`` from ``pre_authorized_grant`` or
+    ``authorization_code_grant``); a DPoP proof goes along when ``dpop_key`` is given, and
+    the answer must then be a DPoP token (a ``Bearer`` one is a downgrade and refused)."""
+    response = await _exchange(
+        transport,
+        token_endpoint,
+        lambda proof: build_token_request(token_endpoint, params, dpop_proof=proof),
+        dpop_key=dpop_key,
+        dpop_nonce=dpop_nonce,
+        clock=clock,
+    )
+    return read_token_response(response, dpop_proof_sent=dpop_key is not None)
 
 
 async def request_nonce(
@@ -112,19 +133,18 @@ async def request_nonce(
     *,
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
-    dpop_nonces: NonceMemory | None = None,
     clock: Callable[[], float] = time.time,
 ) -> str:
-    """POST to the Nonce Endpoint and return the ``c_nonce`` (DPoP proof with ``dpop_key``)."""
-    driver = _driver(
+    """The nonce request (OID4VCI 1.0 §7): a fresh ``c_nonce``."""
+    response = await _exchange(
         transport,
         nonce_endpoint,
+        lambda proof: build_nonce_request(nonce_endpoint, dpop_proof=proof),
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
-        dpop_nonces=dpop_nonces,
         clock=clock,
     )
-    return await driver.send_nonce_request(nonce_endpoint, dpop_key=dpop_key)
+    return read_nonce_response(response)
 
 
 async def request_credential(
@@ -137,37 +157,36 @@ async def request_credential(
     version: SpecVersion = SpecVersion.V1,
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
-    dpop_nonces: NonceMemory | None = None,
     clock: Callable[[], float] = time.time,
 ) -> CredentialResponse:
-    """POST one credential request (a :class:`CredentialRequest`, written in ``version``'s
-    shape, or a ready body) and return the parsed response (credentials or deferred).
-
-    A DPoP proof is attached when ``token_type`` is ``DPoP`` and ``dpop_key`` is given.
-    The credentials are **not** verified here; use :mod:`oid4vci.wallet.verify`."""
+    """The credential request (OID4VCI 1.0 §8): a :class:`CredentialRequest` written in
+    ``version``'s shape, or a ready body. Returns the parsed response (credentials or a
+    ``transaction_id``), **not verified**. A DPoP proof goes along when ``token_type`` is
+    ``DPoP`` and ``dpop_key`` is given."""
     body = (
         credential_request_to_json(request, version)
         if isinstance(request, CredentialRequest)
         else dict(request)
     )
-    driver = _driver(
+    response = await _exchange(
         transport,
         credential_endpoint,
-        dpop_key=dpop_key,
+        lambda proof: build_credential_request(
+            credential_endpoint,
+            body,
+            access_token=access_token,
+            token_type=token_type,
+            dpop_proof=proof,
+        ),
+        dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
-        dpop_nonces=dpop_nonces,
+        access_token=access_token,
         clock=clock,
     )
-    return await driver.send_credential_request(
-        credential_endpoint,
-        body,
-        access_token=access_token,
-        token_type=token_type,
-        dpop_key=dpop_key,
-    )
+    return read_credential_response(response)
 
 
-async def poll_deferred(
+async def request_deferred_credential(
     transport: Transport,
     deferred_credential_endpoint: str,
     transaction_id: str,
@@ -176,35 +195,27 @@ async def poll_deferred(
     token_type: str = "Bearer",
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
-    dpop_nonces: NonceMemory | None = None,
-    interval: float = 5.0,
-    max_wait: float = 300.0,
-    sleep: Sleep = anyio.sleep,
     clock: Callable[[], float] = time.time,
-) -> CredentialResponse:
-    """Poll the Deferred Credential Endpoint until it delivers (not verified here).
-
-    Waits the issuer's ``interval`` (else ``interval``, which must be positive) between
-    attempts through ``sleep``; raises :class:`~oid4vci.errors.CredentialRequestError`
-    ``issuance_pending`` after ``max_wait`` seconds."""
-    driver = _driver(
+) -> CredentialResponse | DeferredPending:
+    """The deferred credential request (OID4VCI 1.0 §9): the credentials (**not verified**),
+    or :class:`DeferredPending` with the issuer's ``interval`` when they are not ready.
+    Polling is :meth:`Oid4vciClient.poll_deferred` (or an ``IssuanceFlow``)."""
+    response = await _exchange(
         transport,
         deferred_credential_endpoint,
-        dpop_key=dpop_key,
+        lambda proof: build_deferred_credential_request(
+            deferred_credential_endpoint,
+            transaction_id,
+            access_token=access_token,
+            token_type=token_type,
+            dpop_proof=proof,
+        ),
+        dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
-        dpop_nonces=dpop_nonces,
-        clock=clock,
-        sleep=sleep,
-    )
-    return await driver.poll_deferred_credential(
-        deferred_credential_endpoint,
-        transaction_id,
         access_token=access_token,
-        token_type=token_type,
-        dpop_key=dpop_key,
-        interval=interval,
-        max_wait=max_wait,
+        clock=clock,
     )
+    return read_deferred_credential_response(response)
 
 
 async def notify(
@@ -218,24 +229,25 @@ async def notify(
     event_description: str | None = None,
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
-    dpop_nonces: NonceMemory | None = None,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """POST one notification (``credential_accepted`` / ``_failure`` / ``_deleted``)."""
-    driver = _driver(
+    """The notification request (OID4VCI 1.0 §11): ``credential_accepted``,
+    ``credential_failure`` or ``credential_deleted``."""
+    response = await _exchange(
         transport,
         notification_endpoint,
-        dpop_key=dpop_key,
+        lambda proof: build_notification_request(
+            notification_endpoint,
+            notification_id,
+            event,
+            event_description=event_description,
+            access_token=access_token,
+            token_type=token_type,
+            dpop_proof=proof,
+        ),
+        dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
-        dpop_nonces=dpop_nonces,
+        access_token=access_token,
         clock=clock,
     )
-    await driver.send_notification_request(
-        notification_endpoint,
-        notification_id,
-        event,
-        event_description=event_description,
-        access_token=access_token,
-        token_type=token_type,
-        dpop_key=dpop_key,
-    )
+    read_notification_response(response)

@@ -2,7 +2,8 @@
 
 * :class:`ReceivedCredential` — one verified credential with its decoded claims and holder key.
 * :class:`DeferredTransaction` — a credential the issuer will deliver later (poll it with
-  :meth:`~oid4vci.wallet.Oid4vciClient.poll_deferred`).
+  :meth:`~oid4vci.wallet.Oid4vciClient.poll_deferred` or an
+  :meth:`~oid4vci.wallet.IssuanceFlow.for_deferred` flow).
 * :class:`IssuanceResult` — everything one flow produced.
 * :class:`IssuerSession` — the access token and DPoP key for the issuer's protected endpoints
   (deferred, notification). It holds secrets: its ``repr`` hides them and it is never
@@ -75,6 +76,7 @@ class IssuerSession:
     notification_endpoint: str | None = None
     client_id: str | None = None
     dpop_nonces: NonceMemory = attrs.field(factory=NonceMemory)
+    grant: FlowKind | None = None
 
     @property
     def uses_dpop(self) -> bool:
@@ -130,8 +132,10 @@ class DeferredTransaction:
     """A credential request the issuer answered with a ``transaction_id`` (deferred issuance).
 
     ``holder_keys`` are the keys the eventual credentials are bound to; ``interval`` the
-    polling interval the issuer asked for (seconds); ``expected_vct`` / ``expected_types`` what
-    the credentials are checked against (SD-JWT VC / ``jwt_vc_json``).
+    polling interval the issuer asked for (seconds); ``due_at`` the time (of the flow's clock)
+    before which it is not polled (OID4VCI 1.0 §9.2: the wallet waits ``interval`` after each
+    answer); ``expected_vct`` / ``expected_types`` what the credentials are checked against
+    (SD-JWT VC / ``jwt_vc_json``).
     """
 
     transaction_id: str
@@ -142,6 +146,7 @@ class DeferredTransaction:
     expected_vct: str | None = None
     format: str = ""
     expected_types: tuple[str, ...] | None = None
+    due_at: float = 0.0
 
     def __repr__(self) -> str:
         return (

@@ -1,28 +1,46 @@
-"""The wallet's issuance flow as an explicit state machine.
+"""The wallet's issuance flow as one transition table: what may follow what, and how often.
 
-Rules (read these before changing anything below):
+:class:`~oid4vci.wallet.flow.IssuanceFlow` changes its :class:`FlowState` only through
+:func:`next_state` over :data:`TRANSITIONS`; no step or retry is decided anywhere else. Read
+these rules before changing a row:
 
-* A flow is one :class:`Flow` value. It is immutable; :meth:`Flow.advance` returns a new value.
-* The only way to change state is an :class:`Event` that appears in :data:`TRANSITIONS` for the
-  current state. Anything else raises :class:`~oid4vci.errors.StateError` — a step taken out of
-  order is a bug (ours or the caller's), never something to paper over.
-* ``CREDENTIALS_ISSUED`` and ``FAILED`` are terminal: nothing leaves them.
-* ``FAIL`` is accepted from every non-terminal state.
-* ``DEFERRED`` is left only by ``CREDENTIALS_RECEIVED`` (polling delivered everything) or
-  ``FAIL``.
-* The pre-authorized code flow skips ``AWAITING_AUTHORIZATION``: the offer already holds the
-  grant, so ``METADATA_DISCOVERED`` goes straight to ``AUTHORIZED`` on ``TOKEN_RECEIVED``.
+* A flow starts in ``START``. The first event says what it was made from: an offer by value,
+  an offer by reference (``credential_offer_uri``), deferred transactions to poll, or
+  notifications to send for credentials already received.
+* Every state that sends a request (``RESOLVING_OFFER``, ``DISCOVERING_*``, ``PUSHING_*``,
+  ``REQUESTING_*``, ``FETCHING_ISSUER_KEYS``, ``NOTIFYING``) hands out exactly one
+  :class:`~oid4vci.wallet.actions.SendRequest` and waits for its response; the response's
+  meaning is the event.
+* ``METADATA_DISCOVERED`` and ``ISSUING`` send nothing: they are where the flow decides
+  what comes next (which grant; the next credential request, a poll, or done).
+* ``AWAITING_AUTHORIZATION`` (the browser hop) and ``DEFERRED`` (polling budget spent) wait
+  for the outside; a flow there can be saved with ``to_json`` and resumed later, as can one in
+  ``WAITING_FOR_DEFERRED`` (it hands out :class:`~oid4vci.wallet.actions.Wait`).
+* ``DONE`` has the result. Its only exit is a notification (OID4VCI 1.0 §11), after which it
+  is ``DONE`` again. ``FAILED`` is terminal: nothing leaves it. ``FAIL`` is accepted in every
+  other state; any error raised by the flow fires it.
+* A rule with a ``limit`` is a retry. It may fire at most ``limit`` times per *attempt*; an
+  attempt starts whenever the flow enters a state of :data:`ATTEMPT_STARTS` (one credential
+  request with its nonce, one deferred poll, one notification). Past the limit the flow fails
+  with the error that the server sent. Deferred polling has no count limit: its bound is time
+  (``WalletPolicy.deferred_max_wait``, or the ``max_wait`` of a resumed poll), enforced in
+  ``WAITING_FOR_DEFERRED`` by ``POLLING_BUDGET_SPENT``.
 
-::
+The retries, each a row below:
 
-    OFFER_RESOLVED --METADATA_LOADED--> METADATA_DISCOVERED
-    METADATA_DISCOVERED --AUTHORIZATION_REQUESTED--> AWAITING_AUTHORIZATION   (code flow)
-    METADATA_DISCOVERED --TOKEN_RECEIVED--> AUTHORIZED                        (pre-authorized)
-    AWAITING_AUTHORIZATION --TOKEN_RECEIVED--> AUTHORIZED
-    AUTHORIZED --CREDENTIALS_RECEIVED--> CREDENTIALS_ISSUED
-    AUTHORIZED --DEFERRAL_RECEIVED--> DEFERRED
-    DEFERRED --CREDENTIALS_RECEIVED--> CREDENTIALS_ISSUED
-    (any non-terminal) --FAIL--> FAILED
+* ``use_dpop_nonce`` (RFC 9449 §8 at the authorization server, §9 at the issuer): the answer
+  carries a new ``DPoP-Nonce``; the same request is signed again with it, once.
+* ``invalid_nonce`` (OID4VCI 1.0 §8.3.1.2) with a Nonce Endpoint: a fresh ``c_nonce`` is
+  fetched and the proofs are made again, once per credential request.
+* ``invalid_nonce`` or ``invalid_proof`` carrying a fresh ``c_nonce`` (Draft 13 §7.3.2,
+  Draft 14 §8.3.1): the proofs are made again with it, once per credential request.
+* A metadata location that does not answer with a JSON object (OID4VCI 1.0 §12.2.2 inserted
+  form, then the drafts' appended form; RFC 8414 §3, then OpenID Connect discovery): the next
+  location is tried; there are at most two.
+* The JWT VC Issuer Metadata names ``jwks_uri`` instead of ``jwks`` (SD-JWT VC §4): one more
+  fetch.
+* ``issuance_pending`` / ``202`` at the Deferred Credential Endpoint: wait the issuer's
+  ``interval``, then poll again.
 """
 
 from __future__ import annotations
@@ -36,80 +54,183 @@ import attrs
 
 from oid4vci.errors import StateError
 
-__all__ = ["TERMINAL_STATES", "TRANSITIONS", "Event", "Flow", "FlowState", "next_state"]
+__all__ = [
+    "ATTEMPT_STARTS",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "WAITING_STATES",
+    "Event",
+    "FlowState",
+    "Rule",
+    "next_state",
+]
 
 
 class FlowState(enum.Enum):
-    """Where an issuance flow stands."""
+    """Where an issuance flow stands (one value per step of the protocol)."""
 
-    OFFER_RESOLVED = "offer_resolved"
+    START = "start"
+    RESOLVING_OFFER = "resolving_offer"
+    DISCOVERING_ISSUER = "discovering_issuer"
+    DISCOVERING_AUTHORIZATION_SERVER = "discovering_authorization_server"
     METADATA_DISCOVERED = "metadata_discovered"
+    PUSHING_AUTHORIZATION_REQUEST = "pushing_authorization_request"
     AWAITING_AUTHORIZATION = "awaiting_authorization"
-    AUTHORIZED = "authorized"
-    CREDENTIALS_ISSUED = "credentials_issued"
+    REQUESTING_TOKEN = "requesting_token"
+    ISSUING = "issuing"
+    REQUESTING_NONCE = "requesting_nonce"
+    REQUESTING_CREDENTIAL = "requesting_credential"
+    FETCHING_ISSUER_KEYS = "fetching_issuer_keys"
+    VERIFYING_CREDENTIALS = "verifying_credentials"
+    WAITING_FOR_DEFERRED = "waiting_for_deferred"
+    REQUESTING_DEFERRED_CREDENTIAL = "requesting_deferred_credential"
     DEFERRED = "deferred"
+    NOTIFYING = "notifying"
+    DONE = "done"
     FAILED = "failed"
 
 
 class Event(enum.Enum):
-    """What happened to a flow."""
+    """What happened to a flow (an answer, a decision's outcome, or the caller's input)."""
 
-    METADATA_LOADED = "metadata_loaded"
-    AUTHORIZATION_REQUESTED = "authorization_requested"
+    # how the flow was made
+    OFFER_BY_VALUE = "offer_by_value"
+    OFFER_BY_REFERENCE = "offer_by_reference"
+    DEFERRED_TRANSACTIONS_GIVEN = "deferred_transactions_given"
+    NOTIFICATION_REQUESTED = "notification_requested"
+    # offer and discovery
+    OFFER_RECEIVED = "offer_received"
+    METADATA_NOT_FOUND = "metadata_not_found"
+    ISSUER_METADATA_RECEIVED = "issuer_metadata_received"
+    AS_METADATA_RECEIVED = "as_metadata_received"
+    # the grant
+    PRE_AUTHORIZED_CODE_GRANT = "pre_authorized_code_grant"
+    AUTHORIZATION_REQUEST_PUSHABLE = "authorization_request_pushable"
+    AUTHORIZATION_URL_READY = "authorization_url_ready"
+    AUTHORIZATION_REQUEST_PUSHED = "authorization_request_pushed"
+    CALLBACK_RECEIVED = "callback_received"
     TOKEN_RECEIVED = "token_received"
+    # retries
+    USE_DPOP_NONCE = "use_dpop_nonce"
+    NONCE_REJECTED = "nonce_rejected"
+    FRESH_C_NONCE_RECEIVED = "fresh_c_nonce_received"
+    # credential requests
+    NONCE_NEEDED = "nonce_needed"
+    NONCE_RECEIVED = "nonce_received"
+    CREDENTIAL_REQUEST_READY = "credential_request_ready"
     CREDENTIALS_RECEIVED = "credentials_received"
     DEFERRAL_RECEIVED = "deferral_received"
+    ISSUER_KEYS_NEEDED = "issuer_keys_needed"
+    JWKS_URI_FOUND = "jwks_uri_found"
+    ISSUER_KEYS_RECEIVED = "issuer_keys_received"
+    CREDENTIALS_VERIFIED = "credentials_verified"
+    # deferred issuance
+    DEFERRED_PENDING = "deferred_pending"
+    WAITED = "waited"
+    ISSUANCE_PENDING = "issuance_pending"
+    POLLING_BUDGET_SPENT = "polling_budget_spent"
+    POLLING_RESUMED = "polling_resumed"
+    # the end
+    ALL_ISSUED = "all_issued"
+    NOTIFICATION_SENT = "notification_sent"
     FAIL = "fail"
+
+
+@attrs.frozen
+class Rule:
+    """One row's outcome: the ``target`` state and, for a retry, its ``limit`` per attempt."""
+
+    target: FlowState
+    limit: int | None = None
 
 
 _S = FlowState
 _E = Event
 
-TERMINAL_STATES: Final = frozenset({_S.CREDENTIALS_ISSUED, _S.FAILED})
+TERMINAL_STATES: Final = frozenset({_S.FAILED})
+"""States nothing leaves."""
 
-_TABLE: dict[tuple[FlowState, Event], FlowState] = {
-    (_S.OFFER_RESOLVED, _E.METADATA_LOADED): _S.METADATA_DISCOVERED,
-    (_S.METADATA_DISCOVERED, _E.AUTHORIZATION_REQUESTED): _S.AWAITING_AUTHORIZATION,
-    (_S.METADATA_DISCOVERED, _E.TOKEN_RECEIVED): _S.AUTHORIZED,
-    (_S.AWAITING_AUTHORIZATION, _E.TOKEN_RECEIVED): _S.AUTHORIZED,
-    (_S.AUTHORIZED, _E.CREDENTIALS_RECEIVED): _S.CREDENTIALS_ISSUED,
-    (_S.AUTHORIZED, _E.DEFERRAL_RECEIVED): _S.DEFERRED,
-    (_S.DEFERRED, _E.CREDENTIALS_RECEIVED): _S.CREDENTIALS_ISSUED,
+WAITING_STATES: Final = frozenset(
+    {_S.AWAITING_AUTHORIZATION, _S.WAITING_FOR_DEFERRED, _S.DEFERRED, _S.DONE}
+)
+"""States where the flow waits for the outside and can be saved with ``to_json``."""
+
+ATTEMPT_STARTS: Final = frozenset({_S.ISSUING, _S.WAITING_FOR_DEFERRED, _S.NOTIFYING})
+"""Entering one of these starts a new attempt: the retry counts start again from zero."""
+
+_TABLE: dict[tuple[FlowState, Event], Rule] = {
+    # --- how a flow starts ---------------------------------------------------------------
+    (_S.START, _E.OFFER_BY_VALUE): Rule(_S.DISCOVERING_ISSUER),
+    (_S.START, _E.OFFER_BY_REFERENCE): Rule(_S.RESOLVING_OFFER),
+    (_S.START, _E.DEFERRED_TRANSACTIONS_GIVEN): Rule(_S.WAITING_FOR_DEFERRED),
+    (_S.START, _E.NOTIFICATION_REQUESTED): Rule(_S.NOTIFYING),
+    # --- the offer (OID4VCI 1.0 §4.1.3: credential_offer_uri) -----------------------------
+    (_S.RESOLVING_OFFER, _E.OFFER_RECEIVED): Rule(_S.DISCOVERING_ISSUER),
+    # --- discovery (OID4VCI 1.0 §12.2.2; RFC 8414 §3) ------------------------------------
+    (_S.DISCOVERING_ISSUER, _E.METADATA_NOT_FOUND): Rule(_S.DISCOVERING_ISSUER, limit=1),
+    (_S.DISCOVERING_ISSUER, _E.ISSUER_METADATA_RECEIVED): Rule(_S.DISCOVERING_AUTHORIZATION_SERVER),
+    (_S.DISCOVERING_AUTHORIZATION_SERVER, _E.METADATA_NOT_FOUND): Rule(
+        _S.DISCOVERING_AUTHORIZATION_SERVER, limit=1
+    ),
+    (_S.DISCOVERING_AUTHORIZATION_SERVER, _E.AS_METADATA_RECEIVED): Rule(_S.METADATA_DISCOVERED),
+    # --- the grant (OID4VCI 1.0 §5, §6; RFC 9126 PAR; RFC 7636 PKCE) ----------------------
+    (_S.METADATA_DISCOVERED, _E.PRE_AUTHORIZED_CODE_GRANT): Rule(_S.REQUESTING_TOKEN),
+    (_S.METADATA_DISCOVERED, _E.AUTHORIZATION_REQUEST_PUSHABLE): Rule(
+        _S.PUSHING_AUTHORIZATION_REQUEST
+    ),
+    (_S.METADATA_DISCOVERED, _E.AUTHORIZATION_URL_READY): Rule(_S.AWAITING_AUTHORIZATION),
+    (_S.PUSHING_AUTHORIZATION_REQUEST, _E.USE_DPOP_NONCE): Rule(
+        _S.PUSHING_AUTHORIZATION_REQUEST, limit=1
+    ),
+    (_S.PUSHING_AUTHORIZATION_REQUEST, _E.AUTHORIZATION_REQUEST_PUSHED): Rule(
+        _S.AWAITING_AUTHORIZATION
+    ),
+    (_S.AWAITING_AUTHORIZATION, _E.CALLBACK_RECEIVED): Rule(_S.REQUESTING_TOKEN),
+    # --- the token request (OID4VCI 1.0 §6; RFC 9449 §5) ---------------------------------
+    (_S.REQUESTING_TOKEN, _E.USE_DPOP_NONCE): Rule(_S.REQUESTING_TOKEN, limit=1),
+    (_S.REQUESTING_TOKEN, _E.TOKEN_RECEIVED): Rule(_S.ISSUING),
+    # --- credential requests, one per chunk of holder keys (OID4VCI 1.0 §7, §8) ----------
+    (_S.ISSUING, _E.NONCE_NEEDED): Rule(_S.REQUESTING_NONCE),
+    (_S.ISSUING, _E.CREDENTIAL_REQUEST_READY): Rule(_S.REQUESTING_CREDENTIAL),
+    (_S.ISSUING, _E.DEFERRED_PENDING): Rule(_S.WAITING_FOR_DEFERRED),
+    (_S.ISSUING, _E.ALL_ISSUED): Rule(_S.DONE),
+    (_S.REQUESTING_NONCE, _E.USE_DPOP_NONCE): Rule(_S.REQUESTING_NONCE, limit=1),
+    (_S.REQUESTING_NONCE, _E.NONCE_RECEIVED): Rule(_S.REQUESTING_CREDENTIAL),
+    (_S.REQUESTING_CREDENTIAL, _E.USE_DPOP_NONCE): Rule(_S.REQUESTING_CREDENTIAL, limit=1),
+    (_S.REQUESTING_CREDENTIAL, _E.NONCE_REJECTED): Rule(_S.REQUESTING_NONCE, limit=1),
+    (_S.REQUESTING_CREDENTIAL, _E.FRESH_C_NONCE_RECEIVED): Rule(_S.REQUESTING_CREDENTIAL, limit=1),
+    (_S.REQUESTING_CREDENTIAL, _E.CREDENTIALS_RECEIVED): Rule(_S.VERIFYING_CREDENTIALS),
+    (_S.REQUESTING_CREDENTIAL, _E.DEFERRAL_RECEIVED): Rule(_S.ISSUING),
+    # --- verification; issuer keys from JWT VC Issuer Metadata (SD-JWT VC §4) -------------
+    (_S.VERIFYING_CREDENTIALS, _E.ISSUER_KEYS_NEEDED): Rule(_S.FETCHING_ISSUER_KEYS),
+    (_S.FETCHING_ISSUER_KEYS, _E.JWKS_URI_FOUND): Rule(_S.FETCHING_ISSUER_KEYS, limit=1),
+    (_S.FETCHING_ISSUER_KEYS, _E.ISSUER_KEYS_RECEIVED): Rule(_S.VERIFYING_CREDENTIALS),
+    (_S.VERIFYING_CREDENTIALS, _E.CREDENTIALS_VERIFIED): Rule(_S.ISSUING),
+    # --- deferred issuance (OID4VCI 1.0 §9) ----------------------------------------------
+    (_S.WAITING_FOR_DEFERRED, _E.WAITED): Rule(_S.REQUESTING_DEFERRED_CREDENTIAL),
+    (_S.WAITING_FOR_DEFERRED, _E.POLLING_BUDGET_SPENT): Rule(_S.DEFERRED),
+    (_S.REQUESTING_DEFERRED_CREDENTIAL, _E.USE_DPOP_NONCE): Rule(
+        _S.REQUESTING_DEFERRED_CREDENTIAL, limit=1
+    ),
+    (_S.REQUESTING_DEFERRED_CREDENTIAL, _E.ISSUANCE_PENDING): Rule(_S.WAITING_FOR_DEFERRED),
+    (_S.REQUESTING_DEFERRED_CREDENTIAL, _E.CREDENTIALS_RECEIVED): Rule(_S.VERIFYING_CREDENTIALS),
+    (_S.DEFERRED, _E.POLLING_RESUMED): Rule(_S.WAITING_FOR_DEFERRED),
+    # --- notification (OID4VCI 1.0 §11) --------------------------------------------------
+    (_S.DONE, _E.NOTIFICATION_REQUESTED): Rule(_S.NOTIFYING),
+    (_S.NOTIFYING, _E.USE_DPOP_NONCE): Rule(_S.NOTIFYING, limit=1),
+    (_S.NOTIFYING, _E.NOTIFICATION_SENT): Rule(_S.DONE),
 }
 for _state in FlowState:
     if _state not in TERMINAL_STATES:
-        _TABLE[(_state, _E.FAIL)] = _S.FAILED
+        _TABLE[(_state, _E.FAIL)] = Rule(_S.FAILED)
 
-TRANSITIONS: Final[Mapping[tuple[FlowState, Event], FlowState]] = MappingProxyType(_TABLE)
-"""``(state, event) -> next state``; a pair that is not a key is not allowed."""
+TRANSITIONS: Final[Mapping[tuple[FlowState, Event], Rule]] = MappingProxyType(_TABLE)
+"""``(state, event) -> Rule``; a pair that is not a key is not allowed."""
 
 
-def next_state(state: FlowState, event: Event) -> FlowState:
-    """The state after ``event`` in ``state``; :class:`StateError` when not in the table."""
+def next_state(state: FlowState, event: Event) -> Rule:
+    """The :class:`Rule` for ``event`` in ``state``; :class:`StateError` when not in the table."""
     try:
         return TRANSITIONS[(state, event)]
     except KeyError:
         raise StateError(f"{event.value} is not allowed in state {state.value}") from None
-
-
-@attrs.frozen(kw_only=True)
-class Flow:
-    """An issuance flow's position: its current ``state`` and the states it went through."""
-
-    state: FlowState = FlowState.OFFER_RESOLVED
-    history: tuple[FlowState, ...] = ()
-
-    def advance(self, event: Event) -> Flow:
-        """A new :class:`Flow` after ``event`` (raises :class:`StateError` when not allowed)."""
-        new = next_state(self.state, event)
-        return Flow(state=new, history=(*self.history, self.state))
-
-    def require(self, *states: FlowState) -> None:
-        """Raise :class:`StateError` unless the flow is in one of ``states``."""
-        if self.state not in states:
-            raise StateError(f"this step is not allowed in state {self.state.value}")
-
-    @property
-    def is_terminal(self) -> bool:
-        """True in ``CREDENTIALS_ISSUED`` and ``FAILED``."""
-        return self.state in TERMINAL_STATES

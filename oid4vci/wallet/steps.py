@@ -33,12 +33,13 @@ import attrs
 
 from oid4vci.errors import (
     AuthorizationError,
+    CallbackError,
     CredentialRequestError,
     DpopError,
     ErrorCode,
+    OfferError,
     ProtocolError,
     RedirectRefused,
-    StateError,
     TokenError,
     WireFormatError,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "read_json_object",
     "read_nonce_response",
     "read_notification_response",
+    "read_offer_response",
     "read_par_response",
     "read_token_response",
 ]
@@ -229,6 +231,14 @@ def build_offer_request(credential_offer_uri: str) -> HttpRequest:
     return HttpRequest(method="GET", url=credential_offer_uri, headers=_json_headers())
 
 
+def read_offer_response(response: HttpResponse) -> dict[str, Any]:
+    """The JSON object of a Credential Offer fetched by reference (OID4VCI 1.0 §4.1.3)."""
+    try:
+        return read_json_object(response)
+    except WireFormatError:
+        raise OfferError("the credential offer fetched by reference is not JSON") from None
+
+
 # --- authorization (code flow) -----------------------------------------------------------------
 
 
@@ -298,34 +308,34 @@ def read_authorization_callback(
     An ``error`` in the callback raises :class:`AuthorizationError`; a missing or different
     ``state``, or an ``iss`` that is not ``expected_issuer`` (present, or required because the
     AS announces ``authorization_response_iss_parameter_supported``) raises
-    :class:`StateError`. Parameters may be in the query or the fragment.
+    :class:`CallbackError`. Parameters may be in the query or the fragment.
     """
     try:
         parts = urlsplit(callback_url)
     except ValueError:
-        raise StateError("the callback is not a URL") from None
+        raise CallbackError("the callback is not a URL") from None
     pairs = parse_qsl(parts.query, keep_blank_values=True) + parse_qsl(
         parts.fragment, keep_blank_values=True
     )
     params: dict[str, str] = {}
     for name, value in pairs:
         if name in params:
-            raise StateError(f"the callback repeats the parameter {name!r}")
+            raise CallbackError(f"the callback repeats the parameter {name!r}")
         params[name] = value
     state = params.get("state")
     if state is None or not _same(state, expected_state):
-        raise StateError("the callback 'state' does not match the pending authorization")
+        raise CallbackError("the callback 'state' does not match the pending authorization")
     iss = params.get("iss")
     if iss is not None or iss_supported:
         if iss is None:
-            raise StateError("the callback lacks 'iss' although the server announces it")
+            raise CallbackError("the callback lacks 'iss' although the server announces it")
         if iss != expected_issuer:
-            raise StateError("the callback 'iss' is not the authorization server")
+            raise CallbackError("the callback 'iss' is not the authorization server")
     if "error" in params:
         raise AuthorizationError(params["error"], params.get("error_description"))
     code = params.get("code")
     if not code:
-        raise StateError("the callback carries neither 'code' nor 'error'")
+        raise CallbackError("the callback carries neither 'code' nor 'error'")
     return code
 
 
@@ -377,8 +387,14 @@ def authorization_code_grant(
     }
 
 
-def read_token_response(response: HttpResponse) -> TokenResponse:
-    """A token answer → :class:`TokenResponse`; errors → :class:`TokenError` / DpopError."""
+def read_token_response(response: HttpResponse, *, dpop_proof_sent: bool) -> TokenResponse:
+    """A token answer → :class:`TokenResponse`; errors → :class:`TokenError` / DpopError.
+
+    The token must be bound the way it was asked for (RFC 9449 §5): a ``DPoP`` token when no
+    proof was sent is refused, and so is a ``Bearer`` token after a DPoP proof was sent (a
+    downgrade: the wallet only sends a proof when the server advertises DPoP or the caller
+    asked for it).
+    """
     body = read_json_object(response, TokenError)
     token = parse_token_response(body)
     if token.token_type.lower() not in ("bearer", "dpop"):
@@ -386,6 +402,13 @@ def read_token_response(response: HttpResponse) -> TokenResponse:
     # It goes into an Authorization header: visible ASCII only (no CR/LF, no spaces).
     if not _TOKEN_RE.fullmatch(token.access_token):
         raise WireFormatError("must be a non-empty string of visible ASCII", path="access_token")
+    if token.is_dpop and not dpop_proof_sent:
+        raise WireFormatError("DPoP token although no DPoP proof was sent", path="token_type")
+    if not token.is_dpop and dpop_proof_sent:
+        raise WireFormatError(
+            "a Bearer token after a DPoP proof was sent (a downgrade, RFC 9449 §5)",
+            path="token_type",
+        )
     return token
 
 

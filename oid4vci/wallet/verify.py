@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 import attrs
@@ -68,8 +68,12 @@ __all__ = [
     "SD_JWT_FORMATS",
     "VERIFIABLE_FORMATS",
     "IssuerKeyResolver",
+    "IssuerKeySource",
     "VerifiedCredential",
     "WalletReason",
+    "jwt_vc_issuer_metadata_url",
+    "read_jwks",
+    "read_jwt_vc_issuer_metadata",
     "verify_credential",
 ]
 
@@ -95,8 +99,49 @@ def _fail(reason: str, message: str) -> SdJwtVerificationError:
     return SdJwtVerificationError(reason, message)
 
 
+class IssuerKeySource(Protocol):
+    """Where :func:`verify_credential` gets an issuer's public keys from."""
+
+    async def keys_for(self, iss: str) -> list[dict[str, Any]]:
+        """The public JWKs of issuer ``iss`` (raises ``issuer key unavailable``)."""
+        ...
+
+
+def jwt_vc_issuer_metadata_url(iss: str) -> str:
+    """Where the JWT VC Issuer Metadata of ``iss`` is (SD-JWT VC §4: inserted well-known)."""
+    return insert_well_known(iss, "jwt-vc-issuer")
+
+
+def read_jwt_vc_issuer_metadata(doc: Mapping[str, Any], iss: str) -> list[dict[str, Any]] | str:
+    """The issuer's keys (``jwks``) or the ``jwks_uri`` to fetch them from; the document's
+    ``issuer`` must be ``iss`` and exactly one of ``jwks`` / ``jwks_uri`` must be present."""
+    if doc.get("issuer") != iss:
+        raise _fail(SdJwtReason.ISSUER_MISMATCH, "JWT VC issuer metadata 'issuer' is not 'iss'")
+    has_jwks, has_uri = "jwks" in doc, "jwks_uri" in doc
+    if has_jwks == has_uri:
+        raise _fail(
+            WalletReason.ISSUER_KEY_UNAVAILABLE,
+            "JWT VC issuer metadata needs exactly one of jwks and jwks_uri",
+        )
+    if has_uri:
+        uri = doc["jwks_uri"]
+        if not isinstance(uri, str):
+            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "jwks_uri is not a string")
+        return uri
+    return read_jwks(doc["jwks"])
+
+
+def read_jwks(jwks: Any) -> list[dict[str, Any]]:
+    """The keys of a JWK set (or a bare list of JWKs); ``issuer key unavailable`` otherwise."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else jwks
+    if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys) or not keys:
+        raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the issuer JWK set is malformed")
+    return keys
+
+
 class IssuerKeyResolver:
-    """Finds issuer keys from JWT VC Issuer Metadata, caching them per ``iss`` for one flow."""
+    """An :class:`IssuerKeySource` that fetches JWT VC Issuer Metadata over a transport (for
+    verifying credentials outside a flow), caching the keys per ``iss``."""
 
     def __init__(self, transport: Transport, *, policy: WalletPolicy) -> None:
         self._transport = transport
@@ -114,29 +159,12 @@ class IssuerKeyResolver:
         cached = self._cache.get(iss)
         if cached is not None:
             return cached
-        doc = await self._get_json(
-            insert_well_known(iss, "jwt-vc-issuer"), "JWT VC issuer metadata"
-        )
-        if doc.get("issuer") != iss:
-            raise _fail(SdJwtReason.ISSUER_MISMATCH, "JWT VC issuer metadata 'issuer' is not 'iss'")
-        has_jwks, has_uri = "jwks" in doc, "jwks_uri" in doc
-        if has_jwks == has_uri:
-            raise _fail(
-                WalletReason.ISSUER_KEY_UNAVAILABLE,
-                "JWT VC issuer metadata needs exactly one of jwks and jwks_uri",
-            )
-        if has_uri:
-            uri = doc["jwks_uri"]
-            if not isinstance(uri, str):
-                raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "jwks_uri is not a string")
-            jwks = await self._get_json(uri, "jwks_uri")
-        else:
-            jwks = doc["jwks"]
-        keys = jwks.get("keys") if isinstance(jwks, dict) else jwks
-        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys) or not keys:
-            raise _fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the issuer JWK set is malformed")
-        self._cache[iss] = keys
-        return keys
+        doc = await self._get_json(jwt_vc_issuer_metadata_url(iss), "JWT VC issuer metadata")
+        found = read_jwt_vc_issuer_metadata(doc, iss)
+        if isinstance(found, str):
+            found = read_jwks(await self._get_json(found, "jwks_uri"))
+        self._cache[iss] = found
+        return found
 
 
 @attrs.frozen(kw_only=True)
@@ -191,7 +219,7 @@ async def _issuer_keys(
     payload: Mapping[str, Any],
     *,
     credential_issuer: str,
-    resolver: IssuerKeyResolver,
+    resolver: IssuerKeySource,
     policy: WalletPolicy,
     clock: Callable[[], float],
     fail: Callable[[str, str], CredentialVerificationError] = _fail,
@@ -230,7 +258,7 @@ async def verify_credential(
     expected_vct: str | None,
     holder_keys: Sequence[Signer],
     used_keys: set[str],
-    resolver: IssuerKeyResolver,
+    resolver: IssuerKeySource,
     policy: WalletPolicy,
     clock: Callable[[], float] = time.time,
     expected_types: Sequence[str] | None = None,
@@ -301,7 +329,7 @@ async def _verify_jwt_vc_json(
     expected_types: Sequence[str] | None,
     holder_keys: Sequence[Signer],
     used_keys: set[str],
-    resolver: IssuerKeyResolver,
+    resolver: IssuerKeySource,
     policy: WalletPolicy,
     clock: Callable[[], float],
 ) -> VerifiedCredential:

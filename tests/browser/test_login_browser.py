@@ -27,8 +27,7 @@ from oid4vci.cli.serve import DemoServer, running_demo_issuer
 from oid4vci.errors import TokenError
 from oid4vci.http import Headers, HttpRequest, HttpResponse
 from oid4vci.transports.aiohttp import AiohttpTransport, serve
-from oid4vci.wallet import Oid4vciClient, WalletPolicy
-from oid4vci.wallet.pending import PendingAuthorization
+from oid4vci.wallet import IssuanceFlow, Oid4vciClient, WalletPolicy
 
 from .cdp import Browser, Page, find_chromium, launch_chromium
 
@@ -121,7 +120,7 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
 
 async def start_authorization(
     wallet: Oid4vciClient, issuer: DemoServer, callback: CallbackServer
-) -> tuple[str, PendingAuthorization]:
+) -> tuple[str, IssuanceFlow]:
     """The wallet reads the demo's code-flow offer and builds the authorization URL."""
     offer = await wallet.parse_offer(issuer.demo.offer_links["auth_code"])
     url, pending = await wallet.authorize(
@@ -201,7 +200,7 @@ def assert_png(data: bytes, path: Path) -> None:
 
 
 async def claim_and_check(
-    wallet: Oid4vciClient, pending: PendingAuthorization, callback_url: str, issuer: DemoServer
+    wallet: Oid4vciClient, pending: IssuanceFlow, callback_url: str, issuer: DemoServer
 ) -> None:
     """Redeem the code the browser brought back and check the credential is verified."""
     query = parse_qs(urlsplit(callback_url).query)

@@ -78,7 +78,7 @@ async def _check(
     version = served.version
     assert result.spec_version is version
     assert result.flow == flow
-    assert result.state is FlowState.CREDENTIALS_ISSUED
+    assert result.state is FlowState.DONE
     assert result.credential_issuer == served.issuer
     check_credentials(
         result.credentials,

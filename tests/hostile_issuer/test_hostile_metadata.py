@@ -26,7 +26,7 @@ from oid4vci.models import CredentialOffer, parse_credential_offer_json
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.urls import insert_well_known
 from oid4vci.wallet import Oid4vciClient, WalletPolicy
-from oid4vci.wallet.client import MAX_OFFERED_CONFIGURATIONS
+from oid4vci.wallet.preflight import MAX_OFFERED_CONFIGURATIONS
 from tests.conftest import FakeClock
 from tests.hostile_issuer.conftest import HostileIssuer, json_response, make_client, raw_response
 from tests.wallet.fakes import CONFIG_ID, D13, D15, ISSUER, PRE_AUTH_CODE, V1

@@ -3,12 +3,13 @@ the reprs of results, sessions, pending authorizations, offers and deferred tran
 
 Secrets: access tokens, pre-authorized codes, authorization codes, tx_codes, PKCE verifiers,
 ``state``, DPoP and holder private keys (their ``d``), c_nonces, DPoP nonces, transaction ids.
-:meth:`PendingAuthorization.to_json` holds some of them on purpose (documented); the scanner is
+:meth:`IssuanceFlow.to_json` holds some of them on purpose (documented); the scanner is
 shown to catch them there, so a leak anywhere else would be caught too.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,21 +18,21 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from oid4vci.errors import (
+    CallbackError,
     ConnectError,
     CredentialRequestError,
     CredentialVerificationError,
     DpopError,
-    OfferError,
     Oid4vciError,
-    StateError,
     TokenError,
+    UsageError,
 )
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.demo import build_demo_issuer
 from oid4vci.jose import LocalSigner, decode_jws
 from oid4vci.models import parse_credential_offer_json
 from oid4vci.transports.memory import InMemoryTransport
-from oid4vci.wallet import Oid4vciClient, PendingAuthorization
+from oid4vci.wallet import FlowState, IssuanceFlow, Oid4vciClient
 from tests.conftest import FakeClock
 from tests.hostile_issuer.conftest import HostileIssuer, make_client
 from tests.wallet.fakes import D13, PRE_AUTH_CODE, V1, error, json_response
@@ -204,7 +205,7 @@ async def test_deferred_flow(
 
 
 class PendingJson:
-    """Wraps the pending JSON so the scanner can look at it like at any other object."""
+    """Wraps a saved flow's JSON so the scanner can look at it like at any other object."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -222,20 +223,21 @@ async def test_code_flow(
     url, pending = await client.authorize(offer, redirect_uri=REDIRECT_URI, client_id="wallet")
     callback = fake.approve(url)
     code = dict(parse_qsl(urlsplit(callback).query))["code"]
-    restored = PendingAuthorization.from_json(pending.to_json())
+    saved = pending.to_json()
+    held = json.loads(saved)
+    restored = IssuanceFlow.from_json(saved, clock=clock)
     result = await client.claim(restored, callback)
     secrets = fake_secrets(fake) | keys.secrets()
     del secrets["pre-authorized code"]
-    secrets |= {"PKCE verifier": pending.code_verifier, "state": pending.state, "code": code}
+    secrets |= {"PKCE verifier": held["code_verifier"], "state": held["oauth_state"], "code": code}
     objects = [pending, restored, result, result.session, *result.credentials, offer]
     assert_hidden(secrets, caplog=logs, objects=objects)
-    # The pending JSON holds the verifier, state and DPoP key on purpose (documented): the
+    # The saved flow holds the verifier, state and DPoP key on purpose (documented): the
     # scanner finds them there, so it would find them anywhere else.
-    assert pending.dpop_key is not None
     for name, secret in {
-        "PKCE verifier": pending.code_verifier,
-        "state": pending.state,
-        "DPoP key": str(pending.dpop_key.private_jwk()["d"]),
+        "PKCE verifier": held["code_verifier"],
+        "state": held["oauth_state"],
+        "DPoP key": str(held["dpop_key"]["d"]),
     }.items():
         with pytest.raises(AssertionError):
             assert_hidden({name: secret}, caplog=logs, objects=[PendingJson(pending.to_json())])
@@ -284,7 +286,7 @@ async def test_failures_before_the_token(
     errors: list[BaseException] = []
     wrong_codes = {"wrong tx_code": "314159", "text tx_code": "abcdef", "long tx_code": "1234567"}
     for tx in wrong_codes.values():
-        with pytest.raises((TokenError, OfferError)) as info:
+        with pytest.raises((TokenError, UsageError)) as info:
             await client.accept_offer(offer, tx_code=tx)
         errors.append(info.value)
     assert fake.count("/token") == 1  # only the well-formed wrong code was sent
@@ -371,25 +373,30 @@ async def test_code_flow_failures(
     callback = fake.approve(url)
     code = dict(parse_qsl(urlsplit(callback).query))["code"]
     errors: list[BaseException] = []
-    forged = callback.replace(pending.state, "forged-state-value")
+    saved = pending.to_json()
+    held = json.loads(saved)
+    state = held["oauth_state"]
+    forged = callback.replace(state, "forged-state-value")
     for bad in (
         forged,
         callback + "&code=second-code-value",
-        f"{REDIRECT_URI}?state={pending.state}&iss=https%3A%2F%2Fevil.example&code={code}",
-        f"{REDIRECT_URI}?state={pending.state}&iss={fake.issuer}",
+        f"{REDIRECT_URI}?state={state}&iss=https%3A%2F%2Fevil.example&code={code}",
+        f"{REDIRECT_URI}?state={state}&iss={fake.issuer}",
     ):
-        with pytest.raises(StateError) as info:
-            await client.claim(pending, bad)
+        flow = IssuanceFlow.from_json(saved, clock=clock)
+        with pytest.raises(CallbackError) as info:
+            await client.claim(flow, bad)
+        assert flow.state is FlowState.FAILED  # a bad callback ends the flow (fail closed)
         errors.append(info.value)
     result = await client.claim(pending, callback)
     with pytest.raises(TokenError) as replay:  # the code is single use
-        await client.claim(pending, callback)
+        await client.claim(IssuanceFlow.from_json(saved, clock=clock), callback)
     errors.append(replay.value)
     secrets = fake_secrets(fake) | keys.secrets()
     del secrets["pre-authorized code"]
     secrets |= {
-        "PKCE verifier": pending.code_verifier,
-        "state": pending.state,
+        "PKCE verifier": held["code_verifier"],
+        "state": state,
         "code": code,
         "second code": "second-code-value",
     }

@@ -211,7 +211,7 @@ async def _code_flow(
     async with wallet(use_authorization_details=use_authorization_details) as client:
         offer = await client.parse_offer(server.ready["offers"]["auth_code"])
         url, pending = await client.authorize(offer, redirect_uri=REDIRECT_URI)
-        assert pending.used_par, "the Node AS offers PAR; our wallet should use it"
+        assert "request_uri=" in url, "the Node AS offers PAR; our wallet should use it"
         # issuer.mjs approves at once: the authorization endpoint answers with the redirect.
         status, _, location = await http_get(url, raise_on_redirect=False)
         assert status == 302 and location is not None, server.log()

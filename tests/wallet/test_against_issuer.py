@@ -12,7 +12,7 @@ from oid4vci.http import HttpRequest
 from oid4vci.issuer.demo import DemoIssuer, build_demo_issuer
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.versions import SpecVersion
-from oid4vci.wallet import FlowState, Oid4vciClient, PendingAuthorization, WalletPolicy
+from oid4vci.wallet import FlowState, IssuanceFlow, Oid4vciClient, WalletPolicy
 from tests.conftest import FakeClock
 
 ISSUER = "https://issuer.example"
@@ -51,7 +51,7 @@ async def test_pre_authorized(clock: FakeClock) -> None:
     demo, _, client = setup(clock)
     offer = await client.parse_offer(demo.offer_links["pre_auth"])
     result = await client.accept_offer(offer)
-    assert result.state is FlowState.CREDENTIALS_ISSUED
+    assert result.state is FlowState.DONE
     assert result.spec_version is SpecVersion.V1
     (cred,) = result.credentials
     assert cred.verified and cred.claims["given_name"] == "Alice"
@@ -91,7 +91,7 @@ async def test_authorization_code(par: str, clock: FakeClock) -> None:
     assert ("request_uri=" in q) is (par == "always")
     callback = await browser_login(demo, url)
     # the browser hop may end in another process
-    restored = PendingAuthorization.from_json(pending.to_json())
+    restored = IssuanceFlow.from_json(pending.to_json(), clock=clock)
     fresh = Oid4vciClient(transport, client_id="wallet-app", clock=clock)
     result = await fresh.claim(restored, callback, count=2)
     assert result.flow == "authorization_code"

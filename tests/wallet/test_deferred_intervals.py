@@ -12,9 +12,8 @@ import pytest
 from oid4vci.errors import CredentialRequestError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.models import parse_credential_offer_json
-from oid4vci.transports.memory import InMemoryTransport
-from oid4vci.wallet import WalletPolicy, poll_deferred
-from oid4vci.wallet.driver import polling_interval
+from oid4vci.wallet import WalletPolicy
+from oid4vci.wallet.preflight import polling_interval
 from tests.conftest import FakeClock
 from tests.hostile_issuer.conftest import HostileIssuer, json_response, make_client
 
@@ -49,21 +48,6 @@ async def test_hostile_initial_interval_is_bounded(initial: int, clock: FakeCloc
     assert caught.value.error == "issuance_pending"
     assert sleep.total <= 20.0
     assert all(s > 0 for s in sleep.calls)
-
-
-async def test_low_level_poll_refuses_a_non_positive_interval() -> None:
-    async def handler(request: HttpRequest) -> HttpResponse:
-        raise AssertionError("nothing may be sent")
-
-    transport = InMemoryTransport(routes={"https://issuer.example": handler})
-    with pytest.raises(ValueError, match="interval"):
-        await poll_deferred(
-            transport,
-            "https://issuer.example/deferred",
-            "tx",
-            access_token="token",
-            interval=0,
-        )
 
 
 def test_policy_refuses_a_non_positive_default_interval() -> None:

@@ -8,16 +8,15 @@ from urllib.parse import quote
 import pytest
 
 from oid4vci.errors import (
+    CallbackError,
     DpopError,
     InsecureUrlError,
     OfferError,
-    StateError,
     TokenError,
 )
 from oid4vci.http import HttpResponse
 from oid4vci.jose import LocalSigner, decode_jws
-from oid4vci.wallet import Event, Flow, FlowState, Oid4vciClient, WalletPolicy
-from oid4vci.wallet.states import TERMINAL_STATES, TRANSITIONS, next_state
+from oid4vci.wallet import Oid4vciClient, WalletPolicy
 from oid4vci.wallet.steps import (
     authorization_header,
     build_key_proof,
@@ -116,65 +115,6 @@ async def test_parse_offer_bad(text: str) -> None:
         await client.parse_offer(text)
 
 
-# --- states ----------------------------------------------------------------------------------------
-
-
-def test_pre_authorized_path() -> None:
-    flow = Flow()
-    for event in (Event.METADATA_LOADED, Event.TOKEN_RECEIVED, Event.CREDENTIALS_RECEIVED):
-        flow = flow.advance(event)
-    assert flow.state is FlowState.CREDENTIALS_ISSUED and flow.is_terminal
-    assert flow.history == (
-        FlowState.OFFER_RESOLVED,
-        FlowState.METADATA_DISCOVERED,
-        FlowState.AUTHORIZED,
-    )
-
-
-def test_code_and_deferred_path() -> None:
-    flow = Flow()
-    for event in (
-        Event.METADATA_LOADED,
-        Event.AUTHORIZATION_REQUESTED,
-        Event.TOKEN_RECEIVED,
-        Event.DEFERRAL_RECEIVED,
-        Event.CREDENTIALS_RECEIVED,
-    ):
-        flow = flow.advance(event)
-    assert flow.state is FlowState.CREDENTIALS_ISSUED
-
-
-def test_transitions_not_in_table_raise() -> None:
-    with pytest.raises(StateError):
-        Flow().advance(Event.TOKEN_RECEIVED)
-    with pytest.raises(StateError):
-        next_state(FlowState.CREDENTIALS_ISSUED, Event.FAIL)
-    with pytest.raises(StateError):
-        Flow(state=FlowState.DEFERRED).advance(Event.DEFERRAL_RECEIVED)
-    for state in FlowState:
-        for event in Event:
-            if (state, event) not in TRANSITIONS:
-                with pytest.raises(StateError):
-                    next_state(state, event)
-
-
-def test_fail_from_every_non_terminal_state() -> None:
-    for state in FlowState:
-        if state in TERMINAL_STATES:
-            continue
-        assert next_state(state, Event.FAIL) is FlowState.FAILED
-    with pytest.raises(TypeError):
-        TRANSITIONS[(FlowState.FAILED, Event.FAIL)] = FlowState.FAILED  # type: ignore[index]
-
-
-def test_flow_is_immutable() -> None:
-    flow = Flow()
-    flow.advance(Event.METADATA_LOADED)
-    assert flow.state is FlowState.OFFER_RESOLVED
-    with pytest.raises(AttributeError):
-        flow.state = FlowState.FAILED  # type: ignore[misc]
-
-
 # --- steps -----------------------------------------------------------------------------------------
 
 
@@ -235,11 +175,11 @@ def _callback(url: str) -> str:
 def test_callback_checks() -> None:
     assert _callback("https://w/cb?code=c1&state=s1&iss=https%3A%2F%2Fas.example") == "c1"
     assert _callback("https://w/cb#code=c2&state=s1&iss=https://as.example") == "c2"
-    with pytest.raises(StateError):
+    with pytest.raises(CallbackError):
         _callback("https://w/cb?code=c1&state=s1&state=s1&iss=https://as.example")
-    with pytest.raises(StateError):
+    with pytest.raises(CallbackError):
         _callback("https://w/cb?state=s1&iss=https://as.example")
-    with pytest.raises(StateError):
+    with pytest.raises(CallbackError):
         _callback("https://w/cb?code=c1&state=s1")
 
 
@@ -261,11 +201,22 @@ async def test_low_level_functions(clock: FakeClock) -> None:
     fake.clock = clock
     transport = fake.transport()
     dpop = LocalSigner.generate()
+    # one request per call: the use_dpop_nonce answer is raised with the nonce to retry with
+    with pytest.raises(DpopError) as refused:
+        await request_token(
+            transport,
+            fake.url("/token"),
+            pre_authorized_grant("pre-auth-code-123"),
+            dpop_key=dpop,
+            clock=clock,
+        )
+    assert refused.value.error == "use_dpop_nonce" and refused.value.dpop_nonce
     token = await request_token(
         transport,
         fake.url("/token"),
         pre_authorized_grant("pre-auth-code-123"),
         dpop_key=dpop,
+        dpop_nonce=refused.value.dpop_nonce,
         clock=clock,
     )
     assert token.is_dpop and fake.count("/token") == 2

@@ -1,0 +1,1760 @@
+"""One credential issuance as a sans-IO state machine: :class:`IssuanceFlow`.
+
+The flow does no network I/O. It says what to do next and is told what happened::
+
+    flow = IssuanceFlow.from_offer(link, policy=policy, tx_code="493536")
+    while True:
+        action = await flow.next_action()
+        if isinstance(action, SendRequest):
+            flow.receive_response(await my_http_client(action.request))
+        elif isinstance(action, Authorize):
+            flow.receive_callback(await open_browser(action.url))
+        elif isinstance(action, Wait):
+            await sleep(action.seconds)
+        else:                                  # Done
+            result = action.result
+            break
+
+:func:`~oid4vci.wallet.driver.run_flow` is that loop over a
+:class:`~oid4vci.http.Transport`. ``next_action`` is async only because signers may be
+(a holder key in an HSM or a remote KMS signs key proofs and DPoP proofs).
+
+Which step follows which, and every retry with its bound, is decided by the transition table
+of :mod:`oid4vci.wallet.states`; this module builds each step's request (with the sans-IO
+builders of :mod:`oid4vci.wallet.steps`) and reads each answer into the event the table is
+asked about. Failures raise the typed errors of :mod:`oid4vci.errors` from ``next_action`` /
+``receive_*`` and leave the flow in ``FAILED``; calling a method the state does not allow
+raises :class:`~oid4vci.errors.StateError` and changes nothing.
+
+**Saving a flow.** In a state of :data:`~oid4vci.wallet.states.WAITING_STATES` (the browser
+hop, deferred polling, done) :meth:`IssuanceFlow.to_json` writes everything the flow needs to
+go on, and :meth:`IssuanceFlow.from_json` resumes it, in another process if need be. **The
+JSON is secret**: it holds the PKCE ``code_verifier``, the ``state`` value, the DPoP private
+key (exported on purpose: the authorization code and the access token are bound to it), the
+access token, the holder private keys, the received credentials and the DPoP nonces. Store
+it like a password (encrypted at rest, deleted after use). Only in-process keys
+(:class:`~oid4vci.jose.LocalSigner`) can be saved; a flow holding another signer refuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+
+from oid4vci._wire import structure, unstructure, wire_model
+from oid4vci.dpop import build_dpop_jwt
+from oid4vci.errors import (
+    CredentialRequestError,
+    ErrorCode,
+    InsecureUrlError,
+    MetadataError,
+    OfferError,
+    StateError,
+    UsageError,
+    WireFormatError,
+)
+from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint
+from oid4vci.models import (
+    AuthorizationServerMetadata,
+    CredentialIssuerMetadata,
+    CredentialOffer,
+    CredentialRequest,
+    CredentialResponse,
+    ProofSet,
+    TokenResponse,
+    credential_offer_to_json,
+    credential_request_to_json,
+    parse_credential_offer_json,
+    parse_credential_offer_uri,
+)
+from oid4vci.models.notification import NOTIFICATION_EVENTS
+from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
+from oid4vci.sdjwt import SdJwtVerificationError
+from oid4vci.urls import origin_of, require_secure_url
+from oid4vci.versions import SpecVersion
+
+from .actions import Action, Authorize, Done, SendRequest, Wait
+from .discovery import (
+    MetadataCache,
+    as_metadata_urls,
+    issuer_metadata_urls,
+    read_as_metadata,
+    read_issuer_metadata,
+    select_authorization_server,
+)
+from .policy import WalletPolicy
+from .preflight import (
+    check_count,
+    check_offer_limits,
+    check_proof_types,
+    check_tx_code,
+    choose_configuration_ids,
+    choose_dpop_key,
+    definition_types,
+    polling_interval,
+    preflight,
+    request_definition,
+    secure_endpoint,
+)
+from .results import (
+    DeferredTransaction,
+    FlowKind,
+    IssuanceResult,
+    IssuerSession,
+    NonceMemory,
+    ReceivedCredential,
+)
+from .states import (
+    ATTEMPT_STARTS,
+    TRANSITIONS,
+    WAITING_STATES,
+    Event,
+    FlowState,
+    next_state,
+)
+from .steps import (
+    DeferredPending,
+    authorization_code_grant,
+    authorization_request_params,
+    build_authorization_url,
+    build_credential_request,
+    build_deferred_credential_request,
+    build_key_proof,
+    build_metadata_request,
+    build_nonce_request,
+    build_notification_request,
+    build_offer_request,
+    build_par_request,
+    build_token_request,
+    check_redirect,
+    is_use_dpop_nonce,
+    pre_authorized_grant,
+    read_authorization_callback,
+    read_credential_response,
+    read_deferred_credential_response,
+    read_nonce_response,
+    read_notification_response,
+    read_offer_response,
+    read_par_response,
+    read_token_response,
+)
+from .verify import (
+    WalletReason,
+    jwt_vc_issuer_metadata_url,
+    read_jwks,
+    read_jwt_vc_issuer_metadata,
+    verify_credential,
+)
+
+__all__ = ["FLOW_FORMAT", "IssuanceFlow"]
+
+#: The ``format`` marker of :meth:`IssuanceFlow.to_json` documents.
+FLOW_FORMAT: Final = "oid4vci-issuance-flow/1"
+
+_S = FlowState
+_E = Event
+
+
+class _IssuerKeysNeeded(Exception):
+    """Raised inside verification when an issuer's keys are not loaded yet (never escapes)."""
+
+    def __init__(self, iss: str) -> None:
+        super().__init__("issuer keys needed")
+        self.iss = iss
+
+
+class _LoadedIssuerKeys:
+    """The flow's issuer keys: what was fetched so far; a miss is a fetch step, not I/O."""
+
+    def __init__(self, keys: dict[str, list[dict[str, Any]]]) -> None:
+        self.keys = keys
+
+    async def keys_for(self, iss: str) -> list[dict[str, Any]]:
+        found = self.keys.get(iss)
+        if found is None:
+            raise _IssuerKeysNeeded(iss)
+        return found
+
+
+@attrs.define(kw_only=True)
+class _InFlight:
+    """The request handed out and not answered yet."""
+
+    request: HttpRequest
+    dpop_nonce: str | None
+    dpop: bool
+
+
+@attrs.define(kw_only=True)
+class _CredentialRequestPlan:
+    """One credential request: ``size`` holder keys (0: the configuration takes no proofs)."""
+
+    configuration_id: str
+    credential_identifier: str | None
+    size: int
+    keys: list[Signer] = attrs.Factory(list)
+    nonce: str | None = None
+
+
+@attrs.define(kw_only=True)
+class _Received:
+    """Credentials received and not verified yet, with what they are checked against."""
+
+    credentials: tuple[Any, ...]
+    notification_id: str | None
+    configuration_id: str
+    keys: tuple[Signer, ...]
+    format: str
+    expected_vct: str | None
+    expected_types: tuple[str, ...] | None
+    session: IssuerSession
+    notification_ids: tuple[str | None, ...] = ()
+
+
+@attrs.define(kw_only=True)
+class _KeyFetch:
+    """Where the issuer keys of ``iss`` are being fetched from."""
+
+    iss: str
+    url: str
+    jwks_uri: bool = False
+
+
+@attrs.define(kw_only=True)
+class _Notification:
+    notification_id: str
+    event: str
+    description: str | None
+    session: IssuerSession
+
+
+Grant = Literal["pre-authorized_code", "authorization_code"]
+
+
+class IssuanceFlow:
+    """One issuance, from offer to credentials, as a sans-IO state machine.
+
+    Make one with :meth:`from_offer` (or :meth:`for_deferred`, :meth:`for_notification`,
+    :meth:`from_json`); drive it with :meth:`next_action`, :meth:`receive_response` and
+    :meth:`receive_callback` (see the module docstring). ``state`` is a
+    :class:`~oid4vci.wallet.states.FlowState`; ``history`` lists the rows of the transition
+    table the flow took, in order.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: WalletPolicy,
+        clock: Callable[[], float],
+        grant: FlowKind | None,
+        metadata_cache: MetadataCache | None = None,
+    ) -> None:
+        """Use the ``from_*`` / ``for_*`` constructors."""
+        if not isinstance(policy, WalletPolicy):
+            raise UsageError("policy must be a WalletPolicy")
+        self.policy = policy
+        self.clock = clock
+        self._state = _S.START
+        self._history: list[tuple[FlowState, Event]] = []
+        self._attempts: dict[tuple[FlowState, Event], int] = {}
+        self._in_flight: _InFlight | None = None
+        self._grant: FlowKind | None = grant
+        self._cache = metadata_cache
+        # offer and request choices
+        self._offer: CredentialOffer | None = None
+        self._offer_uri: str | None = None
+        self._tx_code: str | None = None
+        self._count = 1
+        self._wanted_ids: tuple[str, ...] | None = None
+        self._configuration_ids: tuple[str, ...] = ()
+        self._client_id: str | None = None
+        self._redirect_uri: str | None = None
+        # discovery
+        self._credential_issuer = ""
+        self._locations: list[str] = []
+        self._location = 0
+        self._issuer_doc: dict[str, Any] | None = None
+        self._issuer_meta: CredentialIssuerMetadata | None = None
+        self._version: SpecVersion | None = None
+        self._as_id: str | None = None
+        self._as_doc: dict[str, Any] | None = None
+        self._as_meta: AuthorizationServerMetadata | None = None
+        # authorization
+        self._dpop_key: Signer | None = None
+        self._code_verifier: str | None = None
+        self._oauth_state: str | None = None
+        self._par_params: dict[str, str] | None = None
+        self._authorization_url: str | None = None
+        self._code: str | None = None
+        # issuance
+        self._nonces = NonceMemory()
+        self._c_nonce: str | None = None
+        self._session: IssuerSession | None = None
+        self._plan: list[_CredentialRequestPlan] = []
+        self._unverified: _Received | None = None
+        self._issuer_keys: dict[str, list[dict[str, Any]]] = {}
+        self._key_fetch: _KeyFetch | None = None
+        self._received: list[ReceivedCredential] = []
+        self._deferred: list[DeferredTransaction] = []
+        self._budget = policy.deferred_max_wait
+        self._waited = 0.0
+        self._wait_handed = False
+        self._notifications: list[_Notification] = []
+
+    # --- constructors ----------------------------------------------------------------------
+
+    @classmethod
+    def from_offer(
+        cls,
+        offer: str | CredentialOffer,
+        *,
+        policy: WalletPolicy | None = None,
+        tx_code: str | None = None,
+        count: int = 1,
+        configuration_ids: Sequence[str] | None = None,
+        redirect_uri: str | None = None,
+        client_id: str | None = None,
+        grant: Grant | None = None,
+        deferred_max_wait: float | None = None,
+        metadata_cache: MetadataCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> IssuanceFlow:
+        """A flow for ``offer``: its text (QR payload, link, JSON; by value or by reference)
+        or a parsed :class:`CredentialOffer`.
+
+        ``grant`` picks the grant: by default the pre-authorized code when the offer has one,
+        else the authorization code flow (which needs ``redirect_uri`` and ``client_id``).
+        ``count`` credentials (each bound to its own holder key) are requested per
+        configuration (``configuration_ids``: all offered ones by default). Deferred
+        credentials are polled for at most ``deferred_max_wait`` seconds (default: the
+        policy's); then the flow stops in ``DEFERRED`` with them in its result.
+        """
+        flow = cls(
+            policy=policy if policy is not None else WalletPolicy(),
+            clock=clock,
+            grant=grant,
+            metadata_cache=metadata_cache,
+        )
+        if grant not in (None, "pre-authorized_code", "authorization_code"):
+            raise UsageError("grant must be 'pre-authorized_code' or 'authorization_code'")
+        check_count(count)
+        if tx_code is not None and not isinstance(tx_code, str):
+            raise UsageError("tx_code must be a string")
+        for name, value in (("redirect_uri", redirect_uri), ("client_id", client_id)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise UsageError(f"{name} must be a non-empty string")
+        if grant == "authorization_code" and (redirect_uri is None or client_id is None):
+            raise UsageError("the authorization code flow needs redirect_uri and client_id")
+        if deferred_max_wait is not None:
+            flow._budget = _check_wait(deferred_max_wait)
+        flow._tx_code = tx_code
+        flow._count = count
+        flow._wanted_ids = (
+            None if configuration_ids is None else _check_ids_argument(configuration_ids)
+        )
+        flow._redirect_uri = redirect_uri
+        flow._client_id = client_id
+        if isinstance(offer, CredentialOffer):
+            found: CredentialOffer | str = offer
+        elif isinstance(offer, str):
+            found = parse_credential_offer_uri(offer)
+        else:
+            raise UsageError("offer must be the offer text or a CredentialOffer")
+        if isinstance(found, CredentialOffer):
+            flow._take_offer(found)
+            flow._fire(_E.OFFER_BY_VALUE)
+        else:
+            flow._offer_uri = found
+            flow._fire(_E.OFFER_BY_REFERENCE)
+        return flow
+
+    @classmethod
+    def for_deferred(
+        cls,
+        transactions: Sequence[DeferredTransaction],
+        *,
+        policy: WalletPolicy | None = None,
+        max_wait: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> IssuanceFlow:
+        """A flow that polls deferred ``transactions`` (from an earlier result) until their
+        credentials come, for at most ``max_wait`` seconds (default: the policy's
+        ``deferred_max_wait``)."""
+        txs = tuple(transactions)
+        if not txs or not all(isinstance(tx, DeferredTransaction) for tx in txs):
+            raise UsageError("for_deferred needs one or more DeferredTransaction values")
+        session = txs[0].session
+        flow = cls(policy=policy if policy is not None else WalletPolicy(), clock=clock, grant=None)
+        flow._grant = session.grant
+        flow._session = session
+        flow._nonces = session.dpop_nonces
+        flow._credential_issuer = session.credential_issuer
+        flow._version = session.spec_version
+        if max_wait is not None:
+            flow._budget = _check_wait(max_wait)
+        flow._deferred = list(txs)
+        flow._fire(_E.DEFERRED_TRANSACTIONS_GIVEN)
+        return flow
+
+    @classmethod
+    def for_notification(
+        cls,
+        credentials: Sequence[ReceivedCredential],
+        event: str,
+        description: str | None = None,
+        *,
+        policy: WalletPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> IssuanceFlow:
+        """A flow that tells the issuer what became of ``credentials`` (OID4VCI 1.0 §11):
+        one notification request per distinct ``notification_id``."""
+        creds = tuple(credentials)
+        if not all(isinstance(c, ReceivedCredential) for c in creds):
+            raise UsageError("for_notification needs ReceivedCredential values")
+        flow = cls(policy=policy if policy is not None else WalletPolicy(), clock=clock, grant=None)
+        flow._received = list(creds)
+        flow._queue_notifications(creds, event, description)
+        first = flow._notifications[0].session
+        flow._session = first
+        flow._nonces = first.dpop_nonces
+        flow._credential_issuer = first.credential_issuer
+        flow._version = first.spec_version
+        flow._grant = first.grant
+        flow._fire(_E.NOTIFICATION_REQUESTED)
+        return flow
+
+    # --- what the caller sees ----------------------------------------------------------------
+
+    @property
+    def state(self) -> FlowState:
+        """Where the flow stands."""
+        return self._state
+
+    @property
+    def spec_version(self) -> SpecVersion | None:
+        """The issuer's OID4VCI version, once its metadata was read."""
+        return self._version
+
+    @property
+    def history(self) -> tuple[tuple[FlowState, Event], ...]:
+        """The table rows taken so far: ``(state, event)`` pairs, oldest first."""
+        return tuple(self._history)
+
+    @property
+    def result(self) -> IssuanceResult:
+        """What the flow has produced so far (final in ``DONE``)."""
+        session = self._session
+        return IssuanceResult(
+            credentials=tuple(self._received),
+            deferred=tuple(self._deferred),
+            spec_version=self._version if self._version is not None else SpecVersion.V1,
+            flow=self._grant if self._grant is not None else "pre-authorized_code",
+            state=self._state,
+            credential_issuer=self._credential_issuer,
+            session=session,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"IssuanceFlow(state={self._state.value!r}, "
+            f"credential_issuer={self._credential_issuer!r})"
+        )
+
+    # --- driving ---------------------------------------------------------------------------------
+
+    async def next_action(self) -> Action:
+        """The next thing to do: :class:`SendRequest`, :class:`Authorize`, :class:`Wait` or
+        :class:`Done`. Raises the typed error of a failure (the flow is then ``FAILED``)."""
+        self._require_alive()
+        if self._in_flight is not None:
+            raise StateError("a request is in flight: give its response to receive_response()")
+        with self._failing():
+            while True:
+                action = await _STEPS[self._state](self)
+                if action is not None:
+                    return action
+
+    def receive_response(self, response: HttpResponse) -> None:
+        """The answer to the last :class:`SendRequest` (any status)."""
+        self._require_alive()
+        if not isinstance(response, HttpResponse):
+            raise UsageError("receive_response needs an HttpResponse")
+        in_flight = self._in_flight
+        if in_flight is None:
+            raise StateError("no request is awaiting a response")
+        self._in_flight = None
+        with self._failing():
+            origin = origin_of(in_flight.request.url)
+            nonce = response.headers.get("DPoP-Nonce")
+            if nonce:
+                self._nonces.set(origin, nonce)
+            check_redirect(response)
+            # use_dpop_nonce with a nonce we did not use: the same request once more.
+            if (
+                in_flight.dpop
+                and is_use_dpop_nonce(response)
+                and self._nonces.get(origin) != in_flight.dpop_nonce
+                and self._may(_E.USE_DPOP_NONCE)
+            ):
+                self._fire(_E.USE_DPOP_NONCE)
+                return
+            _RECEIVERS[self._state](self, response)
+
+    def receive_callback(self, callback_url: str) -> None:
+        """The redirect to the wallet's ``redirect_uri`` after :class:`Authorize`: checks
+        ``state`` and RFC 9207 ``iss`` and takes the authorization code."""
+        self._require_alive()
+        if self._state is not _S.AWAITING_AUTHORIZATION:
+            raise StateError(f"no authorization is awaited in state {self._state.value}")
+        if not isinstance(callback_url, str):
+            raise UsageError("callback_url must be a string")
+        with self._failing():
+            assert self._oauth_state is not None and self._as_id is not None
+            self._code = read_authorization_callback(
+                callback_url,
+                expected_state=self._oauth_state,
+                expected_issuer=self._as_id,
+                iss_supported=self._iss_parameter_supported(),
+            )
+            self._fire(_E.CALLBACK_RECEIVED)
+
+    def send_failed(self) -> None:
+        """The last :class:`SendRequest` could not be sent or answered (a transport error or
+        a cancellation): whether the server acted on it is unknown, so the flow fails."""
+        self._in_flight = None
+        if self._state is not _S.FAILED:
+            self._fire(_E.FAIL)
+
+    def set_count(self, count: int) -> None:
+        """Change how many credentials per configuration are requested (until the token
+        request is sent)."""
+        if self._state not in (
+            _S.RESOLVING_OFFER,
+            _S.DISCOVERING_ISSUER,
+            _S.DISCOVERING_AUTHORIZATION_SERVER,
+            _S.METADATA_DISCOVERED,
+            _S.PUSHING_AUTHORIZATION_REQUEST,
+            _S.AWAITING_AUTHORIZATION,
+        ):
+            raise StateError(f"count cannot change in state {self._state.value}")
+        check_count(count)
+        self._count = count
+
+    def resume_polling(self, max_wait: float | None = None) -> None:
+        """Poll the deferred credentials again (in ``DEFERRED``), for at most ``max_wait``
+        seconds (default: the policy's ``deferred_max_wait``)."""
+        self._require_alive()
+        if self._state is not _S.DEFERRED:
+            raise StateError(f"nothing to poll in state {self._state.value}")
+        self._budget = _check_wait(self.policy.deferred_max_wait if max_wait is None else max_wait)
+        self._waited = 0.0
+        self._fire(_E.POLLING_RESUMED)
+
+    def notify(self, event: str, description: str | None = None) -> None:
+        """Queue the notification ``event`` (``credential_accepted``, ``credential_failure``,
+        ``credential_deleted``) for every ``notification_id`` received (in ``DONE``)."""
+        self._require_alive()
+        if self._state is not _S.DONE:
+            raise StateError(
+                f"notifications are sent when the flow is done, not {self._state.value}"
+            )
+        self._queue_notifications(tuple(self._received), event, description)
+        self._fire(_E.NOTIFICATION_REQUESTED)
+
+    # --- the table --------------------------------------------------------------------------------
+
+    def _fire(self, event: Event) -> None:
+        rule = next_state(self._state, event)
+        if rule.limit is not None:
+            key = (self._state, event)
+            used = self._attempts.get(key, 0)
+            if used >= rule.limit:
+                raise StateError(f"{event.value} may happen {rule.limit} time(s) per attempt")
+            self._attempts[key] = used + 1
+        self._history.append((self._state, event))
+        self._state = rule.target
+        if rule.target in ATTEMPT_STARTS:
+            self._attempts.clear()
+
+    def _may(self, event: Event) -> bool:
+        """Whether the table has ``event`` in this state and its limit is not reached."""
+        rule = TRANSITIONS.get((self._state, event))
+        if rule is None:
+            return False
+        return rule.limit is None or self._attempts.get((self._state, event), 0) < rule.limit
+
+    def _require_alive(self) -> None:
+        if self._state is _S.FAILED:
+            raise StateError("the flow has failed; start a new one")
+
+    @contextlib.contextmanager
+    def _failing(self) -> Iterator[None]:
+        """Any error while the flow works moves it to ``FAILED`` (then propagates)."""
+        try:
+            yield
+        except Exception:
+            self._in_flight = None
+            if self._state is not _S.FAILED:
+                self._history.append((self._state, _E.FAIL))
+                self._state = next_state(self._state, _E.FAIL).target
+            raise
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _take_offer(self, offer: CredentialOffer) -> None:
+        """Check ``offer`` against what the caller asked for and choose the grant."""
+        check_offer_limits(offer)
+        self._offer = offer
+        self._credential_issuer = offer.credential_issuer
+        if self._grant is None:
+            self._grant = (
+                "pre-authorized_code"
+                if offer.pre_authorized_code is not None
+                else "authorization_code"
+            )
+        if self._grant == "pre-authorized_code":
+            if offer.pre_authorized_code is None:
+                raise OfferError("the offer has no pre-authorized code grant")
+            check_tx_code(offer, self._tx_code)
+        else:
+            if self._tx_code is not None:
+                raise UsageError("a tx_code goes with the pre-authorized code grant only")
+            if self._redirect_uri is None or self._client_id is None:
+                raise UsageError("the authorization code flow needs redirect_uri and client_id")
+        self._configuration_ids = choose_configuration_ids(offer, self._wanted_ids)
+        self._locations = issuer_metadata_urls(offer.credential_issuer)
+        self._location = 0
+
+    def _queue_notifications(
+        self, credentials: Sequence[ReceivedCredential], event: str, description: str | None
+    ) -> None:
+        if event not in NOTIFICATION_EVENTS:
+            raise UsageError("unknown notification event")
+        if description is not None and not isinstance(description, str):
+            raise UsageError("description must be a string")
+        seen: set[str] = set()
+        queued: list[_Notification] = []
+        for cred in credentials:
+            nid = cred.notification_id
+            if nid is None or nid in seen:
+                continue
+            if cred.session is None:
+                raise StateError("the credential carries no issuer session")
+            seen.add(nid)
+            queued.append(
+                _Notification(
+                    notification_id=nid, event=event, description=description, session=cred.session
+                )
+            )
+        if not queued:
+            raise StateError("nothing to notify: no notification_id was issued")
+        self._notifications = queued
+
+    def _iss_parameter_supported(self) -> bool:
+        doc = self._as_doc or {}
+        return doc.get("authorization_response_iss_parameter_supported") is True
+
+    def _secure(self, url: str, what: str) -> str:
+        return require_secure_url(
+            url, allow_insecure_loopback=self.policy.allow_insecure_loopback, what=what
+        )
+
+    async def _send(
+        self,
+        url: str,
+        make: Callable[[str | None], HttpRequest],
+        *,
+        dpop_key: Signer | None,
+        access_token: str | None = None,
+    ) -> SendRequest:
+        """Hand out ``make(dpop_proof)`` (a POST to ``url``), with a DPoP proof when
+        ``dpop_key`` is given (the newest ``DPoP-Nonce`` of the origin in it)."""
+        nonce = self._nonces.get(origin_of(url)) if dpop_key is not None else None
+        proof = None
+        if dpop_key is not None:
+            proof = await build_dpop_jwt(
+                dpop_key, "POST", url, access_token=access_token, nonce=nonce, clock=self.clock
+            )
+        request = make(proof)
+        self._in_flight = _InFlight(request=request, dpop_nonce=nonce, dpop=proof is not None)
+        return SendRequest(request=request)
+
+    def _get(self, url: str) -> SendRequest:
+        request = build_metadata_request(url)
+        self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
+        return SendRequest(request=request)
+
+    def _issuer(self) -> CredentialIssuerMetadata:
+        assert self._issuer_meta is not None
+        return self._issuer_meta
+
+    def _as(self) -> AuthorizationServerMetadata:
+        assert self._as_meta is not None
+        return self._as_meta
+
+    def _current_session(self) -> IssuerSession:
+        assert self._session is not None
+        return self._session
+
+    @staticmethod
+    def _resource_key(session: IssuerSession) -> Signer | None:
+        """The DPoP key for the issuer's endpoints: the session's when its token is DPoP."""
+        return session.dpop_key if session.uses_dpop else None
+
+    # --- RESOLVING_OFFER ------------------------------------------------------------------------
+
+    async def _step_resolving_offer(self) -> Action | None:
+        assert self._offer_uri is not None
+        url = self._secure(self._offer_uri, "credential_offer_uri")
+        request = build_offer_request(url)
+        self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
+        return SendRequest(request=request)
+
+    def _receive_offer(self, response: HttpResponse) -> None:
+        self._take_offer(parse_credential_offer_json(read_offer_response(response)))
+        self._fire(_E.OFFER_RECEIVED)
+
+    # --- DISCOVERING_ISSUER / DISCOVERING_AUTHORIZATION_SERVER ----------------------------------
+
+    async def _step_discovering_issuer(self) -> Action | None:
+        self._secure(self._credential_issuer, "credential_issuer")
+        cached = self._cache.get(f"issuer {self._credential_issuer}") if self._cache else None
+        if cached is not None:
+            self._take_issuer_metadata(cached)
+            return None
+        return self._get(self._secure(self._locations[self._location], "issuer metadata URL"))
+
+    def _receive_issuer_metadata(self, response: HttpResponse) -> None:
+        doc = _metadata_document(response)
+        if doc is None:
+            self._next_location("Credential Issuer metadata")
+            return
+        self._take_issuer_metadata(doc)
+        if self._cache is not None:
+            self._cache.put(f"issuer {self._credential_issuer}", doc)
+
+    def _take_issuer_metadata(self, doc: dict[str, Any]) -> None:
+        meta, version = read_issuer_metadata(doc, self._credential_issuer)
+        grant = None
+        if self._offer is not None:
+            grant = (
+                self._offer.pre_authorized_code
+                if self._grant == "pre-authorized_code"
+                else self._offer.authorization_code
+            )
+        self._issuer_doc, self._issuer_meta, self._version = doc, meta, version
+        self._as_id = select_authorization_server(
+            meta, grant.authorization_server if grant is not None else None
+        )
+        self._locations = as_metadata_urls(
+            self._as_id, openid_configuration=self.policy.openid_configuration_fallback
+        )
+        self._location = 0
+        self._fire(_E.ISSUER_METADATA_RECEIVED)
+
+    def _next_location(self, what: str) -> None:
+        if self._location + 1 < len(self._locations) and self._may(_E.METADATA_NOT_FOUND):
+            self._location += 1
+            self._fire(_E.METADATA_NOT_FOUND)
+            return
+        raise MetadataError(f"no {what} found")
+
+    async def _step_discovering_as(self) -> Action | None:
+        assert self._as_id is not None
+        self._secure(self._as_id, "authorization server")
+        cached = self._cache.get(f"as {self._as_id}") if self._cache else None
+        if cached is not None:
+            self._take_as_metadata(cached)
+            return None
+        url = self._secure(self._locations[self._location], "authorization server metadata URL")
+        return self._get(url)
+
+    def _receive_as_metadata(self, response: HttpResponse) -> None:
+        doc = _metadata_document(response)
+        if doc is None:
+            self._next_location("authorization server metadata")
+            return
+        self._take_as_metadata(doc)
+        if self._cache is not None and self._as_id is not None:
+            self._cache.put(f"as {self._as_id}", doc)
+
+    def _take_as_metadata(self, doc: dict[str, Any]) -> None:
+        assert self._as_id is not None
+        self._as_meta = read_as_metadata(doc, self._as_id)
+        self._as_doc = doc
+        self._fire(_E.AS_METADATA_RECEIVED)
+
+    # --- METADATA_DISCOVERED: which grant -------------------------------------------------------
+
+    async def _step_metadata_discovered(self) -> Action | None:
+        meta, as_meta = self._issuer(), self._as()
+        preflight(meta, self._configuration_ids, self.policy)
+        secure_endpoint(as_meta.token_endpoint, "token_endpoint", self.policy)
+        self._dpop_key = choose_dpop_key(self.policy, as_meta)
+        if self._grant == "pre-authorized_code":
+            self._fire(_E.PRE_AUTHORIZED_CODE_GRANT)
+            return None
+        assert self._client_id is not None and self._redirect_uri is not None
+        authorization_endpoint = secure_endpoint(
+            as_meta.authorization_endpoint, "authorization_endpoint", self.policy
+        )
+        methods = as_meta.code_challenge_methods_supported
+        if methods is not None and "S256" not in methods:
+            raise MetadataError("the authorization server does not support PKCE S256")
+        details, scope = _what_to_request(self.policy, as_meta, meta, self._configuration_ids)
+        use_par = _use_par(self.policy, as_meta)
+        self._code_verifier = generate_code_verifier()
+        self._oauth_state = generate_state()
+        auth_grant = self._offer.authorization_code if self._offer is not None else None
+        params = authorization_request_params(
+            client_id=self._client_id,
+            redirect_uri=self._redirect_uri,
+            code_challenge=code_challenge(self._code_verifier),
+            state=self._oauth_state,
+            authorization_details=details,
+            scope=scope,
+            issuer_state=auth_grant.issuer_state if auth_grant else None,
+            dpop_jkt=jwk_thumbprint(self._dpop_key.public_jwk) if self._dpop_key else None,
+            resource=meta.credential_issuer if (scope and meta.authorization_servers) else None,
+        )
+        if use_par:
+            self._par_params = params
+            self._fire(_E.AUTHORIZATION_REQUEST_PUSHABLE)
+        else:
+            self._authorization_url = build_authorization_url(authorization_endpoint, params)
+            self._fire(_E.AUTHORIZATION_URL_READY)
+        return None
+
+    # --- PUSHING_AUTHORIZATION_REQUEST (RFC 9126) ------------------------------------------------
+
+    async def _step_pushing(self) -> Action | None:
+        endpoint = secure_endpoint(
+            self._as().pushed_authorization_request_endpoint,
+            "pushed_authorization_request_endpoint",
+            self.policy,
+        )
+        params = self._par_params
+        assert params is not None
+        return await self._send(
+            endpoint,
+            lambda proof: build_par_request(endpoint, params, dpop_proof=proof),
+            dpop_key=self._dpop_key,
+        )
+
+    def _receive_par(self, response: HttpResponse) -> None:
+        pushed = read_par_response(response)
+        assert self._client_id is not None
+        endpoint = secure_endpoint(
+            self._as().authorization_endpoint, "authorization_endpoint", self.policy
+        )
+        self._authorization_url = build_authorization_url(
+            endpoint, {"client_id": self._client_id, "request_uri": pushed.request_uri}
+        )
+        self._par_params = None
+        self._fire(_E.AUTHORIZATION_REQUEST_PUSHED)
+
+    # --- AWAITING_AUTHORIZATION ----------------------------------------------------------------
+
+    async def _step_awaiting_authorization(self) -> Action | None:
+        assert self._authorization_url is not None
+        return Authorize(url=self._authorization_url)
+
+    # --- REQUESTING_TOKEN -------------------------------------------------------------------------
+
+    async def _step_requesting_token(self) -> Action | None:
+        endpoint = secure_endpoint(self._as().token_endpoint, "token_endpoint", self.policy)
+        if self._grant == "pre-authorized_code":
+            assert self._offer is not None and self._offer.pre_authorized_code is not None
+            params = pre_authorized_grant(
+                self._offer.pre_authorized_code.pre_authorized_code,
+                tx_code=self._tx_code,
+                client_id=self._client_id,
+            )
+        else:
+            assert self._code is not None and self._code_verifier is not None
+            assert self._redirect_uri is not None and self._client_id is not None
+            params = authorization_code_grant(
+                self._code,
+                code_verifier=self._code_verifier,
+                redirect_uri=self._redirect_uri,
+                client_id=self._client_id,
+            )
+        return await self._send(
+            endpoint,
+            lambda proof: build_token_request(endpoint, params, dpop_proof=proof),
+            dpop_key=self._dpop_key,
+        )
+
+    def _receive_token(self, response: HttpResponse) -> None:
+        token = read_token_response(response, dpop_proof_sent=self._dpop_key is not None)
+        meta = self._issuer()
+        assert self._version is not None
+        self._code = None
+        self._tx_code = None
+        if token.c_nonce is not None:
+            self._c_nonce = token.c_nonce
+        self._session = IssuerSession(
+            credential_issuer=meta.credential_issuer,
+            spec_version=self._version,
+            access_token=token.access_token,
+            token_type="DPoP" if token.is_dpop else "Bearer",
+            dpop_key=self._dpop_key if token.is_dpop else None,
+            credential_endpoint=secure_endpoint(
+                meta.credential_endpoint, "credential_endpoint", self.policy
+            ),
+            nonce_endpoint=meta.nonce_endpoint,
+            deferred_credential_endpoint=meta.deferred_credential_endpoint,
+            notification_endpoint=meta.notification_endpoint,
+            client_id=self._client_id,
+            dpop_nonces=self._nonces,
+            grant=self._grant,
+        )
+        self._plan = self._plan_credential_requests(token)
+        self._fire(_E.TOKEN_RECEIVED)
+
+    def _plan_credential_requests(self, token: TokenResponse) -> list[_CredentialRequestPlan]:
+        """One request per chunk of ``count`` holder keys, per configuration and per
+        ``credential_identifier`` of the token response (one Credential Dataset each); chunks
+        of the issuer's ``batch_size`` (one key per request without batch issuance)."""
+        meta = self._issuer()
+        plan: list[_CredentialRequestPlan] = []
+        for cid in self._configuration_ids:
+            config = meta.configuration(cid)
+            sizes: list[int] = [0] * self._count
+            if check_proof_types(config):
+                batch = meta.batch_credential_issuance
+                size = 1
+                if batch is not None and self._version is not SpecVersion.DRAFT_13:
+                    size = max(1, batch.batch_size)
+                sizes = [min(size, self._count - i) for i in range(0, self._count, size)]
+            identifiers: Sequence[str | None] = token.credential_identifiers(cid) or (None,)
+            for identifier in identifiers:
+                plan.extend(
+                    _CredentialRequestPlan(
+                        configuration_id=cid, credential_identifier=identifier, size=n
+                    )
+                    for n in sizes
+                )
+        return plan
+
+    # --- ISSUING: the next credential request, a poll, or done -----------------------------------
+
+    async def _step_issuing(self) -> Action | None:
+        if self._plan:
+            request = self._plan[0]
+            session = self._current_session()
+            if request.size and not request.keys:
+                config = self._issuer().configuration(request.configuration_id)
+                algorithms = config.proof_algorithms("jwt")
+                for _ in range(request.size):
+                    key = await self.policy.holder_key_provider(
+                        configuration_id=request.configuration_id, algorithms=algorithms
+                    )
+                    if not isinstance(getattr(key, "public_jwk", None), dict):
+                        raise UsageError("the holder key provider must return a Signer")
+                    request.keys.append(key)
+            if request.size and session.nonce_endpoint:
+                self._fire(_E.NONCE_NEEDED)
+            else:
+                request.nonce = self._c_nonce if request.size else None
+                self._fire(_E.CREDENTIAL_REQUEST_READY)
+        elif self._deferred:
+            self._fire(_E.DEFERRED_PENDING)
+        else:
+            self._fire(_E.ALL_ISSUED)
+        return None
+
+    # --- REQUESTING_NONCE (OID4VCI 1.0 §7) -----------------------------------------------------
+
+    async def _step_requesting_nonce(self) -> Action | None:
+        session = self._current_session()
+        endpoint = secure_endpoint(session.nonce_endpoint, "nonce_endpoint", self.policy)
+        return await self._send(
+            endpoint,
+            lambda proof: build_nonce_request(endpoint, dpop_proof=proof),
+            dpop_key=self._resource_key(session),
+        )
+
+    def _receive_nonce(self, response: HttpResponse) -> None:
+        self._plan[0].nonce = read_nonce_response(response)
+        self._fire(_E.NONCE_RECEIVED)
+
+    # --- REQUESTING_CREDENTIAL (OID4VCI 1.0 §8) -------------------------------------------------
+
+    async def _step_requesting_credential(self) -> Action | None:
+        request = self._plan[0]
+        session = self._current_session()
+        config = self._issuer().configuration(request.configuration_id)
+        proofs = tuple(
+            [
+                await build_key_proof(
+                    key,
+                    audience=session.credential_issuer,
+                    nonce=request.nonce,
+                    client_id=self._client_id,
+                    clock=self.clock,
+                )
+                for key in request.keys
+            ]
+        )
+        wire = CredentialRequest(
+            credential_identifier=request.credential_identifier,
+            credential_configuration_id=(
+                None if request.credential_identifier else request.configuration_id
+            ),
+            format=config.format,
+            vct=config.vct,
+            doctype=config.doctype,
+            credential_definition=request_definition(config),
+            proofs=ProofSet(proof_type="jwt", values=proofs) if proofs else None,
+            single_proof=len(proofs) == 1,
+        )
+        body = credential_request_to_json(wire, session.spec_version)
+        endpoint = session.credential_endpoint
+        return await self._send(
+            endpoint,
+            lambda proof: build_credential_request(
+                endpoint,
+                body,
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_proof=proof,
+            ),
+            dpop_key=self._resource_key(session),
+            access_token=session.access_token,
+        )
+
+    def _receive_credential(self, response: HttpResponse) -> None:
+        request = self._plan[0]
+        session = self._current_session()
+        try:
+            parsed = read_credential_response(response)
+        except CredentialRequestError as err:
+            if request.size and self._may_reprove(err, session):
+                return
+            raise
+        if parsed.c_nonce is not None:
+            self._c_nonce = parsed.c_nonce
+        self._plan.pop(0)
+        config = self._issuer().configuration(request.configuration_id)
+        if parsed.credentials:
+            self._unverified = _received(
+                parsed,
+                configuration_id=request.configuration_id,
+                keys=tuple(request.keys),
+                format=config.format,
+                expected_vct=config.vct,
+                expected_types=definition_types(config),
+                session=session,
+            )
+            self._fire(_E.CREDENTIALS_RECEIVED)
+            return
+        assert parsed.transaction_id is not None
+        interval = polling_interval(parsed.interval, self.policy.deferred_default_interval)
+        self._deferred.append(
+            DeferredTransaction(
+                transaction_id=parsed.transaction_id,
+                configuration_id=request.configuration_id,
+                holder_keys=tuple(request.keys),
+                interval=interval,
+                session=session,
+                expected_vct=config.vct,
+                format=config.format,
+                expected_types=definition_types(config),
+                due_at=self.clock() + interval,
+            )
+        )
+        self._fire(_E.DEFERRAL_RECEIVED)
+
+    def _may_reprove(self, err: CredentialRequestError, session: IssuerSession) -> bool:
+        """Fire the re-proof retry ``err`` allows, if any (see the rules in states.py)."""
+        if err.error == ErrorCode.INVALID_NONCE and session.nonce_endpoint:
+            if self._may(_E.NONCE_REJECTED):
+                self._plan[0].nonce = None
+                self._fire(_E.NONCE_REJECTED)
+                return True
+            return False
+        fresh = err.c_nonce
+        if (
+            err.error in (ErrorCode.INVALID_NONCE, ErrorCode.INVALID_PROOF)
+            and fresh
+            and self._may(_E.FRESH_C_NONCE_RECEIVED)
+        ):
+            self._c_nonce = fresh
+            self._plan[0].nonce = fresh
+            self._fire(_E.FRESH_C_NONCE_RECEIVED)
+            return True
+        return False
+
+    # --- VERIFYING_CREDENTIALS / FETCHING_ISSUER_KEYS ---------------------------------------------
+
+    async def _step_verifying(self) -> Action | None:
+        unverified = self._unverified
+        assert unverified is not None
+        session = unverified.session
+        used: set[str] = set()
+        out: list[ReceivedCredential] = []
+        try:
+            for credential, notification_id in zip(
+                unverified.credentials, unverified.notification_ids, strict=True
+            ):
+                outcome = await verify_credential(
+                    credential,
+                    format=unverified.format,
+                    credential_issuer=session.credential_issuer,
+                    expected_vct=unverified.expected_vct,
+                    holder_keys=unverified.keys,
+                    used_keys=used,
+                    resolver=_LoadedIssuerKeys(self._issuer_keys),
+                    policy=self.policy,
+                    clock=self.clock,
+                    expected_types=unverified.expected_types,
+                )
+                out.append(
+                    ReceivedCredential(
+                        credential=credential,
+                        format=unverified.format,
+                        vct=outcome.vct,
+                        claims=outcome.claims,
+                        holder_key=outcome.holder_key,
+                        verified=outcome.verified,
+                        notification_id=notification_id,
+                        configuration_id=unverified.configuration_id,
+                        issuer=session.credential_issuer,
+                        session=session,
+                        types=outcome.types,
+                    )
+                )
+        except _IssuerKeysNeeded as need:
+            self._key_fetch = _KeyFetch(iss=need.iss, url=jwt_vc_issuer_metadata_url(need.iss))
+            if not self._may(_E.ISSUER_KEYS_NEEDED):
+                raise _key_error("the issuer keys could not be loaded") from None
+            self._fire(_E.ISSUER_KEYS_NEEDED)
+            return None
+        self._received.extend(out)
+        self._unverified = None
+        self._fire(_E.CREDENTIALS_VERIFIED)
+        return None
+
+    async def _step_fetching_issuer_keys(self) -> Action | None:
+        fetch = self._key_fetch
+        assert fetch is not None
+        try:
+            url = self._secure(
+                fetch.url, "jwks_uri" if fetch.jwks_uri else "JWT VC issuer metadata"
+            )
+        except InsecureUrlError as exc:
+            raise _key_error(str(exc)) from None
+        return self._get(url)
+
+    def _receive_issuer_keys(self, response: HttpResponse) -> None:
+        fetch = self._key_fetch
+        assert fetch is not None
+        what = "jwks_uri" if fetch.jwks_uri else "JWT VC issuer metadata"
+        doc = _metadata_document(response)
+        if doc is None:
+            raise _key_error(f"{what} answered {response.status} without a JSON object")
+        found = read_jwks(doc) if fetch.jwks_uri else read_jwt_vc_issuer_metadata(doc, fetch.iss)
+        if isinstance(found, str):
+            if not self._may(_E.JWKS_URI_FOUND):
+                raise _key_error("jwks_uri points to another jwks_uri")
+            fetch.url, fetch.jwks_uri = found, True
+            self._fire(_E.JWKS_URI_FOUND)
+            return
+        self._issuer_keys[fetch.iss] = found
+        self._key_fetch = None
+        self._fire(_E.ISSUER_KEYS_RECEIVED)
+
+    # --- WAITING_FOR_DEFERRED / REQUESTING_DEFERRED_CREDENTIAL / DEFERRED (OID4VCI 1.0 §9) ------
+
+    async def _step_waiting_for_deferred(self) -> Action | None:
+        if self._wait_handed:
+            self._wait_handed = False
+            self._fire(_E.WAITED)
+            return None
+        delay = self._deferred[0].due_at - self.clock()
+        if delay <= 0:
+            self._fire(_E.WAITED)
+            return None
+        if self._waited + delay > self._budget:
+            self._fire(_E.POLLING_BUDGET_SPENT)
+            return None
+        self._waited += delay
+        self._wait_handed = True
+        return Wait(seconds=delay)
+
+    async def _step_requesting_deferred(self) -> Action | None:
+        transaction = self._deferred[0]
+        session = transaction.session
+        endpoint = secure_endpoint(
+            session.deferred_credential_endpoint, "deferred_credential_endpoint", self.policy
+        )
+        return await self._send(
+            endpoint,
+            lambda proof: build_deferred_credential_request(
+                endpoint,
+                transaction.transaction_id,
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_proof=proof,
+            ),
+            dpop_key=self._resource_key(session),
+            access_token=session.access_token,
+        )
+
+    def _receive_deferred(self, response: HttpResponse) -> None:
+        transaction = self._deferred[0]
+        outcome = read_deferred_credential_response(response)
+        if isinstance(outcome, DeferredPending):
+            interval = polling_interval(outcome.interval, transaction.interval)
+            self._deferred[0] = attrs.evolve(
+                transaction, interval=interval, due_at=self.clock() + interval
+            )
+            self._fire(_E.ISSUANCE_PENDING)
+            return
+        if outcome.c_nonce is not None:
+            self._c_nonce = outcome.c_nonce
+        self._deferred.pop(0)
+        self._unverified = _received(
+            outcome,
+            configuration_id=transaction.configuration_id,
+            keys=transaction.holder_keys,
+            format=transaction.format,
+            expected_vct=transaction.expected_vct,
+            expected_types=transaction.expected_types,
+            session=transaction.session,
+        )
+        self._fire(_E.CREDENTIALS_RECEIVED)
+
+    async def _step_deferred(self) -> Action | None:
+        return Done(result=self.result)
+
+    # --- DONE / NOTIFYING (OID4VCI 1.0 §11) -------------------------------------------------------
+
+    async def _step_done(self) -> Action | None:
+        if self._notifications:
+            self._fire(_E.NOTIFICATION_REQUESTED)
+            return None
+        return Done(result=self.result)
+
+    async def _step_notifying(self) -> Action | None:
+        note = self._notifications[0]
+        session = note.session
+        endpoint = secure_endpoint(
+            session.notification_endpoint, "notification_endpoint", self.policy
+        )
+        return await self._send(
+            endpoint,
+            lambda proof: build_notification_request(
+                endpoint,
+                note.notification_id,
+                note.event,
+                event_description=note.description,
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_proof=proof,
+            ),
+            dpop_key=self._resource_key(session),
+            access_token=session.access_token,
+        )
+
+    def _receive_notification(self, response: HttpResponse) -> None:
+        read_notification_response(response)
+        self._notifications.pop(0)
+        self._fire(_E.NOTIFICATION_SENT)
+
+    # --- saving and resuming -----------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The flow as JSON, to :meth:`from_json` later (only in a waiting state; **the text
+        is secret**, see the module docstring)."""
+        self._require_alive()
+        if self._state not in WAITING_STATES or self._in_flight is not None:
+            raise StateError(f"a flow in state {self._state.value} cannot be saved")
+        return json.dumps(unstructure(_save(self)), separators=(",", ":"))
+
+    @classmethod
+    def from_json(
+        cls,
+        text: str | bytes,
+        *,
+        policy: WalletPolicy | None = None,
+        metadata_cache: MetadataCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> IssuanceFlow:
+        """Resume a flow saved with :meth:`to_json`; :class:`UsageError` when ``text`` is not
+        one (or is not one this version can resume)."""
+        try:
+            data = json.loads(text)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise UsageError("not a saved issuance flow (not JSON)") from None
+        if not isinstance(data, dict) or data.get("format") != FLOW_FORMAT:
+            raise UsageError("not a saved issuance flow")
+        try:
+            saved = structure(data, SavedFlow)
+            return _load(
+                saved,
+                policy=policy if policy is not None else WalletPolicy(),
+                metadata_cache=metadata_cache,
+                clock=clock,
+            )
+        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
+
+
+def _short(exc: Exception) -> str:
+    return type(exc).__name__ if not isinstance(exc, WireFormatError) else str(exc)
+
+
+def _check_wait(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise UsageError("a maximum wait must be a non-negative number of seconds")
+    return float(value)
+
+
+def _check_ids_argument(ids: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+        raise UsageError("configuration_ids must be a sequence of strings")
+    return tuple(ids)
+
+
+def _key_error(message: str) -> SdJwtVerificationError:
+    return SdJwtVerificationError(WalletReason.ISSUER_KEY_UNAVAILABLE, message)
+
+
+def _metadata_document(response: HttpResponse) -> dict[str, Any] | None:
+    """The JSON object of a 200 answer, else None (a location that does not have it)."""
+    if response.status != 200:
+        return None
+    try:
+        return response.json_body()
+    except WireFormatError:
+        return None
+
+
+def _received(
+    response: CredentialResponse,
+    *,
+    configuration_id: str,
+    keys: tuple[Signer, ...],
+    format: str,
+    expected_vct: str | None,
+    expected_types: tuple[str, ...] | None,
+    session: IssuerSession,
+) -> _Received:
+    """The credentials of ``response`` with their ``notification_id`` (the response's, or
+    one inside a Draft 15 / 1.0 credential object)."""
+    credentials = response.credentials or ()
+    ids: list[str | None] = []
+    for issued in credentials:
+        nid = response.notification_id
+        extra_id = issued.extra.get("notification_id")
+        if nid is None and isinstance(extra_id, str):
+            nid = extra_id
+        ids.append(nid)
+    return _Received(
+        credentials=tuple(c.credential for c in credentials),
+        notification_id=response.notification_id,
+        configuration_id=configuration_id,
+        keys=keys,
+        format=format,
+        expected_vct=expected_vct,
+        expected_types=expected_types,
+        session=session,
+        notification_ids=tuple(ids),
+    )
+
+
+def _use_par(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> bool:
+    """Whether to push the authorization request (``policy.par`` against the AS)."""
+    par_endpoint = as_meta.pushed_authorization_request_endpoint
+    if policy.par == "always" and not par_endpoint:
+        raise MetadataError("the authorization server has no PAR endpoint (policy requires PAR)")
+    if policy.par == "never" and as_meta.require_pushed_authorization_requests:
+        raise MetadataError("the authorization server requires PAR (policy forbids it)")
+    return bool(par_endpoint) and policy.par != "never"
+
+
+def _what_to_request(
+    policy: WalletPolicy,
+    as_meta: AuthorizationServerMetadata,
+    meta: CredentialIssuerMetadata,
+    chosen: Sequence[str],
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """``(authorization_details, None)`` or ``(None, scope)`` for the chosen configurations
+    (OID4VCI 1.0 §5.1.1 and §5.1.2): ``authorization_details`` when the policy prefers it and
+    the AS accepts ``openid_credential``, or when some configuration has no ``scope``."""
+    types = as_meta.authorization_details_types_supported
+    details_ok = types is None or "openid_credential" in types
+    scopes = [meta.configuration(c).scope for c in chosen]
+    if not (policy.use_authorization_details and details_ok) and all(scopes):
+        return None, " ".join(dict.fromkeys(s for s in scopes if s))
+    if not details_ok:
+        raise MetadataError(
+            "neither authorization_details nor scope can request these configurations"
+        )
+    details: list[dict[str, Any]] = []
+    for c in chosen:
+        entry: dict[str, Any] = {"type": "openid_credential", "credential_configuration_id": c}
+        if meta.authorization_servers:
+            entry["locations"] = [meta.credential_issuer]
+        details.append(entry)
+    return details, None
+
+
+_STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]]] = {
+    _S.RESOLVING_OFFER: IssuanceFlow._step_resolving_offer,
+    _S.DISCOVERING_ISSUER: IssuanceFlow._step_discovering_issuer,
+    _S.DISCOVERING_AUTHORIZATION_SERVER: IssuanceFlow._step_discovering_as,
+    _S.METADATA_DISCOVERED: IssuanceFlow._step_metadata_discovered,
+    _S.PUSHING_AUTHORIZATION_REQUEST: IssuanceFlow._step_pushing,
+    _S.AWAITING_AUTHORIZATION: IssuanceFlow._step_awaiting_authorization,
+    _S.REQUESTING_TOKEN: IssuanceFlow._step_requesting_token,
+    _S.ISSUING: IssuanceFlow._step_issuing,
+    _S.REQUESTING_NONCE: IssuanceFlow._step_requesting_nonce,
+    _S.REQUESTING_CREDENTIAL: IssuanceFlow._step_requesting_credential,
+    _S.VERIFYING_CREDENTIALS: IssuanceFlow._step_verifying,
+    _S.FETCHING_ISSUER_KEYS: IssuanceFlow._step_fetching_issuer_keys,
+    _S.WAITING_FOR_DEFERRED: IssuanceFlow._step_waiting_for_deferred,
+    _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._step_requesting_deferred,
+    _S.DEFERRED: IssuanceFlow._step_deferred,
+    _S.DONE: IssuanceFlow._step_done,
+    _S.NOTIFYING: IssuanceFlow._step_notifying,
+}
+"""What ``next_action`` does in each state (``START`` and ``FAILED`` have no step)."""
+
+_RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]] = {
+    _S.RESOLVING_OFFER: IssuanceFlow._receive_offer,
+    _S.DISCOVERING_ISSUER: IssuanceFlow._receive_issuer_metadata,
+    _S.DISCOVERING_AUTHORIZATION_SERVER: IssuanceFlow._receive_as_metadata,
+    _S.PUSHING_AUTHORIZATION_REQUEST: IssuanceFlow._receive_par,
+    _S.REQUESTING_TOKEN: IssuanceFlow._receive_token,
+    _S.REQUESTING_NONCE: IssuanceFlow._receive_nonce,
+    _S.REQUESTING_CREDENTIAL: IssuanceFlow._receive_credential,
+    _S.FETCHING_ISSUER_KEYS: IssuanceFlow._receive_issuer_keys,
+    _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._receive_deferred,
+    _S.NOTIFYING: IssuanceFlow._receive_notification,
+}
+"""How ``receive_response`` reads an answer in each state that sends a request."""
+
+
+# --- the saved form (one cattrs converter, oid4vci._wire) ------------------------------------------
+
+
+@wire_model()
+@attrs.frozen(kw_only=True)
+class SavedSession:
+    """An :class:`IssuerSession` in a saved flow (secret: the access token, the DPoP key)."""
+
+    credential_issuer: str
+    spec_version: str
+    access_token: str
+    token_type: str
+    dpop_key: dict[str, Any] | None = None
+    credential_endpoint: str
+    nonce_endpoint: str | None = None
+    deferred_credential_endpoint: str | None = None
+    notification_endpoint: str | None = None
+    client_id: str | None = None
+    grant: str | None = None
+
+
+@wire_model()
+@attrs.frozen(kw_only=True)
+class SavedCredential:
+    """A :class:`ReceivedCredential` in a saved flow (secret: the holder key)."""
+
+    credential: Any
+    format: str
+    vct: str | None = None
+    claims: dict[str, Any]
+    holder_key: dict[str, Any] | None = None
+    verified: bool
+    notification_id: str | None = None
+    configuration_id: str
+    types: tuple[str, ...] | None = None
+
+
+@wire_model()
+@attrs.frozen(kw_only=True)
+class SavedDeferred:
+    """A :class:`DeferredTransaction` in a saved flow (secret: the holder keys)."""
+
+    transaction_id: str
+    configuration_id: str
+    holder_keys: tuple[dict[str, Any], ...]
+    interval: float
+    due_at: float
+    format: str
+    expected_vct: str | None = None
+    expected_types: tuple[str, ...] | None = None
+
+
+@wire_model(always=("format",))
+@attrs.frozen(kw_only=True)
+class SavedFlow:
+    """Everything :meth:`IssuanceFlow.to_json` writes (see the module docstring: secret)."""
+
+    format: str = FLOW_FORMAT
+    state: str
+    history: tuple[str, ...] = ()
+    grant: str | None = None
+    credential_issuer: str
+    offer: dict[str, Any] | None = None
+    configuration_ids: tuple[str, ...] = ()
+    count: int = 1
+    client_id: str | None = None
+    redirect_uri: str | None = None
+    issuer_metadata: dict[str, Any] | None = None
+    spec_version: str | None = None
+    authorization_server: str | None = None
+    authorization_server_metadata: dict[str, Any] | None = None
+    code_verifier: str | None = None
+    oauth_state: str | None = None
+    authorization_url: str | None = None
+    dpop_key: dict[str, Any] | None = None
+    dpop_nonces: dict[str, str] = attrs.field(factory=dict)
+    c_nonce: str | None = None
+    session: SavedSession | None = None
+    received: tuple[SavedCredential, ...] = ()
+    deferred: tuple[SavedDeferred, ...] = ()
+    deferred_max_wait: float = 0.0
+    waited: float = 0.0
+    wait_handed: bool = False
+    issuer_keys: dict[str, list[dict[str, Any]]] = attrs.field(factory=dict)
+
+
+def _private(key: Signer | None) -> dict[str, Any] | None:
+    if key is None:
+        return None
+    if not isinstance(key, LocalSigner):
+        raise UsageError("only flows with in-process keys (LocalSigner) can be saved")
+    return key.private_jwk()
+
+
+def _signer(jwk: dict[str, Any] | None) -> LocalSigner | None:
+    return None if jwk is None else LocalSigner.from_jwk(jwk)
+
+
+def _save(flow: IssuanceFlow) -> SavedFlow:
+    session = flow._session
+    sessions = {id(c.session) for c in flow._received if c.session is not None}
+    sessions |= {id(tx.session) for tx in flow._deferred}
+    if session is not None:
+        sessions.discard(id(session))
+    if sessions:
+        raise UsageError("a flow holding several issuer sessions cannot be saved")
+    return SavedFlow(
+        state=flow._state.value,
+        history=tuple(f"{state.value} {event.value}" for state, event in flow._history),
+        grant=flow._grant,
+        credential_issuer=flow._credential_issuer,
+        offer=credential_offer_to_json(flow._offer) if flow._offer is not None else None,
+        configuration_ids=flow._configuration_ids,
+        count=flow._count,
+        client_id=flow._client_id,
+        redirect_uri=flow._redirect_uri,
+        issuer_metadata=flow._issuer_doc,
+        spec_version=flow._version.value if flow._version is not None else None,
+        authorization_server=flow._as_id,
+        authorization_server_metadata=flow._as_doc,
+        code_verifier=flow._code_verifier,
+        oauth_state=flow._oauth_state,
+        authorization_url=flow._authorization_url,
+        dpop_key=_private(flow._dpop_key),
+        dpop_nonces=flow._nonces.to_dict(),
+        c_nonce=flow._c_nonce,
+        session=(
+            SavedSession(
+                credential_issuer=session.credential_issuer,
+                spec_version=session.spec_version.value,
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_key=_private(session.dpop_key),
+                credential_endpoint=session.credential_endpoint,
+                nonce_endpoint=session.nonce_endpoint,
+                deferred_credential_endpoint=session.deferred_credential_endpoint,
+                notification_endpoint=session.notification_endpoint,
+                client_id=session.client_id,
+                grant=session.grant,
+            )
+            if session is not None
+            else None
+        ),
+        received=tuple(
+            SavedCredential(
+                credential=c.credential,
+                format=c.format,
+                vct=c.vct,
+                claims=c.claims,
+                holder_key=_private(c.holder_key),
+                verified=c.verified,
+                notification_id=c.notification_id,
+                configuration_id=c.configuration_id,
+                types=c.types,
+            )
+            for c in flow._received
+        ),
+        deferred=tuple(
+            SavedDeferred(
+                transaction_id=tx.transaction_id,
+                configuration_id=tx.configuration_id,
+                holder_keys=tuple(_private(k) or {} for k in tx.holder_keys),
+                interval=tx.interval,
+                due_at=tx.due_at,
+                format=tx.format,
+                expected_vct=tx.expected_vct,
+                expected_types=tx.expected_types,
+            )
+            for tx in flow._deferred
+        ),
+        deferred_max_wait=flow._budget,
+        waited=flow._waited,
+        wait_handed=flow._wait_handed,
+        issuer_keys=flow._issuer_keys,
+    )
+
+
+def _grant(value: str | None) -> FlowKind | None:
+    if value is None:
+        return None
+    if value == "pre-authorized_code":
+        return "pre-authorized_code"
+    if value == "authorization_code":
+        return "authorization_code"
+    raise ValueError("grant")
+
+
+def _load(
+    saved: SavedFlow,
+    *,
+    policy: WalletPolicy,
+    metadata_cache: MetadataCache | None,
+    clock: Callable[[], float],
+) -> IssuanceFlow:
+    state = FlowState(saved.state)
+    if state not in WAITING_STATES:
+        raise ValueError("state")
+    flow = IssuanceFlow(
+        policy=policy, clock=clock, grant=_grant(saved.grant), metadata_cache=metadata_cache
+    )
+    flow._credential_issuer = saved.credential_issuer
+    if saved.offer is not None:
+        flow._offer = parse_credential_offer_json(saved.offer)
+    flow._configuration_ids = saved.configuration_ids
+    flow._count = saved.count
+    check_count(saved.count)
+    flow._client_id = saved.client_id
+    flow._redirect_uri = saved.redirect_uri
+    if saved.issuer_metadata is not None:
+        flow._issuer_meta, flow._version = read_issuer_metadata(
+            saved.issuer_metadata, saved.credential_issuer
+        )
+        flow._issuer_doc = saved.issuer_metadata
+    elif saved.spec_version is not None:
+        flow._version = SpecVersion(saved.spec_version)
+    flow._as_id = saved.authorization_server
+    if saved.authorization_server_metadata is not None:
+        if saved.authorization_server is None:
+            raise ValueError("authorization_server")
+        flow._as_meta = read_as_metadata(
+            saved.authorization_server_metadata, saved.authorization_server
+        )
+        flow._as_doc = saved.authorization_server_metadata
+    flow._code_verifier = saved.code_verifier
+    flow._oauth_state = saved.oauth_state
+    flow._authorization_url = saved.authorization_url
+    flow._dpop_key = _signer(saved.dpop_key)
+    flow._nonces = NonceMemory(saved.dpop_nonces)
+    flow._c_nonce = saved.c_nonce
+    session: IssuerSession | None = None
+    if saved.session is not None:
+        s = saved.session
+        session = IssuerSession(
+            credential_issuer=s.credential_issuer,
+            spec_version=SpecVersion(s.spec_version),
+            access_token=s.access_token,
+            token_type=s.token_type,
+            dpop_key=_signer(s.dpop_key),
+            credential_endpoint=s.credential_endpoint,
+            nonce_endpoint=s.nonce_endpoint,
+            deferred_credential_endpoint=s.deferred_credential_endpoint,
+            notification_endpoint=s.notification_endpoint,
+            client_id=s.client_id,
+            dpop_nonces=flow._nonces,
+            grant=_grant(s.grant),
+        )
+        flow._session = session
+    flow._received = [
+        ReceivedCredential(
+            credential=c.credential,
+            format=c.format,
+            vct=c.vct,
+            claims=c.claims,
+            holder_key=_signer(c.holder_key),
+            verified=c.verified,
+            notification_id=c.notification_id,
+            configuration_id=c.configuration_id,
+            issuer=saved.credential_issuer,
+            session=session,
+            types=c.types,
+        )
+        for c in saved.received
+    ]
+    if saved.deferred and session is None:
+        raise ValueError("session")
+    flow._deferred = [
+        DeferredTransaction(
+            transaction_id=d.transaction_id,
+            configuration_id=d.configuration_id,
+            holder_keys=tuple(LocalSigner.from_jwk(k) for k in d.holder_keys),
+            interval=d.interval,
+            session=session,  # type: ignore[arg-type]  # checked above
+            expected_vct=d.expected_vct,
+            format=d.format,
+            expected_types=d.expected_types,
+            due_at=d.due_at,
+        )
+        for d in saved.deferred
+    ]
+    flow._budget = _check_wait(saved.deferred_max_wait)
+    flow._waited = saved.waited
+    flow._wait_handed = saved.wait_handed
+    flow._issuer_keys = {k: read_jwks(v) for k, v in saved.issuer_keys.items()}
+    # What each waiting state needs in order to go on.
+    if state is _S.AWAITING_AUTHORIZATION:
+        needed: tuple[object, ...] = (
+            flow._as_meta,
+            flow._issuer_meta,
+            flow._code_verifier,
+            flow._oauth_state,
+            flow._authorization_url,
+            flow._client_id,
+            flow._redirect_uri,
+        )
+        if flow._grant != "authorization_code":
+            raise ValueError("grant")
+    elif state in (_S.WAITING_FOR_DEFERRED, _S.DEFERRED):
+        needed = (session, flow._deferred or None)
+    else:
+        needed = ()
+    if any(value is None for value in needed):
+        raise ValueError("incomplete")
+    flow._history = [_row(text) for text in saved.history]
+    if (flow._history and next_state(*flow._history[-1]).target is not state) or any(
+        next_state(*a).target is not b[0] for a, b in zip(flow._history, flow._history[1:])
+    ):
+        raise ValueError("history")
+    flow._state = state
+    return flow
+
+
+def _row(text: str) -> tuple[FlowState, Event]:
+    state, _, event = text.partition(" ")
+    return FlowState(state), Event(event)

@@ -1,0 +1,193 @@
+"""Checks the wallet makes before it spends anything single use (a pre-authorized code, an
+authorization code), and the small rules the flow applies to what it was given.
+
+All pure: nothing here sends, sleeps or reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from oid4vci.errors import MetadataError, OfferError, UsageError
+from oid4vci.jose import LocalSigner, Signer
+from oid4vci.models import (
+    AuthorizationServerMetadata,
+    CredentialConfiguration,
+    CredentialIssuerMetadata,
+    CredentialOffer,
+)
+from oid4vci.urls import require_secure_url
+
+from .policy import WalletPolicy, choose_local_alg
+
+__all__ = [
+    "MAX_CREDENTIALS_PER_CONFIGURATION",
+    "MAX_OFFERED_CONFIGURATIONS",
+    "MAX_TX_CODE_LENGTH",
+    "check_count",
+    "check_offer_limits",
+    "check_proof_types",
+    "check_tx_code",
+    "choose_configuration_ids",
+    "choose_dpop_key",
+    "definition_types",
+    "polling_interval",
+    "preflight",
+    "request_definition",
+    "secure_endpoint",
+]
+
+#: An offer listing more credential configurations than this is refused (one flow requests
+#: every offered configuration: an absurd offer must not turn into thousands of requests).
+MAX_OFFERED_CONFIGURATIONS = 100
+#: ``count`` above this is refused: each credential costs a fresh holder key and a proof.
+MAX_CREDENTIALS_PER_CONFIGURATION = 1000
+#: A ``tx_code.length`` above this is refused (no user can type it; a UI must not try).
+MAX_TX_CODE_LENGTH = 256
+#: The longest polling interval taken from an issuer (a year): longer ones exceed every wait
+#: budget anyway, and an absurd integer must not overflow a float.
+_LONGEST_INTERVAL = 365 * 24 * 3600
+
+
+def check_count(count: int) -> None:
+    """``count`` (credentials per configuration) must be an int in 1 … the maximum."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise UsageError("count must be a positive integer")
+    if count > MAX_CREDENTIALS_PER_CONFIGURATION:
+        raise UsageError(f"count must be at most {MAX_CREDENTIALS_PER_CONFIGURATION}")
+
+
+def check_offer_limits(offer: CredentialOffer) -> None:
+    """Refuse an offer with absurdly many configurations or an untypable ``tx_code``."""
+    if len(offer.credential_configuration_ids) > MAX_OFFERED_CONFIGURATIONS:
+        raise OfferError(
+            f"the offer lists more than {MAX_OFFERED_CONFIGURATIONS} credential configurations"
+        )
+    grant = offer.pre_authorized_code
+    spec = grant.tx_code if grant is not None else None
+    if spec is not None and spec.length is not None and spec.length > MAX_TX_CODE_LENGTH:
+        raise OfferError(f"the offer's tx_code length exceeds {MAX_TX_CODE_LENGTH}")
+
+
+def check_tx_code(offer: CredentialOffer, tx_code: str | None) -> None:
+    """Check the caller's Transaction Code against the offer's ``tx_code`` object
+    (OID4VCI 1.0 §4.1.1).
+
+    Required iff the offer has ``tx_code`` (even ``{}``); ``numeric`` (the default) means
+    digits only; ``length`` must match. :class:`UsageError` otherwise (the code is never put
+    in the message).
+    """
+    if tx_code is not None and not isinstance(tx_code, str):
+        raise UsageError("tx_code must be a string")
+    grant = offer.pre_authorized_code
+    spec = grant.tx_code if grant is not None else None
+    if spec is None:
+        if tx_code is not None:
+            raise UsageError("the offer does not ask for a transaction code")
+        return
+    if tx_code is None or tx_code == "":
+        raise UsageError("the offer requires a transaction code (tx_code)")
+    if (spec.input_mode or "numeric") == "numeric" and not (
+        tx_code.isascii() and tx_code.isdigit()
+    ):
+        raise UsageError("the transaction code must be numeric")
+    if spec.length is not None and len(tx_code) != spec.length:
+        raise UsageError(f"the transaction code must have {spec.length} characters")
+
+
+def choose_configuration_ids(
+    offer: CredentialOffer, configuration_ids: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The configurations to request: all offered ones, or the caller's non-empty subset."""
+    offered = tuple(offer.credential_configuration_ids)
+    if not offered:
+        raise OfferError("the offer lists no credential configurations")
+    check_offer_limits(offer)
+    if configuration_ids is None:
+        return offered
+    if isinstance(configuration_ids, str):
+        raise UsageError("configuration_ids must be a sequence of identifiers, not a string")
+    chosen = tuple(dict.fromkeys(configuration_ids))
+    if not chosen or any(cid not in offered for cid in chosen):
+        raise UsageError("configuration_ids must be a non-empty subset of the offer's")
+    return chosen
+
+
+def polling_interval(issuer_interval: int | None, fallback: float) -> float:
+    """The issuer's ``interval`` (seconds) when it is positive, else ``fallback``."""
+    if issuer_interval is None or issuer_interval <= 0:
+        return fallback
+    return float(min(issuer_interval, _LONGEST_INTERVAL))
+
+
+def secure_endpoint(url: str | None, what: str, policy: WalletPolicy) -> str:
+    """``url`` after the https check; :class:`MetadataError` when the metadata lacks it."""
+    if not url:
+        raise MetadataError(f"the metadata has no {what}")
+    return require_secure_url(
+        url, allow_insecure_loopback=policy.allow_insecure_loopback, what=what
+    )
+
+
+def choose_dpop_key(
+    policy: WalletPolicy, as_metadata: AuthorizationServerMetadata
+) -> Signer | None:
+    """A fresh DPoP key when the AS supports an alg we prefer (and policy allows DPoP)."""
+    if policy.dpop == "off":
+        return None
+    algs = as_metadata.dpop_signing_alg_values_supported or ()
+    alg = choose_local_alg(policy.dpop_algorithms, algs)
+    if alg is None:
+        if policy.dpop == "required":
+            raise MetadataError(
+                "the authorization server does not support DPoP (policy requires it)"
+            )
+        return None
+    return LocalSigner.generate(alg)
+
+
+def check_proof_types(config: CredentialConfiguration) -> bool:
+    """Whether ``config`` needs key proofs; :class:`MetadataError` when it needs proofs of a
+    type this wallet cannot make (only ``jwt``)."""
+    needs_proof = bool(config.proof_types_supported) or bool(
+        config.cryptographic_binding_methods_supported
+    )
+    if needs_proof and config.proof_types_supported and "jwt" not in config.proof_types_supported:
+        raise MetadataError("the configuration accepts no 'jwt' key proofs")
+    return needs_proof
+
+
+def definition_types(config: CredentialConfiguration) -> tuple[str, ...] | None:
+    """``credential_definition.type`` of ``config`` when it is an array of strings, else None."""
+    definition = config.credential_definition
+    types = definition.get("type") if isinstance(definition, dict) else None
+    if isinstance(types, list) and types and all(isinstance(t, str) for t in types):
+        return tuple(types)
+    return None
+
+
+def request_definition(config: CredentialConfiguration) -> dict[str, Any] | None:
+    """The ``credential_definition`` of a Draft 13/14 request: the metadata's, without the
+    ``credentialSubject`` claim descriptions (metadata for display, not a claims request)."""
+    definition = config.credential_definition
+    if not isinstance(definition, dict):
+        return definition
+    return {k: v for k, v in definition.items() if k != "credentialSubject"}
+
+
+def preflight(
+    metadata: CredentialIssuerMetadata, configuration_ids: Sequence[str], policy: WalletPolicy
+) -> None:
+    """Refuse unusable configurations and issuer endpoints before anything single use (a
+    code) is spent."""
+    for cid in configuration_ids:
+        check_proof_types(metadata.configuration(cid))
+    secure_endpoint(metadata.credential_endpoint, "credential_endpoint", policy)
+    for what, url in (
+        ("nonce_endpoint", metadata.nonce_endpoint),
+        ("deferred_credential_endpoint", metadata.deferred_credential_endpoint),
+        ("notification_endpoint", metadata.notification_endpoint),
+    ):
+        if url is not None:
+            secure_endpoint(url, what, policy)
