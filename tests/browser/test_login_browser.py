@@ -204,7 +204,7 @@ async def claim_and_check(
 ) -> None:
     """Redeem the code the browser brought back and check the credential is verified."""
     query = parse_qs(urlsplit(callback_url).query)
-    assert query["state"] == [pending.state]
+    assert query["state"] == [json.loads(pending.to_json())["oauth_state"]]
     assert query["iss"] == [issuer.issuer_url]
     assert len(query["code"]) == 1 and query["code"][0]
     assert "error" not in query
