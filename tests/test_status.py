@@ -1,9 +1,10 @@
 """Token Status List (draft-ietf-oauth-status-list-20): the draft's vectors, round trips, and
-every refusal with its reason — including hostile ``lst`` values (zip bombs)."""
+every refusal with its reason — including hostile ``lst`` values (zip bombs) and claims."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import tracemalloc
@@ -16,8 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oid4vci.errors import CredentialVerificationError
-from oid4vci.jose import b64url_decode, b64url_encode
+from oid4vci.errors import CredentialVerificationError, ValidationError
+from oid4vci.jose import (
+    LocalSigner,
+    b64url_decode,
+    b64url_encode,
+    create_jws,
+    decode_jws,
+    generate_signer,
+)
 from oid4vci.status import (
     DEFAULT_MAX_ENTRIES,
     INVALID,
@@ -26,10 +34,19 @@ from oid4vci.status import (
     StatusList,
     StatusListError,
     StatusListReason,
+    StatusListToken,
     StatusListVerificationError,
+    StatusReference,
+    create_status_list_token,
+    parse_status_reference,
     status_name,
+    status_of,
+    verify_status_list_token,
 )
+from tests.conftest import FakeClock
 
+URI = "https://issuer.example/statuslists/1"
+NOW = 1_750_000_000
 VECTOR_NAMES = [
     "1-bit, 16 entries",
     "2-bit, 12 entries",
@@ -137,6 +154,32 @@ def test_bit_order_is_least_significant_first() -> None:
     assert [eight.get(i) for i in range(3)] == [0, 255, 7]
     four = StatusList.from_bytes(b"\x21", 4)
     assert [four.get(0), four.get(1)] == [1, 2]
+
+
+async def test_draft_signed_token_verifies(status_vectors: dict[str, Any]) -> None:
+    example = status_vectors["tokens"]["status_list_jwt"]
+    key = status_vectors["tokens"]["verification_key_public_jwk"]
+    payload = example["payload"]
+    token = verify_status_list_token(
+        example["compact"],
+        uri=payload["sub"],
+        keys=[key],
+        clock=FakeClock(payload["iat"] + 10),
+    )
+    assert token.sub == "https://example.com/statuslists/1"
+    assert (token.iat, token.exp, token.ttl) == (payload["iat"], payload["exp"], 43200)
+    assert token.claims["iss"] == "https://example.com"
+    assert token.header["kid"] == "12"
+    assert token.status_list.to_bytes() == bytes.fromhex("b9a3")
+    assert [status_of(token, i) for i in range(4)] == [INVALID, VALID, VALID, INVALID]
+    with pytest.raises(StatusListVerificationError) as info:
+        verify_status_list_token(
+            example["compact"],
+            uri=payload["sub"],
+            keys=[key],
+            clock=FakeClock(payload["exp"] + 3600),
+        )
+    _reason(info, StatusListReason.EXPIRED)
 
 
 # ---------------------------------------------------------------------------- the list
@@ -389,3 +432,451 @@ def test_status_names() -> None:
         with pytest.raises(StatusListError) as info:
             status_name(bad)  # type: ignore[arg-type]
         _reason(info, StatusListReason.VALUE_OUT_OF_RANGE)
+
+
+# ---------------------------------------------------------------------------- the token
+
+
+@pytest.fixture
+def signer() -> LocalSigner:
+    return generate_signer(kid="status-key-1")
+
+
+def _sample_list() -> StatusList:
+    status_list = StatusList(2, 1 << 10)
+    status_list.set(0, INVALID)
+    status_list.set(7, SUSPENDED)
+    status_list.set(1023, 3)
+    return status_list
+
+
+async def test_token_round_trip(signer: LocalSigner, clock: FakeClock) -> None:
+    original = _sample_list()
+    jwt = await create_status_list_token(
+        signer,
+        original,
+        uri=URI,
+        expires_in=86400,
+        ttl=43200,
+        kid="status-key-1",
+        x5c=["MIIBcert"],
+        clock=clock,
+    )
+    decoded = decode_jws(jwt)
+    assert decoded.header == {
+        "typ": "statuslist+jwt",
+        "kid": "status-key-1",
+        "x5c": ["MIIBcert"],
+        "alg": "ES256",
+    }
+    now = int(clock())
+    assert decoded.payload == {
+        "sub": URI,
+        "iat": now,
+        "exp": now + 86400,
+        "ttl": 43200,
+        "status_list": {"bits": 2, "lst": original.encode()},
+    }
+    clock.advance(3600)
+    token = verify_status_list_token(jwt, uri=URI, keys=[signer.public_jwk], clock=clock)
+    assert isinstance(token, StatusListToken)
+    assert (token.sub, token.iat, token.exp, token.ttl) == (URI, now, now + 86400, 43200)
+    assert token.aggregation_uri is None
+    assert token.status_list == original
+    assert [status_of(token, i) for i in (0, 1, 7, 1023)] == [INVALID, VALID, SUSPENDED, 3]
+    assert status_name(status_of(token, 7)) == "suspended"
+    assert "lst" not in repr(token)
+    with pytest.raises(AttributeError):
+        token.sub = "https://elsewhere.example"  # type: ignore[misc]
+
+
+async def test_token_minimal_claims_and_aggregation(signer: LocalSigner, clock: FakeClock) -> None:
+    jwt = await create_status_list_token(
+        signer,
+        StatusList(1, 8),
+        uri=URI,
+        issued_at=NOW - 10,
+        aggregation_uri="https://issuer.example/statuslists",
+        clock=clock,
+    )
+    payload = decode_jws(jwt).payload
+    assert set(payload) == {"sub", "iat", "status_list"}
+    assert payload["iat"] == NOW - 10
+    assert payload["status_list"]["aggregation_uri"] == "https://issuer.example/statuslists"
+    assert "kid" not in decode_jws(jwt).header
+    token = verify_status_list_token(jwt, uri=URI, keys=[signer.public_jwk], clock=clock)
+    assert (token.exp, token.ttl) == (None, None)
+    assert token.aggregation_uri == "https://issuer.example/statuslists"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"uri": ""},
+        {"uri": None},
+        {"ttl": 0},
+        {"ttl": -1},
+        {"ttl": 1.5},
+        {"expires_in": 0},
+        {"expires_in": True},
+        {"issued_at": "now"},
+        {"kid": ""},
+        {"x5c": "MIIB"},
+        {"x5c": []},
+        {"x5c": [""]},
+        {"aggregation_uri": ""},
+    ],
+)
+async def test_create_refuses_bad_arguments(signer: LocalSigner, kwargs: dict[str, Any]) -> None:
+    arguments: dict[str, Any] = {"uri": URI, **kwargs}
+    with pytest.raises(ValidationError):
+        await create_status_list_token(signer, StatusList(1, 8), **arguments)
+
+
+async def test_create_refuses_a_non_list(signer: LocalSigner) -> None:
+    with pytest.raises(ValidationError):
+        await create_status_list_token(signer, b"\x00", uri=URI)  # type: ignore[arg-type]
+
+
+def _claims(**changes: Any) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "sub": URI,
+        "iat": NOW - 60,
+        "exp": NOW + 3600,
+        "ttl": 300,
+        "status_list": {"bits": 1, "lst": "eNrbuRgAAhcBXQ"},
+    }
+    for name, value in changes.items():
+        if value is _DROP:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+_DROP = object()
+_HEADER = {"typ": "statuslist+jwt"}
+
+
+async def _forge(
+    signer: LocalSigner, claims: Mapping[str, Any], header: Mapping[str, Any] = _HEADER
+) -> str:
+    return await create_jws(signer, claims, header)
+
+
+def _refused(
+    reason: str, jwt: str, keys: list[dict[str, Any]], **kwargs: Any
+) -> StatusListVerificationError:
+    arguments: dict[str, Any] = {"uri": URI, "keys": keys, "clock": FakeClock(NOW), **kwargs}
+    with pytest.raises(CredentialVerificationError) as info:
+        verify_status_list_token(jwt, **arguments)
+    assert isinstance(info.value, StatusListVerificationError)
+    assert info.value.reason == reason, str(info.value)
+    return info.value
+
+
+async def test_forged_token_baseline_verifies(signer: LocalSigner) -> None:
+    # the refusal tests below change one thing each from this token
+    jwt = await _forge(signer, _claims())
+    token = verify_status_list_token(jwt, uri=URI, keys=[signer.public_jwk], clock=FakeClock(NOW))
+    assert status_of(token, 0) == INVALID
+
+
+async def test_refuses_tampered_payload(signer: LocalSigner) -> None:
+    jwt = await _forge(signer, _claims())
+    header, _, signature = jwt.split(".")
+    other = b64url_encode(
+        json.dumps(_claims(status_list={"bits": 1, "lst": "eNoDAAAAAAE"})).encode()
+    )
+    _refused(StatusListReason.SIGNATURE, f"{header}.{other}.{signature}", [signer.public_jwk])
+    _refused(StatusListReason.SIGNATURE, jwt[:-4] + "AAAA", [signer.public_jwk])
+
+
+async def test_refuses_other_key(signer: LocalSigner) -> None:
+    other = generate_signer()
+    _refused(StatusListReason.SIGNATURE, await _forge(other, _claims()), [signer.public_jwk])
+    # a header kid no key has
+    jwt = await _forge(other, _claims(), {**_HEADER, "kid": "other"})
+    _refused(StatusListReason.UNKNOWN_KEY, jwt, [signer.public_jwk])
+    # the right kid on the wrong key
+    jwt = await _forge(other, _claims(), {**_HEADER, "kid": "status-key-1"})
+    _refused(StatusListReason.SIGNATURE, jwt, [signer.public_jwk])
+    # a private JWK is no verification key
+    _refused(StatusListReason.SIGNATURE, await _forge(other, _claims()), [other.private_jwk()])
+
+
+async def test_keys_must_be_a_sequence_of_jwks(signer: LocalSigner) -> None:
+    jwt = await _forge(signer, _claims())
+    single_key: Any = signer.public_jwk
+    with pytest.raises(TypeError):
+        verify_status_list_token(jwt, uri=URI, keys=single_key, clock=FakeClock(NOW))
+
+
+async def test_picks_the_key_by_kid(signer: LocalSigner) -> None:
+    other = generate_signer(kid="status-key-2")
+    jwt = await _forge(other, _claims(), {**_HEADER, "kid": "status-key-2"})
+    keys = [signer.public_jwk, other.public_jwk]
+    token = verify_status_list_token(jwt, uri=URI, keys=keys, clock=FakeClock(NOW))
+    assert token.header["kid"] == "status-key-2"
+
+
+async def test_refuses_sub_mismatch(signer: LocalSigner) -> None:
+    keys = [signer.public_jwk]
+    jwt = await _forge(signer, _claims())
+    _refused(StatusListReason.SUB_MISMATCH, jwt, keys, uri=URI + "/")
+    _refused(StatusListReason.SUB_MISMATCH, jwt, keys, uri=URI.upper())
+    jwt = await _forge(signer, _claims(sub="https://issuer.example/statuslists/2"))
+    _refused(StatusListReason.SUB_MISMATCH, jwt, keys)
+    _refused(StatusListReason.MALFORMED, await _forge(signer, _claims(sub=_DROP)), keys)
+    _refused(StatusListReason.MALFORMED, await _forge(signer, _claims(sub=[URI])), keys)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{}, {"typ": "JWT"}, {"typ": "statuslist+cwt"}, {"typ": "dc+sd-jwt"}, {"typ": 1}],
+)
+async def test_refuses_wrong_typ(signer: LocalSigner, header: dict[str, Any]) -> None:
+    jwt = await _forge(signer, _claims(), header)
+    _refused(StatusListReason.TYP, jwt, [signer.public_jwk])
+
+
+async def test_accepts_the_media_type_form_of_typ(signer: LocalSigner) -> None:
+    # RFC 7515 §4.1.9: "application/" may be written out; media types are case-insensitive
+    for typ in ("application/statuslist+jwt", "StatusList+JWT"):
+        jwt = await _forge(signer, _claims(), {"typ": typ})
+        verify_status_list_token(jwt, uri=URI, keys=[signer.public_jwk], clock=FakeClock(NOW))
+
+
+async def test_refuses_expired_with_leeway(signer: LocalSigner) -> None:
+    keys = [signer.public_jwk]
+    jwt = await _forge(signer, _claims(exp=NOW - 30))
+    verify_status_list_token(jwt, uri=URI, keys=keys, clock=FakeClock(NOW), leeway=60)
+    _refused(StatusListReason.EXPIRED, jwt, keys, leeway=0)
+    _refused(StatusListReason.EXPIRED, await _forge(signer, _claims(exp=NOW - 61)), keys)
+
+
+async def test_refuses_future_iat_and_nbf(signer: LocalSigner) -> None:
+    keys = [signer.public_jwk]
+    _refused(StatusListReason.ISSUED_IN_FUTURE, await _forge(signer, _claims(iat=NOW + 600)), keys)
+    _refused(StatusListReason.NOT_YET_VALID, await _forge(signer, _claims(nbf=NOW + 600)), keys)
+
+
+async def test_huge_numbers_are_compared_not_crashed_on(signer: LocalSigner) -> None:
+    keys = [signer.public_jwk]
+    huge = 10**400  # a JSON integer no float holds
+    jwt = await _forge(signer, _claims(exp=huge, ttl=huge))
+    token = verify_status_list_token(jwt, uri=URI, keys=keys, clock=FakeClock(NOW))
+    assert (token.exp, token.ttl) == (huge, huge)
+    _refused(StatusListReason.EXPIRED, await _forge(signer, _claims(exp=-huge)), keys)
+    _refused(StatusListReason.ISSUED_IN_FUTURE, await _forge(signer, _claims(iat=huge)), keys)
+    jwt = await _forge(signer, _claims(ttl=-huge))
+    _refused(StatusListReason.CLAIM_TYPE, jwt, keys)
+
+
+async def test_refuses_alg_none(signer: LocalSigner) -> None:
+    header = b64url_encode(json.dumps({"alg": "none", "typ": "statuslist+jwt"}).encode())
+    payload = b64url_encode(json.dumps(_claims()).encode())
+    jwt = f"{header}.{payload}."
+    _refused(StatusListReason.ALG, jwt, [signer.public_jwk])
+    _refused(StatusListReason.ALG, jwt, [signer.public_jwk], algorithms=["none", "ES256"])
+
+
+async def test_refuses_hs256() -> None:
+    secret = b"a shared secret that is long enough for HS256!"
+    header = b64url_encode(json.dumps({"alg": "HS256", "typ": "statuslist+jwt"}).encode())
+    payload = b64url_encode(json.dumps(_claims()).encode())
+    mac = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    jwt = f"{header}.{payload}.{b64url_encode(mac)}"
+    oct_key = {"kty": "oct", "k": b64url_encode(secret)}
+    _refused(StatusListReason.ALG, jwt, [oct_key], algorithms=["HS256"])
+    _refused(StatusListReason.ALG, jwt, [oct_key])
+
+
+async def test_refuses_alg_outside_the_allow_list(signer: LocalSigner) -> None:
+    jwt = await _forge(signer, _claims())
+    _refused(StatusListReason.ALG, jwt, [signer.public_jwk], algorithms=["EdDSA"])
+
+
+async def test_refuses_huge_lst_and_zip_bomb(signer: LocalSigner, zip_bomb: str) -> None:
+    keys = [signer.public_jwk]
+    big = StatusList(1, 1 << 16)
+    big.set(12345, INVALID)
+    jwt = await _forge(signer, _claims(status_list={"bits": 1, "lst": big.encode()}))
+    _refused(StatusListReason.TOO_LARGE, jwt, keys, max_entries=1 << 15)
+    assert (
+        verify_status_list_token(
+            jwt, uri=URI, keys=keys, clock=FakeClock(NOW), max_entries=1 << 16
+        ).status_list
+        == big
+    )
+    jwt = await _forge(signer, _claims(status_list={"bits": 8, "lst": zip_bomb}))
+    _refused(StatusListReason.TOO_LARGE, jwt, keys)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"status_list": _DROP}, StatusListReason.MALFORMED),
+        ({"status_list": "eNrbuRgAAhcBXQ"}, StatusListReason.MALFORMED),
+        ({"status_list": [1, "eNrbuRgAAhcBXQ"]}, StatusListReason.MALFORMED),
+        ({"status_list": {"lst": "eNrbuRgAAhcBXQ"}}, StatusListReason.MALFORMED),
+        ({"status_list": {"bits": 1}}, StatusListReason.MALFORMED),
+        ({"status_list": {"bits": 1, "lst": 5}}, StatusListReason.MALFORMED),
+        ({"status_list": {"bits": 1, "lst": "not zlib"}}, StatusListReason.MALFORMED),
+        (
+            {"status_list": {"bits": 1, "lst": "eNrbuRgAAhcBXQ", "aggregation_uri": 7}},
+            StatusListReason.MALFORMED,
+        ),
+        ({"status_list": {"bits": 3, "lst": "eNrbuRgAAhcBXQ"}}, StatusListReason.BITS),
+        ({"status_list": {"bits": "1", "lst": "eNrbuRgAAhcBXQ"}}, StatusListReason.BITS),
+        ({"status_list": {"bits": True, "lst": "eNrbuRgAAhcBXQ"}}, StatusListReason.BITS),
+        ({"status_list": {"bits": 1.0, "lst": "eNrbuRgAAhcBXQ"}}, StatusListReason.BITS),
+        ({"iat": _DROP}, StatusListReason.MALFORMED),
+        ({"iat": "1750000000"}, StatusListReason.CLAIM_TYPE),
+        ({"iat": True}, StatusListReason.CLAIM_TYPE),
+        ({"exp": "soon"}, StatusListReason.CLAIM_TYPE),
+        ({"ttl": 0}, StatusListReason.CLAIM_TYPE),
+        ({"ttl": -300}, StatusListReason.CLAIM_TYPE),
+        ({"ttl": "300"}, StatusListReason.CLAIM_TYPE),
+        ({"ttl": False}, StatusListReason.CLAIM_TYPE),
+        ({"ttl": [300]}, StatusListReason.CLAIM_TYPE),
+        ({"exp": None}, StatusListReason.CLAIM_TYPE),
+    ],
+)
+async def test_refuses_malformed_claims(
+    signer: LocalSigner, changes: dict[str, Any], reason: str
+) -> None:
+    jwt = await _forge(signer, _claims(**changes))
+    _refused(reason, jwt, [signer.public_jwk])
+
+
+@pytest.mark.parametrize(
+    "jwt",
+    ["", "abc", "a.b", "a.b.c.d", "e30.e30.", "eyJhbGciOiJFUzI1NiJ9.W10.AA", 5, None],
+)
+def test_refuses_what_is_no_jws(jwt: Any) -> None:
+    _refused(StatusListReason.MALFORMED, jwt, [])
+
+
+def test_verify_refuses_a_missing_uri() -> None:
+    with pytest.raises(ValidationError):
+        verify_status_list_token("a.b.c", uri="", keys=[])
+
+
+async def test_status_of_refuses_index_beyond_the_list(signer: LocalSigner) -> None:
+    jwt = await _forge(signer, _claims())
+    token = verify_status_list_token(jwt, uri=URI, keys=[signer.public_jwk], clock=FakeClock(NOW))
+    assert status_of(token, 15) == 1
+    for idx in (16, 1 << 30, -1, True):
+        with pytest.raises(CredentialVerificationError) as info:
+            status_of(token, idx)
+        assert isinstance(info.value, StatusListVerificationError)
+        _reason(info, StatusListReason.INDEX_OUT_OF_RANGE)
+    with pytest.raises(TypeError):
+        status_of(jwt, 0)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- references
+
+
+def test_parses_a_reference() -> None:
+    claims = {"vct": "x", "status": {"status_list": {"idx": 412, "uri": URI}}}
+    assert parse_status_reference(claims) == StatusReference(idx=412, uri=URI)
+    assert parse_status_reference({"status": {"status_list": {"idx": 0, "uri": URI, "x": 1}}}) == (
+        StatusReference(idx=0, uri=URI)
+    )
+
+
+def test_no_reference() -> None:
+    assert parse_status_reference({"vct": "x"}) is None
+    # another status mechanism only (draft-ietf-oauth-status-list-20 §6, "JWT Status Mechanisms")
+    assert parse_status_reference({"status": {"other_mechanism": {"id": 1}}}) is None
+
+
+def test_loopback_http_only_when_allowed() -> None:
+    claims = {"status": {"status_list": {"idx": 3, "uri": "http://127.0.0.1:8080/lists/1"}}}
+    with pytest.raises(StatusListVerificationError) as info:
+        parse_status_reference(claims)
+    _reason(info, StatusListReason.INSECURE_URI)
+    reference = parse_status_reference(claims, allow_insecure_loopback=True)
+    assert reference == StatusReference(idx=3, uri="http://127.0.0.1:8080/lists/1")
+    remote = {"status": {"status_list": {"idx": 3, "uri": "http://issuer.example/lists/1"}}}
+    with pytest.raises(StatusListVerificationError) as info:
+        parse_status_reference(remote, allow_insecure_loopback=True)
+    _reason(info, StatusListReason.INSECURE_URI)
+
+
+def _ref(**member: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"idx": 0, "uri": URI}
+    for name, value in member.items():
+        if value is _DROP:
+            body.pop(name)
+        else:
+            body[name] = value
+    return {"status": {"status_list": body}}
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ([("status", {})], StatusListReason.MALFORMED),
+        ("status", StatusListReason.MALFORMED),
+        (None, StatusListReason.MALFORMED),
+        ({"status": None}, StatusListReason.MALFORMED),
+        ({"status": {}}, StatusListReason.MALFORMED),
+        ({"status": [{"status_list": {"idx": 0, "uri": URI}}]}, StatusListReason.MALFORMED),
+        ({"status": "revoked"}, StatusListReason.MALFORMED),
+        ({"status": {"status_list": None}}, StatusListReason.MALFORMED),
+        ({"status": {"status_list": [0, URI]}}, StatusListReason.MALFORMED),
+        ({"status": {"status_list": URI}}, StatusListReason.MALFORMED),
+        (_ref(idx=_DROP), StatusListReason.MALFORMED),
+        (_ref(idx=-1), StatusListReason.MALFORMED),
+        (_ref(idx=True), StatusListReason.MALFORMED),
+        (_ref(idx=False), StatusListReason.MALFORMED),
+        (_ref(idx=1.0), StatusListReason.MALFORMED),
+        (_ref(idx="0"), StatusListReason.MALFORMED),
+        (_ref(idx=None), StatusListReason.MALFORMED),
+        (_ref(idx=[0]), StatusListReason.MALFORMED),
+        (_ref(uri=_DROP), StatusListReason.MALFORMED),
+        (_ref(uri=""), StatusListReason.MALFORMED),
+        (_ref(uri=5), StatusListReason.MALFORMED),
+        (_ref(uri=[URI]), StatusListReason.MALFORMED),
+        (_ref(uri="http://issuer.example/statuslists/1"), StatusListReason.INSECURE_URI),
+        (_ref(uri="ftp://issuer.example/statuslists/1"), StatusListReason.INSECURE_URI),
+        (_ref(uri="javascript:alert(1)"), StatusListReason.INSECURE_URI),
+        (_ref(uri="statuslists/1"), StatusListReason.INSECURE_URI),
+        (_ref(uri="https://user:pw@issuer.example/1"), StatusListReason.INSECURE_URI),
+        (_ref(uri="https://issuer.example/1#me"), StatusListReason.INSECURE_URI),
+        (_ref(uri="https://issuer.example:99999/1"), StatusListReason.INSECURE_URI),
+        (_ref(uri="https:///1"), StatusListReason.INSECURE_URI),
+    ],
+)
+def test_refuses_hostile_references(claims: Any, reason: str) -> None:
+    with pytest.raises(CredentialVerificationError) as info:
+        parse_status_reference(claims)
+    assert isinstance(info.value, StatusListVerificationError)
+    assert info.value.reason == reason, str(info.value)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["idx", "uri", "status_list", "x"]), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(status=_JSON)
+def test_reference_parser_on_arbitrary_json(status: Any) -> None:
+    try:
+        reference = parse_status_reference({"status": status})
+    except StatusListVerificationError:
+        return
+    if reference is not None:
+        body = status["status_list"]
+        assert reference == StatusReference(idx=body["idx"], uri=body["uri"])
+        assert type(reference.idx) is int and reference.idx >= 0
+        assert reference.uri.startswith("https://")
