@@ -289,7 +289,7 @@ class _Scanner:
         if major == 5:
             return self.map(argument, pos, depth)
         if major == 6:
-            return self.tag(argument, start, pos, depth)
+            return self.tag(argument, start, pos)
         if info in (20, 21, 22, 25, 26, 27):  # false, true, null, floats
             return pos
         raise _fail(MdocReason.MALFORMED, "a CBOR simple value or break is not allowed here")
@@ -316,7 +316,7 @@ class _Scanner:
             index += 1
         return pos if count is not None else pos + 1
 
-    def tag(self, number: int | None, start: int, pos: int, depth: int) -> int:
+    def tag(self, number: int | None, start: int, pos: int) -> int:
         if number not in _ALLOWED_TAGS:
             raise _fail(MdocReason.UNKNOWN_TAG, f"CBOR tag {number} is not allowed here")
         major, _, argument, after = self.head(pos)

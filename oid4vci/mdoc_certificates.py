@@ -1,6 +1,6 @@
 """Demo certificates for ISO mdoc issuance: an IACA root and a Document Signer (DS).
 
-ISO/IEC 18013-5:2021 Annex B profiles (B.1.2 IACA root, B.1.4 document signer) as the project's
+The certificate profiles of ISO/IEC 18013-5:2021 Annex B (tables B.1 and B.3) as the project's
 spec notes describe them (``spec/mdoc.md`` §7; the ISO text itself was not available):
 
 * **IACA** (self-signed trust anchor): subject with one ``countryName``; ``basicConstraints``
