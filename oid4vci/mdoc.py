@@ -58,6 +58,7 @@ from .x509 import (
     MAX_CERTIFICATE_SIZE,
     MAX_CERTIFICATES,
     CertificateError,
+    TrustAnchor,
     verify_certificate_chain,
 )
 from .x509 import _public_jwk_of as _leaf_jwk
@@ -491,18 +492,18 @@ async def issue_mdoc(
 ) -> bytes:
     """Issue an mdoc and return the CBOR of its ``IssuerSigned`` structure.
 
-    ``namespaces`` maps each namespace (e.g. ``org.iso.18013.5.1``) to its elements
-    (identifier → value; :class:`~datetime.date` values become full-date, aware
-    :class:`~datetime.datetime` values tdate in whole seconds; mappings, lists, strings,
-    bytes, integers, floats, booleans and ``None`` as they are). Every element gets a 32-byte random salt and
-    a digestID from a random permutation, so IDs reveal no element order (ISO/IEC
-    18013-5:2021 §9.1.2.5). ``device_key`` is the holder's public JWK, written as the MSO's
-    COSE_Key ``deviceKey``. ``certificate_chain`` is the ``x5chain``: the document signer
-    certificate (whose key ``signer`` holds) first, without the IACA. ``signed`` defaults to
-    ``clock()``; ``valid_until`` must be later than ``valid_from``. ``status`` (e.g.
-    ``{"status_list": {"idx": 3, "uri": "https://…"}}``, Token Status List §6.3) is put into
-    the MSO as it is. The COSE ``alg`` follows ``signer.alg`` (ES256 -7, ES384 -35, ES512 -36,
-    EdDSA -8). Pass the result to :func:`encode_issuer_signed` for an OID4VCI response.
+    ``namespaces`` maps each namespace (e.g. ``org.iso.18013.5.1``) to its elements (identifier
+    → value; :class:`~datetime.date` values become full-date, aware :class:`~datetime.datetime`
+    values tdate in whole seconds; mappings, lists, strings, bytes, integers, floats, booleans
+    and ``None`` as they are). Every element gets a 32-byte random salt and a digestID from a
+    random permutation, so IDs reveal no element order (ISO/IEC 18013-5:2021 §9.1.2.5).
+    ``device_key`` is the holder's public JWK, written as the MSO's COSE_Key ``deviceKey``.
+    ``certificate_chain`` is the ``x5chain``: the document signer certificate (whose key
+    ``signer`` holds) first, without the IACA. ``signed`` defaults to ``clock()``;
+    ``valid_until`` must be later than ``valid_from``. ``status`` (e.g. ``{"status_list":
+    {"idx": 3, "uri": "https://…"}}``, Token Status List draft -14 §6.3.2) is put into the MSO
+    as it is. The COSE ``alg`` follows ``signer.alg`` (ES256 -7, ES384 -35, ES512 -36, EdDSA
+    -8). Pass the result to :func:`encode_issuer_signed` for an OID4VCI response.
 
     Raises :class:`~oid4vci.errors.ValidationError` for unusable input (and
     :class:`MissingDependencyError` without cbor2).
@@ -785,7 +786,7 @@ def _claims(
 def verify_mdoc(
     issuer_signed: bytes | str,
     *,
-    trust_anchors: Sequence[x509.Certificate],
+    trust_anchors: Sequence[TrustAnchor],
     expected_doctype: str | None = None,
     holder_keys: Sequence[Mapping[str, Any]] | None = None,
     clock: Callable[[], float] = time.time,
@@ -796,18 +797,21 @@ def verify_mdoc(
 ) -> VerifiedMdoc:
     """Verify an ``IssuerSigned`` mdoc (CBOR bytes, or the OID4VCI base64url string).
 
-    Checks, in order (ISO/IEC 18013-5:2021 §9.3.1, the project's ``spec/mdoc.md`` §11): size
-    (``max_size`` bytes) and CBOR well-formedness (``max_depth``, allowed tags); the COSE_Sign1
-    structure with ``alg`` protected and in ``algorithms`` (JOSE names: ES256 is COSE -7,
-    ES384 -35, ES512 -36, EdDSA -8); the ``x5chain`` validated up to ``trust_anchors`` (IACA
-    certificates) at ``clock()`` with the mdlDS purpose (:data:`MDL_DS_EKU`); the signature
-    with the document signer's key; the MSO (``version`` 1.x, ``digestAlgorithm``, ``docType``
-    equal to ``expected_doctype`` when given, ``validityInfo`` with ``signed`` inside the
-    document signer's validity and ``validFrom`` ≤ now ≤ ``validUntil`` within ``leeway``
-    seconds); every item's digest, over its tag-24 encoding as received, against
-    ``valueDigests`` with no digestID twice in a namespace; the ``deviceKey`` a valid public
-    key, and, when ``holder_keys`` (public JWKs) is given, the same key as one of them (RFC
-    7638 thumbprints).
+    Checks, in order (ISO/IEC 18013-5:2021 §9.3.1, the project's ``spec/mdoc.md`` §11):
+
+    * size (``max_size`` bytes) and CBOR well-formedness (``max_depth``, allowed tags);
+    * the COSE_Sign1 structure, with ``alg`` protected and in ``algorithms`` (JOSE names:
+      ES256 is COSE -7, ES384 -35, ES512 -36, EdDSA -8);
+    * the ``x5chain`` validated up to ``trust_anchors`` (IACA certificates, in any form
+      :func:`oid4vci.x509.load_trust_anchors` reads) at ``clock()``, for the mdlDS purpose
+      (:data:`MDL_DS_EKU`); then the signature with the document signer's key;
+    * the MSO: ``version`` 1.x, ``digestAlgorithm``, ``docType`` equal to
+      ``expected_doctype`` when given, ``validityInfo`` with ``signed`` inside the document
+      signer's validity and ``validFrom`` ≤ now ≤ ``validUntil`` within ``leeway`` seconds;
+    * every item's digest, over its tag-24 encoding as received, against ``valueDigests``,
+      with no digestID twice in a namespace;
+    * the ``deviceKey`` a valid public key and, when ``holder_keys`` (public JWKs) is given,
+      the same key as one of them (RFC 7638 thumbprints).
 
     Raises :class:`MdocVerificationError` (and :class:`MissingDependencyError` without cbor2).
     """

@@ -199,6 +199,12 @@ def test_round_trip_es256(
     assert "Doe" not in repr(verified)
 
 
+def test_trust_anchor_forms(certs: MdocIssuerCertificates, document: bytes) -> None:
+    pem = certs.iaca.public_bytes(serialization.Encoding.PEM)
+    for anchor in (pem, pem.decode(), certs.iaca.public_bytes(_DER)):
+        assert verify(document, certs, trust_anchors=[anchor]).doctype == MDL
+
+
 def test_credential_string(certs: MdocIssuerCertificates, document: bytes) -> None:
     """OID4VCI 1.0 Appendix A.2.4: base64url without padding; padding accepted on input."""
     text = encode_issuer_signed(document)
