@@ -441,6 +441,8 @@ def _element_value(value: Any, depth: int = 0) -> Any:
     """An element value as cbor2 input: dates tagged as ISO/IEC 18013-5:2021 §7.2.1 requires."""
     if depth > MAX_DEPTH // 2:
         raise ValidationError("an element value is nested too deeply")
+    if isinstance(value, int) and not -(2**64) <= value < 2**64:
+        raise ValidationError("integers must fit CBOR's 64-bit integer types (no bignums)")
     if value is None or isinstance(value, str | bytes | bool | int | float):
         return value
     if isinstance(value, datetime.datetime):

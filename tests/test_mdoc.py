@@ -199,6 +199,20 @@ def test_round_trip_es256(
     assert "Doe" not in repr(verified)
 
 
+def test_value_types_round_trip(certs: MdocIssuerCertificates) -> None:
+    values = {
+        "largest": 2**64 - 1,
+        "smallest": -(2**64),
+        "float": 1.5,
+        "none": None,
+        "map": {1: "int key", "text": [b"bytes", False]},
+        "tuple": (1, 2),
+        "nested": [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]],
+    }
+    verified = verify(issue(certs, namespaces={"org.example": values}), certs)
+    assert verified.claims == {"org.example": {**values, "tuple": [1, 2]}}
+
+
 def test_trust_anchor_forms(certs: MdocIssuerCertificates, document: bytes) -> None:
     pem = certs.iaca.public_bytes(serialization.Encoding.PEM)
     for anchor in (pem, pem.decode(), certs.iaca.public_bytes(_DER)):
@@ -756,6 +770,8 @@ def test_cose_key_from_bad_jwk() -> None:
         {"namespaces": {NS: {"": 1}}},
         {"namespaces": {NS: {"a": object()}}},
         {"namespaces": {NS: {"a": {1.5: "x"}}}},
+        {"namespaces": {NS: {"a": 2**64}}},  # would need a bignum tag
+        {"namespaces": {NS: {"a": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]}}},
         {"namespaces": {NS: {"a": datetime.datetime(2025, 1, 1)}}},  # naive
         {"valid_from": datetime.datetime(2025, 1, 1)},
         {"valid_until": NOW},
