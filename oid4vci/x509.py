@@ -11,6 +11,9 @@ end-entity certificate).
   profile: ``basicConstraints``, ``keyUsage``, ``authorityKeyIdentifier``, validity periods,
   signature algorithms) and then returns the leaf's public JWK. There is no default trust: an
   empty set of anchors is refused.
+* :func:`verify_certificate_chain` does the same for certificate objects from PKIs outside the
+  web PKI whose leaves name a purpose of their own (``extendedKeyUsage``) and no host, e.g. the
+  ISO/IEC 18013-5 document signer of an mdoc's ``x5chain``.
 * :func:`load_trust_anchors` turns DER bytes, PEM text or :class:`cryptography.x509.Certificate`
   objects into certificates (done once, e.g. when a policy is built).
 
@@ -34,7 +37,14 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    Policy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 from .errors import JoseError
 from .jose import b64url_encode
@@ -48,6 +58,7 @@ __all__ = [
     "TrustAnchor",
     "leaf_public_jwk",
     "load_trust_anchors",
+    "verify_certificate_chain",
     "verify_x5c_chain",
 ]
 
@@ -245,17 +256,10 @@ def verify_x5c_chain(
     for the input, ``expired`` / ``not yet valid`` for a validity period that does not hold,
     ``name mismatch`` for the wrong host, ``untrusted`` for any other path validation failure.
     """
-    if not trust_anchors:
-        raise CertificateError(
-            CertificateReason.NO_TRUST_ANCHORS, "an x5c chain is never trusted without anchors"
-        )
-    anchors = load_trust_anchors(trust_anchors)
+    anchors = _anchors(trust_anchors)
     chain = _decode_chain(x5c)
     jwk = _public_jwk_of(chain[0])
-    now = datetime.datetime.fromtimestamp(clock(), tz=datetime.UTC)
-    problem = _validity_problem(chain[0], now)
-    if problem is not None:
-        raise CertificateError(problem, "the leaf certificate is outside its validity period")
+    now = _leaf_time(chain[0], clock)
     builder = PolicyBuilder().store(Store(list(anchors))).time(now)
     leaf, intermediates = chain[0], chain[1:]
     try:
@@ -265,6 +269,97 @@ def verify_x5c_chain(
             builder.build_server_verifier(_dns_name(expected_dns_name)).verify(leaf, intermediates)
     except VerificationError as exc:
         raise _classify(exc, intermediates, now, named=expected_dns_name is not None) from None
+    return jwk
+
+
+def _anchors(trust_anchors: Sequence[TrustAnchor]) -> tuple[x509.Certificate, ...]:
+    if not trust_anchors:
+        raise CertificateError(
+            CertificateReason.NO_TRUST_ANCHORS, "a chain is never trusted without anchors"
+        )
+    return load_trust_anchors(trust_anchors)
+
+
+def _leaf_time(leaf: x509.Certificate, clock: Callable[[], float]) -> datetime.datetime:
+    """``clock()`` as an aware datetime, after checking the leaf's validity period at it."""
+    now = datetime.datetime.fromtimestamp(clock(), tz=datetime.UTC)
+    problem = _validity_problem(leaf, now)
+    if problem is not None:
+        raise CertificateError(problem, "the leaf certificate is outside its validity period")
+    return now
+
+
+def _purpose_policy(extended_key_usage: x509.ObjectIdentifier) -> ExtensionPolicy:
+    """End-entity extension policy: ``extendedKeyUsage`` holding ``extended_key_usage``,
+    ``keyUsage`` with ``digitalSignature``, not a CA; no ``subjectAltName`` needed. Unknown
+    critical extensions are still refused by the verifier."""
+
+    def check_eku(_: Policy, __: x509.Certificate, ext: x509.ExtendedKeyUsage) -> None:
+        if extended_key_usage not in ext:
+            raise ValueError("the extendedKeyUsage does not allow this use")
+
+    def check_key_usage(_: Policy, __: x509.Certificate, ext: x509.KeyUsage) -> None:
+        if not ext.digital_signature:
+            raise ValueError("the keyUsage lacks digitalSignature")
+
+    def check_not_ca(_: Policy, __: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
+        if ext is not None and ext.ca:
+            raise ValueError("the end-entity certificate is a CA")
+
+    return (
+        ExtensionPolicy.permit_all()
+        .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, check_eku)
+        .require_present(x509.KeyUsage, Criticality.AGNOSTIC, check_key_usage)
+        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, check_not_ca)
+    )
+
+
+def verify_certificate_chain(
+    chain: Sequence[x509.Certificate],
+    *,
+    trust_anchors: Sequence[TrustAnchor],
+    extended_key_usage: x509.ObjectIdentifier,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Validate ``chain`` (certificates, leaf first) up to ``trust_anchors`` for a leaf whose
+    ``extendedKeyUsage`` includes ``extended_key_usage``; return the leaf's public JWK.
+
+    For PKIs outside the web PKI, e.g. ISO/IEC 18013-5:2021 Annex B, where the document signer
+    carries the mdlDS purpose ``1.0.18013.5.1.2`` (often critical) and no ``subjectAltName``.
+    RFC 5280 path validation at :func:`clock`'s time with the web PKI profile for the CA
+    certificates (``basicConstraints``, ``keyUsage``, path length); the leaf needs an
+    ``extendedKeyUsage`` with the given purpose (critical or not), a ``keyUsage`` with
+    ``digitalSignature`` and must not be a CA; unknown critical extensions are refused. Roots
+    are never taken from ``chain``; at most :data:`MAX_CERTIFICATES` certificates.
+
+    Raises :class:`CertificateError` with the reasons of :func:`verify_x5c_chain` (never
+    ``name mismatch``).
+    """
+    if isinstance(chain, x509.Certificate) or not chain:
+        raise CertificateError(CertificateReason.MALFORMED, "the chain must not be empty")
+    if len(chain) > MAX_CERTIFICATES:
+        raise CertificateError(
+            CertificateReason.TOO_LARGE,
+            f"the chain holds more than {MAX_CERTIFICATES} certificates",
+        )
+    anchors = _anchors(trust_anchors)
+    jwk = _public_jwk_of(chain[0])
+    now = _leaf_time(chain[0], clock)
+    leaf, intermediates = chain[0], list(chain[1:])
+    verifier = (
+        PolicyBuilder()
+        .store(Store(list(anchors)))
+        .time(now)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(),
+            ee_policy=_purpose_policy(extended_key_usage),
+        )
+        .build_client_verifier()
+    )
+    try:
+        verifier.verify(leaf, intermediates)
+    except VerificationError as exc:
+        raise _classify(exc, intermediates, now, named=False) from None
     return jwk
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -25,6 +26,7 @@ from oid4vci.x509 import (
     CertificateReason,
     leaf_public_jwk,
     load_trust_anchors,
+    verify_certificate_chain,
     verify_x5c_chain,
 )
 from tests.conftest import FakeClock
@@ -318,3 +320,66 @@ async def test_proof_with_x5c_and_anchors(pki: Pki, clock: FakeClock) -> None:
     with pytest.raises(CredentialRequestError) as info:
         await verify_proof_jwt(stranger, clock=clock, trust_anchors=[pki.root], **options)
     assert info.value.error == ErrorCode.INVALID_PROOF
+
+
+# --------------------------------------------------------------------------------------------
+# verify_certificate_chain (a purpose of its own, no host: e.g. an mdoc document signer)
+
+PURPOSE = x509.ObjectIdentifier("1.0.18013.5.1.2")
+
+
+def purpose_leaf(pki: Pki, **options: Any) -> tuple[x509.Certificate, LocalSigner]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    options.setdefault("eku", [PURPOSE])
+    options.setdefault("dns_names", [])
+    return pki.leaf_for(key, **options), LocalSigner("ES256", key)
+
+
+def expect_chain(reason: str, chain: Any, anchors: Sequence[Any], clock: FakeClock) -> None:
+    with pytest.raises(CertificateError) as info:
+        verify_certificate_chain(
+            chain, trust_anchors=anchors, extended_key_usage=PURPOSE, clock=clock
+        )
+    assert info.value.reason == reason
+
+
+def test_purpose_chain_without_san(pki: Pki, clock: FakeClock) -> None:
+    leaf, signer = purpose_leaf(pki)
+    jwk = verify_certificate_chain(
+        [leaf, pki.intermediate],
+        trust_anchors=[pki.root],
+        extended_key_usage=PURPOSE,
+        clock=clock,
+    )
+    assert jwk == signer.public_jwk
+    # the web PKI client profile refuses the same leaf (no SAN, no clientAuth)
+    expect(CertificateReason.UNTRUSTED, [b64(leaf), b64(pki.intermediate)], [pki.root], clock)
+
+
+def test_purpose_chain_refusals(pki: Pki, clock: FakeClock) -> None:
+    chain = [pki.intermediate]
+    no_eku, _ = purpose_leaf(pki, eku=[])
+    server, _ = purpose_leaf(pki, eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = make_certificate(
+        key=ca_key,
+        subject="a CA as leaf",
+        issuer=pki.intermediate,
+        issuer_key=pki.intermediate_key,
+        ca=True,
+        eku=[PURPOSE],
+    )
+    for leaf in (no_eku, server, ca):
+        expect_chain(CertificateReason.UNTRUSTED, [leaf, *chain], [pki.root], clock)
+    good, _ = purpose_leaf(pki)
+    other = make_pki(root_name="Other Root")
+    expect_chain(CertificateReason.UNTRUSTED, [good, *chain], [other.root], clock)
+    expect_chain(CertificateReason.UNTRUSTED, [good], [pki.root], clock)  # intermediate missing
+    expect_chain(CertificateReason.NO_TRUST_ANCHORS, [good, *chain], [], clock)
+    expect_chain(CertificateReason.MALFORMED, [], [pki.root], clock)
+    expect_chain(CertificateReason.MALFORMED, good, [pki.root], clock)
+    expect_chain(CertificateReason.TOO_LARGE, [good] * 11, [pki.root], clock)
+    late = FakeClock(clock() + 400 * DAY)
+    expect_chain(CertificateReason.EXPIRED, [good, *chain], [pki.root], late)
+    early = FakeClock(clock() - 40 * DAY)
+    expect_chain(CertificateReason.NOT_YET_VALID, [good, *chain], [pki.root], early)
