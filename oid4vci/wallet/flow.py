@@ -39,6 +39,7 @@ it like a password (encrypted at rest, deleted after use). Only in-process keys
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -46,7 +47,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from oid4vci._wire import structure, unstructure, wire_model
+from oid4vci._wire import structure, unstructure
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
     CredentialRequestError,
@@ -90,12 +91,14 @@ from .discovery import (
 )
 from .policy import WalletPolicy
 from .preflight import (
+    authorization_details_or_scope,
     check_count,
     check_offer_limits,
     check_proof_types,
     check_tx_code,
     choose_configuration_ids,
     choose_dpop_key,
+    choose_par,
     definition_types,
     polling_interval,
     preflight,
@@ -110,6 +113,7 @@ from .results import (
     NonceMemory,
     ReceivedCredential,
 )
+from .saved import FLOW_FORMAT, SavedCredential, SavedDeferred, SavedFlow, SavedSession
 from .states import (
     ATTEMPT_STARTS,
     TRANSITIONS,
@@ -154,8 +158,6 @@ from .verify import (
 
 __all__ = ["FLOW_FORMAT", "IssuanceFlow"]
 
-#: The ``format`` marker of :meth:`IssuanceFlow.to_json` documents.
-FLOW_FORMAT: Final = "oid4vci-issuance-flow/1"
 
 _S = FlowState
 _E = Event
@@ -807,8 +809,10 @@ class IssuanceFlow:
         methods = as_meta.code_challenge_methods_supported
         if methods is not None and "S256" not in methods:
             raise MetadataError("the authorization server does not support PKCE S256")
-        details, scope = _what_to_request(self.policy, as_meta, meta, self._configuration_ids)
-        use_par = _use_par(self.policy, as_meta)
+        details, scope = authorization_details_or_scope(
+            self.policy, as_meta, meta, self._configuration_ids
+        )
+        use_par = choose_par(self.policy, as_meta)
         self._code_verifier = generate_code_verifier()
         self._oauth_state = generate_state()
         auth_grant = self._offer.authorization_code if self._offer is not None else None
@@ -1371,43 +1375,6 @@ def _received(
     )
 
 
-def _use_par(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> bool:
-    """Whether to push the authorization request (``policy.par`` against the AS)."""
-    par_endpoint = as_meta.pushed_authorization_request_endpoint
-    if policy.par == "always" and not par_endpoint:
-        raise MetadataError("the authorization server has no PAR endpoint (policy requires PAR)")
-    if policy.par == "never" and as_meta.require_pushed_authorization_requests:
-        raise MetadataError("the authorization server requires PAR (policy forbids it)")
-    return bool(par_endpoint) and policy.par != "never"
-
-
-def _what_to_request(
-    policy: WalletPolicy,
-    as_meta: AuthorizationServerMetadata,
-    meta: CredentialIssuerMetadata,
-    chosen: Sequence[str],
-) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """``(authorization_details, None)`` or ``(None, scope)`` for the chosen configurations
-    (OID4VCI 1.0 §5.1.1 and §5.1.2): ``authorization_details`` when the policy prefers it and
-    the AS accepts ``openid_credential``, or when some configuration has no ``scope``."""
-    types = as_meta.authorization_details_types_supported
-    details_ok = types is None or "openid_credential" in types
-    scopes = [meta.configuration(c).scope for c in chosen]
-    if not (policy.use_authorization_details and details_ok) and all(scopes):
-        return None, " ".join(dict.fromkeys(s for s in scopes if s))
-    if not details_ok:
-        raise MetadataError(
-            "neither authorization_details nor scope can request these configurations"
-        )
-    details: list[dict[str, Any]] = []
-    for c in chosen:
-        entry: dict[str, Any] = {"type": "openid_credential", "credential_configuration_id": c}
-        if meta.authorization_servers:
-            entry["locations"] = [meta.credential_issuer]
-        details.append(entry)
-    return details, None
-
-
 _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]]] = {
     _S.RESOLVING_OFFER: IssuanceFlow._step_resolving_offer,
     _S.DISCOVERING_ISSUER: IssuanceFlow._step_discovering_issuer,
@@ -1442,92 +1409,6 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.NOTIFYING: IssuanceFlow._receive_notification,
 }
 """How ``receive_response`` reads an answer in each state that sends a request."""
-
-
-# --- the saved form (one cattrs converter, oid4vci._wire) ------------------------------------------
-
-
-@wire_model()
-@attrs.frozen(kw_only=True)
-class SavedSession:
-    """An :class:`IssuerSession` in a saved flow (secret: the access token, the DPoP key)."""
-
-    credential_issuer: str
-    spec_version: str
-    access_token: str
-    token_type: str
-    dpop_key: dict[str, Any] | None = None
-    credential_endpoint: str
-    nonce_endpoint: str | None = None
-    deferred_credential_endpoint: str | None = None
-    notification_endpoint: str | None = None
-    client_id: str | None = None
-    grant: str | None = None
-
-
-@wire_model()
-@attrs.frozen(kw_only=True)
-class SavedCredential:
-    """A :class:`ReceivedCredential` in a saved flow (secret: the holder key)."""
-
-    credential: Any
-    format: str
-    vct: str | None = None
-    claims: dict[str, Any]
-    holder_key: dict[str, Any] | None = None
-    verified: bool
-    notification_id: str | None = None
-    configuration_id: str
-    types: tuple[str, ...] | None = None
-
-
-@wire_model()
-@attrs.frozen(kw_only=True)
-class SavedDeferred:
-    """A :class:`DeferredTransaction` in a saved flow (secret: the holder keys)."""
-
-    transaction_id: str
-    configuration_id: str
-    holder_keys: tuple[dict[str, Any], ...]
-    interval: float
-    due_at: float
-    format: str
-    expected_vct: str | None = None
-    expected_types: tuple[str, ...] | None = None
-
-
-@wire_model(always=("format",))
-@attrs.frozen(kw_only=True)
-class SavedFlow:
-    """Everything :meth:`IssuanceFlow.to_json` writes (see the module docstring: secret)."""
-
-    format: str = FLOW_FORMAT
-    state: str
-    history: tuple[str, ...] = ()
-    grant: str | None = None
-    credential_issuer: str
-    offer: dict[str, Any] | None = None
-    configuration_ids: tuple[str, ...] = ()
-    count: int = 1
-    client_id: str | None = None
-    redirect_uri: str | None = None
-    issuer_metadata: dict[str, Any] | None = None
-    spec_version: str | None = None
-    authorization_server: str | None = None
-    authorization_server_metadata: dict[str, Any] | None = None
-    code_verifier: str | None = None
-    oauth_state: str | None = None
-    authorization_url: str | None = None
-    dpop_key: dict[str, Any] | None = None
-    dpop_nonces: dict[str, str] = attrs.field(factory=dict)
-    c_nonce: str | None = None
-    session: SavedSession | None = None
-    received: tuple[SavedCredential, ...] = ()
-    deferred: tuple[SavedDeferred, ...] = ()
-    deferred_max_wait: float = 0.0
-    waited: float = 0.0
-    wait_handed: bool = False
-    issuer_keys: dict[str, list[dict[str, Any]]] = attrs.field(factory=dict)
 
 
 def _private(key: Signer | None) -> dict[str, Any] | None:
@@ -1748,7 +1629,7 @@ def _load(
         raise ValueError("incomplete")
     flow._history = [_row(text) for text in saved.history]
     if (flow._history and next_state(*flow._history[-1]).target is not state) or any(
-        next_state(*a).target is not b[0] for a, b in zip(flow._history, flow._history[1:])
+        next_state(*a).target is not b[0] for a, b in itertools.pairwise(flow._history)
     ):
         raise ValueError("history")
     flow._state = state

@@ -25,12 +25,14 @@ __all__ = [
     "MAX_CREDENTIALS_PER_CONFIGURATION",
     "MAX_OFFERED_CONFIGURATIONS",
     "MAX_TX_CODE_LENGTH",
+    "authorization_details_or_scope",
     "check_count",
     "check_offer_limits",
     "check_proof_types",
     "check_tx_code",
     "choose_configuration_ids",
     "choose_dpop_key",
+    "choose_par",
     "definition_types",
     "polling_interval",
     "preflight",
@@ -191,3 +193,40 @@ def preflight(
     ):
         if url is not None:
             secure_endpoint(url, what, policy)
+
+
+def choose_par(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> bool:
+    """Whether to push the authorization request (``policy.par`` against the AS)."""
+    par_endpoint = as_meta.pushed_authorization_request_endpoint
+    if policy.par == "always" and not par_endpoint:
+        raise MetadataError("the authorization server has no PAR endpoint (policy requires PAR)")
+    if policy.par == "never" and as_meta.require_pushed_authorization_requests:
+        raise MetadataError("the authorization server requires PAR (policy forbids it)")
+    return bool(par_endpoint) and policy.par != "never"
+
+
+def authorization_details_or_scope(
+    policy: WalletPolicy,
+    as_meta: AuthorizationServerMetadata,
+    meta: CredentialIssuerMetadata,
+    chosen: Sequence[str],
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """``(authorization_details, None)`` or ``(None, scope)`` for the chosen configurations
+    (OID4VCI 1.0 §5.1.1 and §5.1.2): ``authorization_details`` when the policy prefers it and
+    the AS accepts ``openid_credential``, or when some configuration has no ``scope``."""
+    types = as_meta.authorization_details_types_supported
+    details_ok = types is None or "openid_credential" in types
+    scopes = [meta.configuration(c).scope for c in chosen]
+    if not (policy.use_authorization_details and details_ok) and all(scopes):
+        return None, " ".join(dict.fromkeys(s for s in scopes if s))
+    if not details_ok:
+        raise MetadataError(
+            "neither authorization_details nor scope can request these configurations"
+        )
+    details: list[dict[str, Any]] = []
+    for c in chosen:
+        entry: dict[str, Any] = {"type": "openid_credential", "credential_configuration_id": c}
+        if meta.authorization_servers:
+            entry["locations"] = [meta.credential_issuer]
+        details.append(entry)
+    return details, None

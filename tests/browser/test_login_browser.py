@@ -325,11 +325,12 @@ async def test_browser_logs_in_and_wallet_claims_credential(
         assert arrived == callback_url
         assert "Authorization received" in await page.evaluate("document.body.innerText")
 
+        saved = pending.to_json()
         await claim_and_check(wallet, pending, callback_url, issuer)
         assert page_errors(page) == []
-        # The code is single use: the same callback cannot be claimed twice.
+        # The code is single use: a copy of the flow saved before cannot claim it again.
         with pytest.raises(TokenError) as refused:
-            await wallet.claim(pending, callback_url)
+            await wallet.claim(IssuanceFlow.from_json(saved, policy=wallet.policy), callback_url)
         assert refused.value.error == "invalid_grant"
 
 
