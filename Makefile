@@ -31,7 +31,8 @@ pytest: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/hostile_issuer/test_races.py
 	OID4VCI_FUZZ=long $(BIN)/python -m pytest \
-		tests/security/test_fuzz_issuer.py tests/hostile_issuer/test_fuzz_wallet.py
+		tests/security/test_fuzz_issuer.py tests/hostile_issuer/test_fuzz_wallet.py \
+		tests/wallet/test_flow_property.py
 
 demo: $(STAMP)
 	$(BIN)/python -m oid4vci demo
