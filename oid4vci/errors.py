@@ -4,7 +4,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
 
     Oid4vciError
     ├── UsageError                   the caller's misuse: a bad argument, a step in the wrong state
-    │   └── StateError               a flow step taken in a state that does not allow it
+    │   ├── StateError               a flow step taken in a state that does not allow it
+    │   └── StatusListError          (oid4vci.status) a status list argument out of range
+    ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
     ├── ValidationError              what another party sent breaks the protocol's rules
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
@@ -18,7 +20,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   │                            does not match the flow (``state``, RFC 9207 ``iss``) or is malformed
     │   └── CredentialVerificationError   a received credential failed verification
     │       ├── SdJwtVerificationError    (oid4vci.sdjwt) with an ``SdJwtReason``
-    │       └── JwtVcVerificationError    (oid4vci.jwtvc) with a ``JwtVcReason``
+    │       ├── JwtVcVerificationError    (oid4vci.jwtvc) with a ``JwtVcReason``
+    │       ├── MdocVerificationError     (oid4vci.mdoc) with an ``MdocReason``
+    │       └── StatusListVerificationError  (oid4vci.status) with a ``StatusListReason``
     ├── ProtocolError                an OAuth / OID4VCI error response (``error``,
     │   │                            ``error_description``, status, ``c_nonce``, ``DPoP-Nonce``)
     │   ├── AuthorizationError       authorization / PAR endpoint
@@ -69,6 +73,7 @@ __all__ = [
     "InsecureUrlError",
     "JoseError",
     "MetadataError",
+    "MissingDependencyError",
     "OfferError",
     "Oid4vciError",
     "ProtocolError",
@@ -142,6 +147,10 @@ class UsageError(Oid4vciError, ValueError):
 class StateError(UsageError):
     """A flow step taken in a state that does not allow it (e.g. ``claim`` before ``authorize``,
     ``receive_response`` with no request in flight)."""
+
+
+class MissingDependencyError(Oid4vciError, ImportError):
+    """An optional extra is not installed; the message names it (``pip install 'oid4vci[x]'``)."""
 
 
 class ValidationError(Oid4vciError, ValueError):

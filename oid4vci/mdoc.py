@@ -51,7 +51,13 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .errors import CredentialVerificationError, JoseError, Oid4vciError, ValidationError
+from .errors import (
+    CredentialVerificationError,
+    JoseError,
+    MissingDependencyError,
+    UsageError,
+    ValidationError,
+)
 from .jose import Signer, b64url_decode, b64url_encode, jwk_thumbprint, public_jwk
 from .jose import _verify_signature as _verify_raw_signature
 from .x509 import (
@@ -120,10 +126,6 @@ _ALLOWED_TAGS: Final = frozenset({_TDATE, _ENCODED_CBOR, _FULL_DATE})
 _RANDOM_BYTES: Final = 32  # ISO/IEC 18013-5:2021 §9.1.2.5: at least 16
 _MIN_RANDOM_BYTES: Final = 16
 _ISSUED_VERSION: Final = "1.0"
-
-
-class MissingDependencyError(Oid4vciError, ImportError):
-    """cbor2 is not installed: ``pip install 'oid4vci[mdoc]'``."""
 
 
 def _require_cbor2() -> None:
@@ -428,7 +430,7 @@ def jwk_from_cose_key(cose_key: Mapping[Any, Any]) -> dict[str, Any]:
 def _whole_seconds(value: datetime.datetime) -> datetime.datetime:
     """``value`` in UTC without fractional seconds (what a tdate written here holds)."""
     if not isinstance(value, datetime.datetime) or value.utcoffset() is None:
-        raise ValidationError("datetimes must be timezone-aware")
+        raise UsageError("datetimes must be timezone-aware")
     return value.astimezone(datetime.UTC).replace(microsecond=0)
 
 
@@ -440,9 +442,9 @@ def _tdate(value: datetime.datetime) -> Any:
 def _element_value(value: Any, depth: int = 0) -> Any:
     """An element value as cbor2 input: dates tagged as ISO/IEC 18013-5:2021 §7.2.1 requires."""
     if depth > MAX_DEPTH // 2:
-        raise ValidationError("an element value is nested too deeply")
+        raise UsageError("an element value is nested too deeply")
     if isinstance(value, int) and not -(2**64) <= value < 2**64:
-        raise ValidationError("integers must fit CBOR's 64-bit integer types (no bignums)")
+        raise UsageError("integers must fit CBOR's 64-bit integer types (no bignums)")
     if value is None or isinstance(value, str | bytes | bool | int | float):
         return value
     if isinstance(value, datetime.datetime):
@@ -451,25 +453,25 @@ def _element_value(value: Any, depth: int = 0) -> Any:
         return cbor2.CBORTag(_FULL_DATE, value.isoformat())
     if isinstance(value, Mapping):
         if not all(isinstance(k, str | int) and not isinstance(k, bool) for k in value):
-            raise ValidationError("element value map keys must be strings or integers")
+            raise UsageError("element value map keys must be strings or integers")
         return {k: _element_value(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_element_value(v, depth + 1) for v in value]
-    raise ValidationError(f"element values of type {type(value).__name__} cannot be encoded")
+    raise UsageError(f"element values of type {type(value).__name__} cannot be encoded")
 
 
 def _check_names(namespaces: Mapping[str, Mapping[str, Any]]) -> int:
     """The number of elements, after checking the shape of ``namespaces``."""
     if not isinstance(namespaces, Mapping) or not namespaces:
-        raise ValidationError("'namespaces' must map at least one namespace to its elements")
+        raise UsageError("'namespaces' must map at least one namespace to its elements")
     count = 0
     for namespace, elements in namespaces.items():
         if not isinstance(namespace, str) or not namespace:
-            raise ValidationError("namespace names must be non-empty strings")
+            raise UsageError("namespace names must be non-empty strings")
         if not isinstance(elements, Mapping) or not elements:
-            raise ValidationError(f"namespace {namespace!r} must map element identifiers")
+            raise UsageError(f"namespace {namespace!r} must map element identifiers")
         if not all(isinstance(name, str) and name for name in elements):
-            raise ValidationError("element identifiers must be non-empty strings")
+            raise UsageError("element identifiers must be non-empty strings")
         count += len(elements)
     return count
 
@@ -512,12 +514,12 @@ async def issue_mdoc(
     """
     _require_cbor2()
     if not isinstance(doctype, str) or not doctype:
-        raise ValidationError("'doctype' must be a non-empty string")
+        raise UsageError("'doctype' must be a non-empty string")
     if digest_algorithm not in DIGEST_ALGORITHMS:
-        raise ValidationError("'digest_algorithm' must be SHA-256, SHA-384 or SHA-512")
+        raise UsageError("'digest_algorithm' must be SHA-256, SHA-384 or SHA-512")
     alg = _COSE_ALGS.get(signer.alg)
     if alg is None:
-        raise ValidationError("the signer's algorithm has no COSE equivalent supported here")
+        raise UsageError("the signer's algorithm has no COSE equivalent supported here")
     count = _check_names(namespaces)
     cose_key = cose_key_from_jwk(device_key)
     if (
@@ -526,7 +528,7 @@ async def issue_mdoc(
         or len(certificate_chain) > MAX_CERTIFICATES
         or not all(isinstance(c, x509.Certificate) for c in certificate_chain)
     ):
-        raise ValidationError(f"'certificate_chain' must hold 1 to {MAX_CERTIFICATES} certificates")
+        raise UsageError(f"'certificate_chain' must hold 1 to {MAX_CERTIFICATES} certificates")
     try:
         same_key = jwk_thumbprint(_leaf_jwk(certificate_chain[0])) == jwk_thumbprint(
             signer.public_jwk
@@ -534,7 +536,7 @@ async def issue_mdoc(
     except (CertificateError, JoseError):
         same_key = False
     if not same_key:
-        raise ValidationError("the signer's key is not the document signer certificate's key")
+        raise UsageError("the signer's key is not the document signer certificate's key")
     signed_at = (
         signed
         if signed is not None
@@ -546,9 +548,9 @@ async def issue_mdoc(
         "validUntil": _tdate(valid_until),
     }
     if _whole_seconds(valid_until) <= _whole_seconds(valid_from):
-        raise ValidationError("'valid_until' must be later than 'valid_from' (whole seconds)")
+        raise UsageError("'valid_until' must be later than 'valid_from' (whole seconds)")
     if status is not None and not isinstance(status, Mapping):
-        raise ValidationError("'status' must be a mapping")
+        raise UsageError("'status' must be a mapping")
 
     hasher = DIGEST_ALGORITHMS[digest_algorithm]
     digest_ids = iter(secrets.SystemRandom().sample(range(count), count))
@@ -584,7 +586,7 @@ async def issue_mdoc(
     signature = await signer.sign(_sig_structure(protected, payload))
     size = _ECDSA_SIZES.get(signer.alg)
     if size is not None and len(signature) != 2 * size:
-        raise ValidationError("the signer must return an ECDSA signature in r || s form")
+        raise UsageError("the signer must return an ECDSA signature in r || s form")
     ders = [_der(c) for c in certificate_chain]
     unprotected = {_X5CHAIN: ders[0] if len(ders) == 1 else ders}
     issuer_auth = [protected, unprotected, payload, signature]

@@ -45,7 +45,7 @@ from typing import Any, Final, Literal, TypeGuard
 import attrs
 
 from ._issuer_signed import verify_issuer_signature
-from .errors import CredentialVerificationError, InsecureUrlError, JoseError, ValidationError
+from .errors import CredentialVerificationError, InsecureUrlError, JoseError, UsageError
 from .jose import Signer, b64url_decode, b64url_encode, create_jws, decode_jws
 from .urls import require_secure_url
 
@@ -126,28 +126,33 @@ class StatusListReason:
     INSECURE_URI: Final = "insecure uri"
 
 
-class StatusListError(ValidationError):
-    """A Token Status List operation was refused; ``reason`` is a :class:`StatusListReason` code.
-
-    Raised as such for arguments the caller chose (a width of 3 bits, a value too wide for the
-    list, an index past its end).
-    """
+class StatusListError(UsageError):
+    """A Token Status List operation was refused for arguments the caller chose (a width of 3
+    bits, a value too wide for the list, an index past its end); ``reason`` is a
+    :class:`StatusListReason` code."""
 
     def __init__(self, reason: str, message: str) -> None:
         self.reason = reason
         super().__init__(f"{reason}: {message}")
 
 
-class StatusListVerificationError(StatusListError, CredentialVerificationError):
+class StatusListVerificationError(CredentialVerificationError):
     """Material from elsewhere (an ``lst``, a Status List Token, a credential's ``status``
     claim) failed parsing or verification; ``reason`` is a :class:`StatusListReason` code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {message}")
+
+
+_StatusError = type[StatusListError] | type[StatusListVerificationError]
 
 
 def _int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_bits(bits: Any, error: type[StatusListError]) -> int:
+def _check_bits(bits: Any, error: _StatusError) -> int:
     if not _int(bits) or bits not in ALLOWED_BITS:
         raise error(StatusListReason.BITS, "'bits' must be 1, 2, 4 or 8")
     return int(bits)
@@ -213,7 +218,7 @@ class StatusList:
         return cls._wrap(bytearray(data), _check_bits(bits, StatusListError), StatusListError)
 
     @classmethod
-    def _wrap(cls, data: bytearray, bits: int, error: type[StatusListError]) -> StatusList:
+    def _wrap(cls, data: bytearray, bits: int, error: _StatusError) -> StatusList:
         if not data:
             raise error(StatusListReason.SIZE, "a Status List has at least one byte")
         new = cls.__new__(cls)
@@ -350,7 +355,7 @@ def _inflate(compressed: bytes, cap: int) -> bytearray:
 
 def _positive_int(name: str, value: Any) -> int:
     if not _int(value) or value <= 0:
-        raise ValidationError(f"{name!r} must be a positive integer")
+        raise UsageError(f"{name!r} must be a positive integer")
     return int(value)
 
 
@@ -379,9 +384,9 @@ async def create_status_list_token(
     Raises :class:`~oid4vci.errors.ValidationError` for unusable arguments.
     """
     if not isinstance(status_list, StatusList):
-        raise ValidationError("'status_list' must be a StatusList")
+        raise UsageError("'status_list' must be a StatusList")
     if not isinstance(uri, str) or not uri:
-        raise ValidationError("'uri' must be a non-empty string")
+        raise UsageError("'uri' must be a non-empty string")
     iat = int(clock()) if issued_at is None else _positive_int("issued_at", issued_at)
     claims: dict[str, Any] = {"sub": uri, "iat": iat}
     if expires_in is not None:
@@ -391,17 +396,17 @@ async def create_status_list_token(
     body: dict[str, Any] = {"bits": status_list.bits, "lst": status_list.encode()}
     if aggregation_uri is not None:
         if not isinstance(aggregation_uri, str) or not aggregation_uri:
-            raise ValidationError("'aggregation_uri' must be a non-empty string")
+            raise UsageError("'aggregation_uri' must be a non-empty string")
         body["aggregation_uri"] = aggregation_uri
     claims["status_list"] = body
     header: dict[str, Any] = {"typ": STATUS_LIST_JWT_TYP}
     if kid is not None:
         if not isinstance(kid, str) or not kid:
-            raise ValidationError("'kid' must be a non-empty string")
+            raise UsageError("'kid' must be a non-empty string")
         header["kid"] = kid
     if x5c is not None:
         if isinstance(x5c, str) or not x5c or not all(isinstance(c, str) and c for c in x5c):
-            raise ValidationError("'x5c' must be a non-empty sequence of base64 certificates")
+            raise UsageError("'x5c' must be a non-empty sequence of base64 certificates")
         header["x5c"] = list(x5c)
     return await create_jws(signer, claims, header)
 
@@ -501,7 +506,7 @@ def verify_status_list_token(
     part: only ``keys`` are used.
     """
     if not isinstance(uri, str) or not uri:
-        raise ValidationError("'uri' must be a non-empty string")
+        raise UsageError("'uri' must be a non-empty string")
     if not isinstance(token, str):
         raise _fail(StatusListReason.MALFORMED, "a Status List Token must be a string")
     try:

@@ -30,7 +30,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oid4vci import mdoc
-from oid4vci.errors import CredentialVerificationError, JoseError, Oid4vciError, ValidationError
+from oid4vci.errors import (
+    CredentialVerificationError,
+    JoseError,
+    Oid4vciError,
+    UsageError,
+    ValidationError,
+)
 from oid4vci.jose import LocalSigner, b64url_encode, jwk_thumbprint
 from oid4vci.mdoc import (
     MDL_DS_EKU,
@@ -398,7 +404,7 @@ def test_tampered_mso(certs: MdocIssuerCertificates, document: bytes) -> None:
 def test_wrong_signature_key(certs: MdocIssuerCertificates, document: bytes) -> None:
     refused(MdocReason.SIGNATURE, resign(decoded(document), LocalSigner.generate()), certs)
     # the issuer side refuses a signer that does not hold the certificate's key
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         issue(certs, signer=LocalSigner.generate())
 
 
@@ -785,7 +791,7 @@ def test_cose_key_from_bad_jwk() -> None:
     ],
 )
 def test_issue_refuses(certs: MdocIssuerCertificates, options: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         issue(certs, **options)
 
 
@@ -803,7 +809,7 @@ def test_issue_refuses_unsupported_signer(certs: MdocIssuerCertificates) -> None
         async def sign(self, signing_input: bytes) -> bytes:
             return b""
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         issue(certs, signer=RsaSigner())
 
     @attrs.frozen
@@ -825,7 +831,7 @@ def test_issue_refuses_unsupported_signer(certs: MdocIssuerCertificates) -> None
             r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
             return encode_dss_signature(r, s)
 
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         issue(certs, signer=DerSigner(certs.signer))
 
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oid4vci.errors import CredentialVerificationError, ValidationError
+from oid4vci.errors import CredentialVerificationError, UsageError
 from oid4vci.jose import (
     LocalSigner,
     b64url_decode,
@@ -98,7 +98,7 @@ def _oracle_bytes(bits: int, size: int, pairs: list[tuple[int, int]]) -> bytes:
 
 
 def _reason(info: pytest.ExceptionInfo[Any], reason: str) -> None:
-    assert isinstance(info.value, StatusListError), repr(info.value)
+    assert isinstance(info.value, StatusListError | StatusListVerificationError), repr(info.value)
     assert info.value.reason == reason, str(info.value)
 
 
@@ -529,12 +529,12 @@ async def test_token_minimal_claims_and_aggregation(signer: LocalSigner, clock: 
 )
 async def test_create_refuses_bad_arguments(signer: LocalSigner, kwargs: dict[str, Any]) -> None:
     arguments: dict[str, Any] = {"uri": URI, **kwargs}
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         await create_status_list_token(signer, StatusList(1, 8), **arguments)
 
 
 async def test_create_refuses_a_non_list(signer: LocalSigner) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         await create_status_list_token(signer, b"\x00", uri=URI)  # type: ignore[arg-type]
 
 
@@ -759,7 +759,7 @@ def test_refuses_what_is_no_jws(jwt: Any) -> None:
 
 
 def test_verify_refuses_a_missing_uri() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(UsageError):
         verify_status_list_token("a.b.c", uri="", keys=[])
 
 
