@@ -687,6 +687,15 @@ class IssuanceFlow:
         self._in_flight = _InFlight(request=request, dpop_nonce=nonce, dpop=proof is not None)
         return SendRequest(request=request)
 
+    async def _send_protected(
+        self, session: IssuerSession, url: str, make: Callable[[str | None], HttpRequest]
+    ) -> SendRequest:
+        """:meth:`_send` to an endpoint protected by the session's access token (the proof
+        then carries ``ath``, RFC 9449 §4.2)."""
+        return await self._send(
+            url, make, dpop_key=self._resource_key(session), access_token=session.access_token
+        )
+
     def _get(self, url: str) -> SendRequest:
         request = build_metadata_request(url)
         self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
@@ -1021,7 +1030,8 @@ class IssuanceFlow:
         )
         body = credential_request_to_json(wire, session.spec_version)
         endpoint = session.credential_endpoint
-        return await self._send(
+        return await self._send_protected(
+            session,
             endpoint,
             lambda proof: build_credential_request(
                 endpoint,
@@ -1030,8 +1040,6 @@ class IssuanceFlow:
                 token_type=session.token_type,
                 dpop_proof=proof,
             ),
-            dpop_key=self._resource_key(session),
-            access_token=session.access_token,
         )
 
     def _receive_credential(self, response: HttpResponse) -> None:
@@ -1199,7 +1207,8 @@ class IssuanceFlow:
         endpoint = secure_endpoint(
             session.deferred_credential_endpoint, "deferred_credential_endpoint", self.policy
         )
-        return await self._send(
+        return await self._send_protected(
+            session,
             endpoint,
             lambda proof: build_deferred_credential_request(
                 endpoint,
@@ -1208,8 +1217,6 @@ class IssuanceFlow:
                 token_type=session.token_type,
                 dpop_proof=proof,
             ),
-            dpop_key=self._resource_key(session),
-            access_token=session.access_token,
         )
 
     def _receive_deferred(self, response: HttpResponse) -> None:
@@ -1253,7 +1260,8 @@ class IssuanceFlow:
         endpoint = secure_endpoint(
             session.notification_endpoint, "notification_endpoint", self.policy
         )
-        return await self._send(
+        return await self._send_protected(
+            session,
             endpoint,
             lambda proof: build_notification_request(
                 endpoint,
@@ -1264,8 +1272,6 @@ class IssuanceFlow:
                 token_type=session.token_type,
                 dpop_proof=proof,
             ),
-            dpop_key=self._resource_key(session),
-            access_token=session.access_token,
         )
 
     def _receive_notification(self, response: HttpResponse) -> None:
