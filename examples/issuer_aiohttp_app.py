@@ -29,17 +29,17 @@ from aiohttp import web
 
 from oid4vci.http import HttpRequest
 from oid4vci.issuer import (
-    HANDLE_PARAMETER,
     Authenticated,
-    AuthenticationResult,
     CredentialConfigurationSpec,
     Issuer,
     IssuerConfig,
     MemoryStore,
-    PendingAuthorization,
+    PendingLogin,
     Respond,
-    redirect_response,
 )
+from oid4vci.issuer.authorization import HANDLE_PARAMETER
+from oid4vci.issuer.config import AuthenticationResult
+from oid4vci.issuer.responses import redirect_response
 from oid4vci.jose import LocalSigner
 from oid4vci.sdjwt import sd
 from oid4vci.transports.aiohttp import AiohttpTransport, handler_for_aiohttp
@@ -49,7 +49,7 @@ USERS = {"bob": ("builder", "Bob", "Builder", "Construction")}  # the app's own 
 SESSIONS: dict[str, str] = {}  # session cookie value -> username
 
 
-async def cookie_login(request: HttpRequest, pending: PendingAuthorization) -> AuthenticationResult:
+async def cookie_login(request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
     """Authenticate from the app's ``session`` cookie, else send the browser to /login."""
     morsel = SimpleCookie(request.headers.get("Cookie") or "").get("session")
     user = SESSIONS.get(morsel.value) if morsel is not None else None

@@ -10,7 +10,7 @@ What it shows:
 * isolation: ``for_issuer`` scopes the store per tenant, so a pre-authorized code minted by
   ACME is rejected (``invalid_grant``) by Globex and still works at ACME;
 * the same tenants on paths, ``https://issuer.example/<tenant>``
-  (:func:`~oid4vci.issuer.build_path_issuer_url`, ``tenant_mode="path"``): the tenant comes
+  (:func:`~oid4vci.issuer.tenancy.build_path_issuer_url`, ``tenant_mode="path"``): the tenant comes
   from the request path, e.g. ``/.well-known/openid-credential-issuer/acme`` or ``/acme/token``.
 
 Run it: ``python -m examples.multi_tenant_issuer``
@@ -25,16 +25,10 @@ import anyio
 import attrs
 
 from oid4vci.errors import TokenError
-from oid4vci.issuer import (
-    PRE_AUTHORIZED_CODE_GRANT,
-    CredentialConfigurationSpec,
-    Issuer,
-    IssuerConfig,
-    MemoryStore,
-    build_path_issuer_url,
-    build_subdomain_issuer_url,
-)
+from oid4vci.issuer import CredentialConfigurationSpec, Issuer, IssuerConfig, MemoryStore
+from oid4vci.issuer.tenancy import build_path_issuer_url, build_subdomain_issuer_url
 from oid4vci.jose import LocalSigner
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import Oid4vciClient, request_token
 

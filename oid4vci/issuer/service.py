@@ -67,7 +67,7 @@ from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.as_metadata import handle_as_metadata
 from oid4vci.issuer.authorization import handle_authorization
 from oid4vci.issuer.config import IssuerConfig
-from oid4vci.issuer.credential import handle_credential_request
+from oid4vci.issuer.credential import handle_credential
 from oid4vci.issuer.deferred import (
     complete_deferred,
     deny_deferred,
@@ -92,7 +92,7 @@ from oid4vci.issuer.offers import (
     TxCodeSpec,
     create_authorization_code_offer,
     create_pre_authorized_offer,
-    handle_offer_request,
+    handle_offer,
     offer_template_url,
 )
 from oid4vci.issuer.par import handle_par
@@ -286,15 +286,15 @@ class Issuer:
 
     async def complete_deferred(self, transaction_id: str, claims: Mapping[str, Any]) -> None:
         """See :func:`oid4vci.issuer.deferred.complete_deferred`."""
-        await complete_deferred(self.config, transaction_id, claims)
+        await complete_deferred(transaction_id, self.config, claims)
 
     async def deny_deferred(self, transaction_id: str) -> None:
         """See :func:`oid4vci.issuer.deferred.deny_deferred`."""
-        await deny_deferred(self.config, transaction_id)
+        await deny_deferred(transaction_id, self.config)
 
     def metadata(self, version: SpecVersion | None = None) -> dict[str, Any]:
         """The Credential Issuer metadata document (see :func:`create_issuer_metadata`)."""
-        return create_issuer_metadata(self.config, version)
+        return create_issuer_metadata(self.config, version=version)
 
     def jwt_vc_issuer_metadata(self) -> dict[str, Any]:
         """The JWT VC Issuer metadata document."""
@@ -368,7 +368,7 @@ class Issuer:
         return await handle_notification(request, config, on_notification=self.on_notification)
 
     async def _offer(self, request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-        return await handle_offer_request(request, config, templates=self._templates)
+        return await handle_offer(request, config, templates=self._templates)
 
     # -- the handler ---------------------------------------------------------------------
 
@@ -427,17 +427,11 @@ def _method_not_allowed(methods: Sequence[str]) -> HttpResponse:
     return _with_allow(response, methods)
 
 
-async def _issuer_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return handle_issuer_metadata(request, config)
-
-
-async def _jwt_vc_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return handle_jwt_vc_issuer_metadata(request, config)
-
-
 _POST = ("POST",)
-_METADATA_ROUTE = _Route(name="metadata", methods=("GET",), endpoint=_issuer_metadata)
-_JWT_VC_ISSUER_ROUTE = _Route(name="jwt_vc_issuer", methods=("GET",), endpoint=_jwt_vc_metadata)
+_METADATA_ROUTE = _Route(name="metadata", methods=("GET",), endpoint=handle_issuer_metadata)
+_JWT_VC_ISSUER_ROUTE = _Route(
+    name="jwt_vc_issuer", methods=("GET",), endpoint=handle_jwt_vc_issuer_metadata
+)
 _AS_METADATA_ROUTE = _Route(name="as_metadata", methods=("GET",), endpoint=handle_as_metadata)
 #: The issuer's own endpoints by ``IssuerConfig.endpoint`` name (the notification endpoint,
 #: which needs this Issuer's hook, is added per instance).
@@ -445,7 +439,7 @@ _ENDPOINT_ROUTES: dict[str, _Route] = {
     "credential": _Route(
         name="credential",
         methods=_POST,
-        endpoint=handle_credential_request,
+        endpoint=handle_credential,
         error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
     ),
     "nonce": _Route(name="nonce", methods=_POST, endpoint=handle_nonce),

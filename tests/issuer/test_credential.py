@@ -8,11 +8,8 @@ import pytest
 
 from oid4vci.errors import CredentialRequestError
 from oid4vci.http import HttpRequest
-from oid4vci.issuer import (
-    Issuer,
-    TokenContext,
-    parse_credential_request,
-)
+from oid4vci.issuer import Issuer, parse_credential_request
+from oid4vci.issuer.access_token import TokenContext
 from oid4vci.issuer.credential import credential_response_body
 from oid4vci.jose import LocalSigner, create_jws
 from oid4vci.versions import SpecVersion

@@ -15,13 +15,8 @@ import pytest
 
 from oid4vci.errors import InsecureUrlError, ValidationError
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import (
-    CredentialConfigurationSpec,
-    Issuer,
-    IssuerConfig,
-    build_path_issuer_url,
-    tenant_from_path,
-)
+from oid4vci.issuer import CredentialConfigurationSpec, Issuer, IssuerConfig
+from oid4vci.issuer.tenancy import build_path_issuer_url, tenant_from_path
 from oid4vci.jose import LocalSigner
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import Oid4vciClient

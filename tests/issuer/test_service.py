@@ -547,13 +547,8 @@ async def test_store_full_is_503(clock: FakeClock) -> None:
 
 async def test_store_full_is_503_with_retry_after_from_every_helper(clock: FakeClock) -> None:
     # The endpoint helpers answer a full store like Issuer.handle does.
-    from oid4vci.issuer import (
-        PreAuthorizedGrant,
-        handle_authorization,
-        handle_par,
-        handle_token,
-        store_pre_authorized_code,
-    )
+    from oid4vci.issuer import handle_authorization, handle_par, handle_token
+    from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
 
     config = make_config(clock, store=_FullStore(clock=clock), allow_bearer=True)
     grant = PreAuthorizedGrant(subject="alice", configuration_ids=("identity",))
@@ -706,7 +701,8 @@ async def test_offer_template_via_service(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("template", ["pre_auth", "pre_auth_tx_code"])
 async def test_demo_issuer_templates(clock: FakeClock, template: str) -> None:
-    from oid4vci.issuer import DEMO_TX_CODE, build_demo_issuer
+    from oid4vci.issuer import build_demo_issuer
+    from oid4vci.issuer.demo import DEMO_TX_CODE
 
     demo = build_demo_issuer("https://demo.example", clock=clock)
     assert demo.tx_code == DEMO_TX_CODE and demo.login == "alice:wonderland"

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from oid4vci.http import Headers, HttpRequest, HttpResponse
-from oid4vci.issuer import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.jose import LocalSigner
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.transports.aiohttp import serve
 from tests.conftest import FakeClock
 from tests.security.support import (
