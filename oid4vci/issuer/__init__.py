@@ -50,7 +50,6 @@ from oid4vci.issuer.deferred import (
 from oid4vci.issuer.deferred import (
     verify_deferred_credential_request as verify_deferred_credential_request,
 )
-from oid4vci.issuer.demo import DemoIssuer as DemoIssuer
 from oid4vci.issuer.demo import build_demo_issuer as build_demo_issuer
 from oid4vci.issuer.metadata import create_issuer_metadata as create_issuer_metadata
 from oid4vci.issuer.metadata import create_jwt_vc_issuer_metadata as create_jwt_vc_issuer_metadata
@@ -59,11 +58,11 @@ from oid4vci.issuer.metadata import handle_jwt_vc_issuer_metadata as handle_jwt_
 from oid4vci.issuer.nonce import create_nonce_response as create_nonce_response
 from oid4vci.issuer.nonce import handle_nonce as handle_nonce
 from oid4vci.issuer.nonce import parse_nonce_request as parse_nonce_request
-from oid4vci.issuer.notification import NotificationHook as NotificationHook
 from oid4vci.issuer.notification import create_notification_response as create_notification_response
 from oid4vci.issuer.notification import handle_notification as handle_notification
 from oid4vci.issuer.notification import parse_notification_request as parse_notification_request
 from oid4vci.issuer.notification import verify_notification_request as verify_notification_request
+from oid4vci.issuer.offers import OfferOptions as OfferOptions
 from oid4vci.issuer.offers import OfferTemplate as OfferTemplate
 from oid4vci.issuer.offers import TxCodeSpec as TxCodeSpec
 from oid4vci.issuer.offers import create_authorization_code_offer as create_authorization_code_offer
@@ -77,6 +76,7 @@ from oid4vci.issuer.par import handle_par as handle_par
 from oid4vci.issuer.par import parse_par_request as parse_par_request
 from oid4vci.issuer.par import verify_par_request as verify_par_request
 from oid4vci.issuer.service import Issuer as Issuer
+from oid4vci.issuer.service import Tenancy as Tenancy
 from oid4vci.issuer.store import MemoryStore as MemoryStore
 from oid4vci.issuer.store import Store as Store
 from oid4vci.issuer.token import create_token_response as create_token_response
@@ -91,19 +91,19 @@ __all__ = [
     "CredentialConfigurationSpec",
     "DeferIssuance",
     # the demo
-    "DemoIssuer",
     "Denied",
     "ExternalAuthorizationServer",
     # service and configuration
     "Issuer",
     "IssuerConfig",
     "MemoryStore",
-    "NotificationHook",
+    "OfferOptions",
     "OfferTemplate",
     "PendingLogin",
     "Respond",
     # the store
     "Store",
+    "Tenancy",
     "TxCodeSpec",
     "UserAuthenticator",
     "build_demo_issuer",

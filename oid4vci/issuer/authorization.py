@@ -79,7 +79,7 @@ __all__ = [
 
 #: The form/query parameter carrying a pending authorization's handle (login form post-back).
 HANDLE_PARAMETER = "handle"
-#: Prefix of the ``request_uri`` values minted by the PAR endpoint.
+#: Prefix of the ``request_uri`` values created by the PAR endpoint.
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
 _CHALLENGE_RE = re.compile(r"[A-Za-z0-9\-_]{43}")

@@ -53,7 +53,7 @@ from oid4vci.errors import (
 )
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
-from oid4vci.issuer._request_body import read_json_body, require_post
+from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
 from oid4vci.issuer.metadata import credential_key_id
@@ -92,11 +92,11 @@ __all__ = [
     "verify_credential_request",
 ]
 
-#: The credential formats this issuer mints (SD-JWT VC; ``vc+sd-jwt`` is the Draft 13/14 name).
+#: The credential formats this issuer creates (SD-JWT VC; ``vc+sd-jwt`` is the Draft 13/14 name).
 SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
 #: The W3C VCDM 1.1 JWT format (same identifier in every version).
 JWT_VC_JSON_FORMAT = "jwt_vc_json"
-#: Every credential format this issuer mints.
+#: Every credential format this issuer creates.
 ISSUABLE_FORMATS = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT}
 _DRAFT_13_14 = (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14)
 
@@ -275,7 +275,7 @@ def parse_credential_request(
     """
     req = HttpRequest.coerce(request)
     _require_post(req, config)
-    data = read_json_body(
+    data = parse_json_body(
         req, error_cls=CredentialRequestError, error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST
     )
     try:
@@ -334,7 +334,7 @@ async def create_credentials(
     now = int(config.clock())
     try:
         if spec.format == JWT_VC_JSON_FORMAT:
-            return await _mint_jwt_vc_json(config, spec, claims, holder_jwks, now)
+            return await _create_jwt_vc_json(config, spec, claims, holder_jwks, now)
         assert spec.vct is not None  # CredentialConfigurationSpec requires it for SD-JWT VC
         return await issue_batch(
             config.credential_signer,
@@ -354,7 +354,7 @@ async def create_credentials(
         raise RuntimeError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
 
 
-async def _mint_jwt_vc_json(
+async def _create_jwt_vc_json(
     config: IssuerConfig,
     spec: CredentialConfigurationSpec,
     claims: Mapping[str, Any],

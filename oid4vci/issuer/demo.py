@@ -6,7 +6,7 @@ one SD-JWT VC identity credential (configuration ``identity_credential``), a dem
 and three **offer templates**, each a reusable link:
 
 ========================  ================================================================
-template                  what every fetch of its ``credential_offer_uri`` mints
+template                  what every fetch of its ``credential_offer_uri`` creates
 ========================  ================================================================
 ``pre_auth``              a fresh pre-authorized code for ``alice``
 ``pre_auth_tx_code``      a fresh pre-authorized code for ``alice`` that also needs the

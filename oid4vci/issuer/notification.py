@@ -35,7 +35,7 @@ from oid4vci.errors import (
 )
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
-from oid4vci.issuer._request_body import read_json_body, require_post
+from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import (
@@ -124,7 +124,7 @@ def parse_notification_request(
     """
     req = HttpRequest.coerce(request)
     require_post(req, config, error_cls=CredentialRequestError)
-    data = read_json_body(
+    data = parse_json_body(
         req,
         error_cls=CredentialRequestError,
         error_code=ErrorCode.INVALID_NOTIFICATION_REQUEST,

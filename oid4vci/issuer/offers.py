@@ -54,6 +54,7 @@ __all__ = [
     "OFFER_SCHEME",
     "TEMPLATE_PATH",
     "CreatedOffer",
+    "OfferOptions",
     "OfferRecord",
     "OfferRequest",
     "OfferTemplate",
@@ -73,6 +74,21 @@ __all__ = [
 OFFER_SCHEME = "openid-credential-offer://"
 #: Path segment under ``/offers/`` where templates are served.
 TEMPLATE_PATH = "templates/"
+
+
+@attrs.frozen(kw_only=True)
+class OfferOptions:
+    """How an offer is published (OID4VCI 1.0 §4.1).
+
+    ``by_reference`` stores it and links to ``<issuer>/offers/<id>`` (``credential_offer_uri``,
+    §4.1.3) instead of putting it in the link by value; such an offer is served once unless
+    ``reusable``. ``scheme`` is the link's scheme (the wallet's credential offer endpoint, or
+    ``openid-credential-offer://``).
+    """
+
+    by_reference: bool = False
+    reusable: bool = False
+    scheme: str = OFFER_SCHEME
 
 
 @store_record
@@ -139,7 +155,7 @@ class TxCodeSpec:
 
 @attrs.frozen(kw_only=True, repr=False)
 class CreatedOffer:
-    """A minted offer.
+    """A created offer.
 
     ``offer_uri`` is the ``openid-credential-offer://`` link (by value, or by reference to
     ``https_uri``); ``https_uri`` is the by-reference URL (``None`` for offers by value).
@@ -169,7 +185,7 @@ class CreatedOffer:
 
 @attrs.frozen(kw_only=True)
 class OfferTemplate:
-    """A reusable offer link: each fetch mints a fresh single-use offer.
+    """A reusable offer link: each fetch creates a fresh single-use offer.
 
     ``grant`` is ``pre-authorized_code`` (needs ``subject``; optional ``tx_code``) or
     ``authorization_code`` (``subject`` is stored with the ``issuer_state`` as a hint).
@@ -213,14 +229,12 @@ def _check_ids(config: IssuerConfig, configuration_ids: Sequence[str]) -> tuple[
     return ids
 
 
-async def _mint(
+async def _create_offer(
     config: IssuerConfig,
     *,
     ids: tuple[str, ...],
     offer_id: str,
-    by_reference: bool,
-    reusable: bool,
-    scheme: str,
+    options: OfferOptions,
     pre_authorized_code: PreAuthorizedCodeGrant | None = None,
     authorization_code: AuthorizationCodeGrant | None = None,
 ) -> CreatedOffer:
@@ -232,8 +246,9 @@ async def _mint(
         authorization_code=authorization_code,
     )
     https_uri: str | None = None
-    if by_reference:
-        record = OfferRecord(offer=credential_offer_to_json(offer), reusable=reusable)
+    scheme = options.scheme
+    if options.by_reference:
+        record = OfferRecord(offer=credential_offer_to_json(offer), reusable=options.reusable)
         await config.store.put(
             store_keys.offer_key(offer_id), record_to_json(record), store_keys.OFFER.ttl(config)
         )
@@ -250,16 +265,14 @@ async def create_pre_authorized_offer(
     configuration_ids: Sequence[str],
     subject: str,
     tx_code: TxCodeSpec | None = None,
-    by_reference: bool = False,
-    reusable: bool = False,
-    scheme: str = OFFER_SCHEME,
     data: Mapping[str, Any] | None = None,
+    options: OfferOptions | None = None,
 ) -> CreatedOffer:
-    """Mint a pre-authorized code offer for ``subject``.
+    """Create a pre-authorized code offer for ``subject``.
 
     The code lives ``config.pre_authorized_code_ttl`` seconds and is redeemable once (with the
-    Transaction Code when ``tx_code`` is given). With ``by_reference`` the offer is served at
-    ``<issuer>/offers/<id>`` (once, unless ``reusable``). ``data`` is stored with the code
+    Transaction Code when ``tx_code`` is given). ``options`` (:class:`OfferOptions`) says how
+    it is published (by value by default). ``data`` is stored with the code
     (see :class:`~oid4vci.issuer.token.PreAuthorizedGrant`). Raises :class:`ValueError` for
     unknown configurations or an empty ``subject``.
     """
@@ -279,13 +292,11 @@ async def create_pre_authorized_offer(
     await store_pre_authorized_code(
         config.store, code, grant, store_keys.PRE_AUTHORIZED_CODE.ttl(config)
     )
-    created = await _mint(
+    created = await _create_offer(
         config,
         ids=ids,
         offer_id=offer_id,
-        by_reference=by_reference,
-        reusable=reusable,
-        scheme=scheme,
+        options=options or OfferOptions(),
         pre_authorized_code=PreAuthorizedCodeGrant(
             pre_authorized_code=code,
             tx_code=tx_code.wire() if tx_code is not None else None,
@@ -298,12 +309,10 @@ async def create_authorization_code_offer(
     config: IssuerConfig,
     *,
     configuration_ids: Sequence[str],
-    by_reference: bool = False,
-    reusable: bool = False,
     subject: str | None = None,
-    scheme: str = OFFER_SCHEME,
+    options: OfferOptions | None = None,
 ) -> CreatedOffer:
-    """Mint an authorization code offer with a fresh ``issuer_state``.
+    """Create an authorization code offer with a fresh ``issuer_state``.
 
     ``issuer_state:<value>`` stores ``{"configuration_ids", "offer_id", "subject"?}`` for the
     authorization endpoint (which uses the offered configurations when the wallet asks for none,
@@ -318,28 +327,26 @@ async def create_authorization_code_offer(
         record_to_json(state),
         store_keys.ISSUER_STATE.ttl(config),
     )
-    created = await _mint(
+    created = await _create_offer(
         config,
         ids=ids,
         offer_id=offer_id,
-        by_reference=by_reference,
-        reusable=reusable,
-        scheme=scheme,
+        options=options or OfferOptions(),
         authorization_code=AuthorizationCodeGrant(issuer_state=issuer_state),
     )
     return attrs.evolve(created, issuer_state=issuer_state)
 
 
 async def create_offer_from_template(
-    template: OfferTemplate, config: IssuerConfig, *, by_reference: bool = False
+    template: OfferTemplate, config: IssuerConfig, *, options: OfferOptions | None = None
 ) -> CreatedOffer:
     """A fresh single-use offer made from ``template``."""
     if template.grant == "authorization_code":
         return await create_authorization_code_offer(
             config,
             configuration_ids=template.configuration_ids,
-            by_reference=by_reference,
             subject=template.subject,
+            options=options,
         )
     assert template.subject is not None
     return await create_pre_authorized_offer(
@@ -347,7 +354,7 @@ async def create_offer_from_template(
         configuration_ids=template.configuration_ids,
         subject=template.subject,
         tx_code=template.tx_code,
-        by_reference=by_reference,
+        options=options,
     )
 
 

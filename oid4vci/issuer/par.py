@@ -29,7 +29,7 @@ from oid4vci._wire import record_to_json
 from oid4vci.errors import AuthorizationError, DpopError, ErrorCode, ProtocolError, StoreFullError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
-from oid4vci.issuer._request_body import read_form_post
+from oid4vci.issuer._request_body import parse_form_post
 from oid4vci.issuer.access_token import verify_dpop_proof
 from oid4vci.issuer.authorization import (
     REQUEST_URI_PREFIX,
@@ -70,7 +70,7 @@ def parse_par_request(request: HttpRequest | RequestDict, config: IssuerConfig) 
     if config.external_authorization_server is not None:
         raise AuthorizationError(ErrorCode.INVALID_REQUEST, "no PAR endpoint here", status=404)
     req = HttpRequest.coerce(request)
-    params = read_form_post(req, config, error_cls=AuthorizationError)
+    params = parse_form_post(req, config, error_cls=AuthorizationError)
     if "request_uri" in params:
         raise AuthorizationError(ErrorCode.INVALID_REQUEST, "request_uri must not be pushed")
     if not params.get("client_id"):

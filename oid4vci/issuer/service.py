@@ -28,12 +28,12 @@ body over ``config.max_body_size`` → 413 (checked before anything is parsed).
 any other :class:`~oid4vci.errors.ValidationError` → 400 with the endpoint's error code; any
 other exception → 500 ``server_error`` (logged with the endpoint name and exception type only).
 
-Multi-tenant: with ``tenant_base_url`` and ``tenant_resolver``, one ``Issuer`` serves many
-credential issuers. The tenant comes from
+Multi-tenant: with a :class:`Tenancy` (``base_url``, ``resolver``, ``mode``), one ``Issuer``
+serves many credential issuers. The tenant comes from
 
-* ``tenant_mode="subdomain"`` (default): the ``Host`` header, ``<tenant>.<base host>``
+* ``mode="subdomain"`` (default): the ``Host`` header, ``<tenant>.<base host>``
   (:func:`~oid4vci.issuer.tenancy.tenant_from_host`);
-* ``tenant_mode="path"``: the request path, for identifiers ``<base URL>/<tenant>``
+* ``mode="path"``: the request path, for identifiers ``<base URL>/<tenant>``
   (:func:`~oid4vci.issuer.tenancy.tenant_from_path`): ``/.well-known/<name>[/base]/<tenant>``
   (1.0 inserted form), ``[/base]/<tenant>/.well-known/<name>`` (Draft 13–15 appended form) and
   ``[/base]/<tenant>/<endpoint>``. A path that is one of the base configuration's own routes is
@@ -88,6 +88,7 @@ from oid4vci.issuer.notification import NotificationHook, handle_notification
 from oid4vci.issuer.offers import (
     OFFER_SCHEME,
     CreatedOffer,
+    OfferOptions,
     OfferTemplate,
     TxCodeSpec,
     create_authorization_code_offer,
@@ -111,7 +112,7 @@ from oid4vci.issuer.token import handle_token
 from oid4vci.models.offer import build_credential_offer_uri
 from oid4vci.versions import SpecVersion
 
-__all__ = ["Issuer", "TenantResolver"]
+__all__ = ["Issuer", "Tenancy", "TenantResolver"]
 
 logger = logging.getLogger("oid4vci.issuer")
 
@@ -121,6 +122,35 @@ the base configuration moved to its sub-domain or path (:meth:`Issuer.tenant_con
 :class:`IssuerConfig` to serve it with that, False/None to answer 404."""
 
 _TENANT_MODES = ("subdomain", "path")
+
+
+@attrs.frozen(kw_only=True)
+class Tenancy:
+    """One :class:`Issuer` serving many credential issuers (tenants).
+
+    ``base_url`` is the base issuer URL of the tenants: ``https://issuer.example`` gives
+    ``https://<tenant>.issuer.example`` (``mode="subdomain"``, tenant from the ``Host``
+    header) or ``https://issuer.example/<tenant>`` (``mode="path"``, tenant from the request
+    path; a base path is kept, ``https://host/issuers`` gives ``https://host/issuers/<tenant>``).
+    ``resolver`` decides whether a tenant exists (see :data:`TenantResolver`).
+    """
+
+    base_url: str
+    resolver: TenantResolver = attrs.field(repr=False)
+    mode: Literal["subdomain", "path"] = "subdomain"
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode not in _TENANT_MODES:
+            raise ValueError("tenancy mode must be 'subdomain' or 'path'")
+        if self.mode == "path":
+            build_path_issuer_url(self.base_url, "probe")  # refuse a bad base URL now
+
+    def tenant_url(self, tenant: str) -> str:
+        """The issuer identifier of ``tenant`` (raises ``ValidationError`` for a bad name)."""
+        if self.mode == "path":
+            return build_path_issuer_url(self.base_url, tenant)
+        return build_subdomain_issuer_url(self.base_url, tenant)
+
 
 Endpoint = Callable[[HttpRequest, IssuerConfig], Awaitable[HttpResponse]]
 
@@ -148,13 +178,7 @@ class Issuer:
         ``<issuer>/offers/templates/<name>``; more can be added with
         :meth:`register_offer_template`.
     :param on_notification: ``async`` hook called with each new notification event.
-    :param tenant_base_url: base issuer URL of the tenants: ``https://issuer.example`` gives
-        ``https://<tenant>.issuer.example`` (sub-domain mode) or
-        ``https://issuer.example/<tenant>`` (path mode; a base path is kept,
-        ``https://host/issuers`` gives ``https://host/issuers/<tenant>``).
-    :param tenant_resolver: decides whether a tenant exists (see :data:`TenantResolver`).
-    :param tenant_mode: ``"subdomain"`` (tenant from the ``Host`` header) or ``"path"``
-        (tenant from the request path).
+    :param tenancy: serve many credential issuers (see :class:`Tenancy`).
     """
 
     def __init__(
@@ -163,21 +187,11 @@ class Issuer:
         *,
         offer_templates: Iterable[OfferTemplate] = (),
         on_notification: NotificationHook | None = None,
-        tenant_base_url: str | None = None,
-        tenant_resolver: TenantResolver | None = None,
-        tenant_mode: Literal["subdomain", "path"] = "subdomain",
+        tenancy: Tenancy | None = None,
     ) -> None:
-        if (tenant_base_url is None) != (tenant_resolver is None):
-            raise ValueError("give both tenant_base_url and tenant_resolver, or neither")
-        if tenant_mode not in _TENANT_MODES:
-            raise ValueError("tenant_mode must be 'subdomain' or 'path'")
-        if tenant_mode == "path" and tenant_base_url is not None:
-            build_path_issuer_url(tenant_base_url, "probe")  # refuse a bad base URL now
         self.config = config
-        self.tenant_mode: Literal["subdomain", "path"] = tenant_mode
         self.on_notification = on_notification
-        self.tenant_base_url = tenant_base_url
-        self.tenant_resolver = tenant_resolver
+        self.tenancy = tenancy
         self._templates: dict[str, OfferTemplate] = {}
         for template in offer_templates:
             self.register_offer_template(template)
@@ -232,11 +246,9 @@ class Issuer:
         ``https://<tenant>.<base host>`` (sub-domain) or ``<base URL>/<tenant>`` (path). Raises
         :class:`~oid4vci.errors.ValidationError` for an invalid tenant name.
         """
-        if self.tenant_base_url is None:
+        if self.tenancy is None:
             raise ValueError("this issuer is not multi-tenant")
-        if self.tenant_mode == "path":
-            return build_path_issuer_url(self.tenant_base_url, tenant)
-        return build_subdomain_issuer_url(self.tenant_base_url, tenant)
+        return self.tenancy.tenant_url(tenant)
 
     def tenant_config(self, tenant: str) -> IssuerConfig:
         """The configuration of ``tenant`` (without asking the resolver).
@@ -254,8 +266,7 @@ class Issuer:
         configuration_ids: Sequence[str],
         subject: str,
         tx_code: TxCodeSpec | None = None,
-        by_reference: bool = False,
-        reusable: bool = False,
+        options: OfferOptions | None = None,
         config: IssuerConfig | None = None,
     ) -> CreatedOffer:
         """See :func:`oid4vci.issuer.offers.create_pre_authorized_offer`."""
@@ -264,24 +275,19 @@ class Issuer:
             configuration_ids=configuration_ids,
             subject=subject,
             tx_code=tx_code,
-            by_reference=by_reference,
-            reusable=reusable,
+            options=options,
         )
 
     async def create_authorization_code_offer(
         self,
         *,
         configuration_ids: Sequence[str],
-        by_reference: bool = False,
-        reusable: bool = False,
+        options: OfferOptions | None = None,
         config: IssuerConfig | None = None,
     ) -> CreatedOffer:
         """See :func:`oid4vci.issuer.offers.create_authorization_code_offer`."""
         return await create_authorization_code_offer(
-            config or self.config,
-            configuration_ids=configuration_ids,
-            by_reference=by_reference,
-            reusable=reusable,
+            config or self.config, configuration_ids=configuration_ids, options=options
         )
 
     async def complete_deferred(self, transaction_id: str, claims: Mapping[str, Any]) -> None:
@@ -341,7 +347,8 @@ class Issuer:
         return None
 
     def _tenant_of(self, request: HttpRequest, base_url: str) -> str | None:
-        if self.tenant_mode == "path":
+        assert self.tenancy is not None
+        if self.tenancy.mode == "path":
             path = _path_of(request.url)
             if self._route_for(self.config, path) is not None:
                 return None  # the base configuration's own endpoint
@@ -350,12 +357,12 @@ class Issuer:
         return tenant_from_host(host, base_url)
 
     async def _config_for(self, request: HttpRequest) -> IssuerConfig | None:
-        if self.tenant_base_url is None or self.tenant_resolver is None:
+        if self.tenancy is None:
             return self.config
-        tenant = self._tenant_of(request, self.tenant_base_url)
+        tenant = self._tenant_of(request, self.tenancy.base_url)
         if tenant is None:
             return self.config
-        resolved = await self.tenant_resolver(tenant)
+        resolved = await self.tenancy.resolver(tenant)
         if isinstance(resolved, IssuerConfig):
             return resolved
         if resolved:

@@ -33,7 +33,7 @@ from oid4vci.dpop import DpopProof
 from oid4vci.errors import ErrorCode, ProtocolError, StoreFullError, TokenError, WireFormatError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
-from oid4vci.issuer._request_body import read_form_post
+from oid4vci.issuer._request_body import parse_form_post
 from oid4vci.issuer.access_token import (
     TokenContext,
     create_access_token,
@@ -179,7 +179,7 @@ def parse_token_request(request: HttpRequest | RequestDict, config: IssuerConfig
     if config.external_authorization_server is not None:
         raise _error(ErrorCode.INVALID_REQUEST, "no token endpoint here", status=404)
     req = HttpRequest.coerce(request)
-    params = read_form_post(req, config, error_cls=TokenError)
+    params = parse_form_post(req, config, error_cls=TokenError)
     grant_type = params.get("grant_type")
     if not grant_type:
         raise _error(ErrorCode.INVALID_REQUEST, "grant_type is required")

@@ -30,7 +30,9 @@ from oid4vci.issuer import (
     Issuer,
     IssuerConfig,
     MemoryStore,
+    OfferOptions,
     OfferTemplate,
+    Tenancy,
     TxCodeSpec,
 )
 from oid4vci.jose import LocalSigner, create_jws
@@ -389,7 +391,7 @@ async def test_whole_issuance_by_raw_requests(
     transport = transport_for(issuer)
     # 1. the offer, by reference
     created = await issuer.create_pre_authorized_offer(
-        configuration_ids=["identity"], subject="alice", by_reference=True
+        configuration_ids=["identity"], subject="alice", options=OfferOptions(by_reference=True)
     )
     link = parse_qs(urlsplit(created.offer_uri).query)["credential_offer_uri"][0]
     offer_response = await send(transport, "GET", link)
@@ -632,7 +634,9 @@ async def test_multi_tenant_host_routing(clock: FakeClock) -> None:
     async def resolver(tenant: str) -> bool:
         return tenant in known
 
-    issuer = Issuer(make_config(clock, issuer=base), tenant_base_url=base, tenant_resolver=resolver)
+    issuer = Issuer(
+        make_config(clock, issuer=base), tenancy=Tenancy(base_url=base, resolver=resolver)
+    )
     transport = transport_for(issuer)
     response = await send(
         transport, "GET", "https://acme.issuer.example/.well-known/openid-credential-issuer"
