@@ -3,9 +3,9 @@
 The app keeps its own pages and cookie login and hands the OID4VCI paths to the issuer with
 :func:`oid4vci.transports.aiohttp.handler_for_aiohttp`. The issuer's identifier is
 ``<app>/oid4vci`` (endpoints under ``/oid4vci/``, metadata under ``/.well-known/``); it calls two
-app hooks: ``cookie_login`` (a :class:`~oid4vci.issuer.UserAuthenticator`: logged-in users are
+app hooks: ``cookie_login`` (a :class:`~oid4vci.issuer.config.UserAuthenticator`: logged-in users are
 authenticated, others go through the app's ``/login`` and back) and ``employee_claims`` (a
-:class:`~oid4vci.issuer.ClaimsSource`; :func:`oid4vci.sdjwt.sd` marks selectively disclosable
+:class:`~oid4vci.issuer.config.ClaimsSource`; :func:`oid4vci.sdjwt.sd` marks selectively disclosable
 claims). ``main()`` serves the app on 127.0.0.1 (free port), plays browser and wallet through
 the authorization code flow, and returns the badge's claims.
 

@@ -7,8 +7,10 @@ nonce, credential, deferred, notification). Each endpoint is a module with the s
 by ``handle_<endpoint>(request, config)``, which answers errors and never raises them. See
 :mod:`oid4vci.issuer.service` and, for the store keys, :mod:`oid4vci.issuer.store_keys`.
 
-This namespace holds the service, its configuration values, the stages, the store and the demo
-builder; everything else (records, constants, lower-level helpers) is public in its module.
+This namespace holds the service, its configuration values, the stages (with
+:func:`create_error_response`, the response to any error a stage raises), the store and the
+demo builder; everything else (hook protocols such as ``ClaimsSource`` and
+``UserAuthenticator``, records, constants, lower-level helpers) is public in its module.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from oid4vci.issuer.authorization import (
     verify_authorization_request as verify_authorization_request,
 )
 from oid4vci.issuer.config import Authenticated as Authenticated
-from oid4vci.issuer.config import ClaimsSource as ClaimsSource
 from oid4vci.issuer.config import ClientPolicy as ClientPolicy
 from oid4vci.issuer.config import CredentialConfigurationSpec as CredentialConfigurationSpec
 from oid4vci.issuer.config import DeferIssuance as DeferIssuance
@@ -35,7 +36,6 @@ from oid4vci.issuer.config import ExternalAuthorizationServer as ExternalAuthori
 from oid4vci.issuer.config import IssuerConfig as IssuerConfig
 from oid4vci.issuer.config import PendingLogin as PendingLogin
 from oid4vci.issuer.config import Respond as Respond
-from oid4vci.issuer.config import UserAuthenticator as UserAuthenticator
 from oid4vci.issuer.credential import create_credential_response as create_credential_response
 from oid4vci.issuer.credential import handle_credential as handle_credential
 from oid4vci.issuer.credential import parse_credential_request as parse_credential_request
@@ -75,6 +75,7 @@ from oid4vci.issuer.par import create_par_response as create_par_response
 from oid4vci.issuer.par import handle_par as handle_par
 from oid4vci.issuer.par import parse_par_request as parse_par_request
 from oid4vci.issuer.par import verify_par_request as verify_par_request
+from oid4vci.issuer.responses import create_error_response as create_error_response
 from oid4vci.issuer.service import Issuer as Issuer
 from oid4vci.issuer.service import Tenancy as Tenancy
 from oid4vci.issuer.store import MemoryStore as MemoryStore
@@ -86,7 +87,6 @@ from oid4vci.issuer.token import verify_token_request as verify_token_request
 
 __all__ = [
     "Authenticated",
-    "ClaimsSource",
     "ClientPolicy",
     "CredentialConfigurationSpec",
     "DeferIssuance",
@@ -105,13 +105,13 @@ __all__ = [
     "Store",
     "Tenancy",
     "TxCodeSpec",
-    "UserAuthenticator",
     "build_demo_issuer",
     "create_as_metadata",
     "create_authorization_code_offer",
     "create_authorization_response",
     "create_credential_response",
     "create_deferred_credential_response",
+    "create_error_response",
     # metadata endpoints (OID4VCI 1.0 §12, SD-JWT VC, RFC 8414)
     "create_issuer_metadata",
     "create_jwt_vc_issuer_metadata",

@@ -21,8 +21,10 @@ path                                                   method    handler
 ``<path>/offers/<id>``, ``<path>/offers/templates/<n>`` GET      credential offers by reference
 =====================================================  ========  =============================
 
-Errors: an unknown path → 404 JSON, a known path with another method → 405 with ``Allow``, a
-body over ``config.max_body_size`` → 413 (checked before anything is parsed).
+Each route calls the endpoint's ``handle_*`` function (``handle_token``, ``handle_credential``,
+...), which answers every protocol error itself. The service adds: an unknown path → 404 JSON,
+a known path with another method → 405 with ``Allow``, a body over ``config.max_body_size`` →
+413 (checked before anything is parsed). As a safety net for hooks and custom code,
 :class:`~oid4vci.errors.ProtocolError` → :func:`~oid4vci.issuer.responses.create_error_response`;
 :class:`~oid4vci.errors.StoreFullError` → 503 ``temporarily_unavailable`` with ``Retry-After``;
 any other :class:`~oid4vci.errors.ValidationError` → 400 with the endpoint's error code; any
