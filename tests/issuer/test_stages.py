@@ -364,6 +364,57 @@ def test_handlers_never_raise(
     assert response.headers.get("Cache-Control") == "no-store"
 
 
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=8,
+)
+_REQUEST_MEMBERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "credential_configuration_id": st.sampled_from(["identity", "other", "x"]) | _JSON_VALUES,
+        "credential_identifier": st.sampled_from(["identity", "x"]) | _JSON_VALUES,
+        "format": st.sampled_from(["dc+sd-jwt", "vc+sd-jwt", "jwt_vc_json"]) | _JSON_VALUES,
+        "vct": _JSON_VALUES,
+        "proof": _JSON_VALUES | st.just({"proof_type": "jwt", "jwt": "a.b.c"}),
+        "proofs": _JSON_VALUES | st.just({"jwt": ["a.b.c"]}),
+        "transaction_id": _JSON_VALUES,
+        "notification_id": _JSON_VALUES,
+        "event": st.sampled_from(["credential_accepted", "credential_deleted"]) | _JSON_VALUES,
+        "credential_response_encryption": _JSON_VALUES,
+    },
+)
+
+
+def test_protected_handlers_never_raise_with_a_valid_token(clock: FakeClock) -> None:
+    import anyio
+
+    async def setup() -> tuple[Issuer, Session]:
+        issuer = Issuer(make_config(clock))
+        return issuer, await pre_authorized_session(issuer, transport_for(issuer), clock)
+
+    issuer, session = anyio.run(setup)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        endpoint=st.sampled_from(["credential", "deferred", "notification"]),
+        body=_REQUEST_MEMBERS | _JSON_VALUES,
+    )
+    def check(endpoint: str, body: Any) -> None:
+        handler, url = HANDLERS[endpoint]
+
+        async def run() -> HttpResponse:
+            headers = await session.dpop_header("POST", url, ath=True)
+            headers.update({"Authorization": f"DPoP {session.token}", **JSON})
+            return await handler(_request("POST", url, headers, json.dumps(body)), issuer.config)
+
+        response = anyio.run(run)
+        assert 200 <= response.status < 500, response.body
+        assert response.headers.get("Cache-Control") == "no-store"
+
+    check()
+
+
 # -- (b) the public namespace ---------------------------------------------------------------
 
 
