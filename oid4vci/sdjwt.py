@@ -367,7 +367,7 @@ async def issue_sd_jwt_vc(
         clock=clock,
     )
     return await _issue(
-        signer, vct=vct, claims=claims, holder_jwk=holder_jwk, issuer=issuer, o=options
+        signer, vct=vct, claims=claims, holder_jwk=holder_jwk, issuer=issuer, options=options
     )
 
 
@@ -378,10 +378,17 @@ async def _issue(
     claims: Mapping[str, Any],
     holder_jwk: Mapping[str, Any] | None,
     issuer: str | None,
-    o: SdJwtOptions,
+    options: SdJwtOptions,
 ) -> str:
-    typ, iat, exp, nbf, status = o.typ, o.iat, o.exp, o.nbf, o.status
-    kid, x5c, decoys, hash_alg, clock = o.kid, o.x5c, o.decoys, o.hash_alg, o.clock
+    typ, iat, exp, nbf, status = (
+        options.typ,
+        options.iat,
+        options.exp,
+        options.nbf,
+        options.status,
+    )
+    kid, x5c, decoys, hash_alg = options.kid, options.x5c, options.decoys, options.hash_alg
+    clock = options.clock
     if not isinstance(vct, str) or not vct:
         raise ValidationError("'vct' must be a non-empty string")
     if not isinstance(typ, str) or not typ:
@@ -444,9 +451,9 @@ async def issue_batch(
     """
     if isinstance(holder_jwks, Mapping) or not holder_jwks:
         raise ValidationError("'holder_jwks' must be a non-empty sequence of JWKs")
-    o = options if options is not None else SdJwtOptions()
+    shared = options if options is not None else SdJwtOptions()
     return [
-        await _issue(signer, vct=vct, claims=claims, holder_jwk=jwk, issuer=issuer, o=o)
+        await _issue(signer, vct=vct, claims=claims, holder_jwk=jwk, issuer=issuer, options=shared)
         for jwk in holder_jwks
     ]
 

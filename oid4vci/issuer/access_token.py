@@ -108,14 +108,16 @@ async def create_access_token(context: TokenContext, config: IssuerConfig) -> tu
     """
     ttl = config.access_token_ttl
     token = secrets.token_urlsafe(32)
+    key_ttl = store_keys.ACCESS_TOKEN.ttl(config)
     stored = attrs.evolve(context, expires_at=config.clock() + ttl)
-    await config.store.put(store_keys.access_token_key(token), record_to_json(stored), ttl)
+    await config.store.put(store_keys.access_token_key(token), record_to_json(stored), key_ttl)
     return token, ttl
 
 
 async def revoke_grant(grant_id: str, config: IssuerConfig) -> None:
     """Refuse every access token issued for ``grant_id`` from now on."""
-    await config.store.put(store_keys.grant_revoked_key(grant_id), True, config.access_token_ttl)
+    key, ttl = store_keys.grant_revoked_key(grant_id), store_keys.GRANT_REVOKED.ttl(config)
+    await config.store.put(key, True, ttl)
 
 
 async def grant_is_revoked(grant_id: str, config: IssuerConfig) -> bool:
@@ -129,7 +131,8 @@ async def grant_is_revoked(grant_id: str, config: IssuerConfig) -> bool:
 async def create_dpop_nonce(config: IssuerConfig) -> str:
     """A fresh server ``DPoP-Nonce``, valid ``config.dpop_nonce_ttl`` seconds (reusable)."""
     nonce = secrets.token_urlsafe(24)
-    await config.store.put(store_keys.dpop_nonce_key(nonce), True, config.dpop_nonce_ttl)
+    key, ttl = store_keys.dpop_nonce_key(nonce), store_keys.DPOP_NONCE.ttl(config)
+    await config.store.put(key, True, ttl)
     return nonce
 
 

@@ -24,7 +24,7 @@ shown as a 400 page and never redirected (RFC 6749 §4.1.2.1); other errors are 
 (:func:`create_authorization_error_response`).
 
 Store keys read (see :mod:`oid4vci.issuer.store_keys`): ``issuer_state:<value>`` (written by
-the offer side: an :class:`~oid4vci.issuer.offers.IssuerStateRecord`; checked when the request
+the offer side: an :class:`IssuerStateRecord`; checked when the request
 is verified and taken when a code is issued, so one offer yields at most one code; a second
 authorization with it is redirected with ``invalid_request``), ``par:<request_uri>`` (a
 :class:`ParRecord`, written by :mod:`oid4vci.issuer.par`).
@@ -441,47 +441,46 @@ async def create_authorization_response(
     approved nothing, or an ``issuer_state`` used meanwhile, is redirected as an error. Raises
     :class:`UnredirectableError` when the login was already completed.
     """
-    pending = login
-    if await config.store.take(store_keys.pending_login_key(pending.handle)) is None:
+    if await config.store.take(store_keys.pending_login_key(login.handle)) is None:
         raise UnredirectableError(ErrorCode.INVALID_REQUEST, "authorization already completed")
-    ids = pending.configuration_ids
+    ids = login.configuration_ids
     if result.configuration_ids is not None:
-        ids = tuple(c for c in pending.configuration_ids if c in result.configuration_ids)
+        ids = tuple(c for c in login.configuration_ids if c in result.configuration_ids)
         if not ids:
             err = AuthorizationError(ErrorCode.ACCESS_DENIED, "nothing was approved")
             return create_authorization_error_response(
-                err, config, redirect_uri=pending.redirect_uri, state=pending.state
+                err, config, redirect_uri=login.redirect_uri, state=login.state
             )
     # An offer's issuer_state is single use, like its pre-authorized counterpart: taken only now,
     # when a code is issued (an abandoned or refused login leaves it usable).
     if (
-        pending.issuer_state is not None
-        and await config.store.take(store_keys.issuer_state_key(pending.issuer_state)) is None
+        login.issuer_state is not None
+        and await config.store.take(store_keys.issuer_state_key(login.issuer_state)) is None
     ):
         err = AuthorizationError(ErrorCode.INVALID_REQUEST, "issuer_state is expired or used")
         return create_authorization_error_response(
-            err, config, redirect_uri=pending.redirect_uri, state=pending.state
+            err, config, redirect_uri=login.redirect_uri, state=login.state
         )
     code = secrets.token_urlsafe(32)
     grant = AuthorizationCodeGrant(
         subject=result.subject,
-        client_id=pending.client_id,
-        redirect_uri=pending.redirect_uri,
-        code_challenge=pending.code_challenge,
-        code_challenge_method=pending.code_challenge_method,
+        client_id=login.client_id,
+        redirect_uri=login.redirect_uri,
+        code_challenge=login.code_challenge,
+        code_challenge_method=login.code_challenge_method,
         configuration_ids=ids,
-        authorization_details_used=pending.authorization_details is not None,
-        scope=pending.scope,
-        dpop_jkt=pending.dpop_jkt,
-        issuer_state=pending.issuer_state,
+        authorization_details_used=login.authorization_details is not None,
+        scope=login.scope,
+        dpop_jkt=login.dpop_jkt,
+        issuer_state=login.issuer_state,
     )
     await store_authorization_code(
         config.store, code, grant, store_keys.AUTHORIZATION_CODE.ttl(config)
     )
     return redirect_response(
         _with_query(
-            pending.redirect_uri,
-            {"code": code, "state": pending.state, "iss": config.credential_issuer},
+            login.redirect_uri,
+            {"code": code, "state": login.state, "iss": config.credential_issuer},
         )
     )
 

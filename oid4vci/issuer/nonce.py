@@ -59,7 +59,7 @@ async def create_c_nonce(config: IssuerConfig) -> str:
     """A fresh single-use ``c_nonce`` of this issuer (OID4VCI 1.0 §7.2)."""
     nonce = secrets.token_urlsafe(24)
     record = record_to_json(CNonceRecord(iat=config.clock()))
-    await config.store.put(store_keys.c_nonce_key(nonce), record, config.c_nonce_ttl)
+    await config.store.put(store_keys.c_nonce_key(nonce), record, store_keys.C_NONCE.ttl(config))
     return nonce
 
 
