@@ -39,8 +39,8 @@ from oid4vci import jose
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest
 from oid4vci.issuer import Issuer
-from oid4vci.issuer.access_token import mint_c_nonce
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
+from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.store import MemoryStore
 from oid4vci.jose import LocalSigner
 from oid4vci.sdjwt import sd
@@ -171,7 +171,7 @@ async def _prepare(issuer: Issuer, n: int, count: int) -> _Prepared:
     url = config.endpoint("credential")
     requests: list[HttpRequest] = []
     for _ in range(count):
-        nonce = await mint_c_nonce(config.store, config.c_nonce_ttl, config.clock)
+        nonce = await create_c_nonce(config)
         holders = [LocalSigner.generate("ES256") for _ in range(n)]
         proofs = [await build_key_proof(key, audience=ISSUER_URL, nonce=nonce) for key in holders]
         dpop_proof = await build_dpop_jwt(dpop, "POST", url, access_token=token)

@@ -3,9 +3,9 @@
 The app keeps its own pages and cookie login and hands the OID4VCI paths to the issuer with
 :func:`oid4vci.transports.aiohttp.handler_for_aiohttp`. The issuer's identifier is
 ``<app>/oid4vci`` (endpoints under ``/oid4vci/``, metadata under ``/.well-known/``); it calls two
-app hooks: ``cookie_login`` (a :class:`~oid4vci.issuer.UserAuthenticator`: logged-in users are
+app hooks: ``cookie_login`` (a :class:`~oid4vci.issuer.config.UserAuthenticator`: logged-in users are
 authenticated, others go through the app's ``/login`` and back) and ``employee_claims`` (a
-:class:`~oid4vci.issuer.ClaimsSource`; :func:`oid4vci.sdjwt.sd` marks selectively disclosable
+:class:`~oid4vci.issuer.config.ClaimsSource`; :func:`oid4vci.sdjwt.sd` marks selectively disclosable
 claims). ``main()`` serves the app on 127.0.0.1 (free port), plays browser and wallet through
 the authorization code flow, and returns the badge's claims.
 
@@ -29,17 +29,17 @@ from aiohttp import web
 
 from oid4vci.http import HttpRequest
 from oid4vci.issuer import (
-    HANDLE_PARAMETER,
     Authenticated,
-    AuthenticationResult,
     CredentialConfigurationSpec,
     Issuer,
     IssuerConfig,
     MemoryStore,
-    PendingAuthorization,
+    PendingLogin,
     Respond,
-    redirect_response,
 )
+from oid4vci.issuer.authorization import HANDLE_PARAMETER
+from oid4vci.issuer.config import AuthenticationResult
+from oid4vci.issuer.responses import redirect_response
 from oid4vci.jose import LocalSigner
 from oid4vci.sdjwt import sd
 from oid4vci.transports.aiohttp import AiohttpTransport, handler_for_aiohttp
@@ -49,7 +49,7 @@ USERS = {"bob": ("builder", "Bob", "Builder", "Construction")}  # the app's own 
 SESSIONS: dict[str, str] = {}  # session cookie value -> username
 
 
-async def cookie_login(request: HttpRequest, pending: PendingAuthorization) -> AuthenticationResult:
+async def cookie_login(request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
     """Authenticate from the app's ``session`` cookie, else send the browser to /login."""
     morsel = SimpleCookie(request.headers.get("Cookie") or "").get("session")
     user = SESSIONS.get(morsel.value) if morsel is not None else None

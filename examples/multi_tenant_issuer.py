@@ -3,14 +3,14 @@
 What it shows:
 
 * one :class:`~oid4vci.issuer.Issuer` serving several credential issuers, each tenant on its
-  own sub-domain (:func:`~oid4vci.issuer.build_subdomain_issuer_url`), chosen from the request's
+  own sub-domain (:func:`~oid4vci.issuer.tenancy.build_subdomain_issuer_url`), chosen from the request's
   ``Host`` header by a tenant resolver; unknown tenants get 404;
 * two tenants issuing different credentials (ACME an employee badge, Globex a loyalty card),
   each tenant's configuration derived from one base with ``config.for_issuer(url)``;
 * isolation: ``for_issuer`` scopes the store per tenant, so a pre-authorized code minted by
   ACME is rejected (``invalid_grant``) by Globex and still works at ACME;
 * the same tenants on paths, ``https://issuer.example/<tenant>``
-  (:func:`~oid4vci.issuer.build_path_issuer_url`, ``tenant_mode="path"``): the tenant comes
+  (:func:`~oid4vci.issuer.tenancy.build_path_issuer_url`, ``Tenancy(mode="path")``): the tenant comes
   from the request path, e.g. ``/.well-known/openid-credential-issuer/acme`` or ``/acme/token``.
 
 Run it: ``python -m examples.multi_tenant_issuer``
@@ -25,16 +25,10 @@ import anyio
 import attrs
 
 from oid4vci.errors import TokenError
-from oid4vci.issuer import (
-    PRE_AUTHORIZED_CODE_GRANT,
-    CredentialConfigurationSpec,
-    Issuer,
-    IssuerConfig,
-    MemoryStore,
-    build_path_issuer_url,
-    build_subdomain_issuer_url,
-)
+from oid4vci.issuer import CredentialConfigurationSpec, Issuer, IssuerConfig, MemoryStore, Tenancy
+from oid4vci.issuer.tenancy import build_path_issuer_url, build_subdomain_issuer_url
 from oid4vci.jose import LocalSigner
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import Oid4vciClient, request_token
 
@@ -78,7 +72,7 @@ async def main() -> dict[str, Any]:
     async def resolve(tenant: str) -> IssuerConfig | None:
         return tenants.get(tenant)  # None: unknown tenant, 404
 
-    issuer = Issuer(base, tenant_base_url=BASE_URL, tenant_resolver=resolve)
+    issuer = Issuer(base, tenancy=Tenancy(base_url=BASE_URL, resolver=resolve))
     # The Host header picks the tenant (e.g. behind a reverse proxy that keeps it):
     headers = {"Host": "globex.issuer.example"}
     answer = await issuer.handle({"method": "GET", "url": METADATA_AT_IP, "headers": headers})
@@ -125,7 +119,7 @@ async def path_tenants(base: IssuerConfig) -> dict[str, Any]:
     async def resolve(tenant: str) -> IssuerConfig | None:
         return tenants.get(tenant)
 
-    issuer = Issuer(base, tenant_base_url=BASE_URL, tenant_resolver=resolve, tenant_mode="path")
+    issuer = Issuer(base, tenancy=Tenancy(base_url=BASE_URL, resolver=resolve, mode="path"))
     answer = await issuer.handle({"method": "GET", "url": PATH_METADATA})
     print(f"{PATH_METADATA} -> {answer.json_body()['credential_issuer']}")
     created = await issuer.create_pre_authorized_offer(

@@ -10,7 +10,7 @@ adapter is two small conversions. What it shows:
 2. The pure helpers on their own, for a framework that routes itself: ``handle_nonce``;
    ``parse_credential_request`` reading a Draft 13 body (``format`` + ``vct`` + singular
    ``proof``) and a 1.0 body (``credential_configuration_id`` + ``proofs``) into one
-   :class:`~oid4vci.issuer.NormalizedCredentialRequest`; ``verify_dpop_jwt`` checking the
+   :class:`~oid4vci.issuer.credential.NormalizedCredentialRequest`; ``verify_dpop_jwt`` checking the
    DPoP proof of a request dict.
 
 Run it: ``python -m examples.pure_helpers_other_framework``

@@ -27,7 +27,8 @@ from typing import Any
 import anyio
 
 from oid4vci.http import HttpRequest
-from oid4vci.issuer import DEMO_PASSWORD, DEMO_USERNAME, DemoIssuer, build_demo_issuer
+from oid4vci.issuer import build_demo_issuer
+from oid4vci.issuer.demo import DEMO_PASSWORD, DEMO_USERNAME, DemoIssuer
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import IssuanceFlow, Oid4vciClient
 

@@ -44,9 +44,9 @@ from oid4vci.issuer import Issuer as Issuer
 from oid4vci.issuer import IssuerConfig as IssuerConfig
 from oid4vci.issuer import MemoryStore as MemoryStore
 from oid4vci.issuer import Store as Store
-from oid4vci.issuer import build_subdomain_issuer_url as build_subdomain_issuer_url
 from oid4vci.issuer import parse_credential_request as parse_credential_request
-from oid4vci.issuer import verify_proof_jwt as verify_proof_jwt
+from oid4vci.issuer.proof import verify_proof_jwt as verify_proof_jwt
+from oid4vci.issuer.tenancy import build_subdomain_issuer_url as build_subdomain_issuer_url
 from oid4vci.jose import LocalSigner as LocalSigner
 from oid4vci.jose import Signer as Signer
 from oid4vci.jose import generate_signer as generate_signer

@@ -40,6 +40,9 @@ __all__ = [
     "join_path",
     "loads_json",
     "merge_extra",
+    "record_from_json",
+    "record_to_json",
+    "store_record",
     "structure",
     "unstructure",
     "wire_model",
@@ -485,3 +488,52 @@ def merge_extra(out: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
     merged = {k: v for k, v in extra.items() if k not in out}
     merged.update(out)
     return merged
+
+
+# --- records kept in a store -------------------------------------------------------------------
+#
+# The issuer keeps frozen attrs records in its Store as JSON (token contexts, grants, pending
+# logins, PAR requests, deferred transactions, ...). They go through the same converter as the
+# wire models, with two differences: every field is written (a record is read back by this
+# library only, so no member depends on a default), and reading one never raises: a record
+# that does not have its class's shape is refused (``None``), so a corrupted or foreign entry
+# fails closed exactly like a missing one.
+
+
+def store_record(cls: type[T]) -> type[T]:
+    """Class decorator: register a frozen attrs class as a store record (see above)."""
+    structure_fn = make_dict_structure_fn(cls, CONVERTER)
+    unstructure_fn = make_dict_unstructure_fn(cls, CONVERTER)
+
+    def _structure(data: Any, _t: Any) -> Any:
+        if not isinstance(data, dict):
+            raise WireTypeError(f"expected an object, got {_type_name(data)}")
+        return structure_fn(data, cls)
+
+    CONVERTER.register_structure_hook(cls, _structure)
+    CONVERTER.register_unstructure_hook(cls, unstructure_fn)
+    _RECORDS.add(cls)
+    return cls
+
+
+_RECORDS: set[type] = set()
+
+
+def record_to_json(record: Any) -> dict[str, Any]:
+    """The stored (JSON) form of a record registered with :func:`store_record`."""
+    if type(record) not in _RECORDS:
+        raise TypeError(f"{type(record).__name__} is not a store record")
+    out: dict[str, Any] = CONVERTER.unstructure(record)
+    return out
+
+
+def record_from_json(data: Any, cls: type[T]) -> T | None:
+    """The record ``data`` holds, or ``None`` when it is missing or malformed (fail closed)."""
+    if cls not in _RECORDS:
+        raise TypeError(f"{cls.__name__} is not a store record")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return CONVERTER.structure(data, cls)
+    except Exception:
+        return None

@@ -53,6 +53,7 @@ __all__ = [
     "SUPPORTED_HASH_ALGORITHMS",
     "Disclosure",
     "ParsedSdJwt",
+    "SdJwtOptions",
     "SdJwtReason",
     "SdJwtVerificationError",
     "SelectivelyDisclosable",
@@ -302,6 +303,29 @@ def _int_claim(name: str, value: int | None) -> int | None:
     return value
 
 
+@attrs.frozen(kw_only=True)
+class SdJwtOptions:
+    """How an SD-JWT VC is issued, apart from its claims and holder key (one value, like
+    httpx's ``Timeout``).
+
+    ``typ`` is the JOSE header ``typ`` (``dc+sd-jwt``; ``vc+sd-jwt`` for Draft 13/14);
+    ``iat`` defaults to now by ``clock``; ``exp`` / ``nbf`` / ``status`` are written when
+    given; the header carries ``kid`` or ``x5c``; ``decoys`` decoy digests are added to every
+    ``_sd`` array; ``hash_alg`` is the ``_sd_alg``.
+    """
+
+    typ: str = "dc+sd-jwt"
+    iat: int | None = None
+    exp: int | None = None
+    nbf: int | None = None
+    status: Mapping[str, Any] | None = None
+    kid: str | None = None
+    x5c: Sequence[str] | None = None
+    decoys: int = 0
+    hash_alg: str = "sha-256"
+    clock: Callable[[], float] = time.time
+
+
 async def issue_sd_jwt_vc(
     signer: Signer,
     *,
@@ -327,8 +351,44 @@ async def issue_sd_jwt_vc(
     are set from the keywords and may not appear in ``claims``. ``decoys`` decoy digests are
     added to the top-level ``_sd`` array and to every nested ``_sd`` array. The JOSE header has
     ``typ`` (``dc+sd-jwt``; ``vc+sd-jwt`` for Draft 13/14) and ``kid`` or ``x5c``.
-    Raises :class:`~oid4vci.errors.ValidationError` for unusable input.
+    The keywords after ``issuer`` are those of :class:`SdJwtOptions` (what :func:`issue_batch`
+    takes as one value). Raises :class:`~oid4vci.errors.ValidationError` for unusable input.
     """
+    options = SdJwtOptions(
+        typ=typ,
+        iat=iat,
+        exp=exp,
+        nbf=nbf,
+        status=status,
+        kid=kid,
+        x5c=x5c,
+        decoys=decoys,
+        hash_alg=hash_alg,
+        clock=clock,
+    )
+    return await _issue(
+        signer, vct=vct, claims=claims, holder_jwk=holder_jwk, issuer=issuer, options=options
+    )
+
+
+async def _issue(
+    signer: Signer,
+    *,
+    vct: str,
+    claims: Mapping[str, Any],
+    holder_jwk: Mapping[str, Any] | None,
+    issuer: str | None,
+    options: SdJwtOptions,
+) -> str:
+    typ, iat, exp, nbf, status = (
+        options.typ,
+        options.iat,
+        options.exp,
+        options.nbf,
+        options.status,
+    )
+    kid, x5c, decoys, hash_alg = options.kid, options.x5c, options.decoys, options.hash_alg
+    clock = options.clock
     if not isinstance(vct, str) or not vct:
         raise ValidationError("'vct' must be a non-empty string")
     if not isinstance(typ, str) or not typ:
@@ -383,38 +443,17 @@ async def issue_batch(
     vct: str,
     claims: Mapping[str, Any],
     issuer: str | None,
-    typ: str = "dc+sd-jwt",
-    iat: int | None = None,
-    exp: int | None = None,
-    nbf: int | None = None,
-    status: Mapping[str, Any] | None = None,
-    kid: str | None = None,
-    x5c: Sequence[str] | None = None,
-    decoys: int = 0,
-    hash_alg: str = "sha-256",
-    clock: Callable[[], float] = time.time,
+    options: SdJwtOptions | None = None,
 ) -> list[str]:
-    """One SD-JWT VC per holder key (same claims, fresh salts and decoys for each)."""
+    """One SD-JWT VC per holder key (same claims, fresh salts and decoys for each).
+
+    ``options`` (:class:`SdJwtOptions`) applies to every credential of the batch.
+    """
     if isinstance(holder_jwks, Mapping) or not holder_jwks:
         raise ValidationError("'holder_jwks' must be a non-empty sequence of JWKs")
+    shared = options if options is not None else SdJwtOptions()
     return [
-        await issue_sd_jwt_vc(
-            signer,
-            vct=vct,
-            claims=claims,
-            holder_jwk=jwk,
-            issuer=issuer,
-            typ=typ,
-            iat=iat,
-            exp=exp,
-            nbf=nbf,
-            status=status,
-            kid=kid,
-            x5c=x5c,
-            decoys=decoys,
-            hash_alg=hash_alg,
-            clock=clock,
-        )
+        await _issue(signer, vct=vct, claims=claims, holder_jwk=jwk, issuer=issuer, options=shared)
         for jwk in holder_jwks
     ]
 

@@ -140,9 +140,16 @@ def _draft_shaped_version(
 def detect_credential_request_version(request: Mapping[str, Any]) -> SpecVersion:
     """Tell which version's shape a credential request body has.
 
-    ``format`` → Draft 13/14 (14 when ``proofs`` is used); ``proof`` (singular) with a
+    A 1.0 selector (``credential_configuration_id`` or ``credential_identifier``) with
+    ``proofs`` → 1.0, whatever else the body carries: a 1.0 request ignores members it does not
+    recognise (OID4VCI 1.0 §8.2), ``format`` and ``proof`` included. Otherwise ``format`` →
+    Draft 13/14 (14 when ``proofs`` is used); ``proof`` (singular) with a
     ``credential_configuration_id`` → Draft 15; otherwise 1.0.
     """
+    if "proofs" in request and (
+        "credential_configuration_id" in request or "credential_identifier" in request
+    ):
+        return SpecVersion.V1
     if "format" in request:
         return SpecVersion.DRAFT_14 if "proofs" in request else SpecVersion.DRAFT_13
     if "proof" in request:

@@ -20,6 +20,7 @@ from oid4vci.jose import (
 )
 from oid4vci.sdjwt import (
     RESERVED_CLAIMS,
+    SdJwtOptions,
     SdJwtReason,
     SdJwtVerificationError,
     SelectivelyDisclosable,
@@ -523,7 +524,7 @@ async def test_issue_batch_distinct_keys_and_salts(clock: FakeClock) -> None:
         vct=VCT,
         claims={"given_name": sd("Erika"), "age": sd(40)},
         issuer=ISSUER,
-        clock=clock,
+        options=SdJwtOptions(clock=clock),
     )
     assert len(texts) == 3
     results = [

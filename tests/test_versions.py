@@ -119,6 +119,9 @@ def test_detect_metadata_ignores_malformed_configurations() -> None:
         ({"credential_configuration_id": "mDL", "proofs": {"jwt": ["j"]}}, V1),
         ({"credential_identifier": "Civil-2023", "proofs": {"jwt": ["a", "b"]}}, V1),
         ({"credential_configuration_id": "mDL"}, V1),
+        # OID4VCI 1.0 §8.2: a 1.0 request ignores unknown members, draft ones included.
+        ({"credential_configuration_id": "mDL", "proofs": {"jwt": ["j"]}, "format": "x"}, V1),
+        ({"credential_identifier": "C", "proofs": {"jwt": ["j"]}, "proof": {}}, V1),
     ],
 )
 def test_detect_credential_request_version(

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from oid4vci.errors import CredentialRequestError, ErrorCode, JoseError
-from oid4vci.issuer.proof import jwk_from_x5c, verify_proof_jwt
+from oid4vci.issuer.proof import ProofOptions, jwk_from_x5c, verify_proof_jwt
 from oid4vci.jose import LocalSigner, create_jws
 from oid4vci.x509 import (
     MAX_CERTIFICATE_SIZE,
@@ -308,17 +308,25 @@ async def _proof(signer: LocalSigner, x5c: list[str], clock: FakeClock) -> str:
 
 async def test_proof_with_x5c_and_anchors(pki: Pki, clock: FakeClock) -> None:
     jwt = await _proof(pki.signer, pki.x5c, clock)
-    options: dict[str, Any] = {"audience": "https://issuer.example", "algorithms": ["ES256"]}
-    proof = await verify_proof_jwt(jwt, clock=clock, trust_anchors=[pki.root], **options)
+
+    def options(root: x509.Certificate) -> ProofOptions:
+        return ProofOptions(
+            audience="https://issuer.example",
+            algorithms=["ES256"],
+            clock=clock,
+            trust_anchors=[root],
+        )
+
+    proof = await verify_proof_jwt(jwt, options(pki.root))
     assert proof.jwk == pki.signer.public_jwk
     other = make_pki(root_name="Other Root")
     with pytest.raises(CredentialRequestError) as info:
-        await verify_proof_jwt(jwt, clock=clock, trust_anchors=[other.root], **options)
+        await verify_proof_jwt(jwt, options(other.root))
     assert info.value.error == ErrorCode.INVALID_PROOF
     # a proof signed by another key than the certified one
     stranger = await _proof(LocalSigner.generate(), pki.x5c, clock)
     with pytest.raises(CredentialRequestError) as info:
-        await verify_proof_jwt(stranger, clock=clock, trust_anchors=[pki.root], **options)
+        await verify_proof_jwt(stranger, options(pki.root))
     assert info.value.error == ErrorCode.INVALID_PROOF
 
 

@@ -4,8 +4,8 @@ Every POST endpoint checks the same things in the same order, each with its own 
 and code, so the checks live here once:
 
 * :func:`require_post` — POST (else 405) and at most ``config.max_body_size`` bytes (else 413);
-* :func:`read_form_post` — the above plus ``application/x-www-form-urlencoded`` (token, PAR);
-* :func:`read_json_body` — ``application/json`` (else ``media_status``) and valid JSON
+* :func:`parse_form_post` — the above plus ``application/x-www-form-urlencoded`` (token, PAR);
+* :func:`parse_json_body` — ``application/json`` (else ``media_status``) and valid JSON
   (credential, deferred credential, notification).
 """
 
@@ -17,7 +17,7 @@ from oid4vci.errors import ErrorCode, ProtocolError, WireFormatError
 from oid4vci.http import FORM_CONTENT_TYPE, JSON_CONTENT_TYPE, HttpRequest
 from oid4vci.issuer.config import IssuerConfig
 
-__all__ = ["read_form_post", "read_json_body", "require_post"]
+__all__ = ["parse_form_post", "parse_json_body", "require_post"]
 
 
 def require_post(
@@ -34,7 +34,7 @@ def require_post(
         raise error_cls(error_code, "request body too large", status=413)
 
 
-def read_form_post(
+def parse_form_post(
     req: HttpRequest, config: IssuerConfig, *, error_cls: type[ProtocolError]
 ) -> dict[str, str]:
     """The form parameters of a form-encoded POST (each name at most once)."""
@@ -49,7 +49,7 @@ def read_form_post(
         raise error_cls(ErrorCode.INVALID_REQUEST, str(exc)) from None
 
 
-def read_json_body(
+def parse_json_body(
     req: HttpRequest,
     *,
     error_cls: type[ProtocolError],

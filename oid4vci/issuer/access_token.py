@@ -1,24 +1,25 @@
-"""Access tokens: issuing them, and authenticating requests at the protected endpoints.
+"""Access tokens: creating them, and verifying them at the protected endpoints.
 
 Built-in tokens are opaque random strings (256 bits). The store keeps the token's
 :class:`TokenContext` under ``at:<sha256 hex of the token>`` (never the token itself as a key)
-for ``access_token_ttl`` seconds. A grant (one authorization code or pre-authorized code
-redemption) is revoked by writing ``grant_revoked:<grant_id>``; tokens of a revoked grant
-are refused.
+for ``access_token_ttl`` seconds (see :mod:`oid4vci.issuer.store_keys`). A grant (one
+authorization code or pre-authorized code redemption) is revoked by writing
+``grant_revoked:<grant_id>``; tokens of a revoked grant are refused.
 
 With an :class:`~oid4vci.issuer.config.ExternalAuthorizationServer`, access tokens are that
 server's RFC 9068 JWTs (``typ`` ``at+jwt``), checked against its JWKS, ``iss``, ``aud``,
 ``exp`` and bound through ``cnf.jkt``.
 
-:func:`authenticate_resource_request` is what the credential, deferred and notification
-endpoints call. Failures raise :class:`~oid4vci.issuer.responses.ResourceServerError`, which
+:func:`verify_access_token` is the verify stage the credential, deferred and notification
+endpoints share (RFC 6750 §2.1, RFC 9449 §7). Failures raise
+:class:`~oid4vci.issuer.responses.ResourceServerError`, which
 :func:`~oid4vci.issuer.responses.create_error_response` turns into a 401 with a
 ``WWW-Authenticate`` challenge.
 
 Also here, because several endpoints need them: server ``DPoP-Nonce`` values
-(``dpop_nonce:<value>``), OID4VCI ``c_nonce`` values (``c_nonce:<value>``, single use), the
-``jti`` replay cache adapter and :func:`verify_dpop_proof` (the issuer's DPoP policy applied
-to :func:`oid4vci.dpop.verify_dpop_jwt`).
+(``dpop_nonce:<value>``, RFC 9449 §8), the ``jti`` replay cache adapter and
+:func:`verify_dpop_proof` (the issuer's DPoP policy applied to
+:func:`oid4vci.dpop.verify_dpop_jwt`).
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import attrs
 
+from oid4vci._wire import record_from_json, record_to_json, store_record
 from oid4vci.dpop import DpopProof, verify_dpop_jwt
 from oid4vci.errors import DpopError, ErrorCode, JoseError
 from oid4vci.http import HttpRequest, RequestDict
+from oid4vci.issuer import store_keys
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import ResourceServerError
 from oid4vci.issuer.store import Store
@@ -43,24 +44,22 @@ from oid4vci.versions import SpecVersion
 
 __all__ = [
     "TokenContext",
-    "authenticate_resource_request",
-    "check_dpop_nonce",
-    "consume_c_nonce",
+    "create_access_token",
+    "create_dpop_nonce",
     "grant_is_revoked",
-    "issue_access_token",
-    "jti_store_for",
-    "mint_c_nonce",
-    "mint_dpop_nonce",
+    "is_live_dpop_nonce",
     "revoke_grant",
-    "token_key",
+    "verify_access_token",
     "verify_dpop_proof",
 ]
 
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_NONCE_RE = re.compile(r"[A-Za-z0-9\-_]{16,128}")
+#: The shape of the nonces this issuer creates (checked before any store lookup).
+NONCE_RE = re.compile(r"[A-Za-z0-9\-_]{16,128}")
 _MAX_TOKEN_LENGTH = 8192
 
 
+@store_record
 @attrs.frozen(kw_only=True, repr=False)
 class TokenContext:
     """What an access token allows, as the protected endpoints see it.
@@ -95,44 +94,6 @@ class TokenContext:
         """The configuration id behind a ``credential_identifier``, or ``None``."""
         return self.credential_identifiers.get(identifier)
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict (the stored form)."""
-        return {
-            "grant_id": self.grant_id,
-            "subject": self.subject,
-            "client_id": self.client_id,
-            "jkt": self.jkt,
-            "token_type": self.token_type,
-            "configuration_ids": list(self.configuration_ids),
-            "credential_identifiers": dict(self.credential_identifiers),
-            "expires_at": self.expires_at,
-            "anonymous": self.anonymous,
-            "scope": self.scope,
-            "issuer_state": self.issuer_state,
-            "version": None if self.version is None else self.version.value,
-            "external": self.external,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> TokenContext:
-        """The inverse of :meth:`to_json`."""
-        version = data.get("version")
-        return cls(
-            grant_id=str(data["grant_id"]),
-            subject=str(data["subject"]),
-            client_id=data.get("client_id"),
-            jkt=data.get("jkt"),
-            token_type=str(data.get("token_type") or "DPoP"),
-            configuration_ids=tuple(data.get("configuration_ids") or ()),
-            credential_identifiers=dict(data.get("credential_identifiers") or {}),
-            expires_at=float(data.get("expires_at") or 0.0),
-            anonymous=bool(data.get("anonymous")),
-            scope=data.get("scope"),
-            issuer_state=data.get("issuer_state"),
-            version=None if version is None else SpecVersion(version),
-            external=bool(data.get("external")),
-        )
-
     def __repr__(self) -> str:
         return (
             f"TokenContext(token_type={self.token_type!r}, anonymous={self.anonymous}, "
@@ -140,86 +101,67 @@ class TokenContext:
         )
 
 
-def token_key(token: str) -> str:
-    """The store key of an access token: ``at:<sha256 hex>``."""
-    return "at:" + hashlib.sha256(token.encode("utf-8")).hexdigest()
+async def create_access_token(context: TokenContext, config: IssuerConfig) -> tuple[str, int]:
+    """Create an opaque access token for ``context``; returns ``(token, expires_in)``.
 
-
-async def issue_access_token(config: IssuerConfig, context: TokenContext) -> tuple[str, int]:
-    """Mint an opaque access token for ``context``; returns ``(token, expires_in)``.
-
-    ``context.expires_at`` is replaced by now + ``config.access_token_ttl``.
+    ``context.expires_at`` is replaced by now + ``config.access_token_ttl`` (RFC 6749 §5.1).
     """
     ttl = config.access_token_ttl
     token = secrets.token_urlsafe(32)
+    key_ttl = store_keys.ACCESS_TOKEN.ttl(config)
     stored = attrs.evolve(context, expires_at=config.clock() + ttl)
-    await config.store.put(token_key(token), stored.to_json(), ttl)
+    await config.store.put(store_keys.access_token_key(token), record_to_json(stored), key_ttl)
     return token, ttl
 
 
-async def revoke_grant(config: IssuerConfig, grant_id: str) -> None:
+async def revoke_grant(grant_id: str, config: IssuerConfig) -> None:
     """Refuse every access token issued for ``grant_id`` from now on."""
-    await config.store.put(f"grant_revoked:{grant_id}", True, config.access_token_ttl)
+    key, ttl = store_keys.grant_revoked_key(grant_id), store_keys.GRANT_REVOKED.ttl(config)
+    await config.store.put(key, True, ttl)
 
 
-async def grant_is_revoked(config: IssuerConfig, grant_id: str) -> bool:
+async def grant_is_revoked(grant_id: str, config: IssuerConfig) -> bool:
     """True when :func:`revoke_grant` was called for ``grant_id`` (within the token lifetime)."""
-    return await config.store.get(f"grant_revoked:{grant_id}") is not None
+    return await config.store.get(store_keys.grant_revoked_key(grant_id)) is not None
 
 
-# -- nonces --------------------------------------------------------------------------------
+# -- DPoP nonces (RFC 9449 §8) -------------------------------------------------------------
 
 
-async def mint_dpop_nonce(config: IssuerConfig) -> str:
+async def create_dpop_nonce(config: IssuerConfig) -> str:
     """A fresh server ``DPoP-Nonce``, valid ``config.dpop_nonce_ttl`` seconds (reusable)."""
     nonce = secrets.token_urlsafe(24)
-    await config.store.put(f"dpop_nonce:{nonce}", True, config.dpop_nonce_ttl)
+    key, ttl = store_keys.dpop_nonce_key(nonce), store_keys.DPOP_NONCE.ttl(config)
+    await config.store.put(key, True, ttl)
     return nonce
 
 
-async def check_dpop_nonce(config: IssuerConfig, nonce: str) -> bool:
+async def is_live_dpop_nonce(nonce: str, config: IssuerConfig) -> bool:
     """True when ``nonce`` is a live server ``DPoP-Nonce`` of this issuer."""
-    if not isinstance(nonce, str) or not _NONCE_RE.fullmatch(nonce):
+    if not isinstance(nonce, str) or not NONCE_RE.fullmatch(nonce):
         return False
-    return await config.store.get(f"dpop_nonce:{nonce}") is not None
-
-
-async def mint_c_nonce(store: Store, ttl: float, clock: Callable[[], float] = time.time) -> str:
-    """A fresh OID4VCI ``c_nonce`` stored as ``c_nonce:<value>`` for ``ttl`` seconds."""
-    nonce = secrets.token_urlsafe(24)
-    await store.put(f"c_nonce:{nonce}", {"iat": clock()}, ttl)
-    return nonce
-
-
-async def consume_c_nonce(store: Store, value: str) -> bool:
-    """Use up ``value``: True when it was a live ``c_nonce`` (it is then gone)."""
-    if not isinstance(value, str) or not _NONCE_RE.fullmatch(value):
-        return False
-    return await store.take(f"c_nonce:{value}") is not None
+    return await config.store.get(store_keys.dpop_nonce_key(nonce)) is not None
 
 
 # -- DPoP ----------------------------------------------------------------------------------
 
 
 class _JtiStore:
-    """Adapts a :class:`Store` to :class:`oid4vci.dpop.JtiStore`."""
+    """Adapts a :class:`Store` to :class:`oid4vci.dpop.JtiStore` (keys ``dpop-jti:…``)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
 
     async def add_if_absent(self, key: str, ttl: float) -> bool:
         """Record ``key`` for ``ttl`` seconds; False when it was already there (a replay)."""
+        if not key.startswith(store_keys.dpop_jti_prefix()):
+            raise ValueError("not a DPoP jti key")
         return await self._store.add_if_absent(key, True, ttl)
 
 
-def jti_store_for(store: Store) -> _JtiStore:
-    """The DPoP ``jti`` replay cache backed by ``store``."""
-    return _JtiStore(store)
-
-
 async def verify_dpop_proof(
-    config: IssuerConfig,
     request: HttpRequest | RequestDict,
+    config: IssuerConfig,
     *,
     htu: str | None = None,
     access_token: str | None = None,
@@ -235,10 +177,10 @@ async def verify_dpop_proof(
     target = request if htu is None else attrs.evolve(request, url=htu)
 
     async def check(nonce: str) -> bool:
-        return await check_dpop_nonce(config, nonce)
+        return await is_live_dpop_nonce(nonce, config)
 
     async def new() -> str:
-        return await mint_dpop_nonce(config)
+        return await create_dpop_nonce(config)
 
     return await verify_dpop_jwt(
         target,
@@ -248,7 +190,7 @@ async def verify_dpop_proof(
         nonce_required=config.require_dpop_nonce,
         check_nonce=check,
         new_nonce=new,
-        jti_store=jti_store_for(config.store),
+        jti_store=_JtiStore(config.store),
         max_age=config.dpop_max_age,
         clock=config.clock,
     )
@@ -278,16 +220,16 @@ def _fail(
     )
 
 
-async def authenticate_resource_request(
+async def verify_access_token(
     request: HttpRequest | RequestDict,
     config: IssuerConfig,
     *,
-    expected_htu: str | None = None,
+    htu: str | None = None,
 ) -> TokenContext:
-    """Authenticate a request to a protected endpoint and return its :class:`TokenContext`.
+    """Verify the access token of a request to a protected endpoint; returns its context.
 
     Accepts ``Authorization: DPoP <token>`` with a ``DPoP`` proof (``ath``, bound key, method,
-    ``htu`` = ``expected_htu`` or the request URL, ``jti`` replay, server nonce when
+    ``htu`` = ``htu`` or the request URL, ``jti`` replay, server nonce when
     required) and, only when ``config.allow_bearer`` and the token is not DPoP-bound,
     ``Authorization: Bearer <token>``. Raises :class:`ResourceServerError` (401 with a
     ``WWW-Authenticate`` challenge; an empty ``error`` when no credentials were sent).
@@ -322,15 +264,17 @@ async def authenticate_resource_request(
     if config.external_authorization_server is not None:
         context = _external_context(config, token, used)
     else:
-        data = await config.store.get(token_key(token))
-        if not isinstance(data, Mapping):
+        stored = record_from_json(
+            await config.store.get(store_keys.access_token_key(token)), TokenContext
+        )
+        if stored is None:
             raise _fail(
                 config, ErrorCode.INVALID_TOKEN, "unknown or expired access token", scheme=used
             )
-        context = TokenContext.from_json(data)
+        context = stored
         if context.expires_at <= config.clock():
             raise _fail(config, ErrorCode.INVALID_TOKEN, "access token expired", scheme=used)
-        if await grant_is_revoked(config, context.grant_id):
+        if await grant_is_revoked(context.grant_id, config):
             raise _fail(config, ErrorCode.INVALID_TOKEN, "access token revoked", scheme=used)
 
     if context.jkt is None:
@@ -343,9 +287,7 @@ async def authenticate_resource_request(
         # RFC 9449 §7.2: a DPoP-bound token must not be accepted as a bearer token.
         raise _fail(config, ErrorCode.INVALID_TOKEN, "access token is DPoP-bound; use DPoP")
     try:
-        await verify_dpop_proof(
-            config, req, htu=expected_htu, access_token=token, expected_jkt=context.jkt
-        )
+        await verify_dpop_proof(req, config, htu=htu, access_token=token, expected_jkt=context.jkt)
     except DpopError as err:
         raise _fail(config, err.error, err.error_description, dpop_nonce=err.dpop_nonce) from None
     return context

@@ -12,7 +12,8 @@ from oid4vci.errors import AuthorizationError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import create_error_response, json_response
-from oid4vci.issuer.token import AUTHORIZATION_CODE_GRANT, PRE_AUTHORIZED_CODE_GRANT
+from oid4vci.issuer.token import AUTHORIZATION_CODE_GRANT
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.urls import insert_well_known
 
 __all__ = ["as_metadata_url", "create_as_metadata", "handle_as_metadata"]
@@ -72,7 +73,10 @@ def create_as_metadata(config: IssuerConfig) -> dict[str, Any]:
 async def handle_as_metadata(
     request: HttpRequest | RequestDict, config: IssuerConfig
 ) -> HttpResponse:
-    """``GET /.well-known/oauth-authorization-server[/path]`` → 200 JSON (404 with an external AS)."""
+    """``GET /.well-known/oauth-authorization-server[/path]`` → 200 JSON (RFC 8414 §3).
+
+    404 with an external AS, 405 for another method; never raises.
+    """
     req = HttpRequest.coerce(request)
     if req.method not in ("GET", "HEAD"):
         response = create_error_response(

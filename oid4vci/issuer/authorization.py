@@ -1,31 +1,33 @@
 """The authorization endpoint (RFC 6749 §4.1, RFC 7636, RFC 9126, RFC 9207, RFC 9396).
 
-:func:`validate_authorization_parameters` checks one authorization request (also used by the
-PAR endpoint): ``client_id`` and ``redirect_uri`` against the :class:`ClientPolicy`,
-``response_type=code``, PKCE S256, ``authorization_details`` / ``scope`` mapped to known
-credential configurations, ``issuer_state`` minted by an offer, ``dpop_jkt``.
+Stages, composed by :func:`handle_authorization`:
 
-:func:`handle_authorization` runs the front channel:
-
-1. ``GET /authorize?client_id=…&request_uri=urn:…`` (PAR, taken once) or with the parameters
-   themselves (unless ``require_par``);
-2. the validated request is stored as a :class:`PendingAuthorization` under
-   ``authz_pending:<handle>`` and the :class:`UserAuthenticator` hook is called; it may answer
-   :class:`Respond` (e.g. a login page that posts back to this endpoint with ``handle``),
-   :class:`Denied` (→ ``access_denied``) or :class:`Authenticated`;
-3. on success a single-use code is stored (``code:<code>``, see
-   :mod:`oid4vci.issuer.token`) and the browser is sent (303) to
-   ``redirect_uri?code=…&state=…&iss=…`` (the request's ``issuer_state``, if any, is used up).
+* :func:`parse_authorization_request` — the front-channel request: the query (GET) or the
+  form (POST from a login page), each parameter at most once (RFC 6749 §3.1);
+* :func:`verify_authorization_request` — one authorization request's parameters (also used by
+  the PAR endpoint): ``client_id`` and ``redirect_uri`` against the :class:`ClientPolicy`,
+  ``response_type=code``, PKCE S256 (RFC 7636 §4.3), ``authorization_details`` (RFC 9396,
+  OID4VCI 1.0 §5.1.1) / ``scope`` (§5.1.2) mapped to known credential configurations,
+  ``issuer_state`` created by an offer, ``dpop_jkt`` (RFC 9449 §10); returns a
+  :class:`PendingLogin`;
+* the :class:`UserAuthenticator` hook, called with the :class:`PendingLogin` stored under
+  ``authz_pending:<handle>``; it may answer :class:`Respond` (e.g. a login page that posts back
+  to this endpoint with ``handle``), :class:`Denied` (→ ``access_denied``) or
+  :class:`Authenticated`;
+* :func:`create_authorization_response` — a single-use code stored (``code:<code>``, see
+  :mod:`oid4vci.issuer.token`) and a 303 to ``redirect_uri?code=…&state=…&iss=…`` (RFC 6749
+  §4.1.2, RFC 9207 §2; the request's ``issuer_state``, if any, is used up).
 
 Errors about ``client_id`` / ``redirect_uri`` (or an unusable ``request_uri`` / ``handle``) are
-shown as a 400 page and never redirected; other errors are redirected with ``error``,
-``error_description``, ``state`` and ``iss``.
+shown as a 400 page and never redirected (RFC 6749 §4.1.2.1); other errors are redirected with
+``error``, ``error_description``, ``state`` and ``iss``
+(:func:`create_authorization_error_response`).
 
-Store keys read: ``issuer_state:<value>`` (written by the offer side: a JSON object with
-``configuration_ids`` and optionally ``subject``; checked when the request is validated and
-taken when a code is issued, so one offer yields at most one code; a second authorization
-with it is redirected with ``invalid_request``), ``par:<request_uri>`` (written by
-:mod:`oid4vci.issuer.par`).
+Store keys read (see :mod:`oid4vci.issuer.store_keys`): ``issuer_state:<value>`` (written by
+the offer side: an :class:`IssuerStateRecord`; checked when the request
+is verified and taken when a code is issued, so one offer yields at most one code; a second
+authorization with it is redirected with ``invalid_request``), ``par:<request_uri>`` (a
+:class:`ParRecord`, written by :mod:`oid4vci.issuer.par`).
 """
 
 from __future__ import annotations
@@ -38,14 +40,23 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from oid4vci.errors import AuthorizationError, ErrorCode, StoreFullError, WireFormatError
+from oid4vci._wire import record_from_json, record_to_json, store_record
+from oid4vci.errors import (
+    AuthorizationError,
+    ErrorCode,
+    ProtocolError,
+    StoreFullError,
+    WireFormatError,
+)
 from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer import store_keys
 from oid4vci.issuer.config import (
     Authenticated,
     Denied,
     IssuerConfig,
-    PendingAuthorization,
+    PendingLogin,
     Respond,
+    _str_tuple,
 )
 from oid4vci.issuer.responses import error_page, redirect_response, temporarily_unavailable
 from oid4vci.issuer.token import AuthorizationCodeGrant, store_authorization_code
@@ -54,18 +65,21 @@ from oid4vci.models.authorization import AuthorizationDetail, parse_authorizatio
 __all__ = [
     "HANDLE_PARAMETER",
     "REQUEST_URI_PREFIX",
+    "AuthorizationRequest",
+    "IssuerStateRecord",
+    "ParRecord",
     "UnredirectableError",
-    "authorization_error_redirect",
-    "authorization_response_url",
+    "create_authorization_error_response",
+    "create_authorization_response",
     "handle_authorization",
-    "read_authorization_parameters",
-    "resolve_authorization_details",
-    "validate_authorization_parameters",
+    "parse_authorization_request",
+    "verify_authorization_details",
+    "verify_authorization_request",
 ]
 
 #: The form/query parameter carrying a pending authorization's handle (login form post-back).
 HANDLE_PARAMETER = "handle"
-#: Prefix of the ``request_uri`` values minted by the PAR endpoint.
+#: Prefix of the ``request_uri`` values created by the PAR endpoint.
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
 _CHALLENGE_RE = re.compile(r"[A-Za-z0-9\-_]{43}")
@@ -78,10 +92,49 @@ class UnredirectableError(AuthorizationError):
     """An authorization error that must be shown to the user, not sent to ``redirect_uri``."""
 
 
-def read_authorization_parameters(
+@attrs.frozen(kw_only=True, repr=False)
+class AuthorizationRequest:
+    """A parsed authorization request (RFC 6749 §4.1.1): the HTTP request and its parameters."""
+
+    request: HttpRequest
+    params: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"AuthorizationRequest(client_id={self.params.get('client_id')!r})"
+
+
+@store_record
+@attrs.frozen(kw_only=True, repr=False)
+class ParRecord:
+    """A pushed authorization request as stored under ``par:<request_uri>`` (RFC 9126 §2)."""
+
+    client_id: str
+    params: Mapping[str, str]
+
+    def __repr__(self) -> str:
+        return f"ParRecord(client_id={self.client_id!r})"
+
+
+@store_record
+@attrs.frozen(kw_only=True)
+class IssuerStateRecord:
+    """What an authorization code offer stores under ``issuer_state:<value>`` (OID4VCI 1.0 §4.1.1).
+
+    ``subject`` is an optional hint for the login hook.
+    """
+
+    configuration_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    offer_id: str | None = None
+    subject: str | None = None
+
+
+def parse_authorization_request(
     request: HttpRequest | RequestDict, config: IssuerConfig
-) -> tuple[HttpRequest, dict[str, str]]:
-    """The parameters of a front-channel request: the query (GET) or the form body (POST)."""
+) -> AuthorizationRequest:
+    """Parse a front-channel request: the query (GET) or the form body (POST).
+
+    Raises :class:`UnredirectableError` (nothing is known yet that could be redirected to).
+    """
     req = HttpRequest.coerce(request)
     if req.method not in ("GET", "POST"):
         raise UnredirectableError(ErrorCode.INVALID_REQUEST, "method not allowed", status=405)
@@ -108,7 +161,7 @@ def read_authorization_parameters(
             if name in params:
                 raise UnredirectableError(ErrorCode.INVALID_REQUEST, f"parameter {name} repeated")
             params[name] = value
-    return req, params
+    return AuthorizationRequest(request=req, params=params)
 
 
 def _detail_configuration(config: IssuerConfig, detail: AuthorizationDetail) -> str:
@@ -146,11 +199,12 @@ def _detail_configuration(config: IssuerConfig, detail: AuthorizationDetail) -> 
     )
 
 
-def resolve_authorization_details(
-    config: IssuerConfig, text: str
+def verify_authorization_details(
+    text: str, config: IssuerConfig
 ) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
     """Parse ``authorization_details`` and map each entry to a known configuration id.
 
+    RFC 9396 §2, OID4VCI 1.0 §5.1.1 (``openid_credential`` entries).
     Returns the configuration ids and the entries as JSON. Raises
     :class:`AuthorizationError` (``invalid_authorization_details``).
     """
@@ -187,14 +241,15 @@ def resolve_authorization_details(
     return tuple(ids), tuple(entries)
 
 
-async def validate_authorization_parameters(
-    params: Mapping[str, str], config: IssuerConfig
-) -> PendingAuthorization:
-    """Check an authorization request's parameters; returns the pending authorization.
+async def verify_authorization_request(
+    parsed: AuthorizationRequest, config: IssuerConfig
+) -> PendingLogin:
+    """Verify an authorization request's parameters; returns the login it waits for.
 
     The result has an empty ``handle``. Raises :class:`UnredirectableError` for a bad
     ``client_id`` / ``redirect_uri`` and :class:`AuthorizationError` otherwise.
     """
+    params = parsed.params
     for name, value in params.items():
         if len(value) > (_MAX_DETAILS if name == "authorization_details" else _MAX_PARAM):
             raise UnredirectableError(ErrorCode.INVALID_REQUEST, f"{name} is too long")
@@ -241,7 +296,7 @@ async def validate_authorization_parameters(
     details: tuple[dict[str, Any], ...] | None = None
     text = params.get("authorization_details")
     if text is not None:
-        ids, details = resolve_authorization_details(config, text)
+        ids, details = verify_authorization_details(text, config)
         configuration_ids.extend(ids)
     scope = params.get("scope")
     if scope:
@@ -252,21 +307,20 @@ async def validate_authorization_parameters(
     issuer_state = params.get("issuer_state")
     issuer_state_data: dict[str, Any] | None = None
     if issuer_state is not None:
-        stored = await config.store.get(f"issuer_state:{issuer_state}")
-        if not isinstance(stored, Mapping):
+        raw = await config.store.get(store_keys.issuer_state_key(issuer_state))
+        stored = record_from_json(raw, IssuerStateRecord)
+        if stored is None:
             raise AuthorizationError(ErrorCode.INVALID_REQUEST, "issuer_state is unknown")
-        issuer_state_data = dict(stored)
+        issuer_state_data = {k: v for k, v in record_to_json(stored).items() if v is not None}
         if not configuration_ids:
-            offered = stored.get("configuration_ids")
-            if isinstance(offered, list):
-                configuration_ids.extend(
-                    c for c in offered if c in config.credential_configurations
-                )
+            configuration_ids.extend(
+                c for c in stored.configuration_ids if c in config.credential_configurations
+            )
     if not configuration_ids:
         raise AuthorizationError(
             ErrorCode.INVALID_SCOPE, "no known credential configuration was requested"
         )
-    return PendingAuthorization(
+    return PendingLogin(
         handle="",
         client_id=client_id,
         redirect_uri=redirect_uri,
@@ -289,20 +343,11 @@ def _with_query(url: str, params: Mapping[str, str | None]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
 
 
-def authorization_response_url(
-    config: IssuerConfig, pending: PendingAuthorization, code: str
-) -> str:
-    """``redirect_uri`` with ``code``, ``state`` and ``iss`` (RFC 9207)."""
-    return _with_query(
-        pending.redirect_uri,
-        {"code": code, "state": pending.state, "iss": config.credential_issuer},
-    )
-
-
-def authorization_error_redirect(
-    config: IssuerConfig, redirect_uri: str, state: str | None, err: AuthorizationError
+def create_authorization_error_response(
+    err: AuthorizationError, config: IssuerConfig, *, redirect_uri: str, state: str | None
 ) -> HttpResponse:
-    """A 303 to ``redirect_uri`` carrying the error, ``state`` and ``iss``."""
+    """A 303 to ``redirect_uri`` carrying the error, ``state`` and ``iss`` (RFC 6749 §4.1.2.1,
+    RFC 9207 §2)."""
     return redirect_response(
         _with_query(
             redirect_uri,
@@ -325,34 +370,34 @@ async def _load_par(config: IssuerConfig, params: Mapping[str, str]) -> dict[str
     request_uri = params["request_uri"]
     if not request_uri.startswith(REQUEST_URI_PREFIX):
         raise UnredirectableError(ErrorCode.INVALID_REQUEST_URI, "request_uri is not ours")
-    key = f"par:{request_uri}"
+    key = store_keys.par_key(request_uri)
     # Check the client before taking: another client's attempt must not use it up.
-    peeked = await config.store.get(key)
-    if isinstance(peeked, Mapping) and params.get("client_id") != peeked.get("client_id"):
+    peeked = record_from_json(await config.store.get(key), ParRecord)
+    if peeked is not None and params.get("client_id") != peeked.client_id:
         raise UnredirectableError(
             ErrorCode.INVALID_REQUEST_URI, "request_uri was pushed by another client"
         )
-    stored = await config.store.take(key)
-    if not isinstance(stored, Mapping) or not isinstance(stored.get("params"), Mapping):
+    stored = record_from_json(await config.store.take(key), ParRecord)
+    if stored is None:
         raise UnredirectableError(
             ErrorCode.INVALID_REQUEST_URI, "request_uri is invalid, expired or used"
         )
-    if params.get("client_id") != stored.get("client_id"):
+    if params.get("client_id") != stored.client_id:
         raise UnredirectableError(
             ErrorCode.INVALID_REQUEST_URI, "request_uri was pushed by another client"
         )
-    return {str(k): str(v) for k, v in stored["params"].items()}
+    return dict(stored.params)
 
 
-async def _start(
-    config: IssuerConfig, params: Mapping[str, str]
-) -> PendingAuthorization | HttpResponse:
+async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingLogin | HttpResponse:
+    params = parsed.params
     if "request_uri" in params:
         params = await _load_par(config, params)
+        parsed = AuthorizationRequest(request=parsed.request, params=params)
     elif config.require_par:
-        # Validate the client first so the error can be redirected safely.
+        # Verify the client first so the error can be redirected safely.
         try:
-            pending = await validate_authorization_parameters(params, config)
+            pending = await verify_authorization_request(parsed, config)
         except UnredirectableError:
             raise
         except AuthorizationError:
@@ -362,9 +407,11 @@ async def _start(
         )
         if pending is None:
             raise UnredirectableError(err.error, err.error_description)
-        return authorization_error_redirect(config, pending.redirect_uri, pending.state, err)
+        return create_authorization_error_response(
+            err, config, redirect_uri=pending.redirect_uri, state=pending.state
+        )
     try:
-        pending = await validate_authorization_parameters(params, config)
+        pending = await verify_authorization_request(parsed, config)
     except UnredirectableError:
         raise
     except AuthorizationError as err:
@@ -375,85 +422,112 @@ async def _start(
             redirect_uri = registered[0] if len(registered) == 1 else None
         if redirect_uri is None:
             raise UnredirectableError(err.error, err.error_description) from None
-        return authorization_error_redirect(config, redirect_uri, params.get("state"), err)
+        return create_authorization_error_response(
+            err, config, redirect_uri=redirect_uri, state=params.get("state")
+        )
     handle = secrets.token_urlsafe(24)
-    ttl = config.pending_authorization_ttl
+    ttl = store_keys.PENDING_LOGIN.ttl(config)
     pending = attrs.evolve(pending, handle=handle, expires_at=config.clock() + ttl)
-    await config.store.put(f"authz_pending:{handle}", pending.to_json(), ttl)
+    await config.store.put(store_keys.pending_login_key(handle), record_to_json(pending), ttl)
     return pending
 
 
-async def _complete(
-    config: IssuerConfig, pending: PendingAuthorization, result: Authenticated
+async def create_authorization_response(
+    login: PendingLogin, config: IssuerConfig, result: Authenticated
 ) -> HttpResponse:
-    if await config.store.take(f"authz_pending:{pending.handle}") is None:
+    """Create the authorization code for a completed login and redirect to the client.
+
+    303 to ``redirect_uri?code=…&state=…&iss=…`` (RFC 6749 §4.1.2, RFC 9207 §2); a login that
+    approved nothing, or an ``issuer_state`` used meanwhile, is redirected as an error. Raises
+    :class:`UnredirectableError` when the login was already completed.
+    """
+    if await config.store.take(store_keys.pending_login_key(login.handle)) is None:
         raise UnredirectableError(ErrorCode.INVALID_REQUEST, "authorization already completed")
-    ids = pending.configuration_ids
+    ids = login.configuration_ids
     if result.configuration_ids is not None:
-        ids = tuple(c for c in pending.configuration_ids if c in result.configuration_ids)
+        ids = tuple(c for c in login.configuration_ids if c in result.configuration_ids)
         if not ids:
             err = AuthorizationError(ErrorCode.ACCESS_DENIED, "nothing was approved")
-            return authorization_error_redirect(config, pending.redirect_uri, pending.state, err)
+            return create_authorization_error_response(
+                err, config, redirect_uri=login.redirect_uri, state=login.state
+            )
     # An offer's issuer_state is single use, like its pre-authorized counterpart: taken only now,
     # when a code is issued (an abandoned or refused login leaves it usable).
     if (
-        pending.issuer_state is not None
-        and await config.store.take(f"issuer_state:{pending.issuer_state}") is None
+        login.issuer_state is not None
+        and await config.store.take(store_keys.issuer_state_key(login.issuer_state)) is None
     ):
         err = AuthorizationError(ErrorCode.INVALID_REQUEST, "issuer_state is expired or used")
-        return authorization_error_redirect(config, pending.redirect_uri, pending.state, err)
+        return create_authorization_error_response(
+            err, config, redirect_uri=login.redirect_uri, state=login.state
+        )
     code = secrets.token_urlsafe(32)
     grant = AuthorizationCodeGrant(
         subject=result.subject,
-        client_id=pending.client_id,
-        redirect_uri=pending.redirect_uri,
-        code_challenge=pending.code_challenge,
-        code_challenge_method=pending.code_challenge_method,
+        client_id=login.client_id,
+        redirect_uri=login.redirect_uri,
+        code_challenge=login.code_challenge,
+        code_challenge_method=login.code_challenge_method,
         configuration_ids=ids,
-        authorization_details_used=pending.authorization_details is not None,
-        scope=pending.scope,
-        dpop_jkt=pending.dpop_jkt,
-        issuer_state=pending.issuer_state,
+        authorization_details_used=login.authorization_details is not None,
+        scope=login.scope,
+        dpop_jkt=login.dpop_jkt,
+        issuer_state=login.issuer_state,
     )
-    await store_authorization_code(config.store, code, grant, config.authorization_code_ttl)
-    return redirect_response(authorization_response_url(config, pending, code))
+    await store_authorization_code(
+        config.store, code, grant, store_keys.AUTHORIZATION_CODE.ttl(config)
+    )
+    return redirect_response(
+        _with_query(
+            login.redirect_uri,
+            {"code": code, "state": login.state, "iss": config.credential_issuer},
+        )
+    )
 
 
 async def handle_authorization(
     request: HttpRequest | RequestDict, config: IssuerConfig
 ) -> HttpResponse:
-    """The authorization endpoint (GET, or POST from a login form); see the module docstring."""
+    """The authorization endpoint (GET, or POST from a login form); see the module docstring.
+
+    Answers errors (an HTML page or a redirect), never raises them; a full store is a 503 page.
+    """
     try:
-        req, params = read_authorization_parameters(request, config)
+        parsed = parse_authorization_request(request, config)
+        params = parsed.params
         authenticator = config.user_authenticator
         handle = params.get(HANDLE_PARAMETER)
         if handle is not None and "client_id" not in params:
-            stored = await config.store.get(f"authz_pending:{handle}")
-            if not isinstance(stored, Mapping):
+            stored = record_from_json(
+                await config.store.get(store_keys.pending_login_key(handle)), PendingLogin
+            )
+            if stored is None:
                 raise UnredirectableError(
                     ErrorCode.INVALID_REQUEST, "the authorization request expired; start again"
                 )
-            pending = PendingAuthorization.from_json(stored)
+            pending = stored
         else:
-            started = await _start(config, params)
+            started = await _start(parsed, config)
             if isinstance(started, HttpResponse):
                 return started
             pending = started
-        if authenticator is None:  # validate_authorization_parameters refuses this earlier
+        if authenticator is None:  # verify_authorization_request refuses this earlier
             raise UnredirectableError(ErrorCode.SERVER_ERROR, "no user authenticator")
-        result = await authenticator(req, pending)
+        result = await authenticator(parsed.request, pending)
         if isinstance(result, Respond):
             return result.response
         if isinstance(result, Denied):
-            await config.store.delete(f"authz_pending:{pending.handle}")
+            await config.store.delete(store_keys.pending_login_key(pending.handle))
             err = AuthorizationError(
                 ErrorCode.ACCESS_DENIED, result.description or "the request was denied"
             )
-            return authorization_error_redirect(config, pending.redirect_uri, pending.state, err)
-        return await _complete(config, pending, result)
-    except UnredirectableError as err:
+            return create_authorization_error_response(
+                err, config, redirect_uri=pending.redirect_uri, state=pending.state
+            )
+        return await create_authorization_response(pending, config, result)
+    except AuthorizationError as err:  # UnredirectableError, or before a redirect_uri is known
         return _error_page(err)
-    except AuthorizationError as err:  # only before a redirect_uri is known
-        return _error_page(err)
+    except ProtocolError as err:
+        return _error_page(AuthorizationError(err.error, err.error_description, status=err.status))
     except StoreFullError:
         return temporarily_unavailable(html=True)

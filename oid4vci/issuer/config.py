@@ -6,7 +6,7 @@
   or :class:`DeferIssuance` to issue later through the deferred endpoint.
 * :class:`UserAuthenticator` — the hook the authorization endpoint calls to log the user in;
   it answers :class:`Authenticated`, :class:`Denied` or :class:`Respond` (e.g. a login page).
-* :class:`PendingAuthorization` — a validated authorization request awaiting the user.
+* :class:`PendingLogin` — a verified authorization request awaiting the user's login.
 * :class:`ExternalAuthorizationServer` — a separate AS whose RFC 9068 JWT access tokens the
   issuer accepts (the built-in token, PAR and authorization endpoints are then off).
 * :class:`ClientPolicy` — registered clients and the rule for unregistered public clients.
@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import attrs
 from cryptography import x509
 
+from oid4vci._wire import store_record
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer
@@ -43,7 +44,7 @@ __all__ = [
     "Denied",
     "ExternalAuthorizationServer",
     "IssuerConfig",
-    "PendingAuthorization",
+    "PendingLogin",
     "Respond",
     "UserAuthenticator",
 ]
@@ -180,9 +181,13 @@ class ClaimsSource(Protocol):
         ...
 
 
+@store_record
 @attrs.frozen(kw_only=True, repr=False)
-class PendingAuthorization:
-    """A validated authorization request waiting for the user to authenticate.
+class PendingLogin:
+    """A verified authorization request waiting for the user to log in (RFC 6749 §4.1.1).
+
+    What the :class:`UserAuthenticator` hook is shown; kept in the store (through the
+    converter in :mod:`oid4vci._wire`) under ``authz_pending:<handle>``.
 
     ``handle`` identifies it in the store so that a login form posted back to the
     authorization endpoint (as parameter ``handle``) continues it. ``issuer_state_data`` is
@@ -203,53 +208,9 @@ class PendingAuthorization:
     dpop_jkt: str | None = None
     expires_at: float = 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict (for the store)."""
-        return {
-            "handle": self.handle,
-            "client_id": self.client_id,
-            "redirect_uri": self.redirect_uri,
-            "state": self.state,
-            "scope": self.scope,
-            "configuration_ids": list(self.configuration_ids),
-            "authorization_details": (
-                None
-                if self.authorization_details is None
-                else [dict(d) for d in self.authorization_details]
-            ),
-            "issuer_state": self.issuer_state,
-            "issuer_state_data": (
-                None if self.issuer_state_data is None else dict(self.issuer_state_data)
-            ),
-            "code_challenge": self.code_challenge,
-            "code_challenge_method": self.code_challenge_method,
-            "dpop_jkt": self.dpop_jkt,
-            "expires_at": self.expires_at,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PendingAuthorization:
-        """The inverse of :meth:`to_json`."""
-        details = data.get("authorization_details")
-        return cls(
-            handle=str(data["handle"]),
-            client_id=str(data["client_id"]),
-            redirect_uri=str(data["redirect_uri"]),
-            state=data.get("state"),
-            scope=data.get("scope"),
-            configuration_ids=tuple(data.get("configuration_ids") or ()),
-            authorization_details=None if details is None else tuple(details),
-            issuer_state=data.get("issuer_state"),
-            issuer_state_data=data.get("issuer_state_data"),
-            code_challenge=str(data["code_challenge"]),
-            code_challenge_method=str(data.get("code_challenge_method") or "S256"),
-            dpop_jkt=data.get("dpop_jkt"),
-            expires_at=float(data.get("expires_at") or 0.0),
-        )
-
     def __repr__(self) -> str:
         return (
-            f"PendingAuthorization(client_id={self.client_id!r}, "
+            f"PendingLogin(client_id={self.client_id!r}, "
             f"configuration_ids={self.configuration_ids!r})"
         )
 
@@ -287,12 +248,10 @@ class UserAuthenticator(Protocol):
     """The authorization endpoint's hook to authenticate the user.
 
     Called with the browser's request (the first GET, and every later request carrying the
-    pending authorization's ``handle``) and the validated :class:`PendingAuthorization`.
+    pending authorization's ``handle``) and the validated :class:`PendingLogin`.
     """
 
-    async def __call__(
-        self, request: HttpRequest, pending: PendingAuthorization
-    ) -> AuthenticationResult:
+    async def __call__(self, request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
         """Answer :class:`Authenticated`, :class:`Denied` or :class:`Respond`."""
         ...
 

@@ -1,29 +1,31 @@
-"""The Credential Endpoint (OID4VCI §8): parse → authenticate → verify proofs → issue.
+"""The Credential Endpoint (OID4VCI 1.0 §8): parse → verify → create the response.
 
-:func:`parse_credential_request` reads a request of any version into one
-:class:`NormalizedCredentialRequest`: the version whose shape it has (refined by the token's
-version hint where the shape is ambiguous), the credential configuration it selects
-(``credential_identifier`` through the token's identifiers, ``credential_configuration_id``, or
-Draft 13/14 ``format`` + ``vct`` / ``format`` ``jwt_vc_json`` + ``credential_definition.type``)
-and its key proofs.
+Stages, composed by :func:`handle_credential`:
 
-:func:`handle_credential_request` runs the endpoint:
+1. the access token (+ DPoP) via :func:`~oid4vci.issuer.access_token.verify_access_token`
+   (OID4VCI 1.0 §8.2, RFC 9449 §7), after the method check so a refused request records no
+   DPoP ``jti``;
+2. :func:`parse_credential_request` reads a request of any version into one
+   :class:`NormalizedCredentialRequest` (JSON only; every selector and proof shape checked):
+   the version whose shape it has (refined by the token's version hint where the shape is
+   ambiguous; a 1.0 request ignores members it does not recognise, §8.2), the credential
+   configuration it selects (``credential_identifier`` through the token's identifiers,
+   ``credential_configuration_id``, or Draft 13/14 ``format`` + ``vct`` / ``format``
+   ``jwt_vc_json`` + ``credential_definition.type``) and its key proofs;
+3. :func:`verify_credential_request` verifies every key proof
+   (:func:`~oid4vci.issuer.proof.verify_proof_jwts`, §8.2.1 and Appendix F) and only then uses
+   up the ``c_nonce`` — once per request;
+4. :func:`create_credential_response` asks the configuration's
+   :class:`~oid4vci.issuer.config.ClaimsSource` for the subject's claims; it may raise
+   :class:`~oid4vci.issuer.config.DeferIssuance` (→ a deferred transaction, 202, see
+   :mod:`oid4vci.issuer.deferred`) or ``credential_request_denied``; then one credential per
+   proof key (:func:`create_credentials`): an SD-JWT VC (``cnf.jwk`` = the key; ``typ``
+   ``dc+sd-jwt``, ``vc+sd-jwt`` for Draft 13/14 requests) or a ``jwt_vc_json`` credential
+   (``sub`` = the key's ``did:jwk``, ``cnf.jwk`` = the key); header ``kid`` = the key id
+   published at ``/.well-known/jwt-vc-issuer`` either way; a ``notification_id``; the
+   response in the request's own version shape (:func:`credential_response_body`, §8.3).
 
-1. access token (+ DPoP) via :func:`~oid4vci.issuer.access_token.authenticate_resource_request`;
-2. :func:`parse_credential_request` (JSON only; every selector and proof shape checked);
-3. every key proof verified (:func:`~oid4vci.issuer.proof.verify_proof_jwts`), and only then
-   the ``c_nonce`` consumed — once per request;
-4. the configuration's :class:`~oid4vci.issuer.config.ClaimsSource` asked for the subject's
-   claims; it may raise :class:`~oid4vci.issuer.config.DeferIssuance` (→ a deferred
-   transaction, see :mod:`oid4vci.issuer.deferred`) or ``credential_request_denied``;
-5. one credential per proof key (see :func:`mint_credentials`): an SD-JWT VC (``cnf.jwk`` = the
-   key; ``typ`` ``dc+sd-jwt``, ``vc+sd-jwt`` for Draft 13/14 requests) or a ``jwt_vc_json``
-   credential (``sub`` = the key's ``did:jwk``, ``cnf.jwk`` = the key); header ``kid`` = the
-   key id published at ``/.well-known/jwt-vc-issuer`` either way;
-6. a ``notification_id`` registered, and the response written in the request's own version
-   shape (see :func:`credential_response_body`).
-
-Error codes follow the request's version: an unknown configuration is
+Error codes follow the request's version (§8.3.1): an unknown configuration is
 ``unknown_credential_configuration`` (1.0) or ``unsupported_credential_type`` (drafts); an
 unknown identifier ``unknown_credential_identifier`` (1.0) or ``invalid_credential_request``;
 a Draft 13/14 ``format`` no configuration has ``unsupported_credential_format``, and one whose
@@ -40,25 +42,30 @@ from typing import Any
 
 import attrs
 
+from oid4vci._wire import record_to_json, store_record
 from oid4vci.errors import (
     CredentialRequestError,
     ErrorCode,
+    ProtocolError,
+    StoreFullError,
     ValidationError,
     WireFormatError,
 )
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
-from oid4vci.issuer._request_body import read_json_body, require_post
-from oid4vci.issuer.access_token import (
-    TokenContext,
-    authenticate_resource_request,
-    consume_c_nonce,
-)
+from oid4vci.issuer import store_keys
+from oid4vci.issuer._request_body import parse_json_body, require_post
+from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
 from oid4vci.issuer.metadata import credential_key_id
-from oid4vci.issuer.nonce import new_c_nonce
-from oid4vci.issuer.notification import register_notification
-from oid4vci.issuer.proof import VerifiedProof, verify_proof_jwts
-from oid4vci.issuer.responses import json_response
+from oid4vci.issuer.nonce import create_c_nonce, take_c_nonce
+from oid4vci.issuer.notification import create_notification_id
+from oid4vci.issuer.proof import ProofOptions, VerifiedProof, verify_proof_jwts
+from oid4vci.issuer.responses import (
+    create_error_response,
+    json_response,
+    temporarily_unavailable,
+    with_allow,
+)
 from oid4vci.jwtvc import issue_jwt_vc_json
 from oid4vci.models.credential import (
     CredentialRequest,
@@ -67,33 +74,30 @@ from oid4vci.models.credential import (
     credential_response_to_json,
     parse_credential_request_json,
 )
-from oid4vci.sdjwt import issue_batch, strip_sd_marks
+from oid4vci.sdjwt import SdJwtOptions, issue_batch, strip_sd_marks
 from oid4vci.versions import SpecVersion
 
 __all__ = [
-    "DEFERRED_PREFIX",
-    "DEFERRED_TTL",
     "ISSUABLE_FORMATS",
     "JWT_VC_JSON_FORMAT",
     "SD_JWT_FORMATS",
+    "DeferredRecord",
     "NormalizedCredentialRequest",
+    "VerifiedCredentialRequest",
+    "create_credential_response",
+    "create_credentials",
     "credential_response_body",
-    "handle_credential_request",
-    "mint_credentials",
+    "handle_credential",
     "parse_credential_request",
+    "verify_credential_request",
 ]
 
-#: The credential formats this issuer mints (SD-JWT VC; ``vc+sd-jwt`` is the Draft 13/14 name).
+#: The credential formats this issuer creates (SD-JWT VC; ``vc+sd-jwt`` is the Draft 13/14 name).
 SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
 #: The W3C VCDM 1.1 JWT format (same identifier in every version).
 JWT_VC_JSON_FORMAT = "jwt_vc_json"
-#: Every credential format this issuer mints.
+#: Every credential format this issuer creates.
 ISSUABLE_FORMATS = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT}
-#: Store key prefix of deferred transactions (``deferred:<transaction_id>``).
-DEFERRED_PREFIX = "deferred:"
-#: How long a deferred transaction is kept (seconds).
-DEFERRED_TTL = 24 * 3600
-
 _DRAFT_13_14 = (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14)
 
 
@@ -113,6 +117,35 @@ class NormalizedCredentialRequest:
     proofs: tuple[Any, ...]
     single_proof: bool
     wire: CredentialRequest
+
+
+@attrs.frozen(kw_only=True)
+class VerifiedCredentialRequest:
+    """A verified credential request: the parsed request, the token and the proven keys."""
+
+    parsed: NormalizedCredentialRequest
+    context: TokenContext
+    proofs: tuple[VerifiedProof, ...]
+
+
+@store_record
+@attrs.frozen(kw_only=True)
+class DeferredRecord:
+    """A deferred transaction as stored under ``deferred:<transaction_id>`` (OID4VCI 1.0 §9).
+
+    ``credentials`` is filled in by :func:`~oid4vci.issuer.deferred.complete_deferred`;
+    ``denied`` by :func:`~oid4vci.issuer.deferred.deny_deferred`.
+    """
+
+    grant_id: str
+    subject: str
+    configuration_id: str
+    holder_jwks: tuple[dict[str, Any], ...]
+    version: SpecVersion
+    single_proof: bool
+    interval: int
+    credentials: tuple[str, ...] | None = None
+    denied: bool = False
 
 
 def _error(code: str, description: str, *, status: int | None = None) -> CredentialRequestError:
@@ -233,7 +266,8 @@ def parse_credential_request(
     *,
     context: TokenContext | None = None,
 ) -> NormalizedCredentialRequest:
-    """Read and resolve a credential request; raises :class:`CredentialRequestError`.
+    """Parse and resolve a credential request (OID4VCI 1.0 §8.2); raises
+    :class:`CredentialRequestError`.
 
     ``context`` (the access token's) resolves ``credential_identifier`` values and limits the
     configurations that may be requested; without it identifiers are taken as configuration
@@ -241,7 +275,7 @@ def parse_credential_request(
     """
     req = HttpRequest.coerce(request)
     _require_post(req, config)
-    data = read_json_body(
+    data = parse_json_body(
         req, error_cls=CredentialRequestError, error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST
     )
     try:
@@ -280,9 +314,10 @@ def parse_credential_request(
     )
 
 
-async def mint_credentials(
-    config: IssuerConfig,
+async def create_credentials(
     spec: CredentialConfigurationSpec,
+    config: IssuerConfig,
+    *,
     claims: Mapping[str, Any],
     holder_jwks: Sequence[Mapping[str, Any]],
     version: SpecVersion,
@@ -299,7 +334,7 @@ async def mint_credentials(
     now = int(config.clock())
     try:
         if spec.format == JWT_VC_JSON_FORMAT:
-            return await _mint_jwt_vc_json(config, spec, claims, holder_jwks, now)
+            return await _create_jwt_vc_json(config, spec, claims, holder_jwks, now)
         assert spec.vct is not None  # CredentialConfigurationSpec requires it for SD-JWT VC
         return await issue_batch(
             config.credential_signer,
@@ -307,17 +342,19 @@ async def mint_credentials(
             vct=spec.vct,
             claims=claims,
             issuer=config.credential_issuer,
-            typ=version.sd_jwt_typ,
-            iat=now,
-            exp=now + spec.lifetime,
-            kid=credential_key_id(config),
-            clock=config.clock,
+            options=SdJwtOptions(
+                typ=version.sd_jwt_typ,
+                iat=now,
+                exp=now + spec.lifetime,
+                kid=credential_key_id(config),
+                clock=config.clock,
+            ),
         )
     except ValidationError as exc:
         raise RuntimeError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
 
 
-async def _mint_jwt_vc_json(
+async def _create_jwt_vc_json(
     config: IssuerConfig,
     spec: CredentialConfigurationSpec,
     claims: Mapping[str, Any],
@@ -381,107 +418,135 @@ def credential_response_body(
     return credential_response_to_json(response, version)
 
 
-async def _verify_proofs(
-    config: IssuerConfig, normalized: NormalizedCredentialRequest, context: TokenContext
-) -> tuple[VerifiedProof, ...]:
-    async def consume(value: str) -> bool:
-        return await consume_c_nonce(config.store, value)
+async def verify_credential_request(
+    parsed: NormalizedCredentialRequest, config: IssuerConfig, context: TokenContext
+) -> VerifiedCredentialRequest:
+    """Verify the key proofs, then use up their ``c_nonce`` (OID4VCI 1.0 §8.2.1, App. F).
 
-    batch_size = 1 if normalized.single_proof else config.batch_size
+    Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
+    ``invalid_proof`` with a fresh ``c_nonce``).
+    """
+
+    async def take(value: str) -> bool:
+        return await take_c_nonce(value, config)
+
+    options = ProofOptions(
+        audience=config.credential_issuer,
+        algorithms=parsed.configuration.proof_signing_alg_values_supported,
+        nonce_required=True,
+        batch_size=1 if parsed.single_proof else config.batch_size,
+        clock=config.clock,
+        trust_anchors=config.x5c_trust_anchors or None,
+    )
     try:
-        return await verify_proof_jwts(
-            normalized.proofs,
-            audience=config.credential_issuer,
-            algorithms=normalized.configuration.proof_signing_alg_values_supported,
+        proofs = await verify_proof_jwts(
+            parsed.proofs,
+            options,
             client_id=context.client_id,
             anonymous=context.anonymous,
-            consume_nonce=consume,
-            nonce_required=True,
-            batch_size=batch_size,
-            clock=config.clock,
-            trust_anchors=config.x5c_trust_anchors or None,
+            consume_nonce=take,
         )
     except CredentialRequestError as err:
-        if normalized.version in _DRAFT_13_14:
+        if parsed.version in _DRAFT_13_14:
             # Draft 13/14 have no invalid_nonce; invalid_proof carries a fresh c_nonce.
             raise CredentialRequestError(
                 ErrorCode.INVALID_PROOF,
                 err.error_description,
-                c_nonce=await new_c_nonce(config),
+                c_nonce=await create_c_nonce(config),
                 c_nonce_expires_in=config.c_nonce_ttl,
             ) from None
         raise
+    return VerifiedCredentialRequest(parsed=parsed, context=context, proofs=proofs)
 
 
 async def _store_deferred(
-    config: IssuerConfig,
-    context: TokenContext,
-    normalized: NormalizedCredentialRequest,
-    proofs: Sequence[VerifiedProof],
-    interval: int,
+    verified: VerifiedCredentialRequest, config: IssuerConfig, interval: int
 ) -> str:
     transaction_id = secrets.token_urlsafe(24)
-    record = {
-        "grant_id": context.grant_id,
-        "subject": context.subject,
-        "configuration_id": normalized.configuration_id,
-        "holder_jwks": [p.jwk for p in proofs],
-        "version": normalized.version.value,
-        "single_proof": normalized.single_proof,
-        "interval": interval,
-        "credentials": None,
-        "denied": False,
-    }
-    await config.store.put(DEFERRED_PREFIX + transaction_id, record, DEFERRED_TTL)
+    parsed = verified.parsed
+    record = DeferredRecord(
+        grant_id=verified.context.grant_id,
+        subject=verified.context.subject,
+        configuration_id=parsed.configuration_id,
+        holder_jwks=tuple(p.jwk for p in verified.proofs),
+        version=parsed.version,
+        single_proof=parsed.single_proof,
+        interval=interval,
+    )
+    await config.store.put(
+        store_keys.deferred_key(transaction_id),
+        record_to_json(record),
+        store_keys.DEFERRED.ttl(config),
+    )
     return transaction_id
 
 
-async def handle_credential_request(
-    request: HttpRequest | RequestDict, config: IssuerConfig
+async def create_credential_response(
+    verified: VerifiedCredentialRequest, config: IssuerConfig
 ) -> HttpResponse:
-    """The Credential Endpoint (see the module docstring).
+    """Create the credentials (or a deferred transaction) and the response (OID4VCI 1.0 §8.3).
 
-    Raises :class:`~oid4vci.errors.ProtocolError` (turn it into the response with
-    :func:`~oid4vci.issuer.responses.create_error_response`, as :class:`~oid4vci.issuer.Issuer`
-    does).
+    200 with the credentials and a ``notification_id``; 202 with a ``transaction_id`` when the
+    claims source defers. Raises :class:`CredentialRequestError` when the claims source
+    refuses (``credential_request_denied``).
     """
-    req = HttpRequest.coerce(request)
-    _require_post(req, config)  # before the DPoP proof's jti is recorded
-    context = await authenticate_resource_request(
-        req, config, expected_htu=config.endpoint("credential")
-    )
-    normalized = parse_credential_request(req, config, context=context)
-    proofs = await _verify_proofs(config, normalized, context)
-    version = normalized.version
-    spec = normalized.configuration
+    parsed = verified.parsed
+    context = verified.context
+    version = parsed.version
     draft_nonce = version in _DRAFT_13_14
     try:
-        claims = await config.claims_source(context.subject, normalized.configuration_id)
+        claims = await config.claims_source(context.subject, parsed.configuration_id)
     except DeferIssuance as deferred:
-        transaction_id = await _store_deferred(
-            config, context, normalized, proofs, deferred.interval
-        )
+        transaction_id = await _store_deferred(verified, config, deferred.interval)
         body = credential_response_body(
             version,
             transaction_id=transaction_id,
             interval=deferred.interval,
-            c_nonce=await new_c_nonce(config) if draft_nonce else None,
+            c_nonce=await create_c_nonce(config) if draft_nonce else None,
             c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
         )
         return json_response(202, body)
-    credentials = await mint_credentials(config, spec, claims, [p.jwk for p in proofs], version)
-    notification_id = await register_notification(
+    credentials = await create_credentials(
+        parsed.configuration,
         config,
-        context=context,
-        configuration_id=normalized.configuration_id,
+        claims=claims,
+        holder_jwks=[p.jwk for p in verified.proofs],
+        version=version,
+    )
+    notification_id = await create_notification_id(
+        context,
+        config,
+        configuration_id=parsed.configuration_id,
         credential_count=len(credentials),
     )
     body = credential_response_body(
         version,
         credentials=credentials,
-        single_proof=normalized.single_proof,
+        single_proof=parsed.single_proof,
         notification_id=notification_id,
-        c_nonce=await new_c_nonce(config) if draft_nonce else None,
+        c_nonce=await create_c_nonce(config) if draft_nonce else None,
         c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
     )
     return json_response(200, body)
+
+
+async def handle_credential(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> HttpResponse:
+    """The Credential Endpoint (see the module docstring).
+
+    Answers errors, never raises them: OID4VCI 1.0 §8.3.1 JSON, or 401 with a
+    ``WWW-Authenticate`` challenge for token problems (RFC 6750 §3, RFC 9449 §7.1); a full
+    store is 503 with ``Retry-After``.
+    """
+    try:
+        req = HttpRequest.coerce(request)
+        _require_post(req, config)  # before the DPoP proof's jti is recorded
+        context = await verify_access_token(req, config, htu=config.endpoint("credential"))
+        parsed = parse_credential_request(req, config, context=context)
+        verified = await verify_credential_request(parsed, config, context)
+        return await create_credential_response(verified, config)
+    except ProtocolError as err:
+        return with_allow(create_error_response(err), ("POST",))
+    except StoreFullError:
+        return temporarily_unavailable()

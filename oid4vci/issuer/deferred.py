@@ -1,23 +1,27 @@
-"""The Deferred Credential Endpoint (OID4VCI §9): issuance that completes later.
+"""The Deferred Credential Endpoint (OID4VCI 1.0 §9): issuance that completes later.
 
 When the :class:`~oid4vci.issuer.config.ClaimsSource` raises
 :class:`~oid4vci.issuer.config.DeferIssuance`, the credential endpoint stores a transaction
-(``deferred:<transaction_id>``: the grant, subject, configuration, the verified holder keys and
-the request's version) and answers ``202`` with the ``transaction_id``.
+(``deferred:<transaction_id>``, a :class:`~oid4vci.issuer.credential.DeferredRecord`: the
+grant, subject, configuration, the verified holder keys and the request's version) and answers
+``202`` with the ``transaction_id``.
 
 How a deferred issuance completes — both ways work:
 
 * **the claims source is asked again at every poll**: when it returns claims, the credentials
-  are minted and delivered; when it raises :class:`DeferIssuance` again, the wallet is told to
-  keep waiting; when it raises ``credential_request_denied`` the transaction ends;
-* **the application pushes the result** with :func:`complete_deferred` (mints the credentials
-  now, delivered at the next poll) or :func:`deny_deferred`.
+  are created and delivered; when it raises :class:`DeferIssuance` again, the wallet is told
+  to keep waiting; when it raises ``credential_request_denied`` the transaction ends;
+* **the application pushes the result** with :func:`complete_deferred` (creates the
+  credentials now, delivered at the next poll) or :func:`deny_deferred`.
 
-:func:`handle_deferred_credential` takes ``POST {"transaction_id"}`` with an access token of the
-same grant. Still pending: 1.0 → ``202 {"transaction_id", "interval"}``; Draft 13–15 → 400
-``issuance_pending`` with ``interval``. Ready → ``200`` with the credentials in the original
-request's version shape (and a ``notification_id``); the transaction is then gone. Unknown,
-used or another grant's ``transaction_id`` → 400 ``invalid_transaction_id``.
+Stages, composed by :func:`handle_deferred_credential` (``POST {"transaction_id"}`` with an
+access token of the same grant): :func:`parse_deferred_credential_request` (§9.1) →
+:func:`verify_deferred_credential_request` (the transaction belongs to the token's grant) →
+:func:`create_deferred_credential_response` (§9.2). Still pending: 1.0 → ``202
+{"transaction_id", "interval"}``; Draft 13–15 → 400 ``issuance_pending`` with ``interval``.
+Ready → ``200`` with the credentials in the original request's version shape (and a
+``notification_id``); the transaction is then gone. Unknown, used or another grant's
+``transaction_id`` → 400 ``invalid_transaction_id`` (§9.3).
 """
 
 from __future__ import annotations
@@ -25,75 +29,148 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
-from oid4vci.http import HttpRequest, HttpResponse, RequestDict
-from oid4vci.issuer._request_body import read_json_body, require_post
-from oid4vci.issuer.access_token import (
-    TokenContext,
-    authenticate_resource_request,
+import attrs
+
+from oid4vci._wire import record_from_json, record_to_json
+from oid4vci.errors import (
+    CredentialRequestError,
+    ErrorCode,
+    ProtocolError,
+    StoreFullError,
+    WireFormatError,
 )
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer import store_keys
+from oid4vci.issuer._request_body import parse_json_body, require_post
+from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import DeferIssuance, IssuerConfig
 from oid4vci.issuer.credential import (
-    DEFERRED_PREFIX,
-    DEFERRED_TTL,
+    DeferredRecord,
+    create_credentials,
     credential_response_body,
-    mint_credentials,
 )
-from oid4vci.issuer.nonce import new_c_nonce
-from oid4vci.issuer.notification import register_notification
-from oid4vci.issuer.responses import json_response
-from oid4vci.models.deferred import parse_deferred_credential_request
+from oid4vci.issuer.nonce import create_c_nonce
+from oid4vci.issuer.notification import create_notification_id
+from oid4vci.issuer.responses import (
+    create_error_response,
+    json_response,
+    temporarily_unavailable,
+    with_allow,
+)
+from oid4vci.models.deferred import (
+    DeferredCredentialRequest,
+)
+from oid4vci.models.deferred import (
+    parse_deferred_credential_request as _parse_deferred_json,
+)
 from oid4vci.versions import SpecVersion
 
-__all__ = ["complete_deferred", "deny_deferred", "handle_deferred_credential"]
+__all__ = [
+    "VerifiedDeferredRequest",
+    "complete_deferred",
+    "create_deferred_credential_response",
+    "deny_deferred",
+    "handle_deferred_credential",
+    "parse_deferred_credential_request",
+    "verify_deferred_credential_request",
+]
+
+
+@attrs.frozen(kw_only=True)
+class VerifiedDeferredRequest:
+    """A verified deferred credential request: its transaction and the access token."""
+
+    transaction_id: str = attrs.field(repr=False)
+    record: DeferredRecord = attrs.field(repr=False)
+    context: TokenContext
 
 
 def _error(code: str, description: str, *, status: int | None = None) -> CredentialRequestError:
     return CredentialRequestError(code, description, status=status)
 
 
-async def _record(config: IssuerConfig, transaction_id: str) -> dict[str, Any]:
-    record = await config.store.get(DEFERRED_PREFIX + transaction_id)
-    if not isinstance(record, Mapping):
+async def _record(transaction_id: str, config: IssuerConfig) -> DeferredRecord:
+    raw = await config.store.get(store_keys.deferred_key(transaction_id))
+    record = record_from_json(raw, DeferredRecord)
+    if record is None:
         raise KeyError("unknown deferred transaction")
-    return dict(record)
+    return record
+
+
+async def _save(transaction_id: str, record: DeferredRecord, config: IssuerConfig) -> None:
+    await config.store.put(
+        store_keys.deferred_key(transaction_id),
+        record_to_json(record),
+        store_keys.DEFERRED.ttl(config),
+    )
 
 
 async def complete_deferred(
-    config: IssuerConfig, transaction_id: str, claims: Mapping[str, Any]
+    transaction_id: str, config: IssuerConfig, claims: Mapping[str, Any]
 ) -> None:
-    """Mint the credentials of a pending transaction now; the wallet gets them at its next poll.
+    """Create the credentials of a pending transaction now; the wallet gets them at its next poll.
 
     ``claims`` is what the claims source would have returned (values wrapped with
     :func:`oid4vci.sdjwt.sd` are selectively disclosable). Raises :class:`KeyError` for an
     unknown transaction and :class:`ValueError` when its configuration no longer exists.
     """
-    record = await _record(config, transaction_id)
-    spec = config.configuration(str(record["configuration_id"]))
+    record = await _record(transaction_id, config)
+    spec = config.configuration(record.configuration_id)
     if spec is None:
         raise ValueError("the transaction's credential configuration no longer exists")
-    credentials = await mint_credentials(
-        config, spec, claims, record["holder_jwks"], SpecVersion(record["version"])
+    credentials = await create_credentials(
+        spec, config, claims=claims, holder_jwks=record.holder_jwks, version=record.version
     )
-    record["credentials"] = credentials
-    await config.store.put(DEFERRED_PREFIX + transaction_id, record, DEFERRED_TTL)
+    await _save(transaction_id, attrs.evolve(record, credentials=tuple(credentials)), config)
 
 
-async def deny_deferred(config: IssuerConfig, transaction_id: str) -> None:
+async def deny_deferred(transaction_id: str, config: IssuerConfig) -> None:
     """Give up on a pending transaction: the next poll gets ``credential_request_denied``."""
-    record = await _record(config, transaction_id)
-    record["denied"] = True
-    await config.store.put(DEFERRED_PREFIX + transaction_id, record, DEFERRED_TTL)
+    record = await _record(transaction_id, config)
+    await _save(transaction_id, attrs.evolve(record, denied=True), config)
 
 
-def _read_transaction_id(req: HttpRequest) -> str:
-    data = read_json_body(
+def parse_deferred_credential_request(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> DeferredCredentialRequest:
+    """Parse a deferred credential request (OID4VCI 1.0 §9.1): POST, JSON, ``transaction_id``.
+
+    Raises :class:`CredentialRequestError` (``invalid_credential_request``; 405, 413, 415).
+    """
+    req = HttpRequest.coerce(request)
+    require_post(
+        req,
+        config,
+        error_cls=CredentialRequestError,
+        error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
+    )
+    data = parse_json_body(
         req, error_cls=CredentialRequestError, error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST
     )
     try:
-        return parse_deferred_credential_request(data).transaction_id
+        return _parse_deferred_json(data)
     except WireFormatError as exc:
         raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
+
+
+async def verify_deferred_credential_request(
+    parsed: DeferredCredentialRequest, config: IssuerConfig, context: TokenContext
+) -> VerifiedDeferredRequest:
+    """Find the transaction and check it belongs to the token's grant (OID4VCI 1.0 §9.3).
+
+    A denied transaction (or one whose configuration is gone) is deleted and refused with
+    ``credential_request_denied``. Raises :class:`CredentialRequestError`.
+    """
+    key = store_keys.deferred_key(parsed.transaction_id)
+    record = record_from_json(await config.store.get(key), DeferredRecord)
+    if record is None or record.grant_id != context.grant_id:
+        raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
+    if record.denied or config.configuration(record.configuration_id) is None:
+        await config.store.delete(key)
+        raise _error(ErrorCode.CREDENTIAL_REQUEST_DENIED, "the issuer will not issue it")
+    return VerifiedDeferredRequest(
+        transaction_id=parsed.transaction_id, record=record, context=context
+    )
 
 
 def _pending(version: SpecVersion, transaction_id: str, interval: int) -> HttpResponse:
@@ -104,26 +181,50 @@ def _pending(version: SpecVersion, transaction_id: str, interval: int) -> HttpRe
     )
 
 
-async def _deliver(
-    config: IssuerConfig,
-    context: TokenContext,
-    record: Mapping[str, Any],
-    credentials: list[str],
-    version: SpecVersion,
+async def create_deferred_credential_response(
+    verified: VerifiedDeferredRequest, config: IssuerConfig
 ) -> HttpResponse:
-    notification_id = await register_notification(
+    """The credentials when ready (200, OID4VCI 1.0 §9.2), else "still pending".
+
+    Still pending: 202 (1.0) or :class:`CredentialRequestError` ``issuance_pending`` (drafts).
+    """
+    record = verified.record
+    context = verified.context
+    key = store_keys.deferred_key(verified.transaction_id)
+    version = record.version
+    spec = config.configuration(record.configuration_id)
+    if spec is None:
+        raise _error(ErrorCode.CREDENTIAL_REQUEST_DENIED, "the issuer will not issue it")
+    credentials: list[str]
+    if record.credentials is not None:
+        credentials = list(record.credentials)
+    else:
+        try:
+            claims = await config.claims_source(context.subject, spec.id)
+        except DeferIssuance as deferred:
+            return _pending(version, verified.transaction_id, deferred.interval)
+        except CredentialRequestError:
+            await config.store.delete(key)
+            raise
+        credentials = await create_credentials(
+            spec, config, claims=claims, holder_jwks=record.holder_jwks, version=version
+        )
+    if await config.store.take(key) is None:
+        # Another poll delivered it first.
+        raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
+    notification_id = await create_notification_id(
+        context,
         config,
-        context=context,
-        configuration_id=str(record["configuration_id"]),
+        configuration_id=record.configuration_id,
         credential_count=len(credentials),
     )
     draft_nonce = version.c_nonce_in_responses
     body = credential_response_body(
         version,
         credentials=credentials,
-        single_proof=bool(record.get("single_proof")),
+        single_proof=record.single_proof,
         notification_id=notification_id,
-        c_nonce=await new_c_nonce(config) if draft_nonce else None,
+        c_nonce=await create_c_nonce(config) if draft_nonce else None,
         c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
     )
     return json_response(200, body)
@@ -132,38 +233,24 @@ async def _deliver(
 async def handle_deferred_credential(
     request: HttpRequest | RequestDict, config: IssuerConfig
 ) -> HttpResponse:
-    """The Deferred Credential Endpoint (see the module docstring). Raises ``ProtocolError``."""
-    req = HttpRequest.coerce(request)
-    require_post(
-        req,
-        config,
-        error_cls=CredentialRequestError,
-        error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
-    )
-    context = await authenticate_resource_request(
-        req, config, expected_htu=config.endpoint("deferred_credential")
-    )
-    transaction_id = _read_transaction_id(req)
-    key = DEFERRED_PREFIX + transaction_id
-    record = await config.store.get(key)
-    if not isinstance(record, Mapping) or record.get("grant_id") != context.grant_id:
-        raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
-    version = SpecVersion(record["version"])
-    spec = config.configuration(str(record["configuration_id"]))
-    if record.get("denied") or spec is None:
-        await config.store.delete(key)
-        raise _error(ErrorCode.CREDENTIAL_REQUEST_DENIED, "the issuer will not issue it")
-    credentials = record.get("credentials")
-    if not isinstance(credentials, list):
-        try:
-            claims = await config.claims_source(context.subject, spec.id)
-        except DeferIssuance as deferred:
-            return _pending(version, transaction_id, deferred.interval)
-        except CredentialRequestError:
-            await config.store.delete(key)
-            raise
-        credentials = await mint_credentials(config, spec, claims, record["holder_jwks"], version)
-    if await config.store.take(key) is None:
-        # Another poll delivered it first.
-        raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
-    return await _deliver(config, context, record, [str(c) for c in credentials], version)
+    """The Deferred Credential Endpoint (see the module docstring).
+
+    Answers errors, never raises them (OID4VCI 1.0 §9.3 JSON; 401 with ``WWW-Authenticate``
+    for token problems; 503 with ``Retry-After`` for a full store).
+    """
+    try:
+        req = HttpRequest.coerce(request)
+        require_post(
+            req,
+            config,
+            error_cls=CredentialRequestError,
+            error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
+        )
+        context = await verify_access_token(req, config, htu=config.endpoint("deferred_credential"))
+        parsed = parse_deferred_credential_request(req, config)
+        verified = await verify_deferred_credential_request(parsed, config, context)
+        return await create_deferred_credential_response(verified, config)
+    except ProtocolError as err:
+        return with_allow(create_error_response(err), ("POST",))
+    except StoreFullError:
+        return temporarily_unavailable()

@@ -6,7 +6,7 @@ one SD-JWT VC identity credential (configuration ``identity_credential``), a dem
 and three **offer templates**, each a reusable link:
 
 ========================  ================================================================
-template                  what every fetch of its ``credential_offer_uri`` mints
+template                  what every fetch of its ``credential_offer_uri`` creates
 ========================  ================================================================
 ``pre_auth``              a fresh pre-authorized code for ``alice``
 ``pre_auth_tx_code``      a fresh pre-authorized code for ``alice`` that also needs the
@@ -40,7 +40,7 @@ from oid4vci.issuer.config import (
     ClientPolicy,
     CredentialConfigurationSpec,
     IssuerConfig,
-    PendingAuthorization,
+    PendingLogin,
     Respond,
 )
 from oid4vci.issuer.offers import OfferTemplate, TxCodeSpec
@@ -134,7 +134,7 @@ class DemoClaimsSource:
         }
 
 
-def _login_page(pending: PendingAuthorization, action: str, error: str | None) -> str:
+def _login_page(pending: PendingLogin, action: str, error: str | None) -> str:
     message = f"<p role='alert' class='error'>{html.escape(error)}</p>" if error else ""
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -166,9 +166,7 @@ class DemoLogin:
     action: str
     users: Mapping[str, tuple[str, str]] = attrs.field(factory=lambda: dict(_USERS))
 
-    async def __call__(
-        self, request: HttpRequest, pending: PendingAuthorization
-    ) -> AuthenticationResult:
+    async def __call__(self, request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
         """Show the form, or check the posted credentials."""
         if request.method != "POST" or request.media_type != FORM_CONTENT_TYPE:
             return Respond(response=html_response(200, _login_page(pending, self.action, None)))

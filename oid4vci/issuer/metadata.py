@@ -6,6 +6,9 @@
 * :func:`create_jwt_vc_issuer_metadata` builds ``/.well-known/jwt-vc-issuer`` (SD-JWT VC
   §B.4): the issuer identifier and the public JWKS whose ``kid`` the issued credentials carry
   (:func:`credential_key_id`).
+* :func:`handle_issuer_metadata` / :func:`handle_jwt_vc_issuer_metadata` answer a GET of each
+  (OID4VCI 1.0 §12.2.2; SD-JWT VC §5). There is nothing to parse or verify: a metadata
+  request carries no parameters.
 * :func:`well_known_paths` lists the request paths each document answers at. For an issuer
   identifier with a path both the 1.0 inserted location
   (``/.well-known/openid-credential-issuer/<path>``) and the Draft 13–15 appended one
@@ -18,9 +21,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
-from oid4vci.issuer.responses import json_response
+from oid4vci.issuer.responses import create_error_response, json_response, with_allow
 from oid4vci.jose import jwk_thumbprint
 from oid4vci.models.metadata import (
     BatchCredentialIssuance,
@@ -114,7 +118,7 @@ def credential_configuration_metadata(
 
 
 def create_issuer_metadata(
-    config: IssuerConfig, version: SpecVersion | None = None
+    config: IssuerConfig, *, version: SpecVersion | None = None
 ) -> dict[str, Any]:
     """The Credential Issuer metadata document in the shape of ``version``.
 
@@ -166,17 +170,26 @@ def well_known_paths(config: IssuerConfig, suffix: str) -> tuple[str, ...]:
     return (inserted,) if inserted == appended else (inserted, appended)
 
 
-def handle_issuer_metadata(
-    request: HttpRequest | RequestDict, config: IssuerConfig
-) -> HttpResponse:
-    """Answer a GET of the Credential Issuer metadata (JSON, the published version)."""
-    del request
-    return json_response(200, create_issuer_metadata(config))
+def _method_not_allowed(request: HttpRequest | RequestDict) -> HttpResponse | None:
+    """405 with ``Allow: GET, HEAD`` unless ``request`` is a GET or HEAD, else ``None``."""
+    if HttpRequest.coerce(request).method in ("GET", "HEAD"):
+        return None
+    err = CredentialRequestError(ErrorCode.INVALID_REQUEST, "method not allowed", status=405)
+    return with_allow(create_error_response(err), ("GET", "HEAD"))
 
 
-def handle_jwt_vc_issuer_metadata(
+async def handle_issuer_metadata(
     request: HttpRequest | RequestDict, config: IssuerConfig
 ) -> HttpResponse:
-    """Answer a GET of the JWT VC Issuer metadata."""
-    del request
-    return json_response(200, create_jwt_vc_issuer_metadata(config))
+    """Answer a GET of the Credential Issuer metadata (JSON, the published version).
+
+    Answers errors (405 for another method), never raises them.
+    """
+    return _method_not_allowed(request) or json_response(200, create_issuer_metadata(config))
+
+
+async def handle_jwt_vc_issuer_metadata(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> HttpResponse:
+    """Answer a GET of the JWT VC Issuer metadata (405 for another method; never raises)."""
+    return _method_not_allowed(request) or json_response(200, create_jwt_vc_issuer_metadata(config))

@@ -1,13 +1,19 @@
-"""The Notification Endpoint (OID4VCI §11, Draft 13+): the wallet reports what became of credentials.
+"""The Notification Endpoint (OID4VCI 1.0 §11, Draft 13+): the wallet reports what became of
+credentials.
 
 Every credential (or deferred credential) response carries a ``notification_id``;
-:func:`register_notification` stores it under ``notification:<id>`` together with the grant it
-belongs to. :func:`handle_notification` takes ``POST`` JSON
-``{"notification_id", "event", "event_description"?}`` with an access token of the same grant
-and answers ``204``. The request is idempotent: repeating an event changes nothing and calls the
-``on_notification`` hook only when the event differs from the last one recorded.
+:func:`create_notification_id` stores it under ``notification:<id>`` (a
+:class:`NotificationRecord`) together with the grant it belongs to.
 
-Errors: 400 ``invalid_notification_id`` (unknown, expired or another grant's id), 400
+Stages, composed by :func:`handle_notification` (``POST`` JSON ``{"notification_id", "event",
+"event_description"?}`` with an access token of the same grant): the access token
+(:func:`~oid4vci.issuer.access_token.verify_access_token`) → :func:`parse_notification_request`
+(§11.1) → :func:`verify_notification_request` (the id belongs to the token's grant) →
+:func:`create_notification_response` (204, §11.2). The request is idempotent: repeating an
+event changes nothing and calls the ``on_notification`` hook only when the event differs from
+the last one recorded.
+
+Errors (§11.3): 400 ``invalid_notification_id`` (unknown, expired or another grant's id), 400
 ``invalid_notification_request`` (not JSON, missing members, unknown event, bad description);
 token problems 401 with a ``WWW-Authenticate`` challenge.
 """
@@ -15,26 +21,43 @@ token problems 401 with a ``WWW-Authenticate`` challenge.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 import attrs
 
-from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
+from oid4vci._wire import record_from_json, record_to_json, store_record
+from oid4vci.errors import (
+    CredentialRequestError,
+    ErrorCode,
+    ProtocolError,
+    StoreFullError,
+    WireFormatError,
+)
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
-from oid4vci.issuer._request_body import read_json_body, require_post
-from oid4vci.issuer.access_token import TokenContext, authenticate_resource_request
+from oid4vci.issuer import store_keys
+from oid4vci.issuer._request_body import parse_json_body, require_post
+from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import IssuerConfig
-from oid4vci.models.notification import NotificationRequest, parse_notification_request
+from oid4vci.issuer.responses import (
+    create_error_response,
+    temporarily_unavailable,
+    with_allow,
+)
+from oid4vci.models.notification import NotificationRequest
+from oid4vci.models.notification import (
+    parse_notification_request as _parse_notification_json,
+)
 
 __all__ = [
     "Notification",
     "NotificationHook",
+    "NotificationRecord",
+    "create_notification_id",
+    "create_notification_response",
     "handle_notification",
-    "parse_notification",
-    "register_notification",
+    "parse_notification_request",
+    "verify_notification_request",
 ]
-
-_PREFIX = "notification:"
 
 
 @attrs.frozen(kw_only=True)
@@ -53,23 +76,38 @@ NotificationHook = Callable[[Notification], Awaitable[None]]
 """``async def on_notification(notification) -> None``."""
 
 
-async def register_notification(
+@store_record
+@attrs.frozen(kw_only=True)
+class NotificationRecord:
+    """What the store keeps under ``notification:<id>``: the grant, and the last event."""
+
+    grant_id: str
+    subject: str
+    configuration_id: str
+    count: int
+    event: str | None = None
+
+
+async def create_notification_id(
+    context: TokenContext,
     config: IssuerConfig,
     *,
-    context: TokenContext,
     configuration_id: str,
     credential_count: int,
 ) -> str:
     """Create the ``notification_id`` of one credential response (valid for the token's life)."""
     notification_id = secrets.token_urlsafe(16)
-    record = {
-        "grant_id": context.grant_id,
-        "subject": context.subject,
-        "configuration_id": configuration_id,
-        "count": credential_count,
-        "event": None,
-    }
-    await config.store.put(_PREFIX + notification_id, record, max(config.access_token_ttl, 3600))
+    record = NotificationRecord(
+        grant_id=context.grant_id,
+        subject=context.subject,
+        configuration_id=configuration_id,
+        count=credential_count,
+    )
+    await config.store.put(
+        store_keys.notification_key(notification_id),
+        record_to_json(record),
+        store_keys.NOTIFICATION.ttl(config),
+    )
     return notification_id
 
 
@@ -77,19 +115,64 @@ def _error(code: str, description: str, *, status: int | None = None) -> Credent
     return CredentialRequestError(code, description, status=status)
 
 
-def parse_notification(request: HttpRequest | RequestDict) -> NotificationRequest:
-    """Read the body; :class:`CredentialRequestError` ``invalid_notification_request``."""
+def parse_notification_request(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> NotificationRequest:
+    """Parse a Notification Request (OID4VCI 1.0 §11.1): POST, JSON body.
+
+    Raises :class:`CredentialRequestError` (``invalid_notification_request``; 405, 413).
+    """
     req = HttpRequest.coerce(request)
-    data = read_json_body(
+    require_post(req, config, error_cls=CredentialRequestError)
+    data = parse_json_body(
         req,
         error_cls=CredentialRequestError,
         error_code=ErrorCode.INVALID_NOTIFICATION_REQUEST,
         media_status=None,
     )
     try:
-        return parse_notification_request(data)
+        return _parse_notification_json(data)
     except WireFormatError as exc:
         raise _error(ErrorCode.INVALID_NOTIFICATION_REQUEST, str(exc)) from None
+
+
+async def verify_notification_request(
+    parsed: NotificationRequest, config: IssuerConfig, context: TokenContext
+) -> NotificationRecord:
+    """Check the ``notification_id`` belongs to the token's grant (OID4VCI 1.0 §11.3)."""
+    raw = await config.store.get(store_keys.notification_key(parsed.notification_id))
+    record = record_from_json(raw, NotificationRecord)
+    if record is None or record.grant_id != context.grant_id:
+        raise _error(ErrorCode.INVALID_NOTIFICATION_ID, "unknown notification_id")
+    return record
+
+
+async def create_notification_response(
+    parsed: NotificationRequest,
+    config: IssuerConfig,
+    record: NotificationRecord,
+    *,
+    on_notification: NotificationHook | None = None,
+) -> HttpResponse:
+    """Record the event (calling the hook when it is new) and answer 204 (OID4VCI 1.0 §11.2)."""
+    if record.event != parsed.event:
+        await config.store.put(
+            store_keys.notification_key(parsed.notification_id),
+            record_to_json(attrs.evolve(record, event=parsed.event)),
+            store_keys.NOTIFICATION.ttl(config),
+        )
+        if on_notification is not None:
+            await on_notification(
+                Notification(
+                    notification_id=parsed.notification_id,
+                    event=parsed.event,
+                    event_description=parsed.event_description,
+                    subject=record.subject,
+                    configuration_id=record.configuration_id,
+                    credential_count=record.count,
+                )
+            )
+    return HttpResponse(status=204, headers={"Cache-Control": "no-store"})
 
 
 async def handle_notification(
@@ -98,31 +181,17 @@ async def handle_notification(
     *,
     on_notification: NotificationHook | None = None,
 ) -> HttpResponse:
-    """Answer a Notification Endpoint request (204). Raises :class:`CredentialRequestError`."""
-    req = HttpRequest.coerce(request)
-    require_post(req, config, error_cls=CredentialRequestError)
-    context = await authenticate_resource_request(
-        req, config, expected_htu=config.endpoint("notification")
-    )
-    parsed = parse_notification(req)
-    key = _PREFIX + parsed.notification_id
-    record = await config.store.get(key)
-    if not isinstance(record, Mapping) or record.get("grant_id") != context.grant_id:
-        raise _error(ErrorCode.INVALID_NOTIFICATION_ID, "unknown notification_id")
-    previous = record.get("event")
-    if previous != parsed.event:
-        await config.store.put(
-            key, {**record, "event": parsed.event}, max(config.access_token_ttl, 3600)
+    """The Notification Endpoint (see the module docstring). Answers errors, never raises."""
+    try:
+        req = HttpRequest.coerce(request)
+        require_post(req, config, error_cls=CredentialRequestError)
+        context = await verify_access_token(req, config, htu=config.endpoint("notification"))
+        parsed = parse_notification_request(req, config)
+        record = await verify_notification_request(parsed, config, context)
+        return await create_notification_response(
+            parsed, config, record, on_notification=on_notification
         )
-        if on_notification is not None:
-            await on_notification(
-                Notification(
-                    notification_id=parsed.notification_id,
-                    event=parsed.event,
-                    event_description=parsed.event_description,
-                    subject=str(record.get("subject")),
-                    configuration_id=str(record.get("configuration_id")),
-                    credential_count=int(record.get("count") or 0),
-                )
-            )
-    return HttpResponse(status=204, headers={"Cache-Control": "no-store"})
+    except ProtocolError as err:
+        return with_allow(create_error_response(err), ("POST",))
+    except StoreFullError:
+        return temporarily_unavailable()

@@ -1,14 +1,16 @@
-"""Credential Offers (OID4VCI §4), issuer side: minting them and serving them by reference.
+"""Credential Offers (OID4VCI 1.0 §4), issuer side: creating them and serving them by reference.
 
-* :func:`create_pre_authorized_offer` mints a pre-authorized code for a subject (optionally
+* :func:`create_pre_authorized_offer` creates a pre-authorized code for a subject (optionally
   protected by a Transaction Code) and stores it through
   :func:`oid4vci.issuer.token.store_pre_authorized_code`.
-* :func:`create_authorization_code_offer` mints an ``issuer_state`` stored as
+* :func:`create_authorization_code_offer` creates an ``issuer_state`` stored as
   ``issuer_state:<value>`` (read by the authorization endpoint, and used up when it issues
   a code: single use, like a pre-authorized code).
-* By reference: the offer JSON is stored as ``offer:<id>`` and served at
-  ``GET <issuer>/offers/<id>`` (:func:`handle_offer_request`), single use unless ``reusable``.
-* Offer templates (:class:`OfferTemplate`): ``GET <issuer>/offers/templates/<name>`` mints a
+* By reference (§4.1.3): the offer JSON is stored as ``offer:<id>`` and served at
+  ``GET <issuer>/offers/<id>``, single use unless ``reusable``. Stages, composed by
+  :func:`handle_offer`: :func:`parse_offer_request` → :func:`verify_offer_request` (the
+  stored offer, taken once, or the template) → :func:`create_offer_response`.
+* Offer templates (:class:`OfferTemplate`): ``GET <issuer>/offers/templates/<name>`` creates a
   **fresh** single-use offer (new pre-authorized code or ``issuer_state``) at every fetch, so a
   printed ``openid-credential-offer://?credential_offer_uri=…`` link stays usable forever while
   every wallet that follows it gets its own code.
@@ -26,10 +28,18 @@ from urllib.parse import quote, unquote, urlsplit
 
 import attrs
 
-from oid4vci.errors import CredentialRequestError, ErrorCode
+from oid4vci._wire import record_from_json, record_to_json, store_record
+from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError, StoreFullError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer import store_keys
+from oid4vci.issuer.authorization import IssuerStateRecord
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
-from oid4vci.issuer.responses import json_response
+from oid4vci.issuer.responses import (
+    create_error_response,
+    json_response,
+    temporarily_unavailable,
+    with_allow,
+)
 from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
 from oid4vci.models.offer import (
     AuthorizationCodeGrant,
@@ -44,14 +54,20 @@ __all__ = [
     "OFFER_SCHEME",
     "TEMPLATE_PATH",
     "CreatedOffer",
+    "OfferOptions",
+    "OfferRecord",
+    "OfferRequest",
     "OfferTemplate",
     "TxCodeSpec",
     "create_authorization_code_offer",
     "create_offer_from_template",
+    "create_offer_response",
     "create_pre_authorized_offer",
-    "handle_offer_request",
+    "handle_offer",
     "offer_template_url",
     "offer_url",
+    "parse_offer_request",
+    "verify_offer_request",
 ]
 
 #: The custom scheme of offer links when the wallet's offer endpoint is unknown.
@@ -59,7 +75,37 @@ OFFER_SCHEME = "openid-credential-offer://"
 #: Path segment under ``/offers/`` where templates are served.
 TEMPLATE_PATH = "templates/"
 
-_OFFER_PREFIX = "offer:"
+
+@attrs.frozen(kw_only=True)
+class OfferOptions:
+    """How an offer is published (OID4VCI 1.0 §4.1).
+
+    ``by_reference`` stores it and links to ``<issuer>/offers/<id>`` (``credential_offer_uri``,
+    §4.1.3) instead of putting it in the link by value; such an offer is served once unless
+    ``reusable``. ``scheme`` is the link's scheme (the wallet's credential offer endpoint, or
+    ``openid-credential-offer://``).
+    """
+
+    by_reference: bool = False
+    reusable: bool = False
+    scheme: str = OFFER_SCHEME
+
+
+@store_record
+@attrs.frozen(kw_only=True)
+class OfferRecord:
+    """An offer served by reference, as stored under ``offer:<id>`` (OID4VCI 1.0 §4.1.3)."""
+
+    offer: dict[str, Any]
+    reusable: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class OfferRequest:
+    """A parsed request for an offer by reference: a stored offer's id or a template's name."""
+
+    offer_id: str | None = None
+    template: str | None = None
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -109,7 +155,7 @@ class TxCodeSpec:
 
 @attrs.frozen(kw_only=True, repr=False)
 class CreatedOffer:
-    """A minted offer.
+    """A created offer.
 
     ``offer_uri`` is the ``openid-credential-offer://`` link (by value, or by reference to
     ``https_uri``); ``https_uri`` is the by-reference URL (``None`` for offers by value).
@@ -139,7 +185,7 @@ class CreatedOffer:
 
 @attrs.frozen(kw_only=True)
 class OfferTemplate:
-    """A reusable offer link: each fetch mints a fresh single-use offer.
+    """A reusable offer link: each fetch creates a fresh single-use offer.
 
     ``grant`` is ``pre-authorized_code`` (needs ``subject``; optional ``tx_code``) or
     ``authorization_code`` (``subject`` is stored with the ``issuer_state`` as a hint).
@@ -183,14 +229,12 @@ def _check_ids(config: IssuerConfig, configuration_ids: Sequence[str]) -> tuple[
     return ids
 
 
-async def _mint(
+async def _create_offer(
     config: IssuerConfig,
     *,
     ids: tuple[str, ...],
     offer_id: str,
-    by_reference: bool,
-    reusable: bool,
-    scheme: str,
+    options: OfferOptions,
     pre_authorized_code: PreAuthorizedCodeGrant | None = None,
     authorization_code: AuthorizationCodeGrant | None = None,
 ) -> CreatedOffer:
@@ -202,9 +246,12 @@ async def _mint(
         authorization_code=authorization_code,
     )
     https_uri: str | None = None
-    if by_reference:
-        record = {"offer": credential_offer_to_json(offer), "reusable": reusable}
-        await config.store.put(_OFFER_PREFIX + offer_id, record, config.pre_authorized_code_ttl)
+    scheme = options.scheme
+    if options.by_reference:
+        record = OfferRecord(offer=credential_offer_to_json(offer), reusable=options.reusable)
+        await config.store.put(
+            store_keys.offer_key(offer_id), record_to_json(record), store_keys.OFFER.ttl(config)
+        )
         https_uri = offer_url(config, offer_id)
         offer_uri = build_credential_offer_uri(None, offer_uri=https_uri, scheme=scheme)
     else:
@@ -218,16 +265,14 @@ async def create_pre_authorized_offer(
     configuration_ids: Sequence[str],
     subject: str,
     tx_code: TxCodeSpec | None = None,
-    by_reference: bool = False,
-    reusable: bool = False,
-    scheme: str = OFFER_SCHEME,
     data: Mapping[str, Any] | None = None,
+    options: OfferOptions | None = None,
 ) -> CreatedOffer:
-    """Mint a pre-authorized code offer for ``subject``.
+    """Create a pre-authorized code offer for ``subject``.
 
     The code lives ``config.pre_authorized_code_ttl`` seconds and is redeemable once (with the
-    Transaction Code when ``tx_code`` is given). With ``by_reference`` the offer is served at
-    ``<issuer>/offers/<id>`` (once, unless ``reusable``). ``data`` is stored with the code
+    Transaction Code when ``tx_code`` is given). ``options`` (:class:`OfferOptions`) says how
+    it is published (by value by default). ``data`` is stored with the code
     (see :class:`~oid4vci.issuer.token.PreAuthorizedGrant`). Raises :class:`ValueError` for
     unknown configurations or an empty ``subject``.
     """
@@ -244,14 +289,14 @@ async def create_pre_authorized_offer(
         offer_id=offer_id,
         data=dict(data or {}),
     )
-    await store_pre_authorized_code(config.store, code, grant, config.pre_authorized_code_ttl)
-    created = await _mint(
+    await store_pre_authorized_code(
+        config.store, code, grant, store_keys.PRE_AUTHORIZED_CODE.ttl(config)
+    )
+    created = await _create_offer(
         config,
         ids=ids,
         offer_id=offer_id,
-        by_reference=by_reference,
-        reusable=reusable,
-        scheme=scheme,
+        options=options or OfferOptions(),
         pre_authorized_code=PreAuthorizedCodeGrant(
             pre_authorized_code=code,
             tx_code=tx_code.wire() if tx_code is not None else None,
@@ -264,12 +309,10 @@ async def create_authorization_code_offer(
     config: IssuerConfig,
     *,
     configuration_ids: Sequence[str],
-    by_reference: bool = False,
-    reusable: bool = False,
     subject: str | None = None,
-    scheme: str = OFFER_SCHEME,
+    options: OfferOptions | None = None,
 ) -> CreatedOffer:
-    """Mint an authorization code offer with a fresh ``issuer_state``.
+    """Create an authorization code offer with a fresh ``issuer_state``.
 
     ``issuer_state:<value>`` stores ``{"configuration_ids", "offer_id", "subject"?}`` for the
     authorization endpoint (which uses the offered configurations when the wallet asks for none,
@@ -278,33 +321,32 @@ async def create_authorization_code_offer(
     ids = _check_ids(config, configuration_ids)
     issuer_state = secrets.token_urlsafe(24)
     offer_id = secrets.token_urlsafe(16)
-    state_data: dict[str, Any] = {"configuration_ids": list(ids), "offer_id": offer_id}
-    if subject is not None:
-        state_data["subject"] = subject
-    ttl = max(config.pre_authorized_code_ttl, config.pending_authorization_ttl)
-    await config.store.put(f"issuer_state:{issuer_state}", state_data, ttl)
-    created = await _mint(
+    state = IssuerStateRecord(configuration_ids=ids, offer_id=offer_id, subject=subject)
+    await config.store.put(
+        store_keys.issuer_state_key(issuer_state),
+        record_to_json(state),
+        store_keys.ISSUER_STATE.ttl(config),
+    )
+    created = await _create_offer(
         config,
         ids=ids,
         offer_id=offer_id,
-        by_reference=by_reference,
-        reusable=reusable,
-        scheme=scheme,
+        options=options or OfferOptions(),
         authorization_code=AuthorizationCodeGrant(issuer_state=issuer_state),
     )
     return attrs.evolve(created, issuer_state=issuer_state)
 
 
 async def create_offer_from_template(
-    config: IssuerConfig, template: OfferTemplate, *, by_reference: bool = False
+    template: OfferTemplate, config: IssuerConfig, *, options: OfferOptions | None = None
 ) -> CreatedOffer:
     """A fresh single-use offer made from ``template``."""
     if template.grant == "authorization_code":
         return await create_authorization_code_offer(
             config,
             configuration_ids=template.configuration_ids,
-            by_reference=by_reference,
             subject=template.subject,
+            options=options,
         )
     assert template.subject is not None
     return await create_pre_authorized_offer(
@@ -312,7 +354,7 @@ async def create_offer_from_template(
         configuration_ids=template.configuration_ids,
         subject=template.subject,
         tx_code=template.tx_code,
-        by_reference=by_reference,
+        options=options,
     )
 
 
@@ -322,37 +364,80 @@ def _not_found() -> CredentialRequestError:
     )
 
 
-async def handle_offer_request(
-    request: HttpRequest | RequestDict,
-    config: IssuerConfig,
-    *,
-    templates: Mapping[str, OfferTemplate] | None = None,
-) -> HttpResponse:
-    """``GET <issuer>/offers/<id>`` or ``…/offers/templates/<name>`` → the offer JSON.
+def parse_offer_request(request: HttpRequest | RequestDict, config: IssuerConfig) -> OfferRequest:
+    """Parse ``GET <issuer>/offers/<id>`` or ``…/offers/templates/<name>`` (OID4VCI 1.0 §4.1.3).
 
-    Unknown, expired or used offers → 404 JSON. Raises :class:`CredentialRequestError`.
+    Raises :class:`CredentialRequestError` (405 for another method, 404 for another path).
     """
     req = HttpRequest.coerce(request)
     if req.method != "GET":
         raise CredentialRequestError(ErrorCode.INVALID_REQUEST, "use GET", status=405)
     base = urlsplit(config.endpoint("offer", "x")).path[:-1]
-    path = urlsplit(req.url).path
+    try:
+        path = urlsplit(req.url).path
+    except ValueError:
+        raise _not_found() from None
     if not path.startswith(base):
         raise _not_found()
     rest = path[len(base) :]
     if rest.startswith(TEMPLATE_PATH):
-        template = (templates or {}).get(unquote(rest[len(TEMPLATE_PATH) :]))
-        if template is None:
-            raise _not_found()
-        created = await create_offer_from_template(config, template)
-        return json_response(200, created.offer_json)
+        return OfferRequest(template=unquote(rest[len(TEMPLATE_PATH) :]))
     offer_id = unquote(rest)
     if not offer_id or "/" in offer_id:
         raise _not_found()
-    key = _OFFER_PREFIX + offer_id
-    record = await config.store.get(key)
-    if not isinstance(record, Mapping):
+    return OfferRequest(offer_id=offer_id)
+
+
+async def verify_offer_request(
+    parsed: OfferRequest,
+    config: IssuerConfig,
+    *,
+    templates: Mapping[str, OfferTemplate] | None = None,
+) -> OfferRecord | OfferTemplate:
+    """Find the offer: the stored one (taken unless reusable) or the named template.
+
+    Unknown, expired or used offers raise :class:`CredentialRequestError` (404).
+    """
+    if parsed.template is not None:
+        template = (templates or {}).get(parsed.template)
+        if template is None:
+            raise _not_found()
+        return template
+    assert parsed.offer_id is not None
+    key = store_keys.offer_key(parsed.offer_id)
+    record = record_from_json(await config.store.get(key), OfferRecord)
+    if record is None:
         raise _not_found()
-    if not record.get("reusable") and await config.store.take(key) is None:
+    if not record.reusable and await config.store.take(key) is None:
         raise _not_found()
-    return json_response(200, record["offer"])
+    return record
+
+
+async def create_offer_response(
+    offer: OfferRecord | OfferTemplate, config: IssuerConfig
+) -> HttpResponse:
+    """200 with the offer JSON; a template first creates a fresh single-use offer."""
+    if isinstance(offer, OfferTemplate):
+        created = await create_offer_from_template(offer, config)
+        return json_response(200, created.offer_json)
+    return json_response(200, offer.offer)
+
+
+async def handle_offer(
+    request: HttpRequest | RequestDict,
+    config: IssuerConfig,
+    *,
+    templates: Mapping[str, OfferTemplate] | None = None,
+) -> HttpResponse:
+    """The credential offer endpoint (by reference): parse → verify → create the response.
+
+    Answers errors (404 JSON for unknown, expired or used offers), never raises them.
+    """
+    try:
+        parsed = parse_offer_request(request, config)
+        offer = await verify_offer_request(parsed, config, templates=templates)
+        return await create_offer_response(offer, config)
+    except ProtocolError as err:
+        return with_allow(create_error_response(err), ("GET",))
+    except StoreFullError:
+        return temporarily_unavailable()

@@ -1,15 +1,20 @@
 """The pushed authorization request endpoint (RFC 9126).
 
-POST, form-encoded. The parameters are validated exactly as the authorization endpoint would
-(:func:`~oid4vci.issuer.authorization.validate_authorization_parameters`); ``client_id`` is
-required and ``request_uri`` refused. DPoP binding comes from ``dpop_jkt`` in the body or a
-``DPoP`` header proof (RFC 9449 §10.1); both present and different → ``invalid_dpop_proof``.
+Stages, composed by :func:`handle_par`:
 
-The request is stored as ``par:<request_uri>`` → ``{"client_id", "params"}`` for ``par_ttl``
-seconds; ``request_uri`` is ``urn:ietf:params:oauth:request_uri:<random>``. The authorization
-endpoint takes it once. Success: 201 ``{"request_uri", "expires_in"}``; errors: 400 JSON in
-the token-endpoint format (405 for another method, 413 for a large body, 503 with
-``Retry-After`` when the store is full).
+* :func:`parse_par_request` — POST, form-encoded (RFC 9126 §2.1); ``client_id`` required,
+  ``request_uri`` refused (§2.1);
+* :func:`verify_par_request` — the parameters exactly as the authorization endpoint checks them
+  (:func:`~oid4vci.issuer.authorization.verify_authorization_request`), and the DPoP binding:
+  ``dpop_jkt`` in the body or a ``DPoP`` header proof (RFC 9449 §10.1); both present and
+  different → ``invalid_dpop_proof``;
+* :func:`create_par_response` — the request stored as ``par:<request_uri>`` (a
+  :class:`ParRecord`) for ``par_ttl`` seconds, ``request_uri`` =
+  ``urn:ietf:params:oauth:request_uri:<random>``; 201 ``{"request_uri", "expires_in"}``
+  (RFC 9126 §2.2). The authorization endpoint takes it once.
+
+Errors are 400 JSON in the token-endpoint format (RFC 9126 §2.3; 405 for another method, 413
+for a large body, 503 with ``Retry-After`` when the store is full).
 """
 
 from __future__ import annotations
@@ -20,17 +25,25 @@ from collections.abc import Mapping
 
 import attrs
 
+from oid4vci._wire import record_to_json
 from oid4vci.errors import AuthorizationError, DpopError, ErrorCode, ProtocolError, StoreFullError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
-from oid4vci.issuer._request_body import read_form_post
+from oid4vci.issuer import store_keys
+from oid4vci.issuer._request_body import parse_form_post
 from oid4vci.issuer.access_token import verify_dpop_proof
-from oid4vci.issuer.authorization import REQUEST_URI_PREFIX, validate_authorization_parameters
-from oid4vci.issuer.config import IssuerConfig, PendingAuthorization
+from oid4vci.issuer.authorization import (
+    REQUEST_URI_PREFIX,
+    AuthorizationRequest,
+    ParRecord,
+    verify_authorization_request,
+)
+from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import json_response, temporarily_unavailable
 from oid4vci.issuer.token import error_response
 
 __all__ = [
-    "PushedRequest",
+    "ParRecord",
+    "ParRequest",
     "create_par_response",
     "handle_par",
     "parse_par_request",
@@ -39,67 +52,68 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True, repr=False)
-class PushedRequest:
-    """A parsed PAR request: the HTTP request and its form parameters."""
+class ParRequest:
+    """A parsed pushed authorization request: the HTTP request and its form parameters."""
 
     request: HttpRequest
     params: Mapping[str, str]
 
     def __repr__(self) -> str:
-        return f"PushedRequest(client_id={self.params.get('client_id')!r})"
+        return f"ParRequest(client_id={self.params.get('client_id')!r})"
 
 
-def parse_par_request(request: HttpRequest | RequestDict, config: IssuerConfig) -> PushedRequest:
-    """Check method, size, content type and the PAR-specific parameter rules."""
+def parse_par_request(request: HttpRequest | RequestDict, config: IssuerConfig) -> ParRequest:
+    """Parse a pushed authorization request; raises :class:`AuthorizationError`.
+
+    404 when an external authorization server is configured (no PAR endpoint here).
+    """
+    if config.external_authorization_server is not None:
+        raise AuthorizationError(ErrorCode.INVALID_REQUEST, "no PAR endpoint here", status=404)
     req = HttpRequest.coerce(request)
-    params = read_form_post(req, config, error_cls=AuthorizationError)
+    params = parse_form_post(req, config, error_cls=AuthorizationError)
     if "request_uri" in params:
         raise AuthorizationError(ErrorCode.INVALID_REQUEST, "request_uri must not be pushed")
     if not params.get("client_id"):
         raise AuthorizationError(ErrorCode.INVALID_REQUEST, "client_id is required")
-    return PushedRequest(request=req, params=params)
+    return ParRequest(request=req, params=params)
 
 
-async def verify_par_request(
-    pushed: PushedRequest, config: IssuerConfig
-) -> tuple[dict[str, str], PendingAuthorization]:
-    """Validate the pushed parameters and resolve the DPoP binding.
+async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRecord:
+    """Verify the pushed parameters and resolve the DPoP binding; returns what to store.
 
-    Returns the parameters to store (``dpop_jkt`` filled in from a ``DPoP`` header) and the
-    validated request. Raises :class:`AuthorizationError` / :class:`DpopError`.
+    The stored parameters have ``dpop_jkt`` filled in from a ``DPoP`` header proof. Raises
+    :class:`AuthorizationError` / :class:`DpopError`.
     """
-    params = dict(pushed.params)
-    if pushed.request.headers.get_all("DPoP"):
-        proof = await verify_dpop_proof(config, pushed.request, htu=config.endpoint("par"))
+    params = dict(parsed.params)
+    if parsed.request.headers.get_all("DPoP"):
+        proof = await verify_dpop_proof(parsed.request, config, htu=config.endpoint("par"))
         body_jkt = params.get("dpop_jkt")
         if body_jkt is not None and not hmac.compare_digest(body_jkt.encode(), proof.jkt.encode()):
             raise DpopError(
                 ErrorCode.INVALID_DPOP_PROOF, "dpop_jkt does not match the DPoP proof key"
             )
         params["dpop_jkt"] = proof.jkt
-    pending = await validate_authorization_parameters(params, config)
-    return params, pending
+    await verify_authorization_request(
+        AuthorizationRequest(request=parsed.request, params=params), config
+    )
+    return ParRecord(client_id=params["client_id"], params=params)
 
 
-async def create_par_response(config: IssuerConfig, params: Mapping[str, str]) -> HttpResponse:
-    """Store the request under a fresh ``request_uri`` and answer 201."""
+async def create_par_response(record: ParRecord, config: IssuerConfig) -> HttpResponse:
+    """Store the request under a fresh ``request_uri`` and answer 201 (RFC 9126 §2.2)."""
     request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
     await config.store.put(
-        f"par:{request_uri}",
-        {"client_id": params["client_id"], "params": dict(params)},
-        config.par_ttl,
+        store_keys.par_key(request_uri), record_to_json(record), store_keys.PAR.ttl(config)
     )
     return json_response(201, {"request_uri": request_uri, "expires_in": config.par_ttl})
 
 
 async def handle_par(request: HttpRequest | RequestDict, config: IssuerConfig) -> HttpResponse:
-    """The PAR endpoint: parse → verify → store → 201 (errors as 400 JSON)."""
+    """The PAR endpoint: parse → verify → create the response. Answers errors, never raises."""
     try:
-        if config.external_authorization_server is not None:
-            raise AuthorizationError(ErrorCode.INVALID_REQUEST, "no PAR endpoint here", status=404)
-        pushed = parse_par_request(request, config)
-        params, _ = await verify_par_request(pushed, config)
-        return await create_par_response(config, params)
+        parsed = parse_par_request(request, config)
+        record = await verify_par_request(parsed, config)
+        return await create_par_response(record, config)
     except ProtocolError as err:
         return error_response(err)
     except StoreFullError:

@@ -5,6 +5,10 @@ proofs of one credential request together: every proof is verified first (no sta
 the batch rules (same ``nonce`` in every proof, distinct keys, at most ``batch_size`` proofs), and
 only then the ``c_nonce`` is consumed — once per request, not once per proof.
 
+The verification policy (audience, algorithm allow-list, batch size, clock, freshness window,
+``x5c`` trust anchors) is one frozen :class:`ProofOptions` value; what varies per request (the
+token's ``client_id``, anonymous access, the ``c_nonce`` check) are keywords.
+
 Errors are :class:`~oid4vci.errors.CredentialRequestError` with ``invalid_proof``; a ``c_nonce``
 that is unknown, stale or already used raises ``invalid_nonce``. Draft 13/14 have no
 ``invalid_nonce``: the caller (the credential endpoint) maps it to ``invalid_proof`` with a fresh
@@ -38,11 +42,11 @@ from oid4vci.jose import (
     verify_jws,
 )
 from oid4vci.jose import public_jwk as _public_jwk
-from oid4vci.models.credential import PROOF_TYP
+from oid4vci.models import PROOF_TYP
 from oid4vci.x509 import CertificateError, CertificateReason, leaf_public_jwk, verify_x5c_chain
 
 __all__ = [
-    "PROOF_TYP",
+    "ProofOptions",
     "VerifiedProof",
     "jwk_from_did_jwk",
     "jwk_from_x5c",
@@ -50,12 +54,44 @@ __all__ = [
     "verify_proof_jwts",
 ]
 
-#: The ``typ`` header every ``jwt`` key proof must carry.
-
 ConsumeNonce = Callable[[str], Awaitable[bool]]
 """Consumes a ``c_nonce``: True when it was valid (and is now used up)."""
 
 _KEY_HEADERS = ("jwk", "kid", "x5c")
+
+
+def _algorithms(value: Collection[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _anchors(
+    value: Sequence[x509.Certificate] | None,
+) -> tuple[x509.Certificate, ...] | None:
+    return None if value is None else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class ProofOptions:
+    """How key proofs are verified (OID4VCI 1.0 §8.2.1.1, Appendix F.1 / F.4).
+
+    ``audience`` is the Credential Issuer identifier; ``algorithms`` the allow-list (asymmetric
+    algorithms only, whatever it says); ``nonce_required`` demands a ``nonce`` claim;
+    ``batch_size`` is the most proofs one request may carry; ``max_age`` / ``max_future`` bound
+    ``iat``; ``trust_anchors`` validate an ``x5c`` chain (see :func:`jwk_from_x5c`).
+    """
+
+    audience: str
+    algorithms: tuple[str, ...] = attrs.field(converter=_algorithms)
+    nonce_required: bool = False
+    batch_size: int = 1
+    clock: Callable[[], float] = time.time
+    max_age: float = 300
+    max_future: float = 60
+    trust_anchors: tuple[x509.Certificate, ...] | None = attrs.field(
+        default=None, converter=_anchors
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -188,16 +224,10 @@ def _check_claims(
 
 async def _verify_one(
     jwt: object,
+    options: ProofOptions,
     *,
-    audience: str,
-    algorithms: Collection[str],
     client_id: str | None,
     anonymous: bool,
-    nonce_required: bool,
-    clock: Callable[[], float],
-    max_age: float,
-    max_future: float,
-    trust_anchors: Sequence[x509.Certificate] | None,
 ) -> VerifiedProof:
     if not isinstance(jwt, str):
         raise _invalid("jwt proof must be a string")
@@ -209,23 +239,23 @@ async def _verify_one(
     if header.get("typ") != PROOF_TYP:
         raise _invalid(f"proof typ must be {PROOF_TYP}")
     alg = header.get("alg")
-    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
+    if alg not in options.algorithms or alg not in ASYMMETRIC_ALGORITHMS:
         raise _invalid("proof alg is not allowed")
-    jwk = _proof_key(header, trust_anchors, clock)
+    jwk = _proof_key(header, options.trust_anchors, options.clock)
     try:
-        verify_jws(decoded, jwk, algorithms=algorithms)
+        verify_jws(decoded, jwk, algorithms=options.algorithms)
         jkt = jwk_thumbprint(jwk)
     except JoseError as exc:
         raise _invalid(f"proof does not verify: {exc}") from exc
     _check_claims(
         decoded.payload,
-        audience=audience,
+        audience=options.audience,
         client_id=client_id,
         anonymous=anonymous,
-        nonce_required=nonce_required,
-        now=clock(),
-        max_age=max_age,
-        max_future=max_future,
+        nonce_required=options.nonce_required,
+        now=options.clock(),
+        max_age=options.max_age,
+        max_future=options.max_future,
     )
     return VerifiedProof(jwk=jwk, jkt=jkt, claims=dict(decoded.payload), header=dict(header))
 
@@ -241,82 +271,49 @@ async def _consume(nonce: str | None, consume_nonce: ConsumeNonce | None) -> Non
 
 async def verify_proof_jwt(
     jwt: str,
+    options: ProofOptions,
     *,
-    audience: str,
-    algorithms: Collection[str],
     client_id: str | None = None,
     anonymous: bool = False,
     consume_nonce: ConsumeNonce | None = None,
-    nonce_required: bool = False,
-    clock: Callable[[], float] = time.time,
-    max_age: float = 300,
-    max_future: float = 60,
-    trust_anchors: Sequence[x509.Certificate] | None = None,
 ) -> VerifiedProof:
     """Verify one ``jwt`` key proof and consume its ``nonce`` through ``consume_nonce``.
 
-    ``audience`` is the Credential Issuer identifier; ``algorithms`` the allow-list;
-    ``client_id`` the token's client (``iss`` is optional, §10.4, but must equal it when
+    ``options`` is the verification policy (``batch_size`` is ignored: this is one proof);
+    ``client_id`` the token's client (``iss`` is optional, Appendix F.1, but must equal it when
     present); ``anonymous`` for tokens from anonymous pre-authorized requests (``iss`` must be
-    absent). ``trust_anchors`` validate an ``x5c`` chain (see :func:`jwk_from_x5c`). Raises :class:`CredentialRequestError` (``invalid_proof`` or
-    ``invalid_nonce``).
+    absent). Raises :class:`CredentialRequestError` (``invalid_proof`` or ``invalid_nonce``).
     """
     proofs = await verify_proof_jwts(
         [jwt],
-        audience=audience,
-        algorithms=algorithms,
+        attrs.evolve(options, batch_size=1),
         client_id=client_id,
         anonymous=anonymous,
         consume_nonce=consume_nonce,
-        nonce_required=nonce_required,
-        batch_size=1,
-        clock=clock,
-        max_age=max_age,
-        max_future=max_future,
-        trust_anchors=trust_anchors,
     )
     return proofs[0]
 
 
 async def verify_proof_jwts(
     jwts: Sequence[object],
+    options: ProofOptions,
     *,
-    audience: str,
-    algorithms: Collection[str],
     client_id: str | None = None,
     anonymous: bool = False,
     consume_nonce: ConsumeNonce | None = None,
-    nonce_required: bool = False,
-    batch_size: int = 1,
-    clock: Callable[[], float] = time.time,
-    max_age: float = 300,
-    max_future: float = 60,
-    trust_anchors: Sequence[x509.Certificate] | None = None,
 ) -> tuple[VerifiedProof, ...]:
     """Verify the ``jwt`` proofs of one credential request.
 
     Checks each proof (see :func:`verify_proof_jwt`), then that there are between 1 and
-    ``batch_size`` of them, that they all carry the same ``nonce`` and that no key appears twice;
-    only then is the nonce consumed (once).
+    ``options.batch_size`` of them, that they all carry the same ``nonce`` and that no key
+    appears twice; only then is the nonce consumed (once).
     """
     if not jwts:
         raise _invalid("no key proof was given")
-    if len(jwts) > batch_size:
-        raise _invalid(f"more key proofs than the batch size ({batch_size})")
+    if len(jwts) > options.batch_size:
+        raise _invalid(f"more key proofs than the batch size ({options.batch_size})")
     verified = [
-        await _verify_one(
-            jwt,
-            audience=audience,
-            algorithms=algorithms,
-            client_id=client_id,
-            anonymous=anonymous,
-            nonce_required=nonce_required,
-            clock=clock,
-            max_age=max_age,
-            max_future=max_future,
-            trust_anchors=trust_anchors,
-        )
-        for jwt in jwts
+        await _verify_one(jwt, options, client_id=client_id, anonymous=anonymous) for jwt in jwts
     ]
     nonces = {proof.claims.get("nonce") for proof in verified}
     if len(nonces) != 1:

@@ -34,6 +34,7 @@ __all__ = [
     "redirect_response",
     "resource_error",
     "temporarily_unavailable",
+    "with_allow",
 ]
 
 #: Headers on every issuer response: tokens, codes and nonces must never be cached.
@@ -136,6 +137,17 @@ def error_page(
         f"</head><body><h1>Authorization error</h1><p><code>{text}</code></p>{desc}</body></html>"
     )
     return html_response(status, page, headers=headers)
+
+
+def with_allow(response: HttpResponse, methods: Sequence[str]) -> HttpResponse:
+    """``response`` with ``Allow: <methods>`` when it is a 405 (RFC 9110 §15.5.6)."""
+    if response.status != 405:
+        return response
+    return HttpResponse(
+        status=405,
+        headers=response.headers.with_header("Allow", ", ".join(methods)),
+        body=response.body,
+    )
 
 
 def _retry_after() -> Headers:

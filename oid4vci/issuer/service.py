@@ -21,19 +21,21 @@ path                                                   method    handler
 ``<path>/offers/<id>``, ``<path>/offers/templates/<n>`` GET      credential offers by reference
 =====================================================  ========  =============================
 
-Errors: an unknown path → 404 JSON, a known path with another method → 405 with ``Allow``, a
-body over ``config.max_body_size`` → 413 (checked before anything is parsed).
+Each route calls the endpoint's ``handle_*`` function (``handle_token``, ``handle_credential``,
+...), which answers every protocol error itself. The service adds: an unknown path → 404 JSON,
+a known path with another method → 405 with ``Allow``, a body over ``config.max_body_size`` →
+413 (checked before anything is parsed). As a safety net for hooks and custom code,
 :class:`~oid4vci.errors.ProtocolError` → :func:`~oid4vci.issuer.responses.create_error_response`;
 :class:`~oid4vci.errors.StoreFullError` → 503 ``temporarily_unavailable`` with ``Retry-After``;
 any other :class:`~oid4vci.errors.ValidationError` → 400 with the endpoint's error code; any
 other exception → 500 ``server_error`` (logged with the endpoint name and exception type only).
 
-Multi-tenant: with ``tenant_base_url`` and ``tenant_resolver``, one ``Issuer`` serves many
-credential issuers. The tenant comes from
+Multi-tenant: with a :class:`Tenancy` (``base_url``, ``resolver``, ``mode``), one ``Issuer``
+serves many credential issuers. The tenant comes from
 
-* ``tenant_mode="subdomain"`` (default): the ``Host`` header, ``<tenant>.<base host>``
+* ``mode="subdomain"`` (default): the ``Host`` header, ``<tenant>.<base host>``
   (:func:`~oid4vci.issuer.tenancy.tenant_from_host`);
-* ``tenant_mode="path"``: the request path, for identifiers ``<base URL>/<tenant>``
+* ``mode="path"``: the request path, for identifiers ``<base URL>/<tenant>``
   (:func:`~oid4vci.issuer.tenancy.tenant_from_path`): ``/.well-known/<name>[/base]/<tenant>``
   (1.0 inserted form), ``[/base]/<tenant>/.well-known/<name>`` (Draft 13–15 appended form) and
   ``[/base]/<tenant>/<endpoint>``. A path that is one of the base configuration's own routes is
@@ -67,7 +69,7 @@ from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.as_metadata import handle_as_metadata
 from oid4vci.issuer.authorization import handle_authorization
 from oid4vci.issuer.config import IssuerConfig
-from oid4vci.issuer.credential import handle_credential_request
+from oid4vci.issuer.credential import handle_credential
 from oid4vci.issuer.deferred import (
     complete_deferred,
     deny_deferred,
@@ -88,11 +90,12 @@ from oid4vci.issuer.notification import NotificationHook, handle_notification
 from oid4vci.issuer.offers import (
     OFFER_SCHEME,
     CreatedOffer,
+    OfferOptions,
     OfferTemplate,
     TxCodeSpec,
     create_authorization_code_offer,
     create_pre_authorized_offer,
-    handle_offer_request,
+    handle_offer,
     offer_template_url,
 )
 from oid4vci.issuer.par import handle_par
@@ -111,7 +114,7 @@ from oid4vci.issuer.token import handle_token
 from oid4vci.models.offer import build_credential_offer_uri
 from oid4vci.versions import SpecVersion
 
-__all__ = ["Issuer", "TenantResolver"]
+__all__ = ["Issuer", "Tenancy", "TenantResolver"]
 
 logger = logging.getLogger("oid4vci.issuer")
 
@@ -121,6 +124,35 @@ the base configuration moved to its sub-domain or path (:meth:`Issuer.tenant_con
 :class:`IssuerConfig` to serve it with that, False/None to answer 404."""
 
 _TENANT_MODES = ("subdomain", "path")
+
+
+@attrs.frozen(kw_only=True)
+class Tenancy:
+    """One :class:`Issuer` serving many credential issuers (tenants).
+
+    ``base_url`` is the base issuer URL of the tenants: ``https://issuer.example`` gives
+    ``https://<tenant>.issuer.example`` (``mode="subdomain"``, tenant from the ``Host``
+    header) or ``https://issuer.example/<tenant>`` (``mode="path"``, tenant from the request
+    path; a base path is kept, ``https://host/issuers`` gives ``https://host/issuers/<tenant>``).
+    ``resolver`` decides whether a tenant exists (see :data:`TenantResolver`).
+    """
+
+    base_url: str
+    resolver: TenantResolver = attrs.field(repr=False)
+    mode: Literal["subdomain", "path"] = "subdomain"
+
+    def __attrs_post_init__(self) -> None:
+        if self.mode not in _TENANT_MODES:
+            raise ValueError("tenancy mode must be 'subdomain' or 'path'")
+        if self.mode == "path":
+            build_path_issuer_url(self.base_url, "probe")  # refuse a bad base URL now
+
+    def tenant_url(self, tenant: str) -> str:
+        """The issuer identifier of ``tenant`` (raises ``ValidationError`` for a bad name)."""
+        if self.mode == "path":
+            return build_path_issuer_url(self.base_url, tenant)
+        return build_subdomain_issuer_url(self.base_url, tenant)
+
 
 Endpoint = Callable[[HttpRequest, IssuerConfig], Awaitable[HttpResponse]]
 
@@ -148,13 +180,7 @@ class Issuer:
         ``<issuer>/offers/templates/<name>``; more can be added with
         :meth:`register_offer_template`.
     :param on_notification: ``async`` hook called with each new notification event.
-    :param tenant_base_url: base issuer URL of the tenants: ``https://issuer.example`` gives
-        ``https://<tenant>.issuer.example`` (sub-domain mode) or
-        ``https://issuer.example/<tenant>`` (path mode; a base path is kept,
-        ``https://host/issuers`` gives ``https://host/issuers/<tenant>``).
-    :param tenant_resolver: decides whether a tenant exists (see :data:`TenantResolver`).
-    :param tenant_mode: ``"subdomain"`` (tenant from the ``Host`` header) or ``"path"``
-        (tenant from the request path).
+    :param tenancy: serve many credential issuers (see :class:`Tenancy`).
     """
 
     def __init__(
@@ -163,21 +189,11 @@ class Issuer:
         *,
         offer_templates: Iterable[OfferTemplate] = (),
         on_notification: NotificationHook | None = None,
-        tenant_base_url: str | None = None,
-        tenant_resolver: TenantResolver | None = None,
-        tenant_mode: Literal["subdomain", "path"] = "subdomain",
+        tenancy: Tenancy | None = None,
     ) -> None:
-        if (tenant_base_url is None) != (tenant_resolver is None):
-            raise ValueError("give both tenant_base_url and tenant_resolver, or neither")
-        if tenant_mode not in _TENANT_MODES:
-            raise ValueError("tenant_mode must be 'subdomain' or 'path'")
-        if tenant_mode == "path" and tenant_base_url is not None:
-            build_path_issuer_url(tenant_base_url, "probe")  # refuse a bad base URL now
         self.config = config
-        self.tenant_mode: Literal["subdomain", "path"] = tenant_mode
         self.on_notification = on_notification
-        self.tenant_base_url = tenant_base_url
-        self.tenant_resolver = tenant_resolver
+        self.tenancy = tenancy
         self._templates: dict[str, OfferTemplate] = {}
         for template in offer_templates:
             self.register_offer_template(template)
@@ -232,11 +248,9 @@ class Issuer:
         ``https://<tenant>.<base host>`` (sub-domain) or ``<base URL>/<tenant>`` (path). Raises
         :class:`~oid4vci.errors.ValidationError` for an invalid tenant name.
         """
-        if self.tenant_base_url is None:
+        if self.tenancy is None:
             raise ValueError("this issuer is not multi-tenant")
-        if self.tenant_mode == "path":
-            return build_path_issuer_url(self.tenant_base_url, tenant)
-        return build_subdomain_issuer_url(self.tenant_base_url, tenant)
+        return self.tenancy.tenant_url(tenant)
 
     def tenant_config(self, tenant: str) -> IssuerConfig:
         """The configuration of ``tenant`` (without asking the resolver).
@@ -254,8 +268,7 @@ class Issuer:
         configuration_ids: Sequence[str],
         subject: str,
         tx_code: TxCodeSpec | None = None,
-        by_reference: bool = False,
-        reusable: bool = False,
+        options: OfferOptions | None = None,
         config: IssuerConfig | None = None,
     ) -> CreatedOffer:
         """See :func:`oid4vci.issuer.offers.create_pre_authorized_offer`."""
@@ -264,37 +277,32 @@ class Issuer:
             configuration_ids=configuration_ids,
             subject=subject,
             tx_code=tx_code,
-            by_reference=by_reference,
-            reusable=reusable,
+            options=options,
         )
 
     async def create_authorization_code_offer(
         self,
         *,
         configuration_ids: Sequence[str],
-        by_reference: bool = False,
-        reusable: bool = False,
+        options: OfferOptions | None = None,
         config: IssuerConfig | None = None,
     ) -> CreatedOffer:
         """See :func:`oid4vci.issuer.offers.create_authorization_code_offer`."""
         return await create_authorization_code_offer(
-            config or self.config,
-            configuration_ids=configuration_ids,
-            by_reference=by_reference,
-            reusable=reusable,
+            config or self.config, configuration_ids=configuration_ids, options=options
         )
 
     async def complete_deferred(self, transaction_id: str, claims: Mapping[str, Any]) -> None:
         """See :func:`oid4vci.issuer.deferred.complete_deferred`."""
-        await complete_deferred(self.config, transaction_id, claims)
+        await complete_deferred(transaction_id, self.config, claims)
 
     async def deny_deferred(self, transaction_id: str) -> None:
         """See :func:`oid4vci.issuer.deferred.deny_deferred`."""
-        await deny_deferred(self.config, transaction_id)
+        await deny_deferred(transaction_id, self.config)
 
     def metadata(self, version: SpecVersion | None = None) -> dict[str, Any]:
         """The Credential Issuer metadata document (see :func:`create_issuer_metadata`)."""
-        return create_issuer_metadata(self.config, version)
+        return create_issuer_metadata(self.config, version=version)
 
     def jwt_vc_issuer_metadata(self) -> dict[str, Any]:
         """The JWT VC Issuer metadata document."""
@@ -341,7 +349,8 @@ class Issuer:
         return None
 
     def _tenant_of(self, request: HttpRequest, base_url: str) -> str | None:
-        if self.tenant_mode == "path":
+        assert self.tenancy is not None
+        if self.tenancy.mode == "path":
             path = _path_of(request.url)
             if self._route_for(self.config, path) is not None:
                 return None  # the base configuration's own endpoint
@@ -350,12 +359,12 @@ class Issuer:
         return tenant_from_host(host, base_url)
 
     async def _config_for(self, request: HttpRequest) -> IssuerConfig | None:
-        if self.tenant_base_url is None or self.tenant_resolver is None:
+        if self.tenancy is None:
             return self.config
-        tenant = self._tenant_of(request, self.tenant_base_url)
+        tenant = self._tenant_of(request, self.tenancy.base_url)
         if tenant is None:
             return self.config
-        resolved = await self.tenant_resolver(tenant)
+        resolved = await self.tenancy.resolver(tenant)
         if isinstance(resolved, IssuerConfig):
             return resolved
         if resolved:
@@ -368,7 +377,7 @@ class Issuer:
         return await handle_notification(request, config, on_notification=self.on_notification)
 
     async def _offer(self, request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-        return await handle_offer_request(request, config, templates=self._templates)
+        return await handle_offer(request, config, templates=self._templates)
 
     # -- the handler ---------------------------------------------------------------------
 
@@ -427,17 +436,11 @@ def _method_not_allowed(methods: Sequence[str]) -> HttpResponse:
     return _with_allow(response, methods)
 
 
-async def _issuer_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return handle_issuer_metadata(request, config)
-
-
-async def _jwt_vc_metadata(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
-    return handle_jwt_vc_issuer_metadata(request, config)
-
-
 _POST = ("POST",)
-_METADATA_ROUTE = _Route(name="metadata", methods=("GET",), endpoint=_issuer_metadata)
-_JWT_VC_ISSUER_ROUTE = _Route(name="jwt_vc_issuer", methods=("GET",), endpoint=_jwt_vc_metadata)
+_METADATA_ROUTE = _Route(name="metadata", methods=("GET",), endpoint=handle_issuer_metadata)
+_JWT_VC_ISSUER_ROUTE = _Route(
+    name="jwt_vc_issuer", methods=("GET",), endpoint=handle_jwt_vc_issuer_metadata
+)
 _AS_METADATA_ROUTE = _Route(name="as_metadata", methods=("GET",), endpoint=handle_as_metadata)
 #: The issuer's own endpoints by ``IssuerConfig.endpoint`` name (the notification endpoint,
 #: which needs this Issuer's hook, is added per instance).
@@ -445,7 +448,7 @@ _ENDPOINT_ROUTES: dict[str, _Route] = {
     "credential": _Route(
         name="credential",
         methods=_POST,
-        endpoint=handle_credential_request,
+        endpoint=handle_credential,
         error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
     ),
     "nonce": _Route(name="nonce", methods=_POST, endpoint=handle_nonce),

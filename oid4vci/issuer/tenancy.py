@@ -9,7 +9,7 @@
   RFC 8414 inserted well-known form ``/.well-known/<name>/acme``, the Draft 13–15 appended
   form ``/acme/.well-known/<name>`` and the endpoints ``/acme/token``, ``/acme/offers/…``).
 
-Both forms use the same tenant names: DNS labels (:func:`validate_tenant_label`), so a path
+Both forms use the same tenant names: DNS labels (:func:`verify_tenant_label`), so a path
 tenant can never be ``..``, hold a slash (plain or ``%2F``) or be empty. Each tenant is its own
 credential issuer identifier; serve it with ``config.for_issuer(<tenant URL>)``, which also
 scopes the store so codes, tokens and nonces of one tenant are worthless at another.
@@ -28,13 +28,13 @@ __all__ = [
     "build_subdomain_issuer_url",
     "tenant_from_host",
     "tenant_from_path",
-    "validate_tenant_label",
+    "verify_tenant_label",
 ]
 
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
-def validate_tenant_label(tenant: str, *, allow_punycode: bool = False) -> str:
+def verify_tenant_label(tenant: str, *, allow_punycode: bool = False) -> str:
     """Return ``tenant`` lower-cased when it is a valid DNS label; raise :class:`ValidationError`.
 
     1–63 characters of ``[a-z0-9-]``, no leading or trailing hyphen, no dots, and no
@@ -64,7 +64,7 @@ def build_subdomain_issuer_url(base: str, tenant: str, *, allow_punycode: bool =
 
     ``base`` must be https (http only for loopback hosts such as ``localhost``).
     """
-    label = validate_tenant_label(tenant, allow_punycode=allow_punycode)
+    label = verify_tenant_label(tenant, allow_punycode=allow_punycode)
     scheme, host, port, path = _check_base(base)
     if ":" in host:
         raise ValidationError("base issuer URL must use a host name, not an IP address")
@@ -94,7 +94,7 @@ def tenant_from_host(host: str, base: str) -> str | None:
         return None
     label = value[: -len(suffix)]
     try:
-        return validate_tenant_label(label, allow_punycode=True)
+        return verify_tenant_label(label, allow_punycode=True)
     except ValidationError:
         return None
 
@@ -114,11 +114,11 @@ def build_path_issuer_url(base: str, tenant: str, *, allow_punycode: bool = Fals
 
     ``https://issuer.example`` + ``acme`` → ``https://issuer.example/acme``;
     ``https://host/issuers/`` + ``acme`` → ``https://host/issuers/acme``. ``tenant`` must be a
-    DNS label as for sub-domains (:func:`validate_tenant_label`; returned lower-cased);
+    DNS label as for sub-domains (:func:`verify_tenant_label`; returned lower-cased);
     ``base`` must be https (http only for loopback hosts), without query, fragment, or empty,
     dot or percent-encoded path segments.
     """
-    label = validate_tenant_label(tenant, allow_punycode=allow_punycode)
+    label = verify_tenant_label(tenant, allow_punycode=allow_punycode)
     path = _base_path(base)
     parts = urlsplit(base)
     return urlunsplit((parts.scheme, parts.netloc, f"{path}/{label}", "", ""))
@@ -126,7 +126,7 @@ def build_path_issuer_url(base: str, tenant: str, *, allow_punycode: bool = Fals
 
 def _canonical_label(segment: str) -> str | None:
     try:
-        label = validate_tenant_label(segment, allow_punycode=True)
+        label = verify_tenant_label(segment, allow_punycode=True)
     except ValidationError:
         return None
     # Paths are case-sensitive: only the exact (lower-case) form names the tenant.

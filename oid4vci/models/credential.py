@@ -133,12 +133,16 @@ def parse_credential_request_json(
     """
     if type(data) is not dict:
         check_dict(data)
-    if "proof" in data and "proofs" in data:
-        raise WireFormatError("proof and proofs are mutually exclusive", path="proof")
     v = version if version is not None else detect_credential_request_version(data)
+    # OID4VCI 1.0 §8.2: a 1.0 request ignores members it does not recognise, so beside
+    # ``proofs`` the draft members ``format`` and ``proof`` are unknown members (kept in
+    # ``extra``), not errors.
+    ignored = ("format", "proof") if v is SpecVersion.V1 and "proofs" in data else ()
+    if "proof" in data and "proofs" in data and not ignored:
+        raise WireFormatError("proof and proofs are mutually exclusive", path="proof")
     identifier = _opt_str(data, "credential_identifier")
     config_id = _opt_str(data, "credential_configuration_id")
-    fmt = _opt_str(data, "format")
+    fmt = None if ignored else _opt_str(data, "format")
     if identifier is not None and (config_id is not None or fmt is not None):
         raise WireFormatError(
             "must not be combined with format or credential_configuration_id",
@@ -157,7 +161,7 @@ def parse_credential_request_json(
 
     proofs: ProofSet | None = None
     single = False
-    raw_proof = data.get("proof")
+    raw_proof = None if ignored else data.get("proof")
     raw_proofs = data.get("proofs")
     if raw_proof is not None:
         if v is SpecVersion.V1:
@@ -194,7 +198,7 @@ def parse_credential_request_json(
         vct = doctype = None
         definition = None
         claims = None
-    extra = {k: val for k, val in data.items() if k not in _REQ_KNOWN}
+    extra = {k: val for k, val in data.items() if k not in _REQ_KNOWN or k in ignored}
     if fmt is None:
         for key in ("vct", "doctype", "credential_definition", "claims"):
             if key in data:

@@ -21,14 +21,10 @@ import attrs
 
 from oid4vci.cli.login import find_login_form
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import (
-    ClaimsSource,
-    DeferIssuance,
-    DemoClaimsSource,
-    Issuer,
-    Notification,
-    build_demo_issuer,
-)
+from oid4vci.issuer import DeferIssuance, Issuer, build_demo_issuer
+from oid4vci.issuer.config import ClaimsSource
+from oid4vci.issuer.demo import DemoClaimsSource
+from oid4vci.issuer.notification import Notification
 from oid4vci.jose import jwk_thumbprint
 from oid4vci.sdjwt import verify_sd_jwt_vc
 from oid4vci.transports.memory import InMemoryTransport

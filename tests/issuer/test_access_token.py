@@ -8,24 +8,24 @@ from typing import Any
 
 import pytest
 
+from oid4vci._wire import record_from_json, record_to_json
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import TokenError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.access_token import (
     TokenContext,
-    authenticate_resource_request,
-    check_dpop_nonce,
-    consume_c_nonce,
-    issue_access_token,
-    mint_c_nonce,
-    mint_dpop_nonce,
+    create_access_token,
+    create_dpop_nonce,
+    is_live_dpop_nonce,
     revoke_grant,
+    verify_access_token,
 )
 from oid4vci.issuer.config import (
     CredentialConfigurationSpec,
     ExternalAuthorizationServer,
     IssuerConfig,
 )
+from oid4vci.issuer.nonce import create_c_nonce, take_c_nonce
 from oid4vci.issuer.responses import ResourceServerError, create_error_response
 from oid4vci.issuer.store import MemoryStore
 from oid4vci.jose import LocalSigner, create_jws, jwk_thumbprint
@@ -92,7 +92,7 @@ async def request_with(
 
 async def refused(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
     with pytest.raises(ResourceServerError) as info:
-        await authenticate_resource_request(request, config)
+        await verify_access_token(request, config)
     response = create_error_response(info.value)
     assert response.headers.get("Cache-Control") == "no-store"
     return response
@@ -101,10 +101,10 @@ async def refused(request: HttpRequest, config: IssuerConfig) -> HttpResponse:
 async def test_valid_dpop_token(clock: FakeClock) -> None:
     config = make_config(clock)
     key = LocalSigner.generate()
-    token, expires_in = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, expires_in = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     assert expires_in == 600
     request = await request_with(clock, f"DPoP {token}", key, token=token)
-    ctx = await authenticate_resource_request(request, config)
+    ctx = await verify_access_token(request, config)
     assert ctx.subject == "alice"
     assert ctx.configuration_for_identifier("pid-1") == "pid"
     assert ctx.expires_at == clock.now + 600
@@ -141,7 +141,7 @@ async def test_unknown_token(clock: FakeClock) -> None:
 async def test_expired_token(clock: FakeClock) -> None:
     config = make_config(clock)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     clock.advance(601)
     response = await refused(await request_with(clock, f"DPoP {token}", key, token=token), config)
     assert 'error="invalid_token"' in (response.headers.get("WWW-Authenticate") or "")
@@ -150,8 +150,8 @@ async def test_expired_token(clock: FakeClock) -> None:
 async def test_revoked_grant(clock: FakeClock) -> None:
     config = make_config(clock)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
-    await revoke_grant(config, "g1")
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
+    await revoke_grant("g1", config)
     response = await refused(await request_with(clock, f"DPoP {token}", key, token=token), config)
     assert response.headers.get("WWW-Authenticate") == (
         f'DPoP error="invalid_token", error_description="access token revoked", {ALGS}'
@@ -162,7 +162,7 @@ async def test_revoked_grant(clock: FakeClock) -> None:
 async def test_dpop_bound_token_as_bearer_refused(clock: FakeClock, allow_bearer: bool) -> None:
     config = make_config(clock, allow_bearer=allow_bearer)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     response = await refused(await request_with(clock, f"Bearer {token}"), config)
     assert response.status == 401
     header = response.headers.get("WWW-Authenticate") or ""
@@ -173,7 +173,7 @@ async def test_dpop_bound_token_as_bearer_refused(clock: FakeClock, allow_bearer
 async def test_missing_dpop_proof(clock: FakeClock) -> None:
     config = make_config(clock)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     response = await refused(await request_with(clock, f"DPoP {token}"), config)
     assert response.status == 401
     assert response.headers.get("WWW-Authenticate") == (
@@ -184,7 +184,7 @@ async def test_missing_dpop_proof(clock: FakeClock) -> None:
 async def test_proof_with_other_key_or_without_ath(clock: FakeClock) -> None:
     config = make_config(clock)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     other = await request_with(clock, f"DPoP {token}", LocalSigner.generate(), token=token)
     no_ath = await request_with(clock, f"DPoP {token}", key)
     wrong_url = await request_with(
@@ -199,9 +199,9 @@ async def test_proof_with_other_key_or_without_ath(clock: FakeClock) -> None:
 async def test_replayed_resource_proof(clock: FakeClock) -> None:
     config = make_config(clock)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     request = await request_with(clock, f"DPoP {token}", key, token=token)
-    await authenticate_resource_request(request, config)
+    await verify_access_token(request, config)
     response = await refused(request, config)
     assert 'error="invalid_dpop_proof"' in (response.headers.get("WWW-Authenticate") or "")
 
@@ -209,7 +209,7 @@ async def test_replayed_resource_proof(clock: FakeClock) -> None:
 async def test_resource_nonce_challenge(clock: FakeClock) -> None:
     config = make_config(clock, require_dpop_nonce=True)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     response = await refused(await request_with(clock, f"DPoP {token}", key, token=token), config)
     assert response.status == 401
     header = response.headers.get("WWW-Authenticate") or ""
@@ -217,13 +217,13 @@ async def test_resource_nonce_challenge(clock: FakeClock) -> None:
     nonce = response.headers.get("DPoP-Nonce")
     assert nonce
     retry = await request_with(clock, f"DPoP {token}", key, token=token, nonce=nonce)
-    assert (await authenticate_resource_request(retry, config)).subject == "alice"
+    assert (await verify_access_token(retry, config)).subject == "alice"
 
 
 async def test_expected_htu_overrides_request_url(clock: FakeClock) -> None:
     config = make_config(clock)
     key = LocalSigner.generate()
-    token, _ = await issue_access_token(config, context(jwk_thumbprint(key.public_jwk)))
+    token, _ = await create_access_token(context(jwk_thumbprint(key.public_jwk)), config)
     proof = await build_dpop_jwt(key, "POST", CREDENTIAL, access_token=token, clock=clock)
     internal = HttpRequest.json(
         "POST",
@@ -231,14 +231,14 @@ async def test_expected_htu_overrides_request_url(clock: FakeClock) -> None:
         {},
         {"Authorization": f"DPoP {token}", "DPoP": proof},
     )
-    ctx = await authenticate_resource_request(internal, config, expected_htu=CREDENTIAL)
+    ctx = await verify_access_token(internal, config, htu=CREDENTIAL)
     assert ctx.subject == "alice"
 
 
 async def test_bearer_tokens(clock: FakeClock) -> None:
     config = make_config(clock, allow_bearer=True)
-    token, _ = await issue_access_token(config, context(None))
-    ctx = await authenticate_resource_request(await request_with(clock, f"Bearer {token}"), config)
+    token, _ = await create_access_token(context(None), config)
+    ctx = await verify_access_token(await request_with(clock, f"Bearer {token}"), config)
     assert ctx.jkt is None
     unknown = await refused(await request_with(clock, "Bearer nope"), config)
     assert unknown.headers.get("WWW-Authenticate") == (
@@ -250,7 +250,7 @@ async def test_bearer_tokens(clock: FakeClock) -> None:
     assert 'DPoP error="invalid_token"' in (as_dpop.headers.get("WWW-Authenticate") or "")
     # a bearer token stops working when the policy no longer allows bearer tokens
     strict = make_config(clock)
-    strict_token, _ = await issue_access_token(strict, context(None))
+    strict_token, _ = await create_access_token(context(None), strict)
     response = await refused(await request_with(clock, f"Bearer {strict_token}"), strict)
     assert 'error="invalid_token"' in (response.headers.get("WWW-Authenticate") or "")
 
@@ -313,7 +313,7 @@ async def test_external_jwt_access_token(clock: FakeClock) -> None:
     key = LocalSigner.generate()
     token = await jwt_token(as_key, clock, cnf={"jkt": jwk_thumbprint(key.public_jwk)})
     request = await request_with(clock, f"DPoP {token}", key, token=token)
-    ctx = await authenticate_resource_request(request, config)
+    ctx = await verify_access_token(request, config)
     assert ctx.subject == "carol"
     assert ctx.external
     assert ctx.jkt == jwk_thumbprint(key.public_jwk)
@@ -379,9 +379,7 @@ async def test_external_jwt_without_cnf_used_with_dpop(clock: FakeClock) -> None
         f'DPoP error="invalid_token", error_description="access token is not DPoP-bound", {ALGS}'
     )
     bearer_config = external_config(clock, as_key, allow_bearer=True)
-    ctx = await authenticate_resource_request(
-        await request_with(clock, f"Bearer {token}"), bearer_config
-    )
+    ctx = await verify_access_token(await request_with(clock, f"Bearer {token}"), bearer_config)
     assert ctx.token_type == "Bearer"
     assert ctx.configuration_ids == ("pid",)
 
@@ -399,7 +397,7 @@ async def test_external_jwt_application_typ_and_audiences(clock: FakeClock) -> N
     token = await jwt_token(
         as_key, clock, typ="application/at+jwt", aud="urn:issuer", cnf={"jkt": jkt}
     )
-    ctx = await authenticate_resource_request(
+    ctx = await verify_access_token(
         await request_with(clock, f"DPoP {token}", key, token=token), config
     )
     assert ctx.subject == "carol"
@@ -409,28 +407,28 @@ async def test_external_jwt_application_typ_and_audiences(clock: FakeClock) -> N
 
 
 async def test_c_nonce_single_use_and_expiry(clock: FakeClock) -> None:
-    store = MemoryStore(clock=clock)
-    nonce = await mint_c_nonce(store, 300, clock)
-    assert await consume_c_nonce(store, nonce)
-    assert not await consume_c_nonce(store, nonce)
-    late = await mint_c_nonce(store, 300, clock)
+    config = make_config(clock, c_nonce_ttl=300)
+    nonce = await create_c_nonce(config)
+    assert await take_c_nonce(nonce, config)
+    assert not await take_c_nonce(nonce, config)
+    late = await create_c_nonce(config)
     clock.advance(301)
-    assert not await consume_c_nonce(store, late)
-    assert not await consume_c_nonce(store, "short")
+    assert not await take_c_nonce(late, config)
+    assert not await take_c_nonce("short", config)
 
 
 async def test_dpop_nonce_reusable_until_expiry(clock: FakeClock) -> None:
     config = make_config(clock)
-    nonce = await mint_dpop_nonce(config)
-    assert await check_dpop_nonce(config, nonce)
-    assert await check_dpop_nonce(config, nonce)
+    nonce = await create_dpop_nonce(config)
+    assert await is_live_dpop_nonce(nonce, config)
+    assert await is_live_dpop_nonce(nonce, config)
     clock.advance(301)
-    assert not await check_dpop_nonce(config, nonce)
+    assert not await is_live_dpop_nonce(nonce, config)
 
 
 def test_token_context_round_trip() -> None:
     ctx = context("jkt-value", anonymous=True, client_id=None)
-    assert TokenContext.from_json(ctx.to_json()) == ctx
+    assert record_from_json(record_to_json(ctx), TokenContext) == ctx
 
 
 def test_as_error_response_for_token_errors() -> None:

@@ -15,7 +15,7 @@ from oid4vci.issuer.config import (
     CredentialConfigurationSpec,
     ExternalAuthorizationServer,
     IssuerConfig,
-    PendingAuthorization,
+    PendingLogin,
 )
 from oid4vci.issuer.store import MemoryStore
 from oid4vci.jose import LocalSigner
@@ -29,7 +29,7 @@ async def _claims(subject: str, configuration_id: str) -> Mapping[str, Any]:
     return {}
 
 
-async def _login(request: HttpRequest, pending: PendingAuthorization) -> AuthenticationResult:
+async def _login(request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
     return Authenticated(subject="alice")
 
 

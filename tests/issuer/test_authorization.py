@@ -19,7 +19,7 @@ from oid4vci.issuer.config import (
     CredentialConfigurationSpec,
     Denied,
     IssuerConfig,
-    PendingAuthorization,
+    PendingLogin,
     Respond,
 )
 from oid4vci.issuer.responses import html_response
@@ -45,11 +45,9 @@ class LoginHook:
     def __init__(self, *, deny: bool = False, approve: tuple[str, ...] | None = None) -> None:
         self.deny = deny
         self.approve = approve
-        self.seen: list[PendingAuthorization] = []
+        self.seen: list[PendingLogin] = []
 
-    async def __call__(
-        self, request: HttpRequest, pending: PendingAuthorization
-    ) -> AuthenticationResult:
+    async def __call__(self, request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
         self.seen.append(pending)
         if request.method == "GET":
             return Respond(response=html_response(200, f"<form>{pending.handle}</form>"))

@@ -8,11 +8,8 @@ import pytest
 
 from oid4vci.errors import CredentialRequestError
 from oid4vci.http import HttpRequest
-from oid4vci.issuer import (
-    Issuer,
-    TokenContext,
-    parse_credential_request,
-)
+from oid4vci.issuer import Issuer, parse_credential_request
+from oid4vci.issuer.access_token import TokenContext
 from oid4vci.issuer.credential import credential_response_body
 from oid4vci.jose import LocalSigner, create_jws
 from oid4vci.versions import SpecVersion
@@ -101,6 +98,31 @@ def test_parse_selectors(clock: FakeClock) -> None:
 
 
 @pytest.mark.parametrize(
+    "members",
+    [
+        {"format": "dc+sd-jwt"},
+        {"proof": {"proof_type": "jwt", "jwt": "x"}},
+        {"format": "vc+sd-jwt", "vct": "urn:other", "proof": {"proof_type": "jwt", "jwt": "x"}},
+    ],
+)
+@pytest.mark.parametrize(
+    "selector", [{"credential_configuration_id": "identity"}, {"credential_identifier": "id-1"}]
+)
+def test_v1_request_ignores_unknown_members(
+    clock: FakeClock, selector: dict[str, str], members: dict[str, Any]
+) -> None:
+    # OID4VCI 1.0 §8.2: a 1.0 request (1.0 selector + proofs) that also carries the draft
+    # members format / proof is answered as 1.0, not refused.
+    parsed = parse_credential_request(
+        _request({**selector, "proofs": PROOFS, **members}), make_config(clock), context=_context()
+    )
+    assert parsed.version is SpecVersion.V1
+    assert parsed.configuration_id == "identity"
+    assert parsed.proofs == ("a.b.c",)
+    assert parsed.single_proof is False
+
+
+@pytest.mark.parametrize(
     ("body", "code"),
     [
         (
@@ -122,14 +144,6 @@ def test_parse_selectors(clock: FakeClock) -> None:
         ),
         ({"format": "jwt_vc_json", "proofs": PROOFS}, "unsupported_credential_format"),
         ({"format": "vc+sd-jwt", "proofs": PROOFS}, "invalid_credential_request"),
-        (
-            {
-                "credential_configuration_id": "identity",
-                "proof": {"proof_type": "jwt", "jwt": "x"},
-                "proofs": PROOFS,
-            },
-            "invalid_credential_request",
-        ),
         (
             {
                 "credential_configuration_id": "identity",

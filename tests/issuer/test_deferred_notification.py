@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from oid4vci.issuer import Issuer, Notification, complete_deferred
+from oid4vci.issuer import Issuer
+from oid4vci.issuer.deferred import complete_deferred
+from oid4vci.issuer.notification import Notification
 from oid4vci.jose import LocalSigner
 from oid4vci.sdjwt import sd
 from oid4vci.versions import SpecVersion
@@ -81,7 +83,7 @@ async def test_draft_deferred_uses_issuance_pending(clock: FakeClock, version: S
     assert pending.json_body() == {
         "error": "issuance_pending", "error_description": "the credential is not ready yet", "interval": 30,
     }  # fmt: skip
-    await complete_deferred(issuer.config, tid, {"given_name": sd("Alice")})
+    await complete_deferred(tid, issuer.config, {"given_name": sd("Alice")})
     ready = await session.post("/deferred", {"transaction_id": tid})
     assert ready.status == 200, ready.body
     body = ready.json_body()

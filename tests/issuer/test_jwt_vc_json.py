@@ -19,11 +19,11 @@ from oid4vci.issuer import (
     Issuer,
     IssuerConfig,
     MemoryStore,
-    complete_deferred,
     create_issuer_metadata,
-    mint_credentials,
 )
-from oid4vci.issuer.authorization import resolve_authorization_details
+from oid4vci.issuer.authorization import verify_authorization_details
+from oid4vci.issuer.credential import create_credentials
+from oid4vci.issuer.deferred import complete_deferred
 from oid4vci.jose import LocalSigner, decode_jws
 from oid4vci.jwtvc import did_jwk, verify_jwt_vc_json
 from oid4vci.models import parse_issuer_metadata
@@ -146,7 +146,7 @@ def test_spec_validation() -> None:
 
 @pytest.mark.parametrize("version", list(SpecVersion), ids=lambda v: v.value)
 def test_metadata_per_version(clock: FakeClock, version: SpecVersion) -> None:
-    doc = create_issuer_metadata(make_config(clock), version)
+    doc = create_issuer_metadata(make_config(clock), version=version)
     configs = doc["credential_configurations_supported"]
     identity, degree = configs["identity"], configs["degree"]
     assert identity["format"] == version.sd_jwt_format and identity["vct"] == VCT
@@ -376,7 +376,7 @@ async def test_deferred_jwt_vc_json(clock: FakeClock) -> None:
     assert response.status == 202, response.body
     transaction_id = response.json_body()["transaction_id"]
     hook.defer = None
-    await complete_deferred(config, transaction_id, await hook("alice", "degree"))
+    await complete_deferred(transaction_id, config, await hook("alice", "degree"))
     response = await session.post("/deferred", {"transaction_id": transaction_id})
     assert response.status == 200, response.body
     (credential,) = credentials_of(SpecVersion.V1, response.json_body())
@@ -387,27 +387,32 @@ async def test_mint_refuses_a_subject_id_from_the_claims_source(clock: FakeClock
     config = make_config(clock)
     spec = config.credential_configurations["degree"]
     holder = LocalSigner.generate().public_jwk
-    minted = await mint_credentials(config, spec, {"a": sd(1)}, [holder], SpecVersion.V1)
+    v1 = SpecVersion.V1
+    minted = await create_credentials(
+        spec, config, claims={"a": sd(1)}, holder_jwks=[holder], version=v1
+    )
     assert decode_jws(minted[0]).payload["vc"]["credentialSubject"]["a"] == 1
     with pytest.raises(RuntimeError, match="degree"):
-        await mint_credentials(config, spec, {"id": "did:example:x"}, [holder], SpecVersion.V1)
+        await create_credentials(
+            spec, config, claims={"id": "did:example:x"}, holder_jwks=[holder], version=v1
+        )
     with pytest.raises(RuntimeError):
-        await mint_credentials(config, spec, {"a": 1}, [], SpecVersion.V1)
+        await create_credentials(spec, config, claims={"a": 1}, holder_jwks=[], version=v1)
 
 
 def test_d13_authorization_details_by_format(clock: FakeClock) -> None:
     config = make_config(clock)
-    ids, entries = resolve_authorization_details(
-        config,
+    ids, entries = verify_authorization_details(
         '[{"type":"openid_credential","format":"jwt_vc_json",'
         '"credential_definition":{"type":["VerifiableCredential","UniversityDegreeCredential"]}}]',
+        config,
     )
     assert ids == ("degree",)
     assert entries[0]["credential_configuration_id"] == "degree"
     with pytest.raises(AuthorizationError) as info:
-        resolve_authorization_details(
-            config,
+        verify_authorization_details(
             '[{"type":"openid_credential","format":"jwt_vc_json",'
             '"credential_definition":{"type":["VerifiableCredential"]}}]',
+            config,
         )
     assert info.value.error == ErrorCode.INVALID_AUTHORIZATION_DETAILS

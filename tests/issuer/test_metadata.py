@@ -11,8 +11,8 @@ from oid4vci.issuer import (
     Issuer,
     create_issuer_metadata,
     create_jwt_vc_issuer_metadata,
-    well_known_paths,
 )
+from oid4vci.issuer.metadata import well_known_paths
 from oid4vci.jose import LocalSigner, jwk_thumbprint
 from oid4vci.models import parse_issuer_metadata
 from oid4vci.versions import SpecVersion, detect_metadata_version
@@ -53,7 +53,7 @@ def test_v1_metadata(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("version", list(SpecVersion), ids=lambda v: v.value)
 def test_metadata_shape_per_version(clock: FakeClock, version: SpecVersion) -> None:
-    meta = create_issuer_metadata(make_config(clock), version)
+    meta = create_issuer_metadata(make_config(clock), version=version)
     config = _identity(meta)
     assert config["format"] == version.sd_jwt_format
     assert ("nonce_endpoint" in meta) is version.has_nonce_endpoint

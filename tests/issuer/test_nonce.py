@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from oid4vci.issuer import Issuer, check_dpop_nonce, consume_c_nonce
+from oid4vci.issuer import Issuer
+from oid4vci.issuer.access_token import is_live_dpop_nonce
+from oid4vci.issuer.nonce import take_c_nonce
 from tests.conftest import FakeClock
 from tests.issuer.test_service import ISSUER, make_config, send, transport_for
 
@@ -21,10 +23,10 @@ async def test_nonce_endpoint(clock: FakeClock) -> None:
     assert body["c_nonce"] != second.json_body()["c_nonce"]
     assert len(body["c_nonce"]) >= 22
     # single use, and expires after c_nonce_ttl
-    assert await consume_c_nonce(config.store, body["c_nonce"])
-    assert not await consume_c_nonce(config.store, body["c_nonce"])
+    assert await take_c_nonce(body["c_nonce"], config)
+    assert not await take_c_nonce(body["c_nonce"], config)
     clock.advance(config.c_nonce_ttl + 1)
-    assert not await consume_c_nonce(config.store, second.json_body()["c_nonce"])
+    assert not await take_c_nonce(second.json_body()["c_nonce"], config)
 
 
 async def test_nonce_needs_no_token_and_ignores_the_body(clock: FakeClock) -> None:
@@ -49,4 +51,4 @@ async def test_dpop_nonce_header_when_required(clock: FakeClock) -> None:
     assert response.status == 200
     dpop_nonce = response.headers.get("DPoP-Nonce")
     assert dpop_nonce is not None
-    assert await check_dpop_nonce(config, dpop_nonce)
+    assert await is_live_dpop_nonce(dpop_nonce, config)

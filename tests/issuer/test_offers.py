@@ -9,6 +9,7 @@ import pytest
 
 from oid4vci.issuer import (
     Issuer,
+    OfferOptions,
     OfferTemplate,
     TxCodeSpec,
     create_authorization_code_offer,
@@ -107,7 +108,10 @@ async def test_offer_by_reference_single_use_and_reusable(clock: FakeClock) -> N
     config = make_config(clock)
     transport = transport_for(Issuer(config))
     once = await create_pre_authorized_offer(
-        config, configuration_ids=["identity"], subject="alice", by_reference=True
+        config,
+        configuration_ids=["identity"],
+        subject="alice",
+        options=OfferOptions(by_reference=True),
     )
     assert once.https_uri == f"{ISSUER}/offers/{once.offer_id}"
     assert once.offer_uri == "openid-credential-offer://?credential_offer_uri=" + (
@@ -121,7 +125,10 @@ async def test_offer_by_reference_single_use_and_reusable(clock: FakeClock) -> N
     assert second.status == 404
     assert second.json_body()["error"] == "invalid_request"
     reusable = await create_pre_authorized_offer(
-        config, configuration_ids=["identity"], subject="alice", by_reference=True, reusable=True
+        config,
+        configuration_ids=["identity"],
+        subject="alice",
+        options=OfferOptions(by_reference=True, reusable=True),
     )
     assert reusable.https_uri is not None
     for _ in range(2):
@@ -136,7 +143,7 @@ async def test_offer_by_reference_single_use_and_reusable(clock: FakeClock) -> N
 async def test_authorization_code_offer_stores_issuer_state(clock: FakeClock) -> None:
     config = make_config(clock)
     created = await create_authorization_code_offer(
-        config, configuration_ids=["identity", "other"], by_reference=True
+        config, configuration_ids=["identity", "other"], options=OfferOptions(by_reference=True)
     )
     assert created.issuer_state is not None
     assert created.pre_authorized_code is None

@@ -16,7 +16,7 @@ from oid4vci.issuer.config import (
     AuthenticationResult,
     CredentialConfigurationSpec,
     IssuerConfig,
-    PendingAuthorization,
+    PendingLogin,
 )
 from oid4vci.issuer.par import handle_par
 from oid4vci.issuer.store import MemoryStore
@@ -41,11 +41,9 @@ class AutoLogin:
     """Authenticates at once and remembers what it saw."""
 
     def __init__(self) -> None:
-        self.seen: list[PendingAuthorization] = []
+        self.seen: list[PendingLogin] = []
 
-    async def __call__(
-        self, request: HttpRequest, pending: PendingAuthorization
-    ) -> AuthenticationResult:
+    async def __call__(self, request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
         self.seen.append(pending)
         return Authenticated(subject="alice")
 

@@ -15,13 +15,8 @@ import pytest
 
 from oid4vci.errors import InsecureUrlError, ValidationError
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import (
-    CredentialConfigurationSpec,
-    Issuer,
-    IssuerConfig,
-    build_path_issuer_url,
-    tenant_from_path,
-)
+from oid4vci.issuer import CredentialConfigurationSpec, Issuer, IssuerConfig, Tenancy
+from oid4vci.issuer.tenancy import build_path_issuer_url, tenant_from_path
 from oid4vci.jose import LocalSigner
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import Oid4vciClient
@@ -53,9 +48,7 @@ def path_issuer(
 
     return Issuer(
         config or make_config(clock, issuer=base),
-        tenant_base_url=base,
-        tenant_resolver=resolve,
-        tenant_mode="path",
+        tenancy=Tenancy(base_url=base, resolver=resolve, mode="path"),
     )
 
 
@@ -136,7 +129,7 @@ async def test_resolver_may_return_a_ready_config(clock: FakeClock) -> None:
     async def resolve(tenant: str) -> IssuerConfig | None:
         return ready if tenant == "acme" else None
 
-    issuer = Issuer(base_config, tenant_base_url=BASE, tenant_resolver=resolve, tenant_mode="path")
+    issuer = Issuer(base_config, tenancy=Tenancy(base_url=BASE, resolver=resolve, mode="path"))
     transport = transport_for(issuer)
     response = await send(transport, "GET", inserted(BASE + "/acme", CI))
     assert response.status == 200
@@ -392,25 +385,23 @@ def test_issuer_tenant_mode_options(clock: FakeClock) -> None:
     async def resolve(tenant: str) -> bool:
         return True
 
-    path_mode = Issuer(config, tenant_base_url=NESTED, tenant_resolver=resolve, tenant_mode="path")
-    assert path_mode.tenant_mode == "path"
+    path_mode = Issuer(config, tenancy=Tenancy(base_url=NESTED, resolver=resolve, mode="path"))
+    assert path_mode.tenancy is not None and path_mode.tenancy.mode == "path"
     assert path_mode.tenant_url("acme") == NESTED + "/acme"
     acme = path_mode.tenant_config("acme")
     assert acme.credential_issuer == NESTED + "/acme"
     assert acme.endpoint("token") == NESTED + "/acme/token"
     with pytest.raises(ValidationError):
         path_mode.tenant_config("..")
-    subdomain = Issuer(config, tenant_base_url=BASE, tenant_resolver=resolve)
-    assert subdomain.tenant_mode == "subdomain"
+    subdomain = Issuer(config, tenancy=Tenancy(base_url=BASE, resolver=resolve))
+    assert subdomain.tenancy is not None and subdomain.tenancy.mode == "subdomain"
     assert subdomain.tenant_config("acme").credential_issuer == "https://acme.issuer.example"
-    with pytest.raises(ValueError, match="tenant_mode"):
-        Issuer(config, tenant_base_url=BASE, tenant_resolver=resolve, tenant_mode="query")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="tenancy mode"):
+        Issuer(config, tenancy=Tenancy(base_url=BASE, resolver=resolve, mode="query"))  # type: ignore[arg-type]
     with pytest.raises(InsecureUrlError):
         Issuer(
             config,
-            tenant_base_url="http://issuer.example",
-            tenant_resolver=resolve,
-            tenant_mode="path",
+            tenancy=Tenancy(base_url="http://issuer.example", resolver=resolve, mode="path"),
         )
     with pytest.raises(ValueError, match="not multi-tenant"):
         Issuer(config).tenant_config("acme")

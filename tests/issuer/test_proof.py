@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.issuer.proof import (
+    ProofOptions,
     VerifiedProof,
     jwk_from_did_jwk,
     verify_proof_jwt,
@@ -70,7 +71,8 @@ async def verify(jwt: str, clock: FakeClock, **kwargs: Any) -> VerifiedProof:
         "clock": clock,
     }
     options.update(kwargs)
-    return await verify_proof_jwt(jwt, **options)
+    per_request = {k: options.pop(k) for k in ("client_id", "anonymous", "consume_nonce")}
+    return await verify_proof_jwt(jwt, ProofOptions(**options), **per_request)
 
 
 async def expect_error(code: str, jwt: str, clock: FakeClock, **kwargs: Any) -> None:
@@ -239,34 +241,36 @@ async def test_batch_rules(clock: FakeClock) -> None:
     signers = [LocalSigner.generate() for _ in range(3)]
     jwts = [await make_proof(s, clock) for s in signers]
     nonces = Nonces("n-1")
-    common: dict[str, Any] = {
-        "audience": ISSUER,
-        "algorithms": ALGS,
-        "nonce_required": True,
-        "clock": clock,
-    }
+
+    def common(batch_size: int) -> ProofOptions:
+        return ProofOptions(
+            audience=ISSUER,
+            algorithms=ALGS,
+            nonce_required=True,
+            clock=clock,
+            batch_size=batch_size,
+        )
+
     # over the batch size: nothing consumed
     with pytest.raises(CredentialRequestError) as info:
-        await verify_proof_jwts(jwts, batch_size=2, consume_nonce=nonces.consume, **common)
+        await verify_proof_jwts(jwts, common(2), consume_nonce=nonces.consume)
     assert info.value.error == ErrorCode.INVALID_PROOF
     # same key twice
     with pytest.raises(CredentialRequestError) as info:
         await verify_proof_jwts(
-            [jwts[0], jwts[1], jwts[0]], batch_size=5, consume_nonce=nonces.consume, **common
+            [jwts[0], jwts[1], jwts[0]], common(5), consume_nonce=nonces.consume
         )
     assert info.value.error == ErrorCode.INVALID_PROOF
     # different nonces
     odd = await make_proof(signers[2], clock, claims={"nonce": "n-2"})
     with pytest.raises(CredentialRequestError) as info:
-        await verify_proof_jwts(
-            [jwts[0], jwts[1], odd], batch_size=5, consume_nonce=nonces.consume, **common
-        )
+        await verify_proof_jwts([jwts[0], jwts[1], odd], common(5), consume_nonce=nonces.consume)
     assert info.value.error == ErrorCode.INVALID_PROOF
     # empty
     with pytest.raises(CredentialRequestError):
-        await verify_proof_jwts([], batch_size=5, consume_nonce=nonces.consume, **common)
+        await verify_proof_jwts([], common(5), consume_nonce=nonces.consume)
     assert nonces.calls == 0
     # valid batch: the nonce is consumed exactly once
-    proofs = await verify_proof_jwts(jwts, batch_size=3, consume_nonce=nonces.consume, **common)
+    proofs = await verify_proof_jwts(jwts, common(3), consume_nonce=nonces.consume)
     assert [p.jwk for p in proofs] == [s.public_jwk for s in signers]
     assert nonces.calls == 1

@@ -30,7 +30,9 @@ from oid4vci.issuer import (
     Issuer,
     IssuerConfig,
     MemoryStore,
+    OfferOptions,
     OfferTemplate,
+    Tenancy,
     TxCodeSpec,
 )
 from oid4vci.jose import LocalSigner, create_jws
@@ -389,7 +391,7 @@ async def test_whole_issuance_by_raw_requests(
     transport = transport_for(issuer)
     # 1. the offer, by reference
     created = await issuer.create_pre_authorized_offer(
-        configuration_ids=["identity"], subject="alice", by_reference=True
+        configuration_ids=["identity"], subject="alice", options=OfferOptions(by_reference=True)
     )
     link = parse_qs(urlsplit(created.offer_uri).query)["credential_offer_uri"][0]
     offer_response = await send(transport, "GET", link)
@@ -547,13 +549,8 @@ async def test_store_full_is_503(clock: FakeClock) -> None:
 
 async def test_store_full_is_503_with_retry_after_from_every_helper(clock: FakeClock) -> None:
     # The endpoint helpers answer a full store like Issuer.handle does.
-    from oid4vci.issuer import (
-        PreAuthorizedGrant,
-        handle_authorization,
-        handle_par,
-        handle_token,
-        store_pre_authorized_code,
-    )
+    from oid4vci.issuer import handle_authorization, handle_par, handle_token
+    from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
 
     config = make_config(clock, store=_FullStore(clock=clock), allow_bearer=True)
     grant = PreAuthorizedGrant(subject="alice", configuration_ids=("identity",))
@@ -637,7 +634,9 @@ async def test_multi_tenant_host_routing(clock: FakeClock) -> None:
     async def resolver(tenant: str) -> bool:
         return tenant in known
 
-    issuer = Issuer(make_config(clock, issuer=base), tenant_base_url=base, tenant_resolver=resolver)
+    issuer = Issuer(
+        make_config(clock, issuer=base), tenancy=Tenancy(base_url=base, resolver=resolver)
+    )
     transport = transport_for(issuer)
     response = await send(
         transport, "GET", "https://acme.issuer.example/.well-known/openid-credential-issuer"
@@ -706,7 +705,8 @@ async def test_offer_template_via_service(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize("template", ["pre_auth", "pre_auth_tx_code"])
 async def test_demo_issuer_templates(clock: FakeClock, template: str) -> None:
-    from oid4vci.issuer import DEMO_TX_CODE, build_demo_issuer
+    from oid4vci.issuer import build_demo_issuer
+    from oid4vci.issuer.demo import DEMO_TX_CODE
 
     demo = build_demo_issuer("https://demo.example", clock=clock)
     assert demo.tx_code == DEMO_TX_CODE and demo.login == "alice:wonderland"

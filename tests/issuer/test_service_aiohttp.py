@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import Issuer, build_demo_issuer
+from oid4vci.issuer import Issuer, OfferOptions, build_demo_issuer
 from oid4vci.jose import LocalSigner
 from oid4vci.pkce import code_challenge, generate_code_verifier
 from oid4vci.transports.aiohttp import AiohttpTransport, serve
@@ -51,7 +51,7 @@ async def test_whole_issuance_over_http(clock: FakeClock, version: SpecVersion) 
         base = served.base_url + "/issuer"
         issuer = late.issuer = Issuer(make_config(clock, issuer=base, version=version))
         created = await issuer.create_pre_authorized_offer(
-            configuration_ids=["identity"], subject="alice", by_reference=True
+            configuration_ids=["identity"], subject="alice", options=OfferOptions(by_reference=True)
         )
         assert created.https_uri is not None and created.https_uri.startswith(base)
         offer = (await send(transport, "GET", created.https_uri)).json_body()

@@ -13,7 +13,7 @@ from oid4vci.issuer.store import MemoryStore
 from oid4vci.issuer.tenancy import (
     build_subdomain_issuer_url,
     tenant_from_host,
-    validate_tenant_label,
+    verify_tenant_label,
 )
 from oid4vci.jose import LocalSigner
 from tests.conftest import FakeClock
@@ -41,11 +41,11 @@ def test_invalid_labels(label: str) -> None:
 
 
 def test_label_limits_and_punycode_opt_in() -> None:
-    assert validate_tenant_label("x" * 63) == "x" * 63
-    assert validate_tenant_label("a") == "a"
-    assert validate_tenant_label("xn--bcher-kva", allow_punycode=True) == "xn--bcher-kva"
+    assert verify_tenant_label("x" * 63) == "x" * 63
+    assert verify_tenant_label("a") == "a"
+    assert verify_tenant_label("xn--bcher-kva", allow_punycode=True) == "xn--bcher-kva"
     with pytest.raises(ValidationError):
-        validate_tenant_label("ab--cd", allow_punycode=True)
+        verify_tenant_label("ab--cd", allow_punycode=True)
 
 
 @pytest.mark.parametrize("base", ["http://issuer.example.com", "ftp://issuer.example.com"])

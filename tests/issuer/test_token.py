@@ -10,14 +10,15 @@ import anyio.lowlevel
 import attrs
 import pytest
 
+from oid4vci._wire import record_from_json, record_to_json
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer.access_token import authenticate_resource_request, consume_c_nonce
+from oid4vci.issuer.access_token import verify_access_token
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
+from oid4vci.issuer.nonce import take_c_nonce
 from oid4vci.issuer.responses import ResourceServerError
 from oid4vci.issuer.store import MemoryStore
 from oid4vci.issuer.token import (
-    PRE_AUTHORIZED_CODE_GRANT,
     AuthorizationCodeGrant,
     PreAuthorizedGrant,
     handle_token,
@@ -25,6 +26,7 @@ from oid4vci.issuer.token import (
     store_pre_authorized_code,
 )
 from oid4vci.jose import LocalSigner, jwk_thumbprint
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.pkce import code_challenge, generate_code_verifier
 from oid4vci.versions import SpecVersion
 from tests.conftest import FakeClock
@@ -112,7 +114,7 @@ async def test_pre_authorized_happy_path(clock: FakeClock) -> None:
     request = HttpRequest.json(
         "POST", CREDENTIAL, {}, {"Authorization": f"DPoP {token}", "DPoP": proof}
     )
-    context = await authenticate_resource_request(request, config)
+    context = await verify_access_token(request, config)
     assert context.subject == "alice"
     assert context.anonymous
     assert context.client_id is None
@@ -127,8 +129,8 @@ async def test_draft13_token_response_has_c_nonce(clock: FakeClock) -> None:
     body = response.json_body()
     assert body["c_nonce_expires_in"] == 300
     assert "authorization_details" not in body
-    assert await consume_c_nonce(config.store, body["c_nonce"])
-    assert not await consume_c_nonce(config.store, body["c_nonce"])
+    assert await take_c_nonce(body["c_nonce"], config)
+    assert not await take_c_nonce(body["c_nonce"], config)
 
 
 async def test_tx_code_required_unexpected_and_wrong(clock: FakeClock) -> None:
@@ -399,9 +401,7 @@ async def test_authorization_code_reuse_revokes_tokens(clock: FakeClock) -> None
     async def use() -> None:
         proof = await build_dpop_jwt(key, "POST", CREDENTIAL, access_token=token, clock=clock)
         headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
-        await authenticate_resource_request(
-            HttpRequest.json("POST", CREDENTIAL, {}, headers), config
-        )
+        await verify_access_token(HttpRequest.json("POST", CREDENTIAL, {}, headers), config)
 
     await use()
     again = await token_request(config, code_form(), key)
@@ -428,9 +428,9 @@ async def test_external_as_disables_token_endpoint(clock: FakeClock) -> None:
 def test_grant_reprs_hide_secrets() -> None:
     grant = PreAuthorizedGrant(subject="alice", configuration_ids=["pid"], tx_code="493536")
     assert "493536" not in repr(grant)
-    assert PreAuthorizedGrant.from_json(grant.to_json()) == grant
+    assert record_from_json(record_to_json(grant), PreAuthorizedGrant) == grant
     code_grant = AuthorizationCodeGrant(
         subject="bob", client_id="c", redirect_uri=REDIRECT, code_challenge="x" * 43
     )
-    assert AuthorizationCodeGrant.from_json(code_grant.to_json()) == code_grant
+    assert record_from_json(record_to_json(code_grant), AuthorizationCodeGrant) == code_grant
     assert attrs.evolve(code_grant, scope="pid").scope == "pid"

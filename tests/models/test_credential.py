@@ -30,7 +30,7 @@ from oid4vci.versions import SpecVersion
                 "proofs": {"jwt": ["x"]},
             },
             "proof",
-            None,
+            SpecVersion.DRAFT_15,  # auto-detected, this is 1.0 and `proof` is ignored
         ),
         (
             {"credential_identifier": "i", "credential_configuration_id": "a"},
@@ -97,6 +97,44 @@ def test_unknown_request_members_are_kept() -> None:
     req, version = parse_credential_request_json(data)
     assert req.extra == {"x-ext": {"y": 1}}
     assert credential_request_to_json(req, version) == data
+
+
+@pytest.mark.parametrize(
+    ("data", "ignored"),
+    [
+        (
+            {
+                "credential_configuration_id": "a",
+                "proofs": {"jwt": ["x"]},
+                "proof": {"proof_type": "jwt", "jwt": "y"},
+            },
+            {"proof"},
+        ),
+        (
+            {"credential_configuration_id": "a", "proofs": {"jwt": ["x"]}, "format": "dc+sd-jwt"},
+            {"format"},
+        ),
+        (
+            {
+                "credential_identifier": "i",
+                "proofs": {"jwt": ["x"]},
+                "format": 7,  # not even a string: unknown members are not read
+                "proof": "junk",
+                "vct": "urn:x",
+            },
+            {"format", "proof", "vct"},
+        ),
+    ],
+)
+def test_v1_request_ignores_draft_members(data: dict[str, Any], ignored: set[str]) -> None:
+    # OID4VCI 1.0 §8.2: a 1.0 request (1.0 selector + proofs) ignores unknown members.
+    req, version = parse_credential_request_json(data)
+    assert version is SpecVersion.V1
+    assert req.format is None
+    assert req.single_proof is False
+    assert req.proofs == ProofSet(proof_type="jwt", values=("x",))
+    assert set(req.extra) == ignored
+    assert set(credential_request_to_json(req, version)) == set(data) - ignored
 
 
 def test_request_writers_per_version() -> None:

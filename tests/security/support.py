@@ -20,18 +20,18 @@ import anyio.lowlevel
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import FORM_CONTENT_TYPE, Headers, HttpRequest, HttpResponse
 from oid4vci.issuer import (
-    PRE_AUTHORIZED_CODE_GRANT,
     Authenticated,
-    AuthenticationResult,
     CredentialConfigurationSpec,
     Issuer,
     IssuerConfig,
     MemoryStore,
-    PendingAuthorization,
+    PendingLogin,
     Store,
     TxCodeSpec,
 )
+from oid4vci.issuer.config import AuthenticationResult
 from oid4vci.jose import LocalSigner, b64url_encode, create_jws
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.pkce import code_challenge, generate_code_verifier
 from oid4vci.sdjwt import sd
 from tests.conftest import FakeClock
@@ -117,7 +117,7 @@ class CountingClaims:
         return {"given_name": sd("Alice"), "family_name": sd("Liddell")}
 
 
-async def approve(request: HttpRequest, pending: PendingAuthorization) -> AuthenticationResult:
+async def approve(request: HttpRequest, pending: PendingLogin) -> AuthenticationResult:
     """A user authenticator that logs ``alice`` in at once."""
     return Authenticated(subject="alice")
 

@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 import pytest
 
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import REQUEST_URI_PREFIX, revoke_grant, token_key
+from oid4vci.issuer.access_token import revoke_grant
+from oid4vci.issuer.authorization import REQUEST_URI_PREFIX
+from oid4vci.issuer.store_keys import access_token_key
 from oid4vci.jose import LocalSigner, jwk_thumbprint
 from oid4vci.pkce import code_challenge, generate_code_verifier
 from tests.conftest import FakeClock
@@ -374,9 +376,9 @@ async def test_revoked_token(clock: FakeClock) -> None:
     env = Env(clock)
     key = LocalSigner.generate()
     token = await env.access_token(key)
-    context = await env.store.get(token_key(token))
+    context = await env.store.get(access_token_key(token))
     assert isinstance(context, dict)
-    await revoke_grant(env.config, str(context["grant_id"]))
+    await revoke_grant(str(context["grant_id"]), env.config)
     nonce = await env.c_nonce()
     response = await env.issue(token, key, [await env.key_proof(LocalSigner.generate(), nonce)])
     body = assert_error(response, 401, "invalid_token", www_authenticate=True)

@@ -15,15 +15,12 @@ import anyio
 import pytest
 
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import (
-    PRE_AUTHORIZED_CODE_GRANT,
-    PendingAuthorization,
-    Respond,
-    grant_is_revoked,
-    token_key,
-)
+from oid4vci.issuer import PendingLogin, Respond
+from oid4vci.issuer.access_token import grant_is_revoked
 from oid4vci.issuer.responses import html_response
+from oid4vci.issuer.store_keys import access_token_key
 from oid4vci.jose import LocalSigner
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from tests.conftest import FakeClock
 from tests.security.support import (
     AUTHORIZE,
@@ -100,7 +97,7 @@ async def test_par_flood_spares_live_nonces_and_tokens(clock: FakeClock) -> None
 
 
 async def test_authorization_endpoint_flood_is_bounded(clock: FakeClock) -> None:
-    async def login_page(request: HttpRequest, pending: PendingAuthorization) -> Respond:
+    async def login_page(request: HttpRequest, pending: PendingLogin) -> Respond:
         return Respond(response=html_response(200, "<form></form>"))
 
     env = Env(clock, max_entries=20, user_authenticator=login_page)
@@ -236,9 +233,9 @@ async def test_parallel_authorization_code_redemption(clock: FakeClock) -> None:
     assert env.tokens_minted() == 1
     token = next(str(r.json_body()["access_token"]) for r in results if r.status == 200)
     # The replays revoked what the code issued.
-    stored = await env.store.get(token_key(token))
+    stored = await env.store.get(access_token_key(token))
     assert isinstance(stored, dict)
-    assert await grant_is_revoked(env.config, str(stored["grant_id"]))
+    assert await grant_is_revoked(str(stored["grant_id"]), env.config)
 
 
 async def test_token_flood_with_one_form(clock: FakeClock) -> None:

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from oid4vci.http import Headers, HttpRequest, HttpResponse
-from oid4vci.issuer import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.jose import LocalSigner
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.transports.aiohttp import serve
 from tests.conftest import FakeClock
 from tests.security.support import (
@@ -284,8 +284,15 @@ CREDENTIAL_CASES: list[tuple[str, Any, int, str]] = [
         "invalid_credential_request",
     ),
     (
+        # A draft-shaped request (format) may not carry both; a 1.0 one ignores `proof`
+        # (OID4VCI 1.0 §8.2, tested in tests/issuer/test_credential.py).
         "proof-and-proofs",
-        lambda p: cred_body(p, proof={"proof_type": "jwt", "jwt": p}),
+        lambda p: {
+            "format": "dc+sd-jwt",
+            "vct": "urn:x",
+            "proof": {"proof_type": "jwt", "jwt": p},
+            "proofs": {"jwt": [p]},
+        },
         400,
         "invalid_credential_request",
     ),

@@ -234,9 +234,9 @@ async def test_nonce_from_another_tenant_store_is_unknown(clock: FakeClock) -> N
     """A c_nonce minted by one issuer (tenant) is not valid at another."""
     env = Env(clock)
     other = env.config.for_issuer("https://other.example.com")
-    from oid4vci.issuer import new_c_nonce
+    from oid4vci.issuer.nonce import create_c_nonce
 
-    foreign = await new_c_nonce(other)
+    foreign = await create_c_nonce(other)
     key = LocalSigner.generate()
     token = await env.access_token(key)
     response = await env.issue(token, key, [await env.key_proof(LocalSigner.generate(), foreign)])

@@ -17,27 +17,31 @@ from urllib.parse import urlencode
 
 import pytest
 
+from oid4vci._wire import record_from_json
 from oid4vci.errors import Oid4vciError, ProtocolError
 from oid4vci.http import Headers, HttpRequest, HttpResponse
 from oid4vci.issuer import (
-    PRE_AUTHORIZED_CODE_GRANT,
-    AuthorizationCodeGrant,
-    PreAuthorizedGrant,
-    TokenContext,
     TxCodeSpec,
-    authenticate_resource_request,
-    handle_credential_request,
+    handle_credential,
     parse_credential_request,
     parse_par_request,
     parse_token_request,
-    redeem_authorization_code,
-    redeem_pre_authorized_code,
-    token_key,
+    verify_access_token,
     verify_dpop_proof,
-    verify_proof_jwts,
+)
+from oid4vci.issuer.access_token import TokenContext
+from oid4vci.issuer.proof import ProofOptions, verify_proof_jwts
+from oid4vci.issuer.store_keys import access_token_key, authorization_code_key
+from oid4vci.issuer.token import (
+    AUTHORIZATION_CODE_GRANT,
+    AuthorizationCodeGrant,
+    PreAuthorizedGrant,
+    TokenRequest,
+    verify_authorization_code,
+    verify_pre_authorized_code,
 )
 from oid4vci.jose import LocalSigner
-from oid4vci.models import parse_token_response
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT, parse_token_response
 from oid4vci.pkce import generate_code_verifier
 from tests.conftest import FakeClock
 from tests.security.support import (
@@ -161,9 +165,8 @@ async def full_run(run: Run, clock: FakeClock) -> None:
     )
     assert response.status == 200, response.body
     token = str(response.json_body()["access_token"])
-    stored = await env.store.get(token_key(token))
-    assert isinstance(stored, dict)
-    context = TokenContext.from_json(stored)
+    context = record_from_json(await env.store.get(access_token_key(token)), TokenContext)
+    assert context is not None
     run.objects.append(context)
     # redeem again (reuse)
     await run.send(
@@ -211,21 +214,25 @@ async def full_run(run: Run, clock: FakeClock) -> None:
     await run.send(HttpRequest.json("POST", CREDENTIAL, body, headers))
 
     # -- helpers that raise -----------------------------------------------------------------
-    await run.expect_raise(redeem_pre_authorized_code(env.config, {**form, "tx_code": TX_CODE}))
+    await run.expect_raise(
+        verify_pre_authorized_code(_token_request({**form, "tx_code": TX_CODE}), env.config)
+    )
     second = await env.pre_auth_code(tx_code=True)
     run.secrets.add(second)
     await run.expect_raise(
-        redeem_pre_authorized_code(
+        verify_pre_authorized_code(
+            _token_request(
+                {
+                    "grant_type": PRE_AUTHORIZED_CODE_GRANT,
+                    "pre-authorized_code": second,
+                    "tx_code": "12345678",
+                }
+            ),
             env.config,
-            {
-                "grant_type": PRE_AUTHORIZED_CODE_GRANT,
-                "pre-authorized_code": second,
-                "tx_code": "12345678",
-            },
         )
     )
     await run.expect_raise(
-        authenticate_resource_request(
+        verify_access_token(
             HttpRequest.json(
                 "POST",
                 CREDENTIAL,
@@ -233,38 +240,37 @@ async def full_run(run: Run, clock: FakeClock) -> None:
                 {"Authorization": f"DPoP {token}", "DPoP": await env.dpop(key, CREDENTIAL)},
             ),
             env.config,
-            expected_htu=CREDENTIAL,
+            htu=CREDENTIAL,
         )
     )
     await run.expect_raise(
-        authenticate_resource_request(
+        verify_access_token(
             HttpRequest.json("POST", CREDENTIAL, body, {"Authorization": f"Bearer {token}"}),
             env.config,
         )
     )
     replayed = await env.dpop(key, CREDENTIAL, access_token=token)
     headers = {"Authorization": f"DPoP {token}", "DPoP": replayed}
-    await authenticate_resource_request(
-        HttpRequest.json("POST", CREDENTIAL, body, headers), env.config
-    )
+    await verify_access_token(HttpRequest.json("POST", CREDENTIAL, body, headers), env.config)
     await run.expect_raise(
         verify_dpop_proof(
-            env.config,
             HttpRequest.json("POST", CREDENTIAL, body, headers),
+            env.config,
             access_token=token,
         )
     )
     headers["DPoP"] = await env.dpop(key, CREDENTIAL, access_token=token)
-    await run.expect_raise(
-        handle_credential_request(HttpRequest.json("POST", CREDENTIAL, body, headers), env.config)
+    # handle_* answer errors instead of raising them: the answer is checked for secrets
+    answered = await handle_credential(
+        HttpRequest.json("POST", CREDENTIAL, body, headers), env.config
     )
+    assert answered.status >= 400
+    run.error_responses.append(answered)
     await run.expect_raise(
         verify_proof_jwts(
             [good],
-            audience=ISSUER,
-            algorithms=("ES256",),
+            ProofOptions(audience=ISSUER, algorithms=("ES256",), clock=clock),
             consume_nonce=lambda n: _false(n),
-            clock=clock,
         )
     )
     with pytest.raises(ProtocolError) as info:
@@ -305,9 +311,11 @@ async def full_run(run: Run, clock: FakeClock) -> None:
         )
     )
     auth_code = redirect_query(redirect)["code"]
-    grant_data = await env.store.get(f"code:{auth_code}")
-    assert isinstance(grant_data, dict)
-    run.objects.append(AuthorizationCodeGrant.from_json(grant_data))
+    grant = record_from_json(
+        await env.store.get(authorization_code_key(auth_code)), AuthorizationCodeGrant
+    )
+    assert grant is not None
+    run.objects.append(grant)
     await run.send(
         HttpRequest(
             method="GET",
@@ -317,16 +325,26 @@ async def full_run(run: Run, clock: FakeClock) -> None:
     wrong = await env.redeem_code(auth_code, "W" * 64, key)
     run.error_responses.append(wrong)
     await run.expect_raise(
-        redeem_authorization_code(
+        verify_authorization_code(
+            _token_request(
+                {
+                    "code": auth_code,
+                    "client_id": CLIENT_ID,
+                    "code_verifier": verifier,
+                    "redirect_uri": "https://evil.example/cb",
+                }
+            ),
             env.config,
-            {
-                "code": auth_code,
-                "client_id": CLIENT_ID,
-                "code_verifier": verifier,
-                "redirect_uri": "https://evil.example/cb",
-            },
             None,
         )
+    )
+
+
+def _token_request(params: dict[str, str]) -> TokenRequest:
+    return TokenRequest(
+        grant_type=params.get("grant_type", AUTHORIZATION_CODE_GRANT),
+        params=params,
+        request=HttpRequest(method="POST", url=TOKEN),
     )
 
 
@@ -399,7 +417,8 @@ async def test_verified_proof_repr_hides_the_c_nonce(clock: FakeClock) -> None:
     env = Env(clock)
     nonce = await env.c_nonce()
     proof = await env.key_proof(LocalSigner.generate(), nonce)
-    verified = await verify_proof_jwts([proof], audience=ISSUER, algorithms=("ES256",), clock=clock)
+    options = ProofOptions(audience=ISSUER, algorithms=("ES256",), clock=clock)
+    verified = await verify_proof_jwts([proof], options)
     assert nonce not in repr(verified[0])
 
 

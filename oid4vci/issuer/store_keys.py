@@ -1,0 +1,295 @@
+"""The issuer's store key schema: every key prefix, who owns it, how long it lives, single use.
+
+Every issuer module builds its :class:`~oid4vci.issuer.store.Store` keys through the functions
+here, and :data:`KEY_SCHEMA` lists each prefix once (a test checks that nothing else is
+written). A tenant's keys are additionally prefixed with ``<credential issuer>|`` by
+:func:`~oid4vci.issuer.store.scoped_store` (see :meth:`IssuerConfig.for_issuer
+<oid4vci.issuer.config.IssuerConfig.for_issuer>`).
+
+=========================  ======================  ===============================================  ==========
+prefix                     owner (writes it)       TTL                                              single use
+=========================  ======================  ===============================================  ==========
+``pre_auth:``              offers → token          ``pre_authorized_code_ttl``                      yes
+``pre_auth_attempts:``     token                   ``pre_authorized_code_ttl``                      no
+``issuer_state:``          offers → authorization  max(``pre_authorized_code_ttl``,                 yes
+                                                   ``pending_authorization_ttl``)
+``offer:``                 offers                  ``pre_authorized_code_ttl``                      unless reusable
+``par:``                   par → authorization     ``par_ttl``                                      yes
+``authz_pending:``         authorization           ``pending_authorization_ttl``                    yes
+``code:``                  authorization → token   ``authorization_code_ttl``                       yes
+``code_used:``             token                   max(``access_token_ttl``,                        no
+                                                   ``authorization_code_ttl``)
+``at:``                    access_token            ``access_token_ttl``                             no
+``grant_revoked:``         access_token            ``access_token_ttl``                             no
+``dpop_nonce:``            access_token            ``dpop_nonce_ttl``                               no
+``dpop-jti:``              access_token (DPoP)     ``dpop_max_age`` + 60 s                          yes
+``c_nonce:``               nonce                   ``c_nonce_ttl``                                  yes
+``deferred:``              credential → deferred   :data:`DEFERRED_TTL` (24 h)                      yes
+``notification:``          notification            max(``access_token_ttl``, 1 h)                   no
+=========================  ======================  ===============================================  ==========
+
+"Single use" keys are read with :meth:`Store.take <oid4vci.issuer.store.Store.take>` (or
+written with ``add_if_absent``, for the DPoP ``jti`` replay cache), so two parallel requests
+can never both use one. Access tokens are keyed by their SHA-256, never by the token itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+
+if TYPE_CHECKING:
+    from oid4vci.issuer.config import IssuerConfig
+
+__all__ = [
+    "DEFERRED_TTL",
+    "KEY_SCHEMA",
+    "NOTIFICATION_MIN_TTL",
+    "StoreKey",
+    "access_token_key",
+    "authorization_code_key",
+    "authorization_code_used_key",
+    "c_nonce_key",
+    "deferred_key",
+    "dpop_jti_prefix",
+    "dpop_nonce_key",
+    "grant_revoked_key",
+    "issuer_state_key",
+    "notification_key",
+    "offer_key",
+    "par_key",
+    "pending_login_key",
+    "pre_authorized_attempts_key",
+    "pre_authorized_code_key",
+]
+
+#: How long a deferred transaction is kept (seconds).
+DEFERRED_TTL = 24 * 3600
+#: The shortest life of a ``notification_id`` (seconds).
+NOTIFICATION_MIN_TTL = 3600
+
+
+@attrs.frozen(kw_only=True)
+class StoreKey:
+    """One row of the schema: a key prefix, its owner, its TTL and whether it is single use.
+
+    ``owner`` names the module (under :mod:`oid4vci.issuer`) that writes the key, with the one
+    that reads it after an arrow; ``ttl`` computes the entry's lifetime from the configuration.
+    """
+
+    prefix: str
+    owner: str
+    holds: str
+    single_use: bool
+    ttl: Callable[[IssuerConfig], float] = attrs.field(eq=False, repr=False)
+
+    def key(self, value: str) -> str:
+        """The key of ``value`` under this prefix."""
+        return self.prefix + value
+
+
+PRE_AUTHORIZED_CODE = StoreKey(
+    prefix="pre_auth:",
+    owner="offers -> token",
+    holds="PreAuthorizedGrant",
+    single_use=True,
+    ttl=lambda c: c.pre_authorized_code_ttl,
+)
+PRE_AUTHORIZED_ATTEMPTS = StoreKey(
+    prefix="pre_auth_attempts:",
+    owner="token",
+    holds="counter of tx_code attempts",
+    single_use=False,
+    ttl=lambda c: c.pre_authorized_code_ttl,
+)
+ISSUER_STATE = StoreKey(
+    prefix="issuer_state:",
+    owner="offers -> authorization",
+    holds="IssuerStateRecord",
+    single_use=True,
+    ttl=lambda c: max(c.pre_authorized_code_ttl, c.pending_authorization_ttl),
+)
+OFFER = StoreKey(
+    prefix="offer:",
+    owner="offers",
+    holds="OfferRecord (taken unless reusable)",
+    single_use=True,
+    ttl=lambda c: c.pre_authorized_code_ttl,
+)
+PAR = StoreKey(
+    prefix="par:",
+    owner="par -> authorization",
+    holds="ParRecord",
+    single_use=True,
+    ttl=lambda c: c.par_ttl,
+)
+PENDING_LOGIN = StoreKey(
+    prefix="authz_pending:",
+    owner="authorization",
+    holds="PendingLogin",
+    single_use=True,
+    ttl=lambda c: c.pending_authorization_ttl,
+)
+AUTHORIZATION_CODE = StoreKey(
+    prefix="code:",
+    owner="authorization -> token",
+    holds="AuthorizationCodeGrant",
+    single_use=True,
+    ttl=lambda c: c.authorization_code_ttl,
+)
+AUTHORIZATION_CODE_USED = StoreKey(
+    prefix="code_used:",
+    owner="token",
+    holds="grant id of a redeemed code (a replay revokes its tokens)",
+    single_use=False,
+    ttl=lambda c: max(c.access_token_ttl, c.authorization_code_ttl),
+)
+ACCESS_TOKEN = StoreKey(
+    prefix="at:",
+    owner="access_token",
+    holds="TokenContext, keyed by the token's SHA-256",
+    single_use=False,
+    ttl=lambda c: c.access_token_ttl,
+)
+GRANT_REVOKED = StoreKey(
+    prefix="grant_revoked:",
+    owner="access_token",
+    holds="true",
+    single_use=False,
+    ttl=lambda c: c.access_token_ttl,
+)
+DPOP_NONCE = StoreKey(
+    prefix="dpop_nonce:",
+    owner="access_token",
+    holds="true (a server DPoP-Nonce, reusable while live)",
+    single_use=False,
+    ttl=lambda c: c.dpop_nonce_ttl,
+)
+DPOP_JTI = StoreKey(
+    prefix="dpop-jti:",
+    owner="access_token (key built by oid4vci.dpop)",
+    holds="true (the jti replay cache, add_if_absent)",
+    single_use=True,
+    ttl=lambda c: c.dpop_max_age + 60,
+)
+C_NONCE = StoreKey(
+    prefix="c_nonce:",
+    owner="nonce",
+    holds="CNonceRecord",
+    single_use=True,
+    ttl=lambda c: c.c_nonce_ttl,
+)
+DEFERRED = StoreKey(
+    prefix="deferred:",
+    owner="credential -> deferred",
+    holds="DeferredRecord",
+    single_use=True,
+    ttl=lambda c: DEFERRED_TTL,
+)
+NOTIFICATION = StoreKey(
+    prefix="notification:",
+    owner="notification",
+    holds="NotificationRecord",
+    single_use=False,
+    ttl=lambda c: max(c.access_token_ttl, NOTIFICATION_MIN_TTL),
+)
+
+#: Every key prefix the issuer writes, by prefix.
+KEY_SCHEMA: Mapping[str, StoreKey] = {
+    entry.prefix: entry
+    for entry in (
+        PRE_AUTHORIZED_CODE,
+        PRE_AUTHORIZED_ATTEMPTS,
+        ISSUER_STATE,
+        OFFER,
+        PAR,
+        PENDING_LOGIN,
+        AUTHORIZATION_CODE,
+        AUTHORIZATION_CODE_USED,
+        ACCESS_TOKEN,
+        GRANT_REVOKED,
+        DPOP_NONCE,
+        DPOP_JTI,
+        C_NONCE,
+        DEFERRED,
+        NOTIFICATION,
+    )
+}
+
+
+def pre_authorized_code_key(code: str) -> str:
+    """``pre_auth:<code>``."""
+    return PRE_AUTHORIZED_CODE.key(code)
+
+
+def pre_authorized_attempts_key(code: str) -> str:
+    """``pre_auth_attempts:<code>``."""
+    return PRE_AUTHORIZED_ATTEMPTS.key(code)
+
+
+def issuer_state_key(issuer_state: str) -> str:
+    """``issuer_state:<value>``."""
+    return ISSUER_STATE.key(issuer_state)
+
+
+def offer_key(offer_id: str) -> str:
+    """``offer:<id>``."""
+    return OFFER.key(offer_id)
+
+
+def par_key(request_uri: str) -> str:
+    """``par:<request_uri>``."""
+    return PAR.key(request_uri)
+
+
+def pending_login_key(handle: str) -> str:
+    """``authz_pending:<handle>``."""
+    return PENDING_LOGIN.key(handle)
+
+
+def authorization_code_key(code: str) -> str:
+    """``code:<code>``."""
+    return AUTHORIZATION_CODE.key(code)
+
+
+def authorization_code_used_key(code: str) -> str:
+    """``code_used:<code>``."""
+    return AUTHORIZATION_CODE_USED.key(code)
+
+
+def access_token_key(token: str) -> str:
+    """``at:<sha256 hex of the token>`` (the token itself is never a key)."""
+    return ACCESS_TOKEN.key(hashlib.sha256(token.encode("utf-8")).hexdigest())
+
+
+def grant_revoked_key(grant_id: str) -> str:
+    """``grant_revoked:<grant id>``."""
+    return GRANT_REVOKED.key(grant_id)
+
+
+def dpop_nonce_key(nonce: str) -> str:
+    """``dpop_nonce:<value>``."""
+    return DPOP_NONCE.key(nonce)
+
+
+def dpop_jti_prefix() -> str:
+    """``dpop-jti:``, the prefix :func:`oid4vci.dpop.verify_dpop_jwt` gives its replay keys."""
+    return DPOP_JTI.prefix
+
+
+def c_nonce_key(nonce: str) -> str:
+    """``c_nonce:<value>``."""
+    return C_NONCE.key(nonce)
+
+
+def deferred_key(transaction_id: str) -> str:
+    """``deferred:<transaction_id>``."""
+    return DEFERRED.key(transaction_id)
+
+
+def notification_key(notification_id: str) -> str:
+    """``notification:<id>``."""
+    return NOTIFICATION.key(notification_id)
