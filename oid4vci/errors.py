@@ -238,7 +238,7 @@ class AuthorizationError(ProtocolError):
 
 
 class TokenError(ProtocolError):
-    """An error from the token endpoint (RFC 6749 §5.2 and OID4VCI §6.3)."""
+    """An error from the token endpoint (RFC 6749 §5.2 and OID4VCI 1.0 §6.3)."""
 
 
 class CredentialRequestError(ProtocolError):

@@ -1,6 +1,6 @@
 """``jwt_vc_json``: W3C Verifiable Credentials (VCDM 1.1) secured as a JWT — issue and verify.
 
-The format of OID4VCI's format appendix (``jwt_vc_json``), encoded as in VCDM 1.1 §6.3.1:
+The format of OID4VCI 1.0 Appendix A.1.1 (``jwt_vc_json``), encoded as in VCDM 1.1 §6.3.1:
 
 Issuing (:func:`issue_jwt_vc_json`)
     JOSE header ``typ`` ``JWT``, ``alg`` (the signer's) and ``kid``. Payload: ``iss`` (the

@@ -1,8 +1,7 @@
 """ISO mdoc (``mso_mdoc``): issue and verify the ``IssuerSigned`` structure (pure, no I/O).
 
 What OID4VCI moves for the ``mso_mdoc`` format (OID4VCI 1.0 Appendix A.2) is the CBOR
-``IssuerSigned`` structure of ISO/IEC 18013-5:2021 §8.3.2.1.2.2 (the project's notes:
-``spec/mdoc.md``)::
+``IssuerSigned`` structure of ISO/IEC 18013-5:2021 §8.3.2.1.2.2::
 
     IssuerSigned = {"nameSpaces": {ns: [+ #6.24(bstr .cbor IssuerSignedItem)]},
                     "issuerAuth": COSE_Sign1}
@@ -505,8 +504,8 @@ async def issue_mdoc(
     ``certificate_chain`` is the ``x5chain``: the document signer certificate (whose key
     ``signer`` holds) first, without the IACA. ``signed`` defaults to ``clock()``;
     ``valid_until`` must be later than ``valid_from``. ``status`` (e.g. ``{"status_list":
-    {"idx": 3, "uri": "https://…"}}``, Token Status List draft -14 §6.3.2) is put into the MSO
-    as it is. The COSE ``alg`` follows ``signer.alg`` (ES256 -7, ES384 -35, ES512 -36, EdDSA
+    {"idx": 3, "uri": "https://…"}}``, draft-ietf-oauth-status-list-14 §6.3.2) is put into the
+    MSO as it is. The COSE ``alg`` follows ``signer.alg`` (ES256 -7, ES384 -35, ES512 -36, EdDSA
     -8). Pass the result to :func:`encode_issuer_signed` for an OID4VCI response.
 
     Raises :class:`~oid4vci.errors.ValidationError` for unusable input (and
@@ -801,7 +800,7 @@ def verify_mdoc(
 ) -> VerifiedMdoc:
     """Verify an ``IssuerSigned`` mdoc (CBOR bytes, or the OID4VCI base64url string).
 
-    Checks, in order (ISO/IEC 18013-5:2021 §9.3.1, the project's ``spec/mdoc.md`` §11):
+    Checks, in order (after ISO/IEC 18013-5:2021 §9.3.1, inspection of issuer data):
 
     * size (``max_size`` bytes) and CBOR well-formedness (``max_depth``, allowed tags);
     * the COSE_Sign1 structure, with ``alg`` protected and in ``algorithms`` (JOSE names:

@@ -1,7 +1,7 @@
 """Demo certificates for ISO mdoc issuance: an IACA root and a Document Signer (DS).
 
-The certificate profiles of ISO/IEC 18013-5:2021 Annex B (tables B.1 and B.3) as the project's
-spec notes describe them (``spec/mdoc.md`` §7; the ISO text itself was not available):
+The certificate profiles of ISO/IEC 18013-5:2021 Annex B (tables B.1 and B.3) as the open
+implementations Multipaz and isomdl apply them (the ISO text itself was not available):
 
 * **IACA** (self-signed trust anchor): subject with one ``countryName``; ``basicConstraints``
   critical, ``cA`` true, ``pathLenConstraint`` 0; ``keyUsage`` critical ``keyCertSign`` +
@@ -141,7 +141,8 @@ def create_iaca_and_document_signer(
     document_signer_validity_days: int = 365,
     clock: Callable[[], float] = time.time,
 ) -> MdocIssuerCertificates:
-    """A fresh demo IACA root and a Document Signer certificate it issued (Annex B profiles).
+    """A fresh demo IACA root and a Document Signer certificate it issued (the profiles of
+    ISO/IEC 18013-5:2021 Annex B).
 
     ``country`` is the ISO 3166-1 alpha-2 ``countryName`` of both subjects (``UT``, "Utopia", is
     the code ISO examples use); ``state``, when given, becomes ``stateOrProvinceName`` of both.

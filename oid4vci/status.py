@@ -21,10 +21,11 @@ Status values (draft-ietf-oauth-status-list-20 §7)
 
 The Status List Token as a JWT (draft-ietf-oauth-status-list-20 §5.1)
     :func:`create_status_list_token` signs ``{sub, iat[, exp][, ttl], status_list}`` with
-    ``typ`` ``statuslist+jwt``; :func:`verify_status_list_token` checks it (§8.3 steps 3–6)
-    and returns a frozen :class:`StatusListToken`.
+    ``typ`` ``statuslist+jwt``; :func:`verify_status_list_token` checks it
+    (draft-ietf-oauth-status-list-20 §8.3 steps 3–5) and returns a frozen
+    :class:`StatusListToken`.
 
-The Referenced Token side (draft-ietf-oauth-status-list-20 §6, §8.3 steps 1, 7, 8)
+The Referenced Token side (draft-ietf-oauth-status-list-20 §6, §8.3 steps 1, 6, 7)
     :func:`parse_status_reference` reads ``status.status_list.{idx, uri}`` from a credential's
     claims; :func:`status_of` reads the entry of a verified token.
 
@@ -186,7 +187,8 @@ class StatusList:
     purpose (issuers flip entries of lists with 2^17 … 2^20 entries): :meth:`set` changes one
     entry in place in O(1). Equality compares ``bits`` and the bytes; instances are unhashable.
     ``size * bits`` must be a multiple of 8, so that :meth:`encode` then :meth:`decode` gives the
-    same list back (the wire form has no entry count: §4.1 fills whole bytes).
+    same list back (the wire form has no entry count: draft-ietf-oauth-status-list-20 §4.1
+    fills whole bytes).
     """
 
     __slots__ = ("_bits", "_data", "_per_byte", "_size")
@@ -376,11 +378,12 @@ async def create_status_list_token(
 
     The JWT form is draft-ietf-oauth-status-list-20 §5.1.
 
-    Header: ``typ`` ``statuslist+jwt``, ``alg`` (the signer's), ``kid`` and ``x5c`` when given
-    (HAIP requires ``x5c``). Claims: ``sub`` = ``uri`` (the URL the token is served at, which
+    Header: ``typ`` ``statuslist+jwt``, ``alg`` (the signer's), ``kid`` and ``x5c`` when given (HAIP
+    1.0 §6.1 requires ``x5c``). Claims: ``sub`` = ``uri`` (the URL the token is served at, which
     Referenced Tokens carry), ``iat`` (``issued_at``, default the clock), ``exp`` = ``iat +
-    expires_in`` and ``ttl`` (seconds a consumer may cache it) when given — both RECOMMENDED
-    since -14 — and ``status_list`` ``{bits, lst[, aggregation_uri]}`` (§4.2, §10).
+    expires_in`` and ``ttl`` (seconds a consumer may cache it) when given — both RECOMMENDED since
+    -14 — and ``status_list`` ``{bits, lst[, aggregation_uri]}`` (draft-ietf-oauth-status-list-20
+    §4.2, §9).
     Raises :class:`~oid4vci.errors.ValidationError` for unusable arguments.
     """
     if not isinstance(status_list, StatusList):
@@ -491,7 +494,7 @@ def verify_status_list_token(
 ) -> StatusListToken:
     """Verify a Status List Token JWT fetched from ``uri``.
 
-    draft-ietf-oauth-status-list-20 §5.1 and §8.3 steps 3–6.
+    draft-ietf-oauth-status-list-20 §5.1 and §8.3 steps 3–5.
 
     Checks, each failure raising :class:`StatusListVerificationError` with its reason: a compact
     JWS (``malformed``); the signature under ``algorithms`` (asymmetric only: ``none`` and HMAC
@@ -575,9 +578,9 @@ def parse_status_reference(
     draft-ietf-oauth-status-list-20 §6 and §8.3 step 1.
 
     ``None`` when there is no ``status`` claim, or when it names only other status mechanisms
-    (policies such as HAIP's "``status`` MUST contain ``status_list``" are the caller's). Else
-    ``idx`` must be a non-negative integer (not a boolean, not a float) and ``uri`` an https URL
-    (http to a loopback host only with ``allow_insecure_loopback``; no user info, no fragment).
+    (policies such as "``status`` MUST contain ``status_list``", HAIP 1.0 §6.1, are the caller's).
+    Else ``idx`` must be a non-negative integer (not a boolean, not a float) and ``uri`` an https
+    URL (http to a loopback host only with ``allow_insecure_loopback``; no user info, no fragment).
     Raises :class:`StatusListVerificationError` with reason ``malformed`` or ``insecure uri``.
     """
     if not isinstance(claims, Mapping):
@@ -609,7 +612,7 @@ def parse_status_reference(
 def status_of(token: StatusListToken, idx: int) -> int:
     """The status of entry ``idx`` of a verified token.
 
-    draft-ietf-oauth-status-list-20 §8.3 steps 7–8.
+    draft-ietf-oauth-status-list-20 §8.3 steps 6–7.
 
     An ``idx`` past the list's end means the Referenced Token MUST be rejected (-16+; SHOULD
     before): :class:`StatusListVerificationError` with reason ``index out of range``. Interpret

@@ -1,4 +1,4 @@
-"""Spec versions and the rules to tell which one a peer speaks (see spec/oid4vci.md §1)."""
+"""OID4VCI versions (Draft 13, 14, 15 and 1.0) and the rules to tell which one a peer speaks."""
 
 from __future__ import annotations
 

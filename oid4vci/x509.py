@@ -1,8 +1,8 @@
 """X.509 certificate chains carried in the JOSE ``x5c`` header (RFC 7515 §4.1.6).
 
-Both roles use this module: the issuer for holder keys in ``jwt`` key proofs (OID4VCI §10.4),
-the wallet for issuer keys of SD-JWT VCs (SD-JWT VC §3.5: the issuer is identified by the
-end-entity certificate).
+Both roles use this module: the issuer for holder keys in ``jwt`` key proofs (OID4VCI 1.0
+Appendix F.1), the wallet for issuer keys of SD-JWT VCs (SD-JWT VC
+(draft-ietf-oauth-sd-jwt-vc-11) §3.5: the issuer is identified by the end-entity certificate).
 
 * :func:`leaf_public_jwk` decodes ``x5c`` and returns the leaf certificate's public key as a
   public JWK. It does **not** establish trust: use it only to *bind* a key.
@@ -13,7 +13,7 @@ end-entity certificate).
   empty set of anchors is refused.
 * :func:`verify_certificate_chain` does the same for certificate objects from PKIs outside the
   web PKI whose leaves name a purpose of their own (``extendedKeyUsage``) and no host, e.g. the
-  ISO/IEC 18013-5 document signer of an mdoc's ``x5chain``.
+  ISO/IEC 18013-5:2021 document signer of an mdoc's ``x5chain``.
 * :func:`load_trust_anchors` turns DER bytes, PEM text or :class:`cryptography.x509.Certificate`
   objects into certificates (done once, e.g. when a policy is built).
 

@@ -112,7 +112,7 @@ __all__ = [
     "create_credential_response",
     "create_deferred_credential_response",
     "create_error_response",
-    # metadata endpoints (OID4VCI 1.0 §12, SD-JWT VC, RFC 8414)
+    # metadata endpoints (OID4VCI 1.0 §12, draft-ietf-oauth-sd-jwt-vc-11 §5, RFC 8414)
     "create_issuer_metadata",
     "create_jwt_vc_issuer_metadata",
     "create_nonce_response",

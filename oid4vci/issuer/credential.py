@@ -8,13 +8,13 @@ Stages, composed by :func:`handle_credential`:
 2. :func:`parse_credential_request` reads a request of any version into one
    :class:`NormalizedCredentialRequest` (JSON only; every selector and proof shape checked):
    the version whose shape it has (refined by the token's version hint where the shape is
-   ambiguous; a 1.0 request ignores members it does not recognise, §8.2), the credential
-   configuration it selects (``credential_identifier`` through the token's identifiers,
-   ``credential_configuration_id``, or Draft 13/14 ``format`` + ``vct`` / ``format``
-   ``jwt_vc_json`` + ``credential_definition.type``) and its key proofs;
+   ambiguous; a 1.0 request ignores members it does not recognise, OID4VCI 1.0 §8.2), the
+   credential configuration it selects (``credential_identifier`` through the token's
+   identifiers, ``credential_configuration_id``, or Draft 13/14 ``format`` + ``vct`` /
+   ``format`` ``jwt_vc_json`` + ``credential_definition.type``) and its key proofs;
 3. :func:`verify_credential_request` verifies every key proof
-   (:func:`~oid4vci.issuer.proof.verify_proof_jwts`, §8.2.1 and Appendix F) and only then uses
-   up the ``c_nonce`` — once per request;
+   (:func:`~oid4vci.issuer.proof.verify_proof_jwts`, OID4VCI 1.0 §8.2 and Appendix F) and only
+   then uses up the ``c_nonce`` — once per request;
 4. :func:`create_credential_response` asks the configuration's
    :class:`~oid4vci.issuer.config.ClaimsSource` for the subject's claims; it may raise
    :class:`~oid4vci.issuer.config.DeferIssuance` (→ a deferred transaction, 202, see
@@ -23,11 +23,13 @@ Stages, composed by :func:`handle_credential`:
    ``dc+sd-jwt``, ``vc+sd-jwt`` for Draft 13/14 requests) or a ``jwt_vc_json`` credential
    (``sub`` = the key's ``did:jwk``, ``cnf.jwk`` = the key); header ``kid`` = the key id
    published at ``/.well-known/jwt-vc-issuer`` either way; a ``notification_id``; the
-   response in the request's own version shape (:func:`credential_response_body`, §8.3).
+   response in the request's own version shape (:func:`credential_response_body`, OID4VCI 1.0
+   §8.3).
 
-Error codes follow the request's version (§8.3.1): an unknown configuration is
-``unknown_credential_configuration`` (1.0) or ``unsupported_credential_type`` (drafts); an
-unknown identifier ``unknown_credential_identifier`` (1.0) or ``invalid_credential_request``;
+Error codes follow the request's version (OID4VCI 1.0 §8.3.1.2, Draft 13/14 §7.3.1.2, Draft 15
+§8.3.1.2): an unknown configuration is ``unknown_credential_configuration`` (1.0) or
+``unsupported_credential_type`` (drafts); an unknown identifier ``unknown_credential_identifier``
+(1.0) or ``invalid_credential_request``;
 a Draft 13/14 ``format`` no configuration has ``unsupported_credential_format``, and one whose
 ``vct`` / ``credential_definition.type`` matches none ``unsupported_credential_type``;
 a stale ``c_nonce`` ``invalid_nonce`` (Draft 15, 1.0) or ``invalid_proof`` with a fresh
@@ -421,7 +423,7 @@ def credential_response_body(
 async def verify_credential_request(
     parsed: NormalizedCredentialRequest, config: IssuerConfig, context: TokenContext
 ) -> VerifiedCredentialRequest:
-    """Verify the key proofs, then use up their ``c_nonce`` (OID4VCI 1.0 §8.2.1, App. F).
+    """Verify the key proofs, then use up their ``c_nonce`` (OID4VCI 1.0 §8.2, Appendix F).
 
     Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
     ``invalid_proof`` with a fresh ``c_nonce``).

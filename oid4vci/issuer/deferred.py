@@ -15,13 +15,14 @@ How a deferred issuance completes — both ways work:
   credentials now, delivered at the next poll) or :func:`deny_deferred`.
 
 Stages, composed by :func:`handle_deferred_credential` (``POST {"transaction_id"}`` with an
-access token of the same grant): :func:`parse_deferred_credential_request` (§9.1) →
+access token of the same grant): :func:`parse_deferred_credential_request` (OID4VCI 1.0 §9.1) →
 :func:`verify_deferred_credential_request` (the transaction belongs to the token's grant) →
-:func:`create_deferred_credential_response` (§9.2). Still pending: 1.0 → ``202
-{"transaction_id", "interval"}``; Draft 13–15 → 400 ``issuance_pending`` with ``interval``.
+:func:`create_deferred_credential_response` (OID4VCI 1.0 §9.2). Still pending: 1.0 → ``202
+{"transaction_id", "interval"}``; Draft 13–15 → 400 ``issuance_pending`` with ``interval``
+(Draft 13 §9.3, Draft 14 §8.3, Draft 15 §9.3).
 Ready → ``200`` with the credentials in the original request's version shape (and a
 ``notification_id``); the transaction is then gone. Unknown, used or another grant's
-``transaction_id`` → 400 ``invalid_transaction_id`` (§9.3).
+``transaction_id`` → 400 ``invalid_transaction_id`` (OID4VCI 1.0 §9.3).
 """
 
 from __future__ import annotations

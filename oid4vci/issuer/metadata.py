@@ -3,12 +3,12 @@
 * :func:`create_issuer_metadata` builds the ``/.well-known/openid-credential-issuer`` document
   in the shape of one spec version (the configuration's ``published_version`` by default),
   through :func:`oid4vci.models.issuer_metadata_to_json`.
-* :func:`create_jwt_vc_issuer_metadata` builds ``/.well-known/jwt-vc-issuer`` (SD-JWT VC
-  §B.4): the issuer identifier and the public JWKS whose ``kid`` the issued credentials carry
-  (:func:`credential_key_id`).
+* :func:`create_jwt_vc_issuer_metadata` builds ``/.well-known/jwt-vc-issuer``
+  (draft-ietf-oauth-sd-jwt-vc-11 §5): the issuer identifier and the public JWKS whose ``kid``
+  the issued credentials carry (:func:`credential_key_id`).
 * :func:`handle_issuer_metadata` / :func:`handle_jwt_vc_issuer_metadata` answer a GET of each
-  (OID4VCI 1.0 §12.2.2; SD-JWT VC §5). There is nothing to parse or verify: a metadata
-  request carries no parameters.
+  (OID4VCI 1.0 §12.2.2; draft-ietf-oauth-sd-jwt-vc-11 §5.1). There is nothing to parse or
+  verify: a metadata request carries no parameters.
 * :func:`well_known_paths` lists the request paths each document answers at. For an issuer
   identifier with a path both the 1.0 inserted location
   (``/.well-known/openid-credential-issuer/<path>``) and the Draft 13–15 appended one

@@ -4,11 +4,11 @@ Stages: :func:`parse_nonce_request` (POST, no access token, any — normally emp
 :func:`create_nonce_response`, composed by :func:`handle_nonce`. There is nothing to verify:
 the endpoint takes no credentials (OID4VCI 1.0 §7.1).
 
-The answer is ``200 {"c_nonce": "..."}`` with ``Cache-Control: no-store`` (§7.2), plus a
-``DPoP-Nonce`` header when the issuer requires server DPoP nonces (``require_dpop_nonce``), so
-the wallet can use it in the DPoP proof of its next credential request. Each ``c_nonce`` is
-single use (:func:`take_c_nonce`) and lives ``config.c_nonce_ttl`` seconds under
-``c_nonce:<value>`` (:mod:`oid4vci.issuer.store_keys`).
+The answer is ``200 {"c_nonce": "..."}`` with ``Cache-Control: no-store`` (OID4VCI 1.0 §7.2), plus a
+``DPoP-Nonce`` header when the issuer requires server DPoP nonces (``require_dpop_nonce``), so the
+wallet can use it in the DPoP proof of its next credential request. Each ``c_nonce`` is single use
+(:func:`take_c_nonce`) and lives ``config.c_nonce_ttl`` seconds under ``c_nonce:<value>``
+(:mod:`oid4vci.issuer.store_keys`).
 """
 
 from __future__ import annotations

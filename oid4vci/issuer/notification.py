@@ -8,14 +8,14 @@ Every credential (or deferred credential) response carries a ``notification_id``
 Stages, composed by :func:`handle_notification` (``POST`` JSON ``{"notification_id", "event",
 "event_description"?}`` with an access token of the same grant): the access token
 (:func:`~oid4vci.issuer.access_token.verify_access_token`) → :func:`parse_notification_request`
-(§11.1) → :func:`verify_notification_request` (the id belongs to the token's grant) →
-:func:`create_notification_response` (204, §11.2). The request is idempotent: repeating an
-event changes nothing and calls the ``on_notification`` hook only when the event differs from
-the last one recorded.
+(OID4VCI 1.0 §11.1) → :func:`verify_notification_request` (the id belongs to the token's grant) →
+:func:`create_notification_response` (204, OID4VCI 1.0 §11.2). The request is idempotent: repeating
+an event changes nothing and calls the ``on_notification`` hook only when the event differs from the
+last one recorded.
 
-Errors (§11.3): 400 ``invalid_notification_id`` (unknown, expired or another grant's id), 400
-``invalid_notification_request`` (not JSON, missing members, unknown event, bad description);
-token problems 401 with a ``WWW-Authenticate`` challenge.
+Errors (OID4VCI 1.0 §11.3): 400 ``invalid_notification_id`` (unknown, expired or another grant's
+id), 400 ``invalid_notification_request`` (not JSON, missing members, unknown event, bad
+description); token problems 401 with a ``WWW-Authenticate`` challenge.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
 * :func:`create_authorization_code_offer` creates an ``issuer_state`` stored as
   ``issuer_state:<value>`` (read by the authorization endpoint, and used up when it issues
   a code: single use, like a pre-authorized code).
-* By reference (§4.1.3): the offer JSON is stored as ``offer:<id>`` and served at
+* By reference (OID4VCI 1.0 §4.1.3): the offer JSON is stored as ``offer:<id>`` and served at
   ``GET <issuer>/offers/<id>``, single use unless ``reusable``. Stages, composed by
   :func:`handle_offer`: :func:`parse_offer_request` → :func:`verify_offer_request` (the
   stored offer, taken once, or the template) → :func:`create_offer_response`.
@@ -81,8 +81,8 @@ class OfferOptions:
     """How an offer is published (OID4VCI 1.0 §4.1).
 
     ``by_reference`` stores it and links to ``<issuer>/offers/<id>`` (``credential_offer_uri``,
-    §4.1.3) instead of putting it in the link by value; such an offer is served once unless
-    ``reusable``. ``scheme`` is the link's scheme (the wallet's credential offer endpoint, or
+    OID4VCI 1.0 §4.1.3) instead of putting it in the link by value; such an offer is served once
+    unless ``reusable``. ``scheme`` is the link's scheme (the wallet's credential offer endpoint, or
     ``openid-credential-offer://``).
     """
 

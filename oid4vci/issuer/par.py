@@ -3,7 +3,7 @@
 Stages, composed by :func:`handle_par`:
 
 * :func:`parse_par_request` — POST, form-encoded (RFC 9126 §2.1); ``client_id`` required,
-  ``request_uri`` refused (§2.1);
+  ``request_uri`` refused (RFC 9126 §2.1);
 * :func:`verify_par_request` — the parameters exactly as the authorization endpoint checks them
   (:func:`~oid4vci.issuer.authorization.verify_authorization_request`), and the DPoP binding:
   ``dpop_jkt`` in the body or a ``DPoP`` header proof (RFC 9449 §10.1); both present and

@@ -1,4 +1,4 @@
-"""Key proofs (OID4VCI §10.4 ``jwt`` proof type), issuer side.
+"""Key proofs (the ``jwt`` proof type of OID4VCI 1.0 Appendix F.1), issuer side.
 
 :func:`verify_proof_jwt` checks one ``openid4vci-proof+jwt``; :func:`verify_proof_jwts` checks the
 proofs of one credential request together: every proof is verified first (no state touched), then
@@ -74,7 +74,7 @@ def _anchors(
 
 @attrs.frozen(kw_only=True)
 class ProofOptions:
-    """How key proofs are verified (OID4VCI 1.0 §8.2.1.1, Appendix F.1 / F.4).
+    """How key proofs are verified (OID4VCI 1.0 Appendix F.1 / F.4; Draft 15 §8.2.1.1, §8.2.2).
 
     ``audience`` is the Credential Issuer identifier; ``algorithms`` the allow-list (asymmetric
     algorithms only, whatever it says); ``nonce_required`` demands a ``nonce`` claim;
@@ -280,9 +280,9 @@ async def verify_proof_jwt(
     """Verify one ``jwt`` key proof and consume its ``nonce`` through ``consume_nonce``.
 
     ``options`` is the verification policy (``batch_size`` is ignored: this is one proof);
-    ``client_id`` the token's client (``iss`` is optional, Appendix F.1, but must equal it when
-    present); ``anonymous`` for tokens from anonymous pre-authorized requests (``iss`` must be
-    absent). Raises :class:`CredentialRequestError` (``invalid_proof`` or ``invalid_nonce``).
+    ``client_id`` the token's client (``iss`` is optional, OID4VCI 1.0 Appendix F.1, but must equal
+    it when present); ``anonymous`` for tokens from anonymous pre-authorized requests (``iss`` must
+    be absent). Raises :class:`CredentialRequestError` (``invalid_proof`` or ``invalid_nonce``).
     """
     proofs = await verify_proof_jwts(
         [jwt],

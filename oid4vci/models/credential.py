@@ -1,6 +1,6 @@
 """Credential endpoint request and response, read and written in every version's shape.
 
-Request shapes (see spec §10):
+Request shapes (Draft 13/14 §7.2, Draft 15 §8.2, OID4VCI 1.0 §8.2):
 
 - Draft 13: ``credential_identifier`` or ``format`` + ``vct``/``doctype``/``credential_definition``
   (+ ``claims``); singular ``proof`` ``{"proof_type": t, t: value}``.
@@ -8,9 +8,9 @@ Request shapes (see spec §10):
 - Draft 15: ``credential_identifier`` or ``credential_configuration_id``; ``proof`` or ``proofs``.
 - 1.0: as Draft 15 with ``proofs`` only.
 
-Response shapes: ``credential`` (D13/D14), ``credentials`` of raw credentials (D14),
-``credentials`` of ``{"credential": ...}`` objects (D15/1.0), deferred ``transaction_id``
-(+ ``interval`` in 1.0).
+Response shapes (Draft 13/14 §7.3, Draft 15 §8.3, OID4VCI 1.0 §8.3): ``credential`` (D13/D14),
+``credentials`` of raw credentials (D14), ``credentials`` of ``{"credential": ...}`` objects
+(D15/1.0), deferred ``transaction_id`` (+ ``interval`` in 1.0).
 
 These functions are on the credential endpoint's hot path: they are written by hand (no
 per-call converter machinery) and only build what they return.

@@ -1,4 +1,4 @@
-"""Credential Issuer metadata (OID4VCI §12.2) and OAuth AS metadata (RFC 8414) models.
+"""Credential Issuer metadata (OID4VCI 1.0 §12.2) and OAuth AS metadata (RFC 8414) models.
 
 One normalized model for every version; :func:`parse_issuer_metadata` reads any version's shape
 and :func:`issuer_metadata_to_json` writes the shape of the version asked for:

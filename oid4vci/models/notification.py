@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 NotificationEvent = Literal["credential_accepted", "credential_failure", "credential_deleted"]
-#: The ``event`` values the spec defines.
+#: The ``event`` values OID4VCI 1.0 §11.1 defines.
 NOTIFICATION_EVENTS: tuple[str, ...] = (
     "credential_accepted",
     "credential_failure",

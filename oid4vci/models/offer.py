@@ -1,4 +1,4 @@
-"""Credential Offer (OID4VCI §4): the offer object, its grants, and the offer URL forms."""
+"""Credential Offer (OID4VCI 1.0 §4): the offer object, its grants, and the offer URL forms."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class TxCode:
 
     @property
     def effective_input_mode(self) -> str:
-        """``input_mode`` with the spec default (``numeric``) applied."""
+        """``input_mode`` with its default (``numeric``, OID4VCI 1.0 §4.1.1) applied."""
         return self.input_mode or "numeric"
 
 

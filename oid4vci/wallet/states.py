@@ -28,17 +28,17 @@ these rules before changing a row:
 
 The retries, each a row below:
 
-* ``use_dpop_nonce`` (RFC 9449 §8 at the authorization server, §9 at the issuer): the answer
-  carries a new ``DPoP-Nonce``; the same request is signed again with it, once.
+* ``use_dpop_nonce`` (RFC 9449 §8 at the authorization server, RFC 9449 §9 at the issuer): the
+  answer carries a new ``DPoP-Nonce``; the same request is signed again with it, once.
 * ``invalid_nonce`` (OID4VCI 1.0 §8.3.1.2) with a Nonce Endpoint: a fresh ``c_nonce`` is
   fetched and the proofs are made again, once per credential request.
 * ``invalid_nonce`` or ``invalid_proof`` carrying a fresh ``c_nonce`` (Draft 13 §7.3.2,
-  Draft 14 §8.3.1): the proofs are made again with it, once per credential request.
+  Draft 14 §7.3.2): the proofs are made again with it, once per credential request.
 * A metadata location that does not answer with a JSON object (OID4VCI 1.0 §12.2.2 inserted
   form, then the drafts' appended form; RFC 8414 §3, then OpenID Connect discovery): the next
   location is tried; there are at most two.
-* The JWT VC Issuer Metadata names ``jwks_uri`` instead of ``jwks`` (SD-JWT VC §4): one more
-  fetch.
+* The JWT VC Issuer Metadata names ``jwks_uri`` instead of ``jwks`` (SD-JWT VC
+  (draft-ietf-oauth-sd-jwt-vc-11) §5.2): one more fetch.
 * ``issuance_pending`` / ``202`` at the Deferred Credential Endpoint: wait the issuer's
   ``interval``, then poll again.
 """
@@ -201,7 +201,7 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.REQUESTING_CREDENTIAL, _E.FRESH_C_NONCE_RECEIVED): Rule(_S.REQUESTING_CREDENTIAL, limit=1),
     (_S.REQUESTING_CREDENTIAL, _E.CREDENTIALS_RECEIVED): Rule(_S.VERIFYING_CREDENTIALS),
     (_S.REQUESTING_CREDENTIAL, _E.DEFERRAL_RECEIVED): Rule(_S.ISSUING),
-    # --- verification; issuer keys from JWT VC Issuer Metadata (SD-JWT VC §4) -------------
+    # --- verification; issuer keys from JWT VC Issuer Metadata (draft-ietf-oauth-sd-jwt-vc-11 §5)
     (_S.VERIFYING_CREDENTIALS, _E.ISSUER_KEYS_NEEDED): Rule(_S.FETCHING_ISSUER_KEYS),
     (_S.FETCHING_ISSUER_KEYS, _E.JWKS_URI_FOUND): Rule(_S.FETCHING_ISSUER_KEYS, limit=1),
     (_S.FETCHING_ISSUER_KEYS, _E.ISSUER_KEYS_RECEIVED): Rule(_S.VERIFYING_CREDENTIALS),

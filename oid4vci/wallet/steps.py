@@ -254,7 +254,7 @@ def authorization_request_params(
     dpop_jkt: str | None = None,
     resource: str | None = None,
 ) -> dict[str, str]:
-    """The authorization request parameters (RFC 6749 §4.1.1 + PKCE S256 + OID4VCI §5)."""
+    """The authorization request parameters (RFC 6749 §4.1.1 + PKCE S256 + OID4VCI 1.0 §5)."""
     params = {
         "response_type": "code",
         "client_id": client_id,
@@ -462,7 +462,8 @@ async def build_key_proof(
     client_id: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> str:
-    """A ``jwt`` key proof (OID4VCI §10.4 / Appendix F.1) signed by the holder key.
+    """A ``jwt`` key proof (OID4VCI 1.0 Appendix F.1; Draft 13/14 §7.2.1.1, Draft 15 §8.2.1.1)
+    signed by the holder key.
 
     ``iss`` is the ``client_id`` (omit it after an anonymous pre-authorized grant);
     ``nonce`` the issuer's ``c_nonce`` when one is in use.

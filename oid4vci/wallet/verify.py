@@ -3,7 +3,8 @@
 An SD-JWT VC (``dc+sd-jwt``, or ``vc+sd-jwt`` from Draft 13/14 issuers) is accepted only when:
 
 * its ``iss`` is the Credential Issuer the wallet talked to (string-identical);
-* the issuer key comes from one mechanism allowed by policy (SD-JWT VC §3.5):
+* the issuer key comes from one mechanism allowed by policy (SD-JWT VC
+  (draft-ietf-oauth-sd-jwt-vc-11) §3.5):
 
   - an ``x5c`` header, when ``policy.trusted_x5c_roots`` is not empty: the chain must validate
     up to one of those roots (:func:`oid4vci.x509.verify_x5c_chain`, RFC 5280 path validation
@@ -108,7 +109,8 @@ class IssuerKeySource(Protocol):
 
 
 def jwt_vc_issuer_metadata_url(iss: str) -> str:
-    """Where the JWT VC Issuer Metadata of ``iss`` is (SD-JWT VC §4: inserted well-known)."""
+    """Where the JWT VC Issuer Metadata of ``iss`` is: the well-known suffix inserted
+    (draft-ietf-oauth-sd-jwt-vc-11 §5.1)."""
     return insert_well_known(iss, "jwt-vc-issuer")
 
 
