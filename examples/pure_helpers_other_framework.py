@@ -56,7 +56,7 @@ def asgi_adapter(handler: Callable[[RequestDict], Awaitable[HttpResponse]]) -> A
         }
         response = await handler(request)
         raw_headers = [
-            (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()
+            (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.multi_items()
         ]
         await send(
             {"type": "http.response.start", "status": response.status, "headers": raw_headers}

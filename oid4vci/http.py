@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import attrs
 
-from .errors import WireFormatError
+from .errors import UsageError, WireFormatError
 
 __all__ = [
     "FORM_CONTENT_TYPE",
@@ -47,7 +47,7 @@ def _to_items(value: object) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if isinstance(value, Headers):
-        return value.items()
+        return value.multi_items()
     if isinstance(value, Mapping):
         pairs: Iterable[Any] = value.items()
     elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
@@ -66,11 +66,16 @@ def _to_items(value: object) -> tuple[tuple[str, str], ...]:
 
 
 @attrs.frozen(init=False, repr=False)
-class Headers:
-    """Immutable HTTP headers with case-insensitive lookup; keeps order and repeats.
+class Headers(Mapping[str, str]):
+    """Immutable HTTP headers: a ``Mapping[str, str]`` with case-insensitive keys that keeps
+    the order and the repeats of the wire.
 
-    ``repr`` hides the values of ``Authorization``, ``DPoP``, ``DPoP-Nonce`` and cookie headers,
-    and the query of ``Location``-like headers (authorization codes travel there).
+    ``headers["dpop"]`` and ``headers.get("DPoP")`` give the first value; ``get_all(name)``
+    every value of a repeated header; ``multi_items()`` every ``(name, value)`` pair as sent.
+    Iterating gives each name once (in its first spelling), so ``dict(headers)`` holds the
+    first value of each. ``repr`` hides the values of ``Authorization``, ``DPoP``,
+    ``DPoP-Nonce`` and cookie headers, and the query of ``Location``-like headers
+    (authorization codes travel there).
     """
 
     _items: tuple[tuple[str, str], ...]
@@ -78,8 +83,16 @@ class Headers:
     def __init__(self, items: object = None) -> None:
         self.__attrs_init__(_to_items(items))
 
-    def get(self, name: str, default: str | None = None) -> str | None:
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         """The first value of ``name`` (any case), or ``default``."""
+        if not isinstance(name, str):
+            return default
         lower = name.lower()
         for key, value in self._items:
             if key.lower() == lower:
@@ -91,8 +104,8 @@ class Headers:
         lower = name.lower()
         return [value for key, value in self._items if key.lower() == lower]
 
-    def items(self) -> tuple[tuple[str, str], ...]:
-        """All ``(name, value)`` pairs in order."""
+    def multi_items(self) -> tuple[tuple[str, str], ...]:
+        """All ``(name, value)`` pairs in order, repeats included."""
         return self._items
 
     def with_header(self, name: str, value: str) -> Headers:
@@ -107,20 +120,36 @@ class Headers:
         return Headers([(k, v) for k, v in self._items if k.lower() != lower])
 
     def to_dict(self) -> dict[str, str]:
-        """A plain dict; repeated headers are joined with ``", "``."""
+        """A plain dict; repeated headers are joined with ``", "`` (RFC 9110 §5.3), except
+        ``Set-Cookie``, which is never joined (RFC 6265 §3): repeated ``Set-Cookie`` headers
+        raise :class:`~oid4vci.errors.UsageError` (use :meth:`multi_items`)."""
         out: dict[str, str] = {}
+        names: dict[str, str] = {}
         for key, value in self._items:
-            out[key] = f"{out[key]}, {value}" if key in out else value
+            lower = key.lower()
+            if lower not in names:
+                names[lower] = key
+                out[key] = value
+                continue
+            if lower == "set-cookie":
+                raise UsageError("repeated Set-Cookie headers cannot be joined; use multi_items()")
+            first = names[lower]
+            out[first] = f"{out[first]}, {value}"
         return out
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (key for key, _ in self._items)
+        seen: set[str] = set()
+        for key, _ in self._items:
+            lower = key.lower()
+            if lower not in seen:
+                seen.add(lower)
+                yield key
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len({key.lower() for key, _ in self._items})
 
     def __repr__(self) -> str:
         shown = [(k, _redacted(k, v)) for k, v in self._items]

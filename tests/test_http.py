@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from oid4vci.errors import WireFormatError
+from oid4vci.errors import UsageError, WireFormatError
 from oid4vci.http import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -28,18 +28,33 @@ def test_headers_case_insensitive_lookup() -> None:
     assert headers.get("missing", "dflt") == "dflt"
     assert "content-TYPE" in headers
     assert "missing" not in headers
-    assert 1 not in headers
+    assert 1 not in headers  # type: ignore[comparison-overlap]
+    assert headers["dpop-NONCE"] == "n"
+    with pytest.raises(KeyError):
+        headers["missing"]
+    assert dict(headers) == {"Content-Type": "application/json", "DPoP-Nonce": "n"}
 
 
 def test_headers_keep_order_and_repeats() -> None:
     headers = Headers([("A", "1"), ("b", "2"), ("a", "3")])
     assert headers.get("a") == "1"
     assert headers.get_all("A") == ["1", "3"]
-    assert headers.items() == (("A", "1"), ("b", "2"), ("a", "3"))
-    assert list(headers) == ["A", "b", "a"]
-    assert len(headers) == 3
-    assert headers.to_dict() == {"A": "1", "b": "2", "a": "3"}
+    assert headers.multi_items() == (("A", "1"), ("b", "2"), ("a", "3"))
+    # a Mapping: each name once (first spelling), the first value
+    assert list(headers) == ["A", "b"]
+    assert len(headers) == 2
+    assert dict(headers.items()) == {"A": "1", "b": "2"}
+    assert headers.to_dict() == {"A": "1, 3", "b": "2"}
     assert Headers([("X", "1"), ("X", "2")]).to_dict() == {"X": "1, 2"}
+
+
+def test_headers_never_join_set_cookie() -> None:
+    one = Headers([("Set-Cookie", "a=1; Path=/"), ("Vary", "Accept")])
+    assert one.to_dict() == {"Set-Cookie": "a=1; Path=/", "Vary": "Accept"}
+    two = Headers([("Set-Cookie", "a=1"), ("set-cookie", "b=2")])
+    assert two.get_all("Set-Cookie") == ["a=1", "b=2"]
+    with pytest.raises(UsageError, match="multi_items"):
+        two.to_dict()
 
 
 def test_headers_are_immutable_values() -> None:

@@ -225,7 +225,7 @@ class AiohttpTransport(AsyncTransport):
         return f"{_describe(request)}: {what} ({type(exc).__name__})"
 
     async def _exchange(self, session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
-        headers: CIMultiDict[str] = CIMultiDict(request.headers.items())
+        headers: CIMultiDict[str] = CIMultiDict(request.headers.multi_items())
         skip_auto_headers = () if "content-type" in request.headers else ("Content-Type",)
         async with session.request(
             request.method,
@@ -319,7 +319,7 @@ async def _to_http_request(request: web.Request, max_body_size: int) -> HttpRequ
 def _to_aiohttp_response(response: HttpResponse) -> web.Response:
     headers: CIMultiDict[str] = CIMultiDict(
         (name, value)
-        for name, value in response.headers.items()
+        for name, value in response.headers.multi_items()
         if name.lower() not in _FRAMING_HEADERS
     )
     return web.Response(status=response.status, headers=headers, body=response.body or None)

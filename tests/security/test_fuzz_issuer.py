@@ -192,7 +192,7 @@ class FuzzTarget:
         headers = Headers(
             [
                 (name, value.replace(TOKEN_MARK, self.token).replace(PROOF_MARK, proof))
-                for name, value in template.headers.items()
+                for name, value in template.headers.multi_items()
             ]
         )
         return HttpRequest(

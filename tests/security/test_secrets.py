@@ -365,7 +365,7 @@ def check(run: Run, caplog: pytest.LogCaptureFixture) -> None:
                 text += f" {item.error_description}"
             leaks.append((f"exception {type(item).__name__}", run.secrets.found_in(text)))
     for response in run.error_responses:
-        headers = Headers([(k, v) for k, v in response.headers.items() if k != "DPoP-Nonce"])
+        headers = Headers([(k, v) for k, v in response.headers.multi_items() if k != "DPoP-Nonce"])
         text = response.body.decode("utf-8", "replace") + repr(headers.to_dict())
         leaks.append((f"error response {response.status}", run.secrets.found_in(text)))
     for obj in run.objects:

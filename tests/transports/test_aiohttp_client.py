@@ -46,7 +46,7 @@ async def echo(request: HttpRequest) -> HttpResponse:
         {
             "method": request.method,
             "url": request.url,
-            "headers": [list(pair) for pair in request.headers.items()],
+            "headers": [list(pair) for pair in request.headers.multi_items()],
             "body": request.body.decode(),
         },
         headers=[("X-Out", "one"), ("X-Out", "two"), ("Cache-Control", "no-store")],
