@@ -10,6 +10,7 @@ from oid4vci.dpop import DpopProof as DpopProof
 from oid4vci.dpop import access_token_hash as access_token_hash
 from oid4vci.dpop import build_dpop_jwt as build_dpop_jwt
 from oid4vci.dpop import verify_dpop_jwt as verify_dpop_jwt
+from oid4vci.errors import ArgumentTypeError as ArgumentTypeError
 from oid4vci.errors import AuthorizationError as AuthorizationError
 from oid4vci.errors import CallbackError as CallbackError
 from oid4vci.errors import ConnectError as ConnectError
@@ -82,6 +83,7 @@ from oid4vci.wallet import run_flow as run_flow
 __version__ = "0.1.0"
 
 __all__ = [
+    "ArgumentTypeError",
     "AsyncTransport",
     "AuthorizationError",
     "CallbackError",

@@ -5,6 +5,7 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     Oid4vciError
     ├── UsageError                   the caller's misuse: a bad argument, a step in the wrong state
     │   ├── StateError               a flow step taken in a state that does not allow it
+    │   ├── ArgumentTypeError        an argument of the wrong type (also a TypeError); names it
     │   └── StatusListError          (oid4vci.status) a status list argument out of range
     ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
     ├── ValidationError              what another party sent breaks the protocol's rules
@@ -63,6 +64,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ArgumentTypeError",
     "AuthorizationError",
     "CallbackError",
     "ConnectError",
@@ -142,6 +144,10 @@ class Oid4vciError(Exception):
 
 class UsageError(Oid4vciError, ValueError):
     """The calling program misused the library: a bad argument, or a step in the wrong state."""
+
+
+class ArgumentTypeError(UsageError, TypeError):
+    """An argument of the wrong type; the message names the parameter (also a ``TypeError``)."""
 
 
 class StateError(UsageError):

@@ -60,8 +60,12 @@ def require_secure_url(
         raise InsecureUrlError(f"{what} must not contain a fragment")
     if parts.scheme == "https":
         return url
-    if parts.scheme == "http" and allow_insecure_loopback and is_loopback_url(url):
-        return url
+    if parts.scheme == "http" and is_loopback_url(url):
+        if allow_insecure_loopback:
+            return url
+        raise InsecureUrlError(
+            f"{what} must use https (http to a loopback host needs allow_insecure_loopback=True)"
+        )
     raise InsecureUrlError(f"{what} must use https")
 
 

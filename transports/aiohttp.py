@@ -259,6 +259,12 @@ class AiohttpTransport(AsyncTransport):
                 raise too_large
             return HttpResponse(status=status, headers=response_headers, body=body)
 
+    @property
+    def allow_insecure_loopback(self) -> bool:
+        """Whether ``http://`` to loopback hosts is allowed (a wallet client over this
+        transport then allows it too)."""
+        return self._allow_insecure_loopback
+
     async def aclose(self) -> None:
         """Close the session if this transport created it (idempotent)."""
         self._closed = True

@@ -22,8 +22,15 @@ import time
 from collections.abc import Callable, Sequence
 
 import anyio
+import attrs
 
-from oid4vci.errors import CredentialRequestError, ErrorCode, StateError, UsageError
+from oid4vci.errors import (
+    ArgumentTypeError,
+    CredentialRequestError,
+    ErrorCode,
+    StateError,
+    UsageError,
+)
 from oid4vci.http import Transport
 from oid4vci.models import CredentialOffer, parse_credential_offer_json, parse_credential_offer_uri
 from oid4vci.urls import require_secure_url
@@ -43,7 +50,9 @@ class Oid4vciClient:
     """An OpenID4VCI wallet over any :class:`~oid4vci.http.Transport`.
 
     :param transport: how requests are sent (in-memory, aiohttp, ...).
-    :param policy: the :class:`WalletPolicy` (secure defaults).
+    :param policy: the :class:`WalletPolicy` (secure defaults). Plain http to loopback hosts is
+        allowed when the policy or the transport says so (``allow_insecure_loopback=True`` on
+        either is enough).
     :param client_id: the wallet's OAuth ``client_id`` (needed for the code flow; for the
         pre-authorized flow it is sent when given, else the request is anonymous).
     :param clock: the time source (seconds); tests inject a fake one.
@@ -60,9 +69,14 @@ class Oid4vciClient:
         sleep: Sleep = anyio.sleep,
     ) -> None:
         if not callable(getattr(transport, "send", None)):
-            raise UsageError("transport must have an async send(request) method")
+            raise ArgumentTypeError("transport must have an async send(request) method")
         self.transport = transport
-        self.policy = policy if policy is not None else WalletPolicy()
+        policy = policy if policy is not None else WalletPolicy()
+        if not isinstance(policy, WalletPolicy):
+            raise ArgumentTypeError("policy must be a WalletPolicy")
+        if getattr(transport, "allow_insecure_loopback", False) is True:
+            policy = attrs.evolve(policy, allow_insecure_loopback=True)
+        self.policy = policy
         self.client_id = client_id
         self.clock = clock
         self.sleep = sleep
@@ -199,7 +213,9 @@ class Oid4vciClient:
         elif isinstance(deferred, DeferredTransaction):
             transactions = (deferred,)
         else:
-            raise UsageError("poll_deferred needs an IssuanceResult or a DeferredTransaction")
+            raise ArgumentTypeError(
+                "poll_deferred needs an IssuanceResult or a DeferredTransaction"
+            )
         if not transactions:
             return ()
         flow = IssuanceFlow.for_deferred(
@@ -226,7 +242,7 @@ class Oid4vciClient:
         elif isinstance(target, ReceivedCredential):
             creds = (target,)
         else:
-            raise UsageError("notify needs an IssuanceResult or a ReceivedCredential")
+            raise ArgumentTypeError("notify needs an IssuanceResult or a ReceivedCredential")
         flow = IssuanceFlow.for_notification(
             creds, event, description, policy=self.policy, clock=self.clock
         )

@@ -50,6 +50,7 @@ import attrs
 from oid4vci._wire import structure, unstructure
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
+    ArgumentTypeError,
     CredentialRequestError,
     ErrorCode,
     InsecureUrlError,
@@ -259,7 +260,7 @@ class IssuanceFlow:
     ) -> None:
         """Use the ``from_*`` / ``for_*`` constructors."""
         if not isinstance(policy, WalletPolicy):
-            raise UsageError("policy must be a WalletPolicy")
+            raise ArgumentTypeError("policy must be a WalletPolicy")
         self.policy = policy
         self.clock = clock
         self._state = _S.START
@@ -347,7 +348,7 @@ class IssuanceFlow:
             raise UsageError("grant must be 'pre-authorized_code' or 'authorization_code'")
         check_count(count)
         if tx_code is not None and not isinstance(tx_code, str):
-            raise UsageError("tx_code must be a string")
+            raise ArgumentTypeError("tx_code must be a string")
         for name, value in (("redirect_uri", redirect_uri), ("client_id", client_id)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise UsageError(f"{name} must be a non-empty string")
@@ -367,7 +368,7 @@ class IssuanceFlow:
         elif isinstance(offer, str):
             found = parse_credential_offer_uri(offer)
         else:
-            raise UsageError("offer must be the offer text or a CredentialOffer")
+            raise ArgumentTypeError("offer must be the offer text or a CredentialOffer")
         if isinstance(found, CredentialOffer):
             flow._take_offer(found)
             flow._fire(_E.OFFER_BY_VALUE)
@@ -418,7 +419,7 @@ class IssuanceFlow:
         one notification request per distinct ``notification_id``."""
         creds = tuple(credentials)
         if not all(isinstance(c, ReceivedCredential) for c in creds):
-            raise UsageError("for_notification needs ReceivedCredential values")
+            raise ArgumentTypeError("for_notification needs ReceivedCredential values")
         flow = cls(policy=policy if policy is not None else WalletPolicy(), clock=clock, grant=None)
         flow._received = list(creds)
         flow._queue_notifications(creds, event, description)
@@ -486,7 +487,7 @@ class IssuanceFlow:
         """The answer to the last :class:`SendRequest` (any status)."""
         self._require_alive()
         if not isinstance(response, HttpResponse):
-            raise UsageError("receive_response needs an HttpResponse")
+            raise ArgumentTypeError("receive_response needs an HttpResponse")
         in_flight = self._in_flight
         if in_flight is None:
             raise StateError("no request is awaiting a response")
@@ -515,7 +516,7 @@ class IssuanceFlow:
         if self._state is not _S.AWAITING_AUTHORIZATION:
             raise StateError(f"no authorization is awaited in state {self._state.value}")
         if not isinstance(callback_url, str):
-            raise UsageError("callback_url must be a string")
+            raise ArgumentTypeError("callback_url must be a string")
         with self._failing():
             assert self._oauth_state is not None and self._as_id is not None
             self._code = read_authorization_callback(
@@ -639,7 +640,7 @@ class IssuanceFlow:
         if event not in NOTIFICATION_EVENTS:
             raise UsageError("unknown notification event")
         if description is not None and not isinstance(description, str):
-            raise UsageError("description must be a string")
+            raise ArgumentTypeError("description must be a string")
         seen: set[str] = set()
         queued: list[_Notification] = []
         for cred in credentials:
@@ -1330,7 +1331,7 @@ def _check_wait(value: float) -> float:
 
 def _check_ids_argument(ids: Sequence[str]) -> tuple[str, ...]:
     if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
-        raise UsageError("configuration_ids must be a sequence of strings")
+        raise ArgumentTypeError("configuration_ids must be a sequence of strings")
     return tuple(ids)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from oid4vci.errors import MetadataError, OfferError, UsageError
+from oid4vci.errors import ArgumentTypeError, MetadataError, OfferError, UsageError
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.models import (
     AuthorizationServerMetadata,
@@ -81,7 +81,7 @@ def check_tx_code(offer: CredentialOffer, tx_code: str | None) -> None:
     in the message).
     """
     if tx_code is not None and not isinstance(tx_code, str):
-        raise UsageError("tx_code must be a string")
+        raise ArgumentTypeError("tx_code must be a string")
     grant = offer.pre_authorized_code
     spec = grant.tx_code if grant is not None else None
     if spec is None:
@@ -109,7 +109,7 @@ def choose_configuration_ids(
     if configuration_ids is None:
         return offered
     if isinstance(configuration_ids, str):
-        raise UsageError("configuration_ids must be a sequence of identifiers, not a string")
+        raise ArgumentTypeError("configuration_ids must be a sequence of identifiers, not a string")
     chosen = tuple(dict.fromkeys(configuration_ids))
     if not chosen or any(cid not in offered for cid in chosen):
         raise UsageError("configuration_ids must be a non-empty subset of the offer's")

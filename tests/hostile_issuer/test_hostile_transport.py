@@ -372,12 +372,21 @@ async def test_http_offer_uri_on_other_host_never_fetched() -> None:
 
 
 async def test_loopback_needs_explicit_opt_in(server: Server) -> None:
-    """Even 127.0.0.1 is refused unless both the policy and the transport allow it."""
-    async with transport() as tr:
-        client = Oid4vciClient(tr)  # default policy: https only
-        with pytest.raises(InsecureUrlError):
-            await client.accept_offer(server.offer())
+    """Even 127.0.0.1 is refused unless allowed, and the refusal names the switch."""
     async with transport(allow_insecure_loopback=False) as tr:
-        with pytest.raises(InsecureUrlError):
+        client = Oid4vciClient(tr)  # default policy: https only
+        with pytest.raises(InsecureUrlError, match="allow_insecure_loopback=True"):
+            await client.accept_offer(server.offer())
+        # the policy's flag alone does not open the transport
+        with pytest.raises(InsecureUrlError, match="allow_insecure_loopback"):
             await server.client(tr).accept_offer(server.offer())
     assert server.hits == {}
+
+
+async def test_the_transports_loopback_switch_is_enough(server: Server) -> None:
+    """One switch: a transport that allows loopback http makes the client allow it too."""
+    async with transport() as tr:
+        client = Oid4vciClient(tr)  # no policy given
+        assert client.policy.allow_insecure_loopback
+        result = await client.accept_offer(server.offer())
+    assert len(result.credentials) == 1
