@@ -66,6 +66,8 @@ from oid4vci.sdjwt import issue_batch as issue_batch
 from oid4vci.sdjwt import issue_sd_jwt_vc as issue_sd_jwt_vc
 from oid4vci.sdjwt import sd as sd
 from oid4vci.sdjwt import verify_sd_jwt_vc as verify_sd_jwt_vc
+from oid4vci.tracing import Exchange as Exchange
+from oid4vci.tracing import TracingTransport as TracingTransport
 from oid4vci.versions import SpecVersion as SpecVersion
 from oid4vci.wallet import IssuanceFlow as IssuanceFlow
 from oid4vci.wallet import IssuanceResult as IssuanceResult
@@ -98,6 +100,7 @@ __all__ = [
     "DpopError",
     "DpopProof",
     "ErrorCode",
+    "Exchange",
     "Headers",
     "HttpRequest",
     "HttpResponse",
@@ -125,6 +128,7 @@ __all__ = [
     "StoreFullError",
     "TokenError",
     "TokenResponse",
+    "TracingTransport",
     "Transport",
     "TransportError",
     "TransportTimeout",

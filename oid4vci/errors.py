@@ -207,10 +207,13 @@ class ProtocolError(Oid4vciError):
     status), ``c_nonce`` / ``c_nonce_expires_in`` (Draft 13/14 error bodies), ``dpop_nonce``
     (the ``DPoP-Nonce`` header), ``interval`` (``issuance_pending``/``slow_down``) and, on the
     issuer side, ``www_authenticate_scheme`` when the error must be sent as a
-    ``WWW-Authenticate`` challenge (resource server errors).
+    ``WWW-Authenticate`` challenge (resource server errors). On the wallet side
+    ``request_line`` is the request whose answer it was (``"POST https://…/token"``, queries
+    redacted).
     """
 
     default_status = 400
+    request_line: str | None = None
 
     def __init__(
         self,
@@ -236,7 +239,8 @@ class ProtocolError(Oid4vciError):
         super().__init__(text)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(error={self.error!r}, status={self.status})"
+        line = f", request={self.request_line!r}" if self.request_line else ""
+        return f"{type(self).__name__}(error={self.error!r}, status={self.status}{line})"
 
 
 class AuthorizationError(ProtocolError):
@@ -264,7 +268,10 @@ class StoreFullError(StoreError):
 
 
 class TransportError(Oid4vciError):
-    """The HTTP exchange did not complete."""
+    """The HTTP exchange did not complete; ``request_line`` is the request it failed on
+    (``"POST https://…/token"``, queries redacted) when the wallet sent it."""
+
+    request_line: str | None = None
 
 
 class TransportTimeout(TransportError):

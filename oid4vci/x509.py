@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.verification import (
@@ -138,7 +139,7 @@ def _public_jwk_of(certificate: x509.Certificate) -> dict[str, Any]:
     """The certificate's public key as a public JWK (supported key types only)."""
     try:
         key = certificate.public_key()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise CertificateError(
             CertificateReason.UNSUPPORTED_KEY, "the certificate key cannot be read"
         ) from None

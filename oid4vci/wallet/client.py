@@ -33,6 +33,7 @@ from oid4vci.errors import (
 )
 from oid4vci.http import Transport
 from oid4vci.models import CredentialOffer, parse_credential_offer_json, parse_credential_offer_uri
+from oid4vci.tracing import attach_request, send
 from oid4vci.urls import require_secure_url
 
 from .discovery import Discovery, MetadataCache, discover
@@ -100,9 +101,10 @@ class Oid4vciClient:
             allow_insecure_loopback=self.policy.allow_insecure_loopback,
             what="credential_offer_uri",
         )
-        offer = parse_credential_offer_json(
-            read_offer_response(await self.transport.send(build_offer_request(url)))
-        )
+        request = build_offer_request(url)
+        response = await send(self.transport, request)
+        with attach_request(request):
+            offer = parse_credential_offer_json(read_offer_response(response))
         check_offer_limits(offer)
         return offer
 

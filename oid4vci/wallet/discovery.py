@@ -37,6 +37,7 @@ from oid4vci.models import (
     parse_as_metadata,
     parse_issuer_metadata,
 )
+from oid4vci.tracing import send
 from oid4vci.urls import append_well_known, insert_well_known, require_secure_url
 from oid4vci.versions import SpecVersion
 
@@ -160,7 +161,7 @@ async def fetch_json_document(
     """GET ``url`` (https checked first, redirects refused) and return its JSON object;
     :class:`MetadataError` when the answer is not 200 with a JSON object."""
     require_secure_url(url, allow_insecure_loopback=policy.allow_insecure_loopback, what=what)
-    response = await transport.send(build_metadata_request(url))
+    response = await send(transport, build_metadata_request(url))
     check_redirect(response)
     if response.status != 200:
         raise MetadataError(f"{what} answered {response.status}")

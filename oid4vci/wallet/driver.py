@@ -3,21 +3,20 @@
 
 It is a loop over the flow's actions and decides nothing: every step and retry is the flow's
 (:mod:`oid4vci.wallet.states`). It sends each request, sleeps each :class:`Wait` through an
-injectable ``sleep`` (``anyio.sleep``, so cancellation works), hands the browser hop to
-``authorize``, and logs each exchange (method, path, status; never queries or bodies, which
-carry codes and tokens).
+injectable ``sleep`` (``anyio.sleep``, so cancellation works), and hands the browser hop to
+``authorize``. Each exchange is logged at DEBUG by :func:`oid4vci.tracing.send`, secrets
+redacted.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 import anyio
 
 from oid4vci.errors import StateError
 from oid4vci.http import Transport
+from oid4vci.tracing import send
 
 from .actions import Authorize, Done, SendRequest, Wait
 from .flow import IssuanceFlow
@@ -32,8 +31,6 @@ AuthorizeHook = Callable[[str], Awaitable[str]]
 """``async authorize(url) -> callback_url``: open ``url`` in a user agent and return the URL
 the authorization server redirected it to (the wallet's ``redirect_uri`` with the answer)."""
 
-log = logging.getLogger("oid4vci.wallet")
-
 
 async def _drive(
     flow: IssuanceFlow, transport: Transport, *, sleep: Sleep
@@ -42,19 +39,11 @@ async def _drive(
     while True:
         action = await flow.next_action()
         if isinstance(action, SendRequest):
-            request = action.request
             try:
-                response = await transport.send(request)
+                response = await send(transport, action.request)
             except BaseException:
                 flow.send_failed()
                 raise
-            log.info(
-                "%s %s -> %d%s",
-                request.method,
-                urlsplit(request.url).path or "/",
-                response.status,
-                " (DPoP)" if "DPoP" in request.headers else "",
-            )
             flow.receive_response(response)
         elif isinstance(action, Wait):
             await sleep(action.seconds)

@@ -78,6 +78,7 @@ from oid4vci.models import (
 from oid4vci.models.notification import NOTIFICATION_EVENTS
 from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.sdjwt import SdJwtVerificationError
+from oid4vci.tracing import attach_request
 from oid4vci.urls import origin_of, require_secure_url
 from oid4vci.versions import SpecVersion
 
@@ -507,7 +508,8 @@ class IssuanceFlow:
             ):
                 self._fire(_E.USE_DPOP_NONCE)
                 return
-            _RECEIVERS[self._state](self, response)
+            with attach_request(in_flight.request):
+                _RECEIVERS[self._state](self, response)
 
     def receive_callback(self, callback_url: str) -> None:
         """The redirect to the wallet's ``redirect_uri`` after :class:`Authorize`: checks

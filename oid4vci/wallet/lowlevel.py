@@ -29,6 +29,7 @@ from oid4vci.models import (
     TokenResponse,
     credential_request_to_json,
 )
+from oid4vci.tracing import attach_request, send
 from oid4vci.versions import SpecVersion
 
 from .steps import (
@@ -74,8 +75,10 @@ async def _exchange(
         proof = await build_dpop_jwt(
             dpop_key, "POST", url, access_token=access_token, nonce=dpop_nonce, clock=clock
         )
-    response = await transport.send(make(proof))
-    check_redirect(response)
+    request = make(proof)
+    response = await send(transport, request)
+    with attach_request(request):
+        check_redirect(response)
     return response
 
 
