@@ -1,6 +1,6 @@
 """Real servers on 127.0.0.1 in a background thread, so tests on any event loop can use them.
 
-aiohttp serves on asyncio only; a test running on trio talks to them over real
+aiohttp and uvicorn serve on asyncio only; a test running on trio talks to them over real
 sockets while they run on their own asyncio loop in a daemon thread.
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import uvicorn
 from aiohttp import web
 
 T = TypeVar("T")
@@ -102,3 +104,24 @@ def bound_socket() -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     return sock
+
+
+@contextmanager
+def uvicorn_in_thread(app: Any, sock: socket.socket, **config: Any) -> Iterator[uvicorn.Server]:
+    """Run ``app`` under uvicorn (lifespan on) on ``sock`` in a thread for the block."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False, **config)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise AssertionError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(START_TIMEOUT)
+        sock.close()
