@@ -34,6 +34,7 @@ from oid4vci.errors import (
     ResponseTooLarge,
     TransportError,
     TransportTimeout,
+    UsageError,
 )
 from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, Headers, HttpRequest, HttpResponse
 from oid4vci.transports._common import DEFAULT_MAX_RESPONSE_SIZE, describe
@@ -125,7 +126,8 @@ class HttpxTransport(AsyncTransport):
     Errors: :class:`~oid4vci.errors.TransportTimeout`, :class:`~oid4vci.errors.ConnectError`
     (the server could not be reached), :class:`~oid4vci.errors.TransportError` (anything else
     that broke the exchange, e.g. a truncated or malformed response). httpx exceptions are
-    never raised to the caller and are not chained (their text can hold the full URL).
+    never raised to the caller and are not chained (their text can hold the full URL). A
+    header value that is not ASCII is the caller's mistake: :class:`~oid4vci.errors.UsageError`.
     """
 
     def __init__(
@@ -177,10 +179,14 @@ class HttpxTransport(AsyncTransport):
             allow_insecure_loopback=self._allow_insecure_loopback,
             what="request URL",
         )
+        try:
+            outgoing = self._build(request)
+        except UnicodeEncodeError:
+            raise UsageError(f"{describe(request)}: header values must be ASCII") from None
         client = self._get_client()
         try:
             with anyio.fail_after(self._total_timeout):
-                return await self._exchange(client, request)
+                return await self._exchange(client, outgoing, request)
         except TransportError:
             raise
         except (TimeoutError, httpx.TimeoutException) as exc:
@@ -213,10 +219,10 @@ class HttpxTransport(AsyncTransport):
             extensions={"timeout": self._timeout.as_dict()},
         )
 
-    async def _exchange(self, client: httpx.AsyncClient, request: HttpRequest) -> HttpResponse:
-        resp = await client.send(
-            self._build(request), stream=True, follow_redirects=False, auth=None
-        )
+    async def _exchange(
+        self, client: httpx.AsyncClient, outgoing: httpx.Request, request: HttpRequest
+    ) -> HttpResponse:
+        resp = await client.send(outgoing, stream=True, follow_redirects=False, auth=None)
         try:
             status = resp.status_code
             if self._raise_on_redirect and status in REDIRECT_STATUSES:

@@ -31,6 +31,7 @@ from oid4vci.errors import (
     ResponseTooLarge,
     TransportError,
     TransportTimeout,
+    UsageError,
 )
 from oid4vci.http import AsyncTransport, HttpRequest, HttpResponse, Transport
 from oid4vci.transports.aiohttp import handler_for_aiohttp
@@ -550,6 +551,16 @@ async def test_httpx_exceptions_are_mapped(
     assert info.value.__suppress_context__
     assert SECRET not in str(info.value)
     assert "https://issuer.example/token" in str(info.value)
+
+
+async def test_unsendable_requests(base: str, transport: HttpxTransport) -> None:
+    with pytest.raises(UsageError, match="ASCII") as info:
+        await transport.send(
+            HttpRequest(method="GET", url=f"{base}/?code={SECRET}", headers={"X-A": "caf\u00e9"})
+        )
+    assert SECRET not in str(info.value)
+    with pytest.raises(TransportError):  # h11 refuses the name before anything is sent
+        await transport.send(HttpRequest(method="GET", url=base, headers={"X A": "v"}))
 
 
 async def test_uses_a_given_client_and_leaves_it_open(base: str) -> None:
