@@ -27,7 +27,8 @@ from oid4vci.transports.asgi import DEFAULT_MAX_BODY_SIZE, Scope, asgi_app
 from oid4vci.transports.httpx import HttpxTransport
 from oid4vci.versions import SpecVersion
 from oid4vci.wallet import Oid4vciClient, WalletPolicy
-from tests.e2e.conftest import check_credentials, json_line, run_cli
+from tests.e2e.conftest import CLIENT_ID, REDIRECT_URI, check_credentials, json_line, run_cli
+from tests.e2e.test_wallet_httpx_trio import log_in
 from tests.transports.servers import bound_socket, uvicorn_in_thread
 
 SECRET = "SECRET-CODE-789"
@@ -471,6 +472,24 @@ async def test_wallet_against_starlette_mount_under_prefix(
 ) -> None:
     assert in_starlette_under_prefix.credential_issuer.endswith("/tenant")
     await pre_authorized_flow(in_starlette_under_prefix)
+
+
+async def test_code_flow_against_starlette_mount_under_prefix(
+    in_starlette_under_prefix: DemoIssuer,
+) -> None:
+    """The login page, its form post and the redirect back all pass through the mount."""
+    demo = in_starlette_under_prefix
+    async with HttpxTransport(allow_insecure_loopback=True) as transport:
+        client = Oid4vciClient(
+            transport, client_id=CLIENT_ID, policy=WalletPolicy(allow_insecure_loopback=True)
+        )
+        offer = await client.parse_offer(demo.offer_links["auth_code"])
+        url, pending = await client.authorize(offer, redirect_uri=REDIRECT_URI)
+        assert url.startswith(demo.credential_issuer + "/authorize?")
+        result = await client.claim(pending, await log_in(url, demo.login))
+    assert result.flow == "authorization_code"
+    assert [c.verified for c in result.credentials] == [True]
+    assert result.credentials[0].claims["given_name"] == "Alice"
 
 
 def test_cli_receive_against_starlette_mount(in_starlette_under_prefix: DemoIssuer) -> None:
