@@ -179,10 +179,7 @@ class HttpxTransport(AsyncTransport):
             allow_insecure_loopback=self._allow_insecure_loopback,
             what="request URL",
         )
-        try:
-            outgoing = self._build(request)
-        except UnicodeEncodeError:
-            raise UsageError(f"{describe(request)}: header values must be ASCII") from None
+        outgoing = self._build(request)
         client = self._get_client()
         try:
             with anyio.fail_after(self._total_timeout):
@@ -208,16 +205,22 @@ class HttpxTransport(AsyncTransport):
         return f"{describe(request)}: {what} ({type(exc).__name__})"
 
     def _build(self, request: HttpRequest) -> httpx.Request:
+        """The httpx request for ``request``; nothing is sent yet."""
         headers = request.headers
         if "accept-encoding" not in headers:
             headers = headers.with_header("Accept-Encoding", "identity")
-        return httpx.Request(
-            request.method,
-            request.url,
-            headers=list(headers.items()),
-            content=request.body or None,
-            extensions={"timeout": self._timeout.as_dict()},
-        )
+        try:
+            return httpx.Request(
+                request.method,
+                request.url,
+                headers=list(headers.items()),
+                content=request.body or None,
+                extensions={"timeout": self._timeout.as_dict()},
+            )
+        except UnicodeEncodeError:
+            raise UsageError(f"{describe(request)}: header values must be ASCII") from None
+        except (httpx.InvalidURL, ValueError):  # ValueError: IDNA and other host errors
+            raise TransportError(f"{describe(request)}: invalid request URL") from None
 
     async def _exchange(
         self, client: httpx.AsyncClient, outgoing: httpx.Request, request: HttpRequest

@@ -563,6 +563,16 @@ async def test_unsendable_requests(base: str, transport: HttpxTransport) -> None
         await transport.send(HttpRequest(method="GET", url=base, headers={"X A": "v"}))
 
 
+@pytest.mark.parametrize(
+    "url", ["https://exa\x00mple.com/", "https://xn--/", f"https://x/\x7f?code={SECRET}"]
+)
+async def test_invalid_url_is_transport_error(url: str, transport: HttpxTransport) -> None:
+    with pytest.raises(TransportError, match="invalid request URL") as info:
+        await transport.send(get(url))
+    assert SECRET not in str(info.value)
+    assert info.value.__cause__ is None
+
+
 async def test_uses_a_given_client_and_leaves_it_open(base: str) -> None:
     seen: list[str] = []
     async with recording_client(seen) as client:
