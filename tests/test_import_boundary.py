@@ -1,4 +1,4 @@
-"""Import boundaries: the sans-IO core never imports aiohttp or the transports.
+"""Import boundaries: the sans-IO core never imports aiohttp, httpx or the transports.
 
 Checked by parsing source with :mod:`ast` (nothing is imported), so lazy imports inside
 functions, ``TYPE_CHECKING`` blocks and relative imports count too.
@@ -81,6 +81,7 @@ def core_violations(source: str, module: str, *, is_package: bool = False) -> li
             name
             for name in imported_modules(source, module, is_package=is_package)
             if is_within(name, "aiohttp")
+            or is_within(name, "httpx")
             or is_within(name, "oid4vci.transports")
             or is_within(name, "transports")
         }
@@ -125,7 +126,7 @@ def test_core_modules_are_found() -> None:
     assert not any(is_within(name, "oid4vci.cli") for name in found)
 
 
-def test_core_never_imports_aiohttp_or_transports() -> None:
+def test_core_never_imports_network_libraries_or_transports() -> None:
     problems = {}
     for path in core_modules():
         bad = core_violations(
@@ -170,6 +171,7 @@ def test_transports_is_a_relative_symlink() -> None:
     ("source", "module", "is_package", "expected"),
     [
         ("import aiohttp", "oid4vci.jose", False, ["aiohttp"]),
+        ("import httpx", "oid4vci.jose", False, ["httpx"]),
         ("import aiohttp.web as w", "oid4vci.jose", False, ["aiohttp.web"]),
         ("from aiohttp import web", "oid4vci.jose", False, ["aiohttp", "aiohttp.web"]),
         (

@@ -16,20 +16,24 @@ holding codes) is off in :func:`serve`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
-from urllib.parse import urlsplit
 
-import aiohttp
+try:
+    import aiohttp
+    import yarl
+    from aiohttp import web
+    from multidict import CIMultiDict
+except ModuleNotFoundError as exc:  # exercised in a venv without the extra
+    from oid4vci.transports._common import missing_extra
+
+    raise missing_extra(__name__, "aiohttp") from exc
+
 import attrs
-import yarl
-from aiohttp import web
-from multidict import CIMultiDict
 
 from oid4vci.errors import (
     ConnectError,
@@ -39,12 +43,21 @@ from oid4vci.errors import (
     TransportTimeout,
 )
 from oid4vci.http import (
-    JSON_CONTENT_TYPE,
     REDIRECT_STATUSES,
     AsyncTransport,
     Headers,
     HttpRequest,
     HttpResponse,
+)
+from oid4vci.transports._common import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_RESPONSE_SIZE,
+    FRAMING_HEADERS,
+    HOST_RE,
+    Handler,
+    body_too_large,
+    describe,
+    json_error,
 )
 from oid4vci.urls import require_secure_url
 
@@ -62,24 +75,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
-"""An async function answering one request: ``async def handler(request) -> response``."""
-
 AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-DEFAULT_MAX_RESPONSE_SIZE = 4 * 1024 * 1024
-"""Default client response body cap: 4 MiB."""
-DEFAULT_MAX_BODY_SIZE = 1024 * 1024
-"""Default server request body limit: 1 MiB."""
-
 _READ_CHUNK = 64 * 1024
-# Hop-by-hop and framing headers: aiohttp computes these itself.
-_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
-# host, IPv4 or [IPv6], optional port: what an issuer may safely build its URL from.
-_HOST_RE = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
-)
-
 
 # printable ASCII, no space: such a URL is sent exactly as given (no re-quoting by yarl)
 _WIRE_READY_URL = re.compile(r"[!-~]+")
@@ -110,24 +108,6 @@ async def _read_capped(stream: _Readable, limit: int) -> bytes | None:
             return b"".join(chunks)
         chunks.append(chunk)
         total += len(chunk)
-
-
-def _safe_url(url: str) -> str:
-    """``url`` without user info, query and fragment (they may carry codes or tokens)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<invalid URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
-    return f"{parts.scheme}://{netloc}{parts.path}"
-
-
-def _describe(request: HttpRequest) -> str:
-    return f"{request.method} {_safe_url(request.url)}"
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -222,7 +202,7 @@ class AiohttpTransport(AsyncTransport):
     @staticmethod
     def _message(request: HttpRequest, what: str, exc: BaseException) -> str:
         # The exception's own text may contain the full URL; only its type name is kept.
-        return f"{_describe(request)}: {what} ({type(exc).__name__})"
+        return f"{describe(request)}: {what} ({type(exc).__name__})"
 
     async def _exchange(self, session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
         headers: CIMultiDict[str] = CIMultiDict(request.headers.multi_items())
@@ -240,16 +220,16 @@ class AiohttpTransport(AsyncTransport):
             status = resp.status
             if self._raise_on_redirect and status in REDIRECT_STATUSES:
                 raise RedirectRefused(
-                    f"{_describe(request)}: server answered {status}; redirects are not followed"
+                    f"{describe(request)}: server answered {status}; redirects are not followed"
                 )
             try:
                 response_headers = Headers(list(resp.headers.items()))
             except (TypeError, ValueError):
-                raise TransportError(f"{_describe(request)}: malformed response headers") from None
+                raise TransportError(f"{describe(request)}: malformed response headers") from None
             if status in REDIRECT_STATUSES:
                 return HttpResponse(status=status, headers=response_headers)
             too_large = ResponseTooLarge(
-                f"{_describe(request)}: response body exceeds {self._max_response_size} bytes"
+                f"{describe(request)}: response body exceeds {self._max_response_size} bytes"
             )
             declared = resp.content_length
             if declared is not None and declared > self._max_response_size:
@@ -283,41 +263,21 @@ class AiohttpTransport(AsyncTransport):
 # --- server adapter -------------------------------------------------------------------------
 
 
-def _json_error(status: int, error: str, description: str | None = None) -> web.Response:
-    data = (
-        {"error": error}
-        if description is None
-        else {
-            "error": error,
-            "error_description": description,
-        }
-    )
-    return web.Response(
-        status=status,
-        body=json.dumps(data, separators=(",", ":")).encode(),
-        headers={"Content-Type": JSON_CONTENT_TYPE, "Cache-Control": "no-store"},
-    )
-
-
-def _too_large() -> web.Response:
-    return _json_error(413, "invalid_request", "request body too large")
-
-
 async def _to_http_request(request: web.Request, max_body_size: int) -> HttpRequest | web.Response:
     """The :class:`HttpRequest` for ``request``, or the error response to send instead."""
     host = request.host
-    if not _HOST_RE.fullmatch(host):
-        return _json_error(400, "invalid_request", "invalid Host header")
+    if not HOST_RE.fullmatch(host):
+        return _to_aiohttp_response(json_error(400, "invalid_request", "invalid Host header"))
     declared = request.content_length
     if declared is not None and declared > max_body_size:
-        return _too_large()
+        return _to_aiohttp_response(body_too_large())
     body = await _read_capped(request.content, max_body_size)
     if body is None:
-        return _too_large()
+        return _to_aiohttp_response(body_too_large())
     try:
         headers = Headers(list(request.headers.items()))
     except (TypeError, ValueError):
-        return _json_error(400, "invalid_request", "invalid header")
+        return _to_aiohttp_response(json_error(400, "invalid_request", "invalid header"))
     url = f"{request.scheme}://{host}{request.raw_path}"
     return HttpRequest(method=request.method, url=url, headers=headers, body=body)
 
@@ -326,7 +286,7 @@ def _to_aiohttp_response(response: HttpResponse) -> web.Response:
     headers: CIMultiDict[str] = CIMultiDict(
         (name, value)
         for name, value in response.headers.multi_items()
-        if name.lower() not in _FRAMING_HEADERS
+        if name.lower() not in FRAMING_HEADERS
     )
     return web.Response(status=response.status, headers=headers, body=response.body or None)
 
@@ -365,7 +325,7 @@ def handler_for_aiohttp(
                 time.monotonic() - started,
             )
             logger.debug("handler traceback", exc_info=True)
-            return _json_error(500, "server_error")
+            return _to_aiohttp_response(json_error(500, "server_error"))
 
     return aiohttp_handler
 

@@ -2,11 +2,15 @@
 
 Logs go to stderr. With ``--json`` the commands print exactly one JSON line on stdout whose
 shape is a stable contract (members are only ever added).
+
+The command needs the ``cli`` extra (``pip install 'oid4vci[cli]'``); without it, it prints
+one line saying so and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,6 +18,20 @@ from collections.abc import Sequence
 import anyio
 
 __all__ = ["build_parser", "main"]
+
+_CLI_MODULES = ("aiohttp",)
+"""The modules the command needs beyond the core: what the ``cli`` extra installs."""
+
+
+def _missing_cli_extra() -> str | None:
+    """The one-line message when a module of the ``cli`` extra is missing, else ``None``."""
+    missing = [name for name in _CLI_MODULES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return (
+        f"oid4vci: the command line needs the 'cli' extra ({', '.join(missing)} is missing): "
+        "pip install 'oid4vci[cli]'"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the process exit code."""
+    """Run the command; returns the process exit code (2 when the ``cli`` extra is missing)."""
+    missing = _missing_cli_extra()
+    if missing is not None:
+        print(missing, file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(

@@ -1,0 +1,76 @@
+"""What the network transports and server adapters share: defaults, redaction, error answers.
+
+Private to ``oid4vci.transports``; imports nothing outside the standard library and the core,
+so every transport module can use it whatever extras are installed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from oid4vci.errors import MissingDependencyError
+from oid4vci.http import JSON_CONTENT_TYPE, HttpRequest, HttpResponse
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+"""An async function answering one request: ``async def handler(request) -> response``."""
+
+DEFAULT_MAX_RESPONSE_SIZE = 4 * 1024 * 1024
+"""Default client response body cap: 4 MiB."""
+DEFAULT_MAX_BODY_SIZE = 1024 * 1024
+"""Default server request body limit: 1 MiB."""
+
+# Hop-by-hop and framing headers: the HTTP server computes these itself.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+# host, IPv4 or [IPv6], optional port: what an issuer may safely build its URL from.
+HOST_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+)
+
+
+def missing_extra(module: str, extra: str) -> MissingDependencyError:
+    """The one-line error for ``module`` imported without the ``extra`` installed."""
+    return MissingDependencyError(
+        f"{module} needs the '{extra}' extra: pip install 'oid4vci[{extra}]'"
+    )
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info, query and fragment (they may carry codes or tokens)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<invalid URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def describe(request: HttpRequest) -> str:
+    """``METHOD url`` for messages, without the URL's secrets (see :func:`safe_url`)."""
+    return f"{request.method} {safe_url(request.url)}"
+
+
+def json_error(status: int, error: str, description: str | None = None) -> HttpResponse:
+    """An OAuth-style JSON error answer with ``Cache-Control: no-store``."""
+    data = (
+        {"error": error}
+        if description is None
+        else {"error": error, "error_description": description}
+    )
+    return HttpResponse(
+        status=status,
+        headers={"Content-Type": JSON_CONTENT_TYPE, "Cache-Control": "no-store"},
+        body=json.dumps(data, separators=(",", ":")),
+    )
+
+
+def body_too_large() -> HttpResponse:
+    """The 413 answer to a request body over the server's limit."""
+    return json_error(413, "invalid_request", "request body too large")
