@@ -29,7 +29,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from oid4vci.issuer import DemoIssuer, build_demo_issuer
+from oid4vci.issuer import build_demo_issuer
+from oid4vci.issuer.demo import DemoIssuer
 from oid4vci.transports.asgi import asgi_app
 from oid4vci.transports.httpx import HttpxTransport
 from oid4vci.wallet import Oid4vciClient, WalletPolicy

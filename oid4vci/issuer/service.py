@@ -51,6 +51,7 @@ resolver refuses gets 404. Tenant names are DNS labels in both modes, so hostile
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -413,15 +414,28 @@ class Issuer:
             return create_error_response(CredentialRequestError(code, str(exc)))
         except Exception as exc:
             # A bug in the application's hooks (claims source, login, notification) or in ours:
-            # the traceback goes to the log (it carries no request data), the client gets 500.
+            # the client gets 500; the log gets the exception type and where it was raised
+            # (file, line, function of every frame), never its message or source lines, which
+            # may hold claims, tokens or keys.
             logger.error(
-                "issuer endpoint %s failed with %s", route_name, type(exc).__name__, exc_info=exc
+                "issuer endpoint %s failed with %s; traceback (most recent call last):\n%s",
+                route_name,
+                type(exc).__name__,
+                _frames(exc),
             )
             return json_response(500, {"error": ErrorCode.SERVER_ERROR})
 
     async def __call__(self, request: HttpRequest | RequestDict) -> HttpResponse:
         """Same as :meth:`handle`."""
         return await self.handle(request)
+
+
+def _frames(exc: BaseException) -> str:
+    """Where ``exc`` was raised: one ``file:line in function`` per frame, nothing else."""
+    return "\n".join(
+        f"  {frame.filename}:{frame.lineno} in {frame.name}"
+        for frame in traceback.extract_tb(exc.__traceback__)
+    )
 
 
 def _not_found() -> HttpResponse:
