@@ -1,7 +1,8 @@
 """The ``oid4vci`` command: ``serve`` (a demo issuer), ``receive`` (a wallet), ``demo`` (both).
 
 Logs go to stderr. With ``--json`` the commands print exactly one JSON line on stdout whose
-shape is a stable contract (members are only ever added).
+shape is a stable contract (members are only ever added). Nothing ends in a traceback: every
+failure is one line on stderr and a documented exit code (see :mod:`oid4vci.cli.exits`).
 """
 
 from __future__ import annotations
@@ -13,50 +14,51 @@ from collections.abc import Sequence
 
 import anyio
 
+from .exits import EXIT_CODES_HELP, OneLineArgumentParser, run_guarded
+from .options import add_receive_options, add_serve_options, version_text
+
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``oid4vci`` command."""
-    parser = argparse.ArgumentParser(
-        prog="oid4vci", description="OpenID for Verifiable Credential Issuance: issuer and wallet"
+    parser = OneLineArgumentParser(
+        prog="oid4vci",
+        description="OpenID for Verifiable Credential Issuance: issuer and wallet",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the demo issuer on loopback")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    serve.add_argument(
-        "--spec",
-        default="1.0",
-        choices=["1.0", "draft-15", "draft-14", "draft-13"],
-        help="metadata version to publish (requests of every version are accepted)",
-    )
-    serve.add_argument("--allow-bearer", action="store_true", help="also accept Bearer tokens")
-    serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
+    add_serve_options(serve)
 
     receive = sub.add_parser("receive", help="receive credentials from an offer")
-    receive.add_argument("offer", help="offer link, QR payload, or offer JSON")
-    receive.add_argument("--tx-code", help="transaction code, when the offer asks for one")
-    receive.add_argument("--batch", type=int, default=1, metavar="N", help="credentials to get")
-    receive.add_argument("--login", metavar="USER:PASS", help="fill the issuer's login form")
-    receive.add_argument("--json", action="store_true", help="print one JSON line")
-    receive.add_argument("--out", metavar="DIR", help="write the credentials to DIR")
-    receive.add_argument("--client-id", default="oid4vci-cli", help="OAuth client_id to use")
+    add_receive_options(receive)
 
-    demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
+    demo = sub.add_parser(
+        "demo",
+        help="issuer and wallet on loopback, both flows",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo.add_argument("--spec", default="1.0", choices=["1.0", "draft-15", "draft-14", "draft-13"])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the process exit code."""
+    """Run the command; returns the process exit code (0 ok, 1 failure, 2 usage)."""
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
     )
+    return run_guarded(f"oid4vci {args.command}", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from .serve import run_serve
 
