@@ -148,10 +148,10 @@ def test_public_url_refused(text: str) -> None:
 def test_login_and_port_values() -> None:
     assert login_value("alice:wonderland") == "alice:wonderland"
     assert login_value("alice:") == "alice:"
-    for bad in ("alicewonderland", ":wonderland"):
+    for bad in ("alice-s3cret-pw", ":s3cret-pw"):
         with pytest.raises(argparse.ArgumentTypeError) as refused:
             login_value(bad)
-        assert "wonderland" not in str(refused.value).replace("alice:wonderland", "")
+        assert "s3cret" not in str(refused.value)  # a password is never echoed
     assert port_value("0") == 0 and port_value("65535") == 65535
     for bad in ("-1", "65536", "http"):
         with pytest.raises(argparse.ArgumentTypeError):

@@ -288,6 +288,32 @@ def test_code_flow_without_login_completes_through_the_loopback_redirect(
     assert len(data["credentials"]) == 1 and data["credentials"][0]["verified"] is True
 
 
+def test_ctrl_c_while_waiting_is_one_line(served: ServedIssuer) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "oid4vci", "receive", served.offers["auth_code"], "--no-browser"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=subprocess_env(),
+        cwd=REPO_ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        seen: list[str] = []
+        while not seen or not seen[-1].startswith("Waiting up to 300 s"):
+            seen.append(_read_line(process.stdout, 20.0))
+            assert seen[-1], "".join(seen)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    one_line_error(done, 130, "receive", "interrupted")
+
+
 def _log_in(url: str, redirect_uri: str, user: str, password: str) -> str:
     """Play the browser: the issuer's login form, up to the redirect to ``redirect_uri``."""
     import anyio
