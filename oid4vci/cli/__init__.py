@@ -15,7 +15,18 @@ from collections.abc import Sequence
 import anyio
 
 from .exits import EXIT_CODES_HELP, OneLineArgumentParser, run_guarded
-from .options import add_receive_options, add_serve_options, version_text
+from .options import (
+    HOST_HELP,
+    LOGIN_HELP,
+    HelpFormatter,
+    add_help_epilog,
+    add_public_url_option,
+    add_receive_wait_options,
+    batch_value,
+    login_value,
+    port_value,
+    version_text,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -26,24 +37,41 @@ def build_parser() -> argparse.ArgumentParser:
         prog="oid4vci",
         description="OpenID for Verifiable Credential Issuance: issuer and wallet",
         epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the demo issuer on loopback")
-    add_serve_options(serve)
+    add_help_epilog(serve)
+    serve.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
+    serve.add_argument("--port", type=port_value, default=0, help="0 picks a free port")
+    add_public_url_option(serve)
+    serve.add_argument(
+        "--spec",
+        default="1.0",
+        choices=["1.0", "draft-15", "draft-14", "draft-13"],
+        help="metadata version to publish (requests of every version are accepted)",
+    )
+    serve.add_argument("--allow-bearer", action="store_true", help="also accept Bearer tokens")
+    serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
 
     receive = sub.add_parser("receive", help="receive credentials from an offer")
-    add_receive_options(receive)
-
-    demo = sub.add_parser(
-        "demo",
-        help="issuer and wallet on loopback, both flows",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    add_help_epilog(receive)
+    receive.add_argument("offer", help="offer link, QR payload, or offer JSON")
+    receive.add_argument("--tx-code", help="transaction code, when the offer asks for one")
+    receive.add_argument(
+        "--batch", type=batch_value, default=1, metavar="N", help="credentials to get"
     )
+    receive.add_argument("--login", type=login_value, metavar="USER:PASS", help=LOGIN_HELP)
+    receive.add_argument("--json", action="store_true", help="print one JSON line")
+    receive.add_argument("--out", metavar="DIR", help="write the credentials to DIR")
+    receive.add_argument("--client-id", default="oid4vci-cli", help="OAuth client_id to use")
+    add_receive_wait_options(receive)
+
+    demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
+    add_help_epilog(demo)
     demo.add_argument("--spec", default="1.0", choices=["1.0", "draft-15", "draft-14", "draft-13"])
     return parser
 

@@ -17,9 +17,12 @@ from .exits import EXIT_CODES_HELP, EXIT_USAGE, CliError
 
 __all__ = [
     "DEFAULT_CALLBACK_TIMEOUT",
-    "SPEC_CHOICES",
-    "add_receive_options",
-    "add_serve_options",
+    "HOST_HELP",
+    "LOGIN_HELP",
+    "HelpFormatter",
+    "add_help_epilog",
+    "add_public_url_option",
+    "add_receive_wait_options",
     "batch_value",
     "check_serve_address",
     "is_loopback_host",
@@ -30,13 +33,11 @@ __all__ = [
     "version_text",
 ]
 
-SPEC_CHOICES = ["1.0", "draft-15", "draft-14", "draft-13"]
-
 #: How long ``receive`` waits for the browser to come back to the loopback redirect URI.
-DEFAULT_CALLBACK_TIMEOUT = 300.0
+DEFAULT_CALLBACK_TIMEOUT: float = 300
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each option's default (none for flags and unset options), keeps the epilog's lines."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
@@ -147,16 +148,23 @@ def check_serve_address(host: str, public_url: str | None) -> None:
         )
 
 
-def add_serve_options(serve: argparse.ArgumentParser) -> None:
-    """The options of ``oid4vci serve`` (their defaults shown by ``--help``)."""
-    serve.formatter_class = _HelpFormatter
-    serve.epilog = EXIT_CODES_HELP
-    serve.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on; loopback only, unless --public-url is given",
-    )
-    serve.add_argument("--port", type=port_value, default=0, help="port; 0 picks a free port")
+#: ``serve --host``'s help.
+HOST_HELP = "address to listen on; loopback only, unless --public-url is given"
+#: ``receive --login``'s help.
+LOGIN_HELP = (
+    "fill the issuer's login form (test and demo issuers); without it a code-flow offer "
+    "prints the authorization URL to open in a browser"
+)
+
+
+def add_help_epilog(command: argparse.ArgumentParser) -> None:
+    """Show the defaults and the exit codes in ``command --help``."""
+    command.formatter_class = HelpFormatter
+    command.epilog = EXIT_CODES_HELP
+
+
+def add_public_url_option(serve: argparse.ArgumentParser) -> None:
+    """``serve --public-url URL``: the https URL of a TLS-terminating proxy in front."""
     serve.add_argument(
         "--public-url",
         type=public_url_value,
@@ -165,32 +173,10 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
         help="the https URL of a TLS-terminating proxy in front of this server: the issuer "
         "identifier and every URL it publishes use it",
     )
-    serve.add_argument(
-        "--spec",
-        default="1.0",
-        choices=SPEC_CHOICES,
-        help="metadata version to publish (requests of every version are accepted)",
-    )
-    serve.add_argument("--allow-bearer", action="store_true", help="also accept Bearer tokens")
-    serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
 
 
-def add_receive_options(receive: argparse.ArgumentParser) -> None:
-    """The options of ``oid4vci receive``."""
-    receive.formatter_class = _HelpFormatter
-    receive.epilog = EXIT_CODES_HELP
-    receive.add_argument("offer", help="offer link, QR payload, or offer JSON")
-    receive.add_argument("--tx-code", help="transaction code, when the offer asks for one")
-    receive.add_argument(
-        "--batch", type=batch_value, default=1, metavar="N", help="credentials to get"
-    )
-    receive.add_argument(
-        "--login",
-        type=login_value,
-        metavar="USER:PASS",
-        help="fill the issuer's login form (test and demo issuers); without it a code-flow "
-        "offer prints the authorization URL to open in a browser",
-    )
+def add_receive_wait_options(receive: argparse.ArgumentParser) -> None:
+    """``receive --timeout``, ``--no-browser`` and ``--all-claims``."""
     receive.add_argument(
         "--timeout",
         type=timeout_value,
@@ -204,11 +190,8 @@ def add_receive_options(receive: argparse.ArgumentParser) -> None:
         help="do not try to open a browser for a code-flow offer (it is tried only when "
         "stdin is a terminal)",
     )
-    receive.add_argument("--json", action="store_true", help="print one JSON line")
-    receive.add_argument("--out", metavar="DIR", help="write the credentials to DIR")
     receive.add_argument(
         "--all-claims",
         action="store_true",
         help="also show the JWT registered claims (iss, iat, exp, nbf, cnf, vct, status, _sd_alg)",
     )
-    receive.add_argument("--client-id", default="oid4vci-cli", help="OAuth client_id to use")
