@@ -7,7 +7,7 @@ SOURCES := oid4vci tests examples benchmarks
 
 .PHONY: test test-slow demo lint typecheck pytest bench clean
 
-PYTEST_ARGS ?= -m "not slow"
+PYTEST_ARGS ?= -m "not slow" -n 2
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,7 +1,8 @@
 """The ``oid4vci`` command: ``serve`` (a demo issuer), ``receive`` (a wallet), ``demo`` (both).
 
 Logs go to stderr. With ``--json`` the commands print exactly one JSON line on stdout whose
-shape is a stable contract (members are only ever added).
+shape is a stable contract (members are only ever added). Nothing ends in a traceback: every
+failure is one line on stderr and a documented exit code (see :mod:`oid4vci.cli.exits`).
 
 The command needs the ``cli`` extra (``pip install 'oid4vci[cli]'``); without it, it prints
 one line saying so and exits 2.
@@ -17,9 +18,23 @@ from collections.abc import Sequence
 
 import anyio
 
+from .exits import EXIT_CODES_HELP, OneLineArgumentParser, run_guarded
+from .options import (
+    HOST_HELP,
+    LOGIN_HELP,
+    HelpFormatter,
+    add_help_epilog,
+    add_public_url_option,
+    add_receive_wait_options,
+    batch_value,
+    login_value,
+    port_value,
+    version_text,
+)
+
 __all__ = ["build_parser", "main"]
 
-_CLI_MODULES = ("aiohttp",)
+_CLI_MODULES = ("aiohttp", "segno")
 """The modules the command needs beyond the core: what the ``cli`` extra installs."""
 
 
@@ -36,15 +51,21 @@ def _missing_cli_extra() -> str | None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``oid4vci`` command."""
-    parser = argparse.ArgumentParser(
-        prog="oid4vci", description="OpenID for Verifiable Credential Issuance: issuer and wallet"
+    parser = OneLineArgumentParser(
+        prog="oid4vci",
+        description="OpenID for Verifiable Credential Issuance: issuer and wallet",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the demo issuer on loopback")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    add_help_epilog(serve)
+    serve.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
+    serve.add_argument("--port", type=port_value, default=0, help="0 picks a free port")
+    add_public_url_option(serve)
     serve.add_argument(
         "--spec",
         default="1.0",
@@ -55,21 +76,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
 
     receive = sub.add_parser("receive", help="receive credentials from an offer")
+    add_help_epilog(receive)
     receive.add_argument("offer", help="offer link, QR payload, or offer JSON")
     receive.add_argument("--tx-code", help="transaction code, when the offer asks for one")
-    receive.add_argument("--batch", type=int, default=1, metavar="N", help="credentials to get")
-    receive.add_argument("--login", metavar="USER:PASS", help="fill the issuer's login form")
+    receive.add_argument(
+        "--batch", type=batch_value, default=1, metavar="N", help="credentials to get"
+    )
+    receive.add_argument("--login", type=login_value, metavar="USER:PASS", help=LOGIN_HELP)
     receive.add_argument("--json", action="store_true", help="print one JSON line")
     receive.add_argument("--out", metavar="DIR", help="write the credentials to DIR")
     receive.add_argument("--client-id", default="oid4vci-cli", help="OAuth client_id to use")
+    add_receive_wait_options(receive)
 
     demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
+    add_help_epilog(demo)
     demo.add_argument("--spec", default="1.0", choices=["1.0", "draft-15", "draft-14", "draft-13"])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the process exit code (2 when the ``cli`` extra is missing)."""
+    """Run the command; returns the process exit code (0 ok, 1 failure, 2 usage, also when
+    the ``cli`` extra is missing)."""
     missing = _missing_cli_extra()
     if missing is not None:
         print(missing, file=sys.stderr)
@@ -79,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
     )
+    return run_guarded(f"oid4vci {args.command}", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from .serve import run_serve
 

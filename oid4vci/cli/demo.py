@@ -50,10 +50,8 @@ def _show(outcome: ReceiveOutcome, started: float) -> None:
     for error in outcome.errors:
         print(f"   ERROR {error['type']}: {error['message']}")
     verdict = "ok" if outcome.ok else "FAILED"
-    print(
-        f"   -> {verdict}: {len(outcome.credentials)} credential(s) in {elapsed:.0f} ms "
-        f"(issuer speaks {outcome.spec_version})"
-    )
+    speaks = f" (issuer speaks {outcome.spec_version})" if outcome.spec_version else ""
+    print(f"   -> {verdict}: {len(outcome.credentials)} credential(s) in {elapsed:.0f} ms{speaks}")
 
 
 class _StepPrinter(logging.Handler):

@@ -2,6 +2,12 @@
 
 Plain http is accepted only for loopback hosts (127.0.0.1, localhost, ::1), so local test
 issuers work out of the box; every other URL must be https.
+
+A code-flow offer without ``--login`` prints the full authorization URL, listens on a loopback
+redirect URI (RFC 8252 §7.3: ``http://127.0.0.1:<port>/callback``) and says how long it waits
+(``--timeout``); a browser is opened only when stdin is a terminal and not ``--no-browser``.
+``--out`` is checked (created, write-tested) before any code is spent. Every failure is one
+line on stderr with what to do, and the exit code of :mod:`oid4vci.cli.exits`.
 """
 
 from __future__ import annotations
@@ -10,23 +16,55 @@ import argparse
 import json
 import logging
 import secrets
+import sys
+import tempfile
+import time
 import webbrowser
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 
 from oid4vci.errors import Oid4vciError
 from oid4vci.http import HttpRequest, HttpResponse
 
-if TYPE_CHECKING:
-    from oid4vci.wallet import ReceivedCredential
+from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Failure, describe_error
+from .options import DEFAULT_CALLBACK_TIMEOUT
 
-__all__ = ["ReceiveOutcome", "receive", "run_receive"]
+if TYPE_CHECKING:
+    from oid4vci.wallet import IssuanceFlow, ReceivedCredential
+
+__all__ = [
+    "REGISTERED_CLAIMS",
+    "CallbackTimeout",
+    "ReceiveOutcome",
+    "prepare_out",
+    "print_summary",
+    "receive",
+    "run_receive",
+]
 
 log = logging.getLogger("oid4vci.receive")
 
-_CALLBACK_TIMEOUT = 300.0
+#: JWT / SD-JWT VC registered claims the human summary hides unless ``--all-claims``.
+REGISTERED_CLAIMS = ("iss", "iat", "exp", "nbf", "cnf", "vct", "status", "_sd_alg")
+
+#: The ``--json`` flow names and the grant names of the spec the human summary shows.
+_FLOW_TERMS = {"pre_auth": "pre-authorized_code", "auth_code": "authorization_code"}
+
+#: Told (authorization URL, redirect URI, seconds it will wait) before waiting for the browser.
+AuthorizeNotice = Callable[[str, str, float], None]
+
+
+class CallbackTimeout(Exception):
+    """No authorization response reached the loopback redirect URI in time."""
+
+    def __init__(self, redirect_uri: str, seconds: float) -> None:
+        super().__init__(f"no authorization response reached {redirect_uri} within {seconds:g} s")
+        self.redirect_uri = redirect_uri
+        self.seconds = seconds
 
 
 class ReceiveOutcome:
@@ -38,9 +76,27 @@ class ReceiveOutcome:
         self.spec_version: str | None = None
         self.credentials: list[ReceivedCredential] = []
         self.errors: list[dict[str, str]] = []
+        self.failure: Failure | None = None
+
+    def fail(self, failure: Failure) -> None:
+        """Record ``failure`` (the first one recorded decides the exit code)."""
+        self.ok = False
+        if self.failure is None:
+            self.failure = failure
+        self.errors.append({"type": failure.kind, "message": failure.message, "hint": failure.hint})
+
+    @property
+    def exit_code(self) -> int:
+        """0 when ok, else the first failure's code (1 failure, 2 usage)."""
+        if self.ok:
+            return EXIT_OK
+        return self.failure.exit_code if self.failure is not None else EXIT_FAILURE
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` line: ``{"ok", "flow", "spec_version", "credentials", "errors"}``."""
+        """The ``--json`` line: ``{"ok", "flow", "spec_version", "credentials", "errors"}``.
+
+        Each error is ``{"type", "message", "hint"}`` (``hint``: what to do about it).
+        """
         return {
             "ok": self.ok,
             "flow": self.flow,
@@ -60,30 +116,69 @@ class ReceiveOutcome:
         }
 
 
-async def _browser_callback(authorization_url: str, port_holder: dict[str, Any]) -> str:
-    """Open the browser and wait for the loopback redirect (RFC 8252)."""
+async def _open_browser(url: str) -> None:
+    """Try the system browser in a worker thread (a console browser would block)."""
+    try:
+        await anyio.to_thread.run_sync(webbrowser.open, url, abandon_on_cancel=True)
+    except Exception:  # no browser is not a failure: the URL was printed
+        log.debug("could not open a browser", exc_info=True)
+
+
+async def _callback_page(
+    request: HttpRequest, received: list[str], done: anyio.Event
+) -> HttpResponse:
+    if request.method != "GET" or urlsplit(request.url).path != "/callback":
+        return HttpResponse(status=404)
+    if not received:
+        received.append(request.url)
+        done.set()
+    return HttpResponse(
+        status=200,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": "default-src 'none'",
+        },
+        body=b"<!doctype html><title>oid4vci</title>"
+        b"<p>Done: the wallet has the authorization. You can close this window.</p>",
+    )
+
+
+async def wait_for_callback(
+    authorize: Callable[[str], Awaitable[str]],
+    *,
+    wait_seconds: float,
+    on_authorize: AuthorizeNotice | None = None,
+    open_browser: bool = False,
+) -> str:
+    """Listen on ``http://127.0.0.1:<free port>/callback`` (RFC 8252 §7.3) for the redirect.
+
+    ``authorize(redirect_uri)`` returns the authorization URL; ``on_authorize`` is told the
+    URL, the redirect URI and ``wait_seconds`` before the wait. Returns the callback URL;
+    raises :class:`CallbackTimeout` when nothing arrives within ``wait_seconds``.
+    """
     from oid4vci.transports.aiohttp import serve
 
-    received: dict[str, str] = {}
+    received: list[str] = []
     done = anyio.Event()
 
     async def handler(request: HttpRequest) -> HttpResponse:
-        if request.url.split("?", 1)[0].endswith("/callback"):
-            received["url"] = request.url
-            done.set()
-            return HttpResponse(
-                status=200,
-                headers={"Content-Type": "text/html; charset=utf-8"},
-                body=b"<p>Done. You can close this window.</p>",
-            )
-        return HttpResponse(status=404)
+        return await _callback_page(request, received, done)
 
-    async with serve(handler, host="127.0.0.1", port=port_holder["port"]) as served:
-        port_holder["served"] = served
-        webbrowser.open(authorization_url)
-        with anyio.fail_after(_CALLBACK_TIMEOUT):
-            await done.wait()
-    return received["url"]
+    async with serve(handler, host="127.0.0.1", port=0) as served:
+        redirect_uri = f"{served.base_url}/callback"
+        url = await authorize(redirect_uri)
+        if on_authorize is not None:
+            on_authorize(url, redirect_uri, wait_seconds)
+        async with anyio.create_task_group() as tg:
+            if open_browser:
+                tg.start_soon(_open_browser, url)
+            with anyio.move_on_after(wait_seconds):
+                await done.wait()
+            tg.cancel_scope.cancel()
+    if not received:
+        raise CallbackTimeout(redirect_uri, wait_seconds)
+    return received[0]
 
 
 async def receive(
@@ -94,8 +189,16 @@ async def receive(
     login: str | None = None,
     client_id: str = "oid4vci-cli",
     on_step: Any = None,
+    wait_seconds: float = DEFAULT_CALLBACK_TIMEOUT,
+    on_authorize: AuthorizeNotice | None = None,
+    open_browser: bool = False,
 ) -> ReceiveOutcome:
-    """Run the whole wallet side for one offer; never raises for protocol failures."""
+    """Run the whole wallet side for one offer; never raises for protocol failures.
+
+    A code-flow offer uses ``login`` (``USER:PASS``: the scripted login of test issuers) or,
+    without it, waits up to ``wait_seconds`` on a loopback redirect URI for the browser
+    (``on_authorize`` is told the authorization URL first; ``open_browser`` tries to open it).
+    """
     from oid4vci.transports.aiohttp import AiohttpTransport
     from oid4vci.wallet import Oid4vciClient, WalletPolicy
 
@@ -119,92 +222,175 @@ async def receive(
                 result = await client.accept_offer(offer, tx_code=tx_code, count=count)
             else:
                 outcome.flow = "auth_code"
-                if login:
-                    redirect_uri = "http://127.0.0.1:8976/callback"
-                    url, pending = await client.authorize(
+                pending: list[IssuanceFlow] = []
+
+                async def authorize(redirect_uri: str) -> str:
+                    url, flow = await client.authorize(
                         offer, redirect_uri=redirect_uri, client_id=client_id
                     )
+                    pending.append(flow)
+                    return url
+
+                if login:
+                    redirect_uri = "http://127.0.0.1:8976/callback"
+                    url = await authorize(redirect_uri)
                     step("authorization code flow: logging in with the issuer's form")
                     user, _, password = login.partition(":")
                     callback = await scripted_login(url, redirect_uri, user, password)
                 else:
-                    port = _free_port()
-                    redirect_uri = f"http://127.0.0.1:{port}/callback"
-                    url, pending = await client.authorize(
-                        offer, redirect_uri=redirect_uri, client_id=client_id
+                    step("authorization code flow: log in at the issuer in a browser")
+                    callback = await wait_for_callback(
+                        authorize,
+                        wait_seconds=wait_seconds,
+                        on_authorize=on_authorize,
+                        open_browser=open_browser,
                     )
-                    step(f"authorization code flow: opening the browser at {url.split('?')[0]}")
-                    callback = await _browser_callback(url, {"port": port})
                 step("authorization granted; redeeming the code")
-                result = await client.claim(pending, callback, count=count)
+                result = await client.claim(pending[0], callback, count=count)
             outcome.spec_version = result.spec_version.value
             outcome.credentials = list(result.credentials)
             outcome.ok = len(result.credentials) >= count and all(
                 c.verified for c in result.credentials
             )
             if not outcome.ok:
-                outcome.errors.append(
-                    {"type": "Incomplete", "message": "not every credential was received"}
+                outcome.fail(
+                    Failure(
+                        "Incomplete",
+                        "not every credential was received and verified",
+                        "run again with -v to see the exchange",
+                        EXIT_FAILURE,
+                    )
                 )
+    except CallbackTimeout as exc:
+        hint = "open the URL above and log in sooner, or give more time with --timeout SECONDS"
+        outcome.fail(Failure("CallbackTimeout", str(exc), hint, EXIT_FAILURE))
     except Oid4vciError as exc:
-        outcome.errors.append({"type": type(exc).__name__, "message": str(exc)})
+        outcome.fail(describe_error(exc))
     return outcome
 
 
-def _free_port() -> int:
-    import socket
+def prepare_out(directory: str) -> Path:
+    """Create ``directory`` and check a file can be written in it, before any code is spent.
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    Raises :class:`CliError` (exit 2) saying why it cannot be used.
+    """
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".oid4vci-write-test-"):
+            pass
+    except OSError as exc:
+        if isinstance(exc, FileExistsError):
+            reason = "it exists and is not a directory"
+        else:
+            reason = (exc.strerror or type(exc).__name__).lower()
+        raise CliError(
+            f"--out {directory} cannot be written ({reason}); choose a directory you can "
+            "write to (nothing was received)",
+            EXIT_USAGE,
+        ) from None
+    return path
 
 
-def _write_out(directory: str, outcome: ReceiveOutcome) -> None:
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+def _write_out(directory: Path, outcome: ReceiveOutcome) -> list[Path]:
+    written: list[Path] = []
     for index, credential in enumerate(outcome.credentials, start=1):
         stem = f"credential-{index}-{secrets.token_hex(4)}"
-        (out / f"{stem}.sd-jwt").write_text(str(credential.credential))
-        (out / f"{stem}.json").write_text(json.dumps(credential.claims, indent=2))
+        token = directory / f"{stem}.sd-jwt"
+        token.write_text(str(credential.credential))
+        claims = directory / f"{stem}.json"
+        claims.write_text(json.dumps(credential.claims, indent=2))
+        written += [token, claims]
+    return written
 
 
-def print_summary(outcome: ReceiveOutcome) -> None:
-    """A readable summary of ``outcome`` on stdout."""
+def _when(seconds: object) -> str:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
+    """A readable summary of ``outcome`` on stdout, in the spec's terms.
+
+    ``flow: authorization_code`` / ``pre-authorized_code`` and ``issuer speaks: 1.0``; a line
+    with nothing to say is left out (never "None"). The JWT registered claims
+    (:data:`REGISTERED_CLAIMS`) are hidden unless ``all_claims``; issuer and validity are shown
+    readably instead.
+    """
     status = "OK" if outcome.ok else "FAILED"
-    print(
-        f"{status}: {len(outcome.credentials)} credential(s), flow {outcome.flow}, "
-        f"issuer speaks {outcome.spec_version}"
-    )
+    print(f"{status}: {len(outcome.credentials)} credential(s) received")
+    if outcome.flow is not None:
+        print(f"  flow: {_FLOW_TERMS.get(outcome.flow, outcome.flow)}")
+    if outcome.spec_version is not None:
+        print(f"  issuer speaks: {outcome.spec_version}")
+    hidden: set[str] = set()
     for index, credential in enumerate(outcome.credentials, start=1):
+        claims = credential.claims
         mark = "verified" if credential.verified else "NOT VERIFIED"
         kind = credential.vct or " ".join(credential.types or ()) or credential.format
-        print(f"  #{index} {kind}  [{mark}]  holder key {credential.holder_jkt}")
-        for name, value in credential.claims.items():
+        print(f"  #{index} {kind}  [{mark}]")
+        if claims.get("iss") is not None:
+            print(f"      {'issued by':16} {claims['iss']}")
+        if claims.get("iat") is not None or claims.get("exp") is not None:
+            print(f"      {'valid':16} {_when(claims.get('iat'))} .. {_when(claims.get('exp'))}")
+        print(f"      {'holder key':16} {credential.holder_jkt}")
+        for name, value in claims.items():
+            if name in REGISTERED_CLAIMS and not all_claims:
+                hidden.add(name)
+                continue
             print(f"      {name:16} {json.dumps(value, ensure_ascii=False)}")
-    for error in outcome.errors:
-        print(f"  error: {error['type']}: {error['message']}")
+    if hidden:
+        names = ", ".join(name for name in REGISTERED_CLAIMS if name in hidden)
+        print(f"  ({names} not shown; --all-claims shows them)")
+
+
+def _say(text: str, *, human: bool) -> None:
+    """Progress for people: stdout, or stderr with ``--json`` (stdout carries only the line)."""
+    print(text, file=sys.stdout if human else sys.stderr, flush=True)
 
 
 async def run_receive(args: argparse.Namespace) -> int:
     """The ``receive`` command."""
-    from oid4vci.wallet.preflight import MAX_CREDENTIALS_PER_CONFIGURATION
+    human = not args.json
+    out = prepare_out(args.out) if args.out else None
 
-    if not 1 <= args.batch <= MAX_CREDENTIALS_PER_CONFIGURATION:
-        print(f"--batch must be between 1 and {MAX_CREDENTIALS_PER_CONFIGURATION}")
-        return 2
+    def on_authorize(url: str, redirect_uri: str, seconds: float) -> None:
+        _say("Open this URL in a browser and log in:", human=human)
+        _say(url, human=human)
+        _say(
+            f"Waiting up to {seconds:g} s for the browser to come back to {redirect_uri} "
+            "(Ctrl-C stops).",
+            human=human,
+        )
+
     outcome = await receive(
         args.offer,
         tx_code=args.tx_code,
         count=args.batch,
         login=args.login,
         client_id=args.client_id,
-        on_step=None if args.json else (lambda text: print(f"- {text}", flush=True)),
+        on_step=(lambda text: print(f"- {text}", flush=True)) if human else None,
+        wait_seconds=args.timeout,
+        on_authorize=on_authorize,
+        open_browser=not args.no_browser and sys.stdin.isatty(),
     )
-    if args.out and outcome.credentials:
-        _write_out(args.out, outcome)
+    written: list[Path] = []
+    if out is not None and outcome.credentials:
+        try:
+            written = _write_out(out, outcome)
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            hint = "the credentials are only in this output: fix --out and keep them"
+            outcome.fail(
+                Failure("OutError", f"cannot write to --out {args.out} ({reason})", hint, 1)
+            )
     if args.json:
         print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
-    else:
-        print_summary(outcome)
-    return 0 if outcome.ok else 1
+    elif outcome.credentials:
+        print_summary(outcome, all_claims=args.all_claims)
+        if written:
+            print(f"  written to {out}: {len(written)} file(s)")
+    if outcome.failure is not None:
+        print(f"oid4vci receive: error: {outcome.failure.line()}", file=sys.stderr, flush=True)
+    return outcome.exit_code

@@ -1,11 +1,19 @@
-"""``oid4vci serve``: the demo issuer over aiohttp on loopback."""
+"""``oid4vci serve``: the demo issuer over aiohttp on loopback, with its page at ``/``.
+
+It listens on loopback only, unless ``--public-url https://...`` says a TLS-terminating proxy is
+in front: then it binds the given ``--host`` and the issuer identifier, the offers and every
+published URL use the public URL. A port already taken, a host it cannot bind, or a missing
+dependency end in one line (see :mod:`oid4vci.cli.exits`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,25 +24,40 @@ import anyio
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.versions import SpecVersion
 
+from .exits import EXIT_FAILURE, CliError
+from .options import check_serve_address
+
 __all__ = ["DemoServer", "run_serve", "running_demo_issuer"]
 
 log = logging.getLogger("oid4vci.serve")
 
 
 class DemoServer:
-    """A running demo issuer: its URL, offer links, tx_code and login."""
+    """A running demo issuer: its URL, offer links, tx_code, login, page and bound address."""
 
-    def __init__(self, issuer_url: str, demo: Any) -> None:
+    def __init__(self, issuer_url: str, demo: Any, *, listen_url: str | None = None) -> None:
         self.issuer_url = issuer_url
         self.demo = demo
+        self.listen_url = listen_url or issuer_url
+
+    @property
+    def page_url(self) -> str:
+        """The demo page (the offers as QR codes): the issuer identifier with a trailing ``/``."""
+        return self.issuer_url + "/"
 
     def ready_line(self) -> dict[str, Any]:
-        """The ``--json`` line: ``{"issuer", "offers", "tx_code", "login"}``."""
+        """The ``--json`` line: ``{"issuer", "offers", "tx_code", "login", "page", "listen"}``.
+
+        ``page`` is the demo page's URL; ``listen`` is ``http://host:port`` of the bound socket
+        (the issuer URL's origin unless ``--public-url`` is given).
+        """
         return {
             "issuer": self.issuer_url,
             "offers": dict(self.demo.offer_links),
             "tx_code": self.demo.tx_code,
             "login": self.demo.login,
+            "page": self.page_url,
+            "listen": self.listen_url,
         }
 
 
@@ -45,10 +68,18 @@ async def running_demo_issuer(
     *,
     spec: SpecVersion = SpecVersion.V1,
     allow_bearer: bool = False,
+    public_url: str | None = None,
 ) -> AsyncIterator[DemoServer]:
-    """Serve the demo issuer on ``host:port`` (0 = a free port) for the ``async with`` body."""
+    """Serve the demo issuer on ``host:port`` (0 = a free port) for the ``async with`` body.
+
+    ``public_url`` (https, a TLS-terminating proxy in front) becomes the issuer identifier;
+    without it the identifier is ``http://host:port``. The demo page is served at ``/``
+    (:mod:`oid4vci.cli.page`).
+    """
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.transports.aiohttp import serve
+
+    from .page import page_handler
 
     holder: dict[str, Any] = {}
 
@@ -56,34 +87,84 @@ async def running_demo_issuer(
         response: HttpResponse = await holder["issuer"].handle(request)
         return response
 
-    async with serve(handler, host=host, port=port) as served:
-        issuer_url = str(served.base_url).rstrip("/")
+    async def routed(request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = await holder["handler"](request)
+        return response
+
+    async with serve(routed, host=host, port=port) as served:
+        listen_url = str(served.base_url).rstrip("/")
+        issuer_url = public_url or listen_url
         demo = build_demo_issuer(issuer_url, published_version=spec, allow_bearer=allow_bearer)
         holder["issuer"] = demo.issuer
-        yield DemoServer(issuer_url, demo)
+        holder["handler"] = page_handler(demo, handler, published_version=spec.value)
+        yield DemoServer(issuer_url, demo, listen_url=listen_url)
 
 
 async def run_serve(args: argparse.Namespace) -> int:
     """Run until SIGINT or SIGTERM."""
     spec = SpecVersion(args.spec)
+    public_url: str | None = getattr(args, "public_url", None)
+    check_serve_address(args.host, public_url)
     # The signal receiver is installed before the ready line, so a SIGTERM sent right after
     # reading it still stops the server cleanly.
+    listening = False
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with running_demo_issuer(
-            args.host, args.port, spec=spec, allow_bearer=args.allow_bearer
-        ) as server:
-            line = server.ready_line()
-            if args.json:
-                print(json.dumps(line), flush=True)
-            else:
-                print(f"issuer     {line['issuer']}  (publishing {spec.value} metadata)")
-                for name, uri in line["offers"].items():
-                    print(f"offer      {name:17} {uri}")
-                print(f"tx_code    {line['tx_code']}")
-                print(f"login      {line['login']}")
-                print("Ctrl-C stops the server.", flush=True)
-            async for signum in signals:
-                log.info("stopping on signal %s", signum)
-                break
+        try:
+            async with running_demo_issuer(
+                args.host,
+                args.port,
+                spec=spec,
+                allow_bearer=args.allow_bearer,
+                public_url=public_url,
+            ) as server:
+                listening = True
+                if args.json:
+                    print(json.dumps(server.ready_line()), flush=True)
+                else:
+                    print_ready(server, spec, tty=sys.stdout.isatty())
+                async for signum in signals:
+                    log.info("stopping on signal %s", signum)
+                    break
+        except OSError as exc:
+            if listening:
+                raise
+            raise CliError(listen_failure(args.host, args.port, exc), EXIT_FAILURE) from None
     print("stopped", file=sys.stderr)
     return 0
+
+
+def listen_failure(host: str, port: int, exc: OSError) -> str:
+    """One line for a socket that could not be bound, with what to do."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: the port is already in use; stop what uses it or "
+            "choose another --port (0 picks a free one)"
+        )
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {where}: permission denied; choose a --port above 1023"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {where}: {host} is not an address of this machine; check --host"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot listen on {where}: the host name does not resolve; check --host"
+    reason = exc.strerror or type(exc).__name__
+    return f"cannot listen on {where}: {reason}; check --host and --port"
+
+
+def print_ready(server: DemoServer, spec: SpecVersion, *, tty: bool) -> None:
+    """The human form of the ready line; on a terminal also the pre-authorized offer's QR."""
+    line = server.ready_line()
+    print(f"issuer     {line['issuer']}  (publishing {spec.value} metadata)")
+    if server.listen_url != server.issuer_url:
+        print(f"listening  {server.listen_url}  (behind the TLS proxy at {server.issuer_url})")
+    print(f"page       {line['page']}  (the offers as QR codes: open it in a browser)")
+    for name, uri in line["offers"].items():
+        print(f"offer      {name:17} {uri}")
+    print(f"tx_code    {line['tx_code']}")
+    print(f"login      {line['login']}")
+    if tty and "pre_auth" in line["offers"]:
+        from .page import qr_terminal
+
+        print("Scan with a wallet (pre-authorized offer):")
+        qr_terminal(line["offers"]["pre_auth"], sys.stdout)
+    print("Ctrl-C stops the server.", flush=True)

@@ -1,0 +1,197 @@
+"""The options of ``oid4vci serve`` and ``oid4vci receive``, and the checks of their values.
+
+Values argparse can check alone (a port number, ``--login USER:PASS``, ``--timeout``) are
+checked while parsing: a bad one is a usage error (exit 2) in one line that never echoes a
+secret. Checks that need several options (``--host`` with ``--public-url``) are
+:func:`check_serve_address`, called by ``serve`` before it binds anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from importlib import metadata
+from urllib.parse import urlsplit
+
+from .exits import EXIT_CODES_HELP, EXIT_USAGE, CliError
+
+__all__ = [
+    "DEFAULT_CALLBACK_TIMEOUT",
+    "HOST_HELP",
+    "LOGIN_HELP",
+    "HelpFormatter",
+    "add_help_epilog",
+    "add_public_url_option",
+    "add_receive_wait_options",
+    "batch_value",
+    "check_serve_address",
+    "is_loopback_host",
+    "login_value",
+    "port_value",
+    "public_url_value",
+    "timeout_value",
+    "version_text",
+]
+
+#: How long ``receive`` waits for the browser to come back to the loopback redirect URI.
+DEFAULT_CALLBACK_TIMEOUT: float = 300
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (none for flags and unset options), keeps the epilog's lines."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def version_text() -> str:
+    """``oid4vci <version>`` of the installed distribution (the package's own as a fallback)."""
+    try:
+        version = metadata.version("oid4vci")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a plain checkout
+        from oid4vci import __version__ as version
+    return f"oid4vci {version}"
+
+
+def port_value(text: str) -> int:
+    """A TCP port, 0 to 65535 (argparse ``type``)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a port number (0 picks a free port)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535 (0 picks a free port)")
+    return port
+
+
+def login_value(text: str) -> str:
+    """``USER:PASS`` with a colon and a user name; the message never repeats the value."""
+    user, colon, _ = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(
+            "must be USER:PASS with a colon between user name and password "
+            "(e.g. --login alice:wonderland)"
+        )
+    if not user:
+        raise argparse.ArgumentTypeError("must be USER:PASS with a user name before the colon")
+    return text
+
+
+def batch_value(text: str) -> int:
+    """How many credentials to ask for: 1 to the wallet's per-configuration maximum."""
+    from oid4vci.wallet.preflight import MAX_CREDENTIALS_PER_CONFIGURATION as most
+
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 1 to {most}") from None
+    if not 1 <= count <= most:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {most}")
+    return count
+
+
+def timeout_value(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of seconds") from None
+    if not 0 < seconds <= 24 * 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 86400 seconds")
+    return seconds
+
+
+def public_url_value(text: str) -> str:
+    """An https URL without query, fragment or user info; returned without a trailing ``/``."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "must be an https URL, e.g. https://issuer.example.com"
+        ) from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            "must be an https URL (the proxy in front terminates TLS), "
+            "e.g. https://issuer.example.com"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise argparse.ArgumentTypeError("must not have a query, a fragment or user info")
+    return text.rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and the loopback addresses (127.0.0.0/8, ::1); no DNS lookup."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serve_address(host: str, public_url: str | None) -> None:
+    """Refuse a non-loopback ``--host`` unless ``--public-url`` says a TLS proxy is in front.
+
+    Raises :class:`CliError` (exit 2) with a one-line explanation.
+    """
+    if public_url is None and not is_loopback_host(host):
+        raise CliError(
+            f"--host {host} is not a loopback address: the demo issuer speaks plain http and "
+            "hands out a demo login, so it listens on 127.0.0.1, ::1 or localhost only; to "
+            "serve others, put a TLS-terminating proxy in front and pass --public-url "
+            "https://<its address>",
+            EXIT_USAGE,
+        )
+
+
+#: ``serve --host``'s help.
+HOST_HELP = "address to listen on; loopback only, unless --public-url is given"
+#: ``receive --login``'s help.
+LOGIN_HELP = (
+    "fill the issuer's login form (test and demo issuers); without it a code-flow offer "
+    "prints the authorization URL to open in a browser"
+)
+
+
+def add_help_epilog(command: argparse.ArgumentParser) -> None:
+    """Show the defaults and the exit codes in ``command --help``."""
+    command.formatter_class = HelpFormatter
+    command.epilog = EXIT_CODES_HELP
+
+
+def add_public_url_option(serve: argparse.ArgumentParser) -> None:
+    """``serve --public-url URL``: the https URL of a TLS-terminating proxy in front."""
+    serve.add_argument(
+        "--public-url",
+        type=public_url_value,
+        metavar="URL",
+        default=None,
+        help="the https URL of a TLS-terminating proxy in front of this server: the issuer "
+        "identifier and every URL it publishes use it",
+    )
+
+
+def add_receive_wait_options(receive: argparse.ArgumentParser) -> None:
+    """``receive --timeout``, ``--no-browser`` and ``--all-claims``."""
+    receive.add_argument(
+        "--timeout",
+        type=timeout_value,
+        default=DEFAULT_CALLBACK_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for the browser to come back after logging in",
+    )
+    receive.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not try to open a browser for a code-flow offer (it is tried only when "
+        "stdin is a terminal)",
+    )
+    receive.add_argument(
+        "--all-claims",
+        action="store_true",
+        help="also show the JWT registered claims (iss, iat, exp, nbf, cnf, vct, status, _sd_alg)",
+    )

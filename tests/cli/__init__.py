@@ -1,0 +1,1 @@
+"""Tests of the pieces of the ``oid4vci`` command: exits, options, the demo page."""
