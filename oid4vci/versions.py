@@ -80,7 +80,7 @@ def detect_metadata_version(metadata: Mapping[str, Any]) -> SpecVersion:
         return SpecVersion.V1
     if "batch_credential_endpoint" in metadata or "credential_identifiers_supported" in metadata:
         return SpecVersion.DRAFT_13
-    formats = {c.get("format") for c in configs}
+    formats = {c.get("format") for c in configs if isinstance(c.get("format"), str)}
     if "vc+sd-jwt" in formats:
         return (
             SpecVersion.DRAFT_14

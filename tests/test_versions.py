@@ -128,3 +128,15 @@ def test_detect_credential_request_version(
     request_body: dict[str, Any], expected: SpecVersion
 ) -> None:
     assert detect_credential_request_version(request_body) is expected
+
+
+def test_detection_survives_a_format_that_is_not_a_string() -> None:
+    """Found by the long wallet fuzz: an object as ``format`` crashed the detector."""
+    from oid4vci.versions import detect_metadata_version
+
+    metadata = {
+        "credential_issuer": "https://issuer.example",
+        "credential_endpoint": "https://issuer.example/credential",
+        "credential_configurations_supported": {"a": {"format": {"": None, "0": None}}},
+    }
+    assert detect_metadata_version(metadata) is not None

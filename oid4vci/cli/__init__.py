@@ -34,7 +34,7 @@ from .options import (
 
 __all__ = ["build_parser", "main"]
 
-_CLI_MODULES = ("aiohttp", "segno")
+_CLI_MODULES = ("aiohttp",)
 """The modules the command needs beyond the core: what the ``cli`` extra installs."""
 
 
