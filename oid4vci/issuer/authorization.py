@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from oid4vci.errors import AuthorizationError, ErrorCode, StoreFullError, WireFormatError
+from oid4vci.errors import AuthorizationError, ErrorCode, StoreError, WireFormatError
 from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import (
     Authenticated,
@@ -455,5 +455,5 @@ async def handle_authorization(
         return _error_page(err)
     except AuthorizationError as err:  # only before a redirect_uri is known
         return _error_page(err)
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable(html=True)

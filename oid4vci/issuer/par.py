@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from oid4vci.errors import AuthorizationError, DpopError, ErrorCode, ProtocolError, StoreFullError
+from oid4vci.errors import AuthorizationError, DpopError, ErrorCode, ProtocolError, StoreError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer._request_body import read_form_post
 from oid4vci.issuer.access_token import verify_dpop_proof
@@ -102,5 +102,5 @@ async def handle_par(request: HttpRequest | RequestDict, config: IssuerConfig) -
         return await create_par_response(config, params)
     except ProtocolError as err:
         return error_response(err)
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from oid4vci.dpop import DpopProof
-from oid4vci.errors import ErrorCode, ProtocolError, StoreFullError, TokenError, WireFormatError
+from oid4vci.errors import ErrorCode, ProtocolError, StoreError, TokenError, WireFormatError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer._request_body import read_form_post
 from oid4vci.issuer.access_token import (
@@ -450,5 +450,5 @@ async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig)
         return await create_token_response(config, context, authorization_details=include)
     except ProtocolError as err:
         return error_response(err)
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()
