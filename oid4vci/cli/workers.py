@@ -340,8 +340,9 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
     from oid4vci.errors import StoreError
     from oid4vci.stores.redis import RedisStore
 
-    async with RedisStore.from_url(spec.store_url) as store:
+    async with contextlib.AsyncExitStack() as stack:
         try:
+            store = await stack.enter_async_context(RedisStore.from_url(spec.store_url))
             await store.ping()
         except StoreError as exc:
             print(json.dumps({"error": f"cannot use the store: {exc}"}), flush=True)
@@ -367,6 +368,11 @@ def _worker_main(argv: Sequence[str]) -> int:
         return anyio.run(_serve_worker, spec, listener)
     except KeyboardInterrupt:
         return 0
+    except Exception as exc:  # one line for the parent, never a traceback on the terminal
+        print(json.dumps({"error": f"worker failed: {type(exc).__name__}"}), flush=True)
+        log.error("worker %d failed: %s", spec.index, type(exc).__name__)
+        log.debug("worker traceback", exc_info=True)
+        return 1
 
 
 if __name__ == "__main__":

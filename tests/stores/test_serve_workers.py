@@ -116,9 +116,13 @@ def test_bad_values_print_one_line_and_exit_2(args: list[str], says: str) -> Non
     assert "hunter2" not in done.stderr
 
 
-def test_unreachable_store_prints_one_line_and_exits_1(private_redis: RedisServer) -> None:
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
+def test_unreachable_store_prints_one_line_and_exits_1(
+    private_redis: RedisServer, scheme: str
+) -> None:
     private_redis.stop()
-    done = run_cli("serve", "--json", "--workers", "2", "--store", private_redis.url, timeout=90)
+    url = f"{scheme}://127.0.0.1:{private_redis.port}"
+    done = run_cli("serve", "--json", "--workers", "2", "--store", url, timeout=90)
     assert done.returncode == 1 and done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "cannot use the store" in lines[0], done.stderr
