@@ -19,8 +19,8 @@ from oid4vci.stores.redis import RedisStore
 from tests.redis_servers import RedisCluster, RedisServer
 from tests.stores.conftest import unique_prefix
 
-TTL = 0.2  # seconds: short real TTLs
-AFTER_TTL = 0.45  # comfortably past TTL (Redis expires lazily on access, and actively)
+TTL = 0.3  # seconds: short real TTLs
+AFTER_TTL = 0.6  # comfortably past TTL (Redis expires lazily on access, and actively)
 CONCURRENCY = 200
 
 JSON_VALUES: list[Any] = [
@@ -162,13 +162,13 @@ async def test_add_if_absent_does_not_overwrite(store: Store) -> None:
 
 
 async def test_counter_fixed_window(store: Store) -> None:
-    window = 0.4
+    window = 0.6
     assert await store.increment("n", ttl=window) == 1
     assert await store.increment("n", ttl=window) == 2
-    await anyio.sleep(window * 0.6)
+    await anyio.sleep(0.3)
     # Incrementing a live counter keeps its expiry: the window is fixed, not sliding.
     assert await store.increment("n", ttl=window) == 3
-    await anyio.sleep(window * 0.6)
+    await anyio.sleep(0.4)
     assert await store.increment("n", ttl=window) == 1
     assert await store.get("n") == 1
 
