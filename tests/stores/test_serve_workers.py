@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from oid4vci.cli import main
 from tests.e2e.conftest import REPO_ROOT, _read_line, json_line, run_cli, subprocess_env
 from tests.redis_servers import RedisServer
 
@@ -107,13 +108,22 @@ def test_a_dead_worker_stops_the_server(redis_single: RedisServer) -> None:
         (["--workers", "2", "--store", "redis+cluster://a:1/3"], "database 0"),
     ],
 )
-def test_bad_values_print_one_line_and_exit_2(args: list[str], says: str) -> None:
-    done = run_cli("serve", "--json", *args, timeout=60)
-    assert done.returncode == 2
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and says in lines[0], done.stderr
-    assert "hunter2" not in done.stderr
+def test_bad_values_print_one_line_and_exit_2(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In process (the checks come before any worker starts); one subprocess run below.
+    assert main(["serve", "--json", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and says in lines[0], err
+    assert "hunter2" not in err
+
+
+def test_bad_value_from_the_command_line() -> None:
+    done = run_cli("serve", "--json", "--workers", "0", "--store", "redis://127.0.0.1:1")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "oid4vci serve: --workers must be a whole number from 1 to 64\n"
 
 
 @pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
