@@ -27,9 +27,10 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long checks: 500 concurrent wallets and the long fuzz profile (run by .ci/run).
+# The long checks: 500 concurrent wallets (one process; two workers on Redis) and the long fuzz
+# profile (run by .ci/run).
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow tests/hostile_issuer/test_races.py
+	$(BIN)/python -m pytest -m slow tests/hostile_issuer/test_races.py tests/stores/test_scale.py
 	OID4VCI_FUZZ=long $(BIN)/python -m pytest \
 		tests/security/test_fuzz_issuer.py tests/hostile_issuer/test_fuzz_wallet.py \
 		tests/wallet/test_flow_property.py

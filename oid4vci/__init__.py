@@ -29,6 +29,7 @@ from oid4vci.errors import ResponseTooLarge as ResponseTooLarge
 from oid4vci.errors import StateError as StateError
 from oid4vci.errors import StoreError as StoreError
 from oid4vci.errors import StoreFullError as StoreFullError
+from oid4vci.errors import StoreUnavailableError as StoreUnavailableError
 from oid4vci.errors import TokenError as TokenError
 from oid4vci.errors import TransportError as TransportError
 from oid4vci.errors import TransportTimeout as TransportTimeout
@@ -126,6 +127,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreFullError",
+    "StoreUnavailableError",
     "TokenError",
     "TokenResponse",
     "TracingTransport",

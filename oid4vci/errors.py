@@ -33,7 +33,8 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   │   └── ResourceServerError  (oid4vci.issuer.responses) sent as a WWW-Authenticate challenge
     │   └── DpopError                ``invalid_dpop_proof`` and ``use_dpop_nonce``
     ├── StoreError                   the issuer's Store refused an operation
-    │   └── StoreFullError
+    │   ├── StoreFullError
+    │   └── StoreUnavailableError    the store did not answer in time or cannot be reached (Redis down)
     └── TransportError               the request did not complete
         ├── TransportTimeout
         ├── ConnectError
@@ -84,6 +85,7 @@ __all__ = [
     "StateError",
     "StoreError",
     "StoreFullError",
+    "StoreUnavailableError",
     "TokenError",
     "TransportError",
     "TransportTimeout",
@@ -265,6 +267,14 @@ class StoreError(Oid4vciError):
 
 class StoreFullError(StoreError):
     """The store is at capacity and refuses rather than evicting live entries (retry later)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached or did not answer within its timeout (retry later).
+
+    Whether the operation took effect is unknown: a single-use value may have been consumed,
+    so callers answer "try again later" and never assume the operation did not happen.
+    """
 
 
 class TransportError(Oid4vciError):

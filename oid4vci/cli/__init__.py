@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--allow-bearer", action="store_true", help="also accept Bearer tokens")
     serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
+    serve.add_argument("--workers", metavar="N", help="issuer processes sharing the port (1-64)")
+    serve.add_argument(
+        "--store", metavar="URL", help="redis://HOST:PORT[/DB] or redis+cluster://HOST:PORT,..."
+    )
 
     receive = sub.add_parser("receive", help="receive credentials from an offer")
     add_help_epilog(receive)
@@ -110,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "serve" and (args.workers is not None or args.store is not None):
+        from .workers import run_serve_workers
+
+        return run_serve_workers(args)
     if args.command == "serve":
         from .serve import run_serve
 

@@ -45,7 +45,7 @@ from oid4vci.errors import (
     AuthorizationError,
     ErrorCode,
     ProtocolError,
-    StoreFullError,
+    StoreError,
     WireFormatError,
 )
 from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
@@ -529,5 +529,5 @@ async def handle_authorization(
         return _error_page(err)
     except ProtocolError as err:
         return _error_page(AuthorizationError(err.error, err.error_description, status=err.status))
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable(html=True)

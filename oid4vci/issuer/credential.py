@@ -49,7 +49,7 @@ from oid4vci.errors import (
     CredentialRequestError,
     ErrorCode,
     ProtocolError,
-    StoreFullError,
+    StoreError,
     ValidationError,
     WireFormatError,
 )
@@ -550,5 +550,5 @@ async def handle_credential(
         return await create_credential_response(verified, config)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()

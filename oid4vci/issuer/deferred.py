@@ -37,7 +37,7 @@ from oid4vci.errors import (
     CredentialRequestError,
     ErrorCode,
     ProtocolError,
-    StoreFullError,
+    StoreError,
     WireFormatError,
 )
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
@@ -253,5 +253,5 @@ async def handle_deferred_credential(
         return await create_deferred_credential_response(verified, config)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()

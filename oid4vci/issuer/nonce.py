@@ -18,7 +18,7 @@ import secrets
 import attrs
 
 from oid4vci._wire import record_to_json, store_record
-from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError, StoreFullError
+from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError, StoreError
 from oid4vci.http import Headers, HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.access_token import NONCE_RE, create_dpop_nonce
@@ -100,5 +100,5 @@ async def handle_nonce(request: HttpRequest | RequestDict, config: IssuerConfig)
         return await create_nonce_response(parsed, config)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()

@@ -30,7 +30,7 @@ from oid4vci.errors import (
     CredentialRequestError,
     ErrorCode,
     ProtocolError,
-    StoreFullError,
+    StoreError,
     WireFormatError,
 )
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
@@ -193,5 +193,5 @@ async def handle_notification(
         )
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()

@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 import attrs
 
 from oid4vci._wire import record_from_json, record_to_json, store_record
-from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError, StoreFullError
+from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError, StoreError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.authorization import IssuerStateRecord
@@ -439,5 +439,5 @@ async def handle_offer(
         return await create_offer_response(offer, config)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("GET",))
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()

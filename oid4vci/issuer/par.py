@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import attrs
 
 from oid4vci._wire import record_to_json
-from oid4vci.errors import AuthorizationError, DpopError, ErrorCode, ProtocolError, StoreFullError
+from oid4vci.errors import AuthorizationError, DpopError, ErrorCode, ProtocolError, StoreError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer._request_body import parse_form_post
@@ -116,5 +116,5 @@ async def handle_par(request: HttpRequest | RequestDict, config: IssuerConfig) -
         return await create_par_response(record, config)
     except ProtocolError as err:
         return error_response(err)
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()

@@ -26,7 +26,7 @@ Each route calls the endpoint's ``handle_*`` function (``handle_token``, ``handl
 a known path with another method → 405 with ``Allow``, a body over ``config.max_body_size`` →
 413 (checked before anything is parsed). As a safety net for hooks and custom code,
 :class:`~oid4vci.errors.ProtocolError` → :func:`~oid4vci.issuer.responses.create_error_response`;
-:class:`~oid4vci.errors.StoreFullError` → 503 ``temporarily_unavailable`` with ``Retry-After``;
+:class:`~oid4vci.errors.StoreError` (full or unavailable) → 503 ``temporarily_unavailable`` with ``Retry-After``;
 any other :class:`~oid4vci.errors.ValidationError` → 400 with the endpoint's error code; any
 other exception → 500 ``server_error`` (logged with the endpoint name and exception type only).
 
@@ -62,7 +62,7 @@ from oid4vci.errors import (
     CredentialRequestError,
     ErrorCode,
     ProtocolError,
-    StoreFullError,
+    StoreError,
     ValidationError,
     WireFormatError,
 )
@@ -407,7 +407,7 @@ class Issuer:
             if err.status == 405 and route is not None:
                 return _with_allow(response, route.methods)
             return response
-        except StoreFullError:
+        except StoreError:
             return temporarily_unavailable()
         except ValidationError as exc:
             code = route.error_code if route is not None else ErrorCode.INVALID_REQUEST

@@ -30,7 +30,7 @@ import attrs
 
 from oid4vci._wire import record_from_json, record_to_json, store_record
 from oid4vci.dpop import DpopProof
-from oid4vci.errors import ErrorCode, ProtocolError, StoreFullError, TokenError, WireFormatError
+from oid4vci.errors import ErrorCode, ProtocolError, StoreError, TokenError, WireFormatError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer._request_body import parse_form_post
@@ -432,5 +432,5 @@ async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig)
         return await create_token_response(verified, config)
     except ProtocolError as err:
         return error_response(err)
-    except StoreFullError:
+    except StoreError:
         return temporarily_unavailable()
