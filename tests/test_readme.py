@@ -28,3 +28,36 @@ def test_wallet_examples_run(heading: str, capsys: pytest.CaptureFixture[str]) -
     exec(compile(code, f"README {heading}", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out
     assert out.count("Alice") == 2, out
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp serves on asyncio
+async def test_issuer_quickstart_runs_on_loopback(anyio_backend: str) -> None:
+    """The issuer quickstart, as written, serves a wallet on 127.0.0.1 (its port replaced by a
+    free one; ``anyio.run(main)`` left out so the test drives the same steps)."""
+    import socket
+
+    from oid4vci.transports.aiohttp import AiohttpTransport, serve
+    from oid4vci.wallet import Oid4vciClient
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = python_block_after("## Quickstart: an issuer").replace("8080", str(port))
+    assert code.rstrip().endswith("anyio.run(main)")
+    namespace: dict[str, object] = {"__name__": "readme"}
+    exec(compile(code.rstrip().removesuffix("anyio.run(main)"), "README issuer", "exec"), namespace)
+    issuer = namespace["issuer"]
+    offer = await issuer.create_pre_authorized_offer(  # type: ignore[attr-defined]
+        configuration_ids=["employee_badge", "employee_badge_vc"], subject="ada", tx_code=None
+    )
+    async with (
+        serve(issuer.handle, host="127.0.0.1", port=port),  # type: ignore[attr-defined]
+        AiohttpTransport(allow_insecure_loopback=True) as transport,
+    ):
+        result = await Oid4vciClient(transport).accept_offer(offer.offer_uri)
+    assert {c.configuration_id for c in result.credentials} == {
+        "employee_badge",
+        "employee_badge_vc",
+    }
+    assert all(c.verified for c in result.credentials)
+    assert result.credentials[0].claims["family_name"] == "Lovelace"
