@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from .errors import JoseError
+from .errors import ArgumentTypeError, JoseError
 from .jose import ASYMMETRIC_ALGORITHMS, DecodedJws, verify_jws
 
 __all__ = ["Fail", "check_validity", "verify_issuer_signature"]
@@ -23,7 +23,7 @@ def _candidate_keys(
     header: Mapping[str, Any], issuer_keys: Sequence[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
     if isinstance(issuer_keys, Mapping):
-        raise TypeError("issuer_keys must be a sequence of JWKs, not a single JWK")
+        raise ArgumentTypeError("issuer_keys must be a sequence of JWKs, not a single JWK")
     kid = header.get("kid")
     if kid is None:
         return list(issuer_keys)

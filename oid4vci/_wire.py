@@ -26,6 +26,8 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from oid4vci.errors import WireFormatError
 
+from .errors import ArgumentTypeError
+
 __all__ = [
     "CONVERTER",
     "EXTRA_KEY",
@@ -522,7 +524,7 @@ _RECORDS: set[type] = set()
 def record_to_json(record: Any) -> dict[str, Any]:
     """The stored (JSON) form of a record registered with :func:`store_record`."""
     if type(record) not in _RECORDS:
-        raise TypeError(f"{type(record).__name__} is not a store record")
+        raise ArgumentTypeError(f"{type(record).__name__} is not a store record")
     out: dict[str, Any] = CONVERTER.unstructure(record)
     return out
 
@@ -530,7 +532,7 @@ def record_to_json(record: Any) -> dict[str, Any]:
 def record_from_json(data: Any, cls: type[T]) -> T | None:
     """The record ``data`` holds, or ``None`` when it is missing or malformed (fail closed)."""
     if cls not in _RECORDS:
-        raise TypeError(f"{cls.__name__} is not a store record")
+        raise ArgumentTypeError(f"{cls.__name__} is not a store record")
     if not isinstance(data, dict):
         return None
     try:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from .errors import DpopError, ErrorCode, JoseError
+from .errors import ArgumentTypeError, DpopError, ErrorCode, JoseError
 from .http import HttpRequest
 from .jose import (
     ASYMMETRIC_ALGORITHMS,
@@ -217,7 +217,7 @@ async def verify_dpop_jwt(
     Returns the :class:`DpopProof`; raises :class:`DpopError` (status 400).
     """
     if nonce_required and (check_nonce is None or new_nonce is None):
-        raise TypeError("nonce_required needs check_nonce and new_nonce")
+        raise ArgumentTypeError("nonce_required needs check_nonce and new_nonce")
     req = HttpRequest.coerce(request)
     token = _read_proof(req)
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import attrs
 
-from .errors import UsageError, WireFormatError
+from .errors import ArgumentTypeError, UsageError, WireFormatError
 
 __all__ = [
     "FORM_CONTENT_TYPE",
@@ -53,14 +53,14 @@ def _to_items(value: object) -> tuple[tuple[str, str], ...]:
     elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
         pairs = value
     else:
-        raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
+        raise ArgumentTypeError("headers must be a mapping or an iterable of (name, value) pairs")
     out: list[tuple[str, str]] = []
     for pair in pairs:
         name, val = pair
         if not isinstance(name, str) or not isinstance(val, str):
-            raise TypeError("header names and values must be str")
+            raise ArgumentTypeError("header names and values must be str")
         if "\r" in name or "\n" in name or "\r" in val or "\n" in val:
-            raise ValueError("header names and values must not contain CR or LF")
+            raise UsageError("header names and values must not contain CR or LF")
         out.append((name, val))
     return tuple(out)
 
@@ -183,7 +183,7 @@ def _body(value: object) -> bytes:
         return value.encode()
     if value is None:
         return b""
-    raise TypeError("body must be bytes or str")
+    raise ArgumentTypeError("body must be bytes or str")
 
 
 def _upper(value: str) -> str:

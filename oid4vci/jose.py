@@ -31,7 +31,7 @@ from joserfc.errors import JoseError as _JoserfcError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 from joserfc.util import urlsafe_b64decode as joserfc_b64decode
 
-from .errors import JoseError
+from .errors import JoseError, UsageError
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
@@ -176,7 +176,7 @@ def _coordinate(text: str) -> int:
     """joserfc's ``base64_to_int`` (same strict decoding), without its hex round trip."""
     data = joserfc_b64decode(text.encode("utf-8"))
     if not data:
-        raise ValueError("empty coordinate")  # int("", 16) fails there too
+        raise UsageError("empty coordinate")  # int("", 16) fails there too
     return int.from_bytes(data, "big")
 
 

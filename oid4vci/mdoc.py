@@ -51,6 +51,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .errors import (
+    ArgumentTypeError,
     CredentialVerificationError,
     JoseError,
     MissingDependencyError,
@@ -178,7 +179,7 @@ def encode_issuer_signed(issuer_signed: bytes) -> str:
     """The OID4VCI ``credential`` value: base64url without padding of the ``IssuerSigned``
     CBOR (OID4VCI 1.0 Appendix A.2.4)."""
     if not isinstance(issuer_signed, bytes | bytearray | memoryview):
-        raise TypeError("issuer_signed must be bytes")
+        raise ArgumentTypeError("issuer_signed must be bytes")
     return b64url_encode(bytes(issuer_signed))
 
 
@@ -875,7 +876,7 @@ def verify_mdoc(
     device_key = jwk_from_cose_key(key_info.get("deviceKey"))
     if holder_keys is not None:
         if isinstance(holder_keys, Mapping):
-            raise TypeError("holder_keys must be a sequence of JWKs, not a single JWK")
+            raise ArgumentTypeError("holder_keys must be a sequence of JWKs, not a single JWK")
         thumbprint = jwk_thumbprint(device_key)
         if not any(_thumbprint(key) == thumbprint for key in holder_keys):
             raise _fail(MdocReason.HOLDER_KEY_MISMATCH, "the deviceKey is not a holder key")

@@ -34,7 +34,7 @@ from typing import Any, Final
 import attrs
 
 from ._issuer_signed import check_validity, verify_issuer_signature
-from .errors import CredentialVerificationError, JoseError, ValidationError
+from .errors import CredentialVerificationError, JoseError, UsageError, ValidationError
 from .jose import (
     DecodedJws,
     Signer,
@@ -488,7 +488,7 @@ class ParsedSdJwt:
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
+    raise UsageError(f"non-standard JSON constant {name}")
 
 
 # Built once: json.loads with options constructs a new JSONDecoder on every call.

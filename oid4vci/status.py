@@ -46,7 +46,13 @@ from typing import Any, Final, Literal, TypeGuard
 import attrs
 
 from ._issuer_signed import verify_issuer_signature
-from .errors import CredentialVerificationError, InsecureUrlError, JoseError, UsageError
+from .errors import (
+    ArgumentTypeError,
+    CredentialVerificationError,
+    InsecureUrlError,
+    JoseError,
+    UsageError,
+)
 from .jose import Signer, b64url_decode, b64url_encode, create_jws, decode_jws
 from .urls import require_secure_url
 
@@ -619,7 +625,7 @@ def status_of(token: StatusListToken, idx: int) -> int:
     the number with :func:`status_name`.
     """
     if not isinstance(token, StatusListToken):
-        raise TypeError("status_of needs a verified StatusListToken")
+        raise ArgumentTypeError("status_of needs a verified StatusListToken")
     try:
         return token.status_list.get(idx)
     except StatusListError as exc:

@@ -47,7 +47,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from .errors import JoseError
+from .errors import ArgumentTypeError, JoseError, UsageError
 from .jose import b64url_encode
 
 __all__ = [
@@ -188,7 +188,9 @@ def _load_anchor(anchor: TrustAnchor) -> list[x509.Certificate]:
         return [anchor]
     data = anchor.encode("ascii", "replace") if isinstance(anchor, str) else anchor
     if not isinstance(data, bytes):
-        raise TypeError("a trust anchor must be DER bytes, PEM, base64 DER or a Certificate")
+        raise ArgumentTypeError(
+            "a trust anchor must be DER bytes, PEM, base64 DER or a Certificate"
+        )
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_certificates(data)
@@ -208,7 +210,7 @@ def load_trust_anchors(anchors: Iterable[TrustAnchor]) -> tuple[x509.Certificate
     Raises :class:`CertificateError` (``malformed``) for an anchor that does not parse.
     """
     if isinstance(anchors, str | bytes | x509.Certificate):
-        raise TypeError("trust anchors must be a sequence, not a single anchor")
+        raise ArgumentTypeError("trust anchors must be a sequence, not a single anchor")
     return tuple(cert for anchor in anchors for cert in _load_anchor(anchor))
 
 
@@ -297,15 +299,15 @@ def _purpose_policy(extended_key_usage: x509.ObjectIdentifier) -> ExtensionPolic
 
     def check_eku(_: Policy, __: x509.Certificate, ext: x509.ExtendedKeyUsage) -> None:
         if extended_key_usage not in ext:
-            raise ValueError("the extendedKeyUsage does not allow this use")
+            raise UsageError("the extendedKeyUsage does not allow this use")
 
     def check_key_usage(_: Policy, __: x509.Certificate, ext: x509.KeyUsage) -> None:
         if not ext.digital_signature:
-            raise ValueError("the keyUsage lacks digitalSignature")
+            raise UsageError("the keyUsage lacks digitalSignature")
 
     def check_not_ca(_: Policy, __: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
         if ext is not None and ext.ca:
-            raise ValueError("the end-entity certificate is a CA")
+            raise UsageError("the end-entity certificate is a CA")
 
     return (
         ExtensionPolicy.permit_all()

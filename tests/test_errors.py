@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,17 @@ def test_the_drawn_tree_names_every_exception_class() -> None:
         name for name in found if not re.search(rf"(^|[\s─`]){name}(\s|`|$)", drawn, re.M)
     )
     assert not missing, f"not drawn in errors.py: {missing}"
+
+
+def test_no_bare_value_or_type_errors_are_raised() -> None:
+    """Bad arguments raise UsageError / ArgumentTypeError (still a ValueError / TypeError), so
+    every exception the library raises is an Oid4vciError."""
+    root = Path(__file__).resolve().parents[1]
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("oid4vci", "transports")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\braise (ValueError|TypeError)\(", line)
+    ]
+    assert not offenders, offenders

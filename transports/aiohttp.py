@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from oid4vci.errors import ArgumentTypeError, UsageError
+
 try:
     import aiohttp
     import yarl
@@ -150,9 +152,9 @@ class AiohttpTransport(AsyncTransport):
         raise_on_redirect: bool = True,
     ) -> None:
         if connect_timeout <= 0 or total_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+            raise UsageError("timeouts must be positive")
         if max_response_size < 0:
-            raise ValueError("max_response_size must not be negative")
+            raise UsageError("max_response_size must not be negative")
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=total_timeout, connect=connect_timeout)
@@ -304,7 +306,7 @@ def handler_for_aiohttp(
     logged at ERROR with method, path and exception type only (the traceback at DEBUG).
     """
     if max_body_size < 0:
-        raise ValueError("max_body_size must not be negative")
+        raise UsageError("max_body_size must not be negative")
 
     async def aiohttp_handler(request: web.Request) -> web.StreamResponse:
         converted = await _to_http_request(request, max_body_size)
@@ -314,7 +316,7 @@ def handler_for_aiohttp(
         try:
             response = await handler(converted)
             if not isinstance(response, HttpResponse):
-                raise TypeError(f"handler returned {type(response).__name__}")
+                raise ArgumentTypeError(f"handler returned {type(response).__name__}")
             return _to_aiohttp_response(response)
         except Exception as exc:
             logger.error(

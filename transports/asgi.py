@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from oid4vci.errors import ArgumentTypeError, UsageError
 from oid4vci.http import Headers, HttpRequest, HttpResponse
 from oid4vci.transports._common import (
     DEFAULT_MAX_BODY_SIZE,
@@ -67,11 +68,11 @@ def _public_parts(public_url: str) -> tuple[str, str]:
         parts = urlsplit(public_url)
         parts.port  # noqa: B018 - validates the port
     except ValueError as exc:
-        raise ValueError("public_url is not a valid URL") from exc
+        raise UsageError("public_url is not a valid URL") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("public_url must look like 'https://host[:port][/path]'")
+        raise UsageError("public_url must look like 'https://host[:port][/path]'")
     if parts.query or parts.fragment or parts.username is not None:
-        raise ValueError("public_url must not have a query, fragment or user info")
+        raise UsageError("public_url must not have a query, fragment or user info")
     return f"{parts.scheme}://{parts.netloc}", parts.path.rstrip("/")
 
 
@@ -171,7 +172,7 @@ def asgi_app(
     traceback at DEBUG). Lifespan events are answered; WebSocket connections are refused.
     """
     if max_body_size < 0:
-        raise ValueError("max_body_size must not be negative")
+        raise UsageError("max_body_size must not be negative")
     public = _public_parts(public_url) if public_url is not None else None
 
     async def serve_http(scope: Scope, receive: Receive, send: Send) -> None:
@@ -222,7 +223,7 @@ def asgi_app(
             request = HttpRequest(method=method, url=url, headers=headers, body=b"".join(chunks))
             response = await handle(request)
             if not isinstance(response, HttpResponse):
-                raise TypeError(f"handler returned {type(response).__name__}")
+                raise ArgumentTypeError(f"handler returned {type(response).__name__}")
             _response_headers(response)  # refuse unencodable headers before anything is sent
         except Exception as exc:
             logger.error(
@@ -246,6 +247,6 @@ def asgi_app(
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": 1008})
         else:
-            raise ValueError(f"unsupported ASGI scope type {kind!r}")
+            raise UsageError(f"unsupported ASGI scope type {kind!r}")
 
     return app

@@ -19,6 +19,8 @@ import zlib
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING
 
+from oid4vci.errors import UsageError
+
 try:
     import httpx
 except ModuleNotFoundError as exc:  # exercised in a venv without the extra
@@ -34,7 +36,6 @@ from oid4vci.errors import (
     ResponseTooLarge,
     TransportError,
     TransportTimeout,
-    UsageError,
 )
 from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, Headers, HttpRequest, HttpResponse
 from oid4vci.transports._common import DEFAULT_MAX_RESPONSE_SIZE, describe
@@ -142,11 +143,11 @@ class HttpxTransport(AsyncTransport):
         limits: httpx.Limits | None = None,
     ) -> None:
         if connect_timeout <= 0 or total_timeout <= 0:
-            raise ValueError("timeouts must be positive")
+            raise UsageError("timeouts must be positive")
         if max_response_size < 0:
-            raise ValueError("max_response_size must not be negative")
+            raise UsageError("max_response_size must not be negative")
         if client is not None and limits is not None:
-            raise ValueError("limits configure the client this transport creates; not both")
+            raise UsageError("limits configure the client this transport creates; not both")
         self._client = client
         self._owns_client = client is None
         self._limits = limits

@@ -27,7 +27,14 @@ from urllib.parse import urlsplit
 
 import anyio.lowlevel
 
-from oid4vci.errors import ConnectError, RedirectRefused, ResponseTooLarge, TransportError
+from oid4vci.errors import (
+    ArgumentTypeError,
+    ConnectError,
+    RedirectRefused,
+    ResponseTooLarge,
+    TransportError,
+    UsageError,
+)
 from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, HttpRequest, HttpResponse
 from oid4vci.urls import origin_of
 
@@ -43,11 +50,11 @@ def _normalize_origin(origin: str) -> str:
         parts = urlsplit(origin)
         parts.port  # noqa: B018 - validates the port
     except ValueError as exc:
-        raise ValueError("route origin is not a valid URL") from exc
+        raise UsageError("route origin is not a valid URL") from exc
     if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise ValueError("route origin must look like 'https://host[:port]'")
+        raise UsageError("route origin must look like 'https://host[:port]'")
     if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
-        raise ValueError(
+        raise UsageError(
             "routes are keyed by origin only ('https://host[:port]'); "
             "route paths inside the handler"
         )
@@ -86,7 +93,7 @@ class InMemoryTransport(AsyncTransport):
         raise_on_redirect: bool = True,
     ) -> None:
         if max_response_size is not None and max_response_size < 0:
-            raise ValueError("max_response_size must not be negative")
+            raise UsageError("max_response_size must not be negative")
         self._default = handler
         self._routes: dict[str, Handler] = {}
         self._max_response_size = max_response_size
@@ -144,7 +151,7 @@ class InMemoryTransport(AsyncTransport):
         handler = self._handler_for(request)
         response = await handler(request)
         if not isinstance(response, HttpResponse):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"in-memory handler returned {type(response).__name__}, expected HttpResponse"
             )
         if self._max_response_size is not None and len(response.body) > self._max_response_size:

@@ -33,7 +33,7 @@ import attrs
 
 from oid4vci._wire import record_from_json, record_to_json, store_record
 from oid4vci.dpop import DpopProof, verify_dpop_jwt
-from oid4vci.errors import DpopError, ErrorCode, JoseError
+from oid4vci.errors import DpopError, ErrorCode, JoseError, UsageError
 from oid4vci.http import HttpRequest, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.config import IssuerConfig
@@ -155,7 +155,7 @@ class _JtiStore:
     async def add_if_absent(self, key: str, ttl: float) -> bool:
         """Record ``key`` for ``ttl`` seconds; False when it was already there (a replay)."""
         if not key.startswith(store_keys.dpop_jti_prefix()):
-            raise ValueError("not a DPoP jti key")
+            raise UsageError("not a DPoP jti key")
         return await self._store.add_if_absent(key, True, ttl)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oid4vci.errors import AuthorizationError, ErrorCode
+from oid4vci.errors import AuthorizationError, ErrorCode, UsageError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import create_error_response, json_response
@@ -31,7 +31,7 @@ def create_as_metadata(config: IssuerConfig) -> dict[str, Any]:
     one is then off).
     """
     if not config.builtin_authorization_server:
-        raise ValueError("an external authorization server is configured")
+        raise UsageError("an external authorization server is configured")
     code_flow = config.user_authenticator is not None
     grant_types = [PRE_AUTHORIZED_CODE_GRANT]
     metadata: dict[str, Any] = {

@@ -24,6 +24,7 @@ import attrs
 from cryptography import x509
 
 from oid4vci._wire import store_record
+from oid4vci.errors import UsageError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer
@@ -121,32 +122,32 @@ class CredentialConfigurationSpec:
     @id.validator
     def _check_id(self, _: attrs.Attribute[str], value: str) -> None:
         if not value or not isinstance(value, str):
-            raise ValueError("credential configuration id must be a non-empty string")
+            raise UsageError("credential configuration id must be a non-empty string")
 
     @lifetime.validator
     def _check_lifetime(self, _: attrs.Attribute[int], value: int) -> None:
         if value <= 0:
-            raise ValueError("lifetime must be positive")
+            raise UsageError("lifetime must be positive")
 
     @format.validator
     def _check_format(self, _: attrs.Attribute[str], value: str) -> None:
         if value not in _ISSUABLE_FORMATS:
-            raise ValueError("format must be 'dc+sd-jwt', 'vc+sd-jwt' or 'jwt_vc_json'")
+            raise UsageError("format must be 'dc+sd-jwt', 'vc+sd-jwt' or 'jwt_vc_json'")
 
     def __attrs_post_init__(self) -> None:
         if self.format in _SD_JWT_FORMATS:
             if not isinstance(self.vct, str) or not self.vct:
-                raise ValueError("an SD-JWT VC configuration needs a non-empty vct")
+                raise UsageError("an SD-JWT VC configuration needs a non-empty vct")
             if self.credential_definition_types:
-                raise ValueError("credential_definition_types is only for jwt_vc_json")
+                raise UsageError("credential_definition_types is only for jwt_vc_json")
             return
         if self.vct is not None:
-            raise ValueError("a jwt_vc_json configuration has no vct")
+            raise UsageError("a jwt_vc_json configuration has no vct")
         types = self.credential_definition_types
         if not all(isinstance(t, str) and t for t in types) or len(set(types)) != len(types):
-            raise ValueError("credential_definition_types must be distinct non-empty strings")
+            raise UsageError("credential_definition_types must be distinct non-empty strings")
         if "VerifiableCredential" not in types:
-            raise ValueError(
+            raise UsageError(
                 "a jwt_vc_json configuration needs credential_definition_types "
                 "including 'VerifiableCredential'"
             )
@@ -337,10 +338,10 @@ def _configurations(
     out: dict[str, CredentialConfigurationSpec] = {}
     for spec in specs:
         if spec.id in out:
-            raise ValueError("duplicate credential configuration id")
+            raise UsageError("duplicate credential configuration id")
         out[spec.id] = spec
     if isinstance(value, Mapping) and any(key != spec.id for key, spec in value.items()):
-        raise ValueError("credential_configurations keys must equal each spec's id")
+        raise UsageError("credential_configurations keys must equal each spec's id")
     return out
 
 
@@ -348,7 +349,7 @@ def _issuer_url(value: str) -> str:
     require_secure_url(value, allow_insecure_loopback=True, what="credential_issuer")
     parts = urlsplit(value)
     if parts.query:
-        raise ValueError("credential_issuer must not have a query")
+        raise UsageError("credential_issuer must not have a query")
     return value
 
 
@@ -402,12 +403,12 @@ class IssuerConfig:
     @batch_size.validator
     def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:
         if value < 1:
-            raise ValueError("batch_size must be at least 1")
+            raise UsageError("batch_size must be at least 1")
 
     @tx_code_max_attempts.validator
     def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
         if value < 1:
-            raise ValueError("tx_code_max_attempts must be at least 1")
+            raise UsageError("tx_code_max_attempts must be at least 1")
 
     @property
     def builtin_authorization_server(self) -> bool:
@@ -428,14 +429,14 @@ class IssuerConfig:
         try:
             path = ENDPOINT_PATHS[name]
         except KeyError:
-            raise ValueError(f"unknown endpoint {name!r}") from None
+            raise UsageError(f"unknown endpoint {name!r}") from None
         base = self.credential_issuer.rstrip("/")
         if name == "offer":
             if not item:
-                raise ValueError("the offer endpoint needs an offer id")
+                raise UsageError("the offer endpoint needs an offer id")
             return base + path + quote(item, safe="")
         if item is not None:
-            raise ValueError(f"endpoint {name!r} takes no item")
+            raise UsageError(f"endpoint {name!r} takes no item")
         return base + path
 
     def configuration(self, configuration_id: str) -> CredentialConfigurationSpec | None:

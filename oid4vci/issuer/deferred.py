@@ -38,6 +38,7 @@ from oid4vci.errors import (
     ErrorCode,
     ProtocolError,
     StoreError,
+    UsageError,
     WireFormatError,
 )
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
@@ -118,7 +119,7 @@ async def complete_deferred(
     record = await _record(transaction_id, config)
     spec = config.configuration(record.configuration_id)
     if spec is None:
-        raise ValueError("the transaction's credential configuration no longer exists")
+        raise UsageError("the transaction's credential configuration no longer exists")
     credentials = await create_credentials(
         spec, config, claims=claims, holder_jwks=record.holder_jwks, version=record.version
     )

@@ -29,7 +29,14 @@ from urllib.parse import quote, unquote, urlsplit
 import attrs
 
 from oid4vci._wire import record_from_json, record_to_json, store_record
-from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError, StoreError
+from oid4vci.errors import (
+    ArgumentTypeError,
+    CredentialRequestError,
+    ErrorCode,
+    ProtocolError,
+    StoreError,
+    UsageError,
+)
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.authorization import IssuerStateRecord
@@ -124,16 +131,16 @@ class TxCodeSpec:
     @length.validator
     def _check_length(self, _: attrs.Attribute[int], value: int) -> None:
         if not 4 <= value <= 32:
-            raise ValueError("tx_code length must be between 4 and 32")
+            raise UsageError("tx_code length must be between 4 and 32")
 
     @value.validator
     def _check_value(self, _: attrs.Attribute[str | None], value: str | None) -> None:
         if value is None:
             return
         if len(value) != self.length:
-            raise ValueError("tx_code value must have the declared length")
+            raise UsageError("tx_code value must have the declared length")
         if self.input_mode == "numeric" and not value.isdigit():
-            raise ValueError("a numeric tx_code must be digits")
+            raise UsageError("a numeric tx_code must be digits")
 
     def generate(self) -> str:
         """The code to require: ``value`` or a fresh random one."""
@@ -200,11 +207,11 @@ class OfferTemplate:
     @name.validator
     def _check_name(self, _: attrs.Attribute[str], value: str) -> None:
         if not value or quote(value, safe="") != value:
-            raise ValueError("template names must be non-empty and URL-safe")
+            raise UsageError("template names must be non-empty and URL-safe")
 
     def __attrs_post_init__(self) -> None:
         if self.grant == "pre-authorized_code" and not self.subject:
-            raise ValueError("a pre-authorized template needs a subject")
+            raise UsageError("a pre-authorized template needs a subject")
 
 
 def offer_url(config: IssuerConfig, offer_id: str) -> str:
@@ -219,13 +226,15 @@ def offer_template_url(config: IssuerConfig, name: str) -> str:
 
 def _check_ids(config: IssuerConfig, configuration_ids: Sequence[str]) -> tuple[str, ...]:
     ids = _str_tuple(configuration_ids)
+    if not all(isinstance(cid, str) for cid in ids):
+        raise ArgumentTypeError("configuration_ids must be strings")
     if not ids:
-        raise ValueError("an offer needs at least one credential configuration")
+        raise UsageError("an offer needs at least one credential configuration")
     unknown = [cid for cid in ids if cid not in config.credential_configurations]
     if unknown:
-        raise ValueError(f"unknown credential configurations: {unknown!r}")
+        raise UsageError(f"unknown credential configurations: {unknown!r}")
     if len(set(ids)) != len(ids):
-        raise ValueError("credential configurations must not repeat")
+        raise UsageError("credential configurations must not repeat")
     return ids
 
 
@@ -274,11 +283,14 @@ async def create_pre_authorized_offer(
     Transaction Code when ``tx_code`` is given). ``options`` (:class:`OfferOptions`) says how
     it is published (by value by default). ``data`` is stored with the code
     (see :class:`~oid4vci.issuer.token.PreAuthorizedGrant`). Raises :class:`ValueError` for
-    unknown configurations or an empty ``subject``.
+    unknown configurations or an empty ``subject`` (:class:`~oid4vci.errors.UsageError`, a
+    ``ValueError``), :class:`~oid4vci.errors.ArgumentTypeError` for arguments of the wrong type.
     """
     ids = _check_ids(config, configuration_ids)
+    if not isinstance(subject, str):
+        raise ArgumentTypeError("subject must be a string")
     if not subject:
-        raise ValueError("a pre-authorized offer needs a subject")
+        raise UsageError("a pre-authorized offer needs a subject")
     code = secrets.token_urlsafe(32)
     offer_id = secrets.token_urlsafe(16)
     tx_value = tx_code.generate() if tx_code is not None else None

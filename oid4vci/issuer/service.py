@@ -63,6 +63,7 @@ from oid4vci.errors import (
     ErrorCode,
     ProtocolError,
     StoreError,
+    UsageError,
     ValidationError,
     WireFormatError,
 )
@@ -144,7 +145,7 @@ class Tenancy:
 
     def __attrs_post_init__(self) -> None:
         if self.mode not in _TENANT_MODES:
-            raise ValueError("tenancy mode must be 'subdomain' or 'path'")
+            raise UsageError("tenancy mode must be 'subdomain' or 'path'")
         if self.mode == "path":
             build_path_issuer_url(self.base_url, "probe")  # refuse a bad base URL now
 
@@ -226,7 +227,7 @@ class Issuer:
         """Add (or replace) an offer template; returns its URL at this issuer."""
         for cid in template.configuration_ids:
             if cid not in self.config.credential_configurations:
-                raise ValueError(f"unknown credential configuration {cid!r}")
+                raise UsageError(f"unknown credential configuration {cid!r}")
         self._templates[template.name] = template
         return offer_template_url(self.config, template.name)
 
@@ -250,7 +251,7 @@ class Issuer:
         :class:`~oid4vci.errors.ValidationError` for an invalid tenant name.
         """
         if self.tenancy is None:
-            raise ValueError("this issuer is not multi-tenant")
+            raise UsageError("this issuer is not multi-tenant")
         return self.tenancy.tenant_url(tenant)
 
     def tenant_config(self, tenant: str) -> IssuerConfig:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from oid4vci.errors import StoreFullError
+from oid4vci.errors import ArgumentTypeError, StoreFullError, UsageError
 
 __all__ = ["MemoryStore", "Store", "scoped_store"]
 
@@ -69,7 +69,7 @@ class Store(Protocol):
 def _check_ttl(ttl: float) -> float:
     ttl = float(ttl)
     if not math.isfinite(ttl) or ttl <= 0:
-        raise ValueError("ttl must be a positive, finite number of seconds")
+        raise UsageError("ttl must be a positive, finite number of seconds")
     return ttl
 
 
@@ -81,7 +81,7 @@ def _encode(value: Any) -> str:
     try:
         return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
-        raise TypeError("store values must be JSON-able") from exc
+        raise ArgumentTypeError("store values must be JSON-able") from exc
 
 
 class MemoryStore:
@@ -94,7 +94,7 @@ class MemoryStore:
 
     def __init__(self, *, max_entries: int = 100_000, clock: Callable[[], float] = time.time):
         if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
+            raise UsageError("max_entries must be at least 1")
         self._max_entries = max_entries
         self._clock = clock
         # key -> (json text, expires_at)
@@ -190,7 +190,7 @@ class MemoryStore:
             return 1
         current = json.loads(entry[0])
         if not isinstance(current, int) or isinstance(current, bool):
-            raise TypeError("increment on a key that does not hold an integer")
+            raise ArgumentTypeError("increment on a key that does not hold an integer")
         self._data[key] = (str(current + 1), entry[1])
         return current + 1
 

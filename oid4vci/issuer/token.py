@@ -30,7 +30,14 @@ import attrs
 
 from oid4vci._wire import record_from_json, record_to_json, store_record
 from oid4vci.dpop import DpopProof
-from oid4vci.errors import ErrorCode, ProtocolError, StoreError, TokenError, WireFormatError
+from oid4vci.errors import (
+    ErrorCode,
+    ProtocolError,
+    StoreError,
+    TokenError,
+    UsageError,
+    WireFormatError,
+)
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer._request_body import parse_form_post
@@ -107,7 +114,7 @@ async def store_pre_authorized_code(
     """
     key = store_keys.pre_authorized_code_key(code)
     if not await store.add_if_absent(key, record_to_json(grant), ttl):
-        raise ValueError("pre-authorized code already exists")
+        raise UsageError("pre-authorized code already exists")
 
 
 @store_record
@@ -137,7 +144,7 @@ async def store_authorization_code(
     """Record an authorization code (``code:<code>``) for ``ttl`` seconds."""
     key = store_keys.authorization_code_key(code)
     if not await store.add_if_absent(key, record_to_json(grant), ttl):
-        raise ValueError("authorization code already exists")
+        raise UsageError("authorization code already exists")
 
 
 @attrs.frozen(kw_only=True, repr=False)

@@ -20,7 +20,7 @@ from oid4vci._wire import (
     unstructure,
     wire_model,
 )
-from oid4vci.errors import OfferError, WireFormatError
+from oid4vci.errors import OfferError, UsageError, WireFormatError
 
 __all__ = [
     "AUTHORIZATION_CODE_GRANT",
@@ -297,7 +297,7 @@ def build_credential_offer_uri(
     wallet's Credential Offer Endpoint. Exactly one of ``offer`` and ``offer_uri`` is given.
     """
     if (offer is None) == (offer_uri is None):
-        raise ValueError("give exactly one of offer and offer_uri")
+        raise UsageError("give exactly one of offer and offer_uri")
     if offer is not None:
         text = json.dumps(credential_offer_to_json(offer), separators=(",", ":"))
         query = urlencode({"credential_offer": text})

@@ -64,6 +64,7 @@ import anyio
 import attrs
 
 from oid4vci.errors import (
+    ArgumentTypeError,
     MissingDependencyError,
     StoreFullError,
     StoreUnavailableError,
@@ -189,7 +190,7 @@ def _parse_node(item: str) -> tuple[str, int]:
 def _ttl_ms(ttl: float) -> int:
     ttl = float(ttl)
     if not math.isfinite(ttl) or ttl <= 0:
-        raise ValueError("ttl must be a positive, finite number of seconds")
+        raise UsageError("ttl must be a positive, finite number of seconds")
     return max(1, math.ceil(ttl * 1000))
 
 
@@ -197,7 +198,7 @@ def _encode(value: Any) -> str:
     try:
         return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
-        raise TypeError("store values must be JSON-able") from exc
+        raise ArgumentTypeError("store values must be JSON-able") from exc
 
 
 def _decode(raw: str | bytes | None) -> Any | None:
@@ -346,7 +347,9 @@ class RedisStore:
             if text.startswith("OOM"):
                 raise StoreFullError(f"{message}: Redis is out of memory; retry later") from None
             if "not an integer" in text:
-                raise TypeError("increment on a key that does not hold an integer") from None
+                raise ArgumentTypeError(
+                    "increment on a key that does not hold an integer"
+                ) from None
             raise StoreUnavailableError(
                 f"{message}: Redis refused ({text.split(' ', 1)[0]}); retry later"
             ) from None

@@ -1518,7 +1518,7 @@ def _grant(value: str | None) -> FlowKind | None:
         return "pre-authorized_code"
     if value == "authorization_code":
         return "authorization_code"
-    raise ValueError("grant")
+    raise UsageError("grant")
 
 
 def _load(
@@ -1530,7 +1530,7 @@ def _load(
 ) -> IssuanceFlow:
     state = FlowState(saved.state)
     if state not in WAITING_STATES:
-        raise ValueError("state")
+        raise UsageError("state")
     flow = IssuanceFlow(
         policy=policy, clock=clock, grant=_grant(saved.grant), metadata_cache=metadata_cache
     )
@@ -1552,7 +1552,7 @@ def _load(
     flow._as_id = saved.authorization_server
     if saved.authorization_server_metadata is not None:
         if saved.authorization_server is None:
-            raise ValueError("authorization_server")
+            raise UsageError("authorization_server")
         flow._as_meta = read_as_metadata(
             saved.authorization_server_metadata, saved.authorization_server
         )
@@ -1598,7 +1598,7 @@ def _load(
         for c in saved.received
     ]
     if saved.deferred and session is None:
-        raise ValueError("session")
+        raise UsageError("session")
     flow._deferred = [
         DeferredTransaction(
             transaction_id=d.transaction_id,
@@ -1629,18 +1629,18 @@ def _load(
             flow._redirect_uri,
         )
         if flow._grant != "authorization_code":
-            raise ValueError("grant")
+            raise UsageError("grant")
     elif state in (_S.WAITING_FOR_DEFERRED, _S.DEFERRED):
         needed = (session, flow._deferred or None)
     else:
         needed = ()
     if any(value is None for value in needed):
-        raise ValueError("incomplete")
+        raise UsageError("incomplete")
     flow._history = [_row(text) for text in saved.history]
     if (flow._history and next_state(*flow._history[-1]).target is not state) or any(
         next_state(*a).target is not b[0] for a, b in itertools.pairwise(flow._history)
     ):
-        raise ValueError("history")
+        raise UsageError("history")
     flow._state = state
     return flow
 

@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 import attrs
 from cryptography import x509
 
+from oid4vci.errors import UsageError
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.x509 import TrustAnchor, load_trust_anchors
 
@@ -123,10 +124,10 @@ class WalletPolicy:
 
     def __attrs_post_init__(self) -> None:
         if self.dpop not in ("auto", "required", "off"):
-            raise ValueError("dpop must be 'auto', 'required' or 'off'")
+            raise UsageError("dpop must be 'auto', 'required' or 'off'")
         if self.par not in ("auto", "always", "never"):
-            raise ValueError("par must be 'auto', 'always' or 'never'")
+            raise UsageError("par must be 'auto', 'always' or 'never'")
         if self.metadata_cache_ttl < 0 or self.deferred_max_wait < 0 or self.clock_skew < 0:
-            raise ValueError("durations must not be negative")
+            raise UsageError("durations must not be negative")
         if not self.deferred_default_interval > 0:
-            raise ValueError("deferred_default_interval must be positive")
+            raise UsageError("deferred_default_interval must be positive")

@@ -189,3 +189,23 @@ async def test_templates_mint_fresh_offers(clock: FakeClock) -> None:
         )
     with pytest.raises(KeyError):
         issuer.offer_template_url("unknown")
+
+
+async def test_offer_arguments_of_the_wrong_type_name_the_parameter() -> None:
+    from oid4vci.errors import ArgumentTypeError, UsageError
+    from oid4vci.issuer import build_demo_issuer
+
+    demo = build_demo_issuer("https://issuer.example")
+    with pytest.raises(ArgumentTypeError, match="subject"):
+        await demo.issuer.create_pre_authorized_offer(
+            configuration_ids=[demo.configuration_id],
+            subject=5,  # type: ignore[arg-type]
+        )
+    with pytest.raises(ArgumentTypeError, match="configuration_ids"):
+        await demo.issuer.create_pre_authorized_offer(
+            configuration_ids=[1],  # type: ignore[list-item]
+            subject="alice",
+        )
+    with pytest.raises(UsageError, match="unknown"):
+        await demo.issuer.create_pre_authorized_offer(configuration_ids=["nope"], subject="a")
+    assert issubclass(ArgumentTypeError, TypeError) and issubclass(UsageError, ValueError)
