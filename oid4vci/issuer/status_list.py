@@ -224,14 +224,20 @@ async def _next_list(config: IssuerConfig, full: StatusListRecord) -> StatusList
     """The list after ``full``, agreed by every process (one ``add_if_absent`` winner)."""
     store = config.store
     now = config.clock()
-    candidate = await _new_list(config)
     key = store_keys.status_next_key(full.list_id)
-    if not await store.add_if_absent(key, candidate.list_id, max(_remaining(full, now), 1.0)):
-        chosen = await store.get(key)
-        if isinstance(chosen, str):
-            record = await _list_record(config, chosen)
-            if record is not None:
-                candidate = record
+    chosen = await store.get(key)
+    record = await _list_record(config, chosen) if isinstance(chosen, str) else None
+    if record is not None:
+        candidate = record  # another process moved on already: no new list needed
+    else:
+        candidate = await _new_list(config)
+        ttl = max(_remaining(full, now), 1.0)
+        if not await store.add_if_absent(key, candidate.list_id, ttl):
+            chosen = await store.get(key)
+            if isinstance(chosen, str):
+                record = await _list_record(config, chosen)
+                if record is not None:
+                    candidate = record
     await store.put(store_keys.status_current_key(), candidate.list_id, _remaining(candidate, now))
     return candidate
 
