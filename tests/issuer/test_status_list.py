@@ -17,10 +17,10 @@ import pytest
 
 from oid4vci.errors import UsageError
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import Issuer, IssuerConfig, StatusListSettings
+from oid4vci.issuer import Issuer, IssuerConfig, StatusListSettings, store_keys
 from oid4vci.issuer.config import CredentialConfigurationSpec
 from oid4vci.issuer.credential import create_credentials
-from oid4vci.issuer.status_list import allocate_status_entries, status_list_uri
+from oid4vci.issuer.status_list import JOURNAL_GRACE, allocate_status_entries, status_list_uri
 from oid4vci.issuer.store import MemoryStore, Store
 from oid4vci.jose import LocalSigner, Signer, decode_jws
 from oid4vci.jwtvc import verify_jwt_vc_json
@@ -468,3 +468,32 @@ async def status_flow(clock: FakeClock) -> None:
     await issuer.set_credential_status(references[0], "invalid")
     await issuer.set_credential_status("ada", "suspended")
     assert await _status(issuer, references[0], clock) == SUSPENDED
+
+
+async def test_a_journal_gap_is_waited_for_then_skipped(clock: FakeClock) -> None:
+    # A writer between its two steps (change number taken, change not yet written), and one
+    # that died there: the list is still served, later changes are applied past the gap, and
+    # the late change is picked up when it arrives.
+    store = MemoryStore(clock=clock)
+    config = make_config(clock, store=store)
+    issuer = Issuer(config)
+    first, second = (_reference(c) for c in await _mint(config, 2))
+    list_id = first.uri.rsplit("/", 1)[1]
+    assert await _status(issuer, first, clock) == VALID
+    # the slow writer: entry record updated, change number taken, journal entry not yet written
+    entry_key = store_keys.status_entry_key(list_id, first.idx)
+    entry = await store.get(entry_key)
+    assert isinstance(entry, dict)
+    await store.put(entry_key, {**entry, "status": INVALID}, 3600)
+    number = await store.increment(store_keys.status_version_key(list_id), 3600)
+    await store.increment(store_keys.status_version_key(list_id), 3600)  # a writer that died
+    await issuer.set_credential_status(second, "suspended")  # a later change, complete
+    assert await _status(issuer, second, clock) == SUSPENDED
+    assert await _status(issuer, first, clock) == VALID  # its change is not journaled yet
+    await store.put(store_keys.status_change_key(list_id, number), first.idx, 3600)
+    assert await _status(issuer, first, clock) == INVALID
+    signed = issuer.status_lists.tokens_signed
+    clock.advance(JOURNAL_GRACE + 1)  # the dead writer's number is given up
+    await _status(issuer, first, clock)
+    await _status(issuer, first, clock)
+    assert issuer.status_lists.tokens_signed == signed  # nothing changed: the token is reused
