@@ -197,6 +197,7 @@ async def issue_jwt_vc_json(
     exp: int | None = None,
     kid: str | None = None,
     clock: Callable[[], float] = time.time,
+    status: Mapping[str, Any] | None = None,
 ) -> str:
     """Issue a ``jwt_vc_json`` credential (see the module docstring) and return the JWT.
 
@@ -205,7 +206,9 @@ async def issue_jwt_vc_json(
     everything). With ``holder_jwk`` (a public key) ``sub`` and ``credentialSubject.id`` are its
     ``did:jwk`` and ``cnf.jwk`` the key, so ``credential_subject`` may not have an ``id``;
     without one, a string ``id`` there becomes ``sub``. ``iat`` defaults to the clock, ``nbf``
-    to ``iat``. Raises :class:`~oid4vci.errors.ValidationError` for unusable input.
+    to ``iat``. ``status`` becomes the top-level ``status`` claim, e.g. ``{"status_list": {"idx":
+    N, "uri": URI}}`` (draft-ietf-oauth-status-list-20 §6.1). Raises
+    :class:`~oid4vci.errors.ValidationError` for unusable input.
     """
     if not isinstance(issuer, str) or not issuer:
         raise ValidationError("'issuer' must be a non-empty string")
@@ -236,6 +239,10 @@ async def issue_jwt_vc_json(
         payload["sub"] = sub
     if cnf is not None:
         payload["cnf"] = cnf
+    if status is not None:
+        if not isinstance(status, Mapping):
+            raise ValidationError("'status' must be a JSON object")
+        payload["status"] = _json_value(status)
     payload["vc"] = {
         "@context": [VC_BASE_CONTEXT],
         "type": type_list,

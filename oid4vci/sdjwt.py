@@ -240,7 +240,14 @@ _PLAIN_TYPES: Final = (str, int, bool)
 class _Encoder:
     hash_alg: str
     decoys: int
+    max_decoys: int | None = None
     disclosures: list[str] = attrs.field(factory=list)
+
+    def decoy_count(self) -> int:
+        """``decoys``, or a CSPRNG draw in ``decoys..max_decoys`` (one per ``_sd`` array)."""
+        if self.max_decoys is None:
+            return self.decoys
+        return self.decoys + secrets.randbelow(self.max_decoys - self.decoys + 1)
 
     def disclose(self, name: str | None, value: Any) -> str:
         # make_disclosure() without its argument checks: ``object`` has already refused
@@ -282,7 +289,7 @@ class _Encoder:
             else:
                 out[name] = self.value(member)
         if top_level or digests:
-            digests.extend(_decoy_digest(self.hash_alg) for _ in range(self.decoys))
+            digests.extend(_decoy_digest(self.hash_alg) for _ in range(self.decoy_count()))
         if digests:
             out["_sd"] = sorted(digests)
         return out
@@ -311,7 +318,9 @@ class SdJwtOptions:
     ``typ`` is the JOSE header ``typ`` (``dc+sd-jwt``; ``vc+sd-jwt`` for Draft 13/14);
     ``iat`` defaults to now by ``clock``; ``exp`` / ``nbf`` / ``status`` are written when
     given; the header carries ``kid`` or ``x5c``; ``decoys`` decoy digests are added to every
-    ``_sd`` array; ``hash_alg`` is the ``_sd_alg``.
+    ``_sd`` array; ``hash_alg`` is the ``_sd_alg``. With ``max_decoys`` each ``_sd`` array gets
+    its own random number of decoys in ``decoys..max_decoys`` (drawn with :mod:`secrets`), so
+    credentials of one shape do not all have the same digest counts.
     """
 
     typ: str = "dc+sd-jwt"
@@ -324,6 +333,7 @@ class SdJwtOptions:
     decoys: int = 0
     hash_alg: str = "sha-256"
     clock: Callable[[], float] = time.time
+    max_decoys: int | None = None
 
 
 async def issue_sd_jwt_vc(
@@ -343,13 +353,15 @@ async def issue_sd_jwt_vc(
     decoys: int = 0,
     hash_alg: str = "sha-256",
     clock: Callable[[], float] = time.time,
+    max_decoys: int | None = None,
 ) -> str:
     """Issue an SD-JWT VC and return its compact form ``<jwt>~<d1>~...~<dn>~``.
 
     ``claims`` may mark members/elements with :func:`sd`; ``vct``, ``iss``, ``iat`` (default
     now), ``exp``, ``nbf``, ``status`` and ``cnf.jwk`` (``holder_jwk``, which must be public)
     are set from the keywords and may not appear in ``claims``. ``decoys`` decoy digests are
-    added to the top-level ``_sd`` array and to every nested ``_sd`` array. The JOSE header has
+    added to the top-level ``_sd`` array and to every nested ``_sd`` array (with ``max_decoys``,
+    a random number in ``decoys..max_decoys`` for each array). The JOSE header has
     ``typ`` (``dc+sd-jwt``; ``vc+sd-jwt`` for Draft 13/14) and ``kid`` or ``x5c``.
     The keywords after ``issuer`` are those of :class:`SdJwtOptions` (what :func:`issue_batch`
     takes as one value). Raises :class:`~oid4vci.errors.ValidationError` for unusable input.
@@ -365,6 +377,7 @@ async def issue_sd_jwt_vc(
         decoys=decoys,
         hash_alg=hash_alg,
         clock=clock,
+        max_decoys=max_decoys,
     )
     return await _issue(
         signer, vct=vct, claims=claims, holder_jwk=holder_jwk, issuer=issuer, options=options
@@ -397,6 +410,13 @@ async def _issue(
         raise ValidationError("use either 'kid' or 'x5c' in the header, not both")
     if not isinstance(decoys, int) or isinstance(decoys, bool) or not 0 <= decoys <= 1000:
         raise ValidationError("'decoys' must be an integer between 0 and 1000")
+    max_decoys = options.max_decoys
+    if max_decoys is not None and (
+        not isinstance(max_decoys, int)
+        or isinstance(max_decoys, bool)
+        or not decoys <= max_decoys <= 1000
+    ):
+        raise ValidationError("'max_decoys' must be an integer between 'decoys' and 1000")
     _hash(hash_alg)
     if not isinstance(claims, Mapping):
         raise ValidationError("'claims' must be a mapping")
@@ -406,7 +426,7 @@ async def _issue(
             if isinstance(claims[name], SelectivelyDisclosable) or name in ("_sd", "..."):
                 raise ValidationError(f"claim {name!r} cannot be selectively disclosable")
         raise ValidationError(f"claims {clashing} are set by keyword arguments, not 'claims'")
-    encoder = _Encoder(hash_alg=hash_alg, decoys=decoys)
+    encoder = _Encoder(hash_alg=hash_alg, decoys=decoys, max_decoys=max_decoys)
     payload = encoder.object(claims, top_level=True)
     if issuer is not None:
         if not isinstance(issuer, str) or not issuer:

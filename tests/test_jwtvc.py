@@ -107,6 +107,31 @@ def test_reason_codes_shared_with_sd_jwt() -> None:
 # -- issue → verify --------------------------------------------------------------------------
 
 
+async def test_status_claim(clock: FakeClock) -> None:
+    issuer = LocalSigner.generate(kid="issuer-key-1")
+    status = {"status_list": {"idx": 7, "uri": "https://issuer.example/status-lists/1"}}
+    token = await issue_jwt_vc_json(
+        issuer,
+        issuer=ISSUER,
+        types=TYPES,
+        credential_subject=SUBJECT,
+        holder_jwk=LocalSigner.generate().public_jwk,
+        status=status,
+        clock=clock,
+    )
+    assert decode_jws(token).payload["status"] == status
+    verify_jwt_vc_json(token, issuer_keys=[issuer.public_jwk], clock=clock)
+    with pytest.raises(ValidationError, match="status"):
+        await issue_jwt_vc_json(
+            issuer,
+            issuer=ISSUER,
+            types=TYPES,
+            credential_subject=SUBJECT,
+            holder_jwk=None,
+            status="revoked",  # type: ignore[arg-type]
+        )
+
+
 async def test_issue_and_verify_round_trip(clock: FakeClock) -> None:
     issuer = LocalSigner.generate(kid="issuer-key-1")
     holder = LocalSigner.generate()

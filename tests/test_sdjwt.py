@@ -487,6 +487,27 @@ async def test_decoys_present_and_ignored(clock: FakeClock) -> None:
     )
 
 
+async def test_max_decoys_draws_a_count_per_sd_array(clock: FakeClock) -> None:
+    signer = generate_signer()
+    claims = {"a": sd(1), "nested": {"b": sd(2)}}
+    top: set[int] = set()
+    pairs: set[tuple[int, int]] = set()
+    for _ in range(30):
+        text = await _issue(signer, claims, decoys=1, max_decoys=5, clock=clock)
+        verified = verify_sd_jwt_vc(text, issuer_keys=[signer.public_jwk], clock=clock)
+        assert verified.claims["a"] == 1 and verified.claims["nested"] == {"b": 2}
+        outer, inner = len(verified.payload["_sd"]) - 1, len(verified.payload["nested"]["_sd"]) - 1
+        assert 1 <= outer <= 5 and 1 <= inner <= 5
+        assert verified.payload["_sd"] == sorted(verified.payload["_sd"])
+        top.add(outer)
+        pairs.add((outer, inner))
+    assert len(top) > 1
+    assert any(outer != inner for outer, inner in pairs), "one draw per array, not per credential"
+    for bad in (0, 1001, True):
+        with pytest.raises(ValidationError, match="max_decoys"):
+            await _issue(signer, claims, decoys=1, max_decoys=bad, clock=clock)
+
+
 @pytest.mark.parametrize(
     ("alg", "hash_alg"), [("EdDSA", "sha-256"), ("ES384", "sha-384"), ("ES512", "sha-512")]
 )

@@ -36,6 +36,7 @@ from oid4vci.issuer.config import ExternalAuthorizationServer as ExternalAuthori
 from oid4vci.issuer.config import IssuerConfig as IssuerConfig
 from oid4vci.issuer.config import PendingLogin as PendingLogin
 from oid4vci.issuer.config import Respond as Respond
+from oid4vci.issuer.config import StatusListSettings as StatusListSettings
 from oid4vci.issuer.credential import create_credential_response as create_credential_response
 from oid4vci.issuer.credential import handle_credential as handle_credential
 from oid4vci.issuer.credential import parse_credential_request as parse_credential_request
@@ -101,6 +102,7 @@ __all__ = [
     "OfferTemplate",
     "PendingLogin",
     "Respond",
+    "StatusListSettings",
     # the store
     "Store",
     "Tenancy",

@@ -47,6 +47,7 @@ __all__ = [
     "IssuerConfig",
     "PendingLogin",
     "Respond",
+    "StatusListSettings",
     "UserAuthenticator",
 ]
 
@@ -353,6 +354,59 @@ def _issuer_url(value: str) -> str:
     return value
 
 
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive integer")
+
+
+@attrs.frozen(kw_only=True)
+class StatusListSettings:
+    """How the issuer publishes Token Status Lists (draft-ietf-oauth-status-list-20).
+
+    ``bits`` per entry (1, 2, 4 or 8; the default 2 holds valid, invalid and suspended) and
+    ``size`` entries per list (at least 2^17 by default: a big list hides who is checked).
+    Lists are served at ``<credential issuer><path><list id>``; a Status List Token lives
+    ``token_lifetime`` seconds (its ``exp``) and tells consumers to cache it ``ttl`` seconds
+    (its ``ttl`` and the ``Cache-Control`` max-age). A list's store entries live
+    ``list_lifetime`` seconds from its creation; it takes new credentials only while their
+    whole ``lifetime`` fits (so it must be longer than every configuration's ``lifetime``),
+    and only until ``fill_limit`` of its entries are used or ``max_tries`` random draws in a
+    row hit used entries: then a new list is started. ``signer`` signs the tokens (default:
+    the credential signer; its key is published at ``/.well-known/jwt-vc-issuer`` either way).
+    """
+
+    bits: int = attrs.field(default=2)
+    size: int = attrs.field(default=1 << 17, validator=_positive)
+    token_lifetime: int = attrs.field(default=24 * 3600, validator=_positive)
+    ttl: int = attrs.field(default=3600, validator=_positive)
+    list_lifetime: int = attrs.field(default=2 * _ONE_YEAR, validator=_positive)
+    fill_limit: float = 0.5
+    max_tries: int = attrs.field(default=16, validator=_positive)
+    path: str = "/status-lists/"
+    signer: Signer | None = attrs.field(default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.bits not in (1, 2, 4, 8):
+            raise ValueError("bits must be 1, 2, 4 or 8")
+        if self.size % (8 // self.bits):
+            raise ValueError("size * bits must be a multiple of 8")
+        if not 0 < self.fill_limit <= 1:
+            raise ValueError("fill_limit must be in (0, 1]")
+        if self.ttl >= self.token_lifetime:
+            raise ValueError("ttl must be shorter than token_lifetime")
+        if not self.path.startswith("/") or not self.path.endswith("/") or "?" in self.path:
+            raise ValueError("path must start and end with '/'")
+
+
+def _decoy_range(value: Iterable[int]) -> tuple[int, int]:
+    low, high = tuple(value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
+        raise ValueError("decoy_digests must be two integers")
+    if not 0 <= low <= high <= 1000:
+        raise ValueError("decoy_digests must be (low, high) with 0 <= low <= high <= 1000")
+    return (low, high)
+
+
 @attrs.frozen(kw_only=True)
 class IssuerConfig:
     """The whole configuration of an issuer (and its built-in authorization server).
@@ -399,6 +453,20 @@ class IssuerConfig:
     x5c_trust_anchors: tuple[x509.Certificate, ...] = attrs.field(
         default=(), converter=load_trust_anchors
     )
+    #: Token Status List references in every minted credential (``None``: none); see
+    #: :mod:`oid4vci.issuer.status_list`.
+    status: StatusListSettings | None = attrs.field(default=None)
+    #: Decoy digests per ``_sd`` array of an SD-JWT VC: a random number in ``(low, high)``,
+    #: drawn for each array, so credentials of one configuration differ in digest counts.
+    decoy_digests: tuple[int, int] = attrs.field(default=(1, 5), converter=_decoy_range)
+
+    @status.validator
+    def _check_status(self, _: attrs.Attribute[Any], value: StatusListSettings | None) -> None:
+        if value is None:
+            return
+        longest = max((s.lifetime for s in self.credential_configurations.values()), default=0)
+        if longest >= value.list_lifetime:
+            raise ValueError("status.list_lifetime must be longer than every credential lifetime")
 
     @batch_size.validator
     def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:

@@ -68,6 +68,7 @@ from oid4vci.issuer.responses import (
     temporarily_unavailable,
     with_allow,
 )
+from oid4vci.issuer.status_list import allocate_status_entries
 from oid4vci.jwtvc import issue_jwt_vc_json
 from oid4vci.models.credential import (
     CredentialRequest,
@@ -323,8 +324,16 @@ async def create_credentials(
     claims: Mapping[str, Any],
     holder_jwks: Sequence[Mapping[str, Any]],
     version: SpecVersion,
+    subject: str = "",
 ) -> list[str]:
     """One credential of ``claims`` per holder key, for a request of ``version``.
+
+    With ``config.status``, every credential gets its own Token Status List entry
+    (``status: {"status_list": {"idx", "uri"}}``, draft-ietf-oauth-status-list-20 §6.1),
+    allocated and recorded for ``subject`` by
+    :func:`~oid4vci.issuer.status_list.allocate_status_entries`. SD-JWT VCs get
+    ``config.decoy_digests`` decoy digests in every ``_sd`` array (a fresh random count per
+    array).
 
     SD-JWT VC (``spec.vct``; ``typ`` of the version) with :func:`~oid4vci.sdjwt.sd` marks as
     selective disclosures; or ``jwt_vc_json`` (``spec.credential_definition_types``), whose
@@ -335,25 +344,47 @@ async def create_credentials(
     """
     now = int(config.clock())
     try:
+        if isinstance(holder_jwks, Mapping) or not holder_jwks:
+            raise ValidationError("'holder_jwks' must be a non-empty sequence of public JWKs")
+        statuses = await _status_claims(config, spec, subject, len(holder_jwks))
         if spec.format == JWT_VC_JSON_FORMAT:
-            return await _create_jwt_vc_json(config, spec, claims, holder_jwks, now)
+            return await _create_jwt_vc_json(config, spec, claims, holder_jwks, now, statuses)
         assert spec.vct is not None  # CredentialConfigurationSpec requires it for SD-JWT VC
-        return await issue_batch(
-            config.credential_signer,
-            holder_jwks=holder_jwks,
-            vct=spec.vct,
-            claims=claims,
-            issuer=config.credential_issuer,
-            options=SdJwtOptions(
-                typ=version.sd_jwt_typ,
-                iat=now,
-                exp=now + spec.lifetime,
-                kid=credential_key_id(config),
-                clock=config.clock,
-            ),
+        low, high = config.decoy_digests
+        options = SdJwtOptions(
+            typ=version.sd_jwt_typ,
+            iat=now,
+            exp=now + spec.lifetime,
+            kid=credential_key_id(config),
+            clock=config.clock,
+            decoys=low,
+            max_decoys=high,
         )
+        minted: list[str] = []
+        for jwk, status in zip(holder_jwks, statuses, strict=True):
+            minted += await issue_batch(
+                config.credential_signer,
+                holder_jwks=[jwk],
+                vct=spec.vct,
+                claims=claims,
+                issuer=config.credential_issuer,
+                options=attrs.evolve(options, status=status),
+            )
+        return minted
     except ValidationError as exc:
         raise RuntimeError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
+
+
+async def _status_claims(
+    config: IssuerConfig, spec: CredentialConfigurationSpec, subject: str, count: int
+) -> list[dict[str, Any] | None]:
+    """One ``status`` claim per credential (``None`` each when status lists are off)."""
+    if config.status is None:
+        return [None] * count
+    references = await allocate_status_entries(
+        config, subject=subject, configuration_id=spec.id, count=count, lifetime=spec.lifetime
+    )
+    return [{"status_list": {"idx": ref.idx, "uri": ref.uri}} for ref in references]
 
 
 async def _create_jwt_vc_json(
@@ -362,9 +393,8 @@ async def _create_jwt_vc_json(
     claims: Mapping[str, Any],
     holder_jwks: Sequence[Mapping[str, Any]],
     now: int,
+    statuses: Sequence[Mapping[str, Any] | None],
 ) -> list[str]:
-    if isinstance(holder_jwks, Mapping) or not holder_jwks:
-        raise ValidationError("'holder_jwks' must be a non-empty sequence of public JWKs")
     subject = strip_sd_marks(claims)
     kid = credential_key_id(config)
     return [
@@ -379,8 +409,9 @@ async def _create_jwt_vc_json(
             exp=now + spec.lifetime,
             kid=kid,
             clock=config.clock,
+            status=status,
         )
-        for jwk in holder_jwks
+        for jwk, status in zip(holder_jwks, statuses, strict=True)
     ]
 
 
@@ -514,6 +545,7 @@ async def create_credential_response(
         claims=claims,
         holder_jwks=[p.jwk for p in verified.proofs],
         version=version,
+        subject=context.subject,
     )
     notification_id = await create_notification_id(
         context,

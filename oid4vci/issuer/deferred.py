@@ -121,7 +121,12 @@ async def complete_deferred(
     if spec is None:
         raise UsageError("the transaction's credential configuration no longer exists")
     credentials = await create_credentials(
-        spec, config, claims=claims, holder_jwks=record.holder_jwks, version=record.version
+        spec,
+        config,
+        claims=claims,
+        holder_jwks=record.holder_jwks,
+        version=record.version,
+        subject=record.subject,
     )
     await _save(transaction_id, attrs.evolve(record, credentials=tuple(credentials)), config)
 
@@ -209,7 +214,12 @@ async def create_deferred_credential_response(
             await config.store.delete(key)
             raise
         credentials = await create_credentials(
-            spec, config, claims=claims, holder_jwks=record.holder_jwks, version=version
+            spec,
+            config,
+            claims=claims,
+            holder_jwks=record.holder_jwks,
+            version=version,
+            subject=record.subject,
         )
     if await config.store.take(key) is None:
         # Another poll delivered it first.

@@ -1,7 +1,8 @@
 """A ready-made demo issuer (used by ``oid4vci serve`` and the examples).
 
 :func:`build_demo_issuer` returns a :class:`DemoIssuer`: an :class:`~oid4vci.issuer.Issuer` for
-one SD-JWT VC identity credential (configuration ``identity_credential``), a demo user
+one SD-JWT VC identity credential (configuration ``identity_credential``, with a Token Status
+List reference in every credential, served at ``<issuer>/status-lists/<id>``), a demo user
 ``alice`` / ``wonderland`` (subject ``alice``) with a plain HTML login form, ``batch_size`` 10,
 and three **offer templates**, each a reusable link:
 
@@ -42,6 +43,7 @@ from oid4vci.issuer.config import (
     IssuerConfig,
     PendingLogin,
     Respond,
+    StatusListSettings,
 )
 from oid4vci.issuer.offers import OfferTemplate, TxCodeSpec
 from oid4vci.issuer.responses import html_response
@@ -243,6 +245,7 @@ def build_demo_issuer(
         batch_size=10,
         clients=ClientPolicy(allow_custom_schemes=True),
         clock=clock,
+        status=StatusListSettings(),
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [

@@ -151,8 +151,22 @@ def create_issuer_metadata(
 
 
 def create_jwt_vc_issuer_metadata(config: IssuerConfig) -> dict[str, Any]:
-    """``{"issuer": <credential issuer>, "jwks": {"keys": [<public JWK with kid>]}}``."""
-    return {"issuer": config.credential_issuer, "jwks": {"keys": [public_credential_jwk(config)]}}
+    """``{"issuer": <credential issuer>, "jwks": {"keys": [<public JWK with kid>]}}``.
+
+    With a separate Status List Token signer (``status.signer``) its key is listed too, so
+    the ``kid`` of the tokens resolves here (draft-ietf-oauth-status-list-20 §11.3).
+    """
+    keys = [public_credential_jwk(config)]
+    status_signer = config.status.signer if config.status is not None else None
+    if status_signer is not None:
+        jwk = dict(status_signer.public_jwk)
+        kid = jwk.get("kid")
+        jwk["kid"] = kid if isinstance(kid, str) and kid else jwk_thumbprint(jwk)
+        jwk.setdefault("alg", status_signer.alg)
+        jwk.setdefault("use", "sig")
+        if jwk["kid"] != keys[0]["kid"]:
+            keys.append(jwk)
+    return {"issuer": config.credential_issuer, "jwks": {"keys": keys}}
 
 
 def _path(url: str) -> str:

@@ -19,6 +19,7 @@ path                                                   method    handler
 ``<path>/token``, ``<path>/par``                       POST      token, PAR (built-in AS only)
 ``<path>/authorize``                                   GET/POST  authorization endpoint
 ``<path>/offers/<id>``, ``<path>/offers/templates/<n>`` GET      credential offers by reference
+``<path>/status-lists/<id>`` (``status.path``)          GET      Token Status List (``status``)
 =====================================================  ========  =============================
 
 Each route calls the endpoint's ``handle_*`` function (``handle_token``, ``handle_credential``,
@@ -106,6 +107,13 @@ from oid4vci.issuer.responses import (
     json_response,
     temporarily_unavailable,
 )
+from oid4vci.issuer.status_list import (
+    StatusListCache,
+    StatusName,
+    handle_status_list,
+    set_credential_status,
+    status_list_uri,
+)
 from oid4vci.issuer.tenancy import (
     build_path_issuer_url,
     build_subdomain_issuer_url,
@@ -114,6 +122,7 @@ from oid4vci.issuer.tenancy import (
 )
 from oid4vci.issuer.token import handle_token
 from oid4vci.models.offer import build_credential_offer_uri
+from oid4vci.status import StatusReference
 from oid4vci.versions import SpecVersion
 
 __all__ = ["Issuer", "Tenancy", "TenantResolver"]
@@ -207,6 +216,11 @@ class Issuer:
             error_code=ErrorCode.INVALID_NOTIFICATION_REQUEST,
         )
         self._offer_route = _Route(name="offer", methods=("GET",), endpoint=self._offer)
+        #: The signed Status List Tokens and list bits this process serves.
+        self.status_lists = StatusListCache()
+        self._status_route = _Route(
+            name="status_list", methods=("GET",), endpoint=self._status_list
+        )
 
     def __repr__(self) -> str:
         return f"Issuer(credential_issuer={self.config.credential_issuer!r})"
@@ -302,6 +316,24 @@ class Issuer:
         """See :func:`oid4vci.issuer.deferred.deny_deferred`."""
         await deny_deferred(transaction_id, self.config)
 
+    async def set_credential_status(
+        self,
+        reference: tuple[str, int] | StatusReference | str,
+        status: StatusName | int,
+        *,
+        configuration_id: str | None = None,
+        config: IssuerConfig | None = None,
+    ) -> list[StatusReference]:
+        """See :func:`oid4vci.issuer.status_list.set_credential_status`.
+
+        ``reference`` is a ``(uri, idx)`` pair or a subject ("all credentials of subject X",
+        only those of ``configuration_id`` when given); ``status`` is ``"valid"``,
+        ``"invalid"`` or ``"suspended"``. Returns the entries changed.
+        """
+        return await set_credential_status(
+            reference, config or self.config, status, configuration_id=configuration_id
+        )
+
     def metadata(self, version: SpecVersion | None = None) -> dict[str, Any]:
         """The Credential Issuer metadata document (see :func:`create_issuer_metadata`)."""
         return create_issuer_metadata(self.config, version=version)
@@ -348,6 +380,10 @@ class Issuer:
         prefix = _path_of(config.endpoint("offer", "x"))[:-1]
         if path.startswith(prefix) and len(path) > len(prefix):
             return self._offer_route
+        if config.status is not None:
+            prefix = _path_of(status_list_uri("", config))
+            if path.startswith(prefix) and len(path) > len(prefix):
+                return self._status_route
         return None
 
     def _tenant_of(self, request: HttpRequest, base_url: str) -> str | None:
@@ -380,6 +416,9 @@ class Issuer:
 
     async def _offer(self, request: HttpRequest, config: IssuerConfig) -> HttpResponse:
         return await handle_offer(request, config, templates=self._templates)
+
+    async def _status_list(self, request: HttpRequest, config: IssuerConfig) -> HttpResponse:
+        return await handle_status_list(request, config, cache=self.status_lists)
 
     # -- the handler ---------------------------------------------------------------------
 

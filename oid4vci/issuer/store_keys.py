@@ -26,7 +26,21 @@ prefix                     owner (writes it)       TTL                          
 ``c_nonce:``               nonce                   ``c_nonce_ttl``                                  yes
 ``deferred:``              credential → deferred   :data:`DEFERRED_TTL` (24 h)                      yes
 ``notification:``          notification            max(``access_token_ttl``, 1 h)                   no
+``status_current:``        status_list             until the current list's end                     no
+``status_list:``           status_list             ``status.list_lifetime`` (until the list's end)  no
+``status_next:``           status_list             until the full list's end                        no
+``status_fill:``           status_list             until the list's end                             no
+``status_idx:``            status_list             until the list's end                             no
+``status_version:``        status_list             until the list's end                             no
+``status_change:``         status_list             until the list's end                             no
+``status_subject_n:``      status_list             2 × ``status.list_lifetime``                     no
+``status_subject:``        status_list             until the list's end                             no
 =========================  ======================  ===============================================  ==========
+
+The ``status_*`` keys are the Token Status Lists (:mod:`oid4vci.issuer.status_list`): every key
+of one list expires when the list does (``status.list_lifetime`` after its creation), so an
+index is never handed out twice while its list lives; ``status_idx:`` entries are claimed with
+``add_if_absent`` (one winner per index across processes).
 
 "Single use" keys are read with :meth:`Store.take <oid4vci.issuer.store.Store.take>` (or
 written with ``add_if_absent``, for the DPoP ``jti`` replay cache), so two parallel requests
@@ -48,6 +62,7 @@ __all__ = [
     "DEFERRED_TTL",
     "KEY_SCHEMA",
     "NOTIFICATION_MIN_TTL",
+    "STATUS_KEYS",
     "StoreKey",
     "access_token_key",
     "authorization_code_key",
@@ -64,6 +79,15 @@ __all__ = [
     "pending_login_key",
     "pre_authorized_attempts_key",
     "pre_authorized_code_key",
+    "status_change_key",
+    "status_current_key",
+    "status_entry_key",
+    "status_fill_key",
+    "status_list_key",
+    "status_next_key",
+    "status_subject_count_key",
+    "status_subject_key",
+    "status_version_key",
 ]
 
 #: How long a deferred transaction is kept (seconds).
@@ -197,6 +221,47 @@ NOTIFICATION = StoreKey(
     ttl=lambda c: max(c.access_token_ttl, NOTIFICATION_MIN_TTL),
 )
 
+
+def _list_lifetime(config: IssuerConfig) -> float:
+    from oid4vci.issuer.config import StatusListSettings
+
+    return float((config.status or StatusListSettings()).list_lifetime)
+
+
+def _status_key(prefix: str, holds: str, factor: float = 1.0) -> StoreKey:
+    return StoreKey(
+        prefix=prefix,
+        owner="status_list",
+        holds=holds,
+        single_use=False,
+        ttl=lambda c: factor * _list_lifetime(c),
+    )
+
+
+STATUS_CURRENT = _status_key("status_current:", "id of the list new credentials go to")
+STATUS_LIST = _status_key("status_list:", "StatusListRecord (bits, size, created, ends)")
+STATUS_NEXT = _status_key("status_next:", "id of the list after a full one (add_if_absent)")
+STATUS_FILL = _status_key("status_fill:", "counter of indices handed out from a list")
+STATUS_ENTRY = _status_key("status_idx:", "StatusEntryRecord of one index (add_if_absent)")
+STATUS_VERSION = _status_key("status_version:", "counter of status changes of a list")
+STATUS_CHANGE = _status_key("status_change:", "the index changed by change number n")
+STATUS_SUBJECT_COUNT = _status_key(
+    "status_subject_n:", "counter of a subject's credentials in one period", 2.0
+)
+STATUS_SUBJECT = _status_key("status_subject:", "StatusSubjectRecord (list id, idx, config)")
+#: The Token Status List rows.
+STATUS_KEYS = (
+    STATUS_CURRENT,
+    STATUS_LIST,
+    STATUS_NEXT,
+    STATUS_FILL,
+    STATUS_ENTRY,
+    STATUS_VERSION,
+    STATUS_CHANGE,
+    STATUS_SUBJECT_COUNT,
+    STATUS_SUBJECT,
+)
+
 #: Every key prefix the issuer writes, by prefix.
 KEY_SCHEMA: Mapping[str, StoreKey] = {
     entry.prefix: entry
@@ -216,6 +281,7 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         C_NONCE,
         DEFERRED,
         NOTIFICATION,
+        *STATUS_KEYS,
     )
 }
 
@@ -293,3 +359,52 @@ def deferred_key(transaction_id: str) -> str:
 def notification_key(notification_id: str) -> str:
     """``notification:<id>``."""
     return NOTIFICATION.key(notification_id)
+
+
+def status_current_key() -> str:
+    """``status_current:lists``."""
+    return STATUS_CURRENT.key("lists")
+
+
+def status_list_key(list_id: str) -> str:
+    """``status_list:<list id>``."""
+    return STATUS_LIST.key(list_id)
+
+
+def status_next_key(list_id: str) -> str:
+    """``status_next:<list id>``."""
+    return STATUS_NEXT.key(list_id)
+
+
+def status_fill_key(list_id: str) -> str:
+    """``status_fill:<list id>``."""
+    return STATUS_FILL.key(list_id)
+
+
+def status_entry_key(list_id: str, idx: int) -> str:
+    """``status_idx:<list id>:<idx>``."""
+    return STATUS_ENTRY.key(f"{list_id}:{idx}")
+
+
+def status_version_key(list_id: str) -> str:
+    """``status_version:<list id>``."""
+    return STATUS_VERSION.key(list_id)
+
+
+def status_change_key(list_id: str, number: int) -> str:
+    """``status_change:<list id>:<n>``."""
+    return STATUS_CHANGE.key(f"{list_id}:{number}")
+
+
+def _subject_hash(subject: str) -> str:
+    return hashlib.sha256(subject.encode("utf-8")).hexdigest()
+
+
+def status_subject_count_key(subject: str, period: int) -> str:
+    """``status_subject_n:<sha256 of the subject>:<period>``."""
+    return STATUS_SUBJECT_COUNT.key(f"{_subject_hash(subject)}:{period}")
+
+
+def status_subject_key(subject: str, period: int, number: int) -> str:
+    """``status_subject:<sha256 of the subject>:<period>:<n>``."""
+    return STATUS_SUBJECT.key(f"{_subject_hash(subject)}:{period}:{number}")

@@ -50,6 +50,7 @@ from tests.issuer import (
     test_offers,
     test_par,
     test_service,
+    test_status_list,
     test_token,
 )
 from tests.issuer.test_service import (
@@ -615,6 +616,7 @@ async def test_every_key_the_issuer_uses_is_in_the_schema(monkeypatch: pytest.Mo
         test_par.test_par_happy_path_and_single_use,
         test_deferred_notification.test_v1_deferred_pending_then_ready,
         test_deferred_notification.test_notification_flow,
+        test_status_list.status_flow,
     ]
     for flow in flows:
         await flow(FakeClock())
