@@ -356,7 +356,7 @@ def _issuer_url(value: str) -> str:
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive integer")
+        raise UsageError(f"{attribute.name} must be a positive integer")
 
 
 @attrs.frozen(kw_only=True)
@@ -387,23 +387,23 @@ class StatusListSettings:
 
     def __attrs_post_init__(self) -> None:
         if self.bits not in (1, 2, 4, 8):
-            raise ValueError("bits must be 1, 2, 4 or 8")
+            raise UsageError("bits must be 1, 2, 4 or 8")
         if self.size % (8 // self.bits):
-            raise ValueError("size * bits must be a multiple of 8")
+            raise UsageError("size * bits must be a multiple of 8")
         if not 0 < self.fill_limit <= 1:
-            raise ValueError("fill_limit must be in (0, 1]")
+            raise UsageError("fill_limit must be in (0, 1]")
         if self.ttl >= self.token_lifetime:
-            raise ValueError("ttl must be shorter than token_lifetime")
+            raise UsageError("ttl must be shorter than token_lifetime")
         if not self.path.startswith("/") or not self.path.endswith("/") or "?" in self.path:
-            raise ValueError("path must start and end with '/'")
+            raise UsageError("path must start and end with '/'")
 
 
 def _decoy_range(value: Iterable[int]) -> tuple[int, int]:
     low, high = tuple(value)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
-        raise ValueError("decoy_digests must be two integers")
+        raise UsageError("decoy_digests must be two integers")
     if not 0 <= low <= high <= 1000:
-        raise ValueError("decoy_digests must be (low, high) with 0 <= low <= high <= 1000")
+        raise UsageError("decoy_digests must be (low, high) with 0 <= low <= high <= 1000")
     return (low, high)
 
 
@@ -466,7 +466,7 @@ class IssuerConfig:
             return
         longest = max((s.lifetime for s in self.credential_configurations.values()), default=0)
         if longest >= value.list_lifetime:
-            raise ValueError("status.list_lifetime must be longer than every credential lifetime")
+            raise UsageError("status.list_lifetime must be longer than every credential lifetime")
 
     @batch_size.validator
     def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:
