@@ -74,7 +74,7 @@ class WorkerSpec:
     signing_jwk: dict[str, Any] = attrs.field(repr=False)
     index: int = 0
     log_level: int = logging.WARNING
-    nonce_keys: list[str] = attrs.field(factory=list, repr=False)
+    nonce_keys: list[str] = attrs.field(repr=False)
 
     def to_json(self) -> str:
         """The line sent to the worker."""
@@ -315,7 +315,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             allow_bearer=spec.allow_bearer,
             store=store,
             signer=LocalSigner.from_jwk(spec.signing_jwk),
-            nonce_keys=NonceKeys.from_text(spec.nonce_keys) if spec.nonce_keys else None,
+            nonce_keys=NonceKeys.from_text(spec.nonce_keys),
         )
         runner = web.AppRunner(
             make_aiohttp_app(demo.issuer.handle), access_log=None, shutdown_timeout=5.0
