@@ -17,6 +17,8 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
     │   ├── OfferError               a credential offer that cannot be used
     │   │   └── OfferFormatError     (oid4vci.models.offer) also a WireFormatError
+    │   ├── NonceError               (oid4vci.issuer.stateless_nonce) a server nonce that is forged,
+    │   │                            tampered with, of another purpose or expired; with a ``NonceReason``
     │   ├── CallbackError            an authorization response (the redirect to the wallet) that
     │   │                            does not match the flow (``state``, RFC 9207 ``iss``) or is malformed
     │   └── CredentialVerificationError   a received credential failed verification

@@ -1,8 +1,9 @@
 """``oid4vci serve --workers N --store URL``: N demo-issuer processes on one port, one store.
 
-The parent binds the listening socket once, generates the demo signing key once, and starts N
-worker processes (``python -m oid4vci.cli.workers``) that inherit the socket and read their
-settings, the private key included, as one JSON line on stdin (never on a command line). Each
+The parent binds the listening socket once, generates the demo signing key and the nonce key
+once, and starts N worker processes (``python -m oid4vci.cli.workers``) that inherit the socket
+and read their settings, the private keys included, as one JSON line on stdin (never on a
+command line). Each
 worker serves the demo issuer with aiohttp on the shared socket (the kernel hands each new
 connection to one of them) over the shared :class:`~oid4vci.stores.redis.RedisStore`, so a
 code, nonce or DPoP proof used at one worker is used at all of them. Workers print one JSON
@@ -60,8 +61,10 @@ class _BadValue(Exception):
 class WorkerSpec:
     """What a worker process needs; sent to it as one JSON line on stdin.
 
-    ``signing_jwk`` is the demo issuer's private key (hidden from ``repr``); ``store_url``
-    ``None`` means a :class:`~oid4vci.issuer.store.MemoryStore` of the worker's own.
+    ``signing_jwk`` is the demo issuer's private key and ``nonce_keys`` the base64url keys of
+    its stateless nonces (both hidden from ``repr``; every worker gets the same, so a nonce
+    minted by one worker is accepted by the others); ``store_url`` ``None`` means a
+    :class:`~oid4vci.issuer.store.MemoryStore` of the worker's own.
     """
 
     issuer_url: str
@@ -71,6 +74,7 @@ class WorkerSpec:
     signing_jwk: dict[str, Any] = attrs.field(repr=False)
     index: int = 0
     log_level: int = logging.WARNING
+    nonce_keys: list[str] = attrs.field(repr=False)
 
     def to_json(self) -> str:
         """The line sent to the worker."""
@@ -221,6 +225,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     except MissingDependencyError as exc:
         return _fail(str(exc), 1)
 
+    from oid4vci.issuer.stateless_nonce import NonceKeys
     from oid4vci.jose import LocalSigner
 
     try:
@@ -231,6 +236,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     bound = f"[{host}]" if ":" in host else host
     issuer_url = f"http://{bound}:{listener.getsockname()[1]}"
     signer = LocalSigner.generate("ES256", kid="demo-issuer-key")
+    nonce_keys = NonceKeys.generate().to_text()
     specs = [
         WorkerSpec(
             issuer_url=issuer_url,
@@ -240,6 +246,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
             signing_jwk=signer.private_jwk(),
             index=i,
             log_level=logging.getLogger().getEffectiveLevel(),
+            nonce_keys=nonce_keys,
         )
         for i in range(count)
     ]
@@ -295,6 +302,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
 
     from oid4vci.cli.serve import DemoServer
     from oid4vci.issuer.demo import build_demo_issuer
+    from oid4vci.issuer.stateless_nonce import NonceKeys
     from oid4vci.issuer.store import MemoryStore, Store
     from oid4vci.jose import LocalSigner
     from oid4vci.transports.aiohttp import make_aiohttp_app
@@ -307,6 +315,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             allow_bearer=spec.allow_bearer,
             store=store,
             signer=LocalSigner.from_jwk(spec.signing_jwk),
+            nonce_keys=NonceKeys.from_text(spec.nonce_keys),
         )
         runner = web.AppRunner(
             make_aiohttp_app(demo.issuer.handle), access_log=None, shutdown_timeout=5.0

@@ -79,6 +79,7 @@ from oid4vci.issuer.par import verify_par_request as verify_par_request
 from oid4vci.issuer.responses import create_error_response as create_error_response
 from oid4vci.issuer.service import Issuer as Issuer
 from oid4vci.issuer.service import Tenancy as Tenancy
+from oid4vci.issuer.stateless_nonce import NonceKeys as NonceKeys
 from oid4vci.issuer.store import MemoryStore as MemoryStore
 from oid4vci.issuer.store import Store as Store
 from oid4vci.issuer.token import create_token_response as create_token_response
@@ -98,6 +99,7 @@ __all__ = [
     "Issuer",
     "IssuerConfig",
     "MemoryStore",
+    "NonceKeys",
     "OfferOptions",
     "OfferTemplate",
     "PendingLogin",

@@ -16,8 +16,9 @@ endpoints share (RFC 6750 §2.1, RFC 9449 §7). Failures raise
 :func:`~oid4vci.issuer.responses.create_error_response` turns into a 401 with a
 ``WWW-Authenticate`` challenge.
 
-Also here, because several endpoints need them: server ``DPoP-Nonce`` values
-(``dpop_nonce:<value>``, RFC 9449 §8), the ``jti`` replay cache adapter and
+Also here, because several endpoints need them: server ``DPoP-Nonce`` values (RFC 9449 §8 and
+§9; stateless, see :mod:`oid4vci.issuer.stateless_nonce`: minting or checking one touches no
+store, and one may be reused until it expires), the ``jti`` replay cache adapter and
 :func:`verify_dpop_proof` (the issuer's DPoP policy applied to
 :func:`oid4vci.dpop.verify_dpop_jwt`).
 """
@@ -38,6 +39,7 @@ from oid4vci.http import HttpRequest, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import ResourceServerError
+from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce, seal_nonce
 from oid4vci.issuer.store import Store
 from oid4vci.jose import decode_jws, verify_jws
 from oid4vci.versions import SpecVersion
@@ -54,8 +56,6 @@ __all__ = [
 ]
 
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-#: The shape of the nonces this issuer creates (checked before any store lookup).
-NONCE_RE = re.compile(r"[A-Za-z0-9\-_]{16,128}")
 _MAX_TOKEN_LENGTH = 8192
 
 
@@ -129,18 +129,35 @@ async def grant_is_revoked(grant_id: str, config: IssuerConfig) -> bool:
 
 
 async def create_dpop_nonce(config: IssuerConfig) -> str:
-    """A fresh server ``DPoP-Nonce``, valid ``config.dpop_nonce_ttl`` seconds (reusable)."""
-    nonce = secrets.token_urlsafe(24)
-    key, ttl = store_keys.dpop_nonce_key(nonce), store_keys.DPOP_NONCE.ttl(config)
-    await config.store.put(key, True, ttl)
-    return nonce
+    """A fresh server ``DPoP-Nonce``, valid ``config.dpop_nonce_ttl`` seconds (reusable).
+
+    Stateless: sealed with ``config.nonce_keys``; nothing is written to the store.
+    """
+    return seal_nonce(
+        config.nonce_keys,
+        NoncePurpose.DPOP_NONCE,
+        audience=config.credential_issuer,
+        expires_at=config.clock() + config.dpop_nonce_ttl,
+    )
 
 
 async def is_live_dpop_nonce(nonce: str, config: IssuerConfig) -> bool:
-    """True when ``nonce`` is a live server ``DPoP-Nonce`` of this issuer."""
-    if not isinstance(nonce, str) or not NONCE_RE.fullmatch(nonce):
+    """True when ``nonce`` is a live server ``DPoP-Nonce`` of this issuer (no store access).
+
+    RFC 9449 §8 lets the server decide how long a nonce is good for: it may be reused until it
+    expires; replayed proofs are caught by the ``jti`` cache, not by the nonce.
+    """
+    try:
+        open_nonce(
+            nonce,
+            config.nonce_keys,
+            NoncePurpose.DPOP_NONCE,
+            audience=config.credential_issuer,
+            now=config.clock(),
+        )
+    except NonceError:
         return False
-    return await config.store.get(store_keys.dpop_nonce_key(nonce)) is not None
+    return True
 
 
 # -- DPoP ----------------------------------------------------------------------------------

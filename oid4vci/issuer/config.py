@@ -26,6 +26,7 @@ from cryptography import x509
 from oid4vci._wire import store_record
 from oid4vci.errors import UsageError
 from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer
 from oid4vci.urls import is_loopback_url, require_secure_url
@@ -467,6 +468,12 @@ class IssuerConfig:
         longest = max((s.lifetime for s in self.credential_configurations.values()), default=0)
         if longest >= value.list_lifetime:
             raise UsageError("status.list_lifetime must be longer than every credential lifetime")
+
+    #: Keys of the stateless ``c_nonce`` and ``DPoP-Nonce`` values (current + still accepted).
+    #: The default is one random key per process: every worker of a deployment must be given
+    #: the same :class:`~oid4vci.issuer.stateless_nonce.NonceKeys`, or nonces minted by one
+    #: worker are refused by another.
+    nonce_keys: NonceKeys = attrs.field(factory=default_nonce_keys, repr=False)
 
     @batch_size.validator
     def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:

@@ -48,6 +48,7 @@ from oid4vci.issuer.config import (
 from oid4vci.issuer.offers import OfferTemplate, TxCodeSpec
 from oid4vci.issuer.responses import html_response
 from oid4vci.issuer.service import Issuer
+from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import MemoryStore, Store
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.sdjwt import sd
@@ -225,11 +226,13 @@ def build_demo_issuer(
     store: Store | None = None,
     signer: Signer | None = None,
     clock: Callable[[], float] = time.time,
+    nonce_keys: NonceKeys | None = None,
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
 
     ``signer`` defaults to a fresh ES256 key with ``kid`` ``demo-issuer-key``; ``store`` to a
-    :class:`MemoryStore` using ``clock``.
+    :class:`MemoryStore` using ``clock``; ``nonce_keys`` to this process's random nonce key
+    (workers sharing a store must share one value).
     """
     spec = demo_configuration(issuer_url)
     base = IssuerConfig(
@@ -246,6 +249,7 @@ def build_demo_issuer(
         clients=ClientPolicy(allow_custom_schemes=True),
         clock=clock,
         status=StatusListSettings(),
+        nonce_keys=nonce_keys if nonce_keys is not None else default_nonce_keys(),
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [

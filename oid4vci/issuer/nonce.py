@@ -6,22 +6,26 @@ the endpoint takes no credentials (OID4VCI 1.0 §7.1).
 
 The answer is ``200 {"c_nonce": "..."}`` with ``Cache-Control: no-store`` (OID4VCI 1.0 §7.2), plus a
 ``DPoP-Nonce`` header when the issuer requires server DPoP nonces (``require_dpop_nonce``), so the
-wallet can use it in the DPoP proof of its next credential request. Each ``c_nonce`` is single use
-(:func:`take_c_nonce`) and lives ``config.c_nonce_ttl`` seconds under ``c_nonce:<value>``
-(:mod:`oid4vci.issuer.store_keys`).
+wallet can use it in the DPoP proof of its next credential request.
+
+Nonces are stateless (:mod:`oid4vci.issuer.stateless_nonce`): a ``c_nonce`` is sealed with the
+issuer's :attr:`~oid4vci.issuer.config.IssuerConfig.nonce_keys` and carries its own expiry
+(``config.c_nonce_ttl`` seconds), so this endpoint writes nothing to the store. It is single use
+at redemption: :func:`take_c_nonce`, called once a credential request's access token, DPoP proof
+and key proofs have passed, records it under ``c_nonce_used:<id>`` with ``add_if_absent`` until
+it expires (:mod:`oid4vci.issuer.store_keys`), so of two concurrent redemptions exactly one wins.
 """
 
 from __future__ import annotations
 
-import secrets
+import math
 
 import attrs
 
-from oid4vci._wire import record_to_json, store_record
 from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError, StoreError
 from oid4vci.http import Headers, HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
-from oid4vci.issuer.access_token import NONCE_RE, create_dpop_nonce
+from oid4vci.issuer.access_token import create_dpop_nonce
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import (
     create_error_response,
@@ -29,6 +33,7 @@ from oid4vci.issuer.responses import (
     temporarily_unavailable,
     with_allow,
 )
+from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce, seal_nonce
 
 __all__ = [
     "NonceRequest",
@@ -47,27 +52,40 @@ class NonceRequest:
     request: HttpRequest = attrs.field(repr=False)
 
 
-@store_record
-@attrs.frozen(kw_only=True)
-class CNonceRecord:
-    """What the store keeps for a live ``c_nonce``: when it was created."""
-
-    iat: float
-
-
 async def create_c_nonce(config: IssuerConfig) -> str:
-    """A fresh single-use ``c_nonce`` of this issuer (OID4VCI 1.0 §7.2)."""
-    nonce = secrets.token_urlsafe(24)
-    record = record_to_json(CNonceRecord(iat=config.clock()))
-    await config.store.put(store_keys.c_nonce_key(nonce), record, store_keys.C_NONCE.ttl(config))
-    return nonce
+    """A fresh ``c_nonce`` of this issuer (OID4VCI 1.0 §7.2), valid ``config.c_nonce_ttl`` s.
+
+    Stateless: sealed with ``config.nonce_keys``; nothing is written to the store.
+    """
+    return seal_nonce(
+        config.nonce_keys,
+        NoncePurpose.C_NONCE,
+        audience=config.credential_issuer,
+        expires_at=config.clock() + config.c_nonce_ttl,
+    )
 
 
 async def take_c_nonce(nonce: str, config: IssuerConfig) -> bool:
-    """Use up ``nonce``: True when it was a live ``c_nonce`` of this issuer (it is then gone)."""
-    if not isinstance(nonce, str) or not NONCE_RE.fullmatch(nonce):
+    """Use up ``nonce``: True when it is a live ``c_nonce`` of this issuer not used before.
+
+    A nonce that is forged, tampered with, made with a key no longer accepted, a ``DPoP-Nonce``,
+    expired or already used gives False. Otherwise it is recorded (``add_if_absent``) until it
+    expires, so it is accepted once across every worker sharing the store.
+    """
+    now = config.clock()
+    try:
+        opened = open_nonce(
+            nonce,
+            config.nonce_keys,
+            NoncePurpose.C_NONCE,
+            audience=config.credential_issuer,
+            now=now,
+        )
+    except NonceError:
         return False
-    return await config.store.take(store_keys.c_nonce_key(nonce)) is not None
+    ttl = max(1.0, math.ceil(opened.expires_at - now))
+    key = store_keys.c_nonce_used_key(opened.nonce_id)
+    return await config.store.add_if_absent(key, True, ttl)
 
 
 def parse_nonce_request(request: HttpRequest | RequestDict, config: IssuerConfig) -> NonceRequest:

@@ -9,6 +9,11 @@ names exactly those, shaped so that a Redis implementation can do each one atomi
 between its check and its write, so it is atomic under asyncio and trio alike. It is bounded:
 when full it first purges expired entries and, if every entry is still live, refuses with
 :class:`~oid4vci.errors.StoreFullError` instead of silently evicting state that a flow relies on.
+It also purges as it goes: every write first drops up to :data:`PURGE_PER_WRITE` expired entries
+(the earliest expiries first, from a heap), so memory follows the live entries instead of
+drifting up to the bound. ``len(store)`` is the number of live entries and
+:meth:`MemoryStore.stats` a cheap snapshot (held entries, bound, entries purged so far) for a
+metrics exporter to read.
 
 Values must be JSON-able; they are stored as JSON text, so callers get deep copies and never
 share mutable state with the store.
@@ -23,9 +28,15 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+import attrs
+
 from oid4vci.errors import ArgumentTypeError, StoreFullError, UsageError
 
-__all__ = ["MemoryStore", "Store", "scoped_store"]
+__all__ = ["PURGE_PER_WRITE", "MemoryStore", "MemoryStoreStats", "Store", "scoped_store"]
+
+#: Expired entries a :class:`MemoryStore` write may purge before it writes (amortised
+#: housekeeping: more than one per write, so a backlog of expired entries shrinks).
+PURGE_PER_WRITE = 16
 
 
 @runtime_checkable
@@ -84,12 +95,31 @@ def _encode(value: Any) -> str:
         raise ArgumentTypeError("store values must be JSON-able") from exc
 
 
+@attrs.frozen(kw_only=True)
+class MemoryStoreStats:
+    """A snapshot of a :class:`MemoryStore`, taken without purging (cheap enough to poll).
+
+    ``held`` counts the entries in memory, live or expired but not yet purged;
+    ``max_entries`` is the bound; ``purged`` counts the expired entries dropped since the
+    store was made (a counter: export it as ``..._total``).
+    """
+
+    held: int
+    max_entries: int
+    purged: int
+
+
 class MemoryStore:
     """A bounded in-process :class:`Store`.
 
     ``max_entries`` caps the number of entries (live or not yet purged). ``clock`` returns the
     current time in seconds. Safe for concurrent tasks of one event loop (asyncio or trio); not
     shared between threads or processes.
+
+    Every write first purges up to :data:`PURGE_PER_WRITE` expired entries, so a flood of
+    short-lived entries is cleared by later writes long before the store is full;
+    ``len(store)`` is the number of live entries (it purges every expired one first) and
+    :meth:`stats` reports what is held without purging.
     """
 
     def __init__(self, *, max_entries: int = 100_000, clock: Callable[[], float] = time.time):
@@ -101,13 +131,21 @@ class MemoryStore:
         self._data: dict[str, tuple[str, float]] = {}
         # (expires_at, key) candidates for purging; stale items are skipped.
         self._expiries: list[tuple[float, str]] = []
+        self._purged = 0
 
     def __repr__(self) -> str:
         return f"MemoryStore(entries={len(self._data)}, max_entries={self._max_entries})"
 
     def __len__(self) -> int:
-        """Entries currently held, including expired ones not yet purged."""
+        """The live entries (expired ones are purged first)."""
+        self.purge_expired()
         return len(self._data)
+
+    def stats(self) -> MemoryStoreStats:
+        """Entries held (without purging), the bound and the expired entries purged so far."""
+        return MemoryStoreStats(
+            held=len(self._data), max_entries=self._max_entries, purged=self._purged
+        )
 
     # -- internals (all synchronous: no awaits between check and write) --
 
@@ -117,24 +155,32 @@ class MemoryStore:
             return None
         if entry[1] <= now:
             del self._data[key]
+            self._purged += 1
             return None
         return entry
 
-    def purge_expired(self) -> int:
-        """Drop every expired entry now; returns how many were dropped."""
-        now = self._clock()
+    def _purge(self, now: float, budget: float) -> int:
+        """Pop at most ``budget`` due heap items, dropping their entries; returns the drops."""
         dropped = 0
-        while self._expiries and self._expiries[0][0] <= now:
-            expires_at, key = heapq.heappop(self._expiries)
+        expiries = self._expiries
+        while budget > 0 and expiries and expiries[0][0] <= now:
+            budget -= 1
+            expires_at, key = heapq.heappop(expiries)
             entry = self._data.get(key)
             if entry is not None and entry[1] == expires_at:
                 del self._data[key]
                 dropped += 1
-        # Entries overwritten with a later expiry leave stale heap items behind; compact them.
-        if len(self._expiries) > 2 * len(self._data) + 64:
+        self._purged += dropped
+        # Taken, deleted and overwritten entries leave stale heap items behind; compact them
+        # (amortised: the heap has grown past twice the entries since the last compaction).
+        if len(expiries) > 2 * len(self._data) + 64:
             self._expiries = [(exp, key) for key, (_, exp) in self._data.items()]
             heapq.heapify(self._expiries)
         return dropped
+
+    def purge_expired(self) -> int:
+        """Drop every expired entry now; returns how many were dropped."""
+        return self._purge(self._clock(), math.inf)
 
     def _set(self, key: str, text: str, expires_at: float) -> None:
         if key not in self._data and len(self._data) >= self._max_entries:
@@ -150,6 +196,7 @@ class MemoryStore:
         """Set ``key`` to a copy of ``value`` for ``ttl`` seconds."""
         text = _encode(value)
         now = self._clock()
+        self._purge(now, PURGE_PER_WRITE)
         self._live(key, now)
         self._set(key, text, now + _check_ttl(ttl))
 
@@ -171,6 +218,7 @@ class MemoryStore:
         text = _encode(value)
         ttl = _check_ttl(ttl)
         now = self._clock()
+        self._purge(now, PURGE_PER_WRITE)
         if self._live(key, now) is not None:
             return False
         self._set(key, text, now + ttl)
@@ -184,6 +232,7 @@ class MemoryStore:
         """Add one to the counter at ``key`` (created at 1 with ``ttl``); returns the new value."""
         ttl = _check_ttl(ttl)
         now = self._clock()
+        self._purge(now, PURGE_PER_WRITE)
         entry = self._live(key, now)
         if entry is None:
             self._set(key, "1", now + ttl)

@@ -21,9 +21,8 @@ prefix                     owner (writes it)       TTL                          
                                                    ``authorization_code_ttl``)
 ``at:``                    access_token            ``access_token_ttl``                             no
 ``grant_revoked:``         access_token            ``access_token_ttl``                             no
-``dpop_nonce:``            access_token            ``dpop_nonce_ttl``                               no
 ``dpop-jti:``              access_token (DPoP)     ``dpop_max_age`` + 60 s                          yes
-``c_nonce:``               nonce                   ``c_nonce_ttl``                                  yes
+``c_nonce_used:``          nonce (redemption)      the nonce's remaining life (≤ ``c_nonce_ttl``)   yes
 ``deferred:``              credential → deferred   :data:`DEFERRED_TTL` (24 h)                      yes
 ``notification:``          notification            max(``access_token_ttl``, 1 h)                   no
 ``status_current:``        status_list             until the current list's end                     no
@@ -45,6 +44,12 @@ index is never handed out twice while its list lives; ``status_idx:`` entries ar
 "Single use" keys are read with :meth:`Store.take <oid4vci.issuer.store.Store.take>` (or
 written with ``add_if_absent``, for the DPoP ``jti`` replay cache), so two parallel requests
 can never both use one. Access tokens are keyed by their SHA-256, never by the token itself.
+
+``c_nonce`` and server ``DPoP-Nonce`` values are stateless
+(:mod:`oid4vci.issuer.stateless_nonce`): minting them writes nothing. A ``c_nonce`` is written
+only when redeemed by a request that passed its access token, DPoP and key proof checks
+(``c_nonce_used:<id>``, ``add_if_absent``, ``<id>`` the nonce's random part); DPoP nonces are
+never written.
 """
 
 from __future__ import annotations
@@ -67,10 +72,9 @@ __all__ = [
     "access_token_key",
     "authorization_code_key",
     "authorization_code_used_key",
-    "c_nonce_key",
+    "c_nonce_used_key",
     "deferred_key",
     "dpop_jti_prefix",
-    "dpop_nonce_key",
     "grant_revoked_key",
     "issuer_state_key",
     "notification_key",
@@ -185,13 +189,6 @@ GRANT_REVOKED = StoreKey(
     single_use=False,
     ttl=lambda c: c.access_token_ttl,
 )
-DPOP_NONCE = StoreKey(
-    prefix="dpop_nonce:",
-    owner="access_token",
-    holds="true (a server DPoP-Nonce, reusable while live)",
-    single_use=False,
-    ttl=lambda c: c.dpop_nonce_ttl,
-)
 DPOP_JTI = StoreKey(
     prefix="dpop-jti:",
     owner="access_token (key built by oid4vci.dpop)",
@@ -200,9 +197,9 @@ DPOP_JTI = StoreKey(
     ttl=lambda c: c.dpop_max_age + 60,
 )
 C_NONCE = StoreKey(
-    prefix="c_nonce:",
-    owner="nonce",
-    holds="CNonceRecord",
+    prefix="c_nonce_used:",
+    owner="nonce (take_c_nonce, at redemption)",
+    holds="true (a redeemed stateless c_nonce, until it expires; add_if_absent)",
     single_use=True,
     ttl=lambda c: c.c_nonce_ttl,
 )
@@ -276,7 +273,6 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         AUTHORIZATION_CODE_USED,
         ACCESS_TOKEN,
         GRANT_REVOKED,
-        DPOP_NONCE,
         DPOP_JTI,
         C_NONCE,
         DEFERRED,
@@ -336,19 +332,14 @@ def grant_revoked_key(grant_id: str) -> str:
     return GRANT_REVOKED.key(grant_id)
 
 
-def dpop_nonce_key(nonce: str) -> str:
-    """``dpop_nonce:<value>``."""
-    return DPOP_NONCE.key(nonce)
-
-
 def dpop_jti_prefix() -> str:
     """``dpop-jti:``, the prefix :func:`oid4vci.dpop.verify_dpop_jwt` gives its replay keys."""
     return DPOP_JTI.prefix
 
 
-def c_nonce_key(nonce: str) -> str:
-    """``c_nonce:<value>``."""
-    return C_NONCE.key(nonce)
+def c_nonce_used_key(nonce_id: str) -> str:
+    """``c_nonce_used:<id>``: a redeemed ``c_nonce`` (``id`` = its random part, base64url)."""
+    return C_NONCE.key(nonce_id)
 
 
 def deferred_key(transaction_id: str) -> str:

@@ -534,17 +534,29 @@ class _FullStore(MemoryStore):
         raise StoreFullError("full")
 
 
+class _QuiteFullStore(_FullStore):
+    async def add_if_absent(self, key: str, value: Any, ttl: float) -> bool:
+        raise StoreFullError("full")
+
+
 class _BrokenHook(ClaimsHook):
     async def __call__(self, subject: str, configuration_id: str) -> Mapping[str, Any]:
         raise RuntimeError("database down; secret=hunter2")
 
 
 async def test_store_full_is_503(clock: FakeClock) -> None:
-    transport = transport_for(Issuer(make_config(clock, store=_FullStore(clock=clock))))
-    response = await send(transport, "POST", ISSUER + "/nonce")
+    from oid4vci.issuer.offers import OfferTemplate
+
+    template = OfferTemplate(name="t", configuration_ids=["identity"], subject="alice")
+    store = _QuiteFullStore(clock=clock)
+    issuer = Issuer(make_config(clock, store=store), offer_templates=[template])
+    transport = transport_for(issuer)
+    response = await send(transport, "GET", ISSUER + "/offers/templates/t")
     assert response.status == 503
     assert response.json_body()["error"] == "temporarily_unavailable"
     assert response.headers.get("Retry-After") == "5"
+    # Stateless nonces need no store: the nonce endpoint answers even when it is full.
+    assert (await send(transport, "POST", ISSUER + "/nonce")).status == 200
 
 
 async def test_store_full_is_503_with_retry_after_from_every_helper(clock: FakeClock) -> None:

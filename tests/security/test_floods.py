@@ -51,23 +51,40 @@ async def flood(env: Env, request: HttpRequest, limit: int) -> int:
     raise AssertionError("the store never filled up")
 
 
-async def test_nonce_flood_is_bounded_and_spares_live_codes(clock: FakeClock) -> None:
+async def test_nonce_flood_writes_nothing(clock: FakeClock) -> None:
+    """Stateless nonces: a flood of nonce requests neither fills the store nor refuses anyone."""
     env = Env(clock, max_entries=40)
     key = LocalSigner.generate()
     code = await env.pre_auth_code()
-    accepted = await flood(env, HttpRequest(method="POST", url=NONCE), 500)
+    held = len(env.store)
+    for _ in range(500):
+        assert (await env.send(HttpRequest(method="POST", url=NONCE))).status == 200
+    assert len(env.store) == held
+    response = await env.redeem(code, key)
+    assert response.status == 200, response.body
+    token = str(response.json_body()["access_token"])
+    assert await env.nonce_works(await env.c_nonce(), token, key)
+
+
+async def test_flood_is_bounded_and_spares_live_codes(clock: FakeClock) -> None:
+    env = Env(clock, max_entries=40)
+    key = LocalSigner.generate()
+    code = await env.pre_auth_code()
+    params = env.authorization_params("v" * 64)
+    accepted = await flood(env, HttpRequest.form("POST", PAR, params), 500)
     assert accepted == 39
     assert len(env.store) == 40
     # More flooding stays refused, and memory stays bounded.
     for _ in range(20):
-        assert_unavailable(await env.send(HttpRequest(method="POST", url=NONCE)), retry_after=True)
+        response = await env.send(HttpRequest.form("POST", PAR, params))
+        assert_unavailable(response, retry_after=False)
     assert len(env.store) == 40
     # The honest wallet is told to retry later; its code is not lost.
     assert_unavailable(await env.redeem(code, key), retry_after=False)
     assert await env.store.get(f"pre_auth:{code}") is not None
     assert env.tokens_minted() == 0
-    # Once the flood's nonces expire (300 s; the code lives 600 s) everything works again.
-    clock.advance(301)
+    # Once the flood's entries expire (60 s; the code lives 600 s) everything works again.
+    clock.advance(61)
     response = await env.redeem(code, key)
     assert response.status == 200, response.body
     token = str(response.json_body()["access_token"])

@@ -27,7 +27,7 @@ from oid4vci.cli.workers import WorkerProcess, WorkerSpec, start_workers, stop_w
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import Oid4vciError, ProtocolError
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import Issuer, build_demo_issuer
+from oid4vci.issuer import Issuer, NonceKeys, build_demo_issuer
 from oid4vci.jose import LocalSigner
 from oid4vci.stores.redis import RedisStore
 from oid4vci.transports.aiohttp import AiohttpTransport
@@ -88,11 +88,16 @@ def workers(module_redis: RedisServer) -> Iterator[Workers]:
     ports = (sockets[0].getsockname()[1], sockets[1].getsockname()[1])
     issuer = f"http://127.0.0.1:{ports[0]}"
     key = LocalSigner.generate("ES256", kid="scale-key").private_jwk()
+    nonce_keys = NonceKeys.generate().to_text()  # every worker of a deployment shares them
     started: list[WorkerProcess] = []
     try:
         for index, sock in enumerate(sockets):
             spec = WorkerSpec(
-                issuer_url=issuer, store_url=module_redis.url, signing_jwk=key, index=index
+                issuer_url=issuer,
+                store_url=module_redis.url,
+                signing_jwk=key,
+                nonce_keys=nonce_keys,
+                index=index,
             )
             started += start_workers([spec], sock)
             sock.close()

@@ -373,10 +373,14 @@ def demo_at(base_url: str, version: SpecVersion = SpecVersion.V1) -> DemoIssuer:
 
 @pytest.fixture(scope="module")
 def under_uvicorn() -> Iterator[DemoIssuer]:
-    """The demo issuer as a bare ASGI app under uvicorn (lifespan on), 1 KiB body limit."""
+    """The demo issuer as a bare ASGI app under uvicorn (lifespan on), 2 KiB body limit.
+
+    (A credential request with two key proofs carrying 55-character stateless ``c_nonce``
+    values is about 1,040 bytes.)
+    """
     sock = bound_socket()
     demo = demo_at(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    with uvicorn_in_thread(asgi_app(demo.issuer.handle, max_body_size=1024), sock):
+    with uvicorn_in_thread(asgi_app(demo.issuer.handle, max_body_size=2048), sock):
         yield demo
 
 
@@ -408,7 +412,7 @@ async def test_body_limit_under_uvicorn(under_uvicorn: DemoIssuer) -> None:
     async with HttpxTransport(allow_insecure_loopback=True) as transport:
         response = await transport.send(
             HttpRequest.form(
-                "POST", f"{under_uvicorn.credential_issuer}/token", {"pad": "x" * 2000}
+                "POST", f"{under_uvicorn.credential_issuer}/token", {"pad": "x" * 4000}
             )
         )
         metadata = await transport.send(
