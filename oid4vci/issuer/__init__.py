@@ -66,9 +66,7 @@ from oid4vci.issuer.notification import verify_notification_request as verify_no
 from oid4vci.issuer.offers import OfferOptions as OfferOptions
 from oid4vci.issuer.offers import OfferTemplate as OfferTemplate
 from oid4vci.issuer.offers import TxCodeSpec as TxCodeSpec
-from oid4vci.issuer.offers import create_authorization_code_offer as create_authorization_code_offer
 from oid4vci.issuer.offers import create_offer_response as create_offer_response
-from oid4vci.issuer.offers import create_pre_authorized_offer as create_pre_authorized_offer
 from oid4vci.issuer.offers import handle_offer as handle_offer
 from oid4vci.issuer.offers import parse_offer_request as parse_offer_request
 from oid4vci.issuer.offers import verify_offer_request as verify_offer_request
@@ -80,6 +78,7 @@ from oid4vci.issuer.responses import create_error_response as create_error_respo
 from oid4vci.issuer.service import Issuer as Issuer
 from oid4vci.issuer.service import Tenancy as Tenancy
 from oid4vci.issuer.stateless_nonce import NonceKeys as NonceKeys
+from oid4vci.issuer.status_list import handle_status_list as handle_status_list
 from oid4vci.issuer.store import MemoryStore as MemoryStore
 from oid4vci.issuer.store import Store as Store
 from oid4vci.issuer.token import create_token_response as create_token_response
@@ -111,7 +110,6 @@ __all__ = [
     "TxCodeSpec",
     "build_demo_issuer",
     "create_as_metadata",
-    "create_authorization_code_offer",
     "create_authorization_response",
     "create_credential_response",
     "create_deferred_credential_response",
@@ -124,7 +122,6 @@ __all__ = [
     "create_offer_response",
     "create_par_response",
     # credential offers (OID4VCI 1.0 §4)
-    "create_pre_authorized_offer",
     "create_token_response",
     "handle_as_metadata",
     "handle_authorization",
@@ -136,6 +133,7 @@ __all__ = [
     "handle_notification",
     "handle_offer",
     "handle_par",
+    "handle_status_list",
     "handle_token",
     # authorization request (RFC 6749 §4.1)
     "parse_authorization_request",
@@ -144,8 +142,8 @@ __all__ = [
     # deferred credential request (OID4VCI 1.0 §9)
     "parse_deferred_credential_request",
     # nonce request (OID4VCI 1.0 §7)
-    "parse_nonce_request",
     # notification request (OID4VCI 1.0 §11)
+    "parse_nonce_request",
     "parse_notification_request",
     "parse_offer_request",
     # pushed authorization request (RFC 9126)

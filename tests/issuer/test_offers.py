@@ -7,14 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from oid4vci.issuer import (
-    Issuer,
-    OfferOptions,
-    OfferTemplate,
-    TxCodeSpec,
-    create_authorization_code_offer,
-    create_pre_authorized_offer,
-)
+from oid4vci.issuer import Issuer, OfferOptions, OfferTemplate, TxCodeSpec
+from oid4vci.issuer.offers import create_authorization_code_offer, create_pre_authorized_offer
 from oid4vci.models import parse_credential_offer_uri
 from tests.conftest import FakeClock
 from tests.issuer.test_service import (
