@@ -314,17 +314,21 @@ async def verify_authorization_code(
     key = store_keys.authorization_code_key(code)
     used_key = store_keys.authorization_code_used_key(code)
     peeked = record_from_json(await config.store.get(key), AuthorizationCodeGrant)
+    used_ttl = store_keys.AUTHORIZATION_CODE_USED.ttl(config)
     if peeked is not None:
         # As for pre-authorized codes: a request refused for its authorization_details leaves
         # the code redeemable.
         _narrow(config, params, peeked.configuration_ids)
+        # The grant id is marked before the code is taken, so a replay racing the winner
+        # always finds it and revokes the grant (RFC 6749 §4.1.2); every racer writes the same.
+        await config.store.put(used_key, peeked.grant_id, used_ttl)
     grant = record_from_json(await config.store.take(key), AuthorizationCodeGrant)
     if grant is None:
         used = await config.store.get(used_key)
         if isinstance(used, str):
             await revoke_grant(used, config)
         raise _error(ErrorCode.INVALID_GRANT, "authorization code is invalid, expired or used")
-    await config.store.put(used_key, grant.grant_id, store_keys.AUTHORIZATION_CODE_USED.ttl(config))
+    await config.store.put(used_key, grant.grant_id, used_ttl)
     if not hmac.compare_digest(client_id.encode(), grant.client_id.encode()):
         raise _error(ErrorCode.INVALID_GRANT, "code was issued to another client")
     if redirect_uri != grant.redirect_uri:
