@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
-from oid4vci.errors import MissingDependencyError
-from oid4vci.http import JSON_CONTENT_TYPE, HttpRequest, HttpResponse
+from oid4vci.errors import (
+    MissingDependencyError,
+    RedirectRefused,
+    ResponseTooLarge,
+    TransportError,
+)
+from oid4vci.http import (
+    JSON_CONTENT_TYPE,
+    REDIRECT_STATUSES,
+    Headers,
+    HttpRequest,
+    HttpResponse,
+)
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 """An async function answering one request: ``async def handler(request) -> response``."""
@@ -74,3 +85,35 @@ def json_error(status: int, error: str, description: str | None = None) -> HttpR
 def body_too_large() -> HttpResponse:
     """The 413 answer to a request body over the server's limit."""
     return json_error(413, "invalid_request", "request body too large")
+
+
+async def read_response(
+    request: HttpRequest,
+    status: int,
+    header_pairs: Callable[[], Iterable[tuple[str, str]]],
+    *,
+    declared_size: int | None,
+    read_body: Callable[[int], Awaitable[bytes | None]],
+    max_size: int,
+    raise_on_redirect: bool,
+) -> HttpResponse:
+    """The response policy every client transport shares: a redirect is refused (or returned
+    without its body), headers must be well formed, a body over ``max_size`` (declared or
+    streamed; ``read_body(cap)`` answers None past it) raises :class:`ResponseTooLarge`."""
+    if raise_on_redirect and status in REDIRECT_STATUSES:
+        raise RedirectRefused(
+            f"{describe(request)}: server answered {status}; redirects are not followed"
+        )
+    try:
+        headers = Headers(list(header_pairs()))
+    except (TypeError, ValueError):
+        raise TransportError(f"{describe(request)}: malformed response headers") from None
+    if status in REDIRECT_STATUSES:
+        return HttpResponse(status=status, headers=headers)
+    too_large = ResponseTooLarge(f"{describe(request)}: response body exceeds {max_size} bytes")
+    if declared_size is not None and declared_size > max_size:
+        raise too_large
+    body = await read_body(max_size)
+    if body is None:
+        raise too_large
+    return HttpResponse(status=status, headers=headers, body=body)

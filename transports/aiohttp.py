@@ -39,8 +39,6 @@ import attrs
 
 from oid4vci.errors import (
     ConnectError,
-    RedirectRefused,
-    ResponseTooLarge,
     TransportError,
     TransportTimeout,
 )
@@ -60,6 +58,7 @@ from oid4vci.transports._common import (
     body_too_large,
     describe,
     json_error,
+    read_response,
 )
 from oid4vci.urls import require_secure_url
 
@@ -219,27 +218,15 @@ class AiohttpTransport(AsyncTransport):
             timeout=self._timeout,
             skip_auto_headers=skip_auto_headers,
         ) as resp:
-            status = resp.status
-            if self._raise_on_redirect and status in REDIRECT_STATUSES:
-                raise RedirectRefused(
-                    f"{describe(request)}: server answered {status}; redirects are not followed"
-                )
-            try:
-                response_headers = Headers(list(resp.headers.items()))
-            except (TypeError, ValueError):
-                raise TransportError(f"{describe(request)}: malformed response headers") from None
-            if status in REDIRECT_STATUSES:
-                return HttpResponse(status=status, headers=response_headers)
-            too_large = ResponseTooLarge(
-                f"{describe(request)}: response body exceeds {self._max_response_size} bytes"
+            return await read_response(
+                request,
+                resp.status,
+                lambda: resp.headers.items(),
+                declared_size=resp.content_length,
+                read_body=lambda cap: _read_capped(resp.content, cap),
+                max_size=self._max_response_size,
+                raise_on_redirect=self._raise_on_redirect,
             )
-            declared = resp.content_length
-            if declared is not None and declared > self._max_response_size:
-                raise too_large
-            body = await _read_capped(resp.content, self._max_response_size)
-            if body is None:
-                raise too_large
-            return HttpResponse(status=status, headers=response_headers, body=body)
 
     @property
     def allow_insecure_loopback(self) -> bool:

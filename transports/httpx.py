@@ -32,13 +32,11 @@ import anyio
 
 from oid4vci.errors import (
     ConnectError,
-    RedirectRefused,
-    ResponseTooLarge,
     TransportError,
     TransportTimeout,
 )
-from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, Headers, HttpRequest, HttpResponse
-from oid4vci.transports._common import DEFAULT_MAX_RESPONSE_SIZE, describe
+from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, HttpRequest, HttpResponse
+from oid4vci.transports._common import DEFAULT_MAX_RESPONSE_SIZE, describe, read_response
 from oid4vci.urls import require_secure_url
 
 if TYPE_CHECKING:
@@ -228,30 +226,16 @@ class HttpxTransport(AsyncTransport):
     ) -> HttpResponse:
         resp = await client.send(outgoing, stream=True, follow_redirects=False, auth=None)
         try:
-            status = resp.status_code
-            if self._raise_on_redirect and status in REDIRECT_STATUSES:
-                raise RedirectRefused(
-                    f"{describe(request)}: server answered {status}; redirects are not followed"
-                )
-            try:
-                response_headers = Headers(
-                    [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.headers.raw]
-                )
-            except (TypeError, ValueError):
-                raise TransportError(f"{describe(request)}: malformed response headers") from None
-            if status in REDIRECT_STATUSES:
-                return HttpResponse(status=status, headers=response_headers)
-            too_large = ResponseTooLarge(
-                f"{describe(request)}: response body exceeds {self._max_response_size} bytes"
-            )
             declared = resp.headers.get("content-length")
-            declared_size = int(declared) if declared and declared.strip().isdigit() else None
-            if declared_size is not None and declared_size > self._max_response_size:
-                raise too_large
-            body = await _read_capped(resp, self._max_response_size)
-            if body is None:
-                raise too_large
-            return HttpResponse(status=status, headers=response_headers, body=body)
+            return await read_response(
+                request,
+                resp.status_code,
+                lambda: [(k.decode("latin-1"), v.decode("latin-1")) for k, v in resp.headers.raw],
+                declared_size=int(declared) if declared and declared.strip().isdigit() else None,
+                read_body=lambda cap: _read_capped(resp, cap),
+                max_size=self._max_response_size,
+                raise_on_redirect=self._raise_on_redirect,
+            )
         finally:
             await resp.aclose()
 
