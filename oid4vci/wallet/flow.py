@@ -62,6 +62,7 @@ from oid4vci.errors import (
 )
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint
+from oid4vci.mdoc import mdoc_claims_to_json
 from oid4vci.models import (
     AuthorizationServerMetadata,
     CredentialIssuerMetadata,
@@ -219,6 +220,7 @@ class _Received:
     expected_types: tuple[str, ...] | None
     session: IssuerSession
     notification_ids: tuple[str | None, ...] = ()
+    expected_doctype: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -1066,6 +1068,7 @@ class IssuanceFlow:
                 format=config.format,
                 expected_vct=config.vct,
                 expected_types=definition_types(config),
+                expected_doctype=config.doctype,
                 session=session,
             )
             self._fire(_E.CREDENTIALS_RECEIVED)
@@ -1082,6 +1085,7 @@ class IssuanceFlow:
                 expected_vct=config.vct,
                 format=config.format,
                 expected_types=definition_types(config),
+                expected_doctype=config.doctype,
                 due_at=self.clock() + interval,
             )
         )
@@ -1130,6 +1134,7 @@ class IssuanceFlow:
                     policy=self.policy,
                     clock=self.clock,
                     expected_types=unverified.expected_types,
+                    expected_doctype=unverified.expected_doctype,
                 )
                 out.append(
                     ReceivedCredential(
@@ -1144,6 +1149,7 @@ class IssuanceFlow:
                         issuer=session.credential_issuer,
                         session=session,
                         types=outcome.types,
+                        doctype=outcome.doctype,
                     )
                 )
         except _IssuerKeysNeeded as need:
@@ -1242,6 +1248,7 @@ class IssuanceFlow:
             format=transaction.format,
             expected_vct=transaction.expected_vct,
             expected_types=transaction.expected_types,
+            expected_doctype=transaction.expected_doctype,
             session=transaction.session,
         )
         self._fire(_E.CREDENTIALS_RECEIVED)
@@ -1360,6 +1367,7 @@ def _received(
     expected_vct: str | None,
     expected_types: tuple[str, ...] | None,
     session: IssuerSession,
+    expected_doctype: str | None = None,
 ) -> _Received:
     """The credentials of ``response`` with their ``notification_id`` (the response's, or
     one inside a Draft 15 / 1.0 credential object)."""
@@ -1379,6 +1387,7 @@ def _received(
         format=format,
         expected_vct=expected_vct,
         expected_types=expected_types,
+        expected_doctype=expected_doctype,
         session=session,
         notification_ids=tuple(ids),
     )
@@ -1482,12 +1491,13 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 credential=c.credential,
                 format=c.format,
                 vct=c.vct,
-                claims=c.claims,
+                claims=mdoc_claims_to_json(c.claims) if c.doctype is not None else c.claims,
                 holder_key=_private(c.holder_key),
                 verified=c.verified,
                 notification_id=c.notification_id,
                 configuration_id=c.configuration_id,
                 types=c.types,
+                doctype=c.doctype,
             )
             for c in flow._received
         ),
@@ -1501,6 +1511,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 format=tx.format,
                 expected_vct=tx.expected_vct,
                 expected_types=tx.expected_types,
+                expected_doctype=tx.expected_doctype,
             )
             for tx in flow._deferred
         ),
@@ -1594,6 +1605,7 @@ def _load(
             issuer=saved.credential_issuer,
             session=session,
             types=c.types,
+            doctype=c.doctype,
         )
         for c in saved.received
     ]
@@ -1609,6 +1621,7 @@ def _load(
             expected_vct=d.expected_vct,
             format=d.format,
             expected_types=d.expected_types,
+            expected_doctype=d.expected_doctype,
             due_at=d.due_at,
         )
         for d in saved.deferred

@@ -70,7 +70,7 @@ def choose_local_alg(preference: Sequence[str], supported: Sequence[str]) -> str
 
 
 def _trust_anchors(value: Iterable[TrustAnchor]) -> tuple[x509.Certificate, ...]:
-    """Converter for :attr:`WalletPolicy.trusted_x5c_roots`."""
+    """Converter for :attr:`WalletPolicy.trusted_x5c_roots` and ``trust_anchors``."""
     return load_trust_anchors(value)
 
 
@@ -101,8 +101,14 @@ class WalletPolicy:
         :class:`~oid4vci.x509.CertificateError`). Empty (the default): ``x5c`` is never trusted
         and issuer keys come from JWT VC Issuer Metadata only. See
         :mod:`oid4vci.wallet.verify` for how a chain is checked.
+    :param trust_anchors: root certificates for credentials signed under an X.509 chain of
+        their own: for ``mso_mdoc`` the IACA roots (ISO/IEC 18013-5:2021 Annex B) the
+        ``issuerAuth`` Document Signer chain must validate to (with the mdlDS extended key
+        usage). Same input forms as ``trusted_x5c_roots``. Empty (the default): no mdoc is
+        trusted, and one received is refused (reason ``untrusted``).
     :param accept_unverifiable_formats: return credentials of formats this library cannot
-        verify (anything but SD-JWT VC) with ``verified=False`` instead of refusing them.
+        verify (anything but SD-JWT VC, ``jwt_vc_json`` and ``mso_mdoc``) with
+        ``verified=False`` instead of refusing them.
     """
 
     dpop: DpopMode = "auto"
@@ -121,6 +127,7 @@ class WalletPolicy:
         default=(), converter=_trust_anchors
     )
     accept_unverifiable_formats: bool = False
+    trust_anchors: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_trust_anchors)
 
     def __attrs_post_init__(self) -> None:
         if self.dpop not in ("auto", "required", "off"):

@@ -52,6 +52,7 @@ class SavedCredential:
     notification_id: str | None = None
     configuration_id: str
     types: tuple[str, ...] | None = None
+    doctype: str | None = None
 
 
 @wire_model()
@@ -67,6 +68,7 @@ class SavedDeferred:
     format: str
     expected_vct: str | None = None
     expected_types: tuple[str, ...] | None = None
+    expected_doctype: str | None = None
 
 
 @wire_model(always=("format",))
