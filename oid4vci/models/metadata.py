@@ -11,7 +11,7 @@ and :func:`issuer_metadata_to_json` writes the shape of the version asked for:
   ``dc+sd-jwt``.
 - 1.0: ``display`` and ``claims`` (path array) inside ``credential_metadata``.
 
-``mso_mdoc`` configurations (Appendix A.2 of each version) keep ``doctype`` everywhere; their
+``mso_mdoc`` configurations (OID4VCI 1.0 Appendix A.2 and the drafts' equivalent) keep ``doctype`` everywhere; their
 claims are ``{namespace: {element: {...}}}`` maps in Draft 13/14 and ``[namespace, element]``
 paths from Draft 15 on (the same conversion as other formats); their
 ``credential_signing_alg_values_supported`` are COSE algorithm identifiers (integers, e.g.
@@ -307,7 +307,7 @@ _NAME_BY_COSE: dict[int, str] = {v: k for k, v in _COSE_BY_NAME.items()}
 
 def _mdoc_signing_algs(values: Any, version: SpecVersion) -> Any:
     """``credential_signing_alg_values_supported`` of an ``mso_mdoc`` configuration in the
-    shape of ``version``: COSE integers in 1.0 (Appendix A.2.2, example ``[-7, -9]``), names
+    shape of ``version``: COSE integers in 1.0 (OID4VCI 1.0 Appendix A.2.2, example ``[-7, -9]``), names
     in the drafts (Draft 13–15 Appendix A.2.2: "SHOULD be one of those defined in
     ISO/IEC 18013-5"). Values without a counterpart are written as they are."""
     if not isinstance(values, list):
