@@ -8,6 +8,10 @@ redirect URI (RFC 8252 §7.3: ``http://127.0.0.1:<port>/callback``) and says how
 (``--timeout``); a browser is opened only when stdin is a terminal and not ``--no-browser``.
 ``--out`` is checked (created, write-tested) before any code is spent. Every failure is one
 line on stderr with what to do, and the exit code of :mod:`oid4vci.cli.exits`.
+
+ISO mdocs (``mso_mdoc``) are verified against the ``--trust-anchor`` roots (IACA certificates,
+PEM or DER files); their claims are ``{namespace: {element: value}}``, with dates as ISO
+strings and bytes as base64url in the output (:func:`oid4vci.mdoc.mdoc_claims_to_json`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sys
 import tempfile
 import time
 import webbrowser
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -29,17 +33,22 @@ import anyio
 
 from oid4vci.errors import Oid4vciError
 from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.mdoc import mdoc_claims_to_json
 
 from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Failure, describe_error
 from .options import DEFAULT_CALLBACK_TIMEOUT
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from oid4vci.wallet import IssuanceFlow, ReceivedCredential
 
 __all__ = [
     "REGISTERED_CLAIMS",
     "CallbackTimeout",
     "ReceiveOutcome",
+    "claims_json",
+    "load_trust_anchor_files",
     "prepare_out",
     "print_summary",
     "receive",
@@ -95,7 +104,12 @@ class ReceiveOutcome:
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` line: ``{"ok", "flow", "spec_version", "credentials", "errors"}``.
 
-        Each error is ``{"type", "message", "hint"}`` (``hint``: what to do about it).
+        Each credential is ``{"format", "vct", "types", "claims", "verified", "holder_jkt",
+        "doctype", "credential"}``: ``doctype`` is the mdoc's (``None`` for other formats),
+        ``credential`` the credential exactly as issued (an mdoc: the base64url
+        ``IssuerSigned``); an mdoc's ``claims`` are ``{namespace: {element: value}}`` in JSON
+        types (dates as ISO strings). Each error is ``{"type", "message", "hint"}``
+        (``hint``: what to do about it).
         """
         return {
             "ok": self.ok,
@@ -106,14 +120,54 @@ class ReceiveOutcome:
                     "format": c.format,
                     "vct": c.vct,
                     "types": None if c.types is None else list(c.types),
-                    "claims": c.claims,
+                    "claims": claims_json(c),
                     "verified": c.verified,
                     "holder_jkt": c.holder_jkt,
+                    "doctype": c.doctype,
+                    "credential": c.credential,
                 }
                 for c in self.credentials
             ],
             "errors": self.errors,
         }
+
+
+def claims_json(credential: ReceivedCredential) -> dict[str, Any]:
+    """The credential's claims in JSON types (an mdoc's dates as ISO strings, bytes as
+    base64url; other formats' claims are JSON already)."""
+    if credential.doctype is None:
+        return credential.claims
+    converted: dict[str, Any] = mdoc_claims_to_json(credential.claims)
+    return converted
+
+
+def load_trust_anchor_files(paths: Sequence[str]) -> list[x509.Certificate]:
+    """The certificates in the ``--trust-anchor`` files (PEM, several per file, or DER).
+
+    Raises :class:`CliError` (exit 2) naming the file that cannot be read or parsed.
+    """
+    from oid4vci.x509 import CertificateError, load_trust_anchors
+
+    anchors: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise CliError(
+                f"--trust-anchor {path} cannot be read ({reason}); give a PEM or DER certificate "
+                "file",
+                EXIT_USAGE,
+            ) from None
+        try:
+            anchors += load_trust_anchors([data])
+        except CertificateError:
+            raise CliError(
+                f"--trust-anchor {path} holds no certificate; give a PEM or DER certificate file "
+                "(e.g. trust_anchors_pem of `oid4vci serve --json`)",
+                EXIT_USAGE,
+            ) from None
+    return anchors
 
 
 async def _open_browser(url: str) -> None:
@@ -192,8 +246,12 @@ async def receive(
     wait_seconds: float = DEFAULT_CALLBACK_TIMEOUT,
     on_authorize: AuthorizeNotice | None = None,
     open_browser: bool = False,
+    trust_anchors: Sequence[x509.Certificate] = (),
 ) -> ReceiveOutcome:
     """Run the whole wallet side for one offer; never raises for protocol failures.
+
+    ``trust_anchors`` are the roots mdocs must chain to (the wallet's
+    :attr:`~oid4vci.wallet.WalletPolicy.trust_anchors`).
 
     A code-flow offer uses ``login`` (``USER:PASS``: the scripted login of test issuers) or,
     without it, waits up to ``wait_seconds`` on a loopback redirect URI for the browser
@@ -211,7 +269,8 @@ async def receive(
     outcome = ReceiveOutcome()
     try:
         async with AiohttpTransport(allow_insecure_loopback=True) as transport:
-            client = Oid4vciClient(transport, policy=WalletPolicy(allow_insecure_loopback=True))
+            policy = WalletPolicy(allow_insecure_loopback=True, trust_anchors=trust_anchors)
+            client = Oid4vciClient(transport, policy=policy)
             offer = await client.parse_offer(offer_text)
             step(
                 f"offer from {offer.credential_issuer}: {', '.join(offer.credential_configuration_ids)}"
@@ -292,14 +351,19 @@ def prepare_out(directory: str) -> Path:
     return path
 
 
+#: File suffix of a written credential by format (an mdoc: its base64url ``IssuerSigned``).
+_SUFFIXES = {"jwt_vc_json": ".jwt", "mso_mdoc": ".mdoc.b64u"}
+
+
 def _write_out(directory: Path, outcome: ReceiveOutcome) -> list[Path]:
     written: list[Path] = []
     for index, credential in enumerate(outcome.credentials, start=1):
         stem = f"credential-{index}-{secrets.token_hex(4)}"
-        token = directory / f"{stem}.sd-jwt"
+        suffix = _SUFFIXES.get(credential.format, ".sd-jwt")
+        token = directory / f"{stem}{suffix}"
         token.write_text(str(credential.credential))
         claims = directory / f"{stem}.json"
-        claims.write_text(json.dumps(credential.claims, indent=2))
+        claims.write_text(json.dumps(claims_json(credential), indent=2))
         written += [token, claims]
     return written
 
@@ -326,9 +390,14 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
         print(f"  issuer speaks: {outcome.spec_version}")
     hidden: set[str] = set()
     for index, credential in enumerate(outcome.credentials, start=1):
-        claims = credential.claims
+        claims = claims_json(credential)
         mark = "verified" if credential.verified else "NOT VERIFIED"
-        kind = credential.vct or " ".join(credential.types or ()) or credential.format
+        kind = (
+            credential.vct
+            or credential.doctype
+            or " ".join(credential.types or ())
+            or credential.format
+        )
         print(f"  #{index} {kind}  [{mark}]")
         if claims.get("iss") is not None:
             print(f"      {'issued by':16} {claims['iss']}")
@@ -354,6 +423,7 @@ async def run_receive(args: argparse.Namespace) -> int:
     """The ``receive`` command."""
     human = not args.json
     out = prepare_out(args.out) if args.out else None
+    anchors = load_trust_anchor_files(getattr(args, "trust_anchors", None) or [])
 
     def on_authorize(url: str, redirect_uri: str, seconds: float) -> None:
         _say("Open this URL in a browser and log in:", human=human)
@@ -374,6 +444,7 @@ async def run_receive(args: argparse.Namespace) -> int:
         wait_seconds=args.timeout,
         on_authorize=on_authorize,
         open_browser=not args.no_browser and sys.stdin.isatty(),
+        trust_anchors=anchors,
     )
     written: list[Path] = []
     if out is not None and outcome.credentials:
