@@ -451,7 +451,9 @@ def _decoy_range(value: Iterable[int]) -> tuple[int, int]:
     return (low, high)
 
 
-def _certificates(value: Iterable[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+def _certificates(
+    value: x509.Certificate | Iterable[x509.Certificate],
+) -> tuple[x509.Certificate, ...]:
     chain = (value,) if isinstance(value, x509.Certificate) else tuple(value)
     if not chain or not all(isinstance(c, x509.Certificate) for c in chain):
         raise UsageError("certificate_chain must hold at least one x509.Certificate")

@@ -49,7 +49,7 @@ ELEMENTS: dict[str, Any] = {
     "issuing_country": "UT",
     "document_number": "X1",
 }
-MDL_CLAIMS = [
+MDL_CLAIMS: list[dict[str, Any]] = [
     {"path": [MDL, "given_name"], "display": [{"name": "Given name", "locale": "en-US"}]},
     {"path": [MDL, "birth_date"], "mandatory": True},
     {"path": ["org.iso.18013.5.1.aamva", "organ_donor"]},
@@ -160,7 +160,7 @@ def test_metadata_per_version(
     if version is SpecVersion.V1:
         # OID4VCI 1.0 Appendix A.2.2: COSE algorithm identifiers (ES256 = -7)
         assert mdl["credential_signing_alg_values_supported"] == [-7]
-        holder = mdl["credential_metadata"]
+        holder: dict[str, Any] = mdl["credential_metadata"]
     else:
         # Draft 13-15 Appendix A.2.2: names as ISO/IEC 18013-5 spells them
         assert mdl["credential_signing_alg_values_supported"] == ["ES256"]
