@@ -24,7 +24,9 @@ from tests.conftest import FakeClock
 from tests.e2e.conftest import (
     REDIRECT_URI,
     VERSION_IDS,
+    DeferringClaims,
     E2eIssuer,
+    FakeSleep,
     browser_login,
     build_e2e_issuer,
     check_wire,
@@ -103,10 +105,35 @@ async def _auth_code(version: SpecVersion, clock: FakeClock) -> None:
     _check(result, e2e, version, 2, clock)
 
 
+async def _deferred(version: SpecVersion, clock: FakeClock) -> None:
+    """The claims source defers once; the polled mdocs are checked against the doctype kept
+    with the deferred transaction."""
+    source = DeferringClaims(interval=4)
+    e2e = build_e2e_issuer(version, clock, claims_source=source)
+    assert e2e.iaca is not None
+
+    async def on_sleep(n: int) -> None:
+        source.ready = True
+
+    sleep = FakeSleep(clock, on_sleep)
+    client = make_client(e2e, clock, policy=WalletPolicy(trust_anchors=[e2e.iaca]), sleep=sleep)
+    started = await client.accept_offer(e2e.offer_links["pre_auth_mdoc"], count=2)
+    assert started.state is FlowState.DEFERRED
+    assert all(t.expected_doctype == DEMO_MDL_CONFIGURATION_ID for t in started.deferred)
+    credentials = await client.poll_deferred(started)
+    assert len(credentials) == 2
+    for cred in credentials:
+        assert cred.verified and cred.doctype == DEMO_MDL_CONFIGURATION_ID
+        assert cred.claims[MDL]["given_name"] == "Alice"
+    assert len({c.holder_jkt for c in credentials}) == 2
+
+
 @pytest.mark.parametrize("version", list(VERSION_IDS), ids=list(VERSION_IDS.values()))
-@pytest.mark.parametrize("flow", ["pre_auth", "pre_auth_batch_3", "auth_code"])
+@pytest.mark.parametrize("flow", ["pre_auth", "pre_auth_batch_3", "auth_code", "deferred"])
 async def test_mdoc_matrix(version: SpecVersion, flow: str, clock: FakeClock) -> None:
     if flow == "auth_code":
         await _auth_code(version, clock)
+    elif flow == "deferred":
+        await _deferred(version, clock)
     else:
         await _pre_auth(version, clock, 3 if flow.endswith("3") else 1)
