@@ -95,7 +95,7 @@ def test_ready_line(served: ServedIssuer) -> None:
     assert set(ready) >= {"issuer", "offers", "tx_code", "login"}
     parts = urlsplit(served.issuer)
     assert (parts.scheme, parts.hostname) == ("http", "127.0.0.1") and parts.port
-    assert set(served.offers) == {"pre_auth", "pre_auth_tx_code", "auth_code"}
+    assert set(served.offers) == {"pre_auth", "pre_auth_tx_code", "auth_code", "pre_auth_mdoc"}
     for link in served.offers.values():
         assert link.startswith("openid-credential-offer://?credential_offer_uri=")
     assert ready["tx_code"].isdigit() and ready["login"] == ":".join(LOGIN)
