@@ -15,7 +15,8 @@ import pytest
 from cryptography import x509
 
 from oid4vci import mdoc
-from oid4vci.errors import MissingDependencyError
+from oid4vci.errors import MetadataError, MissingDependencyError
+from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.demo import DEMO_MDL_CONFIGURATION_ID, build_demo_issuer
 from oid4vci.jose import LocalSigner
 from oid4vci.mdoc import MdocReason, MdocVerificationError, encode_issuer_signed, issue_mdoc
@@ -166,3 +167,39 @@ async def test_saved_flow_holds_mdoc_claims_as_json(clock: FakeClock) -> None:
     again = restored.result.credentials[0]
     assert again.doctype == DEMO_MDL_CONFIGURATION_ID
     assert again.credential == result.credentials[0].credential
+
+
+async def test_an_mdoc_configuration_without_doctype_is_refused_before_the_code_is_spent(
+    clock: FakeClock,
+) -> None:
+    demo = build_demo_issuer(ISSUER, clock=clock)
+    assert demo.iaca is not None
+    seen: list[str] = []
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        seen.append(request.url)
+        response = await demo.handle(request)
+        if "/.well-known/openid-credential-issuer" in request.url:
+            body = response.json_body()
+            del body["credential_configurations_supported"][DEMO_MDL_CONFIGURATION_ID]["doctype"]
+            return HttpResponse.json(200, body)
+        return response
+
+    transport = InMemoryTransport(routes={ISSUER: handle})
+    client = Oid4vciClient(transport, clock=clock, policy=WalletPolicy(trust_anchors=[demo.iaca]))
+    with pytest.raises(MetadataError, match="doctype"):
+        await client.accept_offer(demo.offer_links["pre_auth_mdoc"])
+    assert not [url for url in seen if url.endswith("/token")]
+
+
+async def test_a_credential_that_is_not_base64url_is_malformed(
+    certificates: MdocIssuerCertificates, clock: FakeClock
+) -> None:
+    with pytest.raises(MdocVerificationError) as info:
+        await _verify(
+            "%%%not base64url%%%",
+            anchors=[certificates.iaca],
+            holder=LocalSigner.generate(),
+            clock=clock,
+        )
+    assert info.value.reason == MdocReason.MALFORMED
