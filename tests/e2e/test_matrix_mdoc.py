@@ -22,6 +22,7 @@ from oid4vci.versions import SpecVersion
 from oid4vci.wallet import FlowState, IssuanceResult, WalletPolicy
 from tests.conftest import FakeClock
 from tests.e2e.conftest import (
+    ISSUER,
     REDIRECT_URI,
     VERSION_IDS,
     DeferringClaims,
@@ -78,6 +79,11 @@ def _check(
             clock=clock,
         )
         assert checked.claims == cred.claims
+        # the demo issuer publishes status lists: the MSO refers to its own entry
+        # (draft-ietf-oauth-status-list-14 §6.3.2)
+        assert checked.status is not None
+        reference = checked.status["status_list"]
+        assert reference["uri"].startswith(ISSUER + "/status-lists/") and reference["idx"] >= 0
         keys.add(jwk_thumbprint(checked.device_key))
     assert len(keys) == count, "one MSO per holder key"
     check_wire(e2e, version)
