@@ -235,7 +235,8 @@ def _by_format(config: IssuerConfig, wire: CredentialRequest, context: TokenCont
             if spec.format == JWT_VC_JSON_FORMAT and set(spec.credential_definition_types) == wanted
         ]
     elif fmt == MSO_MDOC_FORMAT:
-        # Draft 13/14 Appendix A.2.5 (A.2.4 in Draft 13): ``doctype`` is REQUIRED with format.
+        # Draft 13/14 Appendix A.2.4 (ISO mDL, Credential Request): ``doctype`` is REQUIRED
+        # when ``format`` is present.
         if wire.doctype is None:
             raise _error(
                 ErrorCode.INVALID_CREDENTIAL_REQUEST, "doctype is required with this format"
