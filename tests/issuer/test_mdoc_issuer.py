@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from oid4vci.errors import ErrorCode, UsageError
+from oid4vci.errors import AuthorizationError, ErrorCode, UsageError
 from oid4vci.issuer import (
     CredentialConfigurationSpec,
     Issuer,
@@ -21,6 +21,7 @@ from oid4vci.issuer import (
     MemoryStore,
     create_issuer_metadata,
 )
+from oid4vci.issuer.authorization import verify_authorization_details
 from oid4vci.issuer.config import DocumentSigner
 from oid4vci.issuer.credential import UnissuableClaimsError, create_credentials
 from oid4vci.jose import LocalSigner, jwk_thumbprint
@@ -324,3 +325,21 @@ async def test_unissuable_claims_answer_500_server_error(
     response = await session.post("/credential", mdl_request(SpecVersion.V1, [proof]))
     assert response.status == 500
     assert response.json_body() == {"error": "server_error"}
+
+
+def test_d13_authorization_details_by_format_and_doctype(
+    clock: FakeClock, certificates: MdocIssuerCertificates
+) -> None:
+    """Draft 13/14 Appendix A.2.3: ``format`` ``mso_mdoc`` with ``doctype`` names the mDL."""
+    config = make_config(clock, certificates)
+    ids, entries = verify_authorization_details(
+        f'[{{"type":"openid_credential","format":"mso_mdoc","doctype":"{DOCTYPE}"}}]', config
+    )
+    assert ids == ("mdl",)
+    assert entries[0]["credential_configuration_id"] == "mdl"
+    for other in ('"doctype":"org.example.other"', '"vct":"urn:x"'):
+        with pytest.raises(AuthorizationError) as info:
+            verify_authorization_details(
+                f'[{{"type":"openid_credential","format":"mso_mdoc",{other}}}]', config
+            )
+        assert info.value.error == ErrorCode.INVALID_AUTHORIZATION_DETAILS
