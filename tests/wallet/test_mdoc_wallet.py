@@ -203,3 +203,24 @@ async def test_a_credential_that_is_not_base64url_is_malformed(
             clock=clock,
         )
     assert info.value.reason == MdocReason.MALFORMED
+
+
+async def test_one_mdoc_twice_in_a_batch_is_refused(clock: FakeClock) -> None:
+    """An issuer answering a batch of two with the same mdoc twice: the second copy is bound
+    to a key already used, so the flow fails (each holder key binds one credential)."""
+    demo = build_demo_issuer(ISSUER, clock=clock)
+    assert demo.iaca is not None
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        response = await demo.handle(request)
+        if request.url.endswith("/credential") and response.status == 200:
+            body = response.json_body()
+            body["credentials"][1] = body["credentials"][0]
+            return HttpResponse.json(200, body)
+        return response
+
+    transport = InMemoryTransport(routes={ISSUER: handle})
+    client = Oid4vciClient(transport, clock=clock, policy=WalletPolicy(trust_anchors=[demo.iaca]))
+    with pytest.raises(MdocVerificationError) as info:
+        await client.accept_offer(demo.offer_links["pre_auth_mdoc"], count=2)
+    assert info.value.reason == MdocReason.HOLDER_KEY_MISMATCH
