@@ -150,6 +150,7 @@ def test_receive_mdl_without_trust_anchor_fails(served: ServedIssuer) -> None:
     assert code != 0 and data["ok"] is False and data["credentials"] == []
     assert data["errors"][0]["type"] == "MdocVerificationError"
     assert "untrusted" in data["errors"][0]["message"]
+    assert "--trust-anchor" in data["errors"][0]["hint"]
 
 
 def test_receive_unreadable_trust_anchor_is_a_usage_error(
