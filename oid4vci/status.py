@@ -125,6 +125,7 @@ _NAMES: Final[dict[int, Literal["valid", "invalid", "suspended"]]] = {
 }
 _ZLIB_WBITS: Final = 15  # the zlib container (RFC 1950) with a 32 KiB window; no gzip, no raw
 _INFLATE_CHUNK: Final = 1 << 16
+_MAX_TOKEN_BYTES: Final = 1 << 20  # the compact JWS cap of oid4vci.jose
 
 
 class StatusListReason:
@@ -707,6 +708,10 @@ def status_list_token_header(response: HttpResponse) -> dict[str, Any]:
 
 
 def _body_text(response: HttpResponse) -> str:
+    if len(response.body) > _MAX_TOKEN_BYTES:
+        raise _fail(
+            StatusListReason.TOO_LARGE, f"the Status List Token is over {_MAX_TOKEN_BYTES} bytes"
+        )
     try:
         return response.body.decode("ascii").strip()
     except UnicodeDecodeError:
@@ -725,7 +730,8 @@ def read_status_list_response(
 ) -> StatusListToken:
     """The verified Status List Token of the answer to :func:`build_status_list_request`.
 
-    draft-ietf-oauth-status-list-20 §8.1 (2xx, ``application/statuslist+jwt``) and §8.3 via
+    The answer must be 2xx with ``application/statuslist+jwt`` (draft-ietf-oauth-status-list-20
+    §8.1); the token is checked per draft-ietf-oauth-status-list-20 §8.3 by
     :func:`verify_status_list_token` (same arguments). Raises
     :class:`StatusListVerificationError`.
     """
