@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -74,7 +74,10 @@ async def test_they_read_our_issuers_status_list_after_changes(clock: FakeClock)
     assert reference is not None and cred.status == "valid"
     meta = await e2e.handle(HttpRequest(method="GET", url=ISSUER + "/.well-known/jwt-vc-issuer"))
     (jwk,) = meta.json_body()["jwks"]["keys"]
-    for status, value in (("valid", 0), ("invalid", 1), ("suspended", 2), ("valid", 0)):
+    changes: list[tuple[Literal["valid", "invalid", "suspended"], int]] = [
+        ("valid", 0), ("invalid", 1), ("suspended", 2), ("valid", 0),
+    ]  # fmt: skip
+    for status, value in changes:
         await e2e.issuer.set_credential_status(reference, status)
         response = await e2e.handle(HttpRequest(method="GET", url=reference.uri))
         token = response.body.decode()
