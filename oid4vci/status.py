@@ -92,6 +92,7 @@ __all__ = [
     "parse_status_reference",
     "read_credential_status_reference",
     "read_status_list_response",
+    "status_list_token_header",
     "status_name",
     "status_of",
     "verify_status_list_token",

@@ -362,9 +362,8 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
         print(f"      {'holder key':16} {credential.holder_jkt}")
         if credential.status_reference is not None:
             shown = "unknown (the list could not be fetched)"
-            print(
-                f"      {'status':16} {shown if credential.status is None else credential.status}"
-            )
+            value = shown if credential.status is None else credential.status
+            print(f"      {'revocation':16} {value} (Token Status List)")
         for name, value in claims.items():
             if name in REGISTERED_CLAIMS and not all_claims:
                 hidden.add(name)
