@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 
-from oid4vci.errors import ConnectError, CredentialVerificationError, StateError
+from oid4vci.errors import (
+    ConnectError,
+    CredentialVerificationError,
+    ResponseTooLarge,
+    StateError,
+)
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import Issuer
 from oid4vci.issuer.demo import build_demo_issuer
@@ -213,6 +218,19 @@ async def test_check_reports_and_require_fails_when_the_list_cannot_be_fetched(
     # and standalone
     with pytest.raises((StatusListVerificationError, ConnectError)):
         await check_status(cred.credential, Tamper(e2e, rewrite), clock=clock)
+
+
+async def test_an_oversized_answer_is_never_taken_for_unavailable(clock: FakeClock) -> None:
+    """The transport's size cap is a refusal, not a list that could not be fetched."""
+
+    async def too_large(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        raise ResponseTooLarge("response body exceeds 1048576 bytes")
+
+    e2e = build_e2e_issuer(SpecVersion.V1, clock)
+    for mode in ("check", "require"):
+        policy = WalletPolicy(status=mode)  # type: ignore[arg-type]
+        with pytest.raises(ResponseTooLarge):
+            await receive(e2e, client_for(Tamper(e2e, too_large), clock, policy))
 
 
 def test_policy_status_is_checked() -> None:
