@@ -47,14 +47,15 @@ def read_credential_argument(text: str) -> str:
     if _CREDENTIAL.fullmatch(text.strip()) and text.count(".") >= 2:
         return text.strip()
     path = Path(text)
+    shown = text if len(text) <= 120 else "the argument"  # never echo a whole credential
     try:
         if path.is_file():
             if path.stat().st_size > _MAX_FILE:
-                raise CliError(f"{text} is larger than a credential can be", EXIT_USAGE)
+                raise CliError(f"{shown} is larger than a credential can be", EXIT_USAGE)
             return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise CliError(f"cannot read {text} ({reason}); give a credential file", 2) from None
+        raise CliError(f"cannot read {shown} ({reason}); give a credential file", 2) from None
     raise CliError(
         "the argument is neither a file nor a credential; give the file written by "
         "'oid4vci receive --out' or the credential string",
