@@ -449,3 +449,38 @@ async def test_status_over_aiohttp_on_loopback() -> None:
                 await demo.issuer.set_credential_status(ref, status)
                 check = await check_status(cred.credential, transport, policy=policy)
                 assert check.status == status
+
+
+# --- x5c-signed Status List Tokens (HAIP 1.0 requires x5c on them) ---------------------------
+
+
+async def test_check_status_with_an_x5c_chain(clock: FakeClock) -> None:
+    from tests.x509_support import HOST, make_pki
+
+    pki = make_pki()
+    issuer, uri = f"https://{HOST}", f"https://{HOST}/lists/9"
+    seen: list[str] = []
+    status_list = StatusList(2, 64)
+    status_list.set(5, 2)
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        seen.append(request.url)
+        if request.url != uri:
+            return HttpResponse.json(404, {"error": "not_found"})
+        token = await create_status_list_token(
+            pki.signer, status_list, uri=uri, expires_in=600, ttl=60, x5c=pki.x5c, clock=clock
+        )
+        return token_response(token)
+
+    claims = {"iss": issuer, "status": {"status_list": {"idx": 5, "uri": uri}}}
+    credential = await create_jws(pki.signer, claims, {"typ": "dc+sd-jwt", "x5c": pki.x5c}) + "~"
+    transport = InMemoryTransport(routes={issuer: handle})
+    trusted = WalletPolicy(trusted_x5c_roots=[pki.root])
+    check = await check_status(credential, transport, policy=trusted, clock=clock)
+    assert check.status == "suspended"
+    assert seen == [uri]  # the chain decided: no JWT VC Issuer Metadata fetched
+    # another root: the chain is refused, never a fallback to metadata
+    other = WalletPolicy(trusted_x5c_roots=[make_pki().root])
+    with pytest.raises(CredentialVerificationError) as caught:
+        await check_status(credential, transport, policy=other, clock=clock)
+    assert getattr(caught.value, "reason", None) == "x5c untrusted"
