@@ -228,7 +228,7 @@ async def test_an_oversized_answer_is_never_taken_for_unavailable(clock: FakeClo
 
     e2e = build_e2e_issuer(SpecVersion.V1, clock)
     for mode in ("check", "require"):
-        policy = WalletPolicy(status=mode)  # type: ignore[arg-type]
+        policy = WalletPolicy(status=mode)
         with pytest.raises(ResponseTooLarge):
             await receive(e2e, client_for(Tamper(e2e, too_large), clock, policy))
 
