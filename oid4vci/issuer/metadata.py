@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
+from oid4vci.issuer.encryption import encryption_metadata
 from oid4vci.issuer.responses import create_error_response, json_response, with_allow
 from oid4vci.jose import jwk_thumbprint
 from oid4vci.models.metadata import (
@@ -124,10 +125,12 @@ def create_issuer_metadata(
 
     ``version`` defaults to ``config.published_version``. ``nonce_endpoint`` is written for
     Draft 15 and 1.0, ``batch_credential_issuance`` from Draft 14 on when ``batch_size`` ≥ 2,
-    ``authorization_servers`` only with an external authorization server.
+    ``authorization_servers`` only with an external authorization server, the encryption
+    members with ``config.encryption`` (:func:`~oid4vci.issuer.encryption.encryption_metadata`).
     """
     version = version or config.published_version
     external = config.external_authorization_server
+    encryption = encryption_metadata(config, version)
     batch = (
         BatchCredentialIssuance(batch_size=config.batch_size)
         if config.batch_size >= 2 and version is not SpecVersion.DRAFT_13
@@ -141,6 +144,8 @@ def create_issuer_metadata(
         deferred_credential_endpoint=config.endpoint("deferred_credential"),
         notification_endpoint=config.endpoint("notification"),
         batch_credential_issuance=batch,
+        credential_response_encryption=encryption.pop("credential_response_encryption", None),
+        extra=encryption,
         display=tuple(dict(d) for d in config.display) or None,
         credential_configurations_supported={
             cid: credential_configuration_metadata(config, spec)
