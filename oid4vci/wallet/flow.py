@@ -91,6 +91,15 @@ from .discovery import (
     read_issuer_metadata,
     select_authorization_server,
 )
+from .encryption import (
+    EncryptionPlan,
+    ResponseKey,
+    new_response_key,
+    open_response,
+    plan_encryption,
+    response_encryption_member,
+    seal_request,
+)
 from .policy import WalletPolicy
 from .preflight import (
     authorization_details_or_scope,
@@ -163,6 +172,8 @@ __all__ = ["FLOW_FORMAT", "IssuanceFlow"]
 
 _S = FlowState
 _E = Event
+#: States whose answers may come encrypted (OID4VCI 1.0 §10).
+_ENCRYPTING_STATES = frozenset({_S.REQUESTING_CREDENTIAL, _S.REQUESTING_DEFERRED_CREDENTIAL})
 
 
 class _IssuerKeysNeeded(Exception):
@@ -193,6 +204,8 @@ class _InFlight:
     request: HttpRequest
     dpop_nonce: str | None
     dpop: bool
+    #: The ephemeral key the answer is to be encrypted to (OID4VCI 1.0 §10); never saved.
+    response_key: ResponseKey | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define(kw_only=True)
@@ -289,6 +302,7 @@ class IssuanceFlow:
         self._as_id: str | None = None
         self._as_doc: dict[str, Any] | None = None
         self._as_meta: AuthorizationServerMetadata | None = None
+        self._encryption: EncryptionPlan | None = None
         # authorization
         self._dpop_key: Signer | None = None
         self._code_verifier: str | None = None
@@ -509,6 +523,8 @@ class IssuanceFlow:
                 self._fire(_E.USE_DPOP_NONCE)
                 return
             with attach_request(in_flight.request):
+                if self._state in _ENCRYPTING_STATES:
+                    response = open_response(response, in_flight.response_key)
                 _RECEIVERS[self._state](self, response)
 
     def receive_callback(self, callback_url: str) -> None:
@@ -762,6 +778,7 @@ class IssuanceFlow:
                 if self._grant == "pre-authorized_code"
                 else self._offer.authorization_code
             )
+        self._encryption = plan_encryption(meta, version, self.policy.encryption)
         self._issuer_doc, self._issuer_meta, self._version = doc, meta, version
         self._as_id = select_authorization_server(
             meta, grant.authorization_server if grant is not None else None
@@ -930,6 +947,7 @@ class IssuanceFlow:
             client_id=self._client_id,
             dpop_nonces=self._nonces,
             grant=self._grant,
+            encryption=self._encryption,
         )
         self._plan = self._plan_credential_requests(token)
         self._fire(_E.TOKEN_RECEIVED)
@@ -1032,18 +1050,30 @@ class IssuanceFlow:
             single_proof=len(proofs) == 1,
         )
         body = credential_request_to_json(wire, session.spec_version)
+        encryption = session.encryption or EncryptionPlan()
+        response_key = new_response_key(encryption)
+        if response_key is not None:
+            body["credential_response_encryption"] = response_encryption_member(
+                response_key, session.spec_version
+            )
         endpoint = session.credential_endpoint
-        return await self._send_protected(
+        action = await self._send_protected(
             session,
             endpoint,
-            lambda proof: build_credential_request(
-                endpoint,
-                body,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_proof=proof,
+            lambda proof: seal_request(
+                build_credential_request(
+                    endpoint,
+                    body,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_proof=proof,
+                ),
+                encryption,
             ),
         )
+        assert self._in_flight is not None
+        self._in_flight.response_key = response_key
+        return action
 
     def _receive_credential(self, response: HttpResponse) -> None:
         request = self._plan[0]
@@ -1210,17 +1240,34 @@ class IssuanceFlow:
         endpoint = secure_endpoint(
             session.deferred_credential_endpoint, "deferred_credential_endpoint", self.policy
         )
-        return await self._send_protected(
+        # Deferred requests are encrypted from 1.0 on only (Draft 13-15: JSON both ways).
+        encryption = (
+            session.encryption if session.spec_version is SpecVersion.V1 else None
+        ) or EncryptionPlan()
+        response_key = new_response_key(encryption)
+        member = (
+            None
+            if response_key is None
+            else response_encryption_member(response_key, SpecVersion.V1)
+        )
+        action = await self._send_protected(
             session,
             endpoint,
-            lambda proof: build_deferred_credential_request(
-                endpoint,
-                transaction.transaction_id,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_proof=proof,
+            lambda proof: seal_request(
+                build_deferred_credential_request(
+                    endpoint,
+                    transaction.transaction_id,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_proof=proof,
+                    credential_response_encryption=member,
+                ),
+                encryption,
             ),
         )
+        assert self._in_flight is not None
+        self._in_flight.response_key = response_key
+        return action
 
     def _receive_deferred(self, response: HttpResponse) -> None:
         transaction = self._deferred[0]

@@ -521,11 +521,16 @@ def build_deferred_credential_request(
     access_token: str,
     token_type: str,
     dpop_proof: str | None = None,
+    credential_response_encryption: Mapping[str, Any] | None = None,
 ) -> HttpRequest:
-    """The deferred credential request ``{"transaction_id": ...}``."""
+    """The deferred credential request ``{"transaction_id": ...}`` (1.0: with an optional
+    ``credential_response_encryption``, OID4VCI 1.0 §9.1)."""
+    body: dict[str, Any] = {"transaction_id": transaction_id}
+    if credential_response_encryption is not None:
+        body["credential_response_encryption"] = dict(credential_response_encryption)
     return _resource_request(
         deferred_credential_endpoint,
-        {"transaction_id": transaction_id},
+        body,
         access_token=access_token,
         token_type=token_type,
         dpop_proof=dpop_proof,

@@ -20,7 +20,7 @@ from oid4vci.jose import LocalSigner, b64url_decode, b64url_encode
 from oid4vci.jwe import decrypt_jwe, encrypt_json, generate_encryption_key
 from oid4vci.sdjwt import sd
 from tests.conftest import FakeClock
-from tests.security.support import DEFERRED, ISSUER, Env, assert_error
+from tests.security.support import CREDENTIAL, DEFERRED, ISSUER, Env, assert_error
 
 pytestmark = pytest.mark.anyio
 
@@ -60,15 +60,13 @@ class Wallet:
         proof = await self.env.key_proof(holder, await self.env.c_nonce())
         return {"credential_configuration_id": "pid", "proofs": {"jwt": [proof]}, **extra}
 
-    async def post_jwe(self, token: str, *, url: str | None = None) -> HttpResponse:
-        kwargs = {"url": url} if url else {}
+    async def post_jwe(self, token: str, *, url: str = CREDENTIAL) -> HttpResponse:
         return await self.env.credential(
-            self.token, self.dpop, token.encode(), content_type="application/jwt", **kwargs
+            self.token, self.dpop, token.encode(), content_type="application/jwt", url=url
         )
 
-    async def post_json(self, body: dict[str, Any], *, url: str | None = None) -> HttpResponse:
-        kwargs = {"url": url} if url else {}
-        return await self.env.credential(self.token, self.dpop, body, **kwargs)
+    async def post_json(self, body: dict[str, Any], *, url: str = CREDENTIAL) -> HttpResponse:
+        return await self.env.credential(self.token, self.dpop, body, url=url)
 
 
 def response_params(key: dict[str, Any], enc: str = "A128GCM", **extra: Any) -> dict[str, Any]:
@@ -320,9 +318,10 @@ async def test_hostile_jwe_requests(env: Env, mangle: Any) -> None:
 
 async def test_jwe_of_a_non_object_is_an_invalid_credential_request(env: Env) -> None:
     wallet = await Wallet(env).start()
-    from oid4vci.jwe import _Registry  # noqa: PLC2701 - build a JWE of a JSON array
     from joserfc import jwe
     from joserfc.jwk import JWKRegistry
+
+    from oid4vci.jwe import _Registry
 
     key = JWKRegistry.import_key(public(REQUEST_KEY))
     for plaintext in (b"[1,2]", b"not json", b"\xff\xfe"):
@@ -343,7 +342,7 @@ async def test_zip_bomb_is_refused_with_bounded_output(clock: FakeClock) -> None
     from joserfc import jwe
     from joserfc.jwk import JWKRegistry
 
-    from oid4vci.jwe import _Registry  # noqa: PLC2701
+    from oid4vci.jwe import _Registry
 
     compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     deflated = compressor.compress(body.encode()) + compressor.flush()
