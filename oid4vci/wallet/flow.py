@@ -86,6 +86,7 @@ from .actions import Action, Authorize, Done, SendRequest, Wait
 from .discovery import (
     MetadataCache,
     as_metadata_urls,
+    issuer_cache_key,
     issuer_metadata_urls,
     read_as_metadata,
     read_issuer_metadata,
@@ -715,8 +716,8 @@ class IssuanceFlow:
             url, make, dpop_key=self._resource_key(session), access_token=session.access_token
         )
 
-    def _get(self, url: str) -> SendRequest:
-        request = build_metadata_request(url)
+    def _get(self, url: str, *, languages: Sequence[str] = ()) -> SendRequest:
+        request = build_metadata_request(url, languages=languages)
         self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
         return SendRequest(request=request)
 
@@ -754,11 +755,13 @@ class IssuanceFlow:
 
     async def _step_discovering_issuer(self) -> Action | None:
         self._secure(self._credential_issuer, "credential_issuer")
-        cached = self._cache.get(f"issuer {self._credential_issuer}") if self._cache else None
+        key = issuer_cache_key(self._credential_issuer, self.policy.languages)
+        cached = self._cache.get(key) if self._cache else None
         if cached is not None:
             self._take_issuer_metadata(cached)
             return None
-        return self._get(self._secure(self._locations[self._location], "issuer metadata URL"))
+        url = self._secure(self._locations[self._location], "issuer metadata URL")
+        return self._get(url, languages=self.policy.languages)
 
     def _receive_issuer_metadata(self, response: HttpResponse) -> None:
         doc = _metadata_document(response)
@@ -767,7 +770,7 @@ class IssuanceFlow:
             return
         self._take_issuer_metadata(doc)
         if self._cache is not None:
-            self._cache.put(f"issuer {self._credential_issuer}", doc)
+            self._cache.put(issuer_cache_key(self._credential_issuer, self.policy.languages), doc)
 
     def _take_issuer_metadata(self, doc: dict[str, Any]) -> None:
         meta, version = read_issuer_metadata(doc, self._credential_issuer)
