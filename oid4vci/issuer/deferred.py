@@ -54,7 +54,7 @@ from oid4vci.issuer.credential import (
     create_credentials,
     credential_response_body,
 )
-from oid4vci.issuer.encryption import encrypt_response, open_request, read_response_encryption
+from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.notification import create_notification_id
 from oid4vci.issuer.responses import (
@@ -263,16 +263,16 @@ async def handle_deferred_credential(
             error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
         )
         context = await verify_access_token(req, config, htu=config.endpoint("deferred_credential"))
-        opened = open_request(req, config)
+        opened = decrypt_request(req, config)
         parsed = parse_deferred_credential_request(opened.request, config)
         verified = await verify_deferred_credential_request(parsed, config, context)
         version = verified.record.version
-        encryption = read_response_encryption(
+        encryption = response_encryption(
             parsed.credential_response_encryption,
             config,
             version=version,
             encrypted_request=opened.encrypted,
-            # Draft 13-15 deferred answers are JSON only (D13 §9.2, D14 §8.2, D15 §9.2).
+            # Draft 13-15 deferred answers are JSON only (Draft 13 §9.2, Draft 14 §8.2, Draft 15 §9.2).
             required=version is SpecVersion.V1,
         )
         return encrypt_response(

@@ -6,11 +6,11 @@ keys (private JWKs with ``kid`` and ``alg``; several at once, so keys can rotate
 algorithms it accepts and the ``encryption_required`` flags. The stages, used by the credential
 and deferred credential endpoints between the access token check and the usual parse:
 
-1. :func:`open_request` — an ``application/jwt`` body is a compact JWE to one of the issuer's
+1. :func:`decrypt_request` — with request keys, an ``application/jwt`` body is a compact JWE to one of the issuer's
    keys: it is decrypted (``kid`` picks the key; its ``alg``, the ``enc`` and any ``zip`` must be
    what the metadata lists; the inflated size is capped) and the request continues as the JSON
    it carried. A plain JSON body while requests must be encrypted is refused.
-2. :func:`read_response_encryption` — checks the request's ``credential_response_encryption``
+2. :func:`response_encryption` — checks the request's ``credential_response_encryption``
    (1.0: ``{"jwk" (with alg), "enc", "zip"?}``; Draft 13–15: ``{"jwk", "alg", "enc"}``; both
    shapes are read in every version) before any nonce is used or credential made, including a
    trial encryption to its key.
@@ -58,13 +58,13 @@ if TYPE_CHECKING:
     from oid4vci.issuer.config import IssuerConfig
 
 __all__ = [
+    "DecryptedRequest",
     "EncryptionSettings",
-    "OpenedRequest",
     "ResponseEncryption",
+    "decrypt_request",
     "encrypt_response",
     "encryption_metadata",
-    "open_request",
-    "read_response_encryption",
+    "response_encryption",
 ]
 
 _PUBLIC_ONLY = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -169,7 +169,7 @@ class EncryptionSettings:
 
 
 @attrs.frozen(kw_only=True)
-class OpenedRequest:
+class DecryptedRequest:
     """A request with its body in the clear: ``encrypted`` says whether it came as a JWE."""
 
     request: HttpRequest
@@ -217,19 +217,20 @@ def encryption_metadata(config: IssuerConfig, version: SpecVersion) -> dict[str,
     return out
 
 
-def open_request(request: HttpRequest, config: IssuerConfig) -> OpenedRequest:
+def decrypt_request(request: HttpRequest, config: IssuerConfig) -> DecryptedRequest:
     """Decrypt an ``application/jwt`` request body (OID4VCI 1.0 §10); see the module docstring.
 
     The decrypted body is handed on as ``application/json``; the endpoint's parse stage then
     refuses one that is not a JSON object. Raises :class:`CredentialRequestError`.
     """
     settings = config.encryption
-    if request.media_type != JWT_CONTENT_TYPE:
-        if settings is not None and settings.request_required:
-            raise _refuse("the request must be encrypted (credential_request_encryption)")
-        return OpenedRequest(request=request, encrypted=False)
     if settings is None or not settings.request_keys:
-        raise _refuse("request encryption is not supported")
+        # Without request keys application/jwt is a media type the endpoint does not take (415).
+        return DecryptedRequest(request=request, encrypted=False)
+    if request.media_type != JWT_CONTENT_TYPE:
+        if settings.request_required:
+            raise _refuse("the request must be encrypted (credential_request_encryption)")
+        return DecryptedRequest(request=request, encrypted=False)
     try:
         token = request.body.decode("ascii").strip()
     except UnicodeDecodeError:
@@ -250,10 +251,10 @@ def open_request(request: HttpRequest, config: IssuerConfig) -> OpenedRequest:
     clear = HttpRequest(
         method=request.method, url=request.url, headers=headers, body=opened.plaintext
     )
-    return OpenedRequest(request=clear, encrypted=True)
+    return DecryptedRequest(request=clear, encrypted=True)
 
 
-def read_response_encryption(
+def response_encryption(
     params: Mapping[str, Any] | None,
     config: IssuerConfig,
     *,

@@ -4,7 +4,7 @@ OID4VCI 1.0 §12.2.2 lets the issuer answer a metadata request that carries ``Ac
 with a subset of its internationalised ``display`` data and name the languages returned in
 ``Content-Language``. This module does that:
 
-* :func:`read_accept_language` reads the header into language ranges, best first (RFC 9110
+* :func:`accept_language_ranges` reads the header into language ranges, best first (RFC 9110
   §12.5.4: ``q`` weights, ``q=0`` excluded; at most :data:`MAX_RANGES` ranges, malformed
   ones skipped);
 * :func:`negotiate_languages` picks, in the wallet's order, the issuer's own locales that a
@@ -15,7 +15,7 @@ with a subset of its internationalised ``display`` data and name the languages r
   configuration, per claim, in every version's shape), the entries whose ``locale`` was
   negotiated, ordered by the wallet's preference, plus entries without ``locale``. An array with
   no negotiated entry is left whole (fallback: the wallet still gets names to show, in the
-  issuer's languages, as if the header were ignored — which §12.2.2 allows).
+  issuer's languages, as if the header were ignored, which OID4VCI 1.0 §12.2.2 allows).
 
 The metadata response always carries ``Vary: Accept-Language``; ``Content-Language`` lists the
 negotiated locales when there are any.
@@ -29,10 +29,10 @@ from typing import Any
 
 __all__ = [
     "MAX_RANGES",
+    "accept_language_ranges",
     "available_locales",
     "localize_display",
     "negotiate_languages",
-    "read_accept_language",
 ]
 
 #: Most language ranges read from one ``Accept-Language`` header.
@@ -42,7 +42,7 @@ _RANGE = re.compile(r"\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 _QVALUE = re.compile(r"q=(0(?:\.\d{0,3})?|1(?:\.0{0,3})?)", re.IGNORECASE)
 
 
-def read_accept_language(value: str | None) -> tuple[str, ...]:
+def accept_language_ranges(value: str | None) -> tuple[str, ...]:
     """The language ranges of an ``Accept-Language`` header, best first, lower-cased.
 
     Equal weights keep the header's order; ``q=0`` ranges and malformed entries are dropped.

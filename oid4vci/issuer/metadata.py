@@ -27,10 +27,10 @@ from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
 from oid4vci.issuer.encryption import encryption_metadata
 from oid4vci.issuer.languages import (
+    accept_language_ranges,
     available_locales,
     localize_display,
     negotiate_languages,
-    read_accept_language,
 )
 from oid4vci.issuer.responses import create_error_response, json_response, with_allow
 from oid4vci.jose import jwk_thumbprint
@@ -224,7 +224,7 @@ async def handle_issuer_metadata(
     refused = _method_not_allowed(request)
     if refused is not None:
         return refused
-    ranges = read_accept_language(HttpRequest.coerce(request).headers.get("Accept-Language"))
+    ranges = accept_language_ranges(HttpRequest.coerce(request).headers.get("Accept-Language"))
     document = create_issuer_metadata(config)
     languages = negotiate_languages(ranges, available_locales(document)) if ranges else ()
     headers = {"Vary": "Accept-Language"}

@@ -223,7 +223,10 @@ async def test_required_response_encryption_refuses_a_request_without_it(clock: 
 async def test_no_settings_refuses_both(clock: FakeClock) -> None:
     env = Env(clock)
     wallet = await Wallet(env).start()
-    await refused(await wallet.post_jwe(seal(await wallet.body())), env)
+    # application/jwt is just a media type this endpoint does not take
+    assert_error(
+        await wallet.post_jwe(seal(await wallet.body())), 415, "invalid_credential_request"
+    )
     ephemeral = generate_encryption_key()
     body = await wallet.body(credential_response_encryption=response_params(ephemeral))
     await refused(await wallet.post_json(body), env)

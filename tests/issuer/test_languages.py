@@ -11,10 +11,10 @@ from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import CredentialConfigurationSpec, Issuer, IssuerConfig, MemoryStore
 from oid4vci.issuer.languages import (
     MAX_RANGES,
+    accept_language_ranges,
     available_locales,
     localize_display,
     negotiate_languages,
-    read_accept_language,
 )
 from oid4vci.issuer.metadata import create_issuer_metadata
 from oid4vci.jose import LocalSigner
@@ -53,13 +53,13 @@ def names(entries: list[dict[str, Any]]) -> list[str | None]:
         ("x" * 2000, ()),
     ],
 )
-def test_read_accept_language(header: str | None, ranges: tuple[str, ...]) -> None:
-    assert read_accept_language(header) == ranges
+def test_accept_language_ranges(header: str | None, ranges: tuple[str, ...]) -> None:
+    assert accept_language_ranges(header) == ranges
 
 
-def test_read_accept_language_caps_the_ranges() -> None:
+def test_accept_language_ranges_caps_the_ranges() -> None:
     header = ", ".join(f"l{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(60))
-    assert len(read_accept_language(header)) == MAX_RANGES
+    assert len(accept_language_ranges(header)) == MAX_RANGES
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ def test_wallet_writes_descending_weights() -> None:
     request = build_metadata_request(WELL_KNOWN, languages=("fr",))
     assert request.headers.get("Accept-Language") == "fr"
     assert build_metadata_request(WELL_KNOWN).headers.get("Accept-Language") is None
-    assert read_accept_language(accept_language(("de-CH", "de", "en"))) == ("de-ch", "de", "en")
+    assert accept_language_ranges(accept_language(("de-CH", "de", "en"))) == ("de-ch", "de", "en")
 
 
 # --- the metadata document ----------------------------------------------------------------------
@@ -156,6 +156,7 @@ async def test_every_version_shape_is_localized(clock: FakeClock, version: SpecV
     # the configuration's display is down to fr; the claims without fr keep theirs
     assert set(available_locales(configurations)) == {"fr", "en-US", "de-CH", "de"}
     assert "n-fr" in str(configurations) and "de-DE" not in str(configurations)
+
 
 def test_localize_is_pure_and_cache_keyable(clock: FakeClock) -> None:
     cfg = config(clock)
