@@ -1367,7 +1367,11 @@ class IssuanceFlow:
                 metadata_cache=metadata_cache,
                 clock=clock,
             )
-        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
+        except WireFormatError as exc:
+            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
+        except MetadataError:
+            raise  # the issuer's encryption needs and the policy disagree (OID4VCI 1.0 §10)
+        except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
 
 
@@ -1597,6 +1601,8 @@ def _load(
             saved.issuer_metadata, saved.credential_issuer
         )
         flow._issuer_doc = saved.issuer_metadata
+        # Derived from the metadata and the (new) policy; ephemeral keys are never saved.
+        flow._encryption = plan_encryption(flow._issuer_meta, flow._version, policy.encryption)
     elif saved.spec_version is not None:
         flow._version = SpecVersion(saved.spec_version)
     flow._as_id = saved.authorization_server
@@ -1629,6 +1635,7 @@ def _load(
             client_id=s.client_id,
             dpop_nonces=flow._nonces,
             grant=_grant(s.grant),
+            encryption=flow._encryption,
         )
         flow._session = session
     flow._received = [

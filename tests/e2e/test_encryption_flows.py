@@ -20,7 +20,8 @@ from oid4vci.issuer.encryption import EncryptionSettings
 from oid4vci.jwe import generate_encryption_key
 from oid4vci.transports.aiohttp import AiohttpTransport, serve
 from oid4vci.versions import SpecVersion
-from oid4vci.wallet import FlowState, Oid4vciClient, WalletPolicy
+from oid4vci.wallet import FlowState, IssuanceFlow, Oid4vciClient, WalletPolicy
+from oid4vci.wallet.driver import run_flow
 from tests.conftest import FakeClock
 from tests.e2e.conftest import (
     CLIENT_ID,
@@ -189,3 +190,32 @@ async def test_encrypted_issuance_over_aiohttp(version: SpecVersion, anyio_backe
     assert [(s.request_type, s.response_type) for s in seen] == [
         (expected_request_type(version), "application/jwt")
     ]
+
+
+async def test_saved_deferred_flow_resumes_with_encryption(clock: FakeClock) -> None:
+    claims = DeferringClaims(interval=3)
+    e2e = build_e2e_issuer(
+        SpecVersion.V1,
+        clock,
+        encryption=attrs.evolve(ENCRYPTION, request_required=True, response_required=True),
+        claims_source=claims,
+    )
+    seen = record(e2e)
+    client = make_client(e2e, clock)
+    offer = await client.parse_offer(e2e.offer_links["pre_auth"])
+    policy = WalletPolicy(deferred_max_wait=0)
+    flow = IssuanceFlow.from_offer(offer, policy=policy, clock=clock, client_id=CLIENT_ID)
+    transport = e2e.transport()
+    assert (await run_flow(flow, transport)).state is FlowState.DEFERRED
+    saved = flow.to_json()
+    claims.ready = True
+    resumed = IssuanceFlow.from_json(saved, policy=WalletPolicy(), clock=clock)
+    resumed.resume_polling(max_wait=10)
+    result = await run_flow(resumed, transport, sleep=FakeSleep(clock))
+    assert result.state is FlowState.DONE and result.credentials[0].verified
+    assert [(s.path, s.request_type, s.response_type) for s in seen] == [
+        ("/credential", "application/jwt", "application/jwt"),
+        ("/deferred", "application/jwt", "application/jwt"),
+    ]
+    with pytest.raises(MetadataError, match="requires response encryption"):
+        IssuanceFlow.from_json(saved, policy=WalletPolicy(encryption="off"), clock=clock)
