@@ -1359,19 +1359,28 @@ class IssuanceFlow:
             raise UsageError("not a saved issuance flow (not JSON)") from None
         if not isinstance(data, dict) or data.get("format") != FLOW_FORMAT:
             raise UsageError("not a saved issuance flow")
+        policy = policy if policy is not None else WalletPolicy()
         try:
             saved = structure(data, SavedFlow)
+            issuer = (
+                None
+                if saved.issuer_metadata is None
+                else read_issuer_metadata(saved.issuer_metadata, saved.credential_issuer)
+            )
+        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
+        # Derived from the saved metadata and the (new) policy: a MetadataError here means they
+        # disagree (OID4VCI 1.0 §10). Ephemeral keys are never saved.
+        encryption = None if issuer is None else plan_encryption(*issuer, policy.encryption)
+        try:
             return _load(
                 saved,
-                policy=policy if policy is not None else WalletPolicy(),
+                policy=policy,
                 metadata_cache=metadata_cache,
                 clock=clock,
+                encryption=encryption,
             )
-        except WireFormatError as exc:
-            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
-        except MetadataError:
-            raise  # the issuer's encryption needs and the policy disagree (OID4VCI 1.0 §10)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
 
 
@@ -1581,6 +1590,7 @@ def _load(
     policy: WalletPolicy,
     metadata_cache: MetadataCache | None,
     clock: Callable[[], float],
+    encryption: EncryptionPlan | None,
 ) -> IssuanceFlow:
     state = FlowState(saved.state)
     if state not in WAITING_STATES:
@@ -1601,8 +1611,7 @@ def _load(
             saved.issuer_metadata, saved.credential_issuer
         )
         flow._issuer_doc = saved.issuer_metadata
-        # Derived from the metadata and the (new) policy; ephemeral keys are never saved.
-        flow._encryption = plan_encryption(flow._issuer_meta, flow._version, policy.encryption)
+        flow._encryption = encryption
     elif saved.spec_version is not None:
         flow._version = SpecVersion(saved.spec_version)
     flow._as_id = saved.authorization_server
