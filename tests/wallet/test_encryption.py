@@ -166,3 +166,48 @@ def test_open_response() -> None:
     other = encrypt_json({"x": 1}, key.public_jwk, alg="ECDH-ES", enc="A128GCM")
     with pytest.raises(EncryptionError, match="enc is not allowed"):
         open_response(answer(200, other.encode(), "application/jwt"), key)
+
+
+@pytest.mark.anyio
+async def test_lowlevel_request_credential_with_encryption(clock: Any) -> None:
+    from oid4vci.issuer.encryption import EncryptionSettings
+    from oid4vci.jose import LocalSigner
+    from oid4vci.transports.memory import InMemoryTransport
+    from oid4vci.wallet.lowlevel import request_credential
+    from tests.security.support import CREDENTIAL, ISSUER, Env
+
+    env = Env(
+        clock, encryption=EncryptionSettings(request_keys=(ISSUER_KEY,), request_required=True)
+    )
+    dpop = LocalSigner.generate()
+    token = await env.access_token(dpop)
+    seen: list[tuple[str, str]] = []
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        response = await env.send(request)
+        seen.append((request.media_type, response.media_type))
+        return response
+
+    metadata = create_metadata(env)
+    plan = plan_encryption(metadata, V1, "when-supported")
+    proof = await env.key_proof(LocalSigner.generate(), await env.c_nonce())
+    async with InMemoryTransport(routes={ISSUER: handle}) as transport:
+        answer = await request_credential(
+            transport,
+            CREDENTIAL,
+            {"credential_configuration_id": "pid", "proofs": {"jwt": [proof]}},
+            access_token=token,
+            token_type="DPoP",
+            dpop_key=dpop,
+            clock=clock,
+            encryption=plan,
+        )
+    assert answer.credentials and seen == [("application/jwt", "application/jwt")]
+
+
+def create_metadata(env: Any) -> CredentialIssuerMetadata:
+    from oid4vci.issuer.metadata import create_issuer_metadata
+    from oid4vci.wallet.discovery import read_issuer_metadata
+
+    meta, _ = read_issuer_metadata(create_issuer_metadata(env.config), env.config.credential_issuer)
+    return meta
