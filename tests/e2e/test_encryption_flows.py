@@ -219,3 +219,17 @@ async def test_saved_deferred_flow_resumes_with_encryption(clock: FakeClock) -> 
     ]
     with pytest.raises(MetadataError, match="requires response encryption"):
         IssuanceFlow.from_json(saved, policy=WalletPolicy(encryption="off"), clock=clock)
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=IDS)
+async def test_response_encryption_only(version: SpecVersion, clock: FakeClock) -> None:
+    """An issuer without request keys: the 1.0 wallet falls back to a plain request carrying
+    ``credential_response_encryption`` (the Draft 15 behaviour, see OID4VCI 1.0 §10)."""
+    e2e = build_e2e_issuer(version, clock, encryption=EncryptionSettings())
+    seen = record(e2e)
+    client = make_client(e2e, clock)
+    result = await client.accept_offer(await client.parse_offer(e2e.offer_links["pre_auth"]))
+    check_result(result, e2e=e2e, version=version, count=1, clock=clock, flow="pre-authorized_code")
+    assert [(s.request_type, s.response_type) for s in seen] == [
+        ("application/json", "application/jwt")
+    ]
