@@ -67,7 +67,7 @@ __all__ = [
     "response_encryption",
 ]
 
-_PUBLIC_ONLY = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
@@ -162,7 +162,7 @@ class EncryptionSettings:
         keys = self.request_keys if count is None else self.request_keys[:count]
         out = []
         for jwk in keys:
-            public = {k: v for k, v in jwk.items() if k not in _PUBLIC_ONLY}
+            public = {k: v for k, v in jwk.items() if k not in _PRIVATE_MEMBERS}
             public["use"] = "enc"
             out.append(public)
         return out
