@@ -13,7 +13,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     ├── ValidationError              what another party sent breaks the protocol's rules
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
-    │   │   └── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
+    │   │   ├── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
+    │   │   └── EncryptionError      (oid4vci.jwe) a JWE that does not decrypt or is not allowed, or
+    │   │                            an unencrypted answer where encryption was asked (OID4VCI 1.0 §10)
     │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
     │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
     │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
@@ -76,6 +78,7 @@ __all__ = [
     "CredentialRequestError",
     "CredentialVerificationError",
     "DpopError",
+    "EncryptionError",
     "ErrorCode",
     "InsecureUrlError",
     "JoseError",
@@ -192,6 +195,11 @@ class WireFormatError(ValidationError):
 
 class JoseError(ValidationError):
     """A JOSE object (JWS, JWK, JWT claims) is malformed, not allowed or does not verify."""
+
+
+class EncryptionError(JoseError):
+    """A JWE is malformed, uses an algorithm not allowed, does not decrypt, or an answer came
+    back unencrypted after encryption was asked for (OID4VCI 1.0 §10)."""
 
 
 class InsecureUrlError(ValidationError):

@@ -26,6 +26,7 @@ from cryptography import x509
 from oid4vci._wire import store_record
 from oid4vci.errors import UsageError
 from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.issuer.encryption import EncryptionSettings
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer
@@ -460,6 +461,10 @@ class IssuerConfig:
     #: Decoy digests per ``_sd`` array of an SD-JWT VC: a random number in ``(low, high)``,
     #: drawn for each array, so credentials of one configuration differ in digest counts.
     decoy_digests: tuple[int, int] = attrs.field(default=(1, 5), converter=_decoy_range)
+    #: Encrypted credential requests and responses (OID4VCI 1.0 §10; ``None``: none, and
+    #: every ``credential_response_encryption`` is refused); see
+    #: :mod:`oid4vci.issuer.encryption`.
+    encryption: EncryptionSettings | None = attrs.field(default=None, repr=False)
 
     @status.validator
     def _check_status(self, _: attrs.Attribute[Any], value: StatusListSettings | None) -> None:

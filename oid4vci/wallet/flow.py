@@ -99,10 +99,20 @@ from .actions import Action, Authorize, Done, SendRequest, Wait
 from .discovery import (
     MetadataCache,
     as_metadata_urls,
+    issuer_cache_key,
     issuer_metadata_urls,
     read_as_metadata,
     read_issuer_metadata,
     select_authorization_server,
+)
+from .encryption import (
+    EncryptionPlan,
+    ResponseKey,
+    new_response_key,
+    open_response,
+    plan_encryption,
+    response_encryption_member,
+    seal_request,
 )
 from .policy import WalletPolicy
 from .preflight import (
@@ -177,6 +187,8 @@ __all__ = ["FLOW_FORMAT", "IssuanceFlow"]
 
 _S = FlowState
 _E = Event
+#: States whose answers may come encrypted (OID4VCI 1.0 §10).
+_ENCRYPTING_STATES = frozenset({_S.REQUESTING_CREDENTIAL, _S.REQUESTING_DEFERRED_CREDENTIAL})
 
 
 class _IssuerKeysNeeded(Exception):
@@ -207,6 +219,8 @@ class _InFlight:
     request: HttpRequest
     dpop_nonce: str | None
     dpop: bool
+    #: The ephemeral key the answer is to be encrypted to (OID4VCI 1.0 §10); never saved.
+    response_key: ResponseKey | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define(kw_only=True)
@@ -319,6 +333,7 @@ class IssuanceFlow:
         self._as_id: str | None = None
         self._as_doc: dict[str, Any] | None = None
         self._as_meta: AuthorizationServerMetadata | None = None
+        self._encryption: EncryptionPlan | None = None
         # authorization
         self._dpop_key: Signer | None = None
         self._code_verifier: str | None = None
@@ -547,6 +562,8 @@ class IssuanceFlow:
                 self._fire(_E.USE_DPOP_NONCE)
                 return
             with attach_request(in_flight.request):
+                if self._state in _ENCRYPTING_STATES:
+                    response = open_response(response, in_flight.response_key)
                 _RECEIVERS[self._state](self, response)
 
     def receive_callback(self, callback_url: str) -> None:
@@ -750,8 +767,8 @@ class IssuanceFlow:
             url, make, dpop_key=self._resource_key(session), access_token=session.access_token
         )
 
-    def _get(self, url: str) -> SendRequest:
-        request = build_metadata_request(url)
+    def _get(self, url: str, *, languages: Sequence[str] = ()) -> SendRequest:
+        request = build_metadata_request(url, languages=languages)
         self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
         return SendRequest(request=request)
 
@@ -789,11 +806,13 @@ class IssuanceFlow:
 
     async def _step_discovering_issuer(self) -> Action | None:
         self._secure(self._credential_issuer, "credential_issuer")
-        cached = self._cache.get(f"issuer {self._credential_issuer}") if self._cache else None
+        key = issuer_cache_key(self._credential_issuer, self.policy.languages)
+        cached = self._cache.get(key) if self._cache else None
         if cached is not None:
             self._take_issuer_metadata(cached)
             return None
-        return self._get(self._secure(self._locations[self._location], "issuer metadata URL"))
+        url = self._secure(self._locations[self._location], "issuer metadata URL")
+        return self._get(url, languages=self.policy.languages)
 
     def _receive_issuer_metadata(self, response: HttpResponse) -> None:
         doc = _metadata_document(response)
@@ -802,7 +821,7 @@ class IssuanceFlow:
             return
         self._take_issuer_metadata(doc)
         if self._cache is not None:
-            self._cache.put(f"issuer {self._credential_issuer}", doc)
+            self._cache.put(issuer_cache_key(self._credential_issuer, self.policy.languages), doc)
 
     def _take_issuer_metadata(self, doc: dict[str, Any]) -> None:
         meta, version = read_issuer_metadata(doc, self._credential_issuer)
@@ -813,6 +832,7 @@ class IssuanceFlow:
                 if self._grant == "pre-authorized_code"
                 else self._offer.authorization_code
             )
+        self._encryption = plan_encryption(meta, version, self.policy.encryption)
         self._issuer_doc, self._issuer_meta, self._version = doc, meta, version
         self._as_id = select_authorization_server(
             meta, grant.authorization_server if grant is not None else None
@@ -981,6 +1001,7 @@ class IssuanceFlow:
             client_id=self._client_id,
             dpop_nonces=self._nonces,
             grant=self._grant,
+            encryption=self._encryption,
         )
         self._plan = self._plan_credential_requests(token)
         self._fire(_E.TOKEN_RECEIVED)
@@ -1083,18 +1104,30 @@ class IssuanceFlow:
             single_proof=len(proofs) == 1,
         )
         body = credential_request_to_json(wire, session.spec_version)
+        encryption = session.encryption or EncryptionPlan()
+        response_key = new_response_key(encryption)
+        if response_key is not None:
+            body["credential_response_encryption"] = response_encryption_member(
+                response_key, session.spec_version
+            )
         endpoint = session.credential_endpoint
-        return await self._send_protected(
+        action = await self._send_protected(
             session,
             endpoint,
-            lambda proof: build_credential_request(
-                endpoint,
-                body,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_proof=proof,
+            lambda proof: seal_request(
+                build_credential_request(
+                    endpoint,
+                    body,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_proof=proof,
+                ),
+                encryption,
             ),
         )
+        assert self._in_flight is not None
+        self._in_flight.response_key = response_key
+        return action
 
     def _receive_credential(self, response: HttpResponse) -> None:
         request = self._plan[0]
@@ -1352,17 +1385,34 @@ class IssuanceFlow:
         endpoint = secure_endpoint(
             session.deferred_credential_endpoint, "deferred_credential_endpoint", self.policy
         )
-        return await self._send_protected(
+        # Deferred requests are encrypted from 1.0 on only (Draft 13-15: JSON both ways).
+        encryption = (
+            session.encryption if session.spec_version is SpecVersion.V1 else None
+        ) or EncryptionPlan()
+        response_key = new_response_key(encryption)
+        member = (
+            None
+            if response_key is None
+            else response_encryption_member(response_key, SpecVersion.V1)
+        )
+        action = await self._send_protected(
             session,
             endpoint,
-            lambda proof: build_deferred_credential_request(
-                endpoint,
-                transaction.transaction_id,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_proof=proof,
+            lambda proof: seal_request(
+                build_deferred_credential_request(
+                    endpoint,
+                    transaction.transaction_id,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_proof=proof,
+                    credential_response_encryption=member,
+                ),
+                encryption,
             ),
         )
+        assert self._in_flight is not None
+        self._in_flight.response_key = response_key
+        return action
 
     def _receive_deferred(self, response: HttpResponse) -> None:
         transaction = self._deferred[0]
@@ -1452,14 +1502,27 @@ class IssuanceFlow:
             raise UsageError("not a saved issuance flow (not JSON)") from None
         if not isinstance(data, dict) or data.get("format") != FLOW_FORMAT:
             raise UsageError("not a saved issuance flow")
+        policy = policy if policy is not None else WalletPolicy()
         try:
             saved = structure(data, SavedFlow)
+            issuer = (
+                None
+                if saved.issuer_metadata is None
+                else read_issuer_metadata(saved.issuer_metadata, saved.credential_issuer)
+            )
+        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
+        # Derived from the saved metadata and the (new) policy: a MetadataError here means they
+        # disagree (OID4VCI 1.0 §10). Ephemeral keys are never saved.
+        encryption = None if issuer is None else plan_encryption(*issuer, policy.encryption)
+        try:
             return _load(
                 saved,
-                policy=policy if policy is not None else WalletPolicy(),
+                policy=policy,
                 metadata_cache=metadata_cache,
                 status_cache=status_cache,
                 clock=clock,
+                encryption=encryption,
             )
         except (WireFormatError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
@@ -1713,6 +1776,7 @@ def _load(
     metadata_cache: MetadataCache | None,
     status_cache: StatusListTokenCache | None,
     clock: Callable[[], float],
+    encryption: EncryptionPlan | None,
 ) -> IssuanceFlow:
     state = FlowState(saved.state)
     if state not in WAITING_STATES:
@@ -1737,6 +1801,7 @@ def _load(
             saved.issuer_metadata, saved.credential_issuer
         )
         flow._issuer_doc = saved.issuer_metadata
+        flow._encryption = encryption
     elif saved.spec_version is not None:
         flow._version = SpecVersion(saved.spec_version)
     flow._as_id = saved.authorization_server
@@ -1769,6 +1834,7 @@ def _load(
             client_id=s.client_id,
             dpop_nonces=flow._nonces,
             grant=_grant(s.grant),
+            encryption=flow._encryption,
         )
         flow._session = session
     flow._received = [

@@ -7,6 +7,7 @@ always, credentials verified before they are returned).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Literal, Protocol
 
@@ -15,6 +16,7 @@ from cryptography import x509
 
 from oid4vci.errors import UsageError
 from oid4vci.jose import LocalSigner, Signer
+from oid4vci.wallet.encryption import EncryptionMode
 from oid4vci.x509 import TrustAnchor, load_trust_anchors
 
 __all__ = [
@@ -77,6 +79,18 @@ def choose_local_alg(preference: Sequence[str], supported: Sequence[str]) -> str
     return None
 
 
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
+
+
+def _language_tags(value: Iterable[str]) -> tuple[str, ...]:
+    """Converter for :attr:`WalletPolicy.languages`: BCP 47 tags (RFC 5646 syntax, loosely)."""
+    tags = (value,) if isinstance(value, str) else tuple(value)
+    for tag in tags:
+        if not isinstance(tag, str) or not _LANGUAGE_TAG.fullmatch(tag):
+            raise UsageError("languages must be BCP 47 language tags such as 'de-CH'")
+    return tags
+
+
 def _trust_anchors(value: Iterable[TrustAnchor]) -> tuple[x509.Certificate, ...]:
     """Converter for :attr:`WalletPolicy.trusted_x5c_roots`."""
     return load_trust_anchors(value)
@@ -112,6 +126,11 @@ class WalletPolicy:
     :param accept_unverifiable_formats: return credentials of formats this library cannot
         verify (anything but SD-JWT VC) with ``verified=False`` instead of refusing them.
     :param status: ``"check"`` | ``"require"`` | ``"off"`` (see :data:`StatusMode`).
+    :param encryption: ``"when-supported"`` | ``"require"`` | ``"off"`` (see
+        :data:`~oid4vci.wallet.encryption.EncryptionMode`): encrypted credential requests and
+        responses (OID4VCI 1.0 §10). The default encrypts whenever the issuer offers it.
+    :param languages: preferred languages (BCP 47 tags, best first) sent as
+        ``Accept-Language`` with metadata requests (OID4VCI 1.0 §12.2.2); empty: none sent.
     """
 
     dpop: DpopMode = "auto"
@@ -131,8 +150,12 @@ class WalletPolicy:
     )
     accept_unverifiable_formats: bool = False
     status: StatusMode = "check"
+    encryption: EncryptionMode = "when-supported"
+    languages: tuple[str, ...] = attrs.field(default=(), converter=_language_tags)
 
     def __attrs_post_init__(self) -> None:
+        if self.encryption not in ("when-supported", "require", "off"):
+            raise UsageError("encryption must be 'when-supported', 'require' or 'off'")
         if self.dpop not in ("auto", "required", "off"):
             raise UsageError("dpop must be 'auto', 'required' or 'off'")
         if self.par not in ("auto", "always", "never"):

@@ -23,6 +23,7 @@ from oid4vci.jose import Signer, jwk_thumbprint
 from oid4vci.status import StatusReference
 from oid4vci.versions import SpecVersion
 
+from .encryption import EncryptionPlan
 from .states import FlowState
 
 __all__ = [
@@ -78,6 +79,9 @@ class IssuerSession:
     client_id: str | None = None
     dpop_nonces: NonceMemory = attrs.field(factory=NonceMemory)
     grant: FlowKind | None = None
+    #: What is encrypted at the credential and deferred endpoints (OID4VCI 1.0 §10); ``None``:
+    #: nothing (a session resumed from a saved flow polls in the clear).
+    encryption: EncryptionPlan | None = None
 
     @property
     def uses_dpop(self) -> bool:
