@@ -6,6 +6,8 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     ├── UsageError                   the caller's misuse: a bad argument, a step in the wrong state
     │   ├── StateError               a flow step taken in a state that does not allow it
     │   ├── ArgumentTypeError        an argument of the wrong type (also a TypeError); names it
+    │   ├── UnknownTransactionError  (oid4vci.issuer.deferred) no pending deferred transaction by
+    │   │                            that id (also a KeyError)
     │   ├── StatusListError          (oid4vci.status) a status list argument out of range
     │   └── UnissuableClaimsError    (oid4vci.issuer.credential) a claims source's claims that no
     │                                credential can carry (the endpoint answers 500 server_error)
@@ -13,7 +15,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     ├── ValidationError              what another party sent breaks the protocol's rules
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
-    │   │   └── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
+    │   │   ├── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
+    │   │   └── EncryptionError      (oid4vci.jwe) a JWE that does not decrypt or is not allowed, or
+    │   │                            an unencrypted answer where encryption was asked (OID4VCI 1.0 §10)
     │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
     │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
     │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
@@ -76,6 +80,7 @@ __all__ = [
     "CredentialRequestError",
     "CredentialVerificationError",
     "DpopError",
+    "EncryptionError",
     "ErrorCode",
     "InsecureUrlError",
     "JoseError",
@@ -93,6 +98,7 @@ __all__ = [
     "TokenError",
     "TransportError",
     "TransportTimeout",
+    "UnknownTransactionError",
     "UsageError",
     "ValidationError",
     "WireFormatError",
@@ -161,6 +167,15 @@ class StateError(UsageError):
     ``receive_response`` with no request in flight)."""
 
 
+class UnknownTransactionError(UsageError, KeyError):
+    """An issuer application named a deferred transaction the store does not hold (unknown,
+    expired or already delivered); also a ``KeyError``. The id is never in the message."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; this error reads as a sentence.
+        return str(self.args[0]) if self.args else "unknown deferred transaction"
+
+
 class MissingDependencyError(Oid4vciError, ImportError):
     """An optional extra is not installed; the message names it (``pip install 'oid4vci[x]'``)."""
 
@@ -182,6 +197,11 @@ class WireFormatError(ValidationError):
 
 class JoseError(ValidationError):
     """A JOSE object (JWS, JWK, JWT claims) is malformed, not allowed or does not verify."""
+
+
+class EncryptionError(JoseError):
+    """A JWE is malformed, uses an algorithm not allowed, does not decrypt, or an answer came
+    back unencrypted after encryption was asked for (OID4VCI 1.0 §10)."""
 
 
 class InsecureUrlError(ValidationError):

@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from oid4vci._wire import store_record
 from oid4vci.errors import UsageError, ValidationError
 from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.issuer.encryption import EncryptionSettings
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer, jwk_thumbprint
@@ -543,6 +544,10 @@ class IssuerConfig:
     #: Decoy digests per ``_sd`` array of an SD-JWT VC: a random number in ``(low, high)``,
     #: drawn for each array, so credentials of one configuration differ in digest counts.
     decoy_digests: tuple[int, int] = attrs.field(default=(1, 5), converter=_decoy_range)
+    #: Encrypted credential requests and responses (OID4VCI 1.0 §10; ``None``: none, and
+    #: every ``credential_response_encryption`` is refused); see
+    #: :mod:`oid4vci.issuer.encryption`.
+    encryption: EncryptionSettings | None = attrs.field(default=None, repr=False)
     #: Signs ``mso_mdoc`` credentials (required when a configuration has that format).
     document_signer: DocumentSigner | None = attrs.field(default=None)
 

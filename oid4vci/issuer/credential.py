@@ -5,13 +5,17 @@ Stages, composed by :func:`handle_credential`:
 1. the access token (+ DPoP) via :func:`~oid4vci.issuer.access_token.verify_access_token`
    (OID4VCI 1.0 §8.2, RFC 9449 §7), after the method check so a refused request records no
    DPoP ``jti``;
-2. :func:`parse_credential_request` reads a request of any version into one
+2. :func:`~oid4vci.issuer.encryption.decrypt_request` decrypts an ``application/jwt`` (JWE) body
+   and refuses a plain one when requests must be encrypted (OID4VCI 1.0 §10);
+   :func:`parse_credential_request` reads a request of any version into one
    :class:`NormalizedCredentialRequest` (JSON only; every selector and proof shape checked):
    the version whose shape it has (refined by the token's version hint where the shape is
    ambiguous; a 1.0 request ignores members it does not recognise, OID4VCI 1.0 §8.2), the
    credential configuration it selects (``credential_identifier`` through the token's
    identifiers, ``credential_configuration_id``, or Draft 13/14 ``format`` + ``vct`` /
    ``format`` ``jwt_vc_json`` + ``credential_definition.type``) and its key proofs;
+   then :func:`~oid4vci.issuer.encryption.response_encryption` checks the request's
+   ``credential_response_encryption`` (``invalid_encryption_parameters``);
 3. :func:`verify_credential_request` verifies every key proof
    (:func:`~oid4vci.issuer.proof.verify_proof_jwts`, OID4VCI 1.0 §8.2 and Appendix F) and only
    then uses up the ``c_nonce`` — once per request;
@@ -24,7 +28,8 @@ Stages, composed by :func:`handle_credential`:
    (``sub`` = the key's ``did:jwk``, ``cnf.jwk`` = the key); header ``kid`` = the key id
    published at ``/.well-known/jwt-vc-issuer`` either way; a ``notification_id``; the
    response in the request's own version shape (:func:`credential_response_body`, OID4VCI 1.0
-   §8.3).
+   §8.3), encrypted to the wallet's key when it asked (200 and 202;
+   :func:`~oid4vci.issuer.encryption.encrypt_response`).
 
 Error codes follow the request's version (OID4VCI 1.0 §8.3.1.2, Draft 13/14 §7.3.1.2, Draft 15
 §8.3.1.2): an unknown configuration is ``unknown_credential_configuration`` (1.0) or
@@ -61,6 +66,7 @@ from oid4vci.issuer import store_keys
 from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
+from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
 from oid4vci.issuer.metadata import credential_key_id
 from oid4vci.issuer.nonce import create_c_nonce, take_c_nonce
 from oid4vci.issuer.notification import create_notification_id
@@ -306,7 +312,10 @@ def parse_credential_request(
 
     ``context`` (the access token's) resolves ``credential_identifier`` values and limits the
     configurations that may be requested; without it identifiers are taken as configuration
-    ids and nothing is checked against a grant.
+    ids and nothing is checked against a grant. ``credential_response_encryption`` is refused
+    (``invalid_encryption_parameters``) without ``config.encryption``, else kept in ``wire`` for
+    :func:`~oid4vci.issuer.encryption.response_encryption`; an encrypted
+    body is first opened by :func:`~oid4vci.issuer.encryption.decrypt_request`.
     """
     req = HttpRequest.coerce(request)
     _require_post(req, config)
@@ -318,7 +327,7 @@ def parse_credential_request(
     except WireFormatError as exc:
         raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
     version = _refine_version(detected, wire, context)
-    if wire.credential_response_encryption is not None:
+    if wire.credential_response_encryption is not None and config.encryption is None:
         raise _error(
             ErrorCode.INVALID_ENCRYPTION_PARAMETERS, "response encryption is not supported"
         )
@@ -667,9 +676,16 @@ async def handle_credential(
         req = HttpRequest.coerce(request)
         _require_post(req, config)  # before the DPoP proof's jti is recorded
         context = await verify_access_token(req, config, htu=config.endpoint("credential"))
-        parsed = parse_credential_request(req, config, context=context)
+        opened = decrypt_request(req, config)
+        parsed = parse_credential_request(opened.request, config, context=context)
+        encryption = response_encryption(
+            parsed.wire.credential_response_encryption,
+            config,
+            version=parsed.version,
+            encrypted_request=opened.encrypted,
+        )
         verified = await verify_credential_request(parsed, config, context)
-        return await create_credential_response(verified, config)
+        return encrypt_response(await create_credential_response(verified, config), encryption)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
     except StoreError:

@@ -20,6 +20,9 @@ access token of the same grant): :func:`parse_deferred_credential_request` (OID4
 :func:`create_deferred_credential_response` (OID4VCI 1.0 §9.2). Still pending: 1.0 → ``202
 {"transaction_id", "interval"}``; Draft 13–15 → 400 ``issuance_pending`` with ``interval``
 (Draft 13 §9.3, Draft 14 §8.3, Draft 15 §9.3).
+An ``application/jwt`` request is decrypted first and a ``credential_response_encryption`` in
+it (OID4VCI 1.0 §9.1, possibly a new key) encrypts the 200/202 answer
+(:mod:`oid4vci.issuer.encryption`).
 Ready → ``200`` with the credentials in the original request's version shape (and a
 ``notification_id``); the transaction is then gone. Unknown, used or another grant's
 ``transaction_id`` → 400 ``invalid_transaction_id`` (OID4VCI 1.0 §9.3).
@@ -38,6 +41,7 @@ from oid4vci.errors import (
     ErrorCode,
     ProtocolError,
     StoreError,
+    UnknownTransactionError,
     UsageError,
     WireFormatError,
 )
@@ -51,6 +55,7 @@ from oid4vci.issuer.credential import (
     create_credentials,
     credential_response_body,
 )
+from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.notification import create_notification_id
 from oid4vci.issuer.responses import (
@@ -95,7 +100,9 @@ async def _record(transaction_id: str, config: IssuerConfig) -> DeferredRecord:
     raw = await config.store.get(store_keys.deferred_key(transaction_id))
     record = record_from_json(raw, DeferredRecord)
     if record is None:
-        raise KeyError("unknown deferred transaction")
+        raise UnknownTransactionError(
+            "unknown deferred transaction: it expired, was delivered or never existed"
+        )
     return record
 
 
@@ -113,8 +120,9 @@ async def complete_deferred(
     """Create the credentials of a pending transaction now; the wallet gets them at its next poll.
 
     ``claims`` is what the claims source would have returned (values wrapped with
-    :func:`oid4vci.sdjwt.sd` are selectively disclosable). Raises :class:`KeyError` for an
-    unknown transaction and :class:`ValueError` when its configuration no longer exists.
+    :func:`oid4vci.sdjwt.sd` are selectively disclosable). Raises
+    :class:`~oid4vci.errors.UnknownTransactionError` (also a ``KeyError``) for an unknown
+    transaction and :class:`~oid4vci.errors.UsageError` when its configuration no longer exists.
     """
     record = await _record(transaction_id, config)
     spec = config.configuration(record.configuration_id)
@@ -259,9 +267,21 @@ async def handle_deferred_credential(
             error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST,
         )
         context = await verify_access_token(req, config, htu=config.endpoint("deferred_credential"))
-        parsed = parse_deferred_credential_request(req, config)
+        opened = decrypt_request(req, config)
+        parsed = parse_deferred_credential_request(opened.request, config)
         verified = await verify_deferred_credential_request(parsed, config, context)
-        return await create_deferred_credential_response(verified, config)
+        version = verified.record.version
+        encryption = response_encryption(
+            parsed.credential_response_encryption,
+            config,
+            version=version,
+            encrypted_request=opened.encrypted,
+            # Draft 13-15 deferred answers are JSON only (Draft 13 §9.2, Draft 14 §8.2, Draft 15 §9.2).
+            required=version is SpecVersion.V1,
+        )
+        return encrypt_response(
+            await create_deferred_credential_response(verified, config), encryption
+        )
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
     except StoreError:

@@ -18,12 +18,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
+from oid4vci.issuer.encryption import encryption_metadata
+from oid4vci.issuer.languages import (
+    accept_language_ranges,
+    available_locales,
+    localize_display,
+    negotiate_languages,
+)
 from oid4vci.issuer.responses import create_error_response, json_response, with_allow
 from oid4vci.jose import jwk_thumbprint
 from oid4vci.models.metadata import (
@@ -124,16 +132,24 @@ def credential_configuration_metadata(
 
 
 def create_issuer_metadata(
-    config: IssuerConfig, *, version: SpecVersion | None = None
+    config: IssuerConfig,
+    *,
+    version: SpecVersion | None = None,
+    languages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The Credential Issuer metadata document in the shape of ``version``.
 
     ``version`` defaults to ``config.published_version``. ``nonce_endpoint`` is written for
     Draft 15 and 1.0, ``batch_credential_issuance`` from Draft 14 on when ``batch_size`` ≥ 2,
-    ``authorization_servers`` only with an external authorization server.
+    ``authorization_servers`` only with an external authorization server, the encryption
+    members with ``config.encryption`` (:func:`~oid4vci.issuer.encryption.encryption_metadata`).
+    ``languages`` (negotiated locales, :func:`~oid4vci.issuer.languages.negotiate_languages`)
+    narrows every ``display`` array to them (OID4VCI 1.0 §12.2.2); the document is a pure
+    function of ``(config, version, languages)``.
     """
     version = version or config.published_version
     external = config.external_authorization_server
+    encryption = encryption_metadata(config, version)
     batch = (
         BatchCredentialIssuance(batch_size=config.batch_size)
         if config.batch_size >= 2 and version is not SpecVersion.DRAFT_13
@@ -147,13 +163,16 @@ def create_issuer_metadata(
         deferred_credential_endpoint=config.endpoint("deferred_credential"),
         notification_endpoint=config.endpoint("notification"),
         batch_credential_issuance=batch,
+        credential_response_encryption=encryption.pop("credential_response_encryption", None),
+        extra=encryption,
         display=tuple(dict(d) for d in config.display) or None,
         credential_configurations_supported={
             cid: credential_configuration_metadata(config, spec)
             for cid, spec in config.credential_configurations.items()
         },
     )
-    return issuer_metadata_to_json(meta, version)
+    document = issuer_metadata_to_json(meta, version)
+    return localize_display(document, languages) if languages else document
 
 
 def create_jwt_vc_issuer_metadata(config: IssuerConfig) -> dict[str, Any]:
@@ -203,9 +222,22 @@ async def handle_issuer_metadata(
 ) -> HttpResponse:
     """Answer a GET of the Credential Issuer metadata (JSON, the published version).
 
-    Answers errors (405 for another method), never raises them.
+    ``Accept-Language`` narrows the ``display`` data to the languages asked for that the issuer
+    has (OID4VCI 1.0 §12.2.2, :mod:`oid4vci.issuer.languages`), named in ``Content-Language``;
+    the answer always has ``Vary: Accept-Language``. Answers errors (405 for another method),
+    never raises them.
     """
-    return _method_not_allowed(request) or json_response(200, create_issuer_metadata(config))
+    refused = _method_not_allowed(request)
+    if refused is not None:
+        return refused
+    ranges = accept_language_ranges(HttpRequest.coerce(request).headers.get("Accept-Language"))
+    document = create_issuer_metadata(config)
+    languages = negotiate_languages(ranges, available_locales(document)) if ranges else ()
+    headers = {"Vary": "Accept-Language"}
+    if languages:
+        headers["Content-Language"] = ", ".join(languages)
+        document = localize_display(document, languages)
+    return json_response(200, document, headers=headers)
 
 
 async def handle_jwt_vc_issuer_metadata(

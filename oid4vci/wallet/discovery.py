@@ -24,7 +24,7 @@ Rules:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -52,6 +52,7 @@ __all__ = [
     "fetch_as_metadata",
     "fetch_issuer_metadata",
     "fetch_json_document",
+    "issuer_cache_key",
     "issuer_metadata_urls",
     "read_as_metadata",
     "read_issuer_metadata",
@@ -156,12 +157,18 @@ def select_authorization_server(
 
 
 async def fetch_json_document(
-    transport: Transport, url: str, *, policy: WalletPolicy, what: str
+    transport: Transport,
+    url: str,
+    *,
+    policy: WalletPolicy,
+    what: str,
+    languages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """GET ``url`` (https checked first, redirects refused) and return its JSON object;
-    :class:`MetadataError` when the answer is not 200 with a JSON object."""
+    :class:`MetadataError` when the answer is not 200 with a JSON object. ``languages`` are
+    sent as ``Accept-Language``."""
     require_secure_url(url, allow_insecure_loopback=policy.allow_insecure_loopback, what=what)
-    response = await send(transport, build_metadata_request(url))
+    response = await send(transport, build_metadata_request(url, languages=languages))
     check_redirect(response)
     if response.status != 200:
         raise MetadataError(f"{what} answered {response.status}")
@@ -180,6 +187,7 @@ async def _load(
     key: str,
     policy: WalletPolicy,
     cache: MetadataCache | None,
+    languages: Sequence[str] = (),
 ) -> tuple[_T, dict[str, Any]]:
     """``read`` of the document cached under ``key``, else of the first of ``urls`` that
     answers with a JSON object (a location that does not is skipped). A fetched document is
@@ -189,7 +197,9 @@ async def _load(
         return read(cached), cached
     for url in urls:
         try:
-            doc = await fetch_json_document(transport, url, policy=policy, what=f"{kind} URL")
+            doc = await fetch_json_document(
+                transport, url, policy=policy, what=f"{kind} URL", languages=languages
+            )
         except MetadataError:
             continue
         value = read(doc)
@@ -197,6 +207,12 @@ async def _load(
             cache.put(key, doc)
         return value, doc
     raise MetadataError(f"no {kind} found")
+
+
+def issuer_cache_key(credential_issuer: str, languages: Sequence[str] = ()) -> str:
+    """The metadata cache key of an issuer's document (per ``Accept-Language`` asked for)."""
+    key = f"issuer {credential_issuer}"
+    return f"{key} lang={','.join(languages)}" if languages else key
 
 
 async def fetch_issuer_metadata(
@@ -217,9 +233,10 @@ async def fetch_issuer_metadata(
         issuer_metadata_urls(credential_issuer),
         lambda doc: read_issuer_metadata(doc, credential_issuer),
         kind="Credential Issuer metadata",
-        key=f"issuer {credential_issuer}",
+        key=issuer_cache_key(credential_issuer, policy.languages),
         policy=policy,
         cache=cache,
+        languages=policy.languages,
     )
     return meta, version, doc
 

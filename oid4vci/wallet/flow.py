@@ -51,12 +51,14 @@ from oid4vci._wire import structure, unstructure
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
     ArgumentTypeError,
+    ConnectError,
     CredentialRequestError,
     ErrorCode,
     InsecureUrlError,
     MetadataError,
     OfferError,
     StateError,
+    TransportTimeout,
     UsageError,
     WireFormatError,
 )
@@ -79,6 +81,18 @@ from oid4vci.models import (
 from oid4vci.models.notification import NOTIFICATION_EVENTS
 from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.sdjwt import SdJwtVerificationError
+from oid4vci.status import (
+    StatusListReason,
+    StatusListTokenCache,
+    StatusListVerificationError,
+    StatusReference,
+    build_status_list_request,
+    parse_status_reference,
+    read_credential_status_reference,
+    read_status_list_response,
+    status_list_token_header,
+    status_name,
+)
 from oid4vci.tracing import attach_request
 from oid4vci.urls import origin_of, require_secure_url
 from oid4vci.versions import SpecVersion
@@ -87,10 +101,20 @@ from .actions import Action, Authorize, Done, SendRequest, Wait
 from .discovery import (
     MetadataCache,
     as_metadata_urls,
+    issuer_cache_key,
     issuer_metadata_urls,
     read_as_metadata,
     read_issuer_metadata,
     select_authorization_server,
+)
+from .encryption import (
+    EncryptionPlan,
+    ResponseKey,
+    new_response_key,
+    open_response,
+    plan_encryption,
+    response_encryption_member,
+    seal_request,
 )
 from .policy import WalletPolicy
 from .preflight import (
@@ -125,6 +149,7 @@ from .states import (
     FlowState,
     next_state,
 )
+from .status_lists import x5c_status_list_keys
 from .steps import (
     DeferredPending,
     authorization_code_grant,
@@ -164,6 +189,8 @@ __all__ = ["FLOW_FORMAT", "IssuanceFlow"]
 
 _S = FlowState
 _E = Event
+#: States whose answers may come encrypted (OID4VCI 1.0 §10).
+_ENCRYPTING_STATES = frozenset({_S.REQUESTING_CREDENTIAL, _S.REQUESTING_DEFERRED_CREDENTIAL})
 
 
 class _IssuerKeysNeeded(Exception):
@@ -194,6 +221,8 @@ class _InFlight:
     request: HttpRequest
     dpop_nonce: str | None
     dpop: bool
+    #: The ephemeral key the answer is to be encrypted to (OID4VCI 1.0 §10); never saved.
+    response_key: ResponseKey | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define(kw_only=True)
@@ -233,6 +262,17 @@ class _KeyFetch:
 
 
 @attrs.define(kw_only=True)
+class _StatusFetch:
+    """Verified credentials waiting for their Status Lists (draft-ietf-oauth-status-list-20
+    §8.3): the URIs still to fetch, in order, with the issuer whose keys sign each, and what
+    each list said (``None``: could not be fetched, under ``WalletPolicy.status`` ``check``)."""
+
+    credentials: list[ReceivedCredential]
+    pending: list[tuple[str, str]]
+    values: dict[str, dict[int, int] | None] = attrs.Factory(dict)
+
+
+@attrs.define(kw_only=True)
 class _Notification:
     notification_id: str
     event: str
@@ -260,6 +300,7 @@ class IssuanceFlow:
         clock: Callable[[], float],
         grant: FlowKind | None,
         metadata_cache: MetadataCache | None = None,
+        status_cache: StatusListTokenCache | None = None,
     ) -> None:
         """Use the ``from_*`` / ``for_*`` constructors."""
         if not isinstance(policy, WalletPolicy):
@@ -272,6 +313,10 @@ class IssuanceFlow:
         self._in_flight: _InFlight | None = None
         self._grant: FlowKind | None = grant
         self._cache = metadata_cache
+        if status_cache is not None and not isinstance(status_cache, StatusListTokenCache):
+            raise ArgumentTypeError("status_cache must be a StatusListTokenCache")
+        self._status_cache = status_cache
+        self._status_fetch: _StatusFetch | None = None
         # offer and request choices
         self._offer: CredentialOffer | None = None
         self._offer_uri: str | None = None
@@ -291,6 +336,7 @@ class IssuanceFlow:
         self._as_id: str | None = None
         self._as_doc: dict[str, Any] | None = None
         self._as_meta: AuthorizationServerMetadata | None = None
+        self._encryption: EncryptionPlan | None = None
         # authorization
         self._dpop_key: Signer | None = None
         self._code_verifier: str | None = None
@@ -329,6 +375,7 @@ class IssuanceFlow:
         grant: Grant | None = None,
         deferred_max_wait: float | None = None,
         metadata_cache: MetadataCache | None = None,
+        status_cache: StatusListTokenCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> IssuanceFlow:
         """A flow for ``offer``: its text (QR payload, link, JSON; by value or by reference)
@@ -346,6 +393,7 @@ class IssuanceFlow:
             clock=clock,
             grant=grant,
             metadata_cache=metadata_cache,
+            status_cache=status_cache,
         )
         if grant not in (None, "pre-authorized_code", "authorization_code"):
             raise UsageError("grant must be 'pre-authorized_code' or 'authorization_code'")
@@ -387,6 +435,7 @@ class IssuanceFlow:
         *,
         policy: WalletPolicy | None = None,
         max_wait: float | None = None,
+        status_cache: StatusListTokenCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> IssuanceFlow:
         """A flow that polls deferred ``transactions`` (from an earlier result) until their
@@ -396,7 +445,12 @@ class IssuanceFlow:
         if not txs or not all(isinstance(tx, DeferredTransaction) for tx in txs):
             raise UsageError("for_deferred needs one or more DeferredTransaction values")
         session = txs[0].session
-        flow = cls(policy=policy if policy is not None else WalletPolicy(), clock=clock, grant=None)
+        flow = cls(
+            policy=policy if policy is not None else WalletPolicy(),
+            clock=clock,
+            grant=None,
+            status_cache=status_cache,
+        )
         flow._grant = session.grant
         flow._session = session
         flow._nonces = session.dpop_nonces
@@ -511,6 +565,8 @@ class IssuanceFlow:
                 self._fire(_E.USE_DPOP_NONCE)
                 return
             with attach_request(in_flight.request):
+                if self._state in _ENCRYPTING_STATES:
+                    response = open_response(response, in_flight.response_key)
                 _RECEIVERS[self._state](self, response)
 
     def receive_callback(self, callback_url: str) -> None:
@@ -531,10 +587,23 @@ class IssuanceFlow:
             )
             self._fire(_E.CALLBACK_RECEIVED)
 
-    def send_failed(self) -> None:
+    def send_failed(self, error: BaseException | None = None) -> None:
         """The last :class:`SendRequest` could not be sent or answered (a transport error or
-        a cancellation): whether the server acted on it is unknown, so the flow fails."""
+        a cancellation): whether the server acted on it is unknown, so the flow fails.
+
+        One exception: a Status List fetch that got no answer (``error`` a
+        :class:`~oid4vci.errors.ConnectError` or :class:`~oid4vci.errors.TransportTimeout`)
+        under ``WalletPolicy.status`` ``check`` leaves that list's credentials with status
+        ``None`` and the flow goes on (check ``flow.state``)."""
         self._in_flight = None
+        if (
+            self._state is _S.FETCHING_STATUS_LISTS
+            and self.policy.status == "check"
+            and isinstance(error, ConnectError | TransportTimeout)
+        ):
+            with self._failing():
+                self._status_list_unavailable()
+            return
         if self._state is not _S.FAILED:
             self._fire(_E.FAIL)
 
@@ -701,8 +770,8 @@ class IssuanceFlow:
             url, make, dpop_key=self._resource_key(session), access_token=session.access_token
         )
 
-    def _get(self, url: str) -> SendRequest:
-        request = build_metadata_request(url)
+    def _get(self, url: str, *, languages: Sequence[str] = ()) -> SendRequest:
+        request = build_metadata_request(url, languages=languages)
         self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
         return SendRequest(request=request)
 
@@ -740,11 +809,13 @@ class IssuanceFlow:
 
     async def _step_discovering_issuer(self) -> Action | None:
         self._secure(self._credential_issuer, "credential_issuer")
-        cached = self._cache.get(f"issuer {self._credential_issuer}") if self._cache else None
+        key = issuer_cache_key(self._credential_issuer, self.policy.languages)
+        cached = self._cache.get(key) if self._cache else None
         if cached is not None:
             self._take_issuer_metadata(cached)
             return None
-        return self._get(self._secure(self._locations[self._location], "issuer metadata URL"))
+        url = self._secure(self._locations[self._location], "issuer metadata URL")
+        return self._get(url, languages=self.policy.languages)
 
     def _receive_issuer_metadata(self, response: HttpResponse) -> None:
         doc = _metadata_document(response)
@@ -753,7 +824,7 @@ class IssuanceFlow:
             return
         self._take_issuer_metadata(doc)
         if self._cache is not None:
-            self._cache.put(f"issuer {self._credential_issuer}", doc)
+            self._cache.put(issuer_cache_key(self._credential_issuer, self.policy.languages), doc)
 
     def _take_issuer_metadata(self, doc: dict[str, Any]) -> None:
         meta, version = read_issuer_metadata(doc, self._credential_issuer)
@@ -764,6 +835,7 @@ class IssuanceFlow:
                 if self._grant == "pre-authorized_code"
                 else self._offer.authorization_code
             )
+        self._encryption = plan_encryption(meta, version, self.policy.encryption)
         self._issuer_doc, self._issuer_meta, self._version = doc, meta, version
         self._as_id = select_authorization_server(
             meta, grant.authorization_server if grant is not None else None
@@ -932,6 +1004,7 @@ class IssuanceFlow:
             client_id=self._client_id,
             dpop_nonces=self._nonces,
             grant=self._grant,
+            encryption=self._encryption,
         )
         self._plan = self._plan_credential_requests(token)
         self._fire(_E.TOKEN_RECEIVED)
@@ -1034,18 +1107,30 @@ class IssuanceFlow:
             single_proof=len(proofs) == 1,
         )
         body = credential_request_to_json(wire, session.spec_version)
+        encryption = session.encryption or EncryptionPlan()
+        response_key = new_response_key(encryption)
+        if response_key is not None:
+            body["credential_response_encryption"] = response_encryption_member(
+                response_key, session.spec_version
+            )
         endpoint = session.credential_endpoint
-        return await self._send_protected(
+        action = await self._send_protected(
             session,
             endpoint,
-            lambda proof: build_credential_request(
-                endpoint,
-                body,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_proof=proof,
+            lambda proof: seal_request(
+                build_credential_request(
+                    endpoint,
+                    body,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_proof=proof,
+                ),
+                encryption,
             ),
         )
+        assert self._in_flight is not None
+        self._in_flight.response_key = response_key
+        return action
 
     def _receive_credential(self, response: HttpResponse) -> None:
         request = self._plan[0]
@@ -1119,6 +1204,7 @@ class IssuanceFlow:
         session = unverified.session
         used: set[str] = set()
         out: list[ReceivedCredential] = []
+        mdoc_statuses: list[dict[str, Any] | None] = []
         try:
             for credential, notification_id in zip(
                 unverified.credentials, unverified.notification_ids, strict=True
@@ -1152,16 +1238,136 @@ class IssuanceFlow:
                         doctype=outcome.doctype,
                     )
                 )
+                mdoc_statuses.append(outcome.mdoc_status)
         except _IssuerKeysNeeded as need:
             self._key_fetch = _KeyFetch(iss=need.iss, url=jwt_vc_issuer_metadata_url(need.iss))
             if not self._may(_E.ISSUER_KEYS_NEEDED):
                 raise _key_error("the issuer keys could not be loaded") from None
             self._fire(_E.ISSUER_KEYS_NEEDED)
             return None
-        self._received.extend(out)
         self._unverified = None
-        self._fire(_E.CREDENTIALS_VERIFIED)
+        fetch = self._status_references(out, session.credential_issuer, mdoc_statuses)
+        if fetch is None:
+            self._received.extend(out)
+            self._fire(_E.CREDENTIALS_VERIFIED)
+            return None
+        self._status_fetch = fetch
+        self._fire(_E.STATUS_LISTS_NEEDED)
         return None
+
+    # --- FETCHING_STATUS_LISTS (draft-ietf-oauth-status-list-20 §8) --------------------------------
+
+    def _status_references(
+        self,
+        credentials: list[ReceivedCredential],
+        iss: str,
+        mdoc_statuses: Sequence[dict[str, Any] | None] = (),
+    ) -> _StatusFetch | None:
+        """Each credential with its status reference; the lists to fetch (None: nothing to do).
+
+        An mdoc's reference is its MSO's ``status`` (``mdoc_statuses``, in the order of
+        ``credentials``; draft-ietf-oauth-status-list-14 §6.3.2), the others' their JWT's.
+        """
+        if self.policy.status == "off":
+            return None
+        with_refs: list[ReceivedCredential] = []
+        pending: dict[str, None] = {}
+        statuses = list(mdoc_statuses) or [None] * len(credentials)
+        for cred, mdoc_status in zip(credentials, statuses, strict=True):
+            loopback = self.policy.allow_insecure_loopback
+            if cred.format == "mso_mdoc":
+                reference = (
+                    parse_status_reference(
+                        {"status": mdoc_status}, allow_insecure_loopback=loopback
+                    )
+                    if cred.verified and mdoc_status is not None
+                    else None
+                )
+            else:
+                reference = (
+                    read_credential_status_reference(
+                        cred.credential, allow_insecure_loopback=loopback
+                    )
+                    if cred.verified and isinstance(cred.credential, str)
+                    else None
+                )
+            if reference is not None:
+                cred = attrs.evolve(cred, status_reference=reference)
+                pending[reference.uri] = None
+            with_refs.append(cred)
+        if not pending:
+            return None
+        return _StatusFetch(credentials=with_refs, pending=[(uri, iss) for uri in pending])
+
+    async def _step_fetching_status_lists(self) -> Action | None:
+        fetch = self._status_fetch
+        assert fetch is not None
+        while fetch.pending:
+            uri, _ = fetch.pending[0]
+            cached = self._status_cache.get(uri) if self._status_cache is not None else None
+            if cached is None:
+                return self._get_status_list(self._secure(uri, "the status list URI"))
+            fetch.values[uri] = _entries(cached.status_list, fetch.credentials, uri)
+            fetch.pending.pop(0)
+        for cred in fetch.credentials:
+            self._received.append(_with_status(cred, fetch.values))
+        self._status_fetch = None
+        self._fire(_E.STATUS_CHECKED)
+        return None
+
+    def _get_status_list(self, url: str) -> SendRequest:
+        request = build_status_list_request(url)
+        self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
+        return SendRequest(request=request)
+
+    def _receive_status_list(self, response: HttpResponse) -> None:
+        fetch = self._status_fetch
+        assert fetch is not None
+        uri, iss = fetch.pending[0]
+        try:
+            header = status_list_token_header(response)
+        except StatusListVerificationError as exc:
+            if exc.reason == StatusListReason.UNAVAILABLE and self.policy.status == "check":
+                self._status_list_unavailable()
+                return
+            raise
+        found = x5c_status_list_keys(header, iss, policy=self.policy, clock=self.clock)
+        if found is None:
+            found = self._issuer_keys.get(iss)
+        if found is None:
+            mdocs_only = all(
+                c.format == "mso_mdoc"
+                for c in fetch.credentials
+                if c.status_reference is not None and c.status_reference.uri == uri
+            )
+            if mdocs_only and self.policy.status == "check":
+                # mdocs are verified through their x5chain, so the issuer's JWT keys were never
+                # fetched: under "check" the status stays unknown (None), as for a list that
+                # cannot be fetched; "require" fails below.
+                self._status_list_unavailable()
+                return
+            # Credentials verified through x5c and a list signed without it (not fetched).
+            raise _key_error("the Status List Token has no x5c and the issuer's keys are unknown")
+        token = read_status_list_response(
+            response,
+            uri=uri,
+            keys=found,
+            algorithms=self.policy.credential_algorithms,
+            clock=self.clock,
+            leeway=self.policy.clock_skew,
+        )
+        if self._status_cache is not None:
+            self._status_cache.put(uri, token)
+        fetch.values[uri] = _entries(token.status_list, fetch.credentials, uri)
+        fetch.pending.pop(0)
+        self._fire(_E.STATUS_LIST_RECEIVED)
+
+    def _status_list_unavailable(self) -> None:
+        fetch = self._status_fetch
+        assert fetch is not None
+        uri, _ = fetch.pending.pop(0)
+        fetch.values[uri] = None
+        self._fire(_E.STATUS_LIST_UNAVAILABLE)
 
     async def _step_fetching_issuer_keys(self) -> Action | None:
         fetch = self._key_fetch
@@ -1216,17 +1422,34 @@ class IssuanceFlow:
         endpoint = secure_endpoint(
             session.deferred_credential_endpoint, "deferred_credential_endpoint", self.policy
         )
-        return await self._send_protected(
+        # Deferred requests are encrypted from 1.0 on only (Draft 13-15: JSON both ways).
+        encryption = (
+            session.encryption if session.spec_version is SpecVersion.V1 else None
+        ) or EncryptionPlan()
+        response_key = new_response_key(encryption)
+        member = (
+            None
+            if response_key is None
+            else response_encryption_member(response_key, SpecVersion.V1)
+        )
+        action = await self._send_protected(
             session,
             endpoint,
-            lambda proof: build_deferred_credential_request(
-                endpoint,
-                transaction.transaction_id,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_proof=proof,
+            lambda proof: seal_request(
+                build_deferred_credential_request(
+                    endpoint,
+                    transaction.transaction_id,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_proof=proof,
+                    credential_response_encryption=member,
+                ),
+                encryption,
             ),
         )
+        assert self._in_flight is not None
+        self._in_flight.response_key = response_key
+        return action
 
     def _receive_deferred(self, response: HttpResponse) -> None:
         transaction = self._deferred[0]
@@ -1306,6 +1529,7 @@ class IssuanceFlow:
         *,
         policy: WalletPolicy | None = None,
         metadata_cache: MetadataCache | None = None,
+        status_cache: StatusListTokenCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> IssuanceFlow:
         """Resume a flow saved with :meth:`to_json`; :class:`UsageError` when ``text`` is not
@@ -1316,13 +1540,27 @@ class IssuanceFlow:
             raise UsageError("not a saved issuance flow (not JSON)") from None
         if not isinstance(data, dict) or data.get("format") != FLOW_FORMAT:
             raise UsageError("not a saved issuance flow")
+        policy = policy if policy is not None else WalletPolicy()
         try:
             saved = structure(data, SavedFlow)
+            issuer = (
+                None
+                if saved.issuer_metadata is None
+                else read_issuer_metadata(saved.issuer_metadata, saved.credential_issuer)
+            )
+        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
+        # Derived from the saved metadata and the (new) policy: a MetadataError here means they
+        # disagree (OID4VCI 1.0 §10). Ephemeral keys are never saved.
+        encryption = None if issuer is None else plan_encryption(*issuer, policy.encryption)
+        try:
             return _load(
                 saved,
-                policy=policy if policy is not None else WalletPolicy(),
+                policy=policy,
                 metadata_cache=metadata_cache,
+                status_cache=status_cache,
                 clock=clock,
+                encryption=encryption,
             )
         except (WireFormatError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
@@ -1346,6 +1584,36 @@ def _check_ids_argument(ids: Sequence[str]) -> tuple[str, ...]:
 
 def _key_error(message: str) -> SdJwtVerificationError:
     return SdJwtVerificationError(WalletReason.ISSUER_KEY_UNAVAILABLE, message)
+
+
+def _entries(
+    status_list: Any, credentials: Sequence[ReceivedCredential], uri: str
+) -> dict[int, int]:
+    """The entries of ``status_list`` the credentials referring to ``uri`` point at (an index
+    past its end refuses the credential: draft-ietf-oauth-status-list-20 §8.3 step 7)."""
+    out: dict[int, int] = {}
+    for cred in credentials:
+        reference = cred.status_reference
+        if reference is not None and reference.uri == uri:
+            try:
+                out[reference.idx] = status_list.get(reference.idx)
+            except UsageError:
+                raise StatusListVerificationError(
+                    StatusListReason.INDEX_OUT_OF_RANGE, "the index is not in the Status List"
+                ) from None
+    return out
+
+
+def _with_status(
+    cred: ReceivedCredential, values: dict[str, dict[int, int] | None]
+) -> ReceivedCredential:
+    reference: StatusReference | None = cred.status_reference
+    if reference is None:
+        return cred
+    found = values.get(reference.uri)
+    if found is None:
+        return cred
+    return attrs.evolve(cred, status=status_name(found[reference.idx]))
 
 
 def _metadata_document(response: HttpResponse) -> dict[str, Any] | None:
@@ -1406,6 +1674,7 @@ _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]
     _S.REQUESTING_CREDENTIAL: IssuanceFlow._step_requesting_credential,
     _S.VERIFYING_CREDENTIALS: IssuanceFlow._step_verifying,
     _S.FETCHING_ISSUER_KEYS: IssuanceFlow._step_fetching_issuer_keys,
+    _S.FETCHING_STATUS_LISTS: IssuanceFlow._step_fetching_status_lists,
     _S.WAITING_FOR_DEFERRED: IssuanceFlow._step_waiting_for_deferred,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._step_requesting_deferred,
     _S.DEFERRED: IssuanceFlow._step_deferred,
@@ -1423,6 +1692,7 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.REQUESTING_NONCE: IssuanceFlow._receive_nonce,
     _S.REQUESTING_CREDENTIAL: IssuanceFlow._receive_credential,
     _S.FETCHING_ISSUER_KEYS: IssuanceFlow._receive_issuer_keys,
+    _S.FETCHING_STATUS_LISTS: IssuanceFlow._receive_status_list,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._receive_deferred,
     _S.NOTIFYING: IssuanceFlow._receive_notification,
 }
@@ -1497,6 +1767,9 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 notification_id=c.notification_id,
                 configuration_id=c.configuration_id,
                 types=c.types,
+                status_uri=c.status_reference.uri if c.status_reference else None,
+                status_idx=c.status_reference.idx if c.status_reference else None,
+                status_value=_status_value(c.status),
                 doctype=c.doctype,
             )
             for c in flow._received
@@ -1522,6 +1795,12 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
     )
 
 
+def _status_value(status: str | int | None) -> int | None:
+    if status is None or isinstance(status, int):
+        return status
+    return {"valid": 0, "invalid": 1, "suspended": 2}[status]
+
+
 def _grant(value: str | None) -> FlowKind | None:
     if value is None:
         return None
@@ -1537,13 +1816,19 @@ def _load(
     *,
     policy: WalletPolicy,
     metadata_cache: MetadataCache | None,
+    status_cache: StatusListTokenCache | None,
     clock: Callable[[], float],
+    encryption: EncryptionPlan | None,
 ) -> IssuanceFlow:
     state = FlowState(saved.state)
     if state not in WAITING_STATES:
         raise UsageError("state")
     flow = IssuanceFlow(
-        policy=policy, clock=clock, grant=_grant(saved.grant), metadata_cache=metadata_cache
+        policy=policy,
+        clock=clock,
+        grant=_grant(saved.grant),
+        metadata_cache=metadata_cache,
+        status_cache=status_cache,
     )
     flow._credential_issuer = saved.credential_issuer
     if saved.offer is not None:
@@ -1558,6 +1843,7 @@ def _load(
             saved.issuer_metadata, saved.credential_issuer
         )
         flow._issuer_doc = saved.issuer_metadata
+        flow._encryption = encryption
     elif saved.spec_version is not None:
         flow._version = SpecVersion(saved.spec_version)
     flow._as_id = saved.authorization_server
@@ -1590,6 +1876,7 @@ def _load(
             client_id=s.client_id,
             dpop_nonces=flow._nonces,
             grant=_grant(s.grant),
+            encryption=flow._encryption,
         )
         flow._session = session
     flow._received = [
@@ -1605,6 +1892,12 @@ def _load(
             issuer=saved.credential_issuer,
             session=session,
             types=c.types,
+            status=None if c.status_value is None else status_name(c.status_value),
+            status_reference=(
+                StatusReference(idx=c.status_idx, uri=c.status_uri)
+                if c.status_uri is not None and c.status_idx is not None
+                else None
+            ),
             doctype=c.doctype,
         )
         for c in saved.received

@@ -32,6 +32,13 @@ from oid4vci.models import (
 from oid4vci.tracing import attach_request, send
 from oid4vci.versions import SpecVersion
 
+from .encryption import (
+    EncryptionPlan,
+    new_response_key,
+    open_response,
+    response_encryption_member,
+    seal_request,
+)
 from .steps import (
     DeferredPending,
     build_credential_request,
@@ -161,32 +168,42 @@ async def request_credential(
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
     clock: Callable[[], float] = time.time,
+    encryption: EncryptionPlan | None = None,
 ) -> CredentialResponse:
     """The credential request (OID4VCI 1.0 §8): a :class:`CredentialRequest` written in
     ``version``'s shape, or a ready body. Returns the parsed response (credentials or a
     ``transaction_id``), **not verified**. A DPoP proof goes along when ``token_type`` is
-    ``DPoP`` and ``dpop_key`` is given."""
+    ``DPoP`` and ``dpop_key`` is given. ``encryption`` (from
+    :func:`~oid4vci.wallet.encryption.plan_encryption`) encrypts the request and asks for an
+    encrypted answer with a fresh key (OID4VCI 1.0 §10)."""
     body = (
         credential_request_to_json(request, version)
         if isinstance(request, CredentialRequest)
         else dict(request)
     )
+    plan = encryption or EncryptionPlan()
+    response_key = new_response_key(plan)
+    if response_key is not None:
+        body["credential_response_encryption"] = response_encryption_member(response_key, version)
     response = await _exchange(
         transport,
         credential_endpoint,
-        lambda proof: build_credential_request(
-            credential_endpoint,
-            body,
-            access_token=access_token,
-            token_type=token_type,
-            dpop_proof=proof,
+        lambda proof: seal_request(
+            build_credential_request(
+                credential_endpoint,
+                body,
+                access_token=access_token,
+                token_type=token_type,
+                dpop_proof=proof,
+            ),
+            plan,
         ),
         dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
         access_token=access_token,
         clock=clock,
     )
-    return read_credential_response(response)
+    return read_credential_response(open_response(response, response_key))
 
 
 async def request_deferred_credential(
@@ -199,26 +216,38 @@ async def request_deferred_credential(
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
     clock: Callable[[], float] = time.time,
+    encryption: EncryptionPlan | None = None,
 ) -> CredentialResponse | DeferredPending:
     """The deferred credential request (OID4VCI 1.0 §9): the credentials (**not verified**),
     or :class:`DeferredPending` with the issuer's ``interval`` when they are not ready.
-    Polling is :meth:`Oid4vciClient.poll_deferred` (or an ``IssuanceFlow``)."""
+    Polling is :meth:`Oid4vciClient.poll_deferred` (or an ``IssuanceFlow``). ``encryption``
+    as for :func:`request_credential` (1.0 issuers only: Draft 13-15 deferred requests are
+    JSON both ways)."""
+    plan = encryption or EncryptionPlan()
+    response_key = new_response_key(plan)
+    member = (
+        None if response_key is None else response_encryption_member(response_key, SpecVersion.V1)
+    )
     response = await _exchange(
         transport,
         deferred_credential_endpoint,
-        lambda proof: build_deferred_credential_request(
-            deferred_credential_endpoint,
-            transaction_id,
-            access_token=access_token,
-            token_type=token_type,
-            dpop_proof=proof,
+        lambda proof: seal_request(
+            build_deferred_credential_request(
+                deferred_credential_endpoint,
+                transaction_id,
+                access_token=access_token,
+                token_type=token_type,
+                dpop_proof=proof,
+                credential_response_encryption=member,
+            ),
+            plan,
         ),
         dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
         access_token=access_token,
         clock=clock,
     )
-    return read_deferred_credential_response(response)
+    return read_deferred_credential_response(open_response(response, response_key))
 
 
 async def notify(

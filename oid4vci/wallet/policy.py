@@ -7,6 +7,7 @@ always, credentials verified before they are returned).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Literal, Protocol
 
@@ -15,12 +16,14 @@ from cryptography import x509
 
 from oid4vci.errors import UsageError
 from oid4vci.jose import LocalSigner, Signer
+from oid4vci.wallet.encryption import EncryptionMode
 from oid4vci.x509 import TrustAnchor, load_trust_anchors
 
 __all__ = [
     "DpopMode",
     "HolderKeyProvider",
     "ParMode",
+    "StatusMode",
     "WalletPolicy",
     "default_holder_key_provider",
 ]
@@ -32,6 +35,13 @@ AS without DPoP (and a ``Bearer`` token answer); ``off``: never send DPoP."""
 ParMode = Literal["auto", "always", "never"]
 """``auto``: PAR when the AS advertises it (always when it requires it); ``always``: refuse an
 AS without PAR; ``never``: front-channel parameters only (fails when the AS requires PAR)."""
+
+StatusMode = Literal["check", "require", "off"]
+"""What the wallet does with a credential's Token Status List reference
+(draft-ietf-oauth-status-list-20 §8.3): ``check`` fetches and verifies the list and reports
+the entry in ``ReceivedCredential.status`` (a list that cannot be fetched leaves it ``None``);
+``require`` also fails the flow when the list cannot be fetched; ``off`` fetches nothing.
+A list that is fetched and does not verify fails the flow in both ``check`` and ``require``."""
 
 #: Algorithms :class:`~oid4vci.jose.LocalSigner` can generate, in preference order.
 _LOCAL_ALGS: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA")
@@ -67,6 +77,18 @@ def choose_local_alg(preference: Sequence[str], supported: Sequence[str]) -> str
         if alg in supported and alg in _LOCAL_ALGS:
             return alg
     return None
+
+
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
+
+
+def _language_tags(value: Iterable[str]) -> tuple[str, ...]:
+    """Converter for :attr:`WalletPolicy.languages`: BCP 47 tags (RFC 5646 syntax, loosely)."""
+    tags = (value,) if isinstance(value, str) else tuple(value)
+    for tag in tags:
+        if not isinstance(tag, str) or not _LANGUAGE_TAG.fullmatch(tag):
+            raise UsageError("languages must be BCP 47 language tags such as 'de-CH'")
+    return tags
 
 
 def _trust_anchors(value: Iterable[TrustAnchor]) -> tuple[x509.Certificate, ...]:
@@ -109,6 +131,12 @@ class WalletPolicy:
     :param accept_unverifiable_formats: return credentials of formats this library cannot
         verify (anything but SD-JWT VC, ``jwt_vc_json`` and ``mso_mdoc``) with
         ``verified=False`` instead of refusing them.
+    :param status: ``"check"`` | ``"require"`` | ``"off"`` (see :data:`StatusMode`).
+    :param encryption: ``"when-supported"`` | ``"require"`` | ``"off"`` (see
+        :data:`~oid4vci.wallet.encryption.EncryptionMode`): encrypted credential requests and
+        responses (OID4VCI 1.0 §10). The default encrypts whenever the issuer offers it.
+    :param languages: preferred languages (BCP 47 tags, best first) sent as
+        ``Accept-Language`` with metadata requests (OID4VCI 1.0 §12.2.2); empty: none sent.
     """
 
     dpop: DpopMode = "auto"
@@ -127,13 +155,20 @@ class WalletPolicy:
         default=(), converter=_trust_anchors
     )
     accept_unverifiable_formats: bool = False
+    status: StatusMode = "check"
+    encryption: EncryptionMode = "when-supported"
+    languages: tuple[str, ...] = attrs.field(default=(), converter=_language_tags)
     trust_anchors: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_trust_anchors)
 
     def __attrs_post_init__(self) -> None:
+        if self.encryption not in ("when-supported", "require", "off"):
+            raise UsageError("encryption must be 'when-supported', 'require' or 'off'")
         if self.dpop not in ("auto", "required", "off"):
             raise UsageError("dpop must be 'auto', 'required' or 'off'")
         if self.par not in ("auto", "always", "never"):
             raise UsageError("par must be 'auto', 'always' or 'never'")
+        if self.status not in ("check", "require", "off"):
+            raise UsageError("status must be 'check', 'require' or 'off'")
         if self.metadata_cache_ttl < 0 or self.deferred_max_wait < 0 or self.clock_skew < 0:
             raise UsageError("durations must not be negative")
         if not self.deferred_default_interval > 0:

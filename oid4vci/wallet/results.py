@@ -20,8 +20,10 @@ from typing import Any, Literal
 import attrs
 
 from oid4vci.jose import Signer, jwk_thumbprint
+from oid4vci.status import StatusReference
 from oid4vci.versions import SpecVersion
 
+from .encryption import EncryptionPlan
 from .states import FlowState
 
 __all__ = [
@@ -77,6 +79,9 @@ class IssuerSession:
     client_id: str | None = None
     dpop_nonces: NonceMemory = attrs.field(factory=NonceMemory)
     grant: FlowKind | None = None
+    #: What is encrypted at the credential and deferred endpoints (OID4VCI 1.0 §10); ``None``:
+    #: nothing (a session resumed from a saved flow polls in the clear).
+    encryption: EncryptionPlan | None = None
 
     @property
     def uses_dpop(self) -> bool:
@@ -105,6 +110,12 @@ class ReceivedCredential:
     them as :func:`oid4vci.mdoc.mdoc_claims_to_json` writes them); ``holder_key`` the key it is bound
     to (keep it: presentations are signed with it); ``verified`` is True when the issuer
     signature and every check in :mod:`oid4vci.wallet.verify` passed.
+
+    ``status_reference`` is the credential's Token Status List entry (``None`` without one)
+    and ``status`` what the list says about it (draft-ietf-oauth-status-list-20 §7):
+    ``"valid"``, ``"invalid"`` (revoked), ``"suspended"``, another value as its number, or
+    ``None`` when there is no reference, when ``WalletPolicy.status`` is ``"off"``, or when
+    the list could not be fetched under ``"check"`` (then ``status_reference`` is set).
     """
 
     credential: Any
@@ -118,6 +129,8 @@ class ReceivedCredential:
     issuer: str
     session: IssuerSession | None = None
     types: tuple[str, ...] | None = None
+    status: Literal["valid", "invalid", "suspended"] | int | None = None
+    status_reference: StatusReference | None = None
     doctype: str | None = None
 
     @property
@@ -128,7 +141,8 @@ class ReceivedCredential:
     def __repr__(self) -> str:
         return (
             f"ReceivedCredential(configuration_id={self.configuration_id!r}, "
-            f"format={self.format!r}, vct={self.vct!r}, verified={self.verified})"
+            f"format={self.format!r}, vct={self.vct!r}, verified={self.verified}, "
+            f"status={self.status!r})"
         )
 
 

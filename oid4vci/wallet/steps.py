@@ -58,6 +58,7 @@ from oid4vci.models import (
 
 __all__ = [
     "DeferredPending",
+    "accept_language",
     "authorization_code_grant",
     "authorization_header",
     "authorization_request_params",
@@ -221,9 +222,21 @@ def read_json_object(
 # --- metadata and offers -----------------------------------------------------------------------
 
 
-def build_metadata_request(url: str) -> HttpRequest:
-    """GET a metadata document (issuer, AS, JWT VC issuer) as JSON."""
-    return HttpRequest(method="GET", url=url, headers=_json_headers())
+def build_metadata_request(url: str, *, languages: Sequence[str] = ()) -> HttpRequest:
+    """GET a metadata document (issuer, AS, JWT VC issuer) as JSON; ``languages`` (best
+    first) go as ``Accept-Language`` with descending weights (OID4VCI 1.0 §12.2.2)."""
+    headers = _json_headers()
+    if languages:
+        headers["Accept-Language"] = accept_language(languages)
+    return HttpRequest(method="GET", url=url, headers=headers)
+
+
+def accept_language(languages: Sequence[str]) -> str:
+    """``de-CH, de;q=0.9, en;q=0.8`` for ``("de-CH", "de", "en")`` (RFC 9110 §12.5.4)."""
+    parts = []
+    for index, tag in enumerate(languages[:10]):
+        parts.append(tag if index == 0 else f"{tag};q={(10 - index) / 10:.1f}")
+    return ", ".join(parts)
 
 
 def build_offer_request(credential_offer_uri: str) -> HttpRequest:
@@ -521,11 +534,16 @@ def build_deferred_credential_request(
     access_token: str,
     token_type: str,
     dpop_proof: str | None = None,
+    credential_response_encryption: Mapping[str, Any] | None = None,
 ) -> HttpRequest:
-    """The deferred credential request ``{"transaction_id": ...}``."""
+    """The deferred credential request ``{"transaction_id": ...}`` (1.0: with an optional
+    ``credential_response_encryption``, OID4VCI 1.0 §9.1)."""
+    body: dict[str, Any] = {"transaction_id": transaction_id}
+    if credential_response_encryption is not None:
+        body["credential_response_encryption"] = dict(credential_response_encryption)
     return _resource_request(
         deferred_credential_endpoint,
-        {"transaction_id": transaction_id},
+        body,
         access_token=access_token,
         token_type=token_type,
         dpop_proof=dpop_proof,

@@ -191,7 +191,8 @@ class VerifiedCredential:
 
     ``vct`` is set for SD-JWT VCs, ``types`` (``vc.type``) for ``jwt_vc_json``, ``doctype``
     for ``mso_mdoc``; ``claims`` is the SD-JWT VC's processed payload, the ``jwt_vc_json``
-    ``credentialSubject`` without ``id``, or the mdoc's ``{namespace: {element: value}}``.
+    ``credentialSubject`` without ``id``, or the mdoc's ``{namespace: {element: value}}``;
+    ``mdoc_status`` the MSO's ``status`` map (draft-ietf-oauth-status-list-14 §6.3.2), unread.
     """
 
     vct: str | None
@@ -200,6 +201,7 @@ class VerifiedCredential:
     verified: bool
     types: tuple[str, ...] | None = None
     doctype: str | None = None
+    mdoc_status: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
 
 def _x5c_issuer_key(
@@ -385,7 +387,12 @@ def _verify_mdoc(
                 MdocReason.HOLDER_KEY_MISMATCH, "the deviceKey is not a holder key of this request"
             )
     return VerifiedCredential(
-        vct=None, claims=verified.claims, holder_key=holder, verified=True, doctype=verified.doctype
+        vct=None,
+        claims=verified.claims,
+        holder_key=holder,
+        verified=True,
+        doctype=verified.doctype,
+        mdoc_status=verified.status,
     )
 
 

@@ -25,6 +25,7 @@ from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import DeferIssuance, Issuer, build_demo_issuer
 from oid4vci.issuer.config import ClaimsSource
 from oid4vci.issuer.demo import DemoClaimsSource
+from oid4vci.issuer.encryption import EncryptionSettings
 from oid4vci.issuer.notification import Notification
 from oid4vci.issuer.offers import OfferTemplate
 from oid4vci.jose import jwk_thumbprint
@@ -134,18 +135,21 @@ def build_e2e_issuer(
     require_dpop_nonce: bool = False,
     allow_bearer: bool = False,
     claims_source: ClaimsSource | None = None,
+    encryption: EncryptionSettings | None = None,
+    issuer_url: str = ISSUER,
     extra_templates: Sequence[OfferTemplate] = (),
 ) -> E2eIssuer:
-    """The demo issuer at ``ISSUER`` publishing ``version``, with the given knobs (and
+    """The demo issuer at ``issuer_url`` publishing ``version``, with the given knobs (and
     ``extra_templates`` beside the demo's offer templates)."""
     demo = build_demo_issuer(
-        ISSUER, published_version=version, clock=clock, allow_bearer=allow_bearer
+        issuer_url, published_version=version, clock=clock, allow_bearer=allow_bearer
     )
     config = attrs.evolve(
         demo.config,
         require_par=require_par,
         require_dpop_nonce=require_dpop_nonce,
         claims_source=claims_source if claims_source is not None else demo.config.claims_source,
+        encryption=encryption,
     )
     holder: list[E2eIssuer] = []
 

@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 
 from oid4vci import mdoc
-from oid4vci.errors import MetadataError, MissingDependencyError
+from oid4vci.errors import CredentialVerificationError, MetadataError, MissingDependencyError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.demo import DEMO_MDL_CONFIGURATION_ID, build_demo_issuer
 from oid4vci.jose import LocalSigner
@@ -224,3 +224,23 @@ async def test_one_mdoc_twice_in_a_batch_is_refused(clock: FakeClock) -> None:
     with pytest.raises(MdocVerificationError) as info:
         await client.accept_offer(demo.offer_links["pre_auth_mdoc"], count=2)
     assert info.value.reason == MdocReason.HOLDER_KEY_MISMATCH
+
+
+async def test_mdoc_status_reference_comes_from_the_mso(clock: FakeClock) -> None:
+    """The MSO's ``status`` (draft-ietf-oauth-status-list-14 §6.3.2) is the credential's
+    reference. The list is signed with the issuer's JWT key, which an mdoc flow never fetched:
+    under ``"check"`` the status stays unknown, under ``"require"`` the flow fails."""
+    demo = build_demo_issuer(ISSUER, clock=clock)
+    assert demo.iaca is not None
+    transport = InMemoryTransport(routes={ISSUER: demo.handle})
+    client = Oid4vciClient(transport, clock=clock, policy=WalletPolicy(trust_anchors=[demo.iaca]))
+    result = await client.accept_offer(demo.offer_links["pre_auth_mdoc"])
+    (mdl,) = result.credentials
+    assert mdl.status_reference is not None
+    assert mdl.status_reference.uri.startswith(ISSUER + "/status-lists/")
+    assert mdl.status is None
+    strict = WalletPolicy(trust_anchors=[demo.iaca], status="require")
+    with pytest.raises(CredentialVerificationError):
+        await Oid4vciClient(transport, clock=clock, policy=strict).accept_offer(
+            demo.offer_links["pre_auth_mdoc"]
+        )
