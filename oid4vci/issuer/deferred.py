@@ -51,12 +51,12 @@ from oid4vci.issuer.credential import (
     create_credentials,
     credential_response_body,
 )
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.notification import create_notification_id
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.models.deferred import (
@@ -264,5 +264,5 @@ async def handle_deferred_credential(
         return await create_deferred_credential_response(verified, config)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "deferred")

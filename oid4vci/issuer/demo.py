@@ -45,6 +45,7 @@ from oid4vci.issuer.config import (
     Respond,
     StatusListSettings,
 )
+from oid4vci.issuer.flood_limits import FloodLimits
 from oid4vci.issuer.offers import OfferTemplate, TxCodeSpec
 from oid4vci.issuer.responses import html_response
 from oid4vci.issuer.service import Issuer
@@ -227,12 +228,14 @@ def build_demo_issuer(
     signer: Signer | None = None,
     clock: Callable[[], float] = time.time,
     nonce_keys: NonceKeys | None = None,
+    flood_limits: FloodLimits | None = None,
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
 
     ``signer`` defaults to a fresh ES256 key with ``kid`` ``demo-issuer-key``; ``store`` to a
     :class:`MemoryStore` using ``clock``; ``nonce_keys`` to this process's random nonce key
-    (workers sharing a store must share one value).
+    (workers sharing a store must share one value); ``flood_limits`` to the library's
+    (quotas on, no rate limit; ``oid4vci serve`` turns a rate limit on).
     """
     spec = demo_configuration(issuer_url)
     base = IssuerConfig(
@@ -250,6 +253,7 @@ def build_demo_issuer(
         clock=clock,
         status=StatusListSettings(),
         nonce_keys=nonce_keys if nonce_keys is not None else default_nonce_keys(),
+        flood_limits=flood_limits if flood_limits is not None else FloodLimits(),
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [

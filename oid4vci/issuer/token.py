@@ -48,11 +48,11 @@ from oid4vci.issuer.access_token import (
     verify_dpop_proof,
 )
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.issuer.store import Store
@@ -443,5 +443,5 @@ async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig)
         return await create_token_response(verified, config)
     except ProtocolError as err:
         return error_response(err)
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "token")
