@@ -164,7 +164,7 @@ def flood_requests(issuer: str) -> Iterator[tuple[str, str, dict[str, str], byte
         }
     ).encode()
     par_headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    kinds = (
+    kinds: list[tuple[str, str, dict[str, str], bytes]] = (
         [("POST", issuer + "/nonce", {}, b"")] * (NONCES // 1000)
         + [("GET", issuer + "/offers/templates/pre_auth", {}, b"")] * (TEMPLATE_FETCHES // 1000)
         + [("POST", issuer + "/par", par_headers, form)] * (PARS // 1000)
