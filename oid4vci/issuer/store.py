@@ -123,8 +123,11 @@ async def take_token(store: Store, key: str, rate: float, burst: int) -> float:
     ``burst / rate`` seconds, refused past ``burst`` (the wait is then the window's length).
     """
     rate, burst = bucket_arguments(rate, burst)
-    if isinstance(store, RateLimitStore):
-        return await store.take_token(key, rate, burst)
+    # getattr, not isinstance(store, RateLimitStore): a runtime protocol check costs ~15 µs.
+    bucket = getattr(store, "take_token", None)
+    if bucket is not None:
+        wait: float = await bucket(key, rate, burst)
+        return wait
     window = burst / rate
     if await store.increment(key, window) <= burst:
         return 0.0
