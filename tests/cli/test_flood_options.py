@@ -52,7 +52,7 @@ def test_serve_defaults_and_options() -> None:
 
 
 async def test_a_served_issuer_answers_429_past_the_limit() -> None:
-    limits = flood_limits_from((1.0, 2), [], "x-forwarded-for")
+    limits = flood_limits_from((0.01, 2), [], "x-forwarded-for")
     async with (
         running_demo_issuer(flood_limits=limits) as server,
         AiohttpTransport(allow_insecure_loopback=True) as http,
@@ -68,4 +68,4 @@ async def test_a_served_issuer_answers_429_past_the_limit() -> None:
         )
         answer = await http.send(spoofed)
         assert answer.status == 429
-        assert answer.headers.get("Retry-After") == "1"
+        assert 90 <= int(answer.headers.get("Retry-After") or 0) <= 100  # a token per 100 s
