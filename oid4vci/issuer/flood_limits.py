@@ -65,7 +65,9 @@ __all__ = [
     "FloodLimits",
     "RateLimit",
     "claim_room",
+    "rate_limit_endpoint",
     "rate_limit_wait",
+    "rate_limited",
     "refused",
 ]
 
