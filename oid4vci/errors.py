@@ -40,6 +40,7 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   └── DpopError                ``invalid_dpop_proof`` and ``use_dpop_nonce``
     ├── StoreError                   the issuer's Store refused an operation
     │   ├── StoreFullError
+    │   │   └── QuotaExceededError   one purpose's entries are at their quota (the rest have room)
     │   └── StoreUnavailableError    the store did not answer in time or cannot be reached (Redis down)
     └── TransportError               the request did not complete
         ├── TransportTimeout
@@ -87,6 +88,7 @@ __all__ = [
     "OfferError",
     "Oid4vciError",
     "ProtocolError",
+    "QuotaExceededError",
     "RedirectRefused",
     "ResponseTooLarge",
     "StateError",
@@ -289,6 +291,18 @@ class StoreError(Oid4vciError):
 
 class StoreFullError(StoreError):
     """The store is at capacity and refuses rather than evicting live entries (retry later)."""
+
+
+class QuotaExceededError(StoreFullError):
+    """One purpose (offer template fetches, PAR, authorization requests) used up its quota.
+
+    Raised by :func:`oid4vci.issuer.flood_limits.claim_room` so that a flood of one kind of
+    entry cannot take the room other entries need; ``purpose`` names the quota.
+    """
+
+    def __init__(self, purpose: str) -> None:
+        self.purpose = purpose
+        super().__init__(f"the store's quota for {purpose} is used up; retry later")
 
 
 class StoreUnavailableError(StoreError):

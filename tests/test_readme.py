@@ -74,3 +74,9 @@ async def test_issuer_quickstart_runs_on_loopback(anyio_backend: str) -> None:
     }
     assert all(c.verified for c in result.credentials)
     assert result.credentials[0].claims["family_name"] == "Lovelace"
+
+
+def test_flood_limits_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = python_block_after("### What an unauthenticated client can cost")
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "\n"  # no refusals yet: an empty exposition

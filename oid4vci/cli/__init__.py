@@ -24,6 +24,7 @@ from .options import (
     HOST_HELP,
     LOGIN_HELP,
     HelpFormatter,
+    add_flood_options,
     add_help_epilog,
     add_public_url_option,
     add_receive_wait_options,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
     serve.add_argument("--port", type=port_value, default=0, help="0 picks a free port")
     add_public_url_option(serve)
+    add_flood_options(serve)
     serve.add_argument(
         "--spec",
         default="1.0",

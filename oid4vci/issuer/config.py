@@ -27,6 +27,8 @@ from oid4vci._wire import store_record
 from oid4vci.errors import UsageError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.encryption import EncryptionSettings
+from oid4vci.issuer.flood_limits import FloodLimits
+from oid4vci.issuer.refusals import Refusals
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer
@@ -479,6 +481,12 @@ class IssuerConfig:
     #: the same :class:`~oid4vci.issuer.stateless_nonce.NonceKeys`, or nonces minted by one
     #: worker are refused by another.
     nonce_keys: NonceKeys = attrs.field(factory=default_nonce_keys, repr=False)
+    #: Limits on what unauthenticated requests may cost: per-client rate limits (off unless
+    #: set) and per-purpose store quotas (on); see :mod:`oid4vci.issuer.flood_limits`.
+    flood_limits: FloodLimits = attrs.field(factory=FloodLimits)
+    #: Where refusals (rate limited, quota, store full) are counted and logged:
+    #: ``Refusals(metrics=<your MetricsHook>)``; see :mod:`oid4vci.issuer.refusals`.
+    refusals: Refusals = attrs.field(factory=Refusals, eq=False, repr=False)
 
     @batch_size.validator
     def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:

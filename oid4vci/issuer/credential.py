@@ -64,6 +64,7 @@ from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
 from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.metadata import credential_key_id
 from oid4vci.issuer.nonce import create_c_nonce, take_c_nonce
 from oid4vci.issuer.notification import create_notification_id
@@ -71,7 +72,6 @@ from oid4vci.issuer.proof import ProofOptions, VerifiedProof, verify_proof_jwts
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.issuer.status_list import allocate_status_entries
@@ -598,5 +598,5 @@ async def handle_credential(
         return encrypt_response(await create_credential_response(verified, config), encryption)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "credential")

@@ -46,6 +46,7 @@ from oid4vci.issuer.config import (
     StatusListSettings,
 )
 from oid4vci.issuer.encryption import EncryptionSettings
+from oid4vci.issuer.flood_limits import FloodLimits
 from oid4vci.issuer.offers import OfferTemplate, TxCodeSpec
 from oid4vci.issuer.responses import html_response
 from oid4vci.issuer.service import Issuer
@@ -229,13 +230,15 @@ def build_demo_issuer(
     clock: Callable[[], float] = time.time,
     nonce_keys: NonceKeys | None = None,
     encryption: EncryptionSettings | None = None,
+    flood_limits: FloodLimits | None = None,
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
 
     ``signer`` defaults to a fresh ES256 key with ``kid`` ``demo-issuer-key``; ``store`` to a
     :class:`MemoryStore` using ``clock``; ``nonce_keys`` to this process's random nonce key
     (workers sharing a store must share one value); ``encryption`` turns on encrypted requests
-    and responses (OID4VCI 1.0 §10).
+    and responses (OID4VCI 1.0 §10); ``flood_limits`` to the library's (quotas on, no rate
+    limit; ``oid4vci serve`` turns a rate limit on).
     """
     spec = demo_configuration(issuer_url)
     base = IssuerConfig(
@@ -254,6 +257,7 @@ def build_demo_issuer(
         status=StatusListSettings(),
         nonce_keys=nonce_keys if nonce_keys is not None else default_nonce_keys(),
         encryption=encryption,
+        flood_limits=flood_limits if flood_limits is not None else FloodLimits(),
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [

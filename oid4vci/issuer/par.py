@@ -38,7 +38,8 @@ from oid4vci.issuer.authorization import (
     verify_authorization_request,
 )
 from oid4vci.issuer.config import IssuerConfig
-from oid4vci.issuer.responses import json_response, temporarily_unavailable
+from oid4vci.issuer.flood_limits import claim_room, refused
+from oid4vci.issuer.responses import json_response
 from oid4vci.issuer.token import error_response
 
 __all__ = [
@@ -84,6 +85,9 @@ async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRec
     The stored parameters have ``dpop_jkt`` filled in from a ``DPoP`` header proof. Raises
     :class:`AuthorizationError` / :class:`DpopError`.
     """
+    # Anybody may push a request: claim room in the PAR quota before anything is written
+    # (the DPoP proof's jti, then the request itself).
+    await claim_room(config, "par")
     params = dict(parsed.params)
     if parsed.request.headers.get_all("DPoP"):
         proof = await verify_dpop_proof(parsed.request, config, htu=config.endpoint("par"))
@@ -116,5 +120,5 @@ async def handle_par(request: HttpRequest | RequestDict, config: IssuerConfig) -
         return await create_par_response(record, config)
     except ProtocolError as err:
         return error_response(err)
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "par")

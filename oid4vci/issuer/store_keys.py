@@ -34,7 +34,12 @@ prefix                     owner (writes it)       TTL                          
 ``status_change:``         status_list             until the list's end                             no
 ``status_subject_n:``      status_list             2 × ``status.list_lifetime``                     no
 ``status_subject:``        status_list             until the list's end                             no
+``rate:``                  flood_limits            until the client's token bucket is full again    no
+``quota:``                 flood_limits            the purpose's window (its entries' TTL)          no
 =========================  ======================  ===============================================  ==========
+
+``rate:`` and ``quota:`` are the flood limits (:mod:`oid4vci.issuer.flood_limits`): a token
+bucket per client address and endpoint, and one fixed-window counter per quota purpose.
 
 The ``status_*`` keys are the Token Status Lists (:mod:`oid4vci.issuer.status_list`): every key
 of one list expires when the list does (``status.list_lifetime`` after its creation), so an
@@ -83,6 +88,8 @@ __all__ = [
     "pending_login_key",
     "pre_authorized_attempts_key",
     "pre_authorized_code_key",
+    "quota_key",
+    "rate_key",
     "status_change_key",
     "status_current_key",
     "status_entry_key",
@@ -218,6 +225,25 @@ NOTIFICATION = StoreKey(
     ttl=lambda c: max(c.access_token_ttl, NOTIFICATION_MIN_TTL),
 )
 
+RATE = StoreKey(
+    prefix="rate:",
+    owner="flood_limits",
+    holds="token bucket of one client address at one endpoint ([tokens, time])",
+    single_use=False,
+    ttl=lambda c: (
+        c.flood_limits.rate_limit.burst / c.flood_limits.rate_limit.rate
+        if c.flood_limits.rate_limit is not None
+        else 1.0
+    ),
+)
+QUOTA = StoreKey(
+    prefix="quota:",
+    owner="flood_limits",
+    holds="counter of one quota purpose's entries in the current window",
+    single_use=False,
+    ttl=lambda c: max(c.pre_authorized_code_ttl, c.par_ttl, c.pending_authorization_ttl),
+)
+
 
 def _list_lifetime(config: IssuerConfig) -> float:
     from oid4vci.issuer.config import StatusListSettings
@@ -278,6 +304,8 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         DEFERRED,
         NOTIFICATION,
         *STATUS_KEYS,
+        RATE,
+        QUOTA,
     )
 }
 
@@ -350,6 +378,16 @@ def deferred_key(transaction_id: str) -> str:
 def notification_key(notification_id: str) -> str:
     """``notification:<id>``."""
     return NOTIFICATION.key(notification_id)
+
+
+def rate_key(endpoint: str, address: str) -> str:
+    """``rate:<endpoint>:<client address>`` (IPv6 clients by their ``/64``)."""
+    return RATE.key(f"{endpoint}:{address}")
+
+
+def quota_key(purpose: str) -> str:
+    """``quota:<purpose>``."""
+    return QUOTA.key(purpose)
 
 
 def status_current_key() -> str:

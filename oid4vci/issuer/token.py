@@ -48,11 +48,11 @@ from oid4vci.issuer.access_token import (
     verify_dpop_proof,
 )
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.issuer.store import Store
@@ -235,12 +235,46 @@ def _narrow(
     return tuple(chosen), True
 
 
-async def _dpop(req: HttpRequest, config: IssuerConfig) -> DpopProof | None:
+async def _dpop(parsed: TokenRequest, config: IssuerConfig) -> DpopProof | None:
+    req = parsed.request
     if not req.headers.get_all("DPoP"):
         if not config.allow_bearer:
             raise _error(ErrorCode.INVALID_REQUEST, "DPoP proof required")
         return None
-    return await verify_dpop_proof(req, config, htu=config.endpoint("token"))
+
+    async def code_is_known() -> None:
+        await _require_known_code(parsed, config)
+
+    return await verify_dpop_proof(
+        req, config, htu=config.endpoint("token"), before_jti=code_is_known
+    )
+
+
+async def _require_known_code(parsed: TokenRequest, config: IssuerConfig) -> None:
+    """Refuse a request whose code the store does not know, before its DPoP ``jti`` is written.
+
+    Verifying the DPoP proof records its ``jti`` (RFC 9449 §11.1); checking just before that
+    the code is live (or, for an authorization code, used: a replay must still revoke its grant,
+    RFC 6749 §4.1.2) means a caller holding no code makes the token endpoint write nothing.
+    The full checks follow in :func:`verify_pre_authorized_code` and
+    :func:`verify_authorization_code`.
+    """
+    params = parsed.params
+    if parsed.grant_type == PRE_AUTHORIZED_CODE_GRANT:
+        code = params.get("pre-authorized_code")
+        if not code:
+            raise _error(ErrorCode.INVALID_REQUEST, "pre-authorized_code is required")
+        if await config.store.get(store_keys.pre_authorized_code_key(code)) is None:
+            raise _error(ErrorCode.INVALID_GRANT, "pre-authorized code is invalid or expired")
+        return
+    code = params.get("code")
+    if not code:
+        raise _error(ErrorCode.INVALID_REQUEST, "code is required")
+    if (
+        await config.store.get(store_keys.authorization_code_key(code)) is None
+        and await config.store.get(store_keys.authorization_code_used_key(code)) is None
+    ):
+        raise _error(ErrorCode.INVALID_GRANT, "authorization code is invalid, expired or used")
 
 
 async def verify_pre_authorized_code(
@@ -351,7 +385,7 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
 
     Raises :class:`TokenError` (RFC 6749 §5.2) or :class:`~oid4vci.errors.DpopError`.
     """
-    proof = await _dpop(parsed.request, config)
+    proof = await _dpop(parsed, config)
     params = parsed.params
     jkt = proof.jkt if proof is not None else None
     token_type = "DPoP" if proof is not None else "Bearer"
@@ -443,5 +477,5 @@ async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig)
         return await create_token_response(verified, config)
     except ProtocolError as err:
         return error_response(err)
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "token")
