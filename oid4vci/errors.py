@@ -11,7 +11,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     ├── ValidationError              what another party sent breaks the protocol's rules
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
-    │   │   └── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
+    │   │   ├── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
+    │   │   └── AttestationError     (oid4vci.attestation) a wallet / key attestation refused;
+    │   │                            with an ``AttestationReason``
     │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
     │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
     │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
