@@ -48,6 +48,11 @@ from typing import Any, Final, Literal
 import attrs
 
 from oid4vci._wire import structure, unstructure
+from oid4vci.attestation import (
+    CLIENT_ATTESTATION_HEADER,
+    CLIENT_ATTESTATION_POP_HEADER,
+    create_client_attestation_pop,
+)
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
     ArgumentTypeError,
@@ -101,11 +106,13 @@ from .preflight import (
     choose_configuration_ids,
     choose_dpop_key,
     choose_par,
+    choose_proof_type,
     definition_types,
     polling_interval,
     preflight,
     request_definition,
     secure_endpoint,
+    uses_client_attestation,
 )
 from .results import (
     DeferredTransaction,
@@ -811,6 +818,14 @@ class IssuanceFlow:
         preflight(meta, self._configuration_ids, self.policy)
         secure_endpoint(as_meta.token_endpoint, "token_endpoint", self.policy)
         self._dpop_key = choose_dpop_key(self.policy, as_meta)
+        if uses_client_attestation(self.policy, as_meta):
+            # The authenticated client is the attestation's sub (HAIP 1.0 §4.4.1).
+            provider = self.policy.attestation_provider
+            assert provider is not None
+            if self._client_id is None:
+                self._client_id = provider.client_id
+            elif self._client_id != provider.client_id:
+                raise UsageError("client_id differs from the attestation provider's client_id")
         if self._grant == "pre-authorized_code":
             self._fire(_E.PRE_AUTHORIZED_CODE_GRANT)
             return None
@@ -857,11 +872,34 @@ class IssuanceFlow:
         )
         params = self._par_params
         assert params is not None
+        client_auth = await self._client_auth()
         return await self._send(
             endpoint,
-            lambda proof: build_par_request(endpoint, params, dpop_proof=proof),
+            lambda proof: build_par_request(
+                endpoint, params, dpop_proof=proof, client_auth=client_auth
+            ),
             dpop_key=self._dpop_key,
         )
+
+    async def _client_auth(self) -> dict[str, str]:
+        """The wallet attestation and a fresh PoP for the AS (PAR and token requests), when
+        the AS offers ``attest_jwt_client_auth`` and the policy has a provider
+        (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0 Appendix E)."""
+        as_meta = self._as()
+        provider = self.policy.attestation_provider
+        if provider is None or not uses_client_attestation(self.policy, as_meta):
+            return {}
+        attestation = await provider.client_attestation(authorization_server=as_meta.issuer)
+        pop = await create_client_attestation_pop(
+            attestation.instance_key,
+            audience=as_meta.issuer,
+            client_id=attestation.client_id,
+            clock=self.clock,
+        )
+        return {
+            CLIENT_ATTESTATION_HEADER: attestation.attestation,
+            CLIENT_ATTESTATION_POP_HEADER: pop,
+        }
 
     def _receive_par(self, response: HttpResponse) -> None:
         pushed = read_par_response(response)
@@ -901,9 +939,12 @@ class IssuanceFlow:
                 redirect_uri=self._redirect_uri,
                 client_id=self._client_id,
             )
+        client_auth = await self._client_auth()
         return await self._send(
             endpoint,
-            lambda proof: build_token_request(endpoint, params, dpop_proof=proof),
+            lambda proof: build_token_request(
+                endpoint, params, dpop_proof=proof, client_auth=client_auth
+            ),
             dpop_key=self._dpop_key,
         )
 
@@ -943,7 +984,7 @@ class IssuanceFlow:
         for cid in self._configuration_ids:
             config = meta.configuration(cid)
             sizes: list[int] = [0] * self._count
-            if check_proof_types(config):
+            if check_proof_types(config, self.policy):
                 batch = meta.batch_credential_issuance
                 size = 1
                 if batch is not None and self._version is not SpecVersion.DRAFT_13:
@@ -967,7 +1008,8 @@ class IssuanceFlow:
             session = self._current_session()
             if request.size and not request.keys:
                 config = self._issuer().configuration(request.configuration_id)
-                algorithms = config.proof_algorithms("jwt")
+                proof_type, _ = choose_proof_type(config, self.policy)
+                algorithms = config.proof_algorithms(proof_type)
                 for _ in range(request.size):
                     key = await self.policy.holder_key_provider(
                         configuration_id=request.configuration_id, algorithms=algorithms
@@ -1007,18 +1049,35 @@ class IssuanceFlow:
         request = self._plan[0]
         session = self._current_session()
         config = self._issuer().configuration(request.configuration_id)
-        proofs = tuple(
-            [
-                await build_key_proof(
-                    key,
-                    audience=session.credential_issuer,
-                    nonce=request.nonce,
-                    client_id=self._client_id,
-                    clock=self.clock,
-                )
-                for key in request.keys
-            ]
-        )
+        proof_type, attested = choose_proof_type(config, self.policy)
+        key_attestation: str | None = None
+        if request.keys and attested:
+            # OID4VCI 1.0 Appendix D: one attestation of all keys of the request (HAIP 1.0
+            # §4.5.1), carrying the c_nonce.
+            provider = self.policy.attestation_provider
+            assert provider is not None
+            key_attestation = await provider.key_attestation(
+                keys=[key.public_jwk for key in request.keys],
+                nonce=request.nonce,
+                credential_issuer=session.credential_issuer,
+            )
+        if proof_type == "attestation" and key_attestation is not None:
+            proofs: tuple[str, ...] = (key_attestation,)
+        else:
+            proof_type = "jwt"
+            proofs = tuple(
+                [
+                    await build_key_proof(
+                        key,
+                        audience=session.credential_issuer,
+                        nonce=request.nonce,
+                        client_id=self._client_id,
+                        key_attestation=key_attestation,
+                        clock=self.clock,
+                    )
+                    for key in request.keys
+                ]
+            )
         wire = CredentialRequest(
             credential_identifier=request.credential_identifier,
             credential_configuration_id=(
@@ -1028,7 +1087,7 @@ class IssuanceFlow:
             vct=config.vct,
             doctype=config.doctype,
             credential_definition=request_definition(config),
-            proofs=ProofSet(proof_type="jwt", values=proofs) if proofs else None,
+            proofs=ProofSet(proof_type=proof_type, values=proofs) if proofs else None,
             single_proof=len(proofs) == 1,
         )
         body = credential_request_to_json(wire, session.spec_version)

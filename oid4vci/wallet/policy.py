@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 import attrs
 from cryptography import x509
 
+from oid4vci.attestation import AttestationProvider
 from oid4vci.errors import UsageError
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.x509 import TrustAnchor, load_trust_anchors
@@ -103,6 +104,11 @@ class WalletPolicy:
         :mod:`oid4vci.wallet.verify` for how a chain is checked.
     :param accept_unverifiable_formats: return credentials of formats this library cannot
         verify (anything but SD-JWT VC) with ``verified=False`` instead of refusing them.
+    :param attestation_provider: the source of wallet attestations (client authentication at
+        PAR and token endpoints whose AS offers ``attest_jwt_client_auth``) and key
+        attestations (for configurations with ``key_attestations_required``); see
+        :mod:`oid4vci.attestation`. ``None`` (the default): a public client, and issuers that
+        require either are refused before any code is spent.
     """
 
     dpop: DpopMode = "auto"
@@ -121,6 +127,7 @@ class WalletPolicy:
         default=(), converter=_trust_anchors
     )
     accept_unverifiable_formats: bool = False
+    attestation_provider: AttestationProvider | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.dpop not in ("auto", "required", "off"):

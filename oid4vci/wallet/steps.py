@@ -277,10 +277,19 @@ def authorization_request_params(
 
 
 def build_par_request(
-    par_endpoint: str, params: Mapping[str, str], *, dpop_proof: str | None = None
+    par_endpoint: str,
+    params: Mapping[str, str],
+    *,
+    dpop_proof: str | None = None,
+    client_auth: Mapping[str, str] | None = None,
 ) -> HttpRequest:
-    """The pushed authorization request (RFC 9126): the parameters as a form POST."""
-    return HttpRequest.form("POST", par_endpoint, dict(params), headers=_json_headers(dpop_proof))
+    """The pushed authorization request (RFC 9126): the parameters as a form POST.
+
+    ``client_auth`` are client authentication headers (the wallet attestation and its PoP,
+    draft-ietf-oauth-attestation-based-client-auth-07 §6.1).
+    """
+    headers = {**_json_headers(dpop_proof), **(client_auth or {})}
+    return HttpRequest.form("POST", par_endpoint, dict(params), headers=headers)
 
 
 def read_par_response(response: HttpResponse) -> PushedAuthorizationResponse:
@@ -351,9 +360,12 @@ def build_token_request(
     params: Mapping[str, str],
     *,
     dpop_proof: str | None = None,
+    client_auth: Mapping[str, str] | None = None,
 ) -> HttpRequest:
-    """The token request: ``params`` form-encoded (see the ``*_grant`` helpers)."""
-    return HttpRequest.form("POST", token_endpoint, dict(params), headers=_json_headers(dpop_proof))
+    """The token request: ``params`` form-encoded (see the ``*_grant`` helpers), with the
+    ``client_auth`` headers (wallet attestation + PoP) when given."""
+    headers = {**_json_headers(dpop_proof), **(client_auth or {})}
+    return HttpRequest.form("POST", token_endpoint, dict(params), headers=headers)
 
 
 def pre_authorized_grant(
@@ -460,15 +472,19 @@ async def build_key_proof(
     audience: str,
     nonce: str | None,
     client_id: str | None = None,
+    key_attestation: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """A ``jwt`` key proof (OID4VCI 1.0 Appendix F.1; Draft 13/14 §7.2.1.1, Draft 15 §8.2.1.1)
     signed by the holder key.
 
     ``iss`` is the ``client_id`` (omit it after an anonymous pre-authorized grant);
-    ``nonce`` the issuer's ``c_nonce`` when one is in use.
+    ``nonce`` the issuer's ``c_nonce`` when one is in use; ``key_attestation`` a key
+    attestation JWT (OID4VCI 1.0 Appendix D) listing this key, sent in the header of that name.
     """
-    header = {"typ": PROOF_TYP, "jwk": public_jwk(signer.public_jwk)}
+    header: dict[str, Any] = {"typ": PROOF_TYP, "jwk": public_jwk(signer.public_jwk)}
+    if key_attestation is not None:
+        header["key_attestation"] = key_attestation
     claims: dict[str, Any] = {"aud": audience, "iat": int(clock())}
     if nonce is not None:
         claims["nonce"] = nonce
