@@ -46,6 +46,7 @@ from oid4vci.versions import SpecVersion
 from tests.conftest import FakeClock
 from tests.issuer import (
     test_authorization,
+    test_client_attestation,
     test_deferred_notification,
     test_offers,
     test_par,
@@ -620,6 +621,7 @@ async def test_every_key_the_issuer_uses_is_in_the_schema(monkeypatch: pytest.Mo
         test_deferred_notification.test_v1_deferred_pending_then_ready,
         test_deferred_notification.test_notification_flow,
         test_status_list.status_flow,
+        test_client_attestation.attested_token_flow,
     ]
     for flow in flows:
         await flow(FakeClock())
