@@ -41,6 +41,7 @@ Every refusal raises :class:`AttestationError` (a :class:`~oid4vci.errors.JoseEr
 from __future__ import annotations
 
 import base64
+import binascii
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -62,7 +63,13 @@ from .jose import (
     public_jwk,
     verify_jws,
 )
-from .x509 import CertificateError, TrustAnchor, load_trust_anchors, verify_x5c_chain
+from .x509 import (
+    MAX_CERTIFICATE_SIZE,
+    CertificateError,
+    TrustAnchor,
+    load_trust_anchors,
+    verify_x5c_chain,
+)
 
 __all__ = [
     "ATTEST_JWT_CLIENT_AUTH",
@@ -210,19 +217,28 @@ def _signer_key(
         raise _fail(AttestationReason.NO_X5C, f"the {what} signer must be given as x5c")
     if not trust_anchors:
         raise _fail(AttestationReason.UNTRUSTED, f"no trust anchors are configured for {what}s")
+    if isinstance(x5c, str) or not isinstance(x5c, list) or not x5c:
+        raise _fail(AttestationReason.MALFORMED, f"the {what} x5c must be a non-empty array")
+    if refuse_self_signed and _self_signed(x5c[0]):
+        # HAIP 1.0 §4.5.1: refused even when that very certificate is a configured anchor.
+        raise _fail(AttestationReason.SELF_SIGNED, f"the {what} signer certificate is self-signed")
     try:
-        if isinstance(x5c, str) or not isinstance(x5c, list):
-            raise CertificateError("malformed", "x5c must be an array")
         jwk = verify_x5c_chain(x5c, trust_anchors=trust_anchors, clock=clock)
-        if refuse_self_signed:
-            leaf = x509.load_der_x509_certificate(base64.b64decode(x5c[0]))
-            if leaf.issuer == leaf.subject:
-                raise _fail(
-                    AttestationReason.SELF_SIGNED, f"the {what} signer certificate is self-signed"
-                )
     except CertificateError as exc:
         raise _fail(AttestationReason.UNTRUSTED, f"the {what} x5c chain: {exc.reason}") from None
     return jwk
+
+
+def _self_signed(entry: object) -> bool:
+    """Whether an ``x5c`` entry is a certificate whose issuer is its subject (False when it
+    does not parse: the chain check then refuses it as malformed)."""
+    try:
+        if not isinstance(entry, str) or len(entry) > 4 * MAX_CERTIFICATE_SIZE:
+            return False
+        leaf = x509.load_der_x509_certificate(base64.b64decode(entry, validate=True))
+    except (binascii.Error, ValueError):
+        return False
+    return leaf.issuer == leaf.subject
 
 
 def _verify_signature(
