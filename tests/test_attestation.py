@@ -183,9 +183,14 @@ async def test_missing_x5c_and_missing_claims(clock: FakeClock) -> None:
     pki = provider_pki()
     instance = LocalSigner.generate()
     now = int(clock())
-    claims = {"sub": CLIENT_ID, "iat": now, "exp": now + 60, "cnf": {"jwk": instance.public_jwk}}
+    claims: dict[str, Any] = {
+        "sub": CLIENT_ID,
+        "iat": now,
+        "exp": now + 60,
+        "cnf": {"jwk": instance.public_jwk},
+    }
     pop = await create_client_attestation_pop(instance, audience=AS, clock=clock)
-    cases = [
+    cases: list[tuple[dict[str, Any], dict[str, Any], str]] = [
         ({"typ": CLIENT_ATTESTATION_TYP}, claims, AttestationReason.NO_X5C),
         (
             {"typ": CLIENT_ATTESTATION_TYP, "x5c": pki.x5c},
