@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -184,7 +185,13 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(AttestationReason.MALFORMED, f"{name} must be a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise _fail(AttestationReason.MALFORMED, f"{name} is out of range") from None
+    if not math.isfinite(number):  # NaN would pass every comparison
+        raise _fail(AttestationReason.MALFORMED, f"{name} must be a finite number")
+    return number
 
 
 def _decode(token: object, what: str) -> DecodedJws:

@@ -33,6 +33,7 @@ with none configured the leaf key is only bound, like a ``jwk`` header (see
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
@@ -246,7 +247,11 @@ def _check_claims(
     if not aud_ok:
         raise _invalid("proof aud is not this credential issuer")
     iat = claims.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
+    if (
+        isinstance(iat, bool)
+        or not isinstance(iat, int | float)
+        or (isinstance(iat, float) and not math.isfinite(iat))
+    ):
         raise _invalid("proof lacks a numeric iat")
     if iat < now - max_age:
         raise _invalid("proof iat is too old")
