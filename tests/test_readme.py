@@ -61,3 +61,11 @@ async def test_issuer_quickstart_runs_on_loopback(anyio_backend: str) -> None:
     }
     assert all(c.verified for c in result.credentials)
     assert result.credentials[0].claims["family_name"] == "Lovelace"
+
+
+def test_attestation_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The "High assurance (HAIP)" example: wallet and key attestations, both roles."""
+    code = python_block_after("### Attestations")
+    assert "anyio.run(main)" in code
+    exec(compile(code, "README attestations", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.count("Alice") == 2
