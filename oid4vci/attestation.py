@@ -14,14 +14,16 @@ Wallet attestation = OAuth 2.0 Attestation-Based Client Authentication
   identifier, ``jti``, ``iat``, optionally ``challenge``; :func:`create_client_attestation_pop`;
 * both travel in the ``OAuth-Client-Attestation`` / ``OAuth-Client-Attestation-PoP`` request
   headers of the PAR and token requests; :func:`verify_client_attestation` checks the pair
-  (draft -07 §9, with the -10 relaxations: ``iss`` may be absent in both). The PoP ``jti``
+  (draft-ietf-oauth-attestation-based-client-auth-07 §9, with the -10 relaxations: ``iss`` may
+  be absent in both). The PoP ``jti``
   replay check needs state and is the caller's (the issuer's token and PAR stages).
 
 Key attestation = OID4VCI 1.0 Appendix D (``typ`` ``key-attestation+jwt``): a wallet provider
 or key store vouches that ``attested_keys`` live in one key storage component with the stated
-``key_storage`` / ``user_authentication`` attack resistance (Appendix D.2 values such as
-``iso_18045_high``). It travels in the ``key_attestation`` JOSE header of ``jwt`` proofs
-(Appendix F.1) or as the ``attestation`` proof type (Appendix F.3);
+``key_storage`` / ``user_authentication`` attack resistance (OID4VCI 1.0 Appendix D.2 values
+such as ``iso_18045_high``). It travels in the ``key_attestation`` JOSE header of ``jwt``
+proofs (OID4VCI 1.0 Appendix F.1) or as the ``attestation`` proof type (OID4VCI 1.0
+Appendix F.3);
 :func:`create_key_attestation`, :func:`verify_key_attestation`,
 :func:`check_key_attestation_levels` (the metadata's ``key_attestations_required``,
 OID4VCI 1.0 §12.2.4).
@@ -301,7 +303,7 @@ async def create_client_attestation(
     ``x5c`` is the signer's chain without the trust anchor (see :func:`encode_x5c`);
     ``client_id`` becomes ``sub``; ``instance_jwk`` (public) becomes ``cnf.jwk``; ``issuer``
     (the wallet provider's identifier) becomes ``iss`` (required by -07, ignored by -10).
-    ``claims`` adds members such as ``wallet_name`` / ``wallet_link`` (Appendix E).
+    ``claims`` adds members such as ``wallet_name`` / ``wallet_link`` (OID4VCI 1.0 Appendix E).
     """
     if not isinstance(client_id, str) or not client_id:
         raise UsageError("client_id must be a non-empty string")
@@ -466,8 +468,9 @@ async def create_key_attestation(
 
     ``attested_keys`` are public JWKs of one key storage component; ``nonce`` is the issuer's
     ``c_nonce`` (required when the issuer has a Nonce Endpoint); ``key_storage`` /
-    ``user_authentication`` are Appendix D.2 values (e.g. ``iso_18045_high``), left out when
-    empty; ``exp`` is always set (Appendix F.1 requires it inside a ``jwt`` proof).
+    ``user_authentication`` are OID4VCI 1.0 Appendix D.2 values (e.g. ``iso_18045_high``),
+    left out when empty; ``exp`` is always set (OID4VCI 1.0 Appendix F.1 requires it inside a
+    ``jwt`` proof).
     """
     if isinstance(attested_keys, Mapping) or not attested_keys:
         raise UsageError("attested_keys must be a non-empty sequence of public JWKs")

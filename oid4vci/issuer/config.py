@@ -131,11 +131,12 @@ class CredentialConfigurationSpec:
     ``lifetime`` is the credential validity in seconds.
 
     ``key_attestations_required`` (OID4VCI 1.0 §12.2.4) demands a key attestation
-    (Appendix D) for every bound key: ``{}`` any attestation, or ``key_storage`` /
+    (OID4VCI 1.0 Appendix D) for every bound key: ``{}`` any attestation, or ``key_storage`` /
     ``user_authentication`` lists of accepted levels (e.g. ``["iso_18045_high"]``); it needs
     :attr:`IssuerConfig.attestation` with key attestation trust anchors. ``proof_types`` are the
     accepted proof types: ``jwt`` (with the attestation in its ``key_attestation`` header when
-    required) and/or ``attestation`` (Appendix F.3, which needs ``key_attestations_required``).
+    required) and/or ``attestation`` (OID4VCI 1.0 Appendix F.3, which needs
+    ``key_attestations_required``).
     """
 
     id: str = attrs.field()

@@ -14,7 +14,7 @@ Stages, composed by :func:`handle_credential`:
    ``format`` ``jwt_vc_json`` + ``credential_definition.type``) and its key proofs;
 3. :func:`verify_credential_request` verifies every key proof
    (:func:`~oid4vci.issuer.proof.verify_proof_jwts`, OID4VCI 1.0 §8.2 and Appendix F; with key
-   attestations, Appendix D, when configured or required, and the ``attestation`` proof type
+   attestations, OID4VCI 1.0 Appendix D, when configured or required, and the ``attestation`` proof type
    through :func:`~oid4vci.issuer.proof.verify_attestation_proof`) and only then uses up the
    ``c_nonce`` — once per request;
 4. :func:`create_credential_response` asks the configuration's
