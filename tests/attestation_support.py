@@ -145,3 +145,49 @@ class DroppingProvider:
         return await self.inner.key_attestation(
             keys=kept, nonce=nonce, credential_issuer=credential_issuer
         )
+
+
+def realtime_pki() -> Pki:
+    """A wallet provider PKI valid around the real current time (for subprocess wallets)."""
+    import time
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from oid4vci.jose import LocalSigner
+    from tests.x509_support import DAY, START, make_certificate
+
+    offset = (time.time() - START) / DAY
+    start, end = offset - 1, offset + 30
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = make_certificate(
+        key=root_key, subject="Realtime Root", ca=True, valid_from_days=start, valid_until_days=end
+    )
+    mid_key = ec.generate_private_key(ec.SECP256R1())
+    mid = make_certificate(
+        key=mid_key,
+        subject="Realtime CA",
+        issuer=root,
+        issuer_key=root_key,
+        ca=True,
+        valid_from_days=start,
+        valid_until_days=end,
+    )
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = make_certificate(
+        key=leaf_key,
+        subject="attester.example",
+        issuer=mid,
+        issuer_key=mid_key,
+        dns_names=["attester.example"],
+        valid_from_days=start,
+        valid_until_days=end,
+    )
+    signer = LocalSigner("ES256", leaf_key)
+    return Pki(
+        root=root,
+        root_key=root_key,
+        intermediate=mid,
+        intermediate_key=mid_key,
+        leaf=leaf,
+        signer=signer,
+    )

@@ -23,6 +23,7 @@ from .options import (
     HOST_HELP,
     LOGIN_HELP,
     HelpFormatter,
+    add_attester_options,
     add_help_epilog,
     add_public_url_option,
     add_receive_wait_options,
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--out", metavar="DIR", help="write the credentials to DIR")
     receive.add_argument("--client-id", default="oid4vci-cli", help="OAuth client_id to use")
     add_receive_wait_options(receive)
+    add_attester_options(receive)
 
     demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
     add_help_epilog(demo)

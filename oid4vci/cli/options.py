@@ -20,6 +20,7 @@ __all__ = [
     "HOST_HELP",
     "LOGIN_HELP",
     "HelpFormatter",
+    "add_attester_options",
     "add_help_epilog",
     "add_public_url_option",
     "add_receive_wait_options",
@@ -172,6 +173,22 @@ def add_public_url_option(serve: argparse.ArgumentParser) -> None:
         default=None,
         help="the https URL of a TLS-terminating proxy in front of this server: the issuer "
         "identifier and every URL it publishes use it",
+    )
+
+
+def add_attester_options(receive: argparse.ArgumentParser) -> None:
+    """``receive --attester-key`` and ``--attester-chain``: wallet and key attestations minted
+    locally (HAIP 1.0 §4.4.1, §4.5.1) for issuers that require them."""
+    receive.add_argument(
+        "--attester-key",
+        metavar="KEY.jwk",
+        help="private JWK of a wallet provider (attester): send wallet and key attestations "
+        "(needs --attester-chain; --client-id becomes the attested client_id)",
+    )
+    receive.add_argument(
+        "--attester-chain",
+        metavar="CHAIN.pem",
+        help="the attester's certificate chain (PEM, leaf first, without the root)",
     )
 
 
