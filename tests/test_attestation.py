@@ -360,3 +360,15 @@ async def test_local_provider(clock: FakeClock) -> None:
         LocalAttestationProvider(signer=pki.signer, chain=[pem], client_id="")
     with pytest.raises(UsageError):
         encode_x5c([])
+
+
+async def test_attestation_headers_are_redacted_in_traces(clock: FakeClock) -> None:
+    from oid4vci.http import Headers
+    from oid4vci.tracing import redact_headers
+
+    pki = provider_pki()
+    attestation, pop, _ = await pair(pki, clock)
+    shown = redact_headers(
+        Headers([("OAuth-Client-Attestation", attestation), ("OAuth-Client-Attestation-PoP", pop)])
+    )
+    assert shown == (("OAuth-Client-Attestation", "***"), ("OAuth-Client-Attestation-PoP", "***"))
