@@ -76,6 +76,7 @@ from .x509 import (
 
 __all__ = [
     "ATTEST_JWT_CLIENT_AUTH",
+    "CLIENT_ATTESTATION_CHALLENGE_HEADER",
     "CLIENT_ATTESTATION_HEADER",
     "CLIENT_ATTESTATION_POP_HEADER",
     "CLIENT_ATTESTATION_POP_TYP",
@@ -83,6 +84,7 @@ __all__ = [
     "DEFAULT_ATTESTATION_ALGORITHMS",
     "KEY_ATTESTATION_TYP",
     "MAX_ATTESTED_KEYS",
+    "USE_ATTESTATION_CHALLENGE",
     "AttestationError",
     "AttestationProvider",
     "AttestationReason",
@@ -109,6 +111,10 @@ KEY_ATTESTATION_TYP: Final = "key-attestation+jwt"
 CLIENT_ATTESTATION_HEADER: Final = "OAuth-Client-Attestation"
 #: Request header carrying the PoP (draft-ietf-oauth-attestation-based-client-auth-07 §6.1).
 CLIENT_ATTESTATION_POP_HEADER: Final = "OAuth-Client-Attestation-PoP"
+#: Response header with a fresh challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8).
+CLIENT_ATTESTATION_CHALLENGE_HEADER: Final = "OAuth-Client-Attestation-Challenge"
+#: Error asking for a PoP with the server's challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8).
+USE_ATTESTATION_CHALLENGE: Final = "use_attestation_challenge"
 #: ``token_endpoint_auth_method`` value (draft-ietf-oauth-attestation-based-client-auth-07 §13.4).
 ATTEST_JWT_CLIENT_AUTH: Final = "attest_jwt_client_auth"
 #: Signature algorithms accepted unless configured otherwise (HAIP 1.0 §7 requires ES256).

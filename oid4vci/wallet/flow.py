@@ -49,6 +49,7 @@ import attrs
 
 from oid4vci._wire import structure, unstructure
 from oid4vci.attestation import (
+    CLIENT_ATTESTATION_CHALLENGE_HEADER,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
     create_client_attestation_pop,
@@ -146,6 +147,7 @@ from .steps import (
     build_par_request,
     build_token_request,
     check_redirect,
+    is_use_attestation_challenge,
     is_use_dpop_nonce,
     pre_authorized_grant,
     read_authorization_callback,
@@ -200,6 +202,7 @@ class _InFlight:
     request: HttpRequest
     dpop_nonce: str | None
     dpop: bool
+    attestation_challenge: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -298,6 +301,7 @@ class IssuanceFlow:
         self._as_meta: AuthorizationServerMetadata | None = None
         # authorization
         self._dpop_key: Signer | None = None
+        self._attestation_challenge: str | None = None
         self._code_verifier: str | None = None
         self._oauth_state: str | None = None
         self._par_params: dict[str, str] | None = None
@@ -505,7 +509,21 @@ class IssuanceFlow:
             nonce = response.headers.get("DPoP-Nonce")
             if nonce:
                 self._nonces.set(origin, nonce)
+            challenge = response.headers.get(CLIENT_ATTESTATION_CHALLENGE_HEADER)
+            if challenge and in_flight.request.headers.get(CLIENT_ATTESTATION_POP_HEADER):
+                self._attestation_challenge = challenge
             check_redirect(response)
+            # use_attestation_challenge with a challenge we did not use: once more with it
+            # (draft-ietf-oauth-attestation-based-client-auth-07 §8).
+            if (
+                challenge
+                and challenge != in_flight.attestation_challenge
+                and in_flight.request.headers.get(CLIENT_ATTESTATION_POP_HEADER)
+                and is_use_attestation_challenge(response)
+                and self._may(_E.USE_ATTESTATION_CHALLENGE)
+            ):
+                self._fire(_E.USE_ATTESTATION_CHALLENGE)
+                return
             # use_dpop_nonce with a nonce we did not use: the same request once more.
             if (
                 in_flight.dpop
@@ -694,7 +712,16 @@ class IssuanceFlow:
                 dpop_key, "POST", url, access_token=access_token, nonce=nonce, clock=self.clock
             )
         request = make(proof)
-        self._in_flight = _InFlight(request=request, dpop_nonce=nonce, dpop=proof is not None)
+        self._in_flight = _InFlight(
+            request=request,
+            dpop_nonce=nonce,
+            dpop=proof is not None,
+            attestation_challenge=(
+                self._attestation_challenge
+                if request.headers.get(CLIENT_ATTESTATION_POP_HEADER)
+                else None
+            ),
+        )
         return SendRequest(request=request)
 
     async def _send_protected(
@@ -894,6 +921,7 @@ class IssuanceFlow:
             attestation.instance_key,
             audience=as_meta.issuer,
             client_id=attestation.client_id,
+            challenge=self._attestation_challenge,
             clock=self.clock,
         )
         return {

@@ -30,6 +30,9 @@ The retries, each a row below:
 
 * ``use_dpop_nonce`` (RFC 9449 §8 at the authorization server, RFC 9449 §9 at the issuer): the
   answer carries a new ``DPoP-Nonce``; the same request is signed again with it, once.
+* ``use_attestation_challenge`` (draft-ietf-oauth-attestation-based-client-auth-07 §8) at the
+  PAR or token endpoint: the answer carries a new ``OAuth-Client-Attestation-Challenge``; the
+  same request is sent again with a fresh wallet attestation PoP holding it, once.
 * ``invalid_nonce`` (OID4VCI 1.0 §8.3.1.2) with a Nonce Endpoint: a fresh ``c_nonce`` is
   fetched and the proofs are made again, once per credential request.
 * ``invalid_nonce`` or ``invalid_proof`` carrying a fresh ``c_nonce`` (Draft 13 §7.3.2,
@@ -112,6 +115,7 @@ class Event(enum.Enum):
     TOKEN_RECEIVED = "token_received"
     # retries
     USE_DPOP_NONCE = "use_dpop_nonce"
+    USE_ATTESTATION_CHALLENGE = "use_attestation_challenge"
     NONCE_REJECTED = "nonce_rejected"
     FRESH_C_NONCE_RECEIVED = "fresh_c_nonce_received"
     # credential requests
@@ -182,12 +186,16 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.PUSHING_AUTHORIZATION_REQUEST, _E.USE_DPOP_NONCE): Rule(
         _S.PUSHING_AUTHORIZATION_REQUEST, limit=1
     ),
+    (_S.PUSHING_AUTHORIZATION_REQUEST, _E.USE_ATTESTATION_CHALLENGE): Rule(
+        _S.PUSHING_AUTHORIZATION_REQUEST, limit=1
+    ),
     (_S.PUSHING_AUTHORIZATION_REQUEST, _E.AUTHORIZATION_REQUEST_PUSHED): Rule(
         _S.AWAITING_AUTHORIZATION
     ),
     (_S.AWAITING_AUTHORIZATION, _E.CALLBACK_RECEIVED): Rule(_S.REQUESTING_TOKEN),
     # --- the token request (OID4VCI 1.0 §6; RFC 9449 §5) ---------------------------------
     (_S.REQUESTING_TOKEN, _E.USE_DPOP_NONCE): Rule(_S.REQUESTING_TOKEN, limit=1),
+    (_S.REQUESTING_TOKEN, _E.USE_ATTESTATION_CHALLENGE): Rule(_S.REQUESTING_TOKEN, limit=1),
     (_S.REQUESTING_TOKEN, _E.TOKEN_RECEIVED): Rule(_S.ISSUING),
     # --- credential requests, one per chunk of holder keys (OID4VCI 1.0 §7, §8) ----------
     (_S.ISSUING, _E.NONCE_NEEDED): Rule(_S.REQUESTING_NONCE),

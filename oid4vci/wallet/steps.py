@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
+from oid4vci.attestation import USE_ATTESTATION_CHALLENGE
 from oid4vci.errors import (
     AuthorizationError,
     CallbackError,
@@ -72,6 +73,7 @@ __all__ = [
     "build_par_request",
     "build_token_request",
     "check_redirect",
+    "is_use_attestation_challenge",
     "is_use_dpop_nonce",
     "parse_www_authenticate",
     "pre_authorized_grant",
@@ -191,6 +193,14 @@ def read_error_response(
         interval=interval,
         www_authenticate_scheme=scheme,
     )
+
+
+def is_use_attestation_challenge(response: HttpResponse) -> bool:
+    """Whether ``response`` is a ``use_attestation_challenge`` error (a 400 JSON body,
+    draft-ietf-oauth-attestation-based-client-auth-07 §8)."""
+    if response.status != 400:
+        return False
+    return _error_fields(response).get("error") == USE_ATTESTATION_CHALLENGE
 
 
 def is_use_dpop_nonce(response: HttpResponse) -> bool:

@@ -14,11 +14,12 @@ from oid4vci.attestation import (
     KEY_ATTESTATION_TYP,
 )
 from oid4vci.errors import CredentialRequestError, MetadataError, TokenError
+from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.as_metadata import create_as_metadata
 from oid4vci.issuer.metadata import create_issuer_metadata
 from oid4vci.jose import decode_jws, jwk_thumbprint
 from oid4vci.transports.aiohttp import AiohttpTransport, serve
-from oid4vci.wallet import FlowState, IssuanceFlow, Oid4vciClient, WalletPolicy
+from oid4vci.wallet import Event, FlowState, IssuanceFlow, Oid4vciClient, WalletPolicy
 from tests.attestation_support import (
     CLIENT_ID,
     HIGH,
@@ -258,3 +259,70 @@ async def test_over_aiohttp(clock: FakeClock) -> None:
         with pytest.raises(TokenError) as caught:
             await stranger.accept_offer(issuer.links["pre_auth"])
         assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+
+
+class ChallengingServer:
+    """The attested issuer behind a front that demands a server challenge in every PoP
+    (draft-ietf-oauth-attestation-based-client-auth-07 §8): a PoP without the current one gets
+    ``use_attestation_challenge`` with a new ``OAuth-Client-Attestation-Challenge``. The
+    issuer itself has no challenge support, so this front plays that part."""
+
+    def __init__(self, issuer: AttestedIssuer) -> None:
+        self.issuer = issuer
+        self.issued: list[str] = []
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        pop = request.headers.get(CLIENT_ATTESTATION_POP_HEADER)
+        if pop is not None:
+            challenge = decode_jws(pop).payload.get("challenge")
+            if not self.issued or challenge != self.issued[-1]:
+                self.issued.append(f"challenge-{len(self.issued)}")
+                return HttpResponse.json(
+                    400,
+                    {"error": "use_attestation_challenge"},
+                    headers={"OAuth-Client-Attestation-Challenge": self.issued[-1]},
+                )
+        return await self.issuer.handle(request)
+
+
+async def test_use_attestation_challenge_is_retried_once(clock: FakeClock) -> None:
+    pki = provider_pki()
+    front = ChallengingServer(attested_issuer(clock, pki))
+    recorder = Recorder({ISSUER: front.handle})
+    client = Oid4vciClient(
+        recorder,
+        clock=clock,
+        policy=WalletPolicy(attestation_provider=make_provider(pki, clock), par="always"),
+    )
+    url, pending = await client.authorize(
+        front.issuer.links["auth_code"], redirect_uri=REDIRECT_URI
+    )
+    result = await client.claim(pending, await browser_login(front.issuer, url))
+    assert len(result.credentials) == 1
+    assert recorder.paths().count("/par") == 2 and recorder.paths().count("/token") == 1
+    pops = [
+        decode_jws(r.headers[CLIENT_ATTESTATION_POP_HEADER]).payload
+        for r in recorder.requests
+        if CLIENT_ATTESTATION_POP_HEADER in r.headers
+    ]
+    assert [p.get("challenge") for p in pops] == [None, "challenge-0", "challenge-0"]
+    taken = pending.history
+    assert (FlowState.PUSHING_AUTHORIZATION_REQUEST, Event.USE_ATTESTATION_CHALLENGE) in taken
+
+
+async def test_a_second_use_attestation_challenge_fails(clock: FakeClock) -> None:
+    pki = provider_pki()
+    front = ChallengingServer(attested_issuer(clock, pki, key_required=None))
+
+    async def always(request: HttpRequest) -> HttpResponse:
+        front.issued.append("stale")  # a new challenge every time: the retry is spent
+        return await front.handle(request)
+
+    recorder = Recorder({ISSUER: always})
+    client = Oid4vciClient(
+        recorder, clock=clock, policy=WalletPolicy(attestation_provider=make_provider(pki, clock))
+    )
+    with pytest.raises(TokenError) as caught:
+        await client.accept_offer(front.issuer.links["pre_auth"])
+    assert caught.value.error == "use_attestation_challenge"
+    assert recorder.paths().count("/token") == 2
