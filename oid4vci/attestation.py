@@ -369,6 +369,7 @@ class VerifiedClientAttestation:
     pop_iat: float
     expires_at: float
     claims: dict[str, Any] = attrs.field(repr=False)
+    challenge: str | None = attrs.field(default=None, repr=False)
 
 
 def verify_client_attestation(
@@ -438,7 +439,9 @@ def verify_client_attestation(
         raise _fail(AttestationReason.CLIENT_MISMATCH, "the PoP iss is not the attestation's sub")
     if challenge is not None and pop_claims.get("challenge") != challenge:
         raise _fail(AttestationReason.CHALLENGE, "the PoP lacks the expected challenge")
+    sent_challenge = pop_claims.get("challenge")
     return VerifiedClientAttestation(
+        challenge=sent_challenge if isinstance(sent_challenge, str) else None,
         client_id=sub,
         instance_jwk=instance_jwk,
         jti=jti,

@@ -67,6 +67,7 @@ def attested_issuer(
     key_required: Mapping[str, Any] | None = HIGH,
     proof_types: Sequence[str] = ("jwt",),
     key_pki: Pki | None = None,
+    challenge: bool = False,
 ) -> AttestedIssuer:
     """The demo issuer requiring wallet attestation (``require_client``) and key attestations
     (``key_required``) with ``pki``'s root as trust anchor."""
@@ -77,6 +78,7 @@ def attested_issuer(
         client_trust_anchors=[pki.root] if client_anchors else [],
         key_trust_anchors=[(key_pki or pki).root],
         require_client_attestation=require_client and client_anchors,
+        require_challenge=challenge,
     )
     config = attrs.evolve(demo.config, credential_configurations=[spec], attestation=settings)
     issuer = Issuer(config, offer_templates=list(demo.issuer.offer_templates.values()))

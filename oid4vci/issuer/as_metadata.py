@@ -73,6 +73,8 @@ def create_as_metadata(config: IssuerConfig) -> dict[str, Any]:
         # draft-ietf-oauth-attestation-based-client-auth-07 §13.4: both lists when offered.
         metadata["client_attestation_signing_alg_values_supported"] = list(settings.algorithms)
         metadata["client_attestation_pop_signing_alg_values_supported"] = list(settings.algorithms)
+        if settings.require_challenge:
+            metadata["challenge_endpoint"] = config.endpoint("challenge")
     return metadata
 
 

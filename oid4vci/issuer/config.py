@@ -70,6 +70,7 @@ ENDPOINT_PATHS: Mapping[str, str] = {
     "token": "/token",
     "authorize": "/authorize",
     "par": "/par",
+    "challenge": "/challenge",
     "offer": "/offers/",
 }
 
@@ -459,6 +460,11 @@ class AttestationSettings:
     ``algorithms`` are accepted for attestations, PoPs and key attestations (HAIP 1.0 §7:
     ES256 at least); ``clock_skew`` is the leeway for ``exp`` / ``iat``; ``pop_max_age`` the
     oldest PoP ``iat`` accepted (its ``jti`` is remembered that long, plus ``clock_skew``).
+    ``require_challenge`` demands a server challenge in every PoP
+    (draft-ietf-oauth-attestation-based-client-auth-07 §8): handed out by
+    the ``challenge_endpoint`` (advertised in the AS metadata) and in the
+    ``OAuth-Client-Attestation-Challenge`` header of a ``use_attestation_challenge`` error;
+    challenges are stateless (sealed with the nonce keys) and live ``challenge_ttl`` seconds.
     """
 
     client_trust_anchors: tuple[x509.Certificate, ...] = attrs.field(
@@ -473,8 +479,14 @@ class AttestationSettings:
     )
     clock_skew: float = 60.0
     pop_max_age: float = 300.0
+    require_challenge: bool = False
+    challenge_ttl: int = 300
 
     def __attrs_post_init__(self) -> None:
+        if self.require_challenge and not self.client_trust_anchors:
+            raise UsageError("require_challenge needs client_trust_anchors")
+        if not 0 < self.challenge_ttl <= 3600:
+            raise UsageError("challenge_ttl must be in (0, 3600]")
         if self.require_client_attestation and not self.client_trust_anchors:
             raise UsageError("require_client_attestation needs client_trust_anchors")
         if not 0 <= self.clock_skew <= 600 or not 0 < self.pop_max_age <= 3600:

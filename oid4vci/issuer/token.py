@@ -49,7 +49,10 @@ from oid4vci.issuer.access_token import (
     revoke_grant,
     verify_dpop_proof,
 )
-from oid4vci.issuer.client_attestation import verify_client_authentication
+from oid4vci.issuer.client_attestation import (
+    use_attestation_challenge_response,
+    verify_client_authentication,
+)
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.responses import (
@@ -440,8 +443,11 @@ async def create_token_response(
 
 
 def error_response(err: ProtocolError) -> HttpResponse:
-    """:func:`create_error_response`, plus ``Allow: POST`` on a 405 (token and PAR endpoints)."""
-    return with_allow(create_error_response(err), ("POST",))
+    """:func:`create_error_response`, plus ``Allow: POST`` on a 405 and the
+    ``OAuth-Client-Attestation-Challenge`` of ``use_attestation_challenge`` (token and PAR
+    endpoints)."""
+    response = with_allow(create_error_response(err), ("POST",))
+    return use_attestation_challenge_response(err, response)
 
 
 async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig) -> HttpResponse:

@@ -326,3 +326,19 @@ async def test_a_second_use_attestation_challenge_fails(clock: FakeClock) -> Non
         await client.accept_offer(front.issuer.links["pre_auth"])
     assert caught.value.error == "use_attestation_challenge"
     assert recorder.paths().count("/token") == 2
+
+
+@pytest.mark.parametrize("grant", ["pre_auth", "auth_code"])
+async def test_issuer_requiring_challenges(clock: FakeClock, grant: str) -> None:
+    pki = provider_pki()
+    issuer = attested_issuer(clock, pki, challenge=True)
+    recorder, client = wallet(issuer, clock, make_provider(pki, clock), par="always")
+    if grant == "pre_auth":
+        result = await client.accept_offer(issuer.links["pre_auth"])
+        assert recorder.paths().count("/token") == 2  # the first one fetched the challenge
+    else:
+        url, pending = await client.authorize(issuer.links["auth_code"], redirect_uri=REDIRECT_URI)
+        result = await client.claim(pending, await browser_login(issuer, url))
+        # the challenge from the PAR answer is reused at the token endpoint
+        assert recorder.paths().count("/par") == 2 and recorder.paths().count("/token") == 1
+    assert len(result.credentials) == 1

@@ -208,3 +208,44 @@ async def test_par_checks_client_id_against_sub(clock: FakeClock) -> None:
     refused(other, "client mismatch")
     missing = await issuer.handle(HttpRequest.form("POST", PAR, {**params, "client_id": CLIENT_ID}))
     refused(missing, "required")
+
+
+async def test_challenges(clock: FakeClock) -> None:
+    pki = provider_pki()
+    issuer = attested_issuer(clock, pki, key_required=None, challenge=True)
+    meta = await issuer.handle(
+        HttpRequest(method="GET", url=ISSUER + "/.well-known/oauth-authorization-server")
+    )
+    assert meta.json_body()["challenge_endpoint"] == ISSUER + "/challenge"
+    assert (await issuer.handle(HttpRequest(method="GET", url=ISSUER + "/challenge"))).status == 405
+    fetched = await issuer.handle(HttpRequest(method="POST", url=ISSUER + "/challenge"))
+    assert fetched.status == 200 and fetched.headers.get("Cache-Control") == "no-store"
+    challenge = fetched.json_body()["attestation_challenge"]
+    code = await pre_authorized_code(issuer)
+    # no challenge: use_attestation_challenge with a fresh one in the header, code unspent
+    missing = await token_request(issuer, clock, code, await auth_headers(pki, clock))
+    assert missing.status == 400
+    assert missing.json_body()["error"] == "use_attestation_challenge"
+    fresh = missing.headers.get("OAuth-Client-Attestation-Challenge")
+    assert fresh and fresh != challenge
+    for wrong in ("made-up", challenge[:-2] + "AA"):
+        answer = await token_request(
+            issuer, clock, code, await auth_headers(pki, clock, challenge=wrong)
+        )
+        assert answer.json_body()["error"] == "use_attestation_challenge"
+    clock.advance(301)
+    stale = await token_request(
+        issuer, clock, code, await auth_headers(pki, clock, challenge=fresh)
+    )
+    assert stale.json_body()["error"] == "use_attestation_challenge"
+    live = stale.headers.get("OAuth-Client-Attestation-Challenge")
+    assert live is not None
+    ok = await token_request(issuer, clock, code, await auth_headers(pki, clock, challenge=live))
+    assert ok.status == 200, ok.body
+
+
+async def test_no_challenge_endpoint_without_challenges(clock: FakeClock) -> None:
+    issuer = attested_issuer(clock, provider_pki(), key_required=None)
+    answer = await issuer.handle(HttpRequest(method="POST", url=ISSUER + "/challenge"))
+    assert answer.status == 404
+    assert answer.json_body()["error"] == "invalid_request"
