@@ -6,6 +6,8 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     ├── UsageError                   the caller's misuse: a bad argument, a step in the wrong state
     │   ├── StateError               a flow step taken in a state that does not allow it
     │   ├── ArgumentTypeError        an argument of the wrong type (also a TypeError); names it
+    │   ├── UnknownTransactionError  (oid4vci.issuer.deferred) no pending deferred transaction by
+    │   │                            that id (also a KeyError)
     │   └── StatusListError          (oid4vci.status) a status list argument out of range
     ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
     ├── ValidationError              what another party sent breaks the protocol's rules
@@ -93,6 +95,7 @@ __all__ = [
     "TokenError",
     "TransportError",
     "TransportTimeout",
+    "UnknownTransactionError",
     "UsageError",
     "ValidationError",
     "WireFormatError",
@@ -159,6 +162,15 @@ class ArgumentTypeError(UsageError, TypeError):
 class StateError(UsageError):
     """A flow step taken in a state that does not allow it (e.g. ``claim`` before ``authorize``,
     ``receive_response`` with no request in flight)."""
+
+
+class UnknownTransactionError(UsageError, KeyError):
+    """An issuer application named a deferred transaction the store does not hold (unknown,
+    expired or already delivered); also a ``KeyError``. The id is never in the message."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; this error reads as a sentence.
+        return str(self.args[0]) if self.args else "unknown deferred transaction"
 
 
 class MissingDependencyError(Oid4vciError, ImportError):

@@ -27,7 +27,15 @@ The Status List Token as a JWT (draft-ietf-oauth-status-list-20 §5.1)
 
 The Referenced Token side (draft-ietf-oauth-status-list-20 §6, §8.3 steps 1, 6, 7)
     :func:`parse_status_reference` reads ``status.status_list.{idx, uri}`` from a credential's
-    claims; :func:`status_of` reads the entry of a verified token.
+    claims (:func:`read_credential_status_reference` from a compact credential);
+    :func:`status_of` reads the entry of a verified token.
+
+Fetching (draft-ietf-oauth-status-list-20 §8.1, §8.3, §9)
+    :func:`build_status_list_request` and :func:`read_status_list_response` are the sans-IO
+    halves of one ``GET``; :class:`StatusListTokenCache` keeps verified tokens for their
+    ``ttl`` (clamped) and never past ``exp``. :func:`check_status` is the one function that
+    does I/O here, and only through the :class:`~oid4vci.http.Transport` it is given: it
+    discovers the issuer's keys the way the wallet does (:mod:`oid4vci.wallet.verify`).
 
 Every refusal raises :class:`StatusListError` (a :class:`~oid4vci.errors.ValidationError`) with a
 :class:`StatusListReason` code. Refusals of material that came from elsewhere (an ``lst``, a
@@ -41,7 +49,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Final, Literal, TypeGuard
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeGuard
 
 import attrs
 
@@ -53,8 +61,13 @@ from .errors import (
     JoseError,
     UsageError,
 )
+from .http import HttpRequest, HttpResponse, Transport
 from .jose import Signer, b64url_decode, b64url_encode, create_jws, decode_jws
+from .tracing import send
 from .urls import require_secure_url
+
+if TYPE_CHECKING:
+    from .wallet.policy import WalletPolicy
 
 __all__ = [
     "ALLOWED_BITS",
@@ -65,14 +78,21 @@ __all__ = [
     "STATUS_LIST_JWT_TYP",
     "SUSPENDED",
     "VALID",
+    "StatusCheck",
     "StatusList",
     "StatusListError",
     "StatusListReason",
     "StatusListToken",
+    "StatusListTokenCache",
     "StatusListVerificationError",
     "StatusReference",
+    "build_status_list_request",
+    "check_status",
     "create_status_list_token",
     "parse_status_reference",
+    "read_credential_status_reference",
+    "read_status_list_response",
+    "status_list_token_header",
     "status_name",
     "status_of",
     "verify_status_list_token",
@@ -106,6 +126,7 @@ _NAMES: Final[dict[int, Literal["valid", "invalid", "suspended"]]] = {
 }
 _ZLIB_WBITS: Final = 15  # the zlib container (RFC 1950) with a 32 KiB window; no gzip, no raw
 _INFLATE_CHUNK: Final = 1 << 16
+_MAX_TOKEN_BYTES: Final = 1 << 20  # the compact JWS cap of oid4vci.jose
 
 
 class StatusListReason:
@@ -131,6 +152,11 @@ class StatusListReason:
     NOT_YET_VALID: Final = "not yet valid"
     ISSUED_IN_FUTURE: Final = "issued in future"
     INSECURE_URI: Final = "insecure uri"
+    #: The Status List Token could not be fetched (an error status, no answer).
+    UNAVAILABLE: Final = "unavailable"
+    CONTENT_TYPE: Final = "content type"
+    #: The credential names no Status List (``check_status``).
+    NO_REFERENCE: Final = "no status reference"
 
 
 class StatusListError(UsageError):
@@ -630,3 +656,234 @@ def status_of(token: StatusListToken, idx: int) -> int:
         return token.status_list.get(idx)
     except StatusListError as exc:
         raise _fail(exc.reason, "the index is not in the Status List") from None
+
+
+def read_credential_status_reference(
+    credential: str, *, allow_insecure_loopback: bool = False
+) -> StatusReference | None:
+    """The ``status.status_list`` of a compact JWT or SD-JWT credential, unverified.
+
+    The issuer-signed JWT's payload is read (for an SD-JWT, the part before the first ``~``):
+    in an SD-JWT VC ``status`` is never selectively disclosable (draft-ietf-oauth-sd-jwt-vc-11
+    §3.2.2.2). Verify the credential itself first (draft-ietf-oauth-status-list-20 §8.3).
+    Raises :class:`StatusListVerificationError` (see :func:`parse_status_reference`).
+    """
+    if not isinstance(credential, str) or not credential:
+        raise _fail(StatusListReason.MALFORMED, "a credential must be a non-empty string")
+    try:
+        jws = decode_jws(credential.split("~", 1)[0].strip())
+    except JoseError:
+        raise _fail(StatusListReason.MALFORMED, "the credential is not a JWT or SD-JWT") from None
+    return parse_status_reference(jws.payload, allow_insecure_loopback=allow_insecure_loopback)
+
+
+# --------------------------------------------------------------------------------------------
+# fetching (sans-IO halves) and caching
+
+
+def build_status_list_request(uri: str) -> HttpRequest:
+    """``GET uri`` asking for a JWT Status List Token (draft-ietf-oauth-status-list-20 §8.1)."""
+    return HttpRequest(method="GET", url=uri, headers={"Accept": STATUS_LIST_JWT_MEDIA_TYPE})
+
+
+def status_list_token_header(response: HttpResponse) -> dict[str, Any]:
+    """The JOSE header of the token in ``response`` (unverified), to pick its keys with.
+
+    Raises :class:`StatusListVerificationError`: ``unavailable`` unless the answer is 2xx,
+    ``content type`` unless it is ``application/statuslist+jwt``
+    (draft-ietf-oauth-status-list-20 §8.1), ``malformed`` unless the body is a compact JWS.
+    """
+    if not 200 <= response.status < 300:
+        raise _fail(StatusListReason.UNAVAILABLE, f"the status list URI answered {response.status}")
+    if response.media_type != STATUS_LIST_JWT_MEDIA_TYPE:
+        raise _fail(
+            StatusListReason.CONTENT_TYPE,
+            f"the Status List is served as {STATUS_LIST_JWT_MEDIA_TYPE!r}",
+        )
+    try:
+        return decode_jws(_body_text(response)).header
+    except JoseError:
+        raise _fail(
+            StatusListReason.MALFORMED, "the Status List Token is not a compact JWS"
+        ) from None
+
+
+def _body_text(response: HttpResponse) -> str:
+    if len(response.body) > _MAX_TOKEN_BYTES:
+        raise _fail(
+            StatusListReason.TOO_LARGE, f"the Status List Token is over {_MAX_TOKEN_BYTES} bytes"
+        )
+    try:
+        return response.body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise _fail(StatusListReason.MALFORMED, "the Status List Token is not ASCII") from None
+
+
+def read_status_list_response(
+    response: HttpResponse,
+    *,
+    uri: str,
+    keys: Sequence[Mapping[str, Any]],
+    algorithms: Collection[str] = DEFAULT_ALGORITHMS,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    clock: Callable[[], float] = time.time,
+    leeway: float = 60,
+) -> StatusListToken:
+    """The verified Status List Token of the answer to :func:`build_status_list_request`.
+
+    The answer must be 2xx with ``application/statuslist+jwt`` (draft-ietf-oauth-status-list-20
+    §8.1); the token is checked per draft-ietf-oauth-status-list-20 §8.3 by
+    :func:`verify_status_list_token` (same arguments). Raises
+    :class:`StatusListVerificationError`.
+    """
+    status_list_token_header(response)
+    return verify_status_list_token(
+        _body_text(response),
+        uri=uri,
+        keys=keys,
+        algorithms=algorithms,
+        max_entries=max_entries,
+        clock=clock,
+        leeway=leeway,
+    )
+
+
+class StatusListTokenCache:
+    """Verified Status List Tokens per URI, each kept ``ttl`` seconds after it was fetched.
+
+    draft-ietf-oauth-status-list-20 §9 (caching) and §8.3 (sanity bounds): the token's ``ttl``
+    is clamped to ``min_ttl`` .. ``max_ttl`` (``default_ttl`` when it has none), and an entry
+    is never used at or after the token's ``exp``. Keep one per wallet or verifier and pass it
+    to :func:`check_status` and to the wallet's flows.
+    """
+
+    def __init__(
+        self,
+        *,
+        min_ttl: float = 10,
+        max_ttl: float = 86400,
+        default_ttl: float = 300,
+        max_entries: int = 256,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """An empty cache; ``max_entries`` bounds how many lists it holds (oldest dropped)."""
+        if not 0 <= min_ttl <= default_ttl <= max_ttl or not _int(max_entries) or max_entries <= 0:
+            raise UsageError("need 0 <= min_ttl <= default_ttl <= max_ttl and max_entries > 0")
+        self._min, self._max, self._default = float(min_ttl), float(max_ttl), float(default_ttl)
+        self._limit = int(max_entries)
+        self._clock = clock
+        self._entries: dict[str, tuple[float, StatusListToken]] = {}
+
+    def __repr__(self) -> str:
+        return f"StatusListTokenCache(lists={len(self._entries)})"
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, uri: str) -> StatusListToken | None:
+        """The cached token of ``uri``, or ``None`` when absent or stale."""
+        entry = self._entries.get(uri)
+        if entry is None:
+            return None
+        until, token = entry
+        if self._clock() >= until:
+            del self._entries[uri]
+            return None
+        return token
+
+    def put(self, uri: str, token: StatusListToken) -> None:
+        """Keep ``token`` (fetched from ``uri`` just now)."""
+        now = self._clock()
+        ttl = self._default if token.ttl is None else min(max(token.ttl, self._min), self._max)
+        until = now + ttl if token.exp is None else min(now + ttl, token.exp)
+        if until <= now:
+            return
+        self._entries.pop(uri, None)
+        while len(self._entries) >= self._limit:
+            del self._entries[next(iter(self._entries))]
+        self._entries[uri] = (until, token)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self._entries.clear()
+
+
+# --------------------------------------------------------------------------------------------
+# one credential's status, with I/O through a Transport
+
+
+@attrs.frozen(kw_only=True)
+class StatusCheck:
+    """The outcome of :func:`check_status`: ``status`` as :func:`status_name` gives it
+    (``"valid"``, ``"invalid"``, ``"suspended"`` or the number), ``value`` the number, and
+    the credential's reference (``uri``, ``idx``)."""
+
+    status: Literal["valid", "invalid", "suspended"] | int
+    value: int
+    uri: str
+    idx: int
+
+
+async def check_status(
+    credential: str,
+    transport: Transport,
+    *,
+    policy: WalletPolicy | None = None,
+    cache: StatusListTokenCache | None = None,
+    clock: Callable[[], float] = time.time,
+) -> StatusCheck:
+    """Fetch, verify and read the status of ``credential`` (a compact SD-JWT / JWT).
+
+    For verifiers and wallets that hold credentials for a long time
+    (draft-ietf-oauth-status-list-20 §8.3). It does not verify the credential itself (do that
+    first). The Status List Token is fetched through ``transport`` (https, or http to a
+    loopback host when ``policy.allow_insecure_loopback``), or taken from ``cache``; its key
+    is the credential issuer's: the leaf of an ``x5c`` header chain that validates to
+    ``policy.trusted_x5c_roots`` and names the host of the credential's ``iss``, else the
+    keys of the JWT VC Issuer Metadata of ``iss`` (draft-ietf-oauth-sd-jwt-vc-11 §5), as the
+    wallet does. Signature algorithms and clock leeway are the policy's.
+
+    Raises :class:`StatusListVerificationError` (reason ``no status reference`` when the
+    credential has none, ``unavailable`` when the list cannot be fetched, else the reason of
+    the check that failed), a :class:`~oid4vci.errors.CredentialVerificationError` when the
+    issuer's keys cannot be had, or the transport's
+    :class:`~oid4vci.errors.TransportError`.
+    """
+    from .wallet.policy import WalletPolicy as _Policy
+    from .wallet.status_lists import status_list_keys
+    from .wallet.verify import IssuerKeyResolver
+
+    policy = policy if policy is not None else _Policy()
+    if not isinstance(policy, _Policy):
+        raise ArgumentTypeError("policy must be a WalletPolicy")
+    reference = read_credential_status_reference(
+        credential, allow_insecure_loopback=policy.allow_insecure_loopback
+    )
+    if reference is None:
+        raise _fail(StatusListReason.NO_REFERENCE, "the credential names no Status List")
+    iss = decode_jws(credential.split("~", 1)[0].strip()).payload.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
+    token = cache.get(reference.uri) if cache is not None else None
+    if token is None:
+        response = await send(transport, build_status_list_request(reference.uri))
+        header = status_list_token_header(response)
+        keys = await status_list_keys(
+            header,
+            iss,
+            resolver=IssuerKeyResolver(transport, policy=policy),
+            policy=policy,
+            clock=clock,
+        )
+        token = read_status_list_response(
+            response,
+            uri=reference.uri,
+            keys=keys,
+            algorithms=policy.credential_algorithms,
+            clock=clock,
+            leeway=policy.clock_skew,
+        )
+        if cache is not None:
+            cache.put(reference.uri, token)
+    value = status_of(token, reference.idx)
+    return StatusCheck(status=status_name(value), value=value, uri=reference.uri, idx=reference.idx)

@@ -30,6 +30,13 @@ def test_wallet_examples_run(heading: str, capsys: pytest.CaptureFixture[str]) -
     assert out.count("Alice") == 2, out
 
 
+def test_status_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = python_block_after("### Revocation and status\n")
+    assert "anyio.run(main)" in code
+    exec(compile(code, "README status", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.split() == ["valid", "invalid"]
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp serves on asyncio
 async def test_issuer_quickstart_runs_on_loopback(anyio_backend: str) -> None:
     """The issuer quickstart, as written, serves a wallet on 127.0.0.1 (its port replaced by a

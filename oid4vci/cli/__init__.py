@@ -1,4 +1,5 @@
-"""The ``oid4vci`` command: ``serve`` (a demo issuer), ``receive`` (a wallet), ``demo`` (both).
+"""The ``oid4vci`` command: ``serve`` (a demo issuer), ``receive`` (a wallet), ``demo`` (both),
+``status`` (a saved credential's Token Status List entry).
 
 Logs go to stderr. With ``--json`` the commands print exactly one JSON line on stdout whose
 shape is a stable contract (members are only ever added). Nothing ends in a traceback: every
@@ -94,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_receive_wait_options(receive)
     add_attester_options(receive)
 
+    status = sub.add_parser("status", help="check a saved credential's status (revoked?)")
+    add_help_epilog(status)
+    status.add_argument(
+        "credential",
+        metavar="CREDENTIAL",
+        help="a file written by receive --out, or the credential",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON line")
+
     demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
     add_help_epilog(demo)
     demo.add_argument("--spec", default="1.0", choices=["1.0", "draft-15", "draft-14", "draft-13"])
@@ -128,6 +138,10 @@ def _run(args: argparse.Namespace) -> int:
         from .receive import run_receive
 
         return anyio.run(run_receive, args)
+    if args.command == "status":
+        from .status import run_status
+
+        return anyio.run(run_status, args)
     from .demo import run_demo
 
     return anyio.run(run_demo, args)

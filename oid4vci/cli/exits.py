@@ -11,6 +11,8 @@ code  meaning
 2     usage: the command line cannot be used as given (a bad option value, a ``--login``
       without a colon, an ``--out`` that cannot be written, a non-loopback ``--host``
       without ``--public-url``, a missing ``--tx-code``)
+3     ``oid4vci status`` only: the credential's status list says it is not valid (revoked,
+      suspended or another status; the output says which)
 130   interrupted (Ctrl-C) while waiting
 ====  =====================================================================================
 
@@ -49,6 +51,7 @@ __all__ = [
     "EXIT_CODES_HELP",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
+    "EXIT_NOT_VALID",
     "EXIT_OK",
     "EXIT_USAGE",
     "CliError",
@@ -63,6 +66,7 @@ log = logging.getLogger("oid4vci.cli")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_NOT_VALID = 3
 EXIT_INTERRUPTED = 130
 
 #: The epilog of ``oid4vci --help`` (and of every sub-command's help).
@@ -72,6 +76,7 @@ EXIT_CODES_HELP = (
     "  1    failure (the issuer refused or failed, network, timeout, port taken)\n"
     "  2    usage (bad option value, --login without a colon, unwritable --out,\n"
     "       non-loopback --host without --public-url, missing --tx-code)\n"
+    "  3    oid4vci status: the credential is not valid (revoked, suspended, ...)\n"
     "  130  interrupted (Ctrl-C)\n"
     "Errors are one line on stderr: what went wrong; what to do."
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import sys
 import tempfile
@@ -97,7 +98,12 @@ class ReceiveOutcome:
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` line: ``{"ok", "flow", "spec_version", "credentials", "errors"}``.
 
-        Each error is ``{"type", "message", "hint"}`` (``hint``: what to do about it).
+        Each credential is ``{"format", "vct", "types", "claims", "verified", "holder_jkt",
+        "credential", "status"}``: ``credential`` is the credential exactly as issued (a
+        string), ``status`` its Token Status List entry (``"valid"``, ``"invalid"``,
+        ``"suspended"``, another value as its number, ``None`` without a reference or when the
+        list could not be fetched). Each error is ``{"type", "message", "hint"}`` (``hint``:
+        what to do about it).
         """
         return {
             "ok": self.ok,
@@ -111,6 +117,10 @@ class ReceiveOutcome:
                     "claims": c.claims,
                     "verified": c.verified,
                     "holder_jkt": c.holder_jkt,
+                    "credential": c.credential
+                    if isinstance(c.credential, str)
+                    else json.dumps(c.credential),
+                    "status": c.status,
                 }
                 for c in self.credentials
             ],
@@ -342,7 +352,18 @@ def prepare_out(directory: str) -> Path:
     return path
 
 
+def _write_secret(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only: created with mode 0600, never chmod-ed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(text)
+
+
 def _write_out(directory: Path, outcome: ReceiveOutcome) -> list[Path]:
+    """Per credential: the credential, its claims, and the holder's private key (``.key.jwk``,
+    mode 0600) so the credential can be presented later."""
+    from oid4vci.jose import LocalSigner
+
     written: list[Path] = []
     for index, credential in enumerate(outcome.credentials, start=1):
         stem = f"credential-{index}-{secrets.token_hex(4)}"
@@ -351,6 +372,10 @@ def _write_out(directory: Path, outcome: ReceiveOutcome) -> list[Path]:
         claims = directory / f"{stem}.json"
         claims.write_text(json.dumps(credential.claims, indent=2))
         written += [token, claims]
+        if isinstance(credential.holder_key, LocalSigner):
+            key = directory / f"{stem}.key.jwk"
+            _write_secret(key, json.dumps(credential.holder_key.private_jwk()))
+            written.append(key)
     return written
 
 
@@ -385,6 +410,10 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
         if claims.get("iat") is not None or claims.get("exp") is not None:
             print(f"      {'valid':16} {_when(claims.get('iat'))} .. {_when(claims.get('exp'))}")
         print(f"      {'holder key':16} {credential.holder_jkt}")
+        if credential.status_reference is not None:
+            shown = "unknown (the list could not be fetched)"
+            value = shown if credential.status is None else credential.status
+            print(f"      {'revocation':16} {value} (Token Status List)")
         for name, value in claims.items():
             if name in REGISTERED_CLAIMS and not all_claims:
                 hidden.add(name)

@@ -24,6 +24,7 @@ import anyio
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.versions import SpecVersion
 
+from .admin import admin_handler, admin_status_url, new_admin_token
 from .exits import EXIT_FAILURE, CliError
 from .options import check_serve_address
 
@@ -35,10 +36,21 @@ log = logging.getLogger("oid4vci.serve")
 class DemoServer:
     """A running demo issuer: its URL, offer links, tx_code, login, page and bound address."""
 
-    def __init__(self, issuer_url: str, demo: Any, *, listen_url: str | None = None) -> None:
+    def __init__(
+        self,
+        issuer_url: str,
+        demo: Any,
+        *,
+        listen_url: str | None = None,
+        admin_token: str | None = None,
+    ) -> None:
         self.issuer_url = issuer_url
         self.demo = demo
         self.listen_url = listen_url or issuer_url
+        self.admin_token = admin_token
+
+    def __repr__(self) -> str:
+        return f"DemoServer(issuer_url={self.issuer_url!r})"
 
     @property
     def page_url(self) -> str:
@@ -46,12 +58,15 @@ class DemoServer:
         return self.issuer_url + "/"
 
     def ready_line(self) -> dict[str, Any]:
-        """The ``--json`` line: ``{"issuer", "offers", "tx_code", "login", "page", "listen"}``.
+        """The ``--json`` line: ``{"issuer", "offers", "tx_code", "login", "page", "listen",
+        "admin"}``.
 
         ``page`` is the demo page's URL; ``listen`` is ``http://host:port`` of the bound socket
-        (the issuer URL's origin unless ``--public-url`` is given).
+        (the issuer URL's origin unless ``--public-url`` is given); ``admin`` is
+        ``{"status_url", "token"}`` of the admin endpoint (:mod:`oid4vci.cli.admin`; the token
+        is secret and appears nowhere else).
         """
-        return {
+        line: dict[str, Any] = {
             "issuer": self.issuer_url,
             "offers": dict(self.demo.offer_links),
             "tx_code": self.demo.tx_code,
@@ -59,6 +74,12 @@ class DemoServer:
             "page": self.page_url,
             "listen": self.listen_url,
         }
+        if self.admin_token is not None:
+            line["admin"] = {
+                "status_url": admin_status_url(self.issuer_url),
+                "token": self.admin_token,
+            }
+        return line
 
 
 @asynccontextmanager
@@ -74,7 +95,8 @@ async def running_demo_issuer(
 
     ``public_url`` (https, a TLS-terminating proxy in front) becomes the issuer identifier;
     without it the identifier is ``http://host:port``. The demo page is served at ``/``
-    (:mod:`oid4vci.cli.page`).
+    (:mod:`oid4vci.cli.page`), the admin endpoint at ``/admin/status``
+    (:mod:`oid4vci.cli.admin`).
     """
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.transports.aiohttp import serve
@@ -95,9 +117,15 @@ async def running_demo_issuer(
         listen_url = str(served.base_url).rstrip("/")
         issuer_url = public_url or listen_url
         demo = build_demo_issuer(issuer_url, published_version=spec, allow_bearer=allow_bearer)
+        token = new_admin_token()
         holder["issuer"] = demo.issuer
-        holder["handler"] = page_handler(demo, handler, published_version=spec.value)
-        yield DemoServer(issuer_url, demo, listen_url=listen_url)
+        holder["handler"] = admin_handler(
+            demo.issuer,
+            token,
+            page_handler(demo, handler, published_version=spec.value),
+            issuer_url=issuer_url,
+        )
+        yield DemoServer(issuer_url, demo, listen_url=listen_url, admin_token=token)
 
 
 async def run_serve(args: argparse.Namespace) -> int:

@@ -32,6 +32,8 @@ from typing import IO, Any
 
 import attrs
 
+from .admin import new_admin_token
+
 __all__ = [
     "MAX_WORKERS",
     "WorkerProcess",
@@ -62,8 +64,9 @@ class WorkerSpec:
     """What a worker process needs; sent to it as one JSON line on stdin.
 
     ``signing_jwk`` is the demo issuer's private key and ``nonce_keys`` the base64url keys of
-    its stateless nonces (both hidden from ``repr``; every worker gets the same, so a nonce
-    minted by one worker is accepted by the others); ``store_url`` ``None`` means a
+    its stateless nonces, ``admin_token`` the admin endpoint's token (all hidden from
+    ``repr``; every worker gets the same, so a nonce minted by one worker is accepted by the
+    others and the admin token works at any of them); ``store_url`` ``None`` means a
     :class:`~oid4vci.issuer.store.MemoryStore` of the worker's own.
     """
 
@@ -75,6 +78,7 @@ class WorkerSpec:
     index: int = 0
     log_level: int = logging.WARNING
     nonce_keys: list[str] = attrs.field(repr=False)
+    admin_token: str = attrs.field(repr=False, factory=new_admin_token)
 
     def to_json(self) -> str:
         """The line sent to the worker."""
@@ -237,6 +241,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     issuer_url = f"http://{bound}:{listener.getsockname()[1]}"
     signer = LocalSigner.generate("ES256", kid="demo-issuer-key")
     nonce_keys = NonceKeys.generate().to_text()
+    admin_token = new_admin_token()
     specs = [
         WorkerSpec(
             issuer_url=issuer_url,
@@ -247,6 +252,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
             index=i,
             log_level=logging.getLogger().getEffectiveLevel(),
             nonce_keys=nonce_keys,
+            admin_token=admin_token,
         )
         for i in range(count)
     ]
@@ -300,6 +306,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
     import anyio
     from aiohttp import web
 
+    from oid4vci.cli.admin import admin_handler
     from oid4vci.cli.serve import DemoServer
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.issuer.stateless_nonce import NonceKeys
@@ -317,14 +324,15 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             signer=LocalSigner.from_jwk(spec.signing_jwk),
             nonce_keys=NonceKeys.from_text(spec.nonce_keys),
         )
-        runner = web.AppRunner(
-            make_aiohttp_app(demo.issuer.handle), access_log=None, shutdown_timeout=5.0
+        handler = admin_handler(
+            demo.issuer, spec.admin_token, demo.issuer.handle, issuer_url=spec.issuer_url
         )
+        runner = web.AppRunner(make_aiohttp_app(handler), access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         try:
             await web.SockSite(runner, listener).start()
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                line = DemoServer(spec.issuer_url, demo).ready_line()
+                line = DemoServer(spec.issuer_url, demo, admin_token=spec.admin_token).ready_line()
                 print(json.dumps({"ready": True, "pid": os.getpid(), "line": line}), flush=True)
                 async with anyio.create_task_group() as tg:
 

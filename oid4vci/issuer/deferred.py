@@ -38,6 +38,7 @@ from oid4vci.errors import (
     ErrorCode,
     ProtocolError,
     StoreError,
+    UnknownTransactionError,
     UsageError,
     WireFormatError,
 )
@@ -95,7 +96,9 @@ async def _record(transaction_id: str, config: IssuerConfig) -> DeferredRecord:
     raw = await config.store.get(store_keys.deferred_key(transaction_id))
     record = record_from_json(raw, DeferredRecord)
     if record is None:
-        raise KeyError("unknown deferred transaction")
+        raise UnknownTransactionError(
+            "unknown deferred transaction: it expired, was delivered or never existed"
+        )
     return record
 
 
@@ -113,8 +116,9 @@ async def complete_deferred(
     """Create the credentials of a pending transaction now; the wallet gets them at its next poll.
 
     ``claims`` is what the claims source would have returned (values wrapped with
-    :func:`oid4vci.sdjwt.sd` are selectively disclosable). Raises :class:`KeyError` for an
-    unknown transaction and :class:`ValueError` when its configuration no longer exists.
+    :func:`oid4vci.sdjwt.sd` are selectively disclosable). Raises
+    :class:`~oid4vci.errors.UnknownTransactionError` (also a ``KeyError``) for an unknown
+    transaction and :class:`~oid4vci.errors.UsageError` when its configuration no longer exists.
     """
     record = await _record(transaction_id, config)
     spec = config.configuration(record.configuration_id)

@@ -33,6 +33,7 @@ from oid4vci.errors import (
 )
 from oid4vci.http import Transport
 from oid4vci.models import CredentialOffer, parse_credential_offer_json, parse_credential_offer_uri
+from oid4vci.status import StatusCheck, StatusListTokenCache, check_status
 from oid4vci.tracing import attach_request, send
 from oid4vci.urls import require_secure_url
 
@@ -82,6 +83,7 @@ class Oid4vciClient:
         self.clock = clock
         self.sleep = sleep
         self._cache = MetadataCache(self.policy.metadata_cache_ttl, clock=clock)
+        self.status_cache = StatusListTokenCache(clock=clock)
 
     def __repr__(self) -> str:
         return f"Oid4vciClient(client_id={self.client_id!r})"
@@ -147,6 +149,7 @@ class Oid4vciClient:
             grant="pre-authorized_code",
             deferred_max_wait=0,
             metadata_cache=self._cache,
+            status_cache=self.status_cache,
             clock=self.clock,
         )
         return await run_flow(flow, self.transport, sleep=self.sleep)
@@ -181,6 +184,7 @@ class Oid4vciClient:
             grant="authorization_code",
             deferred_max_wait=0,
             metadata_cache=self._cache,
+            status_cache=self.status_cache,
             clock=self.clock,
         )
         url = await run_until_authorize(flow, self.transport, sleep=self.sleep)
@@ -222,7 +226,11 @@ class Oid4vciClient:
         if not transactions:
             return ()
         flow = IssuanceFlow.for_deferred(
-            transactions, policy=self.policy, max_wait=max_wait, clock=self.clock
+            transactions,
+            policy=self.policy,
+            max_wait=max_wait,
+            status_cache=self.status_cache,
+            clock=self.clock,
         )
         result = await run_flow(flow, self.transport, sleep=self.sleep)
         if result.deferred:
@@ -231,6 +239,15 @@ class Oid4vciClient:
                 "the deferred credential was not ready within the maximum wait",
             )
         return result.credentials
+
+    async def check_status(self, credential: str | ReceivedCredential) -> StatusCheck:
+        """The Token Status List entry of a credential received earlier, fetched again
+        (cached per ``ttl``): :func:`oid4vci.status.check_status` with this client's
+        transport, policy and cache."""
+        text = credential.credential if isinstance(credential, ReceivedCredential) else credential
+        return await check_status(
+            text, self.transport, policy=self.policy, cache=self.status_cache, clock=self.clock
+        )
 
     async def notify(
         self,

@@ -21,6 +21,7 @@ from oid4vci.tracing import send
 from .actions import Authorize, Done, SendRequest, Wait
 from .flow import IssuanceFlow
 from .results import IssuanceResult
+from .states import FlowState
 
 __all__ = ["AuthorizeHook", "Sleep", "run_flow", "run_until_authorize"]
 
@@ -41,6 +42,11 @@ async def _drive(
         if isinstance(action, SendRequest):
             try:
                 response = await send(transport, action.request)
+            except Exception as exc:
+                flow.send_failed(exc)
+                if flow.state is FlowState.FAILED:
+                    raise
+                continue  # the flow chose to go on (an unreachable Status List under "check")
             except BaseException:
                 flow.send_failed()
                 raise

@@ -57,12 +57,14 @@ from oid4vci.attestation import (
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
     ArgumentTypeError,
+    ConnectError,
     CredentialRequestError,
     ErrorCode,
     InsecureUrlError,
     MetadataError,
     OfferError,
     StateError,
+    TransportTimeout,
     UsageError,
     WireFormatError,
 )
@@ -84,6 +86,17 @@ from oid4vci.models import (
 from oid4vci.models.notification import NOTIFICATION_EVENTS
 from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.sdjwt import SdJwtVerificationError
+from oid4vci.status import (
+    StatusListReason,
+    StatusListTokenCache,
+    StatusListVerificationError,
+    StatusReference,
+    build_status_list_request,
+    read_credential_status_reference,
+    read_status_list_response,
+    status_list_token_header,
+    status_name,
+)
 from oid4vci.tracing import attach_request
 from oid4vci.urls import origin_of, require_secure_url
 from oid4vci.versions import SpecVersion
@@ -132,6 +145,7 @@ from .states import (
     FlowState,
     next_state,
 )
+from .status_lists import x5c_status_list_keys
 from .steps import (
     DeferredPending,
     authorization_code_grant,
@@ -241,6 +255,17 @@ class _KeyFetch:
 
 
 @attrs.define(kw_only=True)
+class _StatusFetch:
+    """Verified credentials waiting for their Status Lists (draft-ietf-oauth-status-list-20
+    §8.3): the URIs still to fetch, in order, with the issuer whose keys sign each, and what
+    each list said (``None``: could not be fetched, under ``WalletPolicy.status`` ``check``)."""
+
+    credentials: list[ReceivedCredential]
+    pending: list[tuple[str, str]]
+    values: dict[str, dict[int, int] | None] = attrs.Factory(dict)
+
+
+@attrs.define(kw_only=True)
 class _Notification:
     notification_id: str
     event: str
@@ -268,6 +293,7 @@ class IssuanceFlow:
         clock: Callable[[], float],
         grant: FlowKind | None,
         metadata_cache: MetadataCache | None = None,
+        status_cache: StatusListTokenCache | None = None,
     ) -> None:
         """Use the ``from_*`` / ``for_*`` constructors."""
         if not isinstance(policy, WalletPolicy):
@@ -280,6 +306,10 @@ class IssuanceFlow:
         self._in_flight: _InFlight | None = None
         self._grant: FlowKind | None = grant
         self._cache = metadata_cache
+        if status_cache is not None and not isinstance(status_cache, StatusListTokenCache):
+            raise ArgumentTypeError("status_cache must be a StatusListTokenCache")
+        self._status_cache = status_cache
+        self._status_fetch: _StatusFetch | None = None
         # offer and request choices
         self._offer: CredentialOffer | None = None
         self._offer_uri: str | None = None
@@ -338,6 +368,7 @@ class IssuanceFlow:
         grant: Grant | None = None,
         deferred_max_wait: float | None = None,
         metadata_cache: MetadataCache | None = None,
+        status_cache: StatusListTokenCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> IssuanceFlow:
         """A flow for ``offer``: its text (QR payload, link, JSON; by value or by reference)
@@ -355,6 +386,7 @@ class IssuanceFlow:
             clock=clock,
             grant=grant,
             metadata_cache=metadata_cache,
+            status_cache=status_cache,
         )
         if grant not in (None, "pre-authorized_code", "authorization_code"):
             raise UsageError("grant must be 'pre-authorized_code' or 'authorization_code'")
@@ -396,6 +428,7 @@ class IssuanceFlow:
         *,
         policy: WalletPolicy | None = None,
         max_wait: float | None = None,
+        status_cache: StatusListTokenCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> IssuanceFlow:
         """A flow that polls deferred ``transactions`` (from an earlier result) until their
@@ -405,7 +438,12 @@ class IssuanceFlow:
         if not txs or not all(isinstance(tx, DeferredTransaction) for tx in txs):
             raise UsageError("for_deferred needs one or more DeferredTransaction values")
         session = txs[0].session
-        flow = cls(policy=policy if policy is not None else WalletPolicy(), clock=clock, grant=None)
+        flow = cls(
+            policy=policy if policy is not None else WalletPolicy(),
+            clock=clock,
+            grant=None,
+            status_cache=status_cache,
+        )
         flow._grant = session.grant
         flow._session = session
         flow._nonces = session.dpop_nonces
@@ -554,10 +592,23 @@ class IssuanceFlow:
             )
             self._fire(_E.CALLBACK_RECEIVED)
 
-    def send_failed(self) -> None:
+    def send_failed(self, error: BaseException | None = None) -> None:
         """The last :class:`SendRequest` could not be sent or answered (a transport error or
-        a cancellation): whether the server acted on it is unknown, so the flow fails."""
+        a cancellation): whether the server acted on it is unknown, so the flow fails.
+
+        One exception: a Status List fetch that got no answer (``error`` a
+        :class:`~oid4vci.errors.ConnectError` or :class:`~oid4vci.errors.TransportTimeout`)
+        under ``WalletPolicy.status`` ``check`` leaves that list's credentials with status
+        ``None`` and the flow goes on (check ``flow.state``)."""
         self._in_flight = None
+        if (
+            self._state is _S.FETCHING_STATUS_LISTS
+            and self.policy.status == "check"
+            and isinstance(error, ConnectError | TransportTimeout)
+        ):
+            with self._failing():
+                self._status_list_unavailable()
+            return
         if self._state is not _S.FAILED:
             self._fire(_E.FAIL)
 
@@ -1239,10 +1290,101 @@ class IssuanceFlow:
                 raise _key_error("the issuer keys could not be loaded") from None
             self._fire(_E.ISSUER_KEYS_NEEDED)
             return None
-        self._received.extend(out)
         self._unverified = None
-        self._fire(_E.CREDENTIALS_VERIFIED)
+        fetch = self._status_references(out, session.credential_issuer)
+        if fetch is None:
+            self._received.extend(out)
+            self._fire(_E.CREDENTIALS_VERIFIED)
+            return None
+        self._status_fetch = fetch
+        self._fire(_E.STATUS_LISTS_NEEDED)
         return None
+
+    # --- FETCHING_STATUS_LISTS (draft-ietf-oauth-status-list-20 §8) --------------------------------
+
+    def _status_references(
+        self, credentials: list[ReceivedCredential], iss: str
+    ) -> _StatusFetch | None:
+        """Each credential with its status reference; the lists to fetch (None: nothing to do)."""
+        if self.policy.status == "off":
+            return None
+        with_refs: list[ReceivedCredential] = []
+        pending: dict[str, None] = {}
+        for cred in credentials:
+            reference = (
+                read_credential_status_reference(
+                    cred.credential,
+                    allow_insecure_loopback=self.policy.allow_insecure_loopback,
+                )
+                if cred.verified and isinstance(cred.credential, str)
+                else None
+            )
+            if reference is not None:
+                cred = attrs.evolve(cred, status_reference=reference)
+                pending[reference.uri] = None
+            with_refs.append(cred)
+        if not pending:
+            return None
+        return _StatusFetch(credentials=with_refs, pending=[(uri, iss) for uri in pending])
+
+    async def _step_fetching_status_lists(self) -> Action | None:
+        fetch = self._status_fetch
+        assert fetch is not None
+        while fetch.pending:
+            uri, _ = fetch.pending[0]
+            cached = self._status_cache.get(uri) if self._status_cache is not None else None
+            if cached is None:
+                return self._get_status_list(self._secure(uri, "the status list URI"))
+            fetch.values[uri] = _entries(cached.status_list, fetch.credentials, uri)
+            fetch.pending.pop(0)
+        for cred in fetch.credentials:
+            self._received.append(_with_status(cred, fetch.values))
+        self._status_fetch = None
+        self._fire(_E.STATUS_CHECKED)
+        return None
+
+    def _get_status_list(self, url: str) -> SendRequest:
+        request = build_status_list_request(url)
+        self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
+        return SendRequest(request=request)
+
+    def _receive_status_list(self, response: HttpResponse) -> None:
+        fetch = self._status_fetch
+        assert fetch is not None
+        uri, iss = fetch.pending[0]
+        try:
+            header = status_list_token_header(response)
+        except StatusListVerificationError as exc:
+            if exc.reason == StatusListReason.UNAVAILABLE and self.policy.status == "check":
+                self._status_list_unavailable()
+                return
+            raise
+        found = x5c_status_list_keys(header, iss, policy=self.policy, clock=self.clock)
+        if found is None:
+            found = self._issuer_keys.get(iss)
+        if found is None:
+            # Credentials verified through x5c and a list signed without it (not fetched).
+            raise _key_error("the Status List Token has no x5c and the issuer's keys are unknown")
+        token = read_status_list_response(
+            response,
+            uri=uri,
+            keys=found,
+            algorithms=self.policy.credential_algorithms,
+            clock=self.clock,
+            leeway=self.policy.clock_skew,
+        )
+        if self._status_cache is not None:
+            self._status_cache.put(uri, token)
+        fetch.values[uri] = _entries(token.status_list, fetch.credentials, uri)
+        fetch.pending.pop(0)
+        self._fire(_E.STATUS_LIST_RECEIVED)
+
+    def _status_list_unavailable(self) -> None:
+        fetch = self._status_fetch
+        assert fetch is not None
+        uri, _ = fetch.pending.pop(0)
+        fetch.values[uri] = None
+        self._fire(_E.STATUS_LIST_UNAVAILABLE)
 
     async def _step_fetching_issuer_keys(self) -> Action | None:
         fetch = self._key_fetch
@@ -1386,6 +1528,7 @@ class IssuanceFlow:
         *,
         policy: WalletPolicy | None = None,
         metadata_cache: MetadataCache | None = None,
+        status_cache: StatusListTokenCache | None = None,
         clock: Callable[[], float] = time.time,
     ) -> IssuanceFlow:
         """Resume a flow saved with :meth:`to_json`; :class:`UsageError` when ``text`` is not
@@ -1402,6 +1545,7 @@ class IssuanceFlow:
                 saved,
                 policy=policy if policy is not None else WalletPolicy(),
                 metadata_cache=metadata_cache,
+                status_cache=status_cache,
                 clock=clock,
             )
         except (WireFormatError, ValueError, KeyError, TypeError) as exc:
@@ -1426,6 +1570,36 @@ def _check_ids_argument(ids: Sequence[str]) -> tuple[str, ...]:
 
 def _key_error(message: str) -> SdJwtVerificationError:
     return SdJwtVerificationError(WalletReason.ISSUER_KEY_UNAVAILABLE, message)
+
+
+def _entries(
+    status_list: Any, credentials: Sequence[ReceivedCredential], uri: str
+) -> dict[int, int]:
+    """The entries of ``status_list`` the credentials referring to ``uri`` point at (an index
+    past its end refuses the credential: draft-ietf-oauth-status-list-20 §8.3 step 7)."""
+    out: dict[int, int] = {}
+    for cred in credentials:
+        reference = cred.status_reference
+        if reference is not None and reference.uri == uri:
+            try:
+                out[reference.idx] = status_list.get(reference.idx)
+            except UsageError:
+                raise StatusListVerificationError(
+                    StatusListReason.INDEX_OUT_OF_RANGE, "the index is not in the Status List"
+                ) from None
+    return out
+
+
+def _with_status(
+    cred: ReceivedCredential, values: dict[str, dict[int, int] | None]
+) -> ReceivedCredential:
+    reference: StatusReference | None = cred.status_reference
+    if reference is None:
+        return cred
+    found = values.get(reference.uri)
+    if found is None:
+        return cred
+    return attrs.evolve(cred, status=status_name(found[reference.idx]))
 
 
 def _metadata_document(response: HttpResponse) -> dict[str, Any] | None:
@@ -1484,6 +1658,7 @@ _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]
     _S.REQUESTING_CREDENTIAL: IssuanceFlow._step_requesting_credential,
     _S.VERIFYING_CREDENTIALS: IssuanceFlow._step_verifying,
     _S.FETCHING_ISSUER_KEYS: IssuanceFlow._step_fetching_issuer_keys,
+    _S.FETCHING_STATUS_LISTS: IssuanceFlow._step_fetching_status_lists,
     _S.WAITING_FOR_DEFERRED: IssuanceFlow._step_waiting_for_deferred,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._step_requesting_deferred,
     _S.DEFERRED: IssuanceFlow._step_deferred,
@@ -1501,6 +1676,7 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.REQUESTING_NONCE: IssuanceFlow._receive_nonce,
     _S.REQUESTING_CREDENTIAL: IssuanceFlow._receive_credential,
     _S.FETCHING_ISSUER_KEYS: IssuanceFlow._receive_issuer_keys,
+    _S.FETCHING_STATUS_LISTS: IssuanceFlow._receive_status_list,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._receive_deferred,
     _S.NOTIFYING: IssuanceFlow._receive_notification,
 }
@@ -1575,6 +1751,9 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 notification_id=c.notification_id,
                 configuration_id=c.configuration_id,
                 types=c.types,
+                status_uri=c.status_reference.uri if c.status_reference else None,
+                status_idx=c.status_reference.idx if c.status_reference else None,
+                status_value=_status_value(c.status),
             )
             for c in flow._received
         ),
@@ -1598,6 +1777,12 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
     )
 
 
+def _status_value(status: str | int | None) -> int | None:
+    if status is None or isinstance(status, int):
+        return status
+    return {"valid": 0, "invalid": 1, "suspended": 2}[status]
+
+
 def _grant(value: str | None) -> FlowKind | None:
     if value is None:
         return None
@@ -1613,13 +1798,18 @@ def _load(
     *,
     policy: WalletPolicy,
     metadata_cache: MetadataCache | None,
+    status_cache: StatusListTokenCache | None,
     clock: Callable[[], float],
 ) -> IssuanceFlow:
     state = FlowState(saved.state)
     if state not in WAITING_STATES:
         raise UsageError("state")
     flow = IssuanceFlow(
-        policy=policy, clock=clock, grant=_grant(saved.grant), metadata_cache=metadata_cache
+        policy=policy,
+        clock=clock,
+        grant=_grant(saved.grant),
+        metadata_cache=metadata_cache,
+        status_cache=status_cache,
     )
     flow._credential_issuer = saved.credential_issuer
     if saved.offer is not None:
@@ -1681,6 +1871,12 @@ def _load(
             issuer=saved.credential_issuer,
             session=session,
             types=c.types,
+            status=None if c.status_value is None else status_name(c.status_value),
+            status_reference=(
+                StatusReference(idx=c.status_idx, uri=c.status_uri)
+                if c.status_uri is not None and c.status_idx is not None
+                else None
+            ),
         )
         for c in saved.received
     ]

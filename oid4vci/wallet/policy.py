@@ -22,6 +22,7 @@ __all__ = [
     "DpopMode",
     "HolderKeyProvider",
     "ParMode",
+    "StatusMode",
     "WalletPolicy",
     "default_holder_key_provider",
 ]
@@ -33,6 +34,13 @@ AS without DPoP (and a ``Bearer`` token answer); ``off``: never send DPoP."""
 ParMode = Literal["auto", "always", "never"]
 """``auto``: PAR when the AS advertises it (always when it requires it); ``always``: refuse an
 AS without PAR; ``never``: front-channel parameters only (fails when the AS requires PAR)."""
+
+StatusMode = Literal["check", "require", "off"]
+"""What the wallet does with a credential's Token Status List reference
+(draft-ietf-oauth-status-list-20 §8.3): ``check`` fetches and verifies the list and reports
+the entry in ``ReceivedCredential.status`` (a list that cannot be fetched leaves it ``None``);
+``require`` also fails the flow when the list cannot be fetched; ``off`` fetches nothing.
+A list that is fetched and does not verify fails the flow in both ``check`` and ``require``."""
 
 #: Algorithms :class:`~oid4vci.jose.LocalSigner` can generate, in preference order.
 _LOCAL_ALGS: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA")
@@ -104,6 +112,7 @@ class WalletPolicy:
         :mod:`oid4vci.wallet.verify` for how a chain is checked.
     :param accept_unverifiable_formats: return credentials of formats this library cannot
         verify (anything but SD-JWT VC) with ``verified=False`` instead of refusing them.
+    :param status: ``"check"`` | ``"require"`` | ``"off"`` (see :data:`StatusMode`).
     :param attestation_provider: the source of wallet attestations (client authentication at
         PAR and token endpoints whose AS offers ``attest_jwt_client_auth``) and key
         attestations (for configurations with ``key_attestations_required``); see
@@ -127,6 +136,7 @@ class WalletPolicy:
         default=(), converter=_trust_anchors
     )
     accept_unverifiable_formats: bool = False
+    status: StatusMode = "check"
     attestation_provider: AttestationProvider | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -134,6 +144,8 @@ class WalletPolicy:
             raise UsageError("dpop must be 'auto', 'required' or 'off'")
         if self.par not in ("auto", "always", "never"):
             raise UsageError("par must be 'auto', 'always' or 'never'")
+        if self.status not in ("check", "require", "off"):
+            raise UsageError("status must be 'check', 'require' or 'off'")
         if self.metadata_cache_ttl < 0 or self.deferred_max_wait < 0 or self.clock_skew < 0:
             raise UsageError("durations must not be negative")
         if not self.deferred_default_interval > 0:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import attrs
 
 from oid4vci.jose import Signer, jwk_thumbprint
+from oid4vci.status import StatusReference
 from oid4vci.versions import SpecVersion
 
 from .states import FlowState
@@ -101,6 +102,12 @@ class ReceivedCredential:
     ``jwt_vc_json``: ``credentialSubject`` without ``id``); ``holder_key`` the key it is bound
     to (keep it: presentations are signed with it); ``verified`` is True when the issuer
     signature and every check in :mod:`oid4vci.wallet.verify` passed.
+
+    ``status_reference`` is the credential's Token Status List entry (``None`` without one)
+    and ``status`` what the list says about it (draft-ietf-oauth-status-list-20 §7):
+    ``"valid"``, ``"invalid"`` (revoked), ``"suspended"``, another value as its number, or
+    ``None`` when there is no reference, when ``WalletPolicy.status`` is ``"off"``, or when
+    the list could not be fetched under ``"check"`` (then ``status_reference`` is set).
     """
 
     credential: Any
@@ -114,6 +121,8 @@ class ReceivedCredential:
     issuer: str
     session: IssuerSession | None = None
     types: tuple[str, ...] | None = None
+    status: Literal["valid", "invalid", "suspended"] | int | None = None
+    status_reference: StatusReference | None = None
 
     @property
     def holder_jkt(self) -> str | None:
@@ -123,7 +132,8 @@ class ReceivedCredential:
     def __repr__(self) -> str:
         return (
             f"ReceivedCredential(configuration_id={self.configuration_id!r}, "
-            f"format={self.format!r}, vct={self.vct!r}, verified={self.verified})"
+            f"format={self.format!r}, vct={self.vct!r}, verified={self.verified}, "
+            f"status={self.status!r})"
         )
 
 

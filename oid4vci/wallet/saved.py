@@ -52,6 +52,9 @@ class SavedCredential:
     notification_id: str | None = None
     configuration_id: str
     types: tuple[str, ...] | None = None
+    status_uri: str | None = None
+    status_idx: int | None = None
+    status_value: int | None = None
 
 
 @wire_model()

@@ -8,7 +8,8 @@ these rules before changing a row:
   an offer by reference (``credential_offer_uri``), deferred transactions to poll, or
   notifications to send for credentials already received.
 * Every state that sends a request (``RESOLVING_OFFER``, ``DISCOVERING_*``, ``PUSHING_*``,
-  ``REQUESTING_*``, ``FETCHING_ISSUER_KEYS``, ``NOTIFYING``) hands out exactly one
+  ``REQUESTING_*``, ``FETCHING_ISSUER_KEYS``, ``FETCHING_STATUS_LISTS``, ``NOTIFYING``) hands
+  out exactly one
   :class:`~oid4vci.wallet.actions.SendRequest` and waits for its response; the response's
   meaning is the event.
 * ``METADATA_DISCOVERED`` and ``ISSUING`` send nothing: they are where the flow decides
@@ -44,6 +45,13 @@ The retries, each a row below:
   (draft-ietf-oauth-sd-jwt-vc-11) §5.2): one more fetch.
 * ``issuance_pending`` / ``202`` at the Deferred Credential Endpoint: wait the issuer's
   ``interval``, then poll again.
+
+Token Status Lists (draft-ietf-oauth-status-list-20 §8): once a response's credentials are
+verified, ``FETCHING_STATUS_LISTS`` fetches each distinct status list URI they name once (not
+at all when ``WalletPolicy.status`` is ``off``, or when a cached token is fresh), one request
+per row ``STATUS_LIST_RECEIVED`` / ``STATUS_LIST_UNAVAILABLE`` (the latter only under
+``check``); then ``STATUS_CHECKED`` hands the credentials on. Its self-rows are bounded by the
+number of URIs, not by a limit.
 """
 
 from __future__ import annotations
@@ -84,6 +92,7 @@ class FlowState(enum.Enum):
     REQUESTING_NONCE = "requesting_nonce"
     REQUESTING_CREDENTIAL = "requesting_credential"
     FETCHING_ISSUER_KEYS = "fetching_issuer_keys"
+    FETCHING_STATUS_LISTS = "fetching_status_lists"
     VERIFYING_CREDENTIALS = "verifying_credentials"
     WAITING_FOR_DEFERRED = "waiting_for_deferred"
     REQUESTING_DEFERRED_CREDENTIAL = "requesting_deferred_credential"
@@ -128,6 +137,11 @@ class Event(enum.Enum):
     JWKS_URI_FOUND = "jwks_uri_found"
     ISSUER_KEYS_RECEIVED = "issuer_keys_received"
     CREDENTIALS_VERIFIED = "credentials_verified"
+    # Token Status Lists
+    STATUS_LISTS_NEEDED = "status_lists_needed"
+    STATUS_LIST_RECEIVED = "status_list_received"
+    STATUS_LIST_UNAVAILABLE = "status_list_unavailable"
+    STATUS_CHECKED = "status_checked"
     # deferred issuance
     DEFERRED_PENDING = "deferred_pending"
     WAITED = "waited"
@@ -214,6 +228,11 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.FETCHING_ISSUER_KEYS, _E.JWKS_URI_FOUND): Rule(_S.FETCHING_ISSUER_KEYS, limit=1),
     (_S.FETCHING_ISSUER_KEYS, _E.ISSUER_KEYS_RECEIVED): Rule(_S.VERIFYING_CREDENTIALS),
     (_S.VERIFYING_CREDENTIALS, _E.CREDENTIALS_VERIFIED): Rule(_S.ISSUING),
+    # --- Token Status Lists (draft-ietf-oauth-status-list-20 §8.1, §8.3) -----------------
+    (_S.VERIFYING_CREDENTIALS, _E.STATUS_LISTS_NEEDED): Rule(_S.FETCHING_STATUS_LISTS),
+    (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_RECEIVED): Rule(_S.FETCHING_STATUS_LISTS),
+    (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_UNAVAILABLE): Rule(_S.FETCHING_STATUS_LISTS),
+    (_S.FETCHING_STATUS_LISTS, _E.STATUS_CHECKED): Rule(_S.ISSUING),
     # --- deferred issuance (OID4VCI 1.0 §9) ----------------------------------------------
     (_S.WAITING_FOR_DEFERRED, _E.WAITED): Rule(_S.REQUESTING_DEFERRED_CREDENTIAL),
     (_S.WAITING_FOR_DEFERRED, _E.POLLING_BUDGET_SPENT): Rule(_S.DEFERRED),

@@ -205,6 +205,7 @@ def test_summary_in_spec_terms_hides_registered_claims(served: ServedIssuer) -> 
         assert hidden not in claim_names, out
     assert "--all-claims shows them" in out
     assert f"issued by        {served.issuer}" in out
+    assert "revocation       valid (Token Status List)" in out
 
     shown = run_cli("receive", served.offers["pre_auth"], "--all-claims")
     assert shown.returncode == 0, shown.stderr

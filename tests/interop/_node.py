@@ -18,7 +18,12 @@ from typing import IO, Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 NODE_MODULES = HERE / "node_modules"
-PACKAGES = ("@openid4vc/openid4vci", "@openid4vc/oauth2", "@openid4vc/utils")
+PACKAGES = (
+    "@openid4vc/openid4vci",
+    "@openid4vc/oauth2",
+    "@openid4vc/utils",
+    "@sd-jwt/jwt-status-list",
+)
 INSTALL_HINT = "run `npm ci --prefix tests/interop`"
 
 

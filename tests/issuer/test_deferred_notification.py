@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from oid4vci.errors import UnknownTransactionError
 from oid4vci.issuer import Issuer
 from oid4vci.issuer.deferred import complete_deferred
 from oid4vci.issuer.notification import Notification
@@ -118,8 +119,12 @@ async def test_deferred_errors(clock: FakeClock) -> None:
     assert (response.status, response.json_body()["error"]) == (400, "credential_request_denied")
     response = await session.post("/deferred", {"transaction_id": tid})
     assert response.json_body()["error"] == "invalid_transaction_id"
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownTransactionError) as caught:
         await issuer.complete_deferred(tid, {})
+    assert isinstance(caught.value, KeyError)  # callers that caught KeyError keep working
+    assert tid not in str(caught.value) and tid not in repr(caught.value)
+    with pytest.raises(UnknownTransactionError):
+        await issuer.deny_deferred(tid)
 
 
 async def test_notification_flow(clock: FakeClock) -> None:

@@ -48,6 +48,41 @@ def serve_workers(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str,
                 process.stdout.close()
 
 
+def test_the_admin_endpoint_works_at_every_worker(redis_single: RedisServer) -> None:
+    """The admin token is shared: status changes through it are served by every worker."""
+    import urllib.error
+    import urllib.request
+
+    from oid4vci.jose import decode_jws
+    from oid4vci.status import parse_status_reference
+
+    with serve_workers("--workers", "2", "--store", redis_single.url) as (process, ready):
+        admin = ready["admin"]
+        assert admin["status_url"] == ready["issuer"] + "/admin/status"
+        done = run_cli("receive", ready["offers"]["pre_auth"], "--json")
+        entry = json_line(done.stdout)["credentials"][0]
+        assert entry["status"] == "valid"
+        credential = entry["credential"]
+        payload = decode_jws(credential.split("~")[0]).payload
+        reference = parse_status_reference(payload, allow_insecure_loopback=True)
+        assert reference is not None
+        # new connections are spread over the workers: every one must know the token
+        for new in ("suspended", "invalid", "valid", "invalid"):
+            body = json.dumps({"uri": reference.uri, "idx": reference.idx, "status": new})
+            request = urllib.request.Request(
+                admin["status_url"],
+                data=body.encode(),
+                headers={"Authorization": "Bearer " + admin["token"]},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 204
+            done = run_cli("status", credential, "--json")
+            assert json_line(done.stdout)["status"] == new, done.stderr
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -69,7 +104,7 @@ def _wait_gone(pids: list[int], timeout: float = 15) -> None:
 def test_two_workers_on_one_redis_serve_flows(redis_single: RedisServer) -> None:
     with serve_workers("--workers", "2", "--store", redis_single.url) as (process, ready):
         assert set(ready) >= READY_KEYS
-        assert set(ready) - READY_KEYS == {"workers", "store", "page", "listen"}
+        assert set(ready) - READY_KEYS == {"workers", "store", "page", "listen", "admin"}
         assert ready["store"] == redis_single.url
         workers = ready["workers"]
         assert len(workers) == 2 and all(_alive(pid) for pid in workers)

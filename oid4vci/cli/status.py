@@ -1,0 +1,103 @@
+"""``oid4vci status CREDENTIAL``: the Token Status List entry of a saved credential.
+
+``CREDENTIAL`` is a file written by ``oid4vci receive --out`` (or any file holding a compact
+SD-JWT VC or JWT credential), or the credential itself. The list named by its ``status`` claim
+is fetched (https; plain http only to loopback hosts), its signature checked with the issuer's
+keys (its JWT VC Issuer Metadata, or a trusted ``x5c``), its ``sub`` compared with the
+reference, and the entry read (draft-ietf-oauth-status-list-20 §8.3) by
+:func:`oid4vci.status.check_status`. The credential itself is not re-verified.
+
+Prints the status (``--json``: one line ``{"status", "uri", "idx"}``; ``status`` is
+``"valid"``, ``"invalid"``, ``"suspended"`` or another value as its number) and exits 0 when the
+credential is valid, 3 when the list says it is not (:data:`EXIT_NOT_VALID`), 1 when the status
+cannot be had (no reference, the list unreachable or refused), 2 when ``CREDENTIAL`` is
+neither a readable file nor a credential.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from oid4vci.errors import ConnectError, TransportError
+from oid4vci.status import (
+    StatusCheck,
+    StatusListReason,
+    StatusListVerificationError,
+    check_status,
+)
+
+from .exits import EXIT_FAILURE, EXIT_NOT_VALID, EXIT_OK, EXIT_USAGE, CliError
+
+__all__ = ["read_credential_argument", "run_status"]
+
+_MAX_FILE = 1 << 20
+#: A compact JWT / SD-JWT: base64url parts, dots and tildes (never a path: no slash).
+_CREDENTIAL = re.compile(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*(~[A-Za-z0-9_\-.]*)*")
+
+
+def read_credential_argument(text: str) -> str:
+    """The credential in the file ``text`` names, or ``text`` itself when it is one.
+
+    Raises :class:`CliError` (exit 2) when it is neither.
+    """
+    if _CREDENTIAL.fullmatch(text.strip()) and text.count(".") >= 2:
+        return text.strip()
+    path = Path(text)
+    shown = text if len(text) <= 120 else "the argument"  # never echo a whole credential
+    try:
+        if path.is_file():
+            if path.stat().st_size > _MAX_FILE:
+                raise CliError(f"{shown} is larger than a credential can be", EXIT_USAGE)
+            return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise CliError(f"cannot read {shown} ({reason}); give a credential file", 2) from None
+    raise CliError(
+        "the argument is neither a file nor a credential; give the file written by "
+        "'oid4vci receive --out' or the credential string",
+        EXIT_USAGE,
+    )
+
+
+def _failure(exc: Exception) -> CliError:
+    if isinstance(exc, StatusListVerificationError):
+        if exc.reason == StatusListReason.NO_REFERENCE:
+            return CliError(f"{exc}; this credential cannot be revoked or suspended", 1)
+        if exc.reason == StatusListReason.MALFORMED and "credential" in str(exc):
+            return CliError(f"{exc}; give an SD-JWT VC or JWT credential", EXIT_USAGE)
+        if exc.reason == StatusListReason.UNAVAILABLE:
+            return CliError(f"{exc}; is the issuer running? try again later", EXIT_FAILURE)
+        return CliError(f"the status list was refused ({exc}); ask the issuer", EXIT_FAILURE)
+    if isinstance(exc, ConnectError):
+        return CliError(f"{exc}; is the issuer running? check the status list URI", 1)
+    if isinstance(exc, TransportError):
+        return CliError(f"{exc}; check the network and try again", EXIT_FAILURE)
+    return CliError(f"{exc}; the issuer's keys or the status list cannot be used", 1)
+
+
+async def run_status(args: argparse.Namespace) -> int:
+    """The ``status`` command."""
+    from oid4vci.errors import CredentialVerificationError
+    from oid4vci.transports.aiohttp import AiohttpTransport
+    from oid4vci.wallet import WalletPolicy
+
+    credential = read_credential_argument(args.credential)
+    policy = WalletPolicy(allow_insecure_loopback=True)
+    try:
+        async with AiohttpTransport(allow_insecure_loopback=True) as transport:
+            check: StatusCheck = await check_status(credential, transport, policy=policy)
+    except (CredentialVerificationError, TransportError) as exc:
+        raise _failure(exc) from None
+    if args.json:
+        line = {"status": check.status, "uri": check.uri, "idx": check.idx}
+        print(json.dumps(line), flush=True)
+    else:
+        print(f"{check.status}  (entry {check.idx} of {check.uri})", flush=True)
+    if check.status != "valid":
+        print(f"oid4vci status: the credential is not valid ({check.status})", file=sys.stderr)
+        return EXIT_NOT_VALID
+    return EXIT_OK
