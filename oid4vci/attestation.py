@@ -122,6 +122,7 @@ DEFAULT_ATTESTATION_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
 #: The most keys one key attestation may list.
 MAX_ATTESTED_KEYS: Final = 100
 _MAX_JTI_LENGTH = 256
+_MAX_MINTED = 64  # authorization servers a LocalAttestationProvider keeps attestations for
 _LEVEL_CLAIMS = ("key_storage", "user_authentication")
 
 
@@ -722,6 +723,8 @@ class LocalAttestationProvider:
         attestation = ClientAttestation(
             client_id=self.client_id, attestation=jwt, instance_key=instance
         )
+        if len(self._minted) >= _MAX_MINTED:  # keep the cache bounded: drop the oldest
+            del self._minted[next(iter(self._minted))]
         self._minted[authorization_server] = _Minted(
             attestation=attestation, expires_at=now + self.lifetime
         )

@@ -372,3 +372,12 @@ async def test_attestation_headers_are_redacted_in_traces(clock: FakeClock) -> N
         Headers([("OAuth-Client-Attestation", attestation), ("OAuth-Client-Attestation-PoP", pop)])
     )
     assert shown == (("OAuth-Client-Attestation", "***"), ("OAuth-Client-Attestation-PoP", "***"))
+
+
+async def test_local_provider_cache_is_bounded(clock: FakeClock) -> None:
+    provider = make_provider(provider_pki(), clock)
+    first = await provider.client_attestation(authorization_server="https://as-0.example")
+    for n in range(1, 70):
+        await provider.client_attestation(authorization_server=f"https://as-{n}.example")
+    again = await provider.client_attestation(authorization_server="https://as-0.example")
+    assert again is not first  # evicted, minted anew
