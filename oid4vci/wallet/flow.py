@@ -150,6 +150,7 @@ from .steps import (
     DeferredPending,
     authorization_code_grant,
     authorization_request_params,
+    build_attestation_challenge_request,
     build_authorization_url,
     build_credential_request,
     build_deferred_credential_request,
@@ -164,6 +165,7 @@ from .steps import (
     is_use_attestation_challenge,
     is_use_dpop_nonce,
     pre_authorized_grant,
+    read_attestation_challenge_response,
     read_authorization_callback,
     read_credential_response,
     read_deferred_credential_response,
@@ -620,6 +622,7 @@ class IssuanceFlow:
             _S.DISCOVERING_ISSUER,
             _S.DISCOVERING_AUTHORIZATION_SERVER,
             _S.METADATA_DISCOVERED,
+            _S.REQUESTING_ATTESTATION_CHALLENGE,
             _S.PUSHING_AUTHORIZATION_REQUEST,
             _S.AWAITING_AUTHORIZATION,
         ):
@@ -904,6 +907,9 @@ class IssuanceFlow:
                 self._client_id = provider.client_id
             elif self._client_id != provider.client_id:
                 raise UsageError("client_id differs from the attestation provider's client_id")
+            if self._attestation_challenge is None and self._challenge_endpoint() is not None:
+                self._fire(_E.ATTESTATION_CHALLENGE_NEEDED)
+                return None
         if self._grant == "pre-authorized_code":
             self._fire(_E.PRE_AUTHORIZED_CODE_GRANT)
             return None
@@ -939,6 +945,22 @@ class IssuanceFlow:
             self._authorization_url = build_authorization_url(authorization_endpoint, params)
             self._fire(_E.AUTHORIZATION_URL_READY)
         return None
+
+    # --- REQUESTING_ATTESTATION_CHALLENGE (draft-ietf-oauth-attestation-based-client-auth-07 §8.1)
+
+    def _challenge_endpoint(self) -> str | None:
+        value = (self._as_doc or {}).get("challenge_endpoint")
+        return value if isinstance(value, str) and value else None
+
+    async def _step_requesting_attestation_challenge(self) -> Action | None:
+        endpoint = secure_endpoint(self._challenge_endpoint(), "challenge_endpoint", self.policy)
+        return await self._send(
+            endpoint, lambda _: build_attestation_challenge_request(endpoint), dpop_key=None
+        )
+
+    def _receive_attestation_challenge(self, response: HttpResponse) -> None:
+        self._attestation_challenge = read_attestation_challenge_response(response)
+        self._fire(_E.ATTESTATION_CHALLENGE_RECEIVED)
 
     # --- PUSHING_AUTHORIZATION_REQUEST (RFC 9126) ------------------------------------------------
 
@@ -1650,6 +1672,7 @@ _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]
     _S.DISCOVERING_ISSUER: IssuanceFlow._step_discovering_issuer,
     _S.DISCOVERING_AUTHORIZATION_SERVER: IssuanceFlow._step_discovering_as,
     _S.METADATA_DISCOVERED: IssuanceFlow._step_metadata_discovered,
+    _S.REQUESTING_ATTESTATION_CHALLENGE: IssuanceFlow._step_requesting_attestation_challenge,
     _S.PUSHING_AUTHORIZATION_REQUEST: IssuanceFlow._step_pushing,
     _S.AWAITING_AUTHORIZATION: IssuanceFlow._step_awaiting_authorization,
     _S.REQUESTING_TOKEN: IssuanceFlow._step_requesting_token,
@@ -1671,6 +1694,7 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.RESOLVING_OFFER: IssuanceFlow._receive_offer,
     _S.DISCOVERING_ISSUER: IssuanceFlow._receive_issuer_metadata,
     _S.DISCOVERING_AUTHORIZATION_SERVER: IssuanceFlow._receive_as_metadata,
+    _S.REQUESTING_ATTESTATION_CHALLENGE: IssuanceFlow._receive_attestation_challenge,
     _S.PUSHING_AUTHORIZATION_REQUEST: IssuanceFlow._receive_par,
     _S.REQUESTING_TOKEN: IssuanceFlow._receive_token,
     _S.REQUESTING_NONCE: IssuanceFlow._receive_nonce,

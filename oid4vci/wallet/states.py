@@ -12,6 +12,9 @@ these rules before changing a row:
   out exactly one
   :class:`~oid4vci.wallet.actions.SendRequest` and waits for its response; the response's
   meaning is the event.
+* ``REQUESTING_ATTESTATION_CHALLENGE`` fetches a challenge from the AS's
+  ``challenge_endpoint`` once, before the first request that carries a wallet attestation, and
+  goes back to ``METADATA_DISCOVERED``.
 * ``METADATA_DISCOVERED`` and ``ISSUING`` send nothing: they are where the flow decides
   what comes next (which grant; the next credential request, a poll, or done).
 * ``AWAITING_AUTHORIZATION`` (the browser hop) and ``DEFERRED`` (polling budget spent) wait
@@ -85,6 +88,7 @@ class FlowState(enum.Enum):
     DISCOVERING_ISSUER = "discovering_issuer"
     DISCOVERING_AUTHORIZATION_SERVER = "discovering_authorization_server"
     METADATA_DISCOVERED = "metadata_discovered"
+    REQUESTING_ATTESTATION_CHALLENGE = "requesting_attestation_challenge"
     PUSHING_AUTHORIZATION_REQUEST = "pushing_authorization_request"
     AWAITING_AUTHORIZATION = "awaiting_authorization"
     REQUESTING_TOKEN = "requesting_token"
@@ -116,6 +120,8 @@ class Event(enum.Enum):
     ISSUER_METADATA_RECEIVED = "issuer_metadata_received"
     AS_METADATA_RECEIVED = "as_metadata_received"
     # the grant
+    ATTESTATION_CHALLENGE_NEEDED = "attestation_challenge_needed"
+    ATTESTATION_CHALLENGE_RECEIVED = "attestation_challenge_received"
     PRE_AUTHORIZED_CODE_GRANT = "pre_authorized_code_grant"
     AUTHORIZATION_REQUEST_PUSHABLE = "authorization_request_pushable"
     AUTHORIZATION_URL_READY = "authorization_url_ready"
@@ -191,6 +197,13 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
         _S.DISCOVERING_AUTHORIZATION_SERVER, limit=1
     ),
     (_S.DISCOVERING_AUTHORIZATION_SERVER, _E.AS_METADATA_RECEIVED): Rule(_S.METADATA_DISCOVERED),
+    # --- wallet attestation challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8.1)
+    (_S.METADATA_DISCOVERED, _E.ATTESTATION_CHALLENGE_NEEDED): Rule(
+        _S.REQUESTING_ATTESTATION_CHALLENGE
+    ),
+    (_S.REQUESTING_ATTESTATION_CHALLENGE, _E.ATTESTATION_CHALLENGE_RECEIVED): Rule(
+        _S.METADATA_DISCOVERED
+    ),
     # --- the grant (OID4VCI 1.0 §5, §6; RFC 9126 PAR; RFC 7636 PKCE) ----------------------
     (_S.METADATA_DISCOVERED, _E.PRE_AUTHORIZED_CODE_GRANT): Rule(_S.REQUESTING_TOKEN),
     (_S.METADATA_DISCOVERED, _E.AUTHORIZATION_REQUEST_PUSHABLE): Rule(

@@ -62,6 +62,7 @@ __all__ = [
     "authorization_code_grant",
     "authorization_header",
     "authorization_request_params",
+    "build_attestation_challenge_request",
     "build_authorization_url",
     "build_credential_request",
     "build_deferred_credential_request",
@@ -77,6 +78,7 @@ __all__ = [
     "is_use_dpop_nonce",
     "parse_www_authenticate",
     "pre_authorized_grant",
+    "read_attestation_challenge_response",
     "read_authorization_callback",
     "read_credential_response",
     "read_deferred_credential_response",
@@ -284,6 +286,24 @@ def authorization_request_params(
     if resource is not None:
         params["resource"] = resource
     return params
+
+
+def build_attestation_challenge_request(challenge_endpoint: str) -> HttpRequest:
+    """A request for a wallet attestation challenge: ``POST``, no body
+    (draft-ietf-oauth-attestation-based-client-auth-07 §8.1)."""
+    return HttpRequest(method="POST", url=challenge_endpoint, headers=_json_headers(), body=b"")
+
+
+def read_attestation_challenge_response(response: HttpResponse) -> str:
+    """The ``attestation_challenge`` of a 200 challenge answer (a non-empty string of at most
+    1024 characters, draft-ietf-oauth-attestation-based-client-auth-07 §8.1)."""
+    body = read_json_object(response, AuthorizationError)
+    challenge = body.get("attestation_challenge")
+    if not isinstance(challenge, str) or not challenge or len(challenge) > 1024:
+        raise WireFormatError(
+            "must be a non-empty string of at most 1024 characters", path="attestation_challenge"
+        )
+    return challenge
 
 
 def build_par_request(

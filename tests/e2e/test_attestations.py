@@ -13,7 +13,7 @@ from oid4vci.attestation import (
     CLIENT_ATTESTATION_POP_HEADER,
     KEY_ATTESTATION_TYP,
 )
-from oid4vci.errors import CredentialRequestError, MetadataError, TokenError
+from oid4vci.errors import CredentialRequestError, MetadataError, TokenError, WireFormatError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.as_metadata import create_as_metadata
 from oid4vci.issuer.metadata import create_issuer_metadata
@@ -335,10 +335,36 @@ async def test_issuer_requiring_challenges(clock: FakeClock, grant: str) -> None
     recorder, client = wallet(issuer, clock, make_provider(pki, clock), par="always")
     if grant == "pre_auth":
         result = await client.accept_offer(issuer.links["pre_auth"])
-        assert recorder.paths().count("/token") == 2  # the first one fetched the challenge
     else:
         url, pending = await client.authorize(issuer.links["auth_code"], redirect_uri=REDIRECT_URI)
         result = await client.claim(pending, await browser_login(issuer, url))
-        # the challenge from the PAR answer is reused at the token endpoint
-        assert recorder.paths().count("/par") == 2 and recorder.paths().count("/token") == 1
+        assert recorder.paths().count("/par") == 1
     assert len(result.credentials) == 1
+    # one challenge from the challenge_endpoint, used in every PoP (it is still live)
+    paths = recorder.paths()
+    assert paths.count("/challenge") == 1 and paths.count("/token") == 1
+    assert paths.index("/challenge") < paths.index("/token")
+    (challenge,) = {
+        decode_jws(r.headers[CLIENT_ATTESTATION_POP_HEADER]).payload["challenge"]
+        for r in recorder.requests
+        if CLIENT_ATTESTATION_POP_HEADER in r.headers
+    }
+    assert challenge
+
+
+async def test_challenge_endpoint_answer_must_be_a_challenge(clock: FakeClock) -> None:
+    pki = provider_pki()
+    issuer = attested_issuer(clock, pki, key_required=None, challenge=True)
+
+    async def broken(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/challenge"):
+            return HttpResponse.json(200, {"attestation_challenge": 42})
+        return await issuer.handle(request)
+
+    recorder = Recorder({ISSUER: broken})
+    client = Oid4vciClient(
+        recorder, clock=clock, policy=WalletPolicy(attestation_provider=make_provider(pki, clock))
+    )
+    with pytest.raises(WireFormatError, match="attestation_challenge"):
+        await client.accept_offer(issuer.links["pre_auth"])
+    assert "/token" not in recorder.paths()  # nothing single use was spent
