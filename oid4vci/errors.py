@@ -14,8 +14,10 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
     │   │   ├── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
-    │   │   └── EncryptionError      (oid4vci.jwe) a JWE that does not decrypt or is not allowed, or
-    │   │                            an unencrypted answer where encryption was asked (OID4VCI 1.0 §10)
+    │   │   ├── EncryptionError      (oid4vci.jwe) a JWE that does not decrypt or is not allowed, or
+    │   │   │                        an unencrypted answer where encryption was asked (OID4VCI 1.0 §10)
+    │   │   └── AttestationError     (oid4vci.attestation) a wallet / key attestation refused;
+    │   │                            with an ``AttestationReason``
     │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
     │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
     │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError

@@ -27,6 +27,7 @@ __all__ = [
     "HOST_HELP",
     "LOGIN_HELP",
     "HelpFormatter",
+    "add_attester_options",
     "add_flood_options",
     "add_help_epilog",
     "add_public_url_option",
@@ -254,6 +255,22 @@ def add_flood_options(serve: argparse.ArgumentParser) -> None:
         choices=["x-forwarded-for", "forwarded"],
         default="x-forwarded-for",
         help="the header the trusted proxies write",
+    )
+
+
+def add_attester_options(receive: argparse.ArgumentParser) -> None:
+    """``receive --attester-key`` and ``--attester-chain``: wallet and key attestations minted
+    locally (HAIP 1.0 §4.4.1, §4.5.1) for issuers that require them."""
+    receive.add_argument(
+        "--attester-key",
+        metavar="KEY.jwk",
+        help="private JWK of a wallet provider (attester): send wallet and key attestations "
+        "(needs --attester-chain; --client-id becomes the attested client_id)",
+    )
+    receive.add_argument(
+        "--attester-chain",
+        metavar="CHAIN.pem",
+        help="the attester's certificate chain (PEM, leaf first, without the root)",
     )
 
 

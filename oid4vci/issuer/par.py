@@ -4,7 +4,10 @@ Stages, composed by :func:`handle_par`:
 
 * :func:`parse_par_request` — POST, form-encoded (RFC 9126 §2.1); ``client_id`` required,
   ``request_uri`` refused (RFC 9126 §2.1);
-* :func:`verify_par_request` — the parameters exactly as the authorization endpoint checks them
+* :func:`verify_par_request` — the client's wallet attestation when sent or required
+  (:func:`~oid4vci.issuer.client_attestation.verify_client_authentication`,
+  draft-ietf-oauth-attestation-based-client-auth-07 §6.3; ``client_id`` must equal its
+  ``sub``), the parameters exactly as the authorization endpoint checks them
   (:func:`~oid4vci.issuer.authorization.verify_authorization_request`), and the DPoP binding:
   ``dpop_jkt`` in the body or a ``DPoP`` header proof (RFC 9449 §10.1); both present and
   different → ``invalid_dpop_proof``;
@@ -37,6 +40,7 @@ from oid4vci.issuer.authorization import (
     ParRecord,
     verify_authorization_request,
 )
+from oid4vci.issuer.client_attestation import verify_client_authentication
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.flood_limits import claim_room, refused
 from oid4vci.issuer.responses import json_response
@@ -89,6 +93,9 @@ async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRec
     # (the DPoP proof's jti, then the request itself).
     await claim_room(config, "par")
     params = dict(parsed.params)
+    await verify_client_authentication(
+        parsed.request, config, client_id=params["client_id"], error_cls=AuthorizationError
+    )
     if parsed.request.headers.get_all("DPoP"):
         proof = await verify_dpop_proof(parsed.request, config, htu=config.endpoint("par"))
         body_jkt = params.get("dpop_jkt")

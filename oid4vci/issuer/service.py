@@ -72,6 +72,7 @@ from oid4vci.errors import (
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.as_metadata import handle_as_metadata
 from oid4vci.issuer.authorization import handle_authorization
+from oid4vci.issuer.client_attestation import handle_challenge
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.credential import handle_credential
 from oid4vci.issuer.deferred import (
@@ -535,5 +536,6 @@ _ENDPOINT_ROUTES: dict[str, _Route] = {
 _AS_ENDPOINT_ROUTES: dict[str, _Route] = {
     "token": _Route(name="token", methods=_POST, endpoint=handle_token),
     "par": _Route(name="par", methods=_POST, endpoint=handle_par),
+    "challenge": _Route(name="challenge", methods=_POST, endpoint=handle_challenge),
     "authorize": _Route(name="authorize", methods=("GET", "POST"), endpoint=handle_authorization),
 }

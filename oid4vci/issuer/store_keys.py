@@ -23,6 +23,7 @@ prefix                     owner (writes it)       TTL                          
 ``grant_revoked:``         access_token            ``access_token_ttl``                             no
 ``dpop-jti:``              access_token (DPoP)     ``dpop_max_age`` + 60 s                          yes
 ``c_nonce_used:``          nonce (redemption)      the nonce's remaining life (≤ ``c_nonce_ttl``)   yes
+``attest_pop_jti:``        client_attestation      ``attestation.pop_max_age`` + 2 × ``clock_skew`` yes
 ``deferred:``              credential → deferred   :data:`DEFERRED_TTL` (24 h)                      yes
 ``notification:``          notification            max(``access_token_ttl``, 1 h)                   no
 ``status_current:``        status_list             until the current list's end                     no
@@ -75,6 +76,7 @@ __all__ = [
     "STATUS_KEYS",
     "StoreKey",
     "access_token_key",
+    "attestation_pop_jti_key",
     "authorization_code_key",
     "authorization_code_used_key",
     "c_nonce_used_key",
@@ -210,6 +212,22 @@ C_NONCE = StoreKey(
     single_use=True,
     ttl=lambda c: c.c_nonce_ttl,
 )
+
+
+def _pop_window(config: IssuerConfig) -> float:
+    from oid4vci.issuer.config import AttestationSettings
+
+    settings = config.attestation or AttestationSettings()
+    return settings.pop_max_age + 2 * settings.clock_skew
+
+
+ATTESTATION_POP_JTI = StoreKey(
+    prefix="attest_pop_jti:",
+    owner="client_attestation (PAR and token endpoints)",
+    holds="true (the Client Attestation PoP jti replay cache, add_if_absent)",
+    single_use=True,
+    ttl=_pop_window,
+)
 DEFERRED = StoreKey(
     prefix="deferred:",
     owner="credential -> deferred",
@@ -301,6 +319,7 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         GRANT_REVOKED,
         DPOP_JTI,
         C_NONCE,
+        ATTESTATION_POP_JTI,
         DEFERRED,
         NOTIFICATION,
         *STATUS_KEYS,
@@ -368,6 +387,12 @@ def dpop_jti_prefix() -> str:
 def c_nonce_used_key(nonce_id: str) -> str:
     """``c_nonce_used:<id>``: a redeemed ``c_nonce`` (``id`` = its random part, base64url)."""
     return C_NONCE.key(nonce_id)
+
+
+def attestation_pop_jti_key(client_id: str, jti: str) -> str:
+    """``attest_pop_jti:<sha256 of client_id and jti>`` (client-chosen values, hashed)."""
+    digest = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
+    return ATTESTATION_POP_JTI.key(digest)
 
 
 def deferred_key(transaction_id: str) -> str:

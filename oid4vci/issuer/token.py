@@ -4,7 +4,9 @@ Stages, composed by :func:`handle_token`:
 
 * :func:`parse_token_request` — POST, form-encoded, size, ``grant_type`` (RFC 6749 §4.1.3,
   OID4VCI 1.0 §6.1);
-* :func:`verify_token_request` — the DPoP proof (RFC 9449 §5) and the grant:
+* :func:`verify_token_request` — the client's wallet attestation
+  (:func:`~oid4vci.issuer.client_attestation.verify_client_authentication`,
+  draft-ietf-oauth-attestation-based-client-auth-07 §6.2), the DPoP proof (RFC 9449 §5) and the grant:
   :func:`verify_pre_authorized_code` (single use, ``tx_code`` attempts limited) or
   :func:`verify_authorization_code` (PKCE RFC 7636 §4.6, client, redirect URI, ``dpop_jkt``);
 * :func:`create_token_response` — the access token and the 200 body (RFC 6749 §5.1,
@@ -46,6 +48,10 @@ from oid4vci.issuer.access_token import (
     create_access_token,
     revoke_grant,
     verify_dpop_proof,
+)
+from oid4vci.issuer.client_attestation import (
+    use_attestation_challenge_response,
+    verify_client_authentication,
 )
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
 from oid4vci.issuer.flood_limits import refused
@@ -381,10 +387,20 @@ def _include_details(config: IssuerConfig, used: bool) -> bool:
 
 
 async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> VerifiedTokenRequest:
-    """Verify the DPoP proof and the grant; returns what the token will allow.
+    """Verify the client's wallet attestation (when sent or required), the DPoP proof and the
+    grant; returns what the token will allow.
 
     Raises :class:`TokenError` (RFC 6749 §5.2) or :class:`~oid4vci.errors.DpopError`.
     """
+    attested = await verify_client_authentication(
+        parsed.request,
+        config,
+        client_id=parsed.params.get("client_id") or None,
+        error_cls=TokenError,
+    )
+    if attested is not None:
+        # The authenticated client is the attestation's sub (equal to any client_id sent).
+        parsed = attrs.evolve(parsed, params={**parsed.params, "client_id": attested.client_id})
     proof = await _dpop(parsed, config)
     params = parsed.params
     jkt = proof.jkt if proof is not None else None
@@ -461,8 +477,11 @@ async def create_token_response(
 
 
 def error_response(err: ProtocolError) -> HttpResponse:
-    """:func:`create_error_response`, plus ``Allow: POST`` on a 405 (token and PAR endpoints)."""
-    return with_allow(create_error_response(err), ("POST",))
+    """:func:`create_error_response`, plus ``Allow: POST`` on a 405 and the
+    ``OAuth-Client-Attestation-Challenge`` of ``use_attestation_challenge`` (token and PAR
+    endpoints)."""
+    response = with_allow(create_error_response(err), ("POST",))
+    return use_attestation_challenge_response(err, response)
 
 
 async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig) -> HttpResponse:

@@ -46,6 +46,7 @@ from oid4vci.versions import SpecVersion
 from tests.conftest import FakeClock
 from tests.issuer import (
     test_authorization,
+    test_client_attestation,
     test_deferred_notification,
     test_flood_limits,
     test_offers,
@@ -622,6 +623,7 @@ async def test_every_key_the_issuer_uses_is_in_the_schema(monkeypatch: pytest.Mo
         test_deferred_notification.test_notification_flow,
         test_status_list.status_flow,
         test_flood_limits.test_over_the_limit_is_429_with_retry_after,
+        test_client_attestation.attested_token_flow,
     ]
     for flow in flows:
         await flow(FakeClock())
