@@ -27,10 +27,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long checks: 500 concurrent wallets (one process; two workers on Redis) and the long fuzz
+# The long checks: 500 concurrent wallets (one process; two workers on Redis), a flood against
+# `oid4vci serve` while 50 wallets run whole flows, and the long fuzz
 # profile (run by .ci/run).
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow tests/hostile_issuer/test_races.py tests/stores/test_scale.py
+	$(BIN)/python -m pytest -m slow tests/hostile_issuer/test_races.py tests/stores/test_scale.py \
+		tests/security/test_flood_served.py
 	OID4VCI_FUZZ=long $(BIN)/python -m pytest \
 		tests/security/test_fuzz_issuer.py tests/hostile_issuer/test_fuzz_wallet.py \
 		tests/wallet/test_flow_property.py

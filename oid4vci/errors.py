@@ -16,8 +16,10 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
     │   │   ├── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
-    │   │   └── EncryptionError      (oid4vci.jwe) a JWE that does not decrypt or is not allowed, or
-    │   │                            an unencrypted answer where encryption was asked (OID4VCI 1.0 §10)
+    │   │   ├── EncryptionError      (oid4vci.jwe) a JWE that does not decrypt or is not allowed, or
+    │   │   │                        an unencrypted answer where encryption was asked (OID4VCI 1.0 §10)
+    │   │   └── AttestationError     (oid4vci.attestation) a wallet / key attestation refused;
+    │   │                            with an ``AttestationReason``
     │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
     │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
     │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
@@ -42,6 +44,7 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   └── DpopError                ``invalid_dpop_proof`` and ``use_dpop_nonce``
     ├── StoreError                   the issuer's Store refused an operation
     │   ├── StoreFullError
+    │   │   └── QuotaExceededError   one purpose's entries are at their quota (the rest have room)
     │   └── StoreUnavailableError    the store did not answer in time or cannot be reached (Redis down)
     └── TransportError               the request did not complete
         ├── TransportTimeout
@@ -89,6 +92,7 @@ __all__ = [
     "OfferError",
     "Oid4vciError",
     "ProtocolError",
+    "QuotaExceededError",
     "RedirectRefused",
     "ResponseTooLarge",
     "StateError",
@@ -291,6 +295,18 @@ class StoreError(Oid4vciError):
 
 class StoreFullError(StoreError):
     """The store is at capacity and refuses rather than evicting live entries (retry later)."""
+
+
+class QuotaExceededError(StoreFullError):
+    """One purpose (offer template fetches, PAR, authorization requests) used up its quota.
+
+    Raised by :func:`oid4vci.issuer.flood_limits.claim_room` so that a flood of one kind of
+    entry cannot take the room other entries need; ``purpose`` names the quota.
+    """
+
+    def __init__(self, purpose: str) -> None:
+        self.purpose = purpose
+        super().__init__(f"the store's quota for {purpose} is used up; retry later")
 
 
 class StoreUnavailableError(StoreError):

@@ -38,7 +38,8 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 """The statuses that are redirects (RFC 9110 §15.4): never followed on API calls."""
 
 RequestDict = Mapping[str, Any]
-"""A framework-neutral request: ``{"method", "url", "headers", "body"}``."""
+"""A framework-neutral request: ``{"method", "url", "headers", "body"}`` and optionally
+``"client_address"`` (the IP address of the TCP peer, as the server adapter saw it)."""
 ResponseDict = dict[str, Any]
 """A framework-neutral response: ``{"status", "headers", "body"}``."""
 
@@ -222,12 +223,20 @@ def _parse_form(body: bytes) -> dict[str, str]:
 
 @attrs.frozen(kw_only=True, repr=False)
 class HttpRequest:
-    """An HTTP request as a value. ``repr`` shows method and URL without the query."""
+    """An HTTP request as a value. ``repr`` shows method and URL without the query.
+
+    ``client_address`` is the IP address of the TCP peer that sent the request, filled in by
+    the server adapters (aiohttp, ASGI) for the issuer's per-client rate limits; ``None`` when
+    unknown (requests built by a wallet, the in-memory transport). ``Forwarded`` /
+    ``X-Forwarded-For`` are never folded in here: the issuer reads them only from a configured
+    proxy (:mod:`oid4vci.issuer.client_address`).
+    """
 
     method: str = attrs.field(converter=_upper)
     url: str
     headers: Headers = attrs.field(factory=Headers, converter=_headers)
     body: bytes = attrs.field(default=b"", converter=_body)
+    client_address: str | None = None
 
     @classmethod
     def json(
@@ -261,26 +270,35 @@ class HttpRequest:
         return _parse_form(self.body)
 
     def to_dict(self) -> dict[str, Any]:
-        """The framework-neutral dict form ``{"method", "url", "headers", "body"}``."""
-        return {
+        """The framework-neutral dict form ``{"method", "url", "headers", "body"}`` (and
+        ``"client_address"`` when known)."""
+        out: dict[str, Any] = {
             "method": self.method,
             "url": self.url,
             "headers": self.headers.to_dict(),
             "body": self.body,
         }
+        if self.client_address is not None:
+            out["client_address"] = self.client_address
+        return out
 
     @classmethod
     def from_dict(cls, data: RequestDict) -> HttpRequest:
-        """Build from a plain request dict; ``headers`` and ``body`` may be absent."""
+        """Build from a plain request dict; ``headers``, ``body`` and ``client_address`` may
+        be absent."""
         method = data.get("method")
         url = data.get("url")
         if not isinstance(method, str) or not isinstance(url, str):
             raise WireFormatError("request dict needs str 'method' and 'url'")
+        address = data.get("client_address")
+        if address is not None and not isinstance(address, str):
+            raise WireFormatError("request dict 'client_address' must be a str")
         return cls(
             method=method,
             url=url,
             headers=data.get("headers"),
             body=data.get("body") or b"",
+            client_address=address,
         )
 
     @classmethod

@@ -75,7 +75,18 @@ SECRET_MEMBERS: Final = frozenset(
     }
 )
 _SECRET_HEADERS: Final = frozenset(
-    {"authorization", "dpop", "dpop-nonce", "cookie", "set-cookie", "proxy-authorization"}
+    {
+        "authorization",
+        "dpop",
+        "dpop-nonce",
+        "cookie",
+        "set-cookie",
+        "proxy-authorization",
+        # wallet attestation (draft-ietf-oauth-attestation-based-client-auth-07 §6.1)
+        "oauth-client-attestation",
+        "oauth-client-attestation-pop",
+        "oauth-client-attestation-challenge",
+    }
 )
 _URL_HEADERS: Final = frozenset({"location", "content-location", "referer"})
 #: The longest body text shown (redacted bodies are cut after this many characters).

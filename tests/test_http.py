@@ -257,3 +257,13 @@ def test_transport_protocol_is_runtime_checkable() -> None:
 
     assert isinstance(Dummy(), Transport)
     assert not isinstance(object(), Transport)
+
+
+def test_client_address_round_trips_through_request_dicts() -> None:
+    request = HttpRequest(method="POST", url="https://i.example/nonce", client_address="192.0.2.1")
+    data = request.to_dict()
+    assert data["client_address"] == "192.0.2.1"
+    assert HttpRequest.from_dict(data) == request
+    assert "client_address" not in HttpRequest(method="GET", url="https://i.example/").to_dict()
+    with pytest.raises(WireFormatError):
+        HttpRequest.from_dict({"method": "GET", "url": "https://i.example/", "client_address": 1})

@@ -85,3 +85,17 @@ def test_mdoc_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(lines) == 2, lines
     assert all(line.startswith("mso_mdoc org.iso.18013.5.1.mDL 1815-12-10 ") for line in lines)
     assert len({line.split()[-1] for line in lines}) == 2  # two holder keys
+
+
+def test_flood_limits_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = python_block_after("### What an unauthenticated client can cost")
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "\n"  # no refusals yet: an empty exposition
+
+
+def test_attestation_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The "High assurance (HAIP)" example: wallet and key attestations, both roles."""
+    code = python_block_after("### Attestations")
+    assert "anyio.run(main)" in code
+    exec(compile(code, "README attestations", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.count("Alice") == 2

@@ -268,7 +268,9 @@ async def _to_http_request(request: web.Request, max_body_size: int) -> HttpRequ
     except (TypeError, ValueError):
         return _to_aiohttp_response(json_error(400, "invalid_request", "invalid header"))
     url = f"{request.scheme}://{host}{request.raw_path}"
-    return HttpRequest(method=request.method, url=url, headers=headers, body=body)
+    return HttpRequest(
+        method=request.method, url=url, headers=headers, body=body, client_address=request.remote
+    )
 
 
 def _to_aiohttp_response(response: HttpResponse) -> web.Response:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -124,6 +124,14 @@ def _response_headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def _client_address(scope: Mapping[str, Any]) -> str | None:
+    """The peer's host from the ASGI scope's ``client`` (``None`` when the server gives none)."""
+    client = scope.get("client")
+    if isinstance(client, list | tuple) and client and isinstance(client[0], str):
+        return client[0]
+    return None
+
+
 async def _respond(send: Send, response: HttpResponse) -> None:
     await send(
         {
@@ -220,7 +228,13 @@ def asgi_app(
         method = str(scope.get("method", "GET"))
         started = time.monotonic()
         try:
-            request = HttpRequest(method=method, url=url, headers=headers, body=b"".join(chunks))
+            request = HttpRequest(
+                method=method,
+                url=url,
+                headers=headers,
+                body=b"".join(chunks),
+                client_address=_client_address(scope),
+            )
             response = await handle(request)
             if not isinstance(response, HttpResponse):
                 raise ArgumentTypeError(f"handler returned {type(response).__name__}")

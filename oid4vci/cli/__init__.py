@@ -24,6 +24,8 @@ from .options import (
     HOST_HELP,
     LOGIN_HELP,
     HelpFormatter,
+    add_attester_options,
+    add_flood_options,
     add_help_epilog,
     add_public_url_option,
     add_receive_wait_options,
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
     serve.add_argument("--port", type=port_value, default=0, help="0 picks a free port")
     add_public_url_option(serve)
+    add_flood_options(serve)
     serve.add_argument(
         "--spec",
         default="1.0",
@@ -92,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--out", metavar="DIR", help="write the credentials to DIR")
     receive.add_argument("--client-id", default="oid4vci-cli", help="OAuth client_id to use")
     add_receive_wait_options(receive)
+    add_attester_options(receive)
 
     status = sub.add_parser("status", help="check a saved credential's status (revoked?)")
     add_help_epilog(status)

@@ -14,6 +14,7 @@ import time
 
 from oid4vci.versions import SpecVersion
 
+from .options import DEFAULT_SERVE_RATE_LIMIT, flood_limits_from, rate_limit_value
 from .receive import ReceiveOutcome, claims_json, receive
 from .serve import running_demo_issuer
 
@@ -95,7 +96,8 @@ async def run_demo(args: argparse.Namespace) -> int:
 
 
 async def _run(spec: SpecVersion, results: list[bool]) -> int:
-    async with running_demo_issuer(spec=spec) as server:
+    limits = flood_limits_from(rate_limit_value(DEFAULT_SERVE_RATE_LIMIT), [], "x-forwarded-for")
+    async with running_demo_issuer(spec=spec, flood_limits=limits) as server:
         line = server.ready_line()
         _rule("issuer")
         print(f"   {'issuer':18} {line['issuer']} (publishing {spec.value} metadata)")

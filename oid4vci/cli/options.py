@@ -10,26 +10,38 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
+from collections.abc import Sequence
 from importlib import metadata
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .exits import EXIT_CODES_HELP, EXIT_USAGE, CliError
 
+if TYPE_CHECKING:
+    from oid4vci.issuer.flood_limits import FloodLimits
+
 __all__ = [
     "DEFAULT_CALLBACK_TIMEOUT",
+    "DEFAULT_SERVE_RATE_LIMIT",
     "HOST_HELP",
     "LOGIN_HELP",
     "HelpFormatter",
+    "add_attester_options",
+    "add_flood_options",
     "add_help_epilog",
     "add_public_url_option",
     "add_receive_wait_options",
     "batch_value",
     "check_serve_address",
+    "flood_limits_from",
     "is_loopback_host",
     "login_value",
     "port_value",
     "public_url_value",
+    "rate_limit_value",
     "timeout_value",
+    "trusted_proxy_value",
     "version_text",
 ]
 
@@ -172,6 +184,93 @@ def add_public_url_option(serve: argparse.ArgumentParser) -> None:
         default=None,
         help="the https URL of a TLS-terminating proxy in front of this server: the issuer "
         "identifier and every URL it publishes use it",
+    )
+
+
+#: ``serve``'s rate limit unless ``--rate-limit`` says otherwise (requests/s, burst).
+DEFAULT_SERVE_RATE_LIMIT = "10/40"
+
+
+def rate_limit_value(text: str) -> tuple[float, int] | None:
+    """``RATE/BURST`` (``10/40``: 40 at once, then 10 a second per client) or ``off``."""
+    if text.strip().lower() == "off":
+        return None
+    rate_text, sep, burst_text = text.partition("/")
+    try:
+        rate = float(rate_text)
+        burst = int(burst_text) if sep else max(1, math.ceil(rate))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected RATE/BURST such as 10/40 (requests per second, burst) or off"
+        ) from None
+    if not math.isfinite(rate) or rate <= 0 or burst < 1:
+        raise argparse.ArgumentTypeError("the rate must be above 0 and the burst at least 1")
+    return rate, burst
+
+
+def trusted_proxy_value(text: str) -> str:
+    """An IP address or network (``10.0.0.0/8``) of a proxy whose forwarding header counts."""
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected an IP address or network such as 10.0.0.0/8"
+        ) from None
+    return text.strip()
+
+
+def flood_limits_from(
+    rate_limit: Sequence[float] | None, trusted_proxies: Sequence[str], forwarded_header: str
+) -> FloodLimits:
+    """The demo issuer's :class:`~oid4vci.issuer.flood_limits.FloodLimits` from the options."""
+    from oid4vci.issuer.flood_limits import FloodLimits, RateLimit
+
+    rate = None
+    if rate_limit is not None:
+        rate = RateLimit(rate=float(rate_limit[0]), burst=int(rate_limit[1]))
+    header: Any = forwarded_header
+    return FloodLimits(rate_limit=rate, trusted_proxies=trusted_proxies, forwarded_header=header)
+
+
+def add_flood_options(serve: argparse.ArgumentParser) -> None:
+    """``serve --rate-limit``, ``--trusted-proxy`` and ``--forwarded-header``."""
+    serve.add_argument(
+        "--rate-limit",
+        type=rate_limit_value,
+        default=rate_limit_value(DEFAULT_SERVE_RATE_LIMIT),
+        metavar="RATE/BURST",
+        help="per client address and endpoint (nonce, offer templates, PAR, authorize, token): "
+        f"BURST at once, then RATE a second; 'off' for none (default {DEFAULT_SERVE_RATE_LIMIT})",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        type=trusted_proxy_value,
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarding header names the client (repeatable)",
+    )
+    serve.add_argument(
+        "--forwarded-header",
+        choices=["x-forwarded-for", "forwarded"],
+        default="x-forwarded-for",
+        help="the header the trusted proxies write",
+    )
+
+
+def add_attester_options(receive: argparse.ArgumentParser) -> None:
+    """``receive --attester-key`` and ``--attester-chain``: wallet and key attestations minted
+    locally (HAIP 1.0 §4.4.1, §4.5.1) for issuers that require them."""
+    receive.add_argument(
+        "--attester-key",
+        metavar="KEY.jwk",
+        help="private JWK of a wallet provider (attester): send wallet and key attestations "
+        "(needs --attester-chain; --client-id becomes the attested client_id)",
+    )
+    receive.add_argument(
+        "--attester-chain",
+        metavar="CHAIN.pem",
+        help="the attester's certificate chain (PEM, leaf first, without the root)",
     )
 
 

@@ -42,6 +42,7 @@ from .options import DEFAULT_CALLBACK_TIMEOUT
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from oid4vci.attestation import AttestationProvider
     from oid4vci.wallet import IssuanceFlow, ReceivedCredential
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "CallbackTimeout",
     "ReceiveOutcome",
     "claims_json",
+    "load_attester",
     "load_trust_anchor_files",
     "prepare_out",
     "print_summary",
@@ -252,6 +254,7 @@ async def receive(
     wait_seconds: float = DEFAULT_CALLBACK_TIMEOUT,
     on_authorize: AuthorizeNotice | None = None,
     open_browser: bool = False,
+    attestation_provider: AttestationProvider | None = None,
     trust_anchors: Sequence[x509.Certificate] = (),
 ) -> ReceiveOutcome:
     """Run the whole wallet side for one offer; never raises for protocol failures.
@@ -262,6 +265,7 @@ async def receive(
     A code-flow offer uses ``login`` (``USER:PASS``: the scripted login of test issuers) or,
     without it, waits up to ``wait_seconds`` on a loopback redirect URI for the browser
     (``on_authorize`` is told the authorization URL first; ``open_browser`` tries to open it).
+    ``attestation_provider`` supplies wallet and key attestations (``--attester-key``).
     """
     from oid4vci.transports.aiohttp import AiohttpTransport
     from oid4vci.wallet import Oid4vciClient, WalletPolicy
@@ -275,7 +279,11 @@ async def receive(
     outcome = ReceiveOutcome()
     try:
         async with AiohttpTransport(allow_insecure_loopback=True) as transport:
-            policy = WalletPolicy(allow_insecure_loopback=True, trust_anchors=trust_anchors)
+            policy = WalletPolicy(
+                allow_insecure_loopback=True,
+                attestation_provider=attestation_provider,
+                trust_anchors=trust_anchors,
+            )
             client = Oid4vciClient(transport, policy=policy)
             offer = await client.parse_offer(offer_text)
             step(
@@ -332,6 +340,49 @@ async def receive(
     except Oid4vciError as exc:
         outcome.fail(describe_error(exc))
     return outcome
+
+
+def load_attester(
+    key_path: str | None, chain_path: str | None, client_id: str
+) -> AttestationProvider | None:
+    """A :class:`~oid4vci.attestation.LocalAttestationProvider` from ``--attester-key`` (a
+    private JWK) and ``--attester-chain`` (PEM), or ``None`` without them; checked before
+    anything is sent. Raises :class:`CliError` (exit 2) saying what is wrong."""
+    from oid4vci.attestation import LocalAttestationProvider
+
+    if key_path is None and chain_path is None:
+        return None
+    if key_path is None or chain_path is None:
+        raise CliError(
+            "--attester-key and --attester-chain go together; give both or neither", EXIT_USAGE
+        )
+    try:
+        key = json.loads(Path(key_path).read_text(encoding="utf-8"))
+        chain = Path(chain_path).read_bytes()
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise CliError(
+            f"cannot read the attester files ({reason}); check --attester-key and --attester-chain",
+            EXIT_USAGE,
+        ) from None
+    except ValueError:
+        raise CliError(
+            f"--attester-key {key_path} is not a JSON JWK; give the attester's private JWK",
+            EXIT_USAGE,
+        ) from None
+    try:
+        if not isinstance(key, dict) or "d" not in key:
+            raise CliError(
+                f"--attester-key {key_path} is not a private JWK (no 'd'); give the private key",
+                EXIT_USAGE,
+            )
+        return LocalAttestationProvider.from_files(key, chain, client_id=client_id)
+    except Oid4vciError:
+        raise CliError(
+            "the attester key or chain cannot be used (a private EC/OKP JWK and PEM "
+            "certificates, leaf first, are needed)",
+            EXIT_USAGE,
+        ) from None
 
 
 def prepare_out(directory: str) -> Path:
@@ -448,6 +499,9 @@ async def run_receive(args: argparse.Namespace) -> int:
     """The ``receive`` command."""
     human = not args.json
     out = prepare_out(args.out) if args.out else None
+    attester = load_attester(
+        getattr(args, "attester_key", None), getattr(args, "attester_chain", None), args.client_id
+    )
     anchors = load_trust_anchor_files(getattr(args, "trust_anchors", None) or [])
 
     def on_authorize(url: str, redirect_uri: str, seconds: float) -> None:
@@ -469,6 +523,7 @@ async def run_receive(args: argparse.Namespace) -> int:
         wait_seconds=args.timeout,
         on_authorize=on_authorize,
         open_browser=not args.no_browser and sys.stdin.isatty(),
+        attestation_provider=attester,
         trust_anchors=anchors,
     )
     written: list[Path] = []

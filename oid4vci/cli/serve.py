@@ -93,13 +93,15 @@ async def running_demo_issuer(
     spec: SpecVersion = SpecVersion.V1,
     allow_bearer: bool = False,
     public_url: str | None = None,
+    flood_limits: Any = None,
 ) -> AsyncIterator[DemoServer]:
     """Serve the demo issuer on ``host:port`` (0 = a free port) for the ``async with`` body.
 
     ``public_url`` (https, a TLS-terminating proxy in front) becomes the issuer identifier;
     without it the identifier is ``http://host:port``. The demo page is served at ``/``
     (:mod:`oid4vci.cli.page`), the admin endpoint at ``/admin/status``
-    (:mod:`oid4vci.cli.admin`).
+    (:mod:`oid4vci.cli.admin`). ``flood_limits`` (a
+    :class:`~oid4vci.issuer.flood_limits.FloodLimits`) defaults to the library's.
     """
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.transports.aiohttp import serve
@@ -119,7 +121,12 @@ async def running_demo_issuer(
     async with serve(routed, host=host, port=port) as served:
         listen_url = str(served.base_url).rstrip("/")
         issuer_url = public_url or listen_url
-        demo = build_demo_issuer(issuer_url, published_version=spec, allow_bearer=allow_bearer)
+        demo = build_demo_issuer(
+            issuer_url,
+            published_version=spec,
+            allow_bearer=allow_bearer,
+            flood_limits=flood_limits,
+        )
         token = new_admin_token()
         holder["issuer"] = demo.issuer
         holder["handler"] = admin_handler(
@@ -147,6 +154,7 @@ async def run_serve(args: argparse.Namespace) -> int:
                 spec=spec,
                 allow_bearer=args.allow_bearer,
                 public_url=public_url,
+                flood_limits=_flood_limits(args),
             ) as server:
                 listening = True
                 if args.json:
@@ -162,6 +170,17 @@ async def run_serve(args: argparse.Namespace) -> int:
             raise CliError(listen_failure(args.host, args.port, exc), EXIT_FAILURE) from None
     print("stopped", file=sys.stderr)
     return 0
+
+
+def _flood_limits(args: argparse.Namespace) -> Any:
+    """``--rate-limit``, ``--trusted-proxy`` and ``--forwarded-header`` as FloodLimits."""
+    from .options import DEFAULT_SERVE_RATE_LIMIT, flood_limits_from, rate_limit_value
+
+    return flood_limits_from(
+        getattr(args, "rate_limit", rate_limit_value(DEFAULT_SERVE_RATE_LIMIT)),
+        getattr(args, "trusted_proxy", None) or [],
+        getattr(args, "forwarded_header", "x-forwarded-for"),
+    )
 
 
 def listen_failure(host: str, port: int, exc: OSError) -> str:

@@ -79,6 +79,9 @@ class WorkerSpec:
     log_level: int = logging.WARNING
     nonce_keys: list[str] = attrs.field(repr=False)
     admin_token: str = attrs.field(repr=False, factory=new_admin_token)
+    rate_limit: list[float] | None = None
+    trusted_proxies: list[str] = attrs.field(factory=list)
+    forwarded_header: str = "x-forwarded-for"
     #: The demo mDL's certificates (PEM) and keys (private JWKs), the same for every worker so
     #: all mdocs chain to one IACA root; ``None`` without cbor2.
     mdoc: dict[str, Any] | None = attrs.field(default=None, repr=False)
@@ -214,6 +217,13 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _rate_limit(args: argparse.Namespace) -> list[float] | None:
+    from .options import DEFAULT_SERVE_RATE_LIMIT, rate_limit_value
+
+    value = getattr(args, "rate_limit", rate_limit_value(DEFAULT_SERVE_RATE_LIMIT))
+    return None if value is None else [float(value[0]), float(value[1])]
+
+
 def run_serve_workers(args: argparse.Namespace) -> int:
     """``serve`` with ``--workers`` and/or ``--store``: the parent process; the exit code."""
     from oid4vci.errors import MissingDependencyError, UsageError
@@ -257,6 +267,9 @@ def run_serve_workers(args: argparse.Namespace) -> int:
             log_level=logging.getLogger().getEffectiveLevel(),
             nonce_keys=nonce_keys,
             admin_token=admin_token,
+            rate_limit=_rate_limit(args),
+            trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
+            forwarded_header=getattr(args, "forwarded_header", "x-forwarded-for"),
             mdoc=mdoc,
         )
         for i in range(count)
@@ -355,6 +368,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
     from aiohttp import web
 
     from oid4vci.cli.admin import admin_handler
+    from oid4vci.cli.options import flood_limits_from
     from oid4vci.cli.serve import DemoServer
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.issuer.stateless_nonce import NonceKeys
@@ -371,6 +385,9 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             store=store,
             signer=LocalSigner.from_jwk(spec.signing_jwk),
             nonce_keys=NonceKeys.from_text(spec.nonce_keys),
+            flood_limits=flood_limits_from(
+                spec.rate_limit, spec.trusted_proxies, spec.forwarded_header
+            ),
             mdoc_certificates=_mdoc_certificates(spec.mdoc),
         )
         handler = admin_handler(

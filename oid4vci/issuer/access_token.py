@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
 
@@ -166,13 +166,19 @@ async def is_live_dpop_nonce(nonce: str, config: IssuerConfig) -> bool:
 class _JtiStore:
     """Adapts a :class:`Store` to :class:`oid4vci.dpop.JtiStore` (keys ``dpop-jti:…``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, before: Callable[[], Awaitable[None]] | None = None) -> None:
         self._store = store
+        self._before = before
 
     async def add_if_absent(self, key: str, ttl: float) -> bool:
-        """Record ``key`` for ``ttl`` seconds; False when it was already there (a replay)."""
+        """Record ``key`` for ``ttl`` seconds; False when it was already there (a replay).
+
+        ``before`` (when given) runs first and may refuse the request, so nothing is written.
+        """
         if not key.startswith(store_keys.dpop_jti_prefix()):
             raise UsageError("not a DPoP jti key")
+        if self._before is not None:
+            await self._before()
         return await self._store.add_if_absent(key, True, ttl)
 
 
@@ -183,12 +189,15 @@ async def verify_dpop_proof(
     htu: str | None = None,
     access_token: str | None = None,
     expected_jkt: str | None = None,
+    before_jti: Callable[[], Awaitable[None]] | None = None,
 ) -> DpopProof:
     """Verify the request's DPoP proof with the issuer's policy.
 
     ``htu`` is the public URL of the endpoint (defaults to the request URL); algorithms,
     server nonces (``require_dpop_nonce``), freshness and the ``jti`` replay cache come from
-    ``config``. Raises :class:`~oid4vci.errors.DpopError` (status 400).
+    ``config``. Raises :class:`~oid4vci.errors.DpopError` (status 400). ``before_jti`` runs
+    once the proof is otherwise valid, just before its ``jti`` is recorded; it may raise to
+    refuse the request with nothing written (the token endpoint checks the code there).
     """
     request = HttpRequest.coerce(request)
     target = request if htu is None else attrs.evolve(request, url=htu)
@@ -207,7 +216,7 @@ async def verify_dpop_proof(
         nonce_required=config.require_dpop_nonce,
         check_nonce=check,
         new_nonce=new,
-        jti_store=_JtiStore(config.store),
+        jti_store=_JtiStore(config.store, before_jti),
         max_age=config.dpop_max_age,
         clock=config.clock,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from oid4vci.attestation import ATTEST_JWT_CLIENT_AUTH
 from oid4vci.errors import AuthorizationError, ErrorCode, UsageError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import IssuerConfig
@@ -60,14 +61,31 @@ def create_as_metadata(config: IssuerConfig) -> dict[str, Any]:
     metadata.update(
         {
             "grant_types_supported": grant_types,
-            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_methods_supported": _auth_methods(config),
             "dpop_signing_alg_values_supported": list(config.dpop_algorithms),
             "pre-authorized_grant_anonymous_access_supported": (
                 config.pre_authorized_anonymous_access
             ),
         }
     )
+    settings = config.attestation
+    if settings is not None and settings.client_trust_anchors:
+        # draft-ietf-oauth-attestation-based-client-auth-07 §13.4: both lists when offered.
+        metadata["client_attestation_signing_alg_values_supported"] = list(settings.algorithms)
+        metadata["client_attestation_pop_signing_alg_values_supported"] = list(settings.algorithms)
+        if settings.require_challenge:
+            metadata["challenge_endpoint"] = config.endpoint("challenge")
     return metadata
+
+
+def _auth_methods(config: IssuerConfig) -> list[str]:
+    """``none`` (public clients) and/or ``attest_jwt_client_auth`` (wallet attestation)."""
+    settings = config.attestation
+    if settings is None or not settings.client_trust_anchors:
+        return ["none"]
+    if settings.require_client_attestation:
+        return [ATTEST_JWT_CLIENT_AUTH]
+    return [ATTEST_JWT_CLIENT_AUTH, "none"]
 
 
 async def handle_as_metadata(

@@ -58,7 +58,8 @@ from oid4vci.issuer.config import (
     Respond,
     _str_tuple,
 )
-from oid4vci.issuer.responses import error_page, redirect_response, temporarily_unavailable
+from oid4vci.issuer.flood_limits import claim_room, refused
+from oid4vci.issuer.responses import error_page, redirect_response
 from oid4vci.issuer.token import AuthorizationCodeGrant, store_authorization_code
 from oid4vci.models.authorization import AuthorizationDetail, parse_authorization_details
 
@@ -433,6 +434,7 @@ async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingL
         return create_authorization_error_response(
             err, config, redirect_uri=redirect_uri, state=params.get("state")
         )
+    await claim_room(config, "authorization_request")
     handle = secrets.token_urlsafe(24)
     ttl = store_keys.PENDING_LOGIN.ttl(config)
     pending = attrs.evolve(pending, handle=handle, expires_at=config.clock() + ttl)
@@ -537,5 +539,5 @@ async def handle_authorization(
         return _error_page(err)
     except ProtocolError as err:
         return _error_page(AuthorizationError(err.error, err.error_description, status=err.status))
-    except StoreError:
-        return temporarily_unavailable(html=True)
+    except StoreError as exc:
+        return refused(exc, config, "authorize", html=True)

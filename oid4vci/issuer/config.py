@@ -10,6 +10,8 @@
 * :class:`ExternalAuthorizationServer` — a separate AS whose RFC 9068 JWT access tokens the
   issuer accepts (the built-in token, PAR and authorization endpoints are then off).
 * :class:`ClientPolicy` — registered clients and the rule for unregistered public clients.
+* :class:`AttestationSettings` — wallet attestation (client authentication) and key
+  attestation trust and policy (HAIP 1.0 §4.4.1, §4.5.1).
 * :class:`IssuerConfig` — everything above plus TTLs, DPoP policy and the clock.
 """
 
@@ -28,6 +30,8 @@ from oid4vci._wire import store_record
 from oid4vci.errors import UsageError, ValidationError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.encryption import EncryptionSettings
+from oid4vci.issuer.flood_limits import FloodLimits
+from oid4vci.issuer.refusals import Refusals
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer, jwk_thumbprint
@@ -41,6 +45,8 @@ __all__ = [
     "DEFAULT_DPOP_ALGORITHMS",
     "DEFAULT_PROOF_ALGORITHMS",
     "ENDPOINT_PATHS",
+    "PROOF_TYPES",
+    "AttestationSettings",
     "Authenticated",
     "AuthenticationResult",
     "ClaimsSource",
@@ -71,10 +77,13 @@ ENDPOINT_PATHS: Mapping[str, str] = {
     "token": "/token",
     "authorize": "/authorize",
     "par": "/par",
+    "challenge": "/challenge",
     "offer": "/offers/",
 }
 
 _ONE_YEAR = 365 * 24 * 3600
+#: The key proof types a configuration may accept (OID4VCI 1.0 Appendix F.1, F.3).
+PROOF_TYPES: tuple[str, ...] = ("jwt", "attestation")
 
 
 def _mapping_tuple(value: Iterable[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
@@ -98,6 +107,23 @@ _ISSUABLE_FORMATS = _SD_JWT_FORMATS | {"jwt_vc_json", _MSO_MDOC}
 COSE_ALGORITHMS: Mapping[str, int] = {"ES256": -7, "ES384": -35, "ES512": -36, "EdDSA": -8}
 
 
+def _levels_required(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Converter for ``key_attestations_required``: ``None``, ``{}`` or non-empty level lists."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise UsageError("key_attestations_required must be a mapping")
+    out: dict[str, Any] = {}
+    for name, levels in value.items():
+        if name not in ("key_storage", "user_authentication"):
+            raise UsageError("key_attestations_required takes key_storage, user_authentication")
+        items = [levels] if isinstance(levels, str) else list(levels)
+        if not items or not all(isinstance(item, str) and item for item in items):
+            raise UsageError(f"key_attestations_required.{name} must be a non-empty list")
+        out[name] = items
+    return out
+
+
 @attrs.frozen(kw_only=True)
 class CredentialConfigurationSpec:
     """One credential configuration the issuer offers (SD-JWT VC by default).
@@ -119,6 +145,14 @@ class CredentialConfigurationSpec:
     with ``"credentialSubject"`` (the spec's own spelling); the metadata always writes the full
     path. ``credential_signing_alg`` is ``None`` to use the issuer signer's algorithm.
     ``lifetime`` is the credential validity in seconds.
+
+    ``key_attestations_required`` (OID4VCI 1.0 §12.2.4) demands a key attestation
+    (OID4VCI 1.0 Appendix D) for every bound key: ``{}`` any attestation, or ``key_storage`` /
+    ``user_authentication`` lists of accepted levels (e.g. ``["iso_18045_high"]``); it needs
+    :attr:`IssuerConfig.attestation` with key attestation trust anchors. ``proof_types`` are the
+    accepted proof types: ``jwt`` (with the attestation in its ``key_attestation`` header when
+    required) and/or ``attestation`` (OID4VCI 1.0 Appendix F.3, which needs
+    ``key_attestations_required``).
     """
 
     id: str = attrs.field()
@@ -134,6 +168,10 @@ class CredentialConfigurationSpec:
     )
     credential_signing_alg: str | None = None
     lifetime: int = attrs.field(default=_ONE_YEAR)
+    key_attestations_required: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=_levels_required
+    )
+    proof_types: tuple[str, ...] = attrs.field(default=("jwt",), converter=_str_tuple)
 
     @id.validator
     def _check_id(self, _: attrs.Attribute[str], value: str) -> None:
@@ -144,6 +182,15 @@ class CredentialConfigurationSpec:
     def _check_lifetime(self, _: attrs.Attribute[int], value: int) -> None:
         if value <= 0:
             raise UsageError("lifetime must be positive")
+
+    @proof_types.validator
+    def _check_proof_types(
+        self, _: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+    ) -> None:
+        if not value or any(t not in PROOF_TYPES for t in value) or len(set(value)) != len(value):
+            raise UsageError("proof_types must be distinct values of 'jwt', 'attestation'")
+        if "attestation" in value and self.key_attestations_required is None:
+            raise UsageError("the attestation proof type needs key_attestations_required")
 
     @format.validator
     def _check_format(self, _: attrs.Attribute[str], value: str) -> None:
@@ -443,6 +490,64 @@ class StatusListSettings:
             raise UsageError("path must start and end with '/'")
 
 
+@attrs.frozen(kw_only=True)
+class AttestationSettings:
+    """Wallet attestation (client authentication) and key attestation policy.
+
+    Wallet attestation is OAuth 2.0 Attestation-Based Client Authentication
+    (draft-ietf-oauth-attestation-based-client-auth-07, OID4VCI 1.0 Appendix E, HAIP 1.0
+    §4.4.1): the PAR and token endpoints verify ``OAuth-Client-Attestation`` +
+    ``OAuth-Client-Attestation-PoP`` headers whenever they are sent, and with
+    ``require_client_attestation`` refuse requests without them (``invalid_client``); the AS
+    metadata then lists only ``attest_jwt_client_auth``. ``client_trust_anchors`` are the
+    wallet providers' roots (PEM, DER or certificates); ``key_trust_anchors`` the roots of key
+    attestation signers (OID4VCI 1.0 Appendix D; default: the same as ``client_trust_anchors``).
+
+    ``algorithms`` are accepted for attestations, PoPs and key attestations (HAIP 1.0 §7:
+    ES256 at least); ``clock_skew`` is the leeway for ``exp`` / ``iat``; ``pop_max_age`` the
+    oldest PoP ``iat`` accepted (its ``jti`` is remembered that long, plus ``clock_skew``).
+    ``require_challenge`` demands a server challenge in every PoP
+    (draft-ietf-oauth-attestation-based-client-auth-07 §8): handed out by
+    the ``challenge_endpoint`` (advertised in the AS metadata) and in the
+    ``OAuth-Client-Attestation-Challenge`` header of a ``use_attestation_challenge`` error;
+    challenges are stateless (sealed with the nonce keys) and live ``challenge_ttl`` seconds.
+    """
+
+    client_trust_anchors: tuple[x509.Certificate, ...] = attrs.field(
+        default=(), converter=load_trust_anchors
+    )
+    key_trust_anchors: tuple[x509.Certificate, ...] = attrs.field(
+        default=(), converter=load_trust_anchors
+    )
+    require_client_attestation: bool = False
+    algorithms: tuple[str, ...] = attrs.field(
+        default=("ES256", "ES384", "EdDSA"), converter=_str_tuple
+    )
+    clock_skew: float = 60.0
+    pop_max_age: float = 300.0
+    require_challenge: bool = False
+    challenge_ttl: int = 300
+
+    def __attrs_post_init__(self) -> None:
+        if self.require_challenge and not self.client_trust_anchors:
+            raise UsageError("require_challenge needs client_trust_anchors")
+        if not 0 < self.challenge_ttl <= 3600:
+            raise UsageError("challenge_ttl must be in (0, 3600]")
+        if self.require_client_attestation and not self.client_trust_anchors:
+            raise UsageError("require_client_attestation needs client_trust_anchors")
+        if not 0 <= self.clock_skew <= 600 or not 0 < self.pop_max_age <= 3600:
+            raise UsageError("clock_skew must be in [0, 600] and pop_max_age in (0, 3600]")
+        if not self.algorithms or any(
+            a in ("none", "HS256", "HS384", "HS512") for a in self.algorithms
+        ):
+            raise UsageError("algorithms must be asymmetric JWS algorithms")
+
+    @property
+    def key_anchors(self) -> tuple[x509.Certificate, ...]:
+        """The trust anchors for key attestations (``key_trust_anchors`` or the client ones)."""
+        return self.key_trust_anchors or self.client_trust_anchors
+
+
 def _decoy_range(value: Iterable[int]) -> tuple[int, int]:
     low, high = tuple(value)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
@@ -548,6 +653,25 @@ class IssuerConfig:
     #: every ``credential_response_encryption`` is refused); see
     #: :mod:`oid4vci.issuer.encryption`.
     encryption: EncryptionSettings | None = attrs.field(default=None, repr=False)
+    #: Wallet attestation and key attestation trust and policy (``None``: public clients only,
+    #: key attestations not accepted); see :class:`AttestationSettings`.
+    attestation: AttestationSettings | None = attrs.field(default=None)
+
+    @attestation.validator
+    def _check_attestation(
+        self, _: attrs.Attribute[Any], value: AttestationSettings | None
+    ) -> None:
+        needs_keys = [
+            s.id
+            for s in self.credential_configurations.values()
+            if s.key_attestations_required is not None
+        ]
+        if needs_keys and (value is None or not value.key_anchors):
+            raise UsageError(
+                "key_attestations_required needs attestation=AttestationSettings(...) "
+                "with key trust anchors"
+            )
+
     #: Signs ``mso_mdoc`` credentials (required when a configuration has that format).
     document_signer: DocumentSigner | None = attrs.field(default=None)
 
@@ -569,6 +693,12 @@ class IssuerConfig:
     #: the same :class:`~oid4vci.issuer.stateless_nonce.NonceKeys`, or nonces minted by one
     #: worker are refused by another.
     nonce_keys: NonceKeys = attrs.field(factory=default_nonce_keys, repr=False)
+    #: Limits on what unauthenticated requests may cost: per-client rate limits (off unless
+    #: set) and per-purpose store quotas (on); see :mod:`oid4vci.issuer.flood_limits`.
+    flood_limits: FloodLimits = attrs.field(factory=FloodLimits)
+    #: Where refusals (rate limited, quota, store full) are counted and logged:
+    #: ``Refusals(metrics=<your MetricsHook>)``; see :mod:`oid4vci.issuer.refusals`.
+    refusals: Refusals = attrs.field(factory=Refusals, eq=False, repr=False)
 
     @batch_size.validator
     def _check_batch_size(self, _: attrs.Attribute[int], value: int) -> None:

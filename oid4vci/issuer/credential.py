@@ -17,8 +17,10 @@ Stages, composed by :func:`handle_credential`:
    then :func:`~oid4vci.issuer.encryption.response_encryption` checks the request's
    ``credential_response_encryption`` (``invalid_encryption_parameters``);
 3. :func:`verify_credential_request` verifies every key proof
-   (:func:`~oid4vci.issuer.proof.verify_proof_jwts`, OID4VCI 1.0 §8.2 and Appendix F) and only
-   then uses up the ``c_nonce`` — once per request;
+   (:func:`~oid4vci.issuer.proof.verify_proof_jwts`, OID4VCI 1.0 §8.2 and Appendix F; with key
+   attestations, OID4VCI 1.0 Appendix D, when configured or required, and the ``attestation`` proof type
+   through :func:`~oid4vci.issuer.proof.verify_attestation_proof`) and only then uses up the
+   ``c_nonce`` — once per request;
 4. :func:`create_credential_response` asks the configuration's
    :class:`~oid4vci.issuer.config.ClaimsSource` for the subject's claims; it may raise
    :class:`~oid4vci.issuer.config.DeferIssuance` (→ a deferred transaction, 202, see
@@ -67,14 +69,20 @@ from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
 from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.metadata import credential_key_id
 from oid4vci.issuer.nonce import create_c_nonce, take_c_nonce
 from oid4vci.issuer.notification import create_notification_id
-from oid4vci.issuer.proof import ProofOptions, VerifiedProof, verify_proof_jwts
+from oid4vci.issuer.proof import (
+    KeyAttestationOptions,
+    ProofOptions,
+    VerifiedProof,
+    verify_attestation_proof,
+    verify_proof_jwts,
+)
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.issuer.status_list import allocate_status_entries
@@ -344,8 +352,8 @@ def parse_credential_request(
         raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported")
     if wire.proofs is None:
         raise _error(ErrorCode.INVALID_PROOF, "key proof(s) missing")
-    if wire.proofs.proof_type != "jwt":
-        raise _error(ErrorCode.INVALID_PROOF, "only the jwt proof type is supported")
+    if wire.proofs.proof_type not in spec.proof_types:
+        raise _error(ErrorCode.INVALID_PROOF, "this proof type is not supported here")
     return NormalizedCredentialRequest(
         version=version,
         configuration_id=cid,
@@ -562,22 +570,36 @@ async def verify_credential_request(
     async def take(value: str) -> bool:
         return await take_c_nonce(value, config)
 
+    spec = parsed.configuration
+    settings = config.attestation
     options = ProofOptions(
         audience=config.credential_issuer,
-        algorithms=parsed.configuration.proof_signing_alg_values_supported,
+        algorithms=spec.proof_signing_alg_values_supported,
         nonce_required=True,
         batch_size=1 if parsed.single_proof else config.batch_size,
         clock=config.clock,
         trust_anchors=config.x5c_trust_anchors or None,
+        key_attestation=(
+            KeyAttestationOptions(
+                trust_anchors=settings.key_anchors,
+                required=spec.key_attestations_required,
+                clock_skew=settings.clock_skew,
+            )
+            if settings is not None and settings.key_anchors
+            else None
+        ),
     )
     try:
-        proofs = await verify_proof_jwts(
-            parsed.proofs,
-            options,
-            client_id=context.client_id,
-            anonymous=context.anonymous,
-            consume_nonce=take,
-        )
+        if parsed.proof_type == "attestation":
+            proofs = await verify_attestation_proof(parsed.proofs, options, consume_nonce=take)
+        else:
+            proofs = await verify_proof_jwts(
+                parsed.proofs,
+                options,
+                client_id=context.client_id,
+                anonymous=context.anonymous,
+                consume_nonce=take,
+            )
     except CredentialRequestError as err:
         if parsed.version in _DRAFT_13_14:
             # Draft 13/14 have no invalid_nonce; invalid_proof carries a fresh c_nonce.
@@ -688,8 +710,8 @@ async def handle_credential(
         return encrypt_response(await create_credential_response(verified, config), encryption)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "credential")
     except UnissuableClaimsError as exc:
         # The claims source's fault, not the wallet's (RFC 6749 §5.2 has no better code):
         # 500 ``server_error``; the log names the configuration and rule, never claim values.

@@ -56,12 +56,12 @@ from oid4vci.issuer.credential import (
     credential_response_body,
 )
 from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.notification import create_notification_id
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.models.deferred import (
@@ -284,5 +284,5 @@ async def handle_deferred_credential(
         )
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "deferred")

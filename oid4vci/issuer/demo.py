@@ -55,6 +55,7 @@ from oid4vci.issuer.config import (
     StatusListSettings,
 )
 from oid4vci.issuer.encryption import EncryptionSettings
+from oid4vci.issuer.flood_limits import FloodLimits
 from oid4vci.issuer.offers import OfferTemplate, TxCodeSpec
 from oid4vci.issuer.responses import html_response
 from oid4vci.issuer.service import Issuer
@@ -303,6 +304,7 @@ def build_demo_issuer(
     clock: Callable[[], float] = time.time,
     nonce_keys: NonceKeys | None = None,
     encryption: EncryptionSettings | None = None,
+    flood_limits: FloodLimits | None = None,
     mdoc_certificates: MdocIssuerCertificates | None = None,
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
@@ -310,10 +312,11 @@ def build_demo_issuer(
     ``signer`` defaults to a fresh ES256 key with ``kid`` ``demo-issuer-key``; ``store`` to a
     :class:`MemoryStore` using ``clock``; ``nonce_keys`` to this process's random nonce key
     (workers sharing a store must share one value); ``encryption`` turns on encrypted requests
-    and responses (OID4VCI 1.0 §10). ``mdoc_certificates`` (an IACA + Document Signer pair)
-    signs the mDL; by default a fresh pair is made, and without cbor2 (the ``mdoc`` extra) the
-    demo has no mDL configuration. Workers sharing a store must share one pair, or their mDLs
-    chain to different roots.
+    and responses (OID4VCI 1.0 §10); ``flood_limits`` to the library's (quotas on, no rate
+    limit; ``oid4vci serve`` turns a rate limit on). ``mdoc_certificates`` (an IACA + Document
+    Signer pair) signs the mDL; by default a fresh pair is made, and without cbor2 (the ``mdoc``
+    extra) the demo has no mDL configuration. Workers sharing a store must share one pair, or
+    their mDLs chain to different roots.
     """
     spec = demo_configuration(issuer_url)
     specs = [spec]
@@ -347,6 +350,7 @@ def build_demo_issuer(
         status=StatusListSettings(),
         nonce_keys=nonce_keys if nonce_keys is not None else default_nonce_keys(),
         encryption=encryption,
+        flood_limits=flood_limits if flood_limits is not None else FloodLimits(),
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [

@@ -97,7 +97,8 @@ def _subject_claims(claims: Any) -> list[dict[str, Any]]:
 def credential_configuration_metadata(
     config: IssuerConfig, spec: CredentialConfigurationSpec
 ) -> CredentialConfiguration:
-    """The metadata model of one configuration (key binding by ``jwk`` with ``jwt`` proofs).
+    """The metadata model of one configuration (key binding by ``jwk`` with the configuration's
+    proof types, each with its ``key_attestations_required`` when set, OID4VCI 1.0 §12.2.4).
 
     ``jwt_vc_json`` configurations carry ``credential_definition`` ``{"type": [...]}`` and
     claim paths rooted at ``credentialSubject`` (the Draft 13/14 writer turns those into
@@ -122,9 +123,15 @@ def credential_configuration_metadata(
         cryptographic_binding_methods_supported=("cose_key",) if spec.is_mdoc else ("jwk",),
         credential_signing_alg_values_supported=(config.credential_signing_alg(spec.id),),
         proof_types_supported={
-            "jwt": ProofTypeMetadata(
-                proof_signing_alg_values_supported=tuple(spec.proof_signing_alg_values_supported)
+            proof_type: ProofTypeMetadata(
+                proof_signing_alg_values_supported=tuple(spec.proof_signing_alg_values_supported),
+                key_attestations_required=(
+                    None
+                    if spec.key_attestations_required is None
+                    else dict(spec.key_attestations_required)
+                ),
             )
+            for proof_type in spec.proof_types
         },
         display=tuple(dict(d) for d in spec.display) or None,
         claims=claims or None,

@@ -27,10 +27,10 @@ from oid4vci.http import Headers, HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.access_token import create_dpop_nonce
 from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce, seal_nonce
@@ -118,5 +118,5 @@ async def handle_nonce(request: HttpRequest | RequestDict, config: IssuerConfig)
         return await create_nonce_response(parsed, config)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "nonce")

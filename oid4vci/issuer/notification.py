@@ -38,9 +38,9 @@ from oid4vci.issuer import store_keys
 from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
 from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.responses import (
     create_error_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.models.notification import NotificationRequest
@@ -193,5 +193,5 @@ async def handle_notification(
         )
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("POST",))
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "notification")

@@ -41,10 +41,10 @@ from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.authorization import IssuerStateRecord
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
+from oid4vci.issuer.flood_limits import claim_room, refused
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
@@ -352,7 +352,12 @@ async def create_authorization_code_offer(
 async def create_offer_from_template(
     template: OfferTemplate, config: IssuerConfig, *, options: OfferOptions | None = None
 ) -> CreatedOffer:
-    """A fresh single-use offer made from ``template``."""
+    """A fresh single-use offer made from ``template``.
+
+    Anybody may fetch a template, so each fetch first claims room in the ``offer_template``
+    quota (:func:`~oid4vci.issuer.flood_limits.claim_room`).
+    """
+    await claim_room(config, "offer_template")
     if template.grant == "authorization_code":
         return await create_authorization_code_offer(
             config,
@@ -451,5 +456,5 @@ async def handle_offer(
         return await create_offer_response(offer, config)
     except ProtocolError as err:
         return with_allow(create_error_response(err), ("GET",))
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "offer")

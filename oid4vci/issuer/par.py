@@ -4,7 +4,10 @@ Stages, composed by :func:`handle_par`:
 
 * :func:`parse_par_request` — POST, form-encoded (RFC 9126 §2.1); ``client_id`` required,
   ``request_uri`` refused (RFC 9126 §2.1);
-* :func:`verify_par_request` — the parameters exactly as the authorization endpoint checks them
+* :func:`verify_par_request` — the client's wallet attestation when sent or required
+  (:func:`~oid4vci.issuer.client_attestation.verify_client_authentication`,
+  draft-ietf-oauth-attestation-based-client-auth-07 §6.3; ``client_id`` must equal its
+  ``sub``), the parameters exactly as the authorization endpoint checks them
   (:func:`~oid4vci.issuer.authorization.verify_authorization_request`), and the DPoP binding:
   ``dpop_jkt`` in the body or a ``DPoP`` header proof (RFC 9449 §10.1); both present and
   different → ``invalid_dpop_proof``;
@@ -37,8 +40,10 @@ from oid4vci.issuer.authorization import (
     ParRecord,
     verify_authorization_request,
 )
+from oid4vci.issuer.client_attestation import verify_client_authentication
 from oid4vci.issuer.config import IssuerConfig
-from oid4vci.issuer.responses import json_response, temporarily_unavailable
+from oid4vci.issuer.flood_limits import claim_room, refused
+from oid4vci.issuer.responses import json_response
 from oid4vci.issuer.token import error_response
 
 __all__ = [
@@ -84,7 +89,13 @@ async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRec
     The stored parameters have ``dpop_jkt`` filled in from a ``DPoP`` header proof. Raises
     :class:`AuthorizationError` / :class:`DpopError`.
     """
+    # Anybody may push a request: claim room in the PAR quota before anything is written
+    # (the DPoP proof's jti, then the request itself).
+    await claim_room(config, "par")
     params = dict(parsed.params)
+    await verify_client_authentication(
+        parsed.request, config, client_id=params["client_id"], error_cls=AuthorizationError
+    )
     if parsed.request.headers.get_all("DPoP"):
         proof = await verify_dpop_proof(parsed.request, config, htu=config.endpoint("par"))
         body_jkt = params.get("dpop_jkt")
@@ -116,5 +127,5 @@ async def handle_par(request: HttpRequest | RequestDict, config: IssuerConfig) -
         return await create_par_response(record, config)
     except ProtocolError as err:
         return error_response(err)
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "par")

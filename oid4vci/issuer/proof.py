@@ -1,4 +1,11 @@
-"""Key proofs (the ``jwt`` proof type of OID4VCI 1.0 Appendix F.1), issuer side.
+"""Key proofs (the ``jwt`` and ``attestation`` proof types of OID4VCI 1.0 Appendix F.1, F.3),
+issuer side.
+
+Key attestations (OID4VCI 1.0 Appendix D): with :attr:`ProofOptions.key_attestation` set, a
+``jwt`` proof's ``key_attestation`` header is verified (and required when the configuration has
+``key_attestations_required``) and the proof key must be one of its ``attested_keys``;
+:func:`verify_attestation_proof` checks the ``attestation`` proof type, whose attested keys are
+all bound.
 
 :func:`verify_proof_jwt` checks one ``openid4vci-proof+jwt``; :func:`verify_proof_jwts` checks the
 proofs of one credential request together: every proof is verified first (no state touched), then
@@ -26,6 +33,7 @@ with none configured the leaf key is only bound, like a ``jwk`` header (see
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
@@ -33,6 +41,7 @@ from typing import Any
 import attrs
 from cryptography import x509
 
+from oid4vci.attestation import AttestationError, VerifiedKeyAttestation, verify_key_attestation
 from oid4vci.errors import CredentialRequestError, ErrorCode, JoseError
 from oid4vci.jose import (
     ASYMMETRIC_ALGORITHMS,
@@ -46,10 +55,12 @@ from oid4vci.models import PROOF_TYP
 from oid4vci.x509 import CertificateError, CertificateReason, leaf_public_jwk, verify_x5c_chain
 
 __all__ = [
+    "KeyAttestationOptions",
     "ProofOptions",
     "VerifiedProof",
     "jwk_from_did_jwk",
     "jwk_from_x5c",
+    "verify_attestation_proof",
     "verify_proof_jwt",
     "verify_proof_jwts",
 ]
@@ -72,6 +83,26 @@ def _anchors(
     return None if value is None else tuple(value)
 
 
+def _certificates(value: Sequence[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class KeyAttestationOptions:
+    """How key attestations (OID4VCI 1.0 Appendix D) are checked in proofs.
+
+    ``trust_anchors`` validate the attestation's ``x5c``; ``required`` is the configuration's
+    ``key_attestations_required`` (``None``: a ``jwt`` proof may come without one, and a
+    ``key_attestation`` header that is sent is still verified); ``clock_skew`` is the leeway
+    for ``exp`` / ``iat``. The attestation's ``alg`` must be one of the proof algorithms
+    (OID4VCI 1.0 Appendix F.1, F.3).
+    """
+
+    trust_anchors: tuple[x509.Certificate, ...] = attrs.field(converter=_certificates)
+    required: Mapping[str, Any] | None = None
+    clock_skew: float = 60.0
+
+
 @attrs.frozen(kw_only=True)
 class ProofOptions:
     """How key proofs are verified (OID4VCI 1.0 Appendix F.1 / F.4; Draft 15 §8.2.1.1, §8.2.2).
@@ -79,7 +110,9 @@ class ProofOptions:
     ``audience`` is the Credential Issuer identifier; ``algorithms`` the allow-list (asymmetric
     algorithms only, whatever it says); ``nonce_required`` demands a ``nonce`` claim;
     ``batch_size`` is the most proofs one request may carry; ``max_age`` / ``max_future`` bound
-    ``iat``; ``trust_anchors`` validate an ``x5c`` chain (see :func:`jwk_from_x5c`).
+    ``iat``; ``trust_anchors`` validate an ``x5c`` chain (see :func:`jwk_from_x5c`);
+    ``key_attestation`` says how key attestations are checked (``None``: not accepted, a
+    ``key_attestation`` header is ignored and the proof key bound as usual).
     """
 
     audience: str
@@ -92,6 +125,7 @@ class ProofOptions:
     trust_anchors: tuple[x509.Certificate, ...] | None = attrs.field(
         default=None, converter=_anchors
     )
+    key_attestation: KeyAttestationOptions | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -105,6 +139,7 @@ class VerifiedProof:
     jkt: str
     claims: dict[str, Any] = attrs.field(repr=False)
     header: dict[str, Any] = attrs.field(repr=False)
+    key_attestation: VerifiedKeyAttestation | None = attrs.field(default=None, repr=False)
 
     @property
     def nonce(self) -> str | None:
@@ -166,13 +201,22 @@ def _proof_key(
     present = [name for name in _KEY_HEADERS if name in header]
     if len(present) != 1:
         raise _invalid("proof header must carry exactly one of jwk, kid, x5c")
+    return _header_key(header, present[0], trust_anchors, clock)
+
+
+def _header_key(
+    header: Mapping[str, Any],
+    name: str,
+    trust_anchors: Sequence[x509.Certificate] | None,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
     try:
-        if present[0] == "jwk":
+        if name == "jwk":
             jwk = header["jwk"]
             if not isinstance(jwk, Mapping):
                 raise JoseError("jwk header must be an object")
             return _public_jwk(jwk)
-        if present[0] == "kid":
+        if name == "kid":
             kid = header["kid"]
             if not isinstance(kid, str) or not kid.startswith("did:jwk:"):
                 raise _invalid("proof kid cannot be resolved (only did:jwk is supported)")
@@ -203,7 +247,11 @@ def _check_claims(
     if not aud_ok:
         raise _invalid("proof aud is not this credential issuer")
     iat = claims.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int | float):
+    if (
+        isinstance(iat, bool)
+        or not isinstance(iat, int | float)
+        or (isinstance(iat, float) and not math.isfinite(iat))
+    ):
         raise _invalid("proof lacks a numeric iat")
     if iat < now - max_age:
         raise _invalid("proof iat is too old")
@@ -241,12 +289,16 @@ async def _verify_one(
     alg = header.get("alg")
     if alg not in options.algorithms or alg not in ASYMMETRIC_ALGORITHMS:
         raise _invalid("proof alg is not allowed")
-    jwk = _proof_key(header, options.trust_anchors, options.clock)
-    try:
-        verify_jws(decoded, jwk, algorithms=options.algorithms)
-        jkt = jwk_thumbprint(jwk)
-    except JoseError as exc:
-        raise _invalid(f"proof does not verify: {exc}") from exc
+    attestation = _key_attestation_of(header, decoded.payload, options)
+    if attestation is None:
+        jwk = _proof_key(header, options.trust_anchors, options.clock)
+        try:
+            verify_jws(decoded, jwk, algorithms=options.algorithms)
+            jkt = jwk_thumbprint(jwk)
+        except JoseError as exc:
+            raise _invalid(f"proof does not verify: {exc}") from exc
+    else:
+        jwk, jkt = _attested_proof_key(decoded, header, attestation, options)
     _check_claims(
         decoded.payload,
         audience=options.audience,
@@ -257,7 +309,127 @@ async def _verify_one(
         max_age=options.max_age,
         max_future=options.max_future,
     )
-    return VerifiedProof(jwk=jwk, jkt=jkt, claims=dict(decoded.payload), header=dict(header))
+    return VerifiedProof(
+        jwk=jwk,
+        jkt=jkt,
+        claims=dict(decoded.payload),
+        header=dict(header),
+        key_attestation=attestation,
+    )
+
+
+def _key_attestation_of(
+    header: Mapping[str, Any], claims: Mapping[str, Any], options: ProofOptions
+) -> VerifiedKeyAttestation | None:
+    """The verified ``key_attestation`` header of a ``jwt`` proof (OID4VCI 1.0 Appendix F.1):
+    ``exp`` required, its ``nonce`` the proof's ``c_nonce``, the required levels met."""
+    settings = options.key_attestation
+    token = header.get("key_attestation")
+    if settings is None:
+        return None
+    if token is None:
+        if settings.required is not None:
+            raise _invalid("a key attestation is required (key_attestation header)")
+        return None
+    nonce = claims.get("nonce")
+    try:
+        return verify_key_attestation(
+            token,
+            trust_anchors=settings.trust_anchors,
+            algorithms=options.algorithms,
+            require_exp=True,
+            nonce=nonce if isinstance(nonce, str) else None,
+            required=settings.required,
+            clock_skew=settings.clock_skew,
+            clock=options.clock,
+        )
+    except AttestationError as exc:
+        raise _invalid(f"key attestation refused ({exc})") from None
+
+
+def _attested_proof_key(
+    decoded: Any,
+    header: Mapping[str, Any],
+    attestation: VerifiedKeyAttestation,
+    options: ProofOptions,
+) -> tuple[dict[str, Any], str]:
+    """The proof key, which must be one of the attested keys: the header's key when there is
+    one (``jwk`` / ``kid`` / ``x5c``), else the attested key whose signature verifies."""
+    present = [name for name in _KEY_HEADERS if name in header]
+    kid = header.get("kid")
+    if present == ["kid"] and not (isinstance(kid, str) and kid.startswith("did:jwk:")):
+        present = []  # an unexplained kid next to key_attestation (1.0 F.1 example: "0")
+    if len(present) > 1:
+        raise _invalid("proof header must carry at most one of jwk, kid, x5c")
+    candidates: Sequence[dict[str, Any]] = attestation.attested_keys
+    if present:
+        key = _header_key(header, present[0], options.trust_anchors, options.clock)
+        if not attestation.attests(key):
+            raise _invalid("the proof key is not one of the attested keys")
+        candidates = [key]
+    for key in candidates:
+        try:
+            verify_jws(decoded, key, algorithms=options.algorithms)
+        except JoseError:
+            continue
+        return key, jwk_thumbprint(key)
+    if present:
+        raise _invalid("proof does not verify with its key")
+    raise _invalid("the proof is not signed by an attested key")
+
+
+async def verify_attestation_proof(
+    values: Sequence[object],
+    options: ProofOptions,
+    *,
+    consume_nonce: ConsumeNonce | None = None,
+) -> tuple[VerifiedProof, ...]:
+    """Verify an ``attestation`` proof (OID4VCI 1.0 Appendix F.3) and consume its ``nonce``.
+
+    Exactly one key attestation; checked like a ``key_attestation`` header (``x5c`` chain,
+    signer not self-signed, ``alg`` among the proof algorithms, levels of
+    ``key_attestations_required``), its ``nonce`` required when ``options.nonce_required``;
+    at most ``options.batch_size`` attested keys. One :class:`VerifiedProof` per attested key
+    (the keys are not proven by signatures: the attester vouches for them). Raises
+    :class:`CredentialRequestError` (``invalid_proof`` or ``invalid_nonce``).
+    """
+    settings = options.key_attestation
+    if settings is None:
+        raise _invalid("the attestation proof type is not accepted here")
+    if isinstance(values, str) or len(values) != 1:
+        raise _invalid("the attestation proof type takes exactly one key attestation")
+    token = values[0]
+    if not isinstance(token, str):
+        raise _invalid("a key attestation must be a string")
+    try:
+        attestation = verify_key_attestation(
+            token,
+            trust_anchors=settings.trust_anchors,
+            algorithms=options.algorithms,
+            required=settings.required if settings.required is not None else {},
+            clock_skew=settings.clock_skew,
+            clock=options.clock,
+        )
+    except AttestationError as exc:
+        raise _invalid(f"key attestation refused ({exc})") from None
+    if options.nonce_required and attestation.nonce is None:
+        raise _invalid("the key attestation lacks the c_nonce")
+    if len(attestation.attested_keys) > options.batch_size:
+        raise _invalid(f"more attested keys than the batch size ({options.batch_size})")
+    if len(set(attestation.thumbprints)) != len(attestation.thumbprints):
+        raise _invalid("the same key is attested twice")
+    await _consume(attestation.nonce, consume_nonce)
+    header = decode_jws(token).header
+    return tuple(
+        VerifiedProof(
+            jwk=key,
+            jkt=jkt,
+            claims=dict(attestation.claims),
+            header=dict(header),
+            key_attestation=attestation,
+        )
+        for key, jkt in zip(attestation.attested_keys, attestation.thumbprints, strict=True)
+    )
 
 
 async def _consume(nonce: str | None, consume_nonce: ConsumeNonce | None) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "redirect_response",
     "resource_error",
     "temporarily_unavailable",
+    "too_many_requests",
     "with_allow",
 ]
 
@@ -167,6 +168,21 @@ def temporarily_unavailable(*, html: bool = False) -> HttpResponse:
         )
     body = {"error": ErrorCode.TEMPORARILY_UNAVAILABLE, "error_description": description}
     return json_response(503, body, headers=_retry_after())
+
+
+def too_many_requests(retry_after: int, *, html: bool = False) -> HttpResponse:
+    """429 with ``Retry-After: <seconds>`` (RFC 6585 §4): a client over its rate limit.
+
+    The body has the OAuth error shape, ``{"error": "temporarily_unavailable",
+    "error_description"}`` (RFC 6749 §4.1.2.1); ``html`` gives the authorization endpoint's
+    error page instead.
+    """
+    headers = Headers({"Retry-After": str(int(retry_after))})
+    description = "too many requests; retry later"
+    if html:
+        return error_page(429, ErrorCode.TEMPORARILY_UNAVAILABLE, description, headers=headers)
+    body = {"error": ErrorCode.TEMPORARILY_UNAVAILABLE, "error_description": description}
+    return json_response(429, body, headers=headers)
 
 
 def _quoted(value: str) -> str:

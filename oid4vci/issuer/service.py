@@ -24,8 +24,9 @@ path                                                   method    handler
 
 Each route calls the endpoint's ``handle_*`` function (``handle_token``, ``handle_credential``,
 ...), which answers every protocol error itself. The service adds: an unknown path → 404 JSON,
-a known path with another method → 405 with ``Allow``, a body over ``config.max_body_size`` →
-413 (checked before anything is parsed). As a safety net for hooks and custom code,
+a known path with another method → 405 with ``Allow``, a client over its rate limit
+(``config.flood_limits``, :mod:`oid4vci.issuer.flood_limits`) → 429 with ``Retry-After``, a body
+over ``config.max_body_size`` → 413 (checked before anything is parsed). As a safety net for hooks and custom code,
 :class:`~oid4vci.errors.ProtocolError` → :func:`~oid4vci.issuer.responses.create_error_response`;
 :class:`~oid4vci.errors.StoreError` (full or unavailable) → 503 ``temporarily_unavailable`` with ``Retry-After``;
 any other :class:`~oid4vci.errors.ValidationError` → 400 with the endpoint's error code; any
@@ -71,12 +72,19 @@ from oid4vci.errors import (
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.as_metadata import handle_as_metadata
 from oid4vci.issuer.authorization import handle_authorization
+from oid4vci.issuer.client_attestation import handle_challenge
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.credential import handle_credential
 from oid4vci.issuer.deferred import (
     complete_deferred,
     deny_deferred,
     handle_deferred_credential,
+)
+from oid4vci.issuer.flood_limits import (
+    rate_limit_endpoint,
+    rate_limit_wait,
+    rate_limited,
+    refused,
 )
 from oid4vci.issuer.metadata import (
     CREDENTIAL_ISSUER_WELL_KNOWN,
@@ -426,17 +434,23 @@ class Issuer:
         """Answer one HTTP request (never raises for protocol or input errors)."""
         route_name = "unknown"
         route: _Route | None = None
+        config: IssuerConfig | None = None
         try:
             req = HttpRequest.coerce(request)
             config = await self._config_for(req)
             if config is None:
                 return _not_found()
-            route = self._route_for(config, _path_of(req.url))
+            path = _path_of(req.url)
+            route = self._route_for(config, path)
             if route is None:
                 return _not_found()
             route_name = route.name
             if req.method not in route.methods:
                 return _method_not_allowed(route.methods)
+            limited = rate_limit_endpoint(route.name, path)
+            wait = await rate_limit_wait(req, config, limited)
+            if wait > 0:
+                return rate_limited(config, limited, wait, html=route.name == "authorize")
             if len(req.body) > config.max_body_size:
                 return json_response(
                     413, {"error": route.error_code, "error_description": "request body too large"}
@@ -447,8 +461,10 @@ class Issuer:
             if err.status == 405 and route is not None:
                 return _with_allow(response, route.methods)
             return response
-        except StoreError:
-            return temporarily_unavailable()
+        except StoreError as exc:
+            if config is None:
+                return temporarily_unavailable()
+            return refused(exc, config, route_name)
         except ValidationError as exc:
             code = route.error_code if route is not None else ErrorCode.INVALID_REQUEST
             return create_error_response(CredentialRequestError(code, str(exc)))
@@ -520,5 +536,6 @@ _ENDPOINT_ROUTES: dict[str, _Route] = {
 _AS_ENDPOINT_ROUTES: dict[str, _Route] = {
     "token": _Route(name="token", methods=_POST, endpoint=handle_token),
     "par": _Route(name="par", methods=_POST, endpoint=handle_par),
+    "challenge": _Route(name="challenge", methods=_POST, endpoint=handle_challenge),
     "authorize": _Route(name="authorize", methods=("GET", "POST"), endpoint=handle_authorization),
 }

@@ -89,6 +89,8 @@ class NoncePurpose(enum.IntEnum):
     """An OID4VCI ``c_nonce`` (OID4VCI 1.0 §7; Draft 13/14 token and credential responses)."""
     DPOP_NONCE = 2
     """A server ``DPoP-Nonce`` (RFC 9449 §8 and §9)."""
+    ATTESTATION_CHALLENGE = 3
+    """A wallet attestation challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8)."""
 
 
 class NonceReason(enum.StrEnum):

@@ -17,6 +17,12 @@ metrics exporter to read.
 
 Values must be JSON-able; they are stored as JSON text, so callers get deep copies and never
 share mutable state with the store.
+
+Rate limits: a store may also offer ``take_token`` (:class:`RateLimitStore`), one atomic
+token-bucket step; :class:`MemoryStore` and :class:`~oid4vci.stores.redis.RedisStore` do. For
+any other :class:`Store`, :func:`take_token` falls back to a fixed-window counter built on
+``increment`` (at most ``burst`` requests per ``burst / rate`` seconds), so a custom store needs
+nothing new to work with the issuer's rate limits.
 """
 
 from __future__ import annotations
@@ -32,7 +38,16 @@ import attrs
 
 from oid4vci.errors import ArgumentTypeError, StoreFullError, UsageError
 
-__all__ = ["PURGE_PER_WRITE", "MemoryStore", "MemoryStoreStats", "Store", "scoped_store"]
+__all__ = [
+    "PURGE_PER_WRITE",
+    "MemoryStore",
+    "MemoryStoreStats",
+    "RateLimitStore",
+    "Store",
+    "bucket_arguments",
+    "scoped_store",
+    "take_token",
+]
 
 #: Expired entries a :class:`MemoryStore` write may purge before it writes (amortised
 #: housekeeping: more than one per write, so a backlog of expired entries shrinks).
@@ -75,6 +90,48 @@ class Store(Protocol):
         counter keeps its original expiry (a fixed window).
         """
         ...
+
+
+@runtime_checkable
+class RateLimitStore(Protocol):
+    """A :class:`Store` that can take a token from a token bucket in one atomic step."""
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        """Take one token from the bucket at ``key``: ``0.0`` when taken, otherwise the seconds
+        until a token is available (nothing is taken then).
+
+        The bucket holds at most ``burst`` tokens and refills at ``rate`` tokens per second; a
+        missing bucket is full. The entry lives until the bucket would be full again.
+        """
+        ...
+
+
+def bucket_arguments(rate: float, burst: int) -> tuple[float, int]:
+    """``(rate, burst)`` checked: a positive finite rate, an integer burst of at least 1."""
+    rate = float(rate)
+    if not math.isfinite(rate) or rate <= 0:
+        raise UsageError("rate must be a positive, finite number of tokens per second")
+    if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+        raise UsageError("burst must be an integer of at least 1")
+    return rate, burst
+
+
+async def take_token(store: Store, key: str, rate: float, burst: int) -> float:
+    """Take one token from the bucket at ``key`` in ``store`` (see :class:`RateLimitStore`).
+
+    A store without ``take_token`` gets a fixed window instead: ``increment`` with a TTL of
+    ``burst / rate`` seconds, refused past ``burst`` (the wait is then the window's length).
+    """
+    rate, burst = bucket_arguments(rate, burst)
+    # getattr, not isinstance(store, RateLimitStore): a runtime protocol check costs ~15 µs.
+    bucket = getattr(store, "take_token", None)
+    if bucket is not None:
+        wait: float = await bucket(key, rate, burst)
+        return wait
+    window = burst / rate
+    if await store.increment(key, window) <= burst:
+        return 0.0
+    return window
 
 
 def _check_ttl(ttl: float) -> float:
@@ -243,6 +300,27 @@ class MemoryStore:
         self._data[key] = (str(current + 1), entry[1])
         return current + 1
 
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        """One token-bucket step at ``key`` (see :class:`RateLimitStore`), atomic in this loop.
+
+        The bucket is ``[tokens, time]`` JSON under ``key``, living until it would be full.
+        """
+        rate, burst = bucket_arguments(rate, burst)
+        now = self._clock()
+        self._purge(now, PURGE_PER_WRITE)
+        entry = self._live(key, now)
+        tokens = float(burst)
+        if entry is not None:
+            state = json.loads(entry[0])
+            if not (isinstance(state, list) and len(state) == 2):
+                raise ArgumentTypeError("take_token on a key that does not hold a bucket")
+            tokens = min(float(burst), float(state[0]) + max(0.0, now - float(state[1])) * rate)
+        if tokens < 1.0:
+            return (1.0 - tokens) / rate
+        tokens -= 1.0
+        self._set(key, _encode([tokens, now]), now + max((burst - tokens) / rate, 0.001))
+        return 0.0
+
 
 class _ScopedStore:
     """A view of another store whose keys all carry a prefix (one tenant's namespace)."""
@@ -271,6 +349,9 @@ class _ScopedStore:
 
     async def increment(self, key: str, ttl: float) -> int:
         return await self.inner.increment(self.prefix + key, ttl)
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        return await take_token(self.inner, self.prefix + key, rate, burst)
 
 
 def scoped_store(store: Store, prefix: str) -> Store:

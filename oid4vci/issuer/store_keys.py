@@ -23,6 +23,7 @@ prefix                     owner (writes it)       TTL                          
 ``grant_revoked:``         access_token            ``access_token_ttl``                             no
 ``dpop-jti:``              access_token (DPoP)     ``dpop_max_age`` + 60 s                          yes
 ``c_nonce_used:``          nonce (redemption)      the nonce's remaining life (≤ ``c_nonce_ttl``)   yes
+``attest_pop_jti:``        client_attestation      ``attestation.pop_max_age`` + 2 × ``clock_skew`` yes
 ``deferred:``              credential → deferred   :data:`DEFERRED_TTL` (24 h)                      yes
 ``notification:``          notification            max(``access_token_ttl``, 1 h)                   no
 ``status_current:``        status_list             until the current list's end                     no
@@ -34,7 +35,12 @@ prefix                     owner (writes it)       TTL                          
 ``status_change:``         status_list             until the list's end                             no
 ``status_subject_n:``      status_list             2 × ``status.list_lifetime``                     no
 ``status_subject:``        status_list             until the list's end                             no
+``rate:``                  flood_limits            until the client's token bucket is full again    no
+``quota:``                 flood_limits            the purpose's window (its entries' TTL)          no
 =========================  ======================  ===============================================  ==========
+
+``rate:`` and ``quota:`` are the flood limits (:mod:`oid4vci.issuer.flood_limits`): a token
+bucket per client address and endpoint, and one fixed-window counter per quota purpose.
 
 The ``status_*`` keys are the Token Status Lists (:mod:`oid4vci.issuer.status_list`): every key
 of one list expires when the list does (``status.list_lifetime`` after its creation), so an
@@ -70,6 +76,7 @@ __all__ = [
     "STATUS_KEYS",
     "StoreKey",
     "access_token_key",
+    "attestation_pop_jti_key",
     "authorization_code_key",
     "authorization_code_used_key",
     "c_nonce_used_key",
@@ -83,6 +90,8 @@ __all__ = [
     "pending_login_key",
     "pre_authorized_attempts_key",
     "pre_authorized_code_key",
+    "quota_key",
+    "rate_key",
     "status_change_key",
     "status_current_key",
     "status_entry_key",
@@ -203,6 +212,22 @@ C_NONCE = StoreKey(
     single_use=True,
     ttl=lambda c: c.c_nonce_ttl,
 )
+
+
+def _pop_window(config: IssuerConfig) -> float:
+    from oid4vci.issuer.config import AttestationSettings
+
+    settings = config.attestation or AttestationSettings()
+    return settings.pop_max_age + 2 * settings.clock_skew
+
+
+ATTESTATION_POP_JTI = StoreKey(
+    prefix="attest_pop_jti:",
+    owner="client_attestation (PAR and token endpoints)",
+    holds="true (the Client Attestation PoP jti replay cache, add_if_absent)",
+    single_use=True,
+    ttl=_pop_window,
+)
 DEFERRED = StoreKey(
     prefix="deferred:",
     owner="credential -> deferred",
@@ -216,6 +241,25 @@ NOTIFICATION = StoreKey(
     holds="NotificationRecord",
     single_use=False,
     ttl=lambda c: max(c.access_token_ttl, NOTIFICATION_MIN_TTL),
+)
+
+RATE = StoreKey(
+    prefix="rate:",
+    owner="flood_limits",
+    holds="token bucket of one client address at one endpoint ([tokens, time])",
+    single_use=False,
+    ttl=lambda c: (
+        c.flood_limits.rate_limit.burst / c.flood_limits.rate_limit.rate
+        if c.flood_limits.rate_limit is not None
+        else 1.0
+    ),
+)
+QUOTA = StoreKey(
+    prefix="quota:",
+    owner="flood_limits",
+    holds="counter of one quota purpose's entries in the current window",
+    single_use=False,
+    ttl=lambda c: max(c.pre_authorized_code_ttl, c.par_ttl, c.pending_authorization_ttl),
 )
 
 
@@ -275,9 +319,12 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         GRANT_REVOKED,
         DPOP_JTI,
         C_NONCE,
+        ATTESTATION_POP_JTI,
         DEFERRED,
         NOTIFICATION,
         *STATUS_KEYS,
+        RATE,
+        QUOTA,
     )
 }
 
@@ -342,6 +389,12 @@ def c_nonce_used_key(nonce_id: str) -> str:
     return C_NONCE.key(nonce_id)
 
 
+def attestation_pop_jti_key(client_id: str, jti: str) -> str:
+    """``attest_pop_jti:<sha256 of client_id and jti>`` (client-chosen values, hashed)."""
+    digest = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
+    return ATTESTATION_POP_JTI.key(digest)
+
+
 def deferred_key(transaction_id: str) -> str:
     """``deferred:<transaction_id>``."""
     return DEFERRED.key(transaction_id)
@@ -350,6 +403,16 @@ def deferred_key(transaction_id: str) -> str:
 def notification_key(notification_id: str) -> str:
     """``notification:<id>``."""
     return NOTIFICATION.key(notification_id)
+
+
+def rate_key(endpoint: str, address: str) -> str:
+    """``rate:<endpoint>:<client address>`` (IPv6 clients by their ``/64``)."""
+    return RATE.key(f"{endpoint}:{address}")
+
+
+def quota_key(purpose: str) -> str:
+    """``quota:<purpose>``."""
+    return QUOTA.key(purpose)
 
 
 def status_current_key() -> str:

@@ -4,7 +4,9 @@ Stages, composed by :func:`handle_token`:
 
 * :func:`parse_token_request` — POST, form-encoded, size, ``grant_type`` (RFC 6749 §4.1.3,
   OID4VCI 1.0 §6.1);
-* :func:`verify_token_request` — the DPoP proof (RFC 9449 §5) and the grant:
+* :func:`verify_token_request` — the client's wallet attestation
+  (:func:`~oid4vci.issuer.client_attestation.verify_client_authentication`,
+  draft-ietf-oauth-attestation-based-client-auth-07 §6.2), the DPoP proof (RFC 9449 §5) and the grant:
   :func:`verify_pre_authorized_code` (single use, ``tx_code`` attempts limited) or
   :func:`verify_authorization_code` (PKCE RFC 7636 §4.6, client, redirect URI, ``dpop_jkt``);
 * :func:`create_token_response` — the access token and the 200 body (RFC 6749 §5.1,
@@ -47,12 +49,16 @@ from oid4vci.issuer.access_token import (
     revoke_grant,
     verify_dpop_proof,
 )
+from oid4vci.issuer.client_attestation import (
+    use_attestation_challenge_response,
+    verify_client_authentication,
+)
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
+from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
-    temporarily_unavailable,
     with_allow,
 )
 from oid4vci.issuer.store import Store
@@ -235,12 +241,46 @@ def _narrow(
     return tuple(chosen), True
 
 
-async def _dpop(req: HttpRequest, config: IssuerConfig) -> DpopProof | None:
+async def _dpop(parsed: TokenRequest, config: IssuerConfig) -> DpopProof | None:
+    req = parsed.request
     if not req.headers.get_all("DPoP"):
         if not config.allow_bearer:
             raise _error(ErrorCode.INVALID_REQUEST, "DPoP proof required")
         return None
-    return await verify_dpop_proof(req, config, htu=config.endpoint("token"))
+
+    async def code_is_known() -> None:
+        await _require_known_code(parsed, config)
+
+    return await verify_dpop_proof(
+        req, config, htu=config.endpoint("token"), before_jti=code_is_known
+    )
+
+
+async def _require_known_code(parsed: TokenRequest, config: IssuerConfig) -> None:
+    """Refuse a request whose code the store does not know, before its DPoP ``jti`` is written.
+
+    Verifying the DPoP proof records its ``jti`` (RFC 9449 §11.1); checking just before that
+    the code is live (or, for an authorization code, used: a replay must still revoke its grant,
+    RFC 6749 §4.1.2) means a caller holding no code makes the token endpoint write nothing.
+    The full checks follow in :func:`verify_pre_authorized_code` and
+    :func:`verify_authorization_code`.
+    """
+    params = parsed.params
+    if parsed.grant_type == PRE_AUTHORIZED_CODE_GRANT:
+        code = params.get("pre-authorized_code")
+        if not code:
+            raise _error(ErrorCode.INVALID_REQUEST, "pre-authorized_code is required")
+        if await config.store.get(store_keys.pre_authorized_code_key(code)) is None:
+            raise _error(ErrorCode.INVALID_GRANT, "pre-authorized code is invalid or expired")
+        return
+    code = params.get("code")
+    if not code:
+        raise _error(ErrorCode.INVALID_REQUEST, "code is required")
+    if (
+        await config.store.get(store_keys.authorization_code_key(code)) is None
+        and await config.store.get(store_keys.authorization_code_used_key(code)) is None
+    ):
+        raise _error(ErrorCode.INVALID_GRANT, "authorization code is invalid, expired or used")
 
 
 async def verify_pre_authorized_code(
@@ -347,11 +387,21 @@ def _include_details(config: IssuerConfig, used: bool) -> bool:
 
 
 async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> VerifiedTokenRequest:
-    """Verify the DPoP proof and the grant; returns what the token will allow.
+    """Verify the client's wallet attestation (when sent or required), the DPoP proof and the
+    grant; returns what the token will allow.
 
     Raises :class:`TokenError` (RFC 6749 §5.2) or :class:`~oid4vci.errors.DpopError`.
     """
-    proof = await _dpop(parsed.request, config)
+    attested = await verify_client_authentication(
+        parsed.request,
+        config,
+        client_id=parsed.params.get("client_id") or None,
+        error_cls=TokenError,
+    )
+    if attested is not None:
+        # The authenticated client is the attestation's sub (equal to any client_id sent).
+        parsed = attrs.evolve(parsed, params={**parsed.params, "client_id": attested.client_id})
+    proof = await _dpop(parsed, config)
     params = parsed.params
     jkt = proof.jkt if proof is not None else None
     token_type = "DPoP" if proof is not None else "Bearer"
@@ -427,8 +477,11 @@ async def create_token_response(
 
 
 def error_response(err: ProtocolError) -> HttpResponse:
-    """:func:`create_error_response`, plus ``Allow: POST`` on a 405 (token and PAR endpoints)."""
-    return with_allow(create_error_response(err), ("POST",))
+    """:func:`create_error_response`, plus ``Allow: POST`` on a 405 and the
+    ``OAuth-Client-Attestation-Challenge`` of ``use_attestation_challenge`` (token and PAR
+    endpoints)."""
+    response = with_allow(create_error_response(err), ("POST",))
+    return use_attestation_challenge_response(err, response)
 
 
 async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig) -> HttpResponse:
@@ -443,5 +496,5 @@ async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig)
         return await create_token_response(verified, config)
     except ProtocolError as err:
         return error_response(err)
-    except StoreError:
-        return temporarily_unavailable()
+    except StoreError as exc:
+        return refused(exc, config, "token")

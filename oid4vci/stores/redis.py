@@ -15,6 +15,9 @@ operation           Redis
 ``delete``          ``DEL key``
 ``increment``       one Lua script: ``INCR``, then ``PEXPIRE`` when the key has no expiry
                     (a fixed window; no key is ever left without a TTL)
+``take_token``      one Lua script: a token bucket (``"<tokens> <ms>"`` under the key, refilled
+                    by the server's ``TIME``, so every worker shares one clock), written back
+                    with ``SET PX`` until it would be full again; a refusal writes nothing
 ==================  =========================================================================
 
 Values are JSON text (the same encoding as :class:`~oid4vci.issuer.store.MemoryStore`). Every
@@ -70,6 +73,7 @@ from oid4vci.errors import (
     StoreUnavailableError,
     UsageError,
 )
+from oid4vci.issuer.store import bucket_arguments
 
 try:
     import coredis
@@ -103,6 +107,36 @@ if redis.call('PTTL', KEYS[1]) < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 return n
+"""
+
+# A token bucket on the server's clock: refill, take one token or answer the wait (ms, > 0).
+# ARGV: rate in tokens per millisecond, burst. One key, so it runs on a cluster too.
+_TOKEN_BUCKET_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tokens = burst
+local state = redis.call('GET', KEYS[1])
+if state then
+  local sep = string.find(state, ' ', 1, true)
+  if sep then
+    local last = tonumber(string.sub(state, sep + 1))
+    tokens = tonumber(string.sub(state, 1, sep - 1))
+    if tokens and last then
+      tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+    else
+      tokens = burst
+    end
+  end
+end
+if tokens < 1 then
+  return math.max(1, math.ceil((1 - tokens) / rate))
+end
+tokens = tokens - 1
+local ttl = math.max(1, math.ceil((burst - tokens) / rate))
+redis.call('SET', KEYS[1], string.format('%.6f %d', tokens, now), 'PX', ttl)
+return 0
 """
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
@@ -413,3 +447,18 @@ class RedisStore:
         if not isinstance(value, int):  # pragma: no cover - the script returns an integer
             raise StoreUnavailableError(f"{self._description}: increment gave no integer")
         return value
+
+    async def take_token(self, key: str, rate: float, burst: int) -> float:
+        """One Lua script: a token-bucket step on the server's clock (see the module table).
+
+        ``0.0`` when a token was taken, otherwise the seconds until one is available.
+        """
+        rate, burst = bucket_arguments(rate, burst)
+        full = self._key(key)
+        with self._errors("take_token"):
+            wait_ms = await self._client.eval(
+                _TOKEN_BUCKET_SCRIPT, keys=[full], args=[repr(rate / 1000.0), burst]
+            )
+        if not isinstance(wait_ms, int):  # pragma: no cover - the script returns an integer
+            raise StoreUnavailableError(f"{self._description}: take_token gave no integer")
+        return wait_ms / 1000.0

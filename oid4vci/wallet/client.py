@@ -170,7 +170,8 @@ class Oid4vciClient:
         or ``scope`` per policy; PAR when the AS offers it (always when it requires it); the
         DPoP key is bound at PAR (``DPoP`` header) and with ``dpop_jkt``.
         """
-        cid = client_id or self.client_id
+        provider = self.policy.attestation_provider
+        cid = client_id or self.client_id or (provider.client_id if provider else None)
         if not cid:
             raise UsageError("the authorization code flow needs a client_id")
         flow = IssuanceFlow.from_offer(

@@ -48,6 +48,12 @@ from typing import Any, Final, Literal
 import attrs
 
 from oid4vci._wire import structure, unstructure
+from oid4vci.attestation import (
+    CLIENT_ATTESTATION_CHALLENGE_HEADER,
+    CLIENT_ATTESTATION_HEADER,
+    CLIENT_ATTESTATION_POP_HEADER,
+    create_client_attestation_pop,
+)
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
     ArgumentTypeError,
@@ -126,11 +132,13 @@ from .preflight import (
     choose_configuration_ids,
     choose_dpop_key,
     choose_par,
+    choose_proof_type,
     definition_types,
     polling_interval,
     preflight,
     request_definition,
     secure_endpoint,
+    uses_client_attestation,
 )
 from .results import (
     DeferredTransaction,
@@ -154,6 +162,7 @@ from .steps import (
     DeferredPending,
     authorization_code_grant,
     authorization_request_params,
+    build_attestation_challenge_request,
     build_authorization_url,
     build_credential_request,
     build_deferred_credential_request,
@@ -165,8 +174,10 @@ from .steps import (
     build_par_request,
     build_token_request,
     check_redirect,
+    is_use_attestation_challenge,
     is_use_dpop_nonce,
     pre_authorized_grant,
+    read_attestation_challenge_response,
     read_authorization_callback,
     read_credential_response,
     read_deferred_credential_response,
@@ -223,6 +234,7 @@ class _InFlight:
     dpop: bool
     #: The ephemeral key the answer is to be encrypted to (OID4VCI 1.0 §10); never saved.
     response_key: ResponseKey | None = attrs.field(default=None, repr=False)
+    attestation_challenge: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -339,6 +351,7 @@ class IssuanceFlow:
         self._encryption: EncryptionPlan | None = None
         # authorization
         self._dpop_key: Signer | None = None
+        self._attestation_challenge: str | None = None
         self._code_verifier: str | None = None
         self._oauth_state: str | None = None
         self._par_params: dict[str, str] | None = None
@@ -554,7 +567,21 @@ class IssuanceFlow:
             nonce = response.headers.get("DPoP-Nonce")
             if nonce:
                 self._nonces.set(origin, nonce)
+            challenge = response.headers.get(CLIENT_ATTESTATION_CHALLENGE_HEADER)
+            if challenge and in_flight.request.headers.get(CLIENT_ATTESTATION_POP_HEADER):
+                self._attestation_challenge = challenge
             check_redirect(response)
+            # use_attestation_challenge with a challenge we did not use: once more with it
+            # (draft-ietf-oauth-attestation-based-client-auth-07 §8).
+            if (
+                challenge
+                and challenge != in_flight.attestation_challenge
+                and in_flight.request.headers.get(CLIENT_ATTESTATION_POP_HEADER)
+                and is_use_attestation_challenge(response)
+                and self._may(_E.USE_ATTESTATION_CHALLENGE)
+            ):
+                self._fire(_E.USE_ATTESTATION_CHALLENGE)
+                return
             # use_dpop_nonce with a nonce we did not use: the same request once more.
             if (
                 in_flight.dpop
@@ -615,6 +642,7 @@ class IssuanceFlow:
             _S.DISCOVERING_ISSUER,
             _S.DISCOVERING_AUTHORIZATION_SERVER,
             _S.METADATA_DISCOVERED,
+            _S.REQUESTING_ATTESTATION_CHALLENGE,
             _S.PUSHING_AUTHORIZATION_REQUEST,
             _S.AWAITING_AUTHORIZATION,
         ):
@@ -758,7 +786,16 @@ class IssuanceFlow:
                 dpop_key, "POST", url, access_token=access_token, nonce=nonce, clock=self.clock
             )
         request = make(proof)
-        self._in_flight = _InFlight(request=request, dpop_nonce=nonce, dpop=proof is not None)
+        self._in_flight = _InFlight(
+            request=request,
+            dpop_nonce=nonce,
+            dpop=proof is not None,
+            attestation_challenge=(
+                self._attestation_challenge
+                if request.headers.get(CLIENT_ATTESTATION_POP_HEADER)
+                else None
+            ),
+        )
         return SendRequest(request=request)
 
     async def _send_protected(
@@ -885,6 +922,17 @@ class IssuanceFlow:
         preflight(meta, self._configuration_ids, self.policy)
         secure_endpoint(as_meta.token_endpoint, "token_endpoint", self.policy)
         self._dpop_key = choose_dpop_key(self.policy, as_meta)
+        if uses_client_attestation(self.policy, as_meta):
+            # The authenticated client is the attestation's sub (HAIP 1.0 §4.4.1).
+            provider = self.policy.attestation_provider
+            assert provider is not None
+            if self._client_id is None:
+                self._client_id = provider.client_id
+            elif self._client_id != provider.client_id:
+                raise UsageError("client_id differs from the attestation provider's client_id")
+            if self._attestation_challenge is None and self._challenge_endpoint() is not None:
+                self._fire(_E.ATTESTATION_CHALLENGE_NEEDED)
+                return None
         if self._grant == "pre-authorized_code":
             self._fire(_E.PRE_AUTHORIZED_CODE_GRANT)
             return None
@@ -921,6 +969,22 @@ class IssuanceFlow:
             self._fire(_E.AUTHORIZATION_URL_READY)
         return None
 
+    # --- REQUESTING_ATTESTATION_CHALLENGE (draft-ietf-oauth-attestation-based-client-auth-07 §8.1)
+
+    def _challenge_endpoint(self) -> str | None:
+        value = (self._as_doc or {}).get("challenge_endpoint")
+        return value if isinstance(value, str) and value else None
+
+    async def _step_requesting_attestation_challenge(self) -> Action | None:
+        endpoint = secure_endpoint(self._challenge_endpoint(), "challenge_endpoint", self.policy)
+        return await self._send(
+            endpoint, lambda _: build_attestation_challenge_request(endpoint), dpop_key=None
+        )
+
+    def _receive_attestation_challenge(self, response: HttpResponse) -> None:
+        self._attestation_challenge = read_attestation_challenge_response(response)
+        self._fire(_E.ATTESTATION_CHALLENGE_RECEIVED)
+
     # --- PUSHING_AUTHORIZATION_REQUEST (RFC 9126) ------------------------------------------------
 
     async def _step_pushing(self) -> Action | None:
@@ -931,11 +995,35 @@ class IssuanceFlow:
         )
         params = self._par_params
         assert params is not None
+        client_auth = await self._client_auth()
         return await self._send(
             endpoint,
-            lambda proof: build_par_request(endpoint, params, dpop_proof=proof),
+            lambda proof: build_par_request(
+                endpoint, params, dpop_proof=proof, client_auth=client_auth
+            ),
             dpop_key=self._dpop_key,
         )
+
+    async def _client_auth(self) -> dict[str, str]:
+        """The wallet attestation and a fresh PoP for the AS (PAR and token requests), when
+        the AS offers ``attest_jwt_client_auth`` and the policy has a provider
+        (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0 Appendix E)."""
+        as_meta = self._as()
+        provider = self.policy.attestation_provider
+        if provider is None or not uses_client_attestation(self.policy, as_meta):
+            return {}
+        attestation = await provider.client_attestation(authorization_server=as_meta.issuer)
+        pop = await create_client_attestation_pop(
+            attestation.instance_key,
+            audience=as_meta.issuer,
+            client_id=attestation.client_id,
+            challenge=self._attestation_challenge,
+            clock=self.clock,
+        )
+        return {
+            CLIENT_ATTESTATION_HEADER: attestation.attestation,
+            CLIENT_ATTESTATION_POP_HEADER: pop,
+        }
 
     def _receive_par(self, response: HttpResponse) -> None:
         pushed = read_par_response(response)
@@ -975,9 +1063,12 @@ class IssuanceFlow:
                 redirect_uri=self._redirect_uri,
                 client_id=self._client_id,
             )
+        client_auth = await self._client_auth()
         return await self._send(
             endpoint,
-            lambda proof: build_token_request(endpoint, params, dpop_proof=proof),
+            lambda proof: build_token_request(
+                endpoint, params, dpop_proof=proof, client_auth=client_auth
+            ),
             dpop_key=self._dpop_key,
         )
 
@@ -1018,7 +1109,7 @@ class IssuanceFlow:
         for cid in self._configuration_ids:
             config = meta.configuration(cid)
             sizes: list[int] = [0] * self._count
-            if check_proof_types(config):
+            if check_proof_types(config, self.policy):
                 batch = meta.batch_credential_issuance
                 size = 1
                 if batch is not None and self._version is not SpecVersion.DRAFT_13:
@@ -1042,7 +1133,8 @@ class IssuanceFlow:
             session = self._current_session()
             if request.size and not request.keys:
                 config = self._issuer().configuration(request.configuration_id)
-                algorithms = config.proof_algorithms("jwt")
+                proof_type, _ = choose_proof_type(config, self.policy)
+                algorithms = config.proof_algorithms(proof_type)
                 for _ in range(request.size):
                     key = await self.policy.holder_key_provider(
                         configuration_id=request.configuration_id, algorithms=algorithms
@@ -1082,18 +1174,35 @@ class IssuanceFlow:
         request = self._plan[0]
         session = self._current_session()
         config = self._issuer().configuration(request.configuration_id)
-        proofs = tuple(
-            [
-                await build_key_proof(
-                    key,
-                    audience=session.credential_issuer,
-                    nonce=request.nonce,
-                    client_id=self._client_id,
-                    clock=self.clock,
-                )
-                for key in request.keys
-            ]
-        )
+        proof_type, attested = choose_proof_type(config, self.policy)
+        key_attestation: str | None = None
+        if request.keys and attested:
+            # OID4VCI 1.0 Appendix D: one attestation of all keys of the request (HAIP 1.0
+            # §4.5.1), carrying the c_nonce.
+            provider = self.policy.attestation_provider
+            assert provider is not None
+            key_attestation = await provider.key_attestation(
+                keys=[key.public_jwk for key in request.keys],
+                nonce=request.nonce,
+                credential_issuer=session.credential_issuer,
+            )
+        if proof_type == "attestation" and key_attestation is not None:
+            proofs: tuple[str, ...] = (key_attestation,)
+        else:
+            proof_type = "jwt"
+            proofs = tuple(
+                [
+                    await build_key_proof(
+                        key,
+                        audience=session.credential_issuer,
+                        nonce=request.nonce,
+                        client_id=self._client_id,
+                        key_attestation=key_attestation,
+                        clock=self.clock,
+                    )
+                    for key in request.keys
+                ]
+            )
         wire = CredentialRequest(
             credential_identifier=request.credential_identifier,
             credential_configuration_id=(
@@ -1103,7 +1212,7 @@ class IssuanceFlow:
             vct=config.vct,
             doctype=config.doctype,
             credential_definition=request_definition(config),
-            proofs=ProofSet(proof_type="jwt", values=proofs) if proofs else None,
+            proofs=ProofSet(proof_type=proof_type, values=proofs) if proofs else None,
             single_proof=len(proofs) == 1,
         )
         body = credential_request_to_json(wire, session.spec_version)
@@ -1666,6 +1775,7 @@ _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]
     _S.DISCOVERING_ISSUER: IssuanceFlow._step_discovering_issuer,
     _S.DISCOVERING_AUTHORIZATION_SERVER: IssuanceFlow._step_discovering_as,
     _S.METADATA_DISCOVERED: IssuanceFlow._step_metadata_discovered,
+    _S.REQUESTING_ATTESTATION_CHALLENGE: IssuanceFlow._step_requesting_attestation_challenge,
     _S.PUSHING_AUTHORIZATION_REQUEST: IssuanceFlow._step_pushing,
     _S.AWAITING_AUTHORIZATION: IssuanceFlow._step_awaiting_authorization,
     _S.REQUESTING_TOKEN: IssuanceFlow._step_requesting_token,
@@ -1687,6 +1797,7 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.RESOLVING_OFFER: IssuanceFlow._receive_offer,
     _S.DISCOVERING_ISSUER: IssuanceFlow._receive_issuer_metadata,
     _S.DISCOVERING_AUTHORIZATION_SERVER: IssuanceFlow._receive_as_metadata,
+    _S.REQUESTING_ATTESTATION_CHALLENGE: IssuanceFlow._receive_attestation_challenge,
     _S.PUSHING_AUTHORIZATION_REQUEST: IssuanceFlow._receive_par,
     _S.REQUESTING_TOKEN: IssuanceFlow._receive_token,
     _S.REQUESTING_NONCE: IssuanceFlow._receive_nonce,

@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 import attrs
 from cryptography import x509
 
+from oid4vci.attestation import AttestationProvider
 from oid4vci.errors import UsageError
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.wallet.encryption import EncryptionMode
@@ -137,6 +138,11 @@ class WalletPolicy:
         responses (OID4VCI 1.0 §10). The default encrypts whenever the issuer offers it.
     :param languages: preferred languages (BCP 47 tags, best first) sent as
         ``Accept-Language`` with metadata requests (OID4VCI 1.0 §12.2.2); empty: none sent.
+    :param attestation_provider: the source of wallet attestations (client authentication at
+        PAR and token endpoints whose AS offers ``attest_jwt_client_auth``) and key
+        attestations (for configurations with ``key_attestations_required``); see
+        :mod:`oid4vci.attestation`. ``None`` (the default): a public client, and issuers that
+        require either are refused before any code is spent.
     """
 
     dpop: DpopMode = "auto"
@@ -158,6 +164,7 @@ class WalletPolicy:
     status: StatusMode = "check"
     encryption: EncryptionMode = "when-supported"
     languages: tuple[str, ...] = attrs.field(default=(), converter=_language_tags)
+    attestation_provider: AttestationProvider | None = None
     trust_anchors: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_trust_anchors)
 
     def __attrs_post_init__(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from oid4vci.attestation import ATTEST_JWT_CLIENT_AUTH
 from oid4vci.errors import ArgumentTypeError, MetadataError, OfferError, UsageError
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.models import (
@@ -33,11 +34,13 @@ __all__ = [
     "choose_configuration_ids",
     "choose_dpop_key",
     "choose_par",
+    "choose_proof_type",
     "definition_types",
     "polling_interval",
     "preflight",
     "request_definition",
     "secure_endpoint",
+    "uses_client_attestation",
 ]
 
 #: An offer listing more credential configurations than this is refused (one flow requests
@@ -149,15 +152,62 @@ def choose_dpop_key(
     return LocalSigner.generate(alg)
 
 
-def check_proof_types(config: CredentialConfiguration) -> bool:
-    """Whether ``config`` needs key proofs; :class:`MetadataError` when it needs proofs of a
-    type this wallet cannot make (only ``jwt``)."""
+def check_proof_types(config: CredentialConfiguration, policy: WalletPolicy | None = None) -> bool:
+    """Whether ``config`` needs key proofs; :class:`MetadataError` when it needs proofs this
+    wallet cannot make: neither ``jwt`` nor (with an attestation provider) ``attestation``, or
+    key attestations (``key_attestations_required``, OID4VCI 1.0 §12.2.4) without a provider."""
     needs_proof = bool(config.proof_types_supported) or bool(
         config.cryptographic_binding_methods_supported
     )
-    if needs_proof and config.proof_types_supported and "jwt" not in config.proof_types_supported:
-        raise MetadataError("the configuration accepts no 'jwt' key proofs")
+    if needs_proof:
+        choose_proof_type(config, policy)
     return needs_proof
+
+
+def choose_proof_type(
+    config: CredentialConfiguration, policy: WalletPolicy | None
+) -> tuple[str, bool]:
+    """``(proof type, with key attestation)`` for ``config``: ``jwt`` when accepted (with a
+    ``key_attestation`` header when the issuer requires key attestations), else the
+    ``attestation`` proof type (OID4VCI 1.0 Appendix F.1, F.3). :class:`MetadataError` when
+    neither can be made."""
+    types = config.proof_types_supported
+    provider = policy.attestation_provider if policy is not None else None
+    if not types or "jwt" in types:
+        entry = types.get("jwt")
+        required = entry is not None and entry.key_attestations_required is not None
+        if required and provider is None:
+            raise MetadataError(
+                "the issuer requires key attestations (key_attestations_required) and the "
+                "wallet has no attestation provider"
+            )
+        return "jwt", required
+    if "attestation" in types:
+        if provider is None:
+            raise MetadataError(
+                "the configuration accepts only 'attestation' proofs and the wallet has no "
+                "attestation provider"
+            )
+        return "attestation", True
+    raise MetadataError("the configuration accepts no 'jwt' key proofs")
+
+
+def uses_client_attestation(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> bool:
+    """Whether to authenticate with the wallet attestation at this AS: it offers
+    ``attest_jwt_client_auth`` (draft-ietf-oauth-attestation-based-client-auth-07 §13.4) and
+    the policy has a provider. :class:`MetadataError` when the AS accepts no public clients
+    (no ``none``) but attestation and the wallet has no provider."""
+    methods = as_meta.token_endpoint_auth_methods_supported or ()
+    if ATTEST_JWT_CLIENT_AUTH not in methods:
+        return False
+    if policy.attestation_provider is not None:
+        return True
+    if "none" not in methods:
+        raise MetadataError(
+            "the authorization server requires wallet attestation (attest_jwt_client_auth) "
+            "and the wallet has no attestation provider"
+        )
+    return False
 
 
 def definition_types(config: CredentialConfiguration) -> tuple[str, ...] | None:
@@ -185,7 +235,7 @@ def preflight(
     code) is spent."""
     for cid in configuration_ids:
         config = metadata.configuration(cid)
-        check_proof_types(config)
+        check_proof_types(config, policy)
         if config.format == "mso_mdoc" and not (isinstance(config.doctype, str) and config.doctype):
             # OID4VCI 1.0 Appendix A.2.2: doctype is REQUIRED; without it nothing can be checked.
             raise MetadataError(f"the mso_mdoc configuration {cid!r} has no doctype")

@@ -12,6 +12,9 @@ these rules before changing a row:
   out exactly one
   :class:`~oid4vci.wallet.actions.SendRequest` and waits for its response; the response's
   meaning is the event.
+* ``REQUESTING_ATTESTATION_CHALLENGE`` fetches a challenge from the AS's
+  ``challenge_endpoint`` once, before the first request that carries a wallet attestation, and
+  goes back to ``METADATA_DISCOVERED``.
 * ``METADATA_DISCOVERED`` and ``ISSUING`` send nothing: they are where the flow decides
   what comes next (which grant; the next credential request, a poll, or done).
 * ``AWAITING_AUTHORIZATION`` (the browser hop) and ``DEFERRED`` (polling budget spent) wait
@@ -31,6 +34,9 @@ The retries, each a row below:
 
 * ``use_dpop_nonce`` (RFC 9449 §8 at the authorization server, RFC 9449 §9 at the issuer): the
   answer carries a new ``DPoP-Nonce``; the same request is signed again with it, once.
+* ``use_attestation_challenge`` (draft-ietf-oauth-attestation-based-client-auth-07 §8) at the
+  PAR or token endpoint: the answer carries a new ``OAuth-Client-Attestation-Challenge``; the
+  same request is sent again with a fresh wallet attestation PoP holding it, once.
 * ``invalid_nonce`` (OID4VCI 1.0 §8.3.1.2) with a Nonce Endpoint: a fresh ``c_nonce`` is
   fetched and the proofs are made again, once per credential request.
 * ``invalid_nonce`` or ``invalid_proof`` carrying a fresh ``c_nonce`` (Draft 13 §7.3.2,
@@ -82,6 +88,7 @@ class FlowState(enum.Enum):
     DISCOVERING_ISSUER = "discovering_issuer"
     DISCOVERING_AUTHORIZATION_SERVER = "discovering_authorization_server"
     METADATA_DISCOVERED = "metadata_discovered"
+    REQUESTING_ATTESTATION_CHALLENGE = "requesting_attestation_challenge"
     PUSHING_AUTHORIZATION_REQUEST = "pushing_authorization_request"
     AWAITING_AUTHORIZATION = "awaiting_authorization"
     REQUESTING_TOKEN = "requesting_token"
@@ -113,6 +120,8 @@ class Event(enum.Enum):
     ISSUER_METADATA_RECEIVED = "issuer_metadata_received"
     AS_METADATA_RECEIVED = "as_metadata_received"
     # the grant
+    ATTESTATION_CHALLENGE_NEEDED = "attestation_challenge_needed"
+    ATTESTATION_CHALLENGE_RECEIVED = "attestation_challenge_received"
     PRE_AUTHORIZED_CODE_GRANT = "pre_authorized_code_grant"
     AUTHORIZATION_REQUEST_PUSHABLE = "authorization_request_pushable"
     AUTHORIZATION_URL_READY = "authorization_url_ready"
@@ -121,6 +130,7 @@ class Event(enum.Enum):
     TOKEN_RECEIVED = "token_received"
     # retries
     USE_DPOP_NONCE = "use_dpop_nonce"
+    USE_ATTESTATION_CHALLENGE = "use_attestation_challenge"
     NONCE_REJECTED = "nonce_rejected"
     FRESH_C_NONCE_RECEIVED = "fresh_c_nonce_received"
     # credential requests
@@ -187,6 +197,13 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
         _S.DISCOVERING_AUTHORIZATION_SERVER, limit=1
     ),
     (_S.DISCOVERING_AUTHORIZATION_SERVER, _E.AS_METADATA_RECEIVED): Rule(_S.METADATA_DISCOVERED),
+    # --- wallet attestation challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8.1)
+    (_S.METADATA_DISCOVERED, _E.ATTESTATION_CHALLENGE_NEEDED): Rule(
+        _S.REQUESTING_ATTESTATION_CHALLENGE
+    ),
+    (_S.REQUESTING_ATTESTATION_CHALLENGE, _E.ATTESTATION_CHALLENGE_RECEIVED): Rule(
+        _S.METADATA_DISCOVERED
+    ),
     # --- the grant (OID4VCI 1.0 §5, §6; RFC 9126 PAR; RFC 7636 PKCE) ----------------------
     (_S.METADATA_DISCOVERED, _E.PRE_AUTHORIZED_CODE_GRANT): Rule(_S.REQUESTING_TOKEN),
     (_S.METADATA_DISCOVERED, _E.AUTHORIZATION_REQUEST_PUSHABLE): Rule(
@@ -196,12 +213,16 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.PUSHING_AUTHORIZATION_REQUEST, _E.USE_DPOP_NONCE): Rule(
         _S.PUSHING_AUTHORIZATION_REQUEST, limit=1
     ),
+    (_S.PUSHING_AUTHORIZATION_REQUEST, _E.USE_ATTESTATION_CHALLENGE): Rule(
+        _S.PUSHING_AUTHORIZATION_REQUEST, limit=1
+    ),
     (_S.PUSHING_AUTHORIZATION_REQUEST, _E.AUTHORIZATION_REQUEST_PUSHED): Rule(
         _S.AWAITING_AUTHORIZATION
     ),
     (_S.AWAITING_AUTHORIZATION, _E.CALLBACK_RECEIVED): Rule(_S.REQUESTING_TOKEN),
     # --- the token request (OID4VCI 1.0 §6; RFC 9449 §5) ---------------------------------
     (_S.REQUESTING_TOKEN, _E.USE_DPOP_NONCE): Rule(_S.REQUESTING_TOKEN, limit=1),
+    (_S.REQUESTING_TOKEN, _E.USE_ATTESTATION_CHALLENGE): Rule(_S.REQUESTING_TOKEN, limit=1),
     (_S.REQUESTING_TOKEN, _E.TOKEN_RECEIVED): Rule(_S.ISSUING),
     # --- credential requests, one per chunk of holder keys (OID4VCI 1.0 §7, §8) ----------
     (_S.ISSUING, _E.NONCE_NEEDED): Rule(_S.REQUESTING_NONCE),

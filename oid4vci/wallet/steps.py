@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
+from oid4vci.attestation import USE_ATTESTATION_CHALLENGE
 from oid4vci.errors import (
     AuthorizationError,
     CallbackError,
@@ -62,6 +63,7 @@ __all__ = [
     "authorization_code_grant",
     "authorization_header",
     "authorization_request_params",
+    "build_attestation_challenge_request",
     "build_authorization_url",
     "build_credential_request",
     "build_deferred_credential_request",
@@ -73,9 +75,11 @@ __all__ = [
     "build_par_request",
     "build_token_request",
     "check_redirect",
+    "is_use_attestation_challenge",
     "is_use_dpop_nonce",
     "parse_www_authenticate",
     "pre_authorized_grant",
+    "read_attestation_challenge_response",
     "read_authorization_callback",
     "read_credential_response",
     "read_deferred_credential_response",
@@ -194,6 +198,14 @@ def read_error_response(
     )
 
 
+def is_use_attestation_challenge(response: HttpResponse) -> bool:
+    """Whether ``response`` is a ``use_attestation_challenge`` error (a 400 JSON body,
+    draft-ietf-oauth-attestation-based-client-auth-07 §8)."""
+    if response.status != 400:
+        return False
+    return _error_fields(response).get("error") == USE_ATTESTATION_CHALLENGE
+
+
 def is_use_dpop_nonce(response: HttpResponse) -> bool:
     """True for a ``use_dpop_nonce`` challenge: AS (400 JSON) or resource (401 header)."""
     if response.status == 400:
@@ -289,11 +301,38 @@ def authorization_request_params(
     return params
 
 
+def build_attestation_challenge_request(challenge_endpoint: str) -> HttpRequest:
+    """A request for a wallet attestation challenge: ``POST``, no body
+    (draft-ietf-oauth-attestation-based-client-auth-07 §8.1)."""
+    return HttpRequest(method="POST", url=challenge_endpoint, headers=_json_headers(), body=b"")
+
+
+def read_attestation_challenge_response(response: HttpResponse) -> str:
+    """The ``attestation_challenge`` of a 200 challenge answer (a non-empty string of at most
+    1024 characters, draft-ietf-oauth-attestation-based-client-auth-07 §8.1)."""
+    body = read_json_object(response, AuthorizationError)
+    challenge = body.get("attestation_challenge")
+    if not isinstance(challenge, str) or not challenge or len(challenge) > 1024:
+        raise WireFormatError(
+            "must be a non-empty string of at most 1024 characters", path="attestation_challenge"
+        )
+    return challenge
+
+
 def build_par_request(
-    par_endpoint: str, params: Mapping[str, str], *, dpop_proof: str | None = None
+    par_endpoint: str,
+    params: Mapping[str, str],
+    *,
+    dpop_proof: str | None = None,
+    client_auth: Mapping[str, str] | None = None,
 ) -> HttpRequest:
-    """The pushed authorization request (RFC 9126): the parameters as a form POST."""
-    return HttpRequest.form("POST", par_endpoint, dict(params), headers=_json_headers(dpop_proof))
+    """The pushed authorization request (RFC 9126): the parameters as a form POST.
+
+    ``client_auth`` are client authentication headers (the wallet attestation and its PoP,
+    draft-ietf-oauth-attestation-based-client-auth-07 §6.1).
+    """
+    headers = {**_json_headers(dpop_proof), **(client_auth or {})}
+    return HttpRequest.form("POST", par_endpoint, dict(params), headers=headers)
 
 
 def read_par_response(response: HttpResponse) -> PushedAuthorizationResponse:
@@ -364,9 +403,12 @@ def build_token_request(
     params: Mapping[str, str],
     *,
     dpop_proof: str | None = None,
+    client_auth: Mapping[str, str] | None = None,
 ) -> HttpRequest:
-    """The token request: ``params`` form-encoded (see the ``*_grant`` helpers)."""
-    return HttpRequest.form("POST", token_endpoint, dict(params), headers=_json_headers(dpop_proof))
+    """The token request: ``params`` form-encoded (see the ``*_grant`` helpers), with the
+    ``client_auth`` headers (wallet attestation + PoP) when given."""
+    headers = {**_json_headers(dpop_proof), **(client_auth or {})}
+    return HttpRequest.form("POST", token_endpoint, dict(params), headers=headers)
 
 
 def pre_authorized_grant(
@@ -473,15 +515,19 @@ async def build_key_proof(
     audience: str,
     nonce: str | None,
     client_id: str | None = None,
+    key_attestation: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """A ``jwt`` key proof (OID4VCI 1.0 Appendix F.1; Draft 13/14 §7.2.1.1, Draft 15 §8.2.1.1)
     signed by the holder key.
 
     ``iss`` is the ``client_id`` (omit it after an anonymous pre-authorized grant);
-    ``nonce`` the issuer's ``c_nonce`` when one is in use.
+    ``nonce`` the issuer's ``c_nonce`` when one is in use; ``key_attestation`` a key
+    attestation JWT (OID4VCI 1.0 Appendix D) listing this key, sent in the header of that name.
     """
-    header = {"typ": PROOF_TYP, "jwk": public_jwk(signer.public_jwk)}
+    header: dict[str, Any] = {"typ": PROOF_TYP, "jwk": public_jwk(signer.public_jwk)}
+    if key_attestation is not None:
+        header["key_attestation"] = key_attestation
     claims: dict[str, Any] = {"aud": audience, "iat": int(clock())}
     if nonce is not None:
         claims["nonce"] = nonce

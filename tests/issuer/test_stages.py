@@ -46,7 +46,9 @@ from oid4vci.versions import SpecVersion
 from tests.conftest import FakeClock
 from tests.issuer import (
     test_authorization,
+    test_client_attestation,
     test_deferred_notification,
+    test_flood_limits,
     test_offers,
     test_par,
     test_service,
@@ -600,7 +602,7 @@ async def test_every_key_the_issuer_uses_is_in_the_schema(monkeypatch: pytest.Mo
 
         return method
 
-    for name in ("put", "add_if_absent", "increment", "get", "take", "delete"):
+    for name in ("put", "add_if_absent", "increment", "get", "take", "delete", "take_token"):
         monkeypatch.setattr(MemoryStore, name, recording(name))
 
     async def whole_issuance(clock: FakeClock) -> None:
@@ -620,6 +622,8 @@ async def test_every_key_the_issuer_uses_is_in_the_schema(monkeypatch: pytest.Mo
         test_deferred_notification.test_v1_deferred_pending_then_ready,
         test_deferred_notification.test_notification_flow,
         test_status_list.status_flow,
+        test_flood_limits.test_over_the_limit_is_429_with_retry_after,
+        test_client_attestation.attested_token_flow,
     ]
     for flow in flows:
         await flow(FakeClock())

@@ -26,6 +26,7 @@ FUZZ = settings.get_profile(FUZZ_PROFILE)
 PATHS = [
     "/token",
     "/par",
+    "/challenge",
     "/nonce",
     "/credential",
     "/deferred",

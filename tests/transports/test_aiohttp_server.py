@@ -71,6 +71,7 @@ async def test_request_conversion(session: aiohttp.ClientSession) -> None:
     assert seen.headers.get("authorization") == f"DPoP {SECRET}"
     assert seen.headers.get_all("x-multi") == ["1", "2"]
     assert seen.media_type == "application/json"
+    assert seen.client_address == "127.0.0.1"  # the TCP peer, for the issuer's rate limits
 
 
 async def test_url_uses_host_header(session: aiohttp.ClientSession) -> None:

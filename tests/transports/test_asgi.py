@@ -146,6 +146,13 @@ async def test_url_from_scope(scope_changes: dict[str, Any], url: str) -> None:
     assert handler.requests[0].url == url
 
 
+async def test_client_address_from_scope() -> None:
+    handler = Recorder()
+    await call(asgi_app(handler), http_scope("/nonce", client=("192.0.2.7", 50123)))
+    await call(asgi_app(handler), http_scope("/nonce"))  # the server gave no client
+    assert [r.client_address for r in handler.requests] == ["192.0.2.7", None]
+
+
 async def test_url_keeps_the_raw_path() -> None:
     handler = Recorder()
     scope = http_scope("/a/b/~user", raw_path=b"/a%2Fb/%7Euser", query_string=b"x=%2F")

@@ -1,0 +1,178 @@
+"""Client authentication by wallet attestation at the PAR and token endpoints.
+
+OAuth 2.0 Attestation-Based Client Authentication
+(draft-ietf-oauth-attestation-based-client-auth-07 §6, §9, §12.1; OID4VCI 1.0 Appendix E;
+HAIP 1.0 §4.4.1). :func:`verify_client_authentication` is one stage both endpoints run after
+parsing and before anything single use is touched (a PAR request is stored, a code spent):
+
+* no ``OAuth-Client-Attestation`` / ``OAuth-Client-Attestation-PoP`` headers: fine for a public
+  client, unless :attr:`AttestationSettings.require_client_attestation
+  <oid4vci.issuer.config.AttestationSettings.require_client_attestation>` → ``invalid_client``;
+* otherwise exactly one of each, verified by :func:`oid4vci.attestation.verify_client_attestation`
+  against the configured wallet provider roots, with the PoP ``aud`` = the authorization
+  server's issuer identifier and the request's ``client_id`` (when it has one) = the
+  attestation's ``sub``;
+* with :attr:`AttestationSettings.require_challenge
+  <oid4vci.issuer.config.AttestationSettings.require_challenge>` the PoP must carry a live
+  challenge of this server (from :func:`handle_challenge` or an earlier error), else
+  ``use_attestation_challenge`` (400) with a fresh one in ``OAuth-Client-Attestation-Challenge``
+  (draft-ietf-oauth-attestation-based-client-auth-07 §8);
+* last, the PoP ``jti`` goes into the replay cache (``attest_pop_jti:``, ``add_if_absent``, kept
+  ``pop_max_age`` + 2 × ``clock_skew``: a replay inside the window is refused, one after it is
+  refused as stale).
+
+Refusals are ``invalid_client`` with status 401 (RFC 6749 §5.2 allows 401 for it; no
+``WWW-Authenticate`` challenge, which RFC 6749 asks for only when the client authenticated
+through the ``Authorization`` header). The description names the reason, never the JWTs.
+Headers are ignored when no :class:`~oid4vci.issuer.config.AttestationSettings` is configured
+(the issuer then takes public clients only and does not advertise the method).
+"""
+
+from __future__ import annotations
+
+from oid4vci.attestation import (
+    CLIENT_ATTESTATION_CHALLENGE_HEADER,
+    CLIENT_ATTESTATION_HEADER,
+    CLIENT_ATTESTATION_POP_HEADER,
+    USE_ATTESTATION_CHALLENGE,
+    AttestationError,
+    VerifiedClientAttestation,
+    verify_client_attestation,
+)
+from oid4vci.errors import AuthorizationError, ErrorCode, ProtocolError
+from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer import store_keys
+from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.responses import create_error_response, json_response, with_allow
+from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce, seal_nonce
+
+__all__ = [
+    "INVALID_CLIENT_STATUS",
+    "create_attestation_challenge",
+    "handle_challenge",
+    "use_attestation_challenge_response",
+    "verify_client_authentication",
+]
+
+#: HTTP status of an ``invalid_client`` answer (RFC 6749 §5.2).
+INVALID_CLIENT_STATUS = 401
+
+
+async def verify_client_authentication(
+    request: HttpRequest,
+    config: IssuerConfig,
+    *,
+    client_id: str | None,
+    error_cls: type[ProtocolError],
+) -> VerifiedClientAttestation | None:
+    """Verify the wallet attestation headers of a PAR or token ``request``.
+
+    ``client_id`` is the request's own ``client_id`` parameter (``None`` when absent); the
+    result's ``client_id`` is the authenticated one. Returns ``None`` for a request without
+    attestation headers that the configuration allows. Raises ``error_cls``
+    (``invalid_client``, 401).
+    """
+
+    def refuse(description: str) -> ProtocolError:
+        return error_cls(ErrorCode.INVALID_CLIENT, description, status=INVALID_CLIENT_STATUS)
+
+    settings = config.attestation
+    attestations = request.headers.get_all(CLIENT_ATTESTATION_HEADER)
+    pops = request.headers.get_all(CLIENT_ATTESTATION_POP_HEADER)
+    if settings is None or not settings.client_trust_anchors:
+        return None
+    if not attestations and not pops:
+        if settings.require_client_attestation:
+            raise refuse("client authentication by wallet attestation is required")
+        return None
+    if len(attestations) != 1 or len(pops) != 1:
+        raise refuse(
+            f"exactly one {CLIENT_ATTESTATION_HEADER} and one {CLIENT_ATTESTATION_POP_HEADER} "
+            "header are required"
+        )
+    try:
+        verified = verify_client_attestation(
+            attestations[0],
+            pops[0],
+            trust_anchors=settings.client_trust_anchors,
+            audience=config.authorization_server,
+            client_id=client_id,
+            algorithms=settings.algorithms,
+            pop_max_age=settings.pop_max_age,
+            clock_skew=settings.clock_skew,
+            clock=config.clock,
+        )
+    except AttestationError as exc:
+        raise refuse(f"client attestation refused ({exc})") from None
+    if settings.require_challenge and not _live_challenge(verified.challenge, config):
+        err = error_cls(USE_ATTESTATION_CHALLENGE, "the PoP must carry a current server challenge")
+        err.attestation_challenge = create_attestation_challenge(config)  # type: ignore[attr-defined]
+        raise err
+    key = store_keys.attestation_pop_jti_key(verified.client_id, verified.jti)
+    if not await config.store.add_if_absent(key, True, store_keys.ATTESTATION_POP_JTI.ttl(config)):
+        raise refuse("client attestation PoP replayed (jti already used)")
+    return verified
+
+
+def create_attestation_challenge(config: IssuerConfig) -> str:
+    """A fresh attestation challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8),
+    valid ``attestation.challenge_ttl`` seconds; stateless (sealed with the nonce keys)."""
+    settings = config.attestation
+    ttl = settings.challenge_ttl if settings is not None else 300
+    return seal_nonce(
+        config.nonce_keys,
+        NoncePurpose.ATTESTATION_CHALLENGE,
+        audience=config.authorization_server,
+        expires_at=config.clock() + ttl,
+    )
+
+
+def _live_challenge(value: str | None, config: IssuerConfig) -> bool:
+    if value is None:
+        return False
+    try:
+        open_nonce(
+            value,
+            config.nonce_keys,
+            NoncePurpose.ATTESTATION_CHALLENGE,
+            audience=config.authorization_server,
+            now=config.clock(),
+        )
+    except NonceError:
+        return False
+    return True
+
+
+def use_attestation_challenge_response(err: ProtocolError, response: HttpResponse) -> HttpResponse:
+    """``response`` with the ``OAuth-Client-Attestation-Challenge`` header a
+    ``use_attestation_challenge`` error must carry (draft-ietf-oauth-attestation-based-client-auth-07
+    §8); other responses unchanged."""
+    challenge = getattr(err, "attestation_challenge", None)
+    if not isinstance(challenge, str):
+        return response
+    return HttpResponse(
+        status=response.status,
+        headers=response.headers.with_header(CLIENT_ATTESTATION_CHALLENGE_HEADER, challenge),
+        body=response.body,
+    )
+
+
+async def handle_challenge(
+    request: HttpRequest | RequestDict, config: IssuerConfig
+) -> HttpResponse:
+    """The challenge endpoint (draft-ietf-oauth-attestation-based-client-auth-07 §8.1):
+    ``POST`` → 200 ``{"attestation_challenge": ...}``, ``Cache-Control: no-store``; 404 unless
+    challenges are required; 405 for another method. Writes nothing. Never raises."""
+    req = HttpRequest.coerce(request)
+    settings = config.attestation
+    if settings is None or not settings.require_challenge:
+        err = AuthorizationError(
+            ErrorCode.INVALID_REQUEST, "no challenge endpoint here", status=404
+        )
+        return create_error_response(err)
+    if req.method != "POST":
+        err = AuthorizationError(
+            ErrorCode.INVALID_REQUEST, "method not allowed; use POST", status=405
+        )
+        return with_allow(create_error_response(err), ("POST",))
+    return json_response(200, {"attestation_challenge": create_attestation_challenge(config)})
