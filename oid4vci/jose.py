@@ -83,7 +83,8 @@ _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Encoders built once (json.dumps with options builds a new JSONEncoder on every call).
 _CANONICAL_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-_THUMBPRINT_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+# The C string escaper behind JSONEncoder(ensure_ascii=True) (RFC 7638 thumbprint members).
+_json_string = json.encoder.encode_basestring_ascii
 _COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -127,7 +128,16 @@ def _public_key_of(jwk: Mapping[str, Any]) -> Any:
         raise JoseError("JWK contains private key material where a public key is expected")
     if jwk.get("kty") not in ("EC", "OKP", "RSA"):
         raise JoseError("JWK must be an asymmetric public key (EC, OKP or RSA)")
+    if _is_plain_ec_public(jwk):
+        # The common shape, cached by its coordinates: no JSON round trip, no canonical JSON.
+        return _import_ec_public(jwk["crv"], jwk["x"], jwk["y"])
     return _import_public(_canonical_json(dict(jwk)))
+
+
+def clear_key_cache() -> None:
+    """Forget every imported public key (the caches behind :func:`verify_jws`)."""
+    _import_ec_public.cache_clear()
+    _import_public.cache_clear()
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -142,8 +152,10 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
         raise JoseError("JWK lacks a required member") from exc
     if not all(isinstance(v, str) for v in subset.values()):
         raise JoseError("JWK members must be strings")
-    data = _THUMBPRINT_ENCODER.encode(subset).encode()
-    return b64url_encode(hashlib.sha256(data).digest())
+    # The required members in lexicographic order (the tuples are sorted), no whitespace,
+    # ASCII-escaped: what a sorting compact JSON encoder writes (RFC 7638 §3.3), built directly.
+    data = "{" + ",".join(f'"{n}":{_json_string(subset[n])}' for n in members) + "}"
+    return b64url_encode(hashlib.sha256(data.encode("ascii")).digest())
 
 
 def jwk_thumbprint_uri(jwk: Mapping[str, Any]) -> str:
@@ -162,7 +174,7 @@ _EC_PUBLIC_MEMBERS = frozenset({"kty", "crv", "x", "y"})
 def _is_plain_ec_public(data: Any) -> bool:
     """True for exactly ``{"kty": "EC", "crv": <known curve>, "x": str, "y": str}``."""
     return (
-        isinstance(data, dict)
+        isinstance(data, Mapping)
         and data.keys() == _EC_PUBLIC_MEMBERS
         and data["kty"] == "EC"
         and isinstance(data["crv"], str)
@@ -181,17 +193,27 @@ def _coordinate(text: str) -> int:
 
 
 @functools.lru_cache(maxsize=4096)
+def _import_ec_public(crv: str, x: str, y: str) -> Any:
+    """A plain public EC JWK's key object, reused while cached.
+
+    What joserfc's ECKey import does for this exact shape (its parameter checks all pass for
+    it), minus building a key object: same decoding, same point-on-curve check.
+    """
+    try:
+        numbers = ec.EllipticCurvePublicNumbers(
+            _coordinate(x), _coordinate(y), _FAST_EC_CURVES[crv]()
+        )
+        return numbers.public_key()
+    except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
+        raise JoseError("JWK does not describe a valid key") from exc
+
+
+@functools.lru_cache(maxsize=4096)
 def _import_public(canonical: bytes) -> Any:
     try:
         data = json.loads(canonical)
         if _is_plain_ec_public(data):
-            # What joserfc's ECKey import does for this exact shape (its parameter checks
-            # all pass for it), minus building a key object: same decoding, same point check.
-            curve = _FAST_EC_CURVES[data["crv"]]()
-            numbers = ec.EllipticCurvePublicNumbers(
-                _coordinate(data["x"]), _coordinate(data["y"]), curve
-            )
-            return numbers.public_key()
+            return _import_ec_public(data["crv"], data["x"], data["y"])
         key = JWKRegistry.import_key(data)
     except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
         raise JoseError("JWK does not describe a valid key") from exc

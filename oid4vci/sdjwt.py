@@ -221,12 +221,28 @@ def make_disclosure(
     return disclosure, disclosure_digest(disclosure, hash_alg)
 
 
-def _new_salt() -> str:
-    return b64url_encode(secrets.token_bytes(_SALT_BYTES))
+# Salts for one credential come from one CSPRNG read (os.urandom, as secrets.token_bytes) of
+# this many salts; a credential that needs more reads again.
+_SALTS_PER_READ: Final = 32
 
 
-def _decoy_digest(hash_alg: str) -> str:
-    return b64url_encode(_hash(hash_alg)(secrets.token_bytes(_SALT_BYTES)).digest())
+class _Randomness:
+    """``_SALT_BYTES`` random byte strings, :data:`_SALTS_PER_READ` per ``os.urandom`` read."""
+
+    __slots__ = ("_buffer", "_offset")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._offset = 0
+
+    def take(self) -> bytes:
+        """The next ``_SALT_BYTES`` unused random bytes (never handed out twice)."""
+        offset = self._offset
+        if offset + _SALT_BYTES > len(self._buffer):
+            self._buffer = secrets.token_bytes(_SALT_BYTES * _SALTS_PER_READ)
+            offset = 0
+        self._offset = offset + _SALT_BYTES
+        return self._buffer[offset : offset + _SALT_BYTES]
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,12 +252,19 @@ def _decoy_digest(hash_alg: str) -> str:
 _PLAIN_TYPES: Final = (str, int, bool)
 
 
+_LEAF_TYPES: Final = (str, int, bool, type(None))
+
+
 @attrs.define
 class _Encoder:
     hash_alg: str
     decoys: int
     max_decoys: int | None = None
     disclosures: list[str] = attrs.field(factory=list)
+    # The JSON of ``name, value]`` for leaf values, shared by the credentials of one batch:
+    # only the salt differs between them (a salt is base64url, so it needs no JSON escaping).
+    tails: dict[tuple[str | None, type, Any], str] = attrs.field(factory=dict)
+    randomness: _Randomness = attrs.field(factory=_Randomness)
 
     def decoy_count(self) -> int:
         """``decoys``, or a CSPRNG draw in ``decoys..max_decoys`` (one per ``_sd`` array)."""
@@ -251,11 +274,29 @@ class _Encoder:
 
     def disclose(self, name: str | None, value: Any) -> str:
         # make_disclosure() without its argument checks: ``object`` has already refused
-        # non-string and reserved names, and the salt is ours.
-        array = [_new_salt(), value] if name is None else [_new_salt(), name, value]
-        disclosure = b64url_encode(_dump(array))
+        # non-string and reserved names, and the salt is ours. The bytes are exactly those of
+        # ``_dump([salt, name, value])``: the ``name, value]`` part is encoded once per batch.
+        if type(value) in _LEAF_TYPES:
+            key = (name, type(value), value)
+            tail = self.tails.get(key)
+            if tail is None:
+                tail = self.tails[key] = self._tail(name, value)
+        else:
+            tail = self._tail(name, value)
+        salt = b64url_encode(self.randomness.take())
+        disclosure = b64url_encode(f'["{salt}",{tail}'.encode())
         self.disclosures.append(disclosure)
         return b64url_encode(_hash(self.hash_alg)(disclosure.encode("ascii")).digest())
+
+    @staticmethod
+    def _tail(name: str | None, value: Any) -> str:
+        """The JSON of ``[name, value]`` (or ``[value]``) without its opening bracket."""
+        array = [value] if name is None else [name, value]
+        return _dump(array).decode("utf-8")[1:]
+
+    def decoy_digest(self) -> str:
+        """A digest of fresh random bytes (RFC 9901 §4.2.5)."""
+        return b64url_encode(_hash(self.hash_alg)(self.randomness.take()).digest())
 
     def value(self, value: Any) -> Any:
         if value is None or type(value) in _PLAIN_TYPES:
@@ -289,7 +330,7 @@ class _Encoder:
             else:
                 out[name] = self.value(member)
         if top_level or digests:
-            digests.extend(_decoy_digest(self.hash_alg) for _ in range(self.decoy_count()))
+            digests.extend(self.decoy_digest() for _ in range(self.decoy_count()))
         if digests:
             out["_sd"] = sorted(digests)
         return out
@@ -392,6 +433,7 @@ async def _issue(
     holder_jwk: Mapping[str, Any] | None,
     issuer: str | None,
     options: SdJwtOptions,
+    tails: dict[tuple[str | None, type, Any], str] | None = None,
 ) -> str:
     typ, iat, exp, nbf, status = (
         options.typ,
@@ -427,6 +469,8 @@ async def _issue(
                 raise ValidationError(f"claim {name!r} cannot be selectively disclosable")
         raise ValidationError(f"claims {clashing} are set by keyword arguments, not 'claims'")
     encoder = _Encoder(hash_alg=hash_alg, decoys=decoys, max_decoys=max_decoys)
+    if tails is not None:
+        encoder.tails = tails
     payload = encoder.object(claims, top_level=True)
     if issuer is not None:
         if not isinstance(issuer, str) or not issuer:
@@ -464,17 +508,36 @@ async def issue_batch(
     claims: Mapping[str, Any],
     issuer: str | None,
     options: SdJwtOptions | None = None,
+    statuses: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> list[str]:
     """One SD-JWT VC per holder key (same claims, fresh salts and decoys for each).
 
-    ``options`` (:class:`SdJwtOptions`) applies to every credential of the batch.
+    ``options`` (:class:`SdJwtOptions`) applies to every credential of the batch;
+    ``statuses``, when given, holds one ``status`` claim per holder key (``None`` for none)
+    in place of ``options.status``. The JSON of each selectively disclosable leaf claim is
+    built once for the whole batch; only the salts differ.
     """
     if isinstance(holder_jwks, Mapping) or not holder_jwks:
         raise ValidationError("'holder_jwks' must be a non-empty sequence of JWKs")
     shared = options if options is not None else SdJwtOptions()
+    if statuses is None:
+        per_credential = [shared] * len(holder_jwks)
+    else:
+        if isinstance(statuses, Mapping) or len(statuses) != len(holder_jwks):
+            raise ValidationError("'statuses' must hold one entry per holder key")
+        per_credential = [attrs.evolve(shared, status=status) for status in statuses]
+    tails: dict[tuple[str | None, type, Any], str] = {}
     return [
-        await _issue(signer, vct=vct, claims=claims, holder_jwk=jwk, issuer=issuer, options=shared)
-        for jwk in holder_jwks
+        await _issue(
+            signer,
+            vct=vct,
+            claims=claims,
+            holder_jwk=jwk,
+            issuer=issuer,
+            options=each,
+            tails=tails,
+        )
+        for jwk, each in zip(holder_jwks, per_credential, strict=True)
     ]
 
 
