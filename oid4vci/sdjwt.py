@@ -192,6 +192,10 @@ _DISCLOSURE_ENCODER: Final = json.JSONEncoder(
 )
 
 
+# The C string escaper _DISCLOSURE_ENCODER uses (ensure_ascii=False).
+_json_string: Final = json.encoder.encode_basestring
+
+
 def _dump(value: Any) -> bytes:
     try:
         return _DISCLOSURE_ENCODER.encode(value).encode("utf-8")
@@ -284,15 +288,29 @@ class _Encoder:
         else:
             tail = self._tail(name, value)
         salt = b64url_encode(self.randomness.take())
-        disclosure = b64url_encode(f'["{salt}",{tail}'.encode())
+        try:
+            disclosure = b64url_encode(f'["{salt}",{tail}'.encode("utf-8"))
+        except UnicodeEncodeError as exc:  # a lone surrogate, as _dump refuses it
+            raise ValidationError("claim value is not JSON-serializable") from exc
         self.disclosures.append(disclosure)
         return b64url_encode(_hash(self.hash_alg)(disclosure.encode("ascii")).digest())
 
     @staticmethod
     def _tail(name: str | None, value: Any) -> str:
         """The JSON of ``[name, value]`` (or ``[value]``) without its opening bracket."""
-        array = [value] if name is None else [name, value]
-        return _dump(array).decode("utf-8")[1:]
+        kind = type(value)
+        if kind is str:  # what the encoder writes for these leaves, without its overhead
+            encoded = _json_string(value)
+        elif kind is int:
+            encoded = int.__repr__(value)
+        elif kind is bool:
+            encoded = "true" if value else "false"
+        elif value is None:
+            encoded = "null"
+        else:
+            array = [value] if name is None else [name, value]
+            return _dump(array).decode("utf-8")[1:]
+        return encoded + "]" if name is None else f"{_json_string(name)},{encoded}]"
 
     def decoy_digest(self) -> str:
         """A digest of fresh random bytes (RFC 9901 §4.2.5)."""
