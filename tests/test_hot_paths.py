@@ -133,7 +133,7 @@ def test_thumbprints_match_the_sorting_encoder_and_rfc7638_vector() -> None:
         "kid": "2011-04-29",
     }
     assert jwk_thumbprint(rsa) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-    keys = [
+    keys: list[dict[str, Any]] = [
         ECKey.generate_key("P-256").as_dict(private=False),
         ECKey.generate_key("P-521").as_dict(private=False),
         OKPKey.generate_key("Ed25519").as_dict(private=False),
@@ -148,11 +148,11 @@ def test_thumbprints_match_the_sorting_encoder_and_rfc7638_vector() -> None:
 
 def test_ec_keys_imported_by_coordinates_refuse_what_joserfc_refuses() -> None:
     clear_key_cache()
-    good = ECKey.generate_key("P-256").as_dict(private=False)
+    good: dict[str, Any] = dict(ECKey.generate_key("P-256").as_dict(private=False))
     assert public_jwk(good) == good
     # A cached key is not a pass for a changed key: each variant is checked again.
     off_curve = dict(good, y=b64url_encode(b"\x01" * 32))
-    bad_b64 = dict(good, x=good["x"] + "=")
+    bad_b64 = dict(good, x=str(good["x"]) + "=")
     empty = dict(good, x="")
     wrong_curve = dict(good, crv="P-384")
     private = ECKey.generate_key("P-256").as_dict(private=True)
