@@ -46,6 +46,7 @@ __all__ = [
     "jwk_thumbprint",
     "jwk_thumbprint_uri",
     "public_jwk",
+    "signer_public_jwk",
     "verify_jws",
 ]
 
@@ -258,12 +259,29 @@ class LocalSigner:
     def __attrs_post_init__(self) -> None:
         if self.alg not in _CURVE_FOR_ALG and self.alg not in ("EdDSA", "Ed25519"):
             raise JoseError("unsupported signing algorithm")
-        key: ECKey | OKPKey = (
-            ECKey.import_key(self._private_key)
-            if self.alg in _CURVE_FOR_ALG
-            else OKPKey.import_key(self._private_key)
-        )
-        jwk = key.as_dict(private=False)
+        jwk: dict[str, Any]
+        if (
+            self.alg in _CURVE_FOR_ALG
+            and isinstance(self._private_key, ec.EllipticCurvePrivateKey)
+            and self._private_key.curve.name == _CURVE_NAMES[_CURVE_FOR_ALG[self.alg]]
+        ):
+            # What joserfc's ECKey.as_dict(private=False) writes (same members, same order):
+            # the coordinates as fixed-size big-endian integers, base64url (RFC 7518 §6.2.1).
+            numbers = self._private_key.public_key().public_numbers()
+            size = (self._private_key.curve.key_size + 7) // 8
+            jwk = {
+                "crv": _CURVE_FOR_ALG[self.alg],
+                "x": b64url_encode(numbers.x.to_bytes(size, "big")),
+                "y": b64url_encode(numbers.y.to_bytes(size, "big")),
+                "kty": "EC",
+            }
+        else:
+            key: ECKey | OKPKey = (
+                ECKey.import_key(self._private_key)
+                if self.alg in _CURVE_FOR_ALG
+                else OKPKey.import_key(self._private_key)
+            )
+            jwk = key.as_dict(private=False)
         if self.kid is not None:
             jwk["kid"] = self.kid
         object.__setattr__(self, "_public", jwk)
@@ -331,6 +349,14 @@ class LocalSigner:
 
     def __repr__(self) -> str:
         return f"LocalSigner(alg={self.alg!r}, kid={self.kid!r})"
+
+
+def signer_public_jwk(signer: Signer) -> dict[str, Any]:
+    """``signer``'s public JWK, checked by :func:`public_jwk`; a :class:`LocalSigner`'s JWK
+    was derived from its own private key when it was built, so it is not imported again."""
+    if type(signer) is LocalSigner:
+        return signer.public_jwk
+    return public_jwk(signer.public_jwk)
 
 
 def generate_signer(alg: str = "ES256", *, kid: str | None = None) -> LocalSigner:

@@ -289,7 +289,7 @@ class _Encoder:
             tail = self._tail(name, value)
         salt = b64url_encode(self.randomness.take())
         try:
-            disclosure = b64url_encode(f'["{salt}",{tail}'.encode("utf-8"))
+            disclosure = b64url_encode(f'["{salt}",{tail}'.encode())
         except UnicodeEncodeError as exc:  # a lone surrogate, as _dump refuses it
             raise ValidationError("claim value is not JSON-serializable") from exc
         self.disclosures.append(disclosure)
@@ -836,15 +836,19 @@ def verify_sd_jwt(
     kb_audience: str | None = None,
     clock: Callable[[], float] = time.time,
     leeway: float = 60,
+    parsed: ParsedSdJwt | None = None,
 ) -> VerifiedSdJwt:
     """Verify a generic SD-JWT (RFC 9901 §7.1) and return its processed claims.
 
     ``issuer_keys`` are public JWKs (picked by header ``kid`` when present, else each tried).
     ``expected_typ`` ``None`` skips the ``typ`` check. A trailing KB-JWT is refused unless
     ``allow_key_binding`` (then its signature with ``cnf.jwk``, ``typ``, ``sd_hash`` and, when
-    given, ``kb_nonce``/``kb_audience`` are checked). Raises :class:`SdJwtVerificationError`.
+    given, ``kb_nonce``/``kb_audience`` are checked). ``parsed`` is :func:`parse_sd_jwt` of
+    ``text`` when the caller already has it (the disclosures are then not decoded and hashed
+    a second time). Raises :class:`SdJwtVerificationError`.
     """
-    parsed = parse_sd_jwt(text)
+    if parsed is None:
+        parsed = parse_sd_jwt(text)
     if parsed.key_binding_jwt is not None and not allow_key_binding:
         raise _fail(SdJwtReason.KEY_BINDING, "a KB-JWT is present but not expected here")
     verify_issuer_signature(parsed.jws, issuer_keys, algorithms, _fail)
@@ -906,13 +910,15 @@ def verify_sd_jwt_vc(
     kb_audience: str | None = None,
     clock: Callable[[], float] = time.time,
     leeway: float = 60,
+    parsed: ParsedSdJwt | None = None,
 ) -> VerifiedSdJwtVc:
     """Verify an SD-JWT VC: :func:`verify_sd_jwt` plus ``vct``, ``iss`` and holder key checks.
 
     ``vct`` must be a string (equal to ``expected_vct`` when given), ``iss`` equal to
     ``expected_issuer`` when given, ``cnf.jwk`` the same key (by RFC 7638 thumbprint) as
     ``expected_cnf_jwk`` when given. A KB-JWT is refused unless ``allow_key_binding`` — an
-    issuer must never send one. Raises :class:`SdJwtVerificationError`.
+    issuer must never send one. ``parsed``: as for :func:`verify_sd_jwt`.
+    Raises :class:`SdJwtVerificationError`.
     """
     verified = verify_sd_jwt(
         text,
@@ -924,6 +930,7 @@ def verify_sd_jwt_vc(
         kb_audience=kb_audience,
         clock=clock,
         leeway=leeway,
+        parsed=parsed,
     )
     claims = verified.claims
     vct = claims.get("vct")

@@ -23,14 +23,17 @@ from oid4vci.jose import (
     create_jws,
     jwk_thumbprint,
     public_jwk,
+    signer_public_jwk,
     verify_jws,
 )
 from oid4vci.sdjwt import (
+    SdJwtVerificationError,
     disclosure_digest,
     issue_batch,
     issue_sd_jwt_vc,
     parse_sd_jwt,
     sd,
+    verify_sd_jwt_vc,
 )
 
 ISSUER = "https://issuer.example"
@@ -174,3 +177,30 @@ async def test_cached_key_still_verifies_every_signature() -> None:
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with pytest.raises(JoseError):
         verify_jws(tampered, signer.public_jwk, algorithms=["ES256"])
+
+
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "ES512"])
+def test_local_signer_jwk_is_joserfcs(alg: str) -> None:
+    for _ in range(20):  # coordinates with leading zero bytes come up too
+        signer = LocalSigner.generate(alg)
+        expected = ECKey.import_key(signer._private_key).as_dict(private=False)
+        assert list(signer.public_jwk.items()) == list(expected.items())
+        assert signer_public_jwk(signer) == public_jwk(signer.public_jwk)
+
+
+@pytest.mark.anyio
+async def test_verifying_with_the_parsed_form_checks_the_same() -> None:
+    signer = LocalSigner.generate()
+    holder = LocalSigner.generate()
+    compact = await issue_sd_jwt_vc(
+        signer, vct=VCT, claims={"a": sd("b")}, holder_jwk=holder.public_jwk, issuer=ISSUER
+    )
+    keys = [signer.public_jwk]
+    plain = verify_sd_jwt_vc(compact, issuer_keys=keys)
+    reused = verify_sd_jwt_vc(compact, issuer_keys=keys, parsed=parse_sd_jwt(compact))
+    assert reused == plain
+    forged = compact[: compact.index("~")] + "~" + b64url_encode(b'["s","a","c"]') + "~"
+    with pytest.raises(SdJwtVerificationError):
+        verify_sd_jwt_vc(forged, issuer_keys=keys, parsed=parse_sd_jwt(forged))
+    with pytest.raises(SdJwtVerificationError):
+        verify_sd_jwt_vc(compact, issuer_keys=[holder.public_jwk], parsed=parse_sd_jwt(compact))

@@ -44,7 +44,7 @@ from oid4vci.errors import (
     WireFormatError,
 )
 from oid4vci.http import REDIRECT_STATUSES, HttpRequest, HttpResponse
-from oid4vci.jose import Signer, create_jws, public_jwk
+from oid4vci.jose import Signer, create_jws, signer_public_jwk
 from oid4vci.models import (
     PRE_AUTHORIZED_CODE_GRANT,
     PROOF_TYP,
@@ -468,7 +468,7 @@ async def build_key_proof(
     ``iss`` is the ``client_id`` (omit it after an anonymous pre-authorized grant);
     ``nonce`` the issuer's ``c_nonce`` when one is in use.
     """
-    header = {"typ": PROOF_TYP, "jwk": public_jwk(signer.public_jwk)}
+    header = {"typ": PROOF_TYP, "jwk": signer_public_jwk(signer)}
     claims: dict[str, Any] = {"aud": audience, "iat": int(clock())}
     if nonce is not None:
         claims["nonce"] = nonce
