@@ -615,12 +615,14 @@ def _parse_disclosure(raw: str, hash_alg: str, index: int) -> Disclosure:
         if not isinstance(array[1], str):
             raise _fail(SdJwtReason.MALFORMED, f"{where} has a non-string claim name")
         name = array[1]
+    # disclosure_digest(raw, hash_alg) without its checks: raw decoded as base64url above, so
+    # it is ASCII, and parse_sd_jwt checked hash_alg.
     return Disclosure(
         raw=raw,
         salt=array[0],
         name=name,
         value=array[-1],
-        digest=disclosure_digest(raw, hash_alg),
+        digest=b64url_encode(_HASHES[hash_alg](raw.encode("ascii")).digest()),
     )
 
 

@@ -7,8 +7,12 @@ encoder, joserfc and RFC 7638 give, and refuse exactly what they refuse.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import random
+import re
 from typing import Any
 
 import pytest
@@ -204,3 +208,31 @@ async def test_verifying_with_the_parsed_form_checks_the_same() -> None:
         verify_sd_jwt_vc(forged, issuer_keys=keys, parsed=parse_sd_jwt(forged))
     with pytest.raises(SdJwtVerificationError):
         verify_sd_jwt_vc(compact, issuer_keys=[holder.public_jwk], parsed=parse_sd_jwt(compact))
+
+
+def _b64url_by_regex(text: str) -> bytes:
+    """The straightforward definition: the alphabet by a regular expression, then decode."""
+    if re.fullmatch(r"[A-Za-z0-9_-]*", text) is None:
+        raise JoseError("invalid base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise JoseError("invalid base64url") from exc
+
+
+def test_b64url_decode_accepts_and_refuses_what_the_regex_definition_does() -> None:
+    rng = random.Random(16)
+    alphabet = "AZaz09-_+/= \n\t.é\x00"
+    cases = ["", "A", "AA", "AAA", "AAAA", "A===", "AA==", "-_-_", "+/+/"]
+    cases += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9))) for _ in range(5000)]
+    cases += [b64url_encode(rng.randbytes(rng.randint(0, 40))) for _ in range(500)]
+    for text in cases:
+        try:
+            expected: bytes | None = _b64url_by_regex(text)
+        except JoseError:
+            expected = None
+        try:
+            got: bytes | None = b64url_decode(text)
+        except JoseError:
+            got = None
+        assert got == expected, text
