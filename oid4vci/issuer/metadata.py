@@ -18,11 +18,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._documents import cached_document
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
 from oid4vci.issuer.responses import create_error_response, json_response, with_allow
 from oid4vci.jose import jwk_thumbprint
@@ -199,11 +201,28 @@ async def handle_issuer_metadata(
 
     Answers errors (405 for another method), never raises them.
     """
-    return _method_not_allowed(request) or json_response(200, create_issuer_metadata(config))
+    return _method_not_allowed(request) or cached_document(
+        config, "issuer", lambda: json_response(200, create_issuer_metadata(config))
+    )
 
 
 async def handle_jwt_vc_issuer_metadata(
     request: HttpRequest | RequestDict, config: IssuerConfig
 ) -> HttpResponse:
     """Answer a GET of the JWT VC Issuer metadata (405 for another method; never raises)."""
-    return _method_not_allowed(request) or json_response(200, create_jwt_vc_issuer_metadata(config))
+    # The signers' public keys guard the cached document: a Signer may rotate its key.
+    status_signer = config.status.signer if config.status is not None else None
+    validator = (
+        _jwk_items(config.credential_signer.public_jwk),
+        (_jwk_items(status_signer.public_jwk) if status_signer is not None else None),
+    )
+    return _method_not_allowed(request) or cached_document(
+        config,
+        "jwt-vc-issuer",
+        lambda: json_response(200, create_jwt_vc_issuer_metadata(config)),
+        validator,
+    )
+
+
+def _jwk_items(jwk: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), repr(v)) for k, v in jwk.items()))

@@ -86,6 +86,7 @@ from .actions import Action, Authorize, Done, SendRequest, Wait
 from .discovery import (
     MetadataCache,
     as_metadata_urls,
+    cache_max_age,
     issuer_metadata_urls,
     read_as_metadata,
     read_issuer_metadata,
@@ -751,7 +752,9 @@ class IssuanceFlow:
             return
         self._take_issuer_metadata(doc)
         if self._cache is not None:
-            self._cache.put(f"issuer {self._credential_issuer}", doc)
+            self._cache.put(
+                f"issuer {self._credential_issuer}", doc, max_age=cache_max_age(response.headers)
+            )
 
     def _take_issuer_metadata(self, doc: dict[str, Any]) -> None:
         meta, version = read_issuer_metadata(doc, self._credential_issuer)
@@ -796,7 +799,7 @@ class IssuanceFlow:
             return
         self._take_as_metadata(doc)
         if self._cache is not None and self._as_id is not None:
-            self._cache.put(f"as {self._as_id}", doc)
+            self._cache.put(f"as {self._as_id}", doc, max_age=cache_max_age(response.headers))
 
     def _take_as_metadata(self, doc: dict[str, Any]) -> None:
         assert self._as_id is not None
