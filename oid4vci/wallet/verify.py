@@ -259,12 +259,19 @@ def _signer_thumb(key: Signer) -> str | None:
 def _bind_holder(
     holder_jwk: Any, holder_keys: Sequence[Signer], used_keys: set[str]
 ) -> Signer | None:
-    """The first unused key of ``holder_keys`` that is ``holder_jwk`` (recorded as used)."""
+    """An unused key of ``holder_keys`` that is ``holder_jwk`` (recorded as used).
+
+    Credentials come back in the order of their proofs, so the search starts at the key after
+    the ones already bound: binding N credentials costs N comparisons, not N².
+    """
     thumb = _thumb(holder_jwk) if isinstance(holder_jwk, dict) else None
-    for key in holder_keys:
-        key_thumb = _signer_thumb(key)
-        if thumb is not None and key_thumb == thumb and key_thumb not in used_keys:
-            used_keys.add(key_thumb)
+    if thumb is None or thumb in used_keys:
+        return None
+    start = len(used_keys) if len(used_keys) < len(holder_keys) else 0
+    for index in range(len(holder_keys)):
+        key = holder_keys[(start + index) % len(holder_keys)]
+        if _signer_thumb(key) == thumb:
+            used_keys.add(thumb)
             return key
     return None
 
