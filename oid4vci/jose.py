@@ -134,12 +134,22 @@ def _public_key_of(jwk: Mapping[str, Any]) -> Any:
     if _is_plain_ec_public(jwk):
         # The common shape, cached by its coordinates: no JSON round trip, no canonical JSON.
         return _import_ec_public(jwk["crv"], jwk["x"], jwk["y"])
+    if all(type(k) is str and type(v) is str for k, v in jwk.items()):
+        # Only string members (kid, alg, use, ...): their sorted pairs are the cache key, so a
+        # known key costs no canonical JSON; a new one takes the full import below.
+        return _import_string_members(tuple(sorted(jwk.items())))
     return _import_public(_canonical_json(dict(jwk)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _import_string_members(items: tuple[tuple[str, str], ...]) -> Any:
+    return _import_public(_canonical_json(dict(items)))
 
 
 def clear_key_cache() -> None:
     """Forget every imported public key (the caches behind :func:`verify_jws`)."""
     _import_ec_public.cache_clear()
+    _import_string_members.cache_clear()
     _import_public.cache_clear()
 
 

@@ -236,3 +236,14 @@ def test_b64url_decode_accepts_and_refuses_what_the_regex_definition_does() -> N
         except JoseError:
             got = None
         assert got == expected, text
+
+
+def test_jwks_with_string_members_are_cached_but_still_checked() -> None:
+    clear_key_cache()
+    jwk = dict(LocalSigner.generate().public_jwk, kid="k1", alg="ES256", use="sig")
+    assert public_jwk(jwk) == jwk
+    assert public_jwk(dict(jwk)) == jwk  # from the cache
+    for bad in (dict(jwk, use="nonsense"), dict(jwk, x=jwk["x"][:-2] + "AA"), dict(jwk, d="x")):
+        for _ in range(2):
+            with pytest.raises(JoseError):
+                public_jwk(bad)
