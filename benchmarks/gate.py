@@ -279,7 +279,7 @@ def measure(valgrind: str = "valgrind") -> dict[str, Any]:
             per = ITERATIONS[name.split("_", 1)[1]]
             phases[name] = {
                 "instructions_per_iteration": _part_total(part) // per,
-                "top_functions": _functions(part, per) if name.startswith("ours_") else {},
+                "top_functions": _functions(part, per),
             }
     ratios = {
         ratio: round(
