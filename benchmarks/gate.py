@@ -311,6 +311,11 @@ def _grown_functions(now: dict[str, int], then: dict[str, int], limit: int = 12)
 def check(result: dict[str, Any], baseline: dict[str, Any], tolerance: float) -> int:
     """Print the comparison; 1 when a ratio grew by more than ``tolerance``."""
     failed = False
+    if baseline.get("python") != result.get("python"):
+        print(
+            f"note: the baseline was measured on Python {baseline.get('python')}, this run is "
+            f"{result.get('python')}; interpreter changes move the ratios (update on purpose)"
+        )
     print(f"{'ratio':<14} {'baseline':>9} {'now':>9} {'change':>8}  (ours ÷ floor, instructions)")
     for ratio, ours, _ in RATIOS:
         then = baseline["ratios"][ratio]
