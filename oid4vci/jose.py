@@ -12,11 +12,13 @@
 from __future__ import annotations
 
 import binascii
+import contextlib
 import functools
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 from cryptography.exceptions import InvalidSignature
@@ -148,7 +150,7 @@ def _import_string_members(items: tuple[tuple[str, str], ...]) -> Any:
 
 def clear_key_cache() -> None:
     """Forget every imported public key (the caches behind :func:`verify_jws`)."""
-    _import_ec_public.cache_clear()
+    _ec_keys.clear()
     _import_string_members.cache_clear()
     _import_public.cache_clear()
 
@@ -205,20 +207,40 @@ def _coordinate(text: str) -> int:
     return int.from_bytes(data, "big")
 
 
-@functools.lru_cache(maxsize=4096)
+_EC_KEYS_MAX: Final = 4096
+# Public EC key objects by (crv, x, y), least recently used first (a bounded LRU).
+_ec_keys: OrderedDict[tuple[str, str, str], ec.EllipticCurvePublicKey] = OrderedDict()
+
+
 def _import_ec_public(crv: str, x: str, y: str) -> Any:
     """A plain public EC JWK's key object, reused while cached.
 
     What joserfc's ECKey import does for this exact shape (its parameter checks all pass for
     it), minus building a key object: same decoding, same point-on-curve check.
     """
+    cache_key = (crv, x, y)
+    key = _ec_keys.get(cache_key)
+    if key is not None:
+        with contextlib.suppress(KeyError):  # another thread may have evicted it meanwhile
+            _ec_keys.move_to_end(cache_key)
+        return key
     try:
         numbers = ec.EllipticCurvePublicNumbers(
             _coordinate(x), _coordinate(y), _FAST_EC_CURVES[crv]()
         )
-        return numbers.public_key()
+        key = numbers.public_key()
     except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
         raise JoseError("JWK does not describe a valid key") from exc
+    _remember_ec_key(cache_key, key)
+    return key
+
+
+def _remember_ec_key(cache_key: tuple[str, str, str], key: ec.EllipticCurvePublicKey) -> None:
+    _ec_keys[cache_key] = key
+    with contextlib.suppress(KeyError):  # evictions by other threads race with these
+        _ec_keys.move_to_end(cache_key)
+        while len(_ec_keys) > _EC_KEYS_MAX:
+            _ec_keys.popitem(last=False)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -287,6 +309,9 @@ class LocalSigner:
                 "y": b64url_encode(numbers.y.to_bytes(size, "big")),
                 "kty": "EC",
             }
+            # The public key of a private key is a valid point: when this key comes back
+            # (a proof, a credential's cnf.jwk) it needs no import and no point check.
+            _remember_ec_key((jwk["crv"], jwk["x"], jwk["y"]), self._private_key.public_key())
         else:
             key: ECKey | OKPKey = (
                 ECKey.import_key(self._private_key)

@@ -247,3 +247,14 @@ def test_jwks_with_string_members_are_cached_but_still_checked() -> None:
         for _ in range(2):
             with pytest.raises(JoseError):
                 public_jwk(bad)
+
+
+def test_a_local_signers_own_key_is_known_without_import_and_others_still_checked() -> None:
+    clear_key_cache()
+    signer = LocalSigner.generate()
+    jwk = signer.public_jwk
+    # the remembered key object is the signer's own public key: signatures verify with it
+    assert public_jwk(jwk) == jwk
+    # a forged point with the same curve but other coordinates is not a cache hit
+    with pytest.raises(JoseError):
+        public_jwk(dict(jwk, y=b64url_encode(b"\x02" * 32)))
