@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import binascii
-import contextlib
 import functools
 import hashlib
 import json
@@ -208,7 +207,8 @@ def _coordinate(text: str) -> int:
 
 
 _EC_KEYS_MAX: Final = 4096
-# Public EC key objects by (crv, x, y), least recently used first (a bounded LRU).
+# Public EC key objects by (crv, x, y), oldest first; past the bound the oldest goes (a key
+# that comes back later is imported again).
 _ec_keys: OrderedDict[tuple[str, str, str], ec.EllipticCurvePublicKey] = OrderedDict()
 
 
@@ -221,8 +221,6 @@ def _import_ec_public(crv: str, x: str, y: str) -> Any:
     cache_key = (crv, x, y)
     key = _ec_keys.get(cache_key)
     if key is not None:
-        with contextlib.suppress(KeyError):  # another thread may have evicted it meanwhile
-            _ec_keys.move_to_end(cache_key)
         return key
     try:
         numbers = ec.EllipticCurvePublicNumbers(
@@ -237,10 +235,11 @@ def _import_ec_public(crv: str, x: str, y: str) -> Any:
 
 def _remember_ec_key(cache_key: tuple[str, str, str], key: ec.EllipticCurvePublicKey) -> None:
     _ec_keys[cache_key] = key
-    with contextlib.suppress(KeyError):  # evictions by other threads race with these
-        _ec_keys.move_to_end(cache_key)
+    try:
         while len(_ec_keys) > _EC_KEYS_MAX:
             _ec_keys.popitem(last=False)
+    except KeyError:  # emptied by another thread meanwhile
+        pass
 
 
 @functools.lru_cache(maxsize=4096)
