@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SOURCES := oid4vci tests examples benchmarks
 
-.PHONY: test test-slow demo lint typecheck pytest bench clean
+.PHONY: test test-slow demo lint typecheck pytest bench bench-check bench-baseline clean
 
 PYTEST_ARGS ?= -m "not slow" -n 2
 
@@ -42,6 +42,16 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# The performance gate: instruction counts under callgrind as ratios to the floor, against
+# benchmarks/gate_baseline.json (fails when one grows by more than 3 %). Needs valgrind
+# (scripts/install-valgrind.sh). bench-baseline rewrites the baseline: commit it on purpose,
+# with the reason in the commit message.
+bench-check: $(STAMP)
+	$(BIN)/python benchmarks/gate.py check
+
+bench-baseline: $(STAMP)
+	$(BIN)/python benchmarks/gate.py update
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

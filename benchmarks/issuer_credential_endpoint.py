@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._cli import run_cli
-from benchmarks.floor import DISCLOSURES, FloorPipeline
+from benchmarks.floor import DECOYS, DISCLOSURES, FloorPipeline
 from oid4vci import jose
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest
@@ -129,6 +129,7 @@ def make_issuer(batch_size: int = 10) -> Issuer:
         claims_source=BenchClaims(),
         store=MemoryStore(max_entries=1_000_000),
         batch_size=batch_size,
+        decoy_digests=(DECOYS, DECOYS),
     )
     return Issuer(config)
 
@@ -205,7 +206,7 @@ async def _measure_once(
     prepared = await _prepare(issuer, n, count)
     # Building the proofs here put the holder keys into the library's parsed-key cache; a real
     # issuer has never seen a wallet's fresh holder keys, so forget them.
-    jose._import_public.cache_clear()
+    jose.clear_key_cache()
     send = prepared.transport.send
     responses = []
     gc.collect()

@@ -45,6 +45,7 @@ from benchmarks._cli import run_cli
 from oid4vci.cli.workers import WorkerProcess, WorkerSpec, start_workers, stop_workers
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest
+from oid4vci.issuer.stateless_nonce import NonceKeys
 from oid4vci.jose import LocalSigner
 from oid4vci.transports.aiohttp import AiohttpTransport
 from oid4vci.wallet.steps import (
@@ -127,8 +128,10 @@ def _start(name: str, redis: RedisServer) -> _Server:
     key = LocalSigner.generate("ES256", kid="bench-key").private_jwk()
     store = None if name.startswith("memory") else redis.url
     count = int(name.rsplit("-", 1)[1])
+    nonce_keys = NonceKeys.generate().to_text()  # shared: a nonce from one worker works at all
     specs = [
-        WorkerSpec(issuer_url=url, store_url=store, signing_jwk=key, index=i) for i in range(count)
+        WorkerSpec(issuer_url=url, store_url=store, signing_jwk=key, index=i, nonce_keys=nonce_keys)
+        for i in range(count)
     ]
     try:
         return _Server(name, url, start_workers(specs, listener))

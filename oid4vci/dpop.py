@@ -40,6 +40,7 @@ from .jose import (
     decode_jws,
     jwk_thumbprint,
     public_jwk,
+    signer_public_jwk,
     verify_jws,
 )
 from .urls import normalize_htu
@@ -90,7 +91,7 @@ async def build_dpop_jwt(
     ``access_token`` adds ``ath``; ``nonce`` is the server's latest ``DPoP-Nonce``. The header
     carries ``typ: dpop+jwt``, the signer's ``alg`` and its public ``jwk``.
     """
-    header = {"typ": DPOP_TYP, "alg": signer.alg, "jwk": public_jwk(signer.public_jwk)}
+    header = {"typ": DPOP_TYP, "alg": signer.alg, "jwk": signer_public_jwk(signer)}
     claims: dict[str, Any] = {
         "jti": secrets.token_urlsafe(16),
         "htm": htm.upper(),

@@ -44,6 +44,10 @@ ResponseDict = dict[str, Any]
 """A framework-neutral response: ``{"status", "headers", "body"}``."""
 
 
+# Built once: json.dumps with options builds a new encoder on every call (same output).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def _to_items(value: object) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
@@ -111,9 +115,17 @@ class Headers(Mapping[str, str]):
 
     def with_header(self, name: str, value: str) -> Headers:
         """A copy with ``name`` set to ``value`` (replacing any existing values)."""
+        added = _to_items(((name, value),))  # only the new pair needs checking
         lower = name.lower()
-        kept = [(k, v) for k, v in self._items if k.lower() != lower]
-        return Headers([*kept, (name, value)])
+        kept = tuple((k, v) for k, v in self._items if k.lower() != lower)
+        return Headers._of_checked(kept + added)
+
+    @classmethod
+    def _of_checked(cls, items: tuple[tuple[str, str], ...]) -> Headers:
+        """Headers of ``items`` that :func:`_to_items` has already checked."""
+        out = cls.__new__(cls)
+        out.__attrs_init__(items)
+        return out
 
     def without(self, name: str) -> Headers:
         """A copy without ``name``."""
@@ -322,7 +334,7 @@ class HttpResponse:
     def json(cls, status: int, data: Any, headers: object = None) -> HttpResponse:
         """A JSON response."""
         hdrs = _headers(headers).with_header("Content-Type", JSON_CONTENT_TYPE)
-        return cls(status=status, headers=hdrs, body=json.dumps(data, separators=(",", ":")))
+        return cls(status=status, headers=hdrs, body=_COMPACT_JSON.encode(data))
 
     @property
     def media_type(self) -> str:

@@ -15,9 +15,9 @@ import binascii
 import functools
 import hashlib
 import json
-import re
+from collections import OrderedDict
 from collections.abc import Collection, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 from cryptography.exceptions import InvalidSignature
@@ -46,6 +46,7 @@ __all__ = [
     "jwk_thumbprint",
     "jwk_thumbprint_uri",
     "public_jwk",
+    "signer_public_jwk",
     "verify_jws",
 ]
 
@@ -76,14 +77,14 @@ _RSA_HASHES: dict[str, hashes.HashAlgorithm] = {
 }
 
 
-_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 # base64 <-> base64url alphabets (what base64.urlsafe_b64encode/decode do, without their
 # per-call Python overhead: these run for every JWS segment, disclosure and digest).
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 # Encoders built once (json.dumps with options builds a new JSONEncoder on every call).
 _CANONICAL_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-_THUMBPRINT_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+# The C string escaper behind JSONEncoder(ensure_ascii=True) (RFC 7638 thumbprint members).
+_json_string = json.encoder.encode_basestring_ascii
 _COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -96,12 +97,16 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     """Strict base64url decoding (no padding, alphabet checked); :class:`JoseError` otherwise."""
-    if not isinstance(text, str) or _B64URL_RE.fullmatch(text) is None:
+    # The alphabet [A-Za-z0-9_-]: ASCII, none of base64's own "+", "/" and "=", and nothing
+    # else either (strict_mode refuses every character outside the translated alphabet).
+    if not isinstance(text, str) or not text.isascii() or "+" in text or "/" in text or "=" in text:
         raise JoseError("invalid base64url")
+    raw = text.encode("ascii")
     try:
-        raw = text.encode("ascii")
-        return binascii.a2b_base64(raw.translate(_FROM_URLSAFE) + b"=" * (-len(raw) % 4))
-    except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
+        return binascii.a2b_base64(
+            raw.translate(_FROM_URLSAFE) + b"=" * (-len(raw) % 4), strict_mode=True
+        )
+    except (binascii.Error, ValueError) as exc:
         raise JoseError("invalid base64url") from exc
 
 
@@ -127,7 +132,26 @@ def _public_key_of(jwk: Mapping[str, Any]) -> Any:
         raise JoseError("JWK contains private key material where a public key is expected")
     if jwk.get("kty") not in ("EC", "OKP", "RSA"):
         raise JoseError("JWK must be an asymmetric public key (EC, OKP or RSA)")
+    if _is_plain_ec_public(jwk):
+        # The common shape, cached by its coordinates: no JSON round trip, no canonical JSON.
+        return _import_ec_public(jwk["crv"], jwk["x"], jwk["y"])
+    if all(type(k) is str and type(v) is str for k, v in jwk.items()):
+        # Only string members (kid, alg, use, ...): their sorted pairs are the cache key, so a
+        # known key costs no canonical JSON; a new one takes the full import below.
+        return _import_string_members(tuple(sorted(jwk.items())))
     return _import_public(_canonical_json(dict(jwk)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _import_string_members(items: tuple[tuple[str, str], ...]) -> Any:
+    return _import_public(_canonical_json(dict(items)))
+
+
+def clear_key_cache() -> None:
+    """Forget every imported public key (the caches behind :func:`verify_jws`)."""
+    _ec_keys.clear()
+    _import_string_members.cache_clear()
+    _import_public.cache_clear()
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
@@ -142,8 +166,10 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
         raise JoseError("JWK lacks a required member") from exc
     if not all(isinstance(v, str) for v in subset.values()):
         raise JoseError("JWK members must be strings")
-    data = _THUMBPRINT_ENCODER.encode(subset).encode()
-    return b64url_encode(hashlib.sha256(data).digest())
+    # The required members in lexicographic order (the tuples are sorted), no whitespace,
+    # ASCII-escaped: what a sorting compact JSON encoder writes (RFC 7638 §3.3), built directly.
+    data = "{" + ",".join(f'"{n}":{_json_string(subset[n])}' for n in members) + "}"
+    return b64url_encode(hashlib.sha256(data.encode("ascii")).digest())
 
 
 def jwk_thumbprint_uri(jwk: Mapping[str, Any]) -> str:
@@ -162,7 +188,7 @@ _EC_PUBLIC_MEMBERS = frozenset({"kty", "crv", "x", "y"})
 def _is_plain_ec_public(data: Any) -> bool:
     """True for exactly ``{"kty": "EC", "crv": <known curve>, "x": str, "y": str}``."""
     return (
-        isinstance(data, dict)
+        isinstance(data, Mapping)
         and data.keys() == _EC_PUBLIC_MEMBERS
         and data["kty"] == "EC"
         and isinstance(data["crv"], str)
@@ -180,18 +206,48 @@ def _coordinate(text: str) -> int:
     return int.from_bytes(data, "big")
 
 
+_EC_KEYS_MAX: Final = 4096
+# Public EC key objects by (crv, x, y), oldest first; past the bound the oldest goes (a key
+# that comes back later is imported again).
+_ec_keys: OrderedDict[tuple[str, str, str], ec.EllipticCurvePublicKey] = OrderedDict()
+
+
+def _import_ec_public(crv: str, x: str, y: str) -> Any:
+    """A plain public EC JWK's key object, reused while cached.
+
+    What joserfc's ECKey import does for this exact shape (its parameter checks all pass for
+    it), minus building a key object: same decoding, same point-on-curve check.
+    """
+    cache_key = (crv, x, y)
+    key = _ec_keys.get(cache_key)
+    if key is not None:
+        return key
+    try:
+        numbers = ec.EllipticCurvePublicNumbers(
+            _coordinate(x), _coordinate(y), _FAST_EC_CURVES[crv]()
+        )
+        key = numbers.public_key()
+    except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
+        raise JoseError("JWK does not describe a valid key") from exc
+    _remember_ec_key(cache_key, key)
+    return key
+
+
+def _remember_ec_key(cache_key: tuple[str, str, str], key: ec.EllipticCurvePublicKey) -> None:
+    _ec_keys[cache_key] = key
+    try:
+        while len(_ec_keys) > _EC_KEYS_MAX:
+            _ec_keys.popitem(last=False)
+    except KeyError:  # emptied by another thread meanwhile
+        pass
+
+
 @functools.lru_cache(maxsize=4096)
 def _import_public(canonical: bytes) -> Any:
     try:
         data = json.loads(canonical)
         if _is_plain_ec_public(data):
-            # What joserfc's ECKey import does for this exact shape (its parameter checks
-            # all pass for it), minus building a key object: same decoding, same point check.
-            curve = _FAST_EC_CURVES[data["crv"]]()
-            numbers = ec.EllipticCurvePublicNumbers(
-                _coordinate(data["x"]), _coordinate(data["y"]), curve
-            )
-            return numbers.public_key()
+            return _import_ec_public(data["crv"], data["x"], data["y"])
         key = JWKRegistry.import_key(data)
     except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
         raise JoseError("JWK does not describe a valid key") from exc
@@ -236,12 +292,32 @@ class LocalSigner:
     def __attrs_post_init__(self) -> None:
         if self.alg not in _CURVE_FOR_ALG and self.alg not in ("EdDSA", "Ed25519"):
             raise JoseError("unsupported signing algorithm")
-        key: ECKey | OKPKey = (
-            ECKey.import_key(self._private_key)
-            if self.alg in _CURVE_FOR_ALG
-            else OKPKey.import_key(self._private_key)
-        )
-        jwk = key.as_dict(private=False)
+        jwk: dict[str, Any]
+        if (
+            self.alg in _CURVE_FOR_ALG
+            and isinstance(self._private_key, ec.EllipticCurvePrivateKey)
+            and self._private_key.curve.name == _CURVE_NAMES[_CURVE_FOR_ALG[self.alg]]
+        ):
+            # What joserfc's ECKey.as_dict(private=False) writes (same members, same order):
+            # the coordinates as fixed-size big-endian integers, base64url (RFC 7518 §6.2.1).
+            numbers = self._private_key.public_key().public_numbers()
+            size = (self._private_key.curve.key_size + 7) // 8
+            jwk = {
+                "crv": _CURVE_FOR_ALG[self.alg],
+                "x": b64url_encode(numbers.x.to_bytes(size, "big")),
+                "y": b64url_encode(numbers.y.to_bytes(size, "big")),
+                "kty": "EC",
+            }
+            # The public key of a private key is a valid point: when this key comes back
+            # (a proof, a credential's cnf.jwk) it needs no import and no point check.
+            _remember_ec_key((jwk["crv"], jwk["x"], jwk["y"]), self._private_key.public_key())
+        else:
+            key: ECKey | OKPKey = (
+                ECKey.import_key(self._private_key)
+                if self.alg in _CURVE_FOR_ALG
+                else OKPKey.import_key(self._private_key)
+            )
+            jwk = key.as_dict(private=False)
         if self.kid is not None:
             jwk["kid"] = self.kid
         object.__setattr__(self, "_public", jwk)
@@ -309,6 +385,14 @@ class LocalSigner:
 
     def __repr__(self) -> str:
         return f"LocalSigner(alg={self.alg!r}, kid={self.kid!r})"
+
+
+def signer_public_jwk(signer: Signer) -> dict[str, Any]:
+    """``signer``'s public JWK, checked by :func:`public_jwk`; a :class:`LocalSigner`'s JWK
+    was derived from its own private key when it was built, so it is not imported again."""
+    if type(signer) is LocalSigner:
+        return signer.public_jwk
+    return public_jwk(signer.public_jwk)
 
 
 def generate_signer(alg: str = "ES256", *, kid: str | None = None) -> LocalSigner:

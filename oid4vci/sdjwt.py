@@ -192,6 +192,10 @@ _DISCLOSURE_ENCODER: Final = json.JSONEncoder(
 )
 
 
+# The C string escaper _DISCLOSURE_ENCODER uses (ensure_ascii=False).
+_json_string: Final = json.encoder.encode_basestring
+
+
 def _dump(value: Any) -> bytes:
     try:
         return _DISCLOSURE_ENCODER.encode(value).encode("utf-8")
@@ -221,12 +225,28 @@ def make_disclosure(
     return disclosure, disclosure_digest(disclosure, hash_alg)
 
 
-def _new_salt() -> str:
-    return b64url_encode(secrets.token_bytes(_SALT_BYTES))
+# Salts for one credential come from one CSPRNG read (os.urandom, as secrets.token_bytes) of
+# this many salts; a credential that needs more reads again.
+_SALTS_PER_READ: Final = 32
 
 
-def _decoy_digest(hash_alg: str) -> str:
-    return b64url_encode(_hash(hash_alg)(secrets.token_bytes(_SALT_BYTES)).digest())
+class _Randomness:
+    """``_SALT_BYTES`` random byte strings, :data:`_SALTS_PER_READ` per ``os.urandom`` read."""
+
+    __slots__ = ("_buffer", "_offset")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._offset = 0
+
+    def take(self) -> bytes:
+        """The next ``_SALT_BYTES`` unused random bytes (never handed out twice)."""
+        offset = self._offset
+        if offset + _SALT_BYTES > len(self._buffer):
+            self._buffer = secrets.token_bytes(_SALT_BYTES * _SALTS_PER_READ)
+            offset = 0
+        self._offset = offset + _SALT_BYTES
+        return self._buffer[offset : offset + _SALT_BYTES]
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,12 +256,19 @@ def _decoy_digest(hash_alg: str) -> str:
 _PLAIN_TYPES: Final = (str, int, bool)
 
 
+_LEAF_TYPES: Final = (str, int, bool, type(None))
+
+
 @attrs.define
 class _Encoder:
     hash_alg: str
     decoys: int
     max_decoys: int | None = None
     disclosures: list[str] = attrs.field(factory=list)
+    # The JSON of ``name, value]`` for leaf values, shared by the credentials of one batch:
+    # only the salt differs between them (a salt is base64url, so it needs no JSON escaping).
+    tails: dict[tuple[str | None, type, Any], str] = attrs.field(factory=dict)
+    randomness: _Randomness = attrs.field(factory=_Randomness)
 
     def decoy_count(self) -> int:
         """``decoys``, or a CSPRNG draw in ``decoys..max_decoys`` (one per ``_sd`` array)."""
@@ -251,11 +278,43 @@ class _Encoder:
 
     def disclose(self, name: str | None, value: Any) -> str:
         # make_disclosure() without its argument checks: ``object`` has already refused
-        # non-string and reserved names, and the salt is ours.
-        array = [_new_salt(), value] if name is None else [_new_salt(), name, value]
-        disclosure = b64url_encode(_dump(array))
+        # non-string and reserved names, and the salt is ours. The bytes are exactly those of
+        # ``_dump([salt, name, value])``: the ``name, value]`` part is encoded once per batch.
+        if type(value) in _LEAF_TYPES:
+            key = (name, type(value), value)
+            tail = self.tails.get(key)
+            if tail is None:
+                tail = self.tails[key] = self._tail(name, value)
+        else:
+            tail = self._tail(name, value)
+        salt = b64url_encode(self.randomness.take())
+        try:
+            disclosure = b64url_encode(f'["{salt}",{tail}'.encode())
+        except UnicodeEncodeError as exc:  # a lone surrogate, as _dump refuses it
+            raise ValidationError("claim value is not JSON-serializable") from exc
         self.disclosures.append(disclosure)
         return b64url_encode(_hash(self.hash_alg)(disclosure.encode("ascii")).digest())
+
+    @staticmethod
+    def _tail(name: str | None, value: Any) -> str:
+        """The JSON of ``[name, value]`` (or ``[value]``) without its opening bracket."""
+        kind = type(value)
+        if kind is str:  # what the encoder writes for these leaves, without its overhead
+            encoded = _json_string(value)
+        elif kind is int:
+            encoded = int.__repr__(value)
+        elif kind is bool:
+            encoded = "true" if value else "false"
+        elif value is None:
+            encoded = "null"
+        else:
+            array = [value] if name is None else [name, value]
+            return _dump(array).decode("utf-8")[1:]
+        return encoded + "]" if name is None else f"{_json_string(name)},{encoded}]"
+
+    def decoy_digest(self) -> str:
+        """A digest of fresh random bytes (RFC 9901 §4.2.5)."""
+        return b64url_encode(_hash(self.hash_alg)(self.randomness.take()).digest())
 
     def value(self, value: Any) -> Any:
         if value is None or type(value) in _PLAIN_TYPES:
@@ -289,7 +348,7 @@ class _Encoder:
             else:
                 out[name] = self.value(member)
         if top_level or digests:
-            digests.extend(_decoy_digest(self.hash_alg) for _ in range(self.decoy_count()))
+            digests.extend(self.decoy_digest() for _ in range(self.decoy_count()))
         if digests:
             out["_sd"] = sorted(digests)
         return out
@@ -392,6 +451,7 @@ async def _issue(
     holder_jwk: Mapping[str, Any] | None,
     issuer: str | None,
     options: SdJwtOptions,
+    tails: dict[tuple[str | None, type, Any], str] | None = None,
 ) -> str:
     typ, iat, exp, nbf, status = (
         options.typ,
@@ -427,6 +487,8 @@ async def _issue(
                 raise ValidationError(f"claim {name!r} cannot be selectively disclosable")
         raise ValidationError(f"claims {clashing} are set by keyword arguments, not 'claims'")
     encoder = _Encoder(hash_alg=hash_alg, decoys=decoys, max_decoys=max_decoys)
+    if tails is not None:
+        encoder.tails = tails
     payload = encoder.object(claims, top_level=True)
     if issuer is not None:
         if not isinstance(issuer, str) or not issuer:
@@ -464,17 +526,36 @@ async def issue_batch(
     claims: Mapping[str, Any],
     issuer: str | None,
     options: SdJwtOptions | None = None,
+    statuses: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> list[str]:
     """One SD-JWT VC per holder key (same claims, fresh salts and decoys for each).
 
-    ``options`` (:class:`SdJwtOptions`) applies to every credential of the batch.
+    ``options`` (:class:`SdJwtOptions`) applies to every credential of the batch;
+    ``statuses``, when given, holds one ``status`` claim per holder key (``None`` for none)
+    in place of ``options.status``. The JSON of each selectively disclosable leaf claim is
+    built once for the whole batch; only the salts differ.
     """
     if isinstance(holder_jwks, Mapping) or not holder_jwks:
         raise ValidationError("'holder_jwks' must be a non-empty sequence of JWKs")
     shared = options if options is not None else SdJwtOptions()
+    if statuses is None:
+        per_credential = [shared] * len(holder_jwks)
+    else:
+        if isinstance(statuses, Mapping) or len(statuses) != len(holder_jwks):
+            raise ValidationError("'statuses' must hold one entry per holder key")
+        per_credential = [attrs.evolve(shared, status=status) for status in statuses]
+    tails: dict[tuple[str | None, type, Any], str] = {}
     return [
-        await _issue(signer, vct=vct, claims=claims, holder_jwk=jwk, issuer=issuer, options=shared)
-        for jwk in holder_jwks
+        await _issue(
+            signer,
+            vct=vct,
+            claims=claims,
+            holder_jwk=jwk,
+            issuer=issuer,
+            options=each,
+            tails=tails,
+        )
+        for jwk, each in zip(holder_jwks, per_credential, strict=True)
     ]
 
 
@@ -534,12 +615,14 @@ def _parse_disclosure(raw: str, hash_alg: str, index: int) -> Disclosure:
         if not isinstance(array[1], str):
             raise _fail(SdJwtReason.MALFORMED, f"{where} has a non-string claim name")
         name = array[1]
+    # disclosure_digest(raw, hash_alg) without its checks: raw decoded as base64url above, so
+    # it is ASCII, and parse_sd_jwt checked hash_alg.
     return Disclosure(
         raw=raw,
         salt=array[0],
         name=name,
         value=array[-1],
-        digest=disclosure_digest(raw, hash_alg),
+        digest=b64url_encode(_HASHES[hash_alg](raw.encode("ascii")).digest()),
     )
 
 
@@ -755,15 +838,19 @@ def verify_sd_jwt(
     kb_audience: str | None = None,
     clock: Callable[[], float] = time.time,
     leeway: float = 60,
+    parsed: ParsedSdJwt | None = None,
 ) -> VerifiedSdJwt:
     """Verify a generic SD-JWT (RFC 9901 §7.1) and return its processed claims.
 
     ``issuer_keys`` are public JWKs (picked by header ``kid`` when present, else each tried).
     ``expected_typ`` ``None`` skips the ``typ`` check. A trailing KB-JWT is refused unless
     ``allow_key_binding`` (then its signature with ``cnf.jwk``, ``typ``, ``sd_hash`` and, when
-    given, ``kb_nonce``/``kb_audience`` are checked). Raises :class:`SdJwtVerificationError`.
+    given, ``kb_nonce``/``kb_audience`` are checked). ``parsed`` is :func:`parse_sd_jwt` of
+    ``text`` when the caller already has it (the disclosures are then not decoded and hashed
+    a second time). Raises :class:`SdJwtVerificationError`.
     """
-    parsed = parse_sd_jwt(text)
+    if parsed is None:
+        parsed = parse_sd_jwt(text)
     if parsed.key_binding_jwt is not None and not allow_key_binding:
         raise _fail(SdJwtReason.KEY_BINDING, "a KB-JWT is present but not expected here")
     verify_issuer_signature(parsed.jws, issuer_keys, algorithms, _fail)
@@ -825,13 +912,15 @@ def verify_sd_jwt_vc(
     kb_audience: str | None = None,
     clock: Callable[[], float] = time.time,
     leeway: float = 60,
+    parsed: ParsedSdJwt | None = None,
 ) -> VerifiedSdJwtVc:
     """Verify an SD-JWT VC: :func:`verify_sd_jwt` plus ``vct``, ``iss`` and holder key checks.
 
     ``vct`` must be a string (equal to ``expected_vct`` when given), ``iss`` equal to
     ``expected_issuer`` when given, ``cnf.jwk`` the same key (by RFC 7638 thumbprint) as
     ``expected_cnf_jwk`` when given. A KB-JWT is refused unless ``allow_key_binding`` — an
-    issuer must never send one. Raises :class:`SdJwtVerificationError`.
+    issuer must never send one. ``parsed``: as for :func:`verify_sd_jwt`.
+    Raises :class:`SdJwtVerificationError`.
     """
     verified = verify_sd_jwt(
         text,
@@ -843,6 +932,7 @@ def verify_sd_jwt_vc(
         kb_audience=kb_audience,
         clock=clock,
         leeway=leeway,
+        parsed=parsed,
     )
     claims = verified.claims
     vct = claims.get("vct")

@@ -11,6 +11,7 @@ from typing import Any
 from oid4vci.attestation import ATTEST_JWT_CLIENT_AUTH
 from oid4vci.errors import AuthorizationError, ErrorCode, UsageError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._documents import cached_document
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import create_error_response, json_response
 from oid4vci.issuer.token import AUTHORIZATION_CODE_GRANT
@@ -109,4 +110,4 @@ async def handle_as_metadata(
                 ErrorCode.INVALID_REQUEST, "no authorization server here", status=404
             )
         )
-    return json_response(200, create_as_metadata(config))
+    return cached_document(config, "as", lambda: json_response(200, create_as_metadata(config)))

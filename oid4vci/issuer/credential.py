@@ -417,17 +417,15 @@ async def create_credentials(
             decoys=low,
             max_decoys=high,
         )
-        minted: list[str] = []
-        for jwk, status in zip(holder_jwks, statuses, strict=True):
-            minted += await issue_batch(
-                config.credential_signer,
-                holder_jwks=[jwk],
-                vct=spec.vct,
-                claims=claims,
-                issuer=config.credential_issuer,
-                options=attrs.evolve(options, status=status),
-            )
-        return minted
+        return await issue_batch(
+            config.credential_signer,
+            holder_jwks=holder_jwks,
+            vct=spec.vct,
+            claims=claims,
+            issuer=config.credential_issuer,
+            options=options,
+            statuses=None if config.status is None else statuses,
+        )
     except (ValidationError, UsageError) as exc:
         if isinstance(exc, UnissuableClaimsError):
             raise

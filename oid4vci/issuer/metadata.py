@@ -18,12 +18,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
+from oid4vci.issuer._documents import cached_document, cached_value
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
 from oid4vci.issuer.encryption import encryption_metadata
 from oid4vci.issuer.languages import (
@@ -238,8 +239,20 @@ async def handle_issuer_metadata(
     if refused is not None:
         return refused
     ranges = accept_language_ranges(HttpRequest.coerce(request).headers.get("Accept-Language"))
+    languages: tuple[str, ...] = ()
+    if ranges:
+        locales = cached_value(
+            config, "issuer locales", lambda: available_locales(create_issuer_metadata(config))
+        )
+        languages = tuple(negotiate_languages(ranges, locales))
+    # One cached answer per negotiated language list: only the issuer's own locales, so bounded.
+    return cached_document(
+        config, "issuer " + ",".join(languages), lambda: _issuer_metadata(config, languages)
+    )
+
+
+def _issuer_metadata(config: IssuerConfig, languages: Sequence[str]) -> HttpResponse:
     document = create_issuer_metadata(config)
-    languages = negotiate_languages(ranges, available_locales(document)) if ranges else ()
     headers = {"Vary": "Accept-Language"}
     if languages:
         headers["Content-Language"] = ", ".join(languages)
@@ -251,4 +264,19 @@ async def handle_jwt_vc_issuer_metadata(
     request: HttpRequest | RequestDict, config: IssuerConfig
 ) -> HttpResponse:
     """Answer a GET of the JWT VC Issuer metadata (405 for another method; never raises)."""
-    return _method_not_allowed(request) or json_response(200, create_jwt_vc_issuer_metadata(config))
+    # The signers' public keys guard the cached document: a Signer may rotate its key.
+    status_signer = config.status.signer if config.status is not None else None
+    validator = (
+        _jwk_items(config.credential_signer.public_jwk),
+        (_jwk_items(status_signer.public_jwk) if status_signer is not None else None),
+    )
+    return _method_not_allowed(request) or cached_document(
+        config,
+        "jwt-vc-issuer",
+        lambda: json_response(200, create_jwt_vc_issuer_metadata(config)),
+        validator,
+    )
+
+
+def _jwk_items(jwk: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), repr(v)) for k, v in jwk.items()))

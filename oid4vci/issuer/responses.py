@@ -98,7 +98,12 @@ def resource_error(
     )
 
 
+_NO_STORE_HEADERS = Headers(NO_STORE)  # built once: most responses add nothing else
+
+
 def _no_store(headers: object) -> Headers:
+    if headers is None:
+        return _NO_STORE_HEADERS
     base = headers if isinstance(headers, Headers) else Headers(headers)
     for name, value in NO_STORE.items():
         base = base.with_header(name, value)

@@ -14,8 +14,8 @@ Rules:
 * Its metadata is read per RFC 8414 (``oauth-authorization-server`` inserted), then — when the
   policy allows — OpenID Connect discovery (``openid-configuration`` appended). The document's
   ``issuer`` must equal the identifier used.
-* Documents are cached per identifier for ``policy.metadata_cache_ttl`` seconds (clock
-  injected). A malformed credential configuration that the flow does not use does not stop
+* Documents are cached per identifier (per client) for ``policy.metadata_cache_ttl`` seconds
+  (clock injected), or for the response's ``Cache-Control: max-age`` when that is shorter. A malformed credential configuration that the flow does not use does not stop
   discovery; asking for it does (:meth:`CredentialIssuerMetadata.configuration`).
 * Every URL is checked with :func:`oid4vci.urls.require_secure_url` (https, or http to loopback
   when the policy allows it) before anything is sent to it.
@@ -24,7 +24,7 @@ Rules:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -48,6 +48,7 @@ __all__ = [
     "Discovery",
     "MetadataCache",
     "as_metadata_urls",
+    "cache_max_age",
     "discover",
     "fetch_as_metadata",
     "fetch_issuer_metadata",
@@ -94,10 +95,30 @@ class MetadataCache:
             return None
         return doc
 
-    def put(self, key: str, doc: dict[str, Any]) -> None:
-        """Cache ``doc`` under ``key`` (no-op when the TTL is 0)."""
-        if self._ttl > 0:
-            self._entries[key] = (self._clock() + self._ttl, doc)
+    def put(self, key: str, doc: dict[str, Any], *, max_age: float | None = None) -> None:
+        """Cache ``doc`` under ``key`` for the TTL, or for ``max_age`` seconds when that is
+        shorter (the response's ``Cache-Control: max-age``); no-op when either is 0."""
+        ttl = self._ttl if max_age is None else min(self._ttl, max_age)
+        if ttl > 0:
+            self._entries[key] = (self._clock() + ttl, doc)
+
+
+def cache_max_age(headers: Mapping[str, str]) -> float | None:
+    """The ``max-age`` of a response's ``Cache-Control`` (RFC 9111 §5.2.2.1), else ``None``.
+
+    A malformed ``max-age`` counts as 0 (not cached). ``no-store`` is not read: the wallet's
+    metadata cache is the policy's choice (many issuers send ``no-store`` on every answer);
+    ``max-age`` only shortens the policy's TTL.
+    """
+    value = headers.get("Cache-Control")
+    if not value:
+        return None
+    for directive in value.split(","):
+        name, _, argument = directive.strip().partition("=")
+        if name.strip().lower() == "max-age":
+            argument = argument.strip().strip('"')
+            return float(argument) if argument.isdigit() else 0.0
+    return None
 
     def clear(self) -> None:
         """Forget everything."""

@@ -107,6 +107,7 @@ from .actions import Action, Authorize, Done, SendRequest, Wait
 from .discovery import (
     MetadataCache,
     as_metadata_urls,
+    cache_max_age,
     issuer_cache_key,
     issuer_metadata_urls,
     read_as_metadata,
@@ -861,7 +862,11 @@ class IssuanceFlow:
             return
         self._take_issuer_metadata(doc)
         if self._cache is not None:
-            self._cache.put(issuer_cache_key(self._credential_issuer, self.policy.languages), doc)
+            self._cache.put(
+                issuer_cache_key(self._credential_issuer, self.policy.languages),
+                doc,
+                max_age=cache_max_age(response.headers),
+            )
 
     def _take_issuer_metadata(self, doc: dict[str, Any]) -> None:
         meta, version = read_issuer_metadata(doc, self._credential_issuer)
@@ -907,7 +912,7 @@ class IssuanceFlow:
             return
         self._take_as_metadata(doc)
         if self._cache is not None and self._as_id is not None:
-            self._cache.put(f"as {self._as_id}", doc)
+            self._cache.put(f"as {self._as_id}", doc, max_age=cache_max_age(response.headers))
 
     def _take_as_metadata(self, doc: dict[str, Any]) -> None:
         assert self._as_id is not None

@@ -45,7 +45,7 @@ from oid4vci.errors import (
     WireFormatError,
 )
 from oid4vci.http import REDIRECT_STATUSES, HttpRequest, HttpResponse
-from oid4vci.jose import Signer, create_jws, public_jwk
+from oid4vci.jose import Signer, create_jws, signer_public_jwk
 from oid4vci.models import (
     PRE_AUTHORIZED_CODE_GRANT,
     PROOF_TYP,
@@ -525,7 +525,7 @@ async def build_key_proof(
     ``nonce`` the issuer's ``c_nonce`` when one is in use; ``key_attestation`` a key
     attestation JWT (OID4VCI 1.0 Appendix D) listing this key, sent in the header of that name.
     """
-    header: dict[str, Any] = {"typ": PROOF_TYP, "jwk": public_jwk(signer.public_jwk)}
+    header: dict[str, Any] = {"typ": PROOF_TYP, "jwk": signer_public_jwk(signer)}
     if key_attestation is not None:
         header["key_attestation"] = key_attestation
     claims: dict[str, Any] = {"aud": audience, "iat": int(clock())}

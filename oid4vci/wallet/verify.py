@@ -59,6 +59,7 @@ values for failures found by the ``jwt_vc_json`` checks.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
@@ -67,7 +68,7 @@ import attrs
 
 from oid4vci.errors import CredentialVerificationError, InsecureUrlError, JoseError, MetadataError
 from oid4vci.http import Transport
-from oid4vci.jose import DecodedJws, Signer, decode_jws, jwk_thumbprint
+from oid4vci.jose import DecodedJws, LocalSigner, Signer, decode_jws, jwk_thumbprint
 from oid4vci.jwtvc import JwtVcReason, JwtVcVerificationError, verify_jwt_vc_json
 from oid4vci.mdoc import MdocReason, MdocVerificationError, verify_mdoc
 from oid4vci.sdjwt import SdJwtReason, SdJwtVerificationError, parse_sd_jwt, verify_sd_jwt_vc
@@ -258,15 +259,38 @@ async def _issuer_keys(
     return iss, await resolver.keys_for(iss)
 
 
+# Thumbprints of the wallet's own LocalSigners (immutable keys), so binding N credentials to N
+# keys costs N thumbprints, not N²; entries go with their signers.
+_SIGNER_THUMBS: Final[weakref.WeakKeyDictionary[LocalSigner, str | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _signer_thumb(key: Signer) -> str | None:
+    if type(key) is not LocalSigner:  # another Signer may change its key: ask every time
+        return _thumb(key.public_jwk)
+    thumb = _SIGNER_THUMBS.get(key)
+    if thumb is None:
+        thumb = _SIGNER_THUMBS[key] = _thumb(key.public_jwk)
+    return thumb
+
+
 def _bind_holder(
     holder_jwk: Any, holder_keys: Sequence[Signer], used_keys: set[str]
 ) -> Signer | None:
-    """The first unused key of ``holder_keys`` that is ``holder_jwk`` (recorded as used)."""
+    """An unused key of ``holder_keys`` that is ``holder_jwk`` (recorded as used).
+
+    Credentials come back in the order of their proofs, so the search starts at the key after
+    the ones already bound: binding N credentials costs N comparisons, not N².
+    """
     thumb = _thumb(holder_jwk) if isinstance(holder_jwk, dict) else None
-    for key in holder_keys:
-        key_thumb = _thumb(key.public_jwk)
-        if thumb is not None and key_thumb == thumb and key_thumb not in used_keys:
-            used_keys.add(key_thumb)
+    if thumb is None or thumb in used_keys:
+        return None
+    start = len(used_keys) if len(used_keys) < len(holder_keys) else 0
+    for index in range(len(holder_keys)):
+        key = holder_keys[(start + index) % len(holder_keys)]
+        if _signer_thumb(key) == thumb:
+            used_keys.add(thumb)
             return key
     return None
 
@@ -340,6 +364,7 @@ async def verify_credential(
             expected_issuer=credential_issuer,
             clock=clock,
             leeway=policy.clock_skew,
+            parsed=parsed,  # parsed (disclosures decoded, digests computed) once
         )
     except RecursionError:
         raise _fail(SdJwtReason.MALFORMED, "the SD-JWT is nested too deeply") from None
