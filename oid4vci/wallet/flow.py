@@ -1342,6 +1342,7 @@ class IssuanceFlow:
                         issuer=session.credential_issuer,
                         session=session,
                         types=outcome.types,
+                        x5c_verified=outcome.x5c_verified,
                     )
                 )
         except _IssuerKeysNeeded as need:
@@ -1846,6 +1847,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 status_uri=c.status_reference.uri if c.status_reference else None,
                 status_idx=c.status_reference.idx if c.status_reference else None,
                 status_value=_status_value(c.status),
+                x5c_verified=c.x5c_verified,
             )
             for c in flow._received
         ),
@@ -1966,6 +1968,7 @@ def _load(
             issuer=saved.credential_issuer,
             session=session,
             types=c.types,
+            x5c_verified=c.x5c_verified,
             status=None if c.status_value is None else status_name(c.status_value),
             status_reference=(
                 StatusReference(idx=c.status_idx, uri=c.status_uri)

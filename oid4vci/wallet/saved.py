@@ -55,6 +55,7 @@ class SavedCredential:
     status_uri: str | None = None
     status_idx: int | None = None
     status_value: int | None = None
+    x5c_verified: bool = False
 
 
 @wire_model()
