@@ -61,6 +61,7 @@ __all__ = [
     "CertificateError",
     "CertificateReason",
     "TrustAnchor",
+    "certificate_b64",
     "is_self_signed",
     "leaf_public_jwk",
     "load_trust_anchors",
@@ -390,6 +391,11 @@ def _signer_policy() -> ExtensionPolicy:
         .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, check_key_usage)
         .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, check_not_ca)
     )
+
+
+def certificate_b64(certificate: x509.Certificate) -> str:
+    """The ``x5c`` form of ``certificate``: standard base64 of its DER (RFC 7515 §4.1.6)."""
+    return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
 
 
 def is_self_signed(certificate: x509.Certificate) -> bool:

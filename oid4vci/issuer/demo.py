@@ -28,14 +28,16 @@ from __future__ import annotations
 import hmac
 import html
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import attrs
+from cryptography import x509
 
 from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
 from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import (
+    AttestationSettings,
     Authenticated,
     AuthenticationResult,
     ClientPolicy,
@@ -52,6 +54,7 @@ from oid4vci.issuer.responses import html_response
 from oid4vci.issuer.service import Issuer
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import MemoryStore, Store
+from oid4vci.issuer_certificates import create_issuer_signing_certificates
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.sdjwt import sd
 from oid4vci.versions import SpecVersion
@@ -204,6 +207,8 @@ class DemoIssuer:
     tx_code: str = DEMO_TX_CODE
     login: str = f"{DEMO_USERNAME}:{DEMO_PASSWORD}"
     configuration_id: str = DEMO_CONFIGURATION_ID
+    #: The roots the issuer's credentials are signed under (x5c; empty without a chain).
+    trust_anchors: tuple[x509.Certificate, ...] = ()
 
     @property
     def config(self) -> IssuerConfig:
@@ -231,6 +236,10 @@ def build_demo_issuer(
     nonce_keys: NonceKeys | None = None,
     encryption: EncryptionSettings | None = None,
     flood_limits: FloodLimits | None = None,
+    profile: Literal["haip"] | None = None,
+    attestation: AttestationSettings | None = None,
+    credential_signer_chain: Sequence[x509.Certificate] = (),
+    trust_anchors: Sequence[x509.Certificate] = (),
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
 
@@ -239,11 +248,26 @@ def build_demo_issuer(
     (workers sharing a store must share one value); ``encryption`` turns on encrypted requests
     and responses (OID4VCI 1.0 §10); ``flood_limits`` to the library's (quotas on, no rate
     limit; ``oid4vci serve`` turns a rate limit on).
+
+    ``profile="haip"`` makes it a HAIP 1.0 issuer (``IssuerConfig.profile``): ``attestation``
+    (with the wallet providers' roots) is then needed, key attestations are required, and
+    credentials are x5c-signed: under ``credential_signer_chain`` (with its ``trust_anchors``,
+    e.g. shared by workers) or, without one, a fresh demo root and signer certificate
+    (:func:`oid4vci.issuer_certificates.create_issuer_signing_certificates`).
     """
     spec = demo_configuration(issuer_url)
+    signer = signer or LocalSigner.generate("ES256", kid="demo-issuer-key")
+    chain, anchors = tuple(credential_signer_chain), tuple(trust_anchors)
+    if profile is not None:
+        spec = attrs.evolve(spec, key_attestations_required={})
+        if not chain:
+            certificates = create_issuer_signing_certificates(
+                signer, issuer_uri=issuer_url, clock=clock
+            )
+            chain, anchors = certificates.chain, (certificates.root,)
     base = IssuerConfig(
         credential_issuer=issuer_url,
-        credential_signer=signer or LocalSigner.generate("ES256", kid="demo-issuer-key"),
+        credential_signer=signer,
         credential_configurations=[spec],
         claims_source=DemoClaimsSource(),
         store=store if store is not None else MemoryStore(clock=clock),
@@ -258,6 +282,9 @@ def build_demo_issuer(
         nonce_keys=nonce_keys if nonce_keys is not None else default_nonce_keys(),
         encryption=encryption,
         flood_limits=flood_limits if flood_limits is not None else FloodLimits(),
+        attestation=attestation,
+        credential_signer_chain=chain,
+        profile=profile,
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [
@@ -285,4 +312,5 @@ def build_demo_issuer(
         issuer=issuer,
         offer_links={t.name: issuer.offer_template_link(t.name) for t in templates},
         offer_urls={t.name: issuer.offer_template_url(t.name) for t in templates},
+        trust_anchors=anchors,
     )

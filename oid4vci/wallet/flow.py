@@ -125,6 +125,7 @@ from .policy import WalletPolicy
 from .preflight import (
     authorization_details_or_scope,
     check_count,
+    check_haip,
     check_offer_limits,
     check_proof_types,
     check_tx_code,
@@ -922,6 +923,13 @@ class IssuanceFlow:
     async def _step_metadata_discovered(self) -> Action | None:
         meta, as_meta = self._issuer(), self._as()
         preflight(meta, self._configuration_ids, self.policy)
+        if self.policy.profile == "haip":
+            check_haip(
+                meta,
+                as_meta,
+                self._configuration_ids,
+                code_flow=self._grant != "pre-authorized_code",
+            )
         secure_endpoint(as_meta.token_endpoint, "token_endpoint", self.policy)
         self._dpop_key = choose_dpop_key(self.policy, as_meta)
         if uses_client_attestation(self.policy, as_meta):

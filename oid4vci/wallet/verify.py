@@ -228,6 +228,8 @@ async def _issuer_keys(
         raise fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the credential has no 'iss'")
     if iss != credential_issuer:
         raise fail(SdJwtReason.ISSUER_MISMATCH, "'iss' is not the Credential Issuer")
+    if policy.profile == "haip" and "x5c" not in header:
+        raise fail(WalletReason.X5C_UNTRUSTED, "HAIP 1.0 §6.1.1 needs an x5c issuer key")
     if _x5c_used(header, policy):
         return iss, [_x5c_issuer_key(header["x5c"], iss, policy, clock)]
     return iss, await resolver.keys_for(iss)
