@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import webbrowser
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -32,7 +32,7 @@ from oid4vci.errors import Oid4vciError
 from oid4vci.http import HttpRequest, HttpResponse
 
 from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Failure, describe_error
-from .options import DEFAULT_CALLBACK_TIMEOUT
+from .options import DEFAULT_CALLBACK_TIMEOUT, read_pem_certificates
 
 if TYPE_CHECKING:
     from oid4vci.attestation import AttestationProvider
@@ -99,7 +99,8 @@ class ReceiveOutcome:
         """The ``--json`` line: ``{"ok", "flow", "spec_version", "credentials", "errors"}``.
 
         Each credential is ``{"format", "vct", "types", "claims", "verified", "holder_jkt",
-        "credential", "status"}``: ``credential`` is the credential exactly as issued (a
+        "credential", "status", "x5c_verified"}``: ``x5c_verified`` is true when the issuer
+        key came from an ``x5c`` chain validated to a ``--trust-anchor``; ``credential`` is the credential exactly as issued (a
         string), ``status`` its Token Status List entry (``"valid"``, ``"invalid"``,
         ``"suspended"``, another value as its number, ``None`` without a reference or when the
         list could not be fetched). Each error is ``{"type", "message", "hint"}`` (``hint``:
@@ -121,6 +122,7 @@ class ReceiveOutcome:
                     if isinstance(c.credential, str)
                     else json.dumps(c.credential),
                     "status": c.status,
+                    "x5c_verified": c.x5c_verified,
                 }
                 for c in self.credentials
             ],
@@ -205,13 +207,17 @@ async def receive(
     on_authorize: AuthorizeNotice | None = None,
     open_browser: bool = False,
     attestation_provider: AttestationProvider | None = None,
+    trust_anchors: Sequence[Any] = (),
+    profile: str | None = None,
 ) -> ReceiveOutcome:
     """Run the whole wallet side for one offer; never raises for protocol failures.
 
     A code-flow offer uses ``login`` (``USER:PASS``: the scripted login of test issuers) or,
     without it, waits up to ``wait_seconds`` on a loopback redirect URI for the browser
     (``on_authorize`` is told the authorization URL first; ``open_browser`` tries to open it).
-    ``attestation_provider`` supplies wallet and key attestations (``--attester-key``).
+    ``attestation_provider`` supplies wallet and key attestations (``--attester-key``);
+    ``trust_anchors`` (certificates, ``--trust-anchor``) validate x5c-signed credentials;
+    ``profile="haip"`` uses :meth:`~oid4vci.wallet.WalletPolicy.haip` (both are then needed).
     """
     from oid4vci.transports.aiohttp import AiohttpTransport
     from oid4vci.wallet import Oid4vciClient, WalletPolicy
@@ -225,9 +231,19 @@ async def receive(
     outcome = ReceiveOutcome()
     try:
         async with AiohttpTransport(allow_insecure_loopback=True) as transport:
-            policy = WalletPolicy(
-                allow_insecure_loopback=True, attestation_provider=attestation_provider
-            )
+            if profile == "haip":
+                assert attestation_provider is not None  # checked by run_receive
+                policy = WalletPolicy.haip(
+                    trusted_x5c_roots=trust_anchors,
+                    attestation_provider=attestation_provider,
+                    allow_insecure_loopback=True,
+                )
+            else:
+                policy = WalletPolicy(
+                    allow_insecure_loopback=True,
+                    attestation_provider=attestation_provider,
+                    trusted_x5c_roots=trust_anchors,
+                )
             client = Oid4vciClient(transport, policy=policy)
             offer = await client.parse_offer(offer_text)
             step(
@@ -403,6 +419,8 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
     for index, credential in enumerate(outcome.credentials, start=1):
         claims = credential.claims
         mark = "verified" if credential.verified else "NOT VERIFIED"
+        if credential.x5c_verified:
+            mark += " (x5c)"
         kind = credential.vct or " ".join(credential.types or ()) or credential.format
         print(f"  #{index} {kind}  [{mark}]")
         if claims.get("iss") is not None:
@@ -436,6 +454,13 @@ async def run_receive(args: argparse.Namespace) -> int:
     attester = load_attester(
         getattr(args, "attester_key", None), getattr(args, "attester_chain", None), args.client_id
     )
+    trust_anchors = read_pem_certificates(getattr(args, "trust_anchor", None), "--trust-anchor")
+    profile: str | None = getattr(args, "profile", None)
+    if profile == "haip" and (attester is None or not trust_anchors):
+        raise CliError(
+            "--profile haip needs --attester-key, --attester-chain and --trust-anchor ROOT.pem",
+            EXIT_USAGE,
+        )
 
     def on_authorize(url: str, redirect_uri: str, seconds: float) -> None:
         _say("Open this URL in a browser and log in:", human=human)
@@ -457,6 +482,8 @@ async def run_receive(args: argparse.Namespace) -> int:
         on_authorize=on_authorize,
         open_browser=not args.no_browser and sys.stdin.isatty(),
         attestation_provider=attester,
+        trust_anchors=trust_anchors,
+        profile=profile,
     )
     written: list[Path] = []
     if out is not None and outcome.credentials:
