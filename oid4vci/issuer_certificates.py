@@ -1,6 +1,6 @@
 """Demo certificates for X.509 credential signing: a root CA and a credential-signer certificate.
 
-HAIP 1.0 §6.1.1 has SD-JWT VCs (and §6.1 Status List Tokens) carry the signer's certificate in
+HAIP 1.0 §6.1.1 has SD-JWT VCs (and HAIP 1.0 §6.1 Status List Tokens) carry the signer's certificate in
 ``x5c``, chained to a trust anchor the verifier knows, without the anchor and never self-signed.
 This module makes such a pair for an existing signer key (e.g. the demo issuer's), in memory:
 

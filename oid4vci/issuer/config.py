@@ -622,15 +622,15 @@ class IssuerConfig:
 
         Must be given: ``credential_signer_chain`` (HAIP 1.0 §6.1.1, x5c signing) and an
         ES256 ``credential_signer``; ``attestation`` with client trust anchors (HAIP 1.0
-        §4.4.1: client authentication at PAR and token endpoints) whose algorithms include
-        ES256 (§7); Status List Tokens signed by the x5c-certified signer (§6.1). Refused:
-        ``allow_bearer`` (DPoP only, §4), an external authorization server (this profile
+        HAIP 1.0 §4.4.1: client authentication at PAR and token endpoints) whose algorithms include
+        ES256 (HAIP 1.0 §7); Status List Tokens signed by the x5c-certified signer (HAIP 1.0 §6.1). Refused:
+        ``allow_bearer`` (DPoP only, HAIP 1.0 §4), an external authorization server (this profile
         covers the built-in one). Switched on: ``require_par`` (FAPI 2.0 via HAIP 1.0 §4),
-        ``require_client_attestation``, no anonymous pre-authorized access (§4.4.1);
+        ``require_client_attestation``, no anonymous pre-authorized access (HAIP 1.0 §4.4.1);
         DPoP and key proof algorithms left at the library defaults narrow to ES256. PKCE S256
         only and single-use codes are the library's behaviour anyway. Key attestations are
         verified against the attestation key anchors whenever sent; requiring them per
-        configuration (``key_attestations_required``) stays the ecosystem's choice (§4.5.1).
+        configuration (``key_attestations_required``) stays the ecosystem's choice (HAIP 1.0 §4.5.1).
         """
         if self.profile != "haip":
             raise UsageError("profile must be 'haip' or None")

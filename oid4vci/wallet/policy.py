@@ -174,9 +174,9 @@ class WalletPolicy:
         **overrides: object,
     ) -> WalletPolicy:
         """A policy for OpenID4VC HAIP 1.0: DPoP required (HAIP 1.0 §4), PAR always (FAPI 2.0
-        via §4), credential types requested by ``scope`` (§4.3), wallet and key attestations
-        from ``attestation_provider`` (§4.4.1, §4.5.1), issuer keys only from ``x5c`` chains
-        to ``trusted_x5c_roots`` (§6.1.1). ``overrides`` set other fields (e.g.
+        via HAIP 1.0 §4), credential types requested by ``scope`` (HAIP 1.0 §4.3), wallet and key attestations
+        from ``attestation_provider`` (HAIP 1.0 §4.4.1, HAIP 1.0 §4.5.1), issuer keys only from ``x5c`` chains
+        to ``trusted_x5c_roots`` (HAIP 1.0 §6.1.1). ``overrides`` set other fields (e.g.
         ``allow_insecure_loopback``); ones that break the profile raise :class:`UsageError`."""
         values: dict[str, object] = {
             "dpop": "required",

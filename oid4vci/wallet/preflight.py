@@ -257,15 +257,15 @@ def check_haip(
     ``WalletPolicy(profile="haip")``), before any code is spent. :class:`MetadataError`
     naming the first requirement missing:
 
-    * DPoP with ES256 (HAIP 1.0 §4, §7): ``dpop_signing_alg_values_supported``;
-    * wallet attestation as client authentication (§4.4.1): ``attest_jwt_client_auth`` in
+    * DPoP with ES256 (HAIP 1.0 §4, HAIP 1.0 §7): ``dpop_signing_alg_values_supported``;
+    * wallet attestation as client authentication (HAIP 1.0 §4.4.1): ``attest_jwt_client_auth`` in
       ``token_endpoint_auth_methods_supported``;
-    * for the authorization code flow, PAR (FAPI 2.0 via §4) and PKCE ``S256`` listed in
+    * for the authorization code flow, PAR (FAPI 2.0 via HAIP 1.0 §4) and PKCE ``S256`` listed in
       ``code_challenge_methods_supported``;
-    * every requested configuration has a ``scope`` (§4.1); one that needs key binding has a
-      ``nonce_endpoint`` (§4.1) and accepts ES256 ``jwt`` proofs when it lists algorithms (§7).
+    * every requested configuration has a ``scope`` (HAIP 1.0 §4.1); one that needs key binding has a
+      ``nonce_endpoint`` (HAIP 1.0 §4.1) and accepts ES256 ``jwt`` proofs when it lists algorithms (HAIP 1.0 §7).
 
-    That credentials carry ``x5c`` (§6.1.1) cannot be seen in metadata: it is checked on each
+    That credentials carry ``x5c`` (HAIP 1.0 §6.1.1) cannot be seen in metadata: it is checked on each
     credential received.
     """
     dpop_algs = as_meta.dpop_signing_alg_values_supported or ()

@@ -128,8 +128,8 @@ class ReceivedCredential:
     status: Literal["valid", "invalid", "suspended"] | int | None = None
     status_reference: StatusReference | None = None
     #: True when the issuer key came from an ``x5c`` chain validated to one of
-    #: ``WalletPolicy.trusted_x5c_roots`` (SD-JWT VC draft-ietf-oauth-sd-jwt-vc-13 §3.5, HAIP
-    #: 1.0 §6.1.1); False when it came from JWT VC Issuer Metadata.
+    #: ``WalletPolicy.trusted_x5c_roots`` (draft-ietf-oauth-sd-jwt-vc-13 §3.5;
+    #: HAIP 1.0 §6.1.1); False when it came from JWT VC Issuer Metadata.
     x5c_verified: bool = False
 
     @property
