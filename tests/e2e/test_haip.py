@@ -171,8 +171,9 @@ async def test_code_flow_x5c_credentials(clock: FakeClock) -> None:
     result = await client.claim(restored, callback)
     assert [c.x5c_verified for c in result.credentials] == [True]
     assert recorder.to("/par") and recorder.to("/token")
-    # saved and restored flows keep the flag
-    assert result.credentials[0].x5c_verified
+    # a finished flow saved and restored keeps the flag
+    saved = IssuanceFlow.from_json(restored.to_json(), policy=client.policy, clock=clock)
+    assert [c.x5c_verified for c in saved.result.credentials] == [True]
 
 
 async def test_chain_to_an_untrusted_root_is_refused(clock: FakeClock) -> None:
