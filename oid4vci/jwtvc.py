@@ -198,6 +198,7 @@ async def issue_jwt_vc_json(
     kid: str | None = None,
     clock: Callable[[], float] = time.time,
     status: Mapping[str, Any] | None = None,
+    x5c: Sequence[str] | None = None,
 ) -> str:
     """Issue a ``jwt_vc_json`` credential (see the module docstring) and return the JWT.
 
@@ -207,7 +208,9 @@ async def issue_jwt_vc_json(
     ``did:jwk`` and ``cnf.jwk`` the key, so ``credential_subject`` may not have an ``id``;
     without one, a string ``id`` there becomes ``sub``. ``iat`` defaults to the clock, ``nbf``
     to ``iat``. ``status`` becomes the top-level ``status`` claim, e.g. ``{"status_list": {"idx":
-    N, "uri": URI}}`` (draft-ietf-oauth-status-list-20 §6.1). Raises
+    N, "uri": URI}}`` (draft-ietf-oauth-status-list-20 §6.1). ``x5c`` (base64 DER
+    certificates, leaf first; RFC 7515 §4.1.6) goes into the header, with or instead of
+    ``kid``. Raises
     :class:`~oid4vci.errors.ValidationError` for unusable input.
     """
     if not isinstance(issuer, str) or not issuer:
@@ -253,6 +256,10 @@ async def issue_jwt_vc_json(
         if not isinstance(kid, str) or not kid:
             raise ValidationError("'kid' must be a non-empty string")
         header["kid"] = kid
+    if x5c is not None:
+        if isinstance(x5c, str) or not x5c or not all(isinstance(c, str) for c in x5c):
+            raise ValidationError("'x5c' must be a non-empty list of base64 certificates")
+        header["x5c"] = list(x5c)
     return await create_jws(signer, payload, header)
 
 

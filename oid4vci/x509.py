@@ -14,6 +14,10 @@ Appendix F.1), the wallet for issuer keys of SD-JWT VCs (SD-JWT VC
 * :func:`verify_certificate_chain` does the same for certificate objects from PKIs outside the
   web PKI whose leaves name a purpose of their own (``extendedKeyUsage``) and no host, e.g. the
   ISO/IEC 18013-5:2021 document signer of an mdoc's ``x5chain``.
+* :func:`verify_issuer_x5c` validates the ``x5c`` of an issuer-signed JWT (SD-JWT VC, Status
+  List Token, ``jwt_vc_json``) under the rules of SD-JWT VC (draft-ietf-oauth-sd-jwt-vc-13 §3.5)
+  and HAIP 1.0 §6.1.1: no host name is matched (the issuer is the leaf's subject), the leaf
+  must not be self-signed.
 * :func:`load_trust_anchors` turns DER bytes, PEM text or :class:`cryptography.x509.Certificate`
   objects into certificates (done once, e.g. when a policy is built).
 
@@ -57,9 +61,12 @@ __all__ = [
     "CertificateError",
     "CertificateReason",
     "TrustAnchor",
+    "certificate_b64",
+    "is_self_signed",
     "leaf_public_jwk",
     "load_trust_anchors",
     "verify_certificate_chain",
+    "verify_issuer_x5c",
     "verify_x5c_chain",
 ]
 
@@ -93,6 +100,7 @@ class CertificateReason:
     NOT_YET_VALID: Final = "not yet valid"
     NAME_MISMATCH: Final = "name mismatch"
     UNTRUSTED: Final = "untrusted"
+    SELF_SIGNED: Final = "self-signed"
 
 
 class CertificateError(JoseError):
@@ -356,6 +364,81 @@ def verify_certificate_chain(
         .extension_policies(
             ca_policy=ExtensionPolicy.webpki_defaults_ca(),
             ee_policy=_purpose_policy(extended_key_usage),
+        )
+        .build_client_verifier()
+    )
+    try:
+        verifier.verify(leaf, intermediates)
+    except VerificationError as exc:
+        raise _classify(exc, intermediates, now, named=False) from None
+    return jwk
+
+
+def _signer_policy() -> ExtensionPolicy:
+    """End-entity extension policy for a JWT signer: ``keyUsage`` (when present) with
+    ``digitalSignature``, not a CA; no ``subjectAltName`` or ``extendedKeyUsage`` needed."""
+
+    def check_key_usage(_: Policy, __: x509.Certificate, ext: x509.KeyUsage | None) -> None:
+        if ext is not None and not ext.digital_signature:
+            raise UsageError("the keyUsage lacks digitalSignature")
+
+    def check_not_ca(_: Policy, __: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
+        if ext is not None and ext.ca:
+            raise UsageError("the end-entity certificate is a CA")
+
+    return (
+        ExtensionPolicy.permit_all()
+        .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, check_key_usage)
+        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, check_not_ca)
+    )
+
+
+def certificate_b64(certificate: x509.Certificate) -> str:
+    """The ``x5c`` form of ``certificate``: standard base64 of its DER (RFC 7515 §4.1.6)."""
+    return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
+
+
+def is_self_signed(certificate: x509.Certificate) -> bool:
+    """True when ``certificate`` names itself as its issuer (a root, never a signer)."""
+    return certificate.issuer == certificate.subject
+
+
+def verify_issuer_x5c(
+    x5c: Sequence[str],
+    *,
+    trust_anchors: Sequence[TrustAnchor],
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Validate the ``x5c`` of an issuer-signed JWT and return the leaf's public JWK.
+
+    SD-JWT VC (draft-ietf-oauth-sd-jwt-vc-13 §3.5, "X.509 Certificates"): the key is the
+    end-entity certificate's and the chain must validate; the issuer *is* that certificate's
+    subject, so no ``subjectAltName`` is required or matched against ``iss`` (the draft -03
+    HAIP rule "``iss`` host = dNSName SAN" was dropped by HAIP 1.0). HAIP 1.0 §6.1, §6.1.1:
+    the signing certificate must not be self-signed (refused: ``self-signed``, even when it is
+    configured as an anchor); roots are never taken from ``x5c``. RFC 5280 path validation at
+    :func:`clock`'s time with the web PKI profile for the CA certificates; the leaf may carry
+    any ``extendedKeyUsage``, its ``keyUsage`` (when present) must allow
+    ``digitalSignature`` and it must not be a CA.
+
+    Raises :class:`CertificateError` with the reasons of :func:`verify_x5c_chain` (never
+    ``name mismatch``) or ``self-signed``.
+    """
+    anchors = _anchors(trust_anchors)
+    chain = _decode_chain(x5c)
+    if is_self_signed(chain[0]):
+        raise CertificateError(
+            CertificateReason.SELF_SIGNED, "the x5c signing certificate is self-signed"
+        )
+    jwk = _public_jwk_of(chain[0])
+    now = _leaf_time(chain[0], clock)
+    leaf, intermediates = chain[0], chain[1:]
+    verifier = (
+        PolicyBuilder()
+        .store(Store(list(anchors)))
+        .time(now)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_signer_policy()
         )
         .build_client_verifier()
     )

@@ -37,6 +37,18 @@ def test_status_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.split() == ["valid", "invalid"]
 
 
+def test_x509_signing_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = python_block_after("### X.509 signing")
+    exec(compile(code, "README X.509 signing", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "Alice True\n"
+
+
+def test_profile_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = python_block_after("### Profile")
+    exec(compile(code, "README profile", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "Alice True valid\n"
+
+
 def test_encryption_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     code = python_block_after("### Encryption")
     exec(compile(code, "README encryption", "exec"), {"__name__": "readme"})

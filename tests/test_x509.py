@@ -24,9 +24,11 @@ from oid4vci.x509 import (
     MAX_CERTIFICATES,
     CertificateError,
     CertificateReason,
+    is_self_signed,
     leaf_public_jwk,
     load_trust_anchors,
     verify_certificate_chain,
+    verify_issuer_x5c,
     verify_x5c_chain,
 )
 from tests.conftest import FakeClock
@@ -391,3 +393,27 @@ def test_purpose_chain_refusals(pki: Pki, clock: FakeClock) -> None:
     expect_chain(CertificateReason.EXPIRED, [good, *chain], [pki.root], late)
     early = FakeClock(clock() - 40 * DAY)
     expect_chain(CertificateReason.NOT_YET_VALID, [good, *chain], [pki.root], early)
+
+
+# --------------------------------------------------------------------------------------------
+# verify_issuer_x5c (draft-ietf-oauth-sd-jwt-vc-13 §3.5, HAIP 1.0 §6.1.1)
+
+
+def test_issuer_x5c_needs_no_name_but_a_signing_end_entity(pki: Pki, clock: FakeClock) -> None:
+    anchors = [pki.root]
+    assert verify_issuer_x5c(pki.x5c, trust_anchors=anchors, clock=clock)["kty"] == "EC"
+    key = ec.generate_private_key(ec.SECP256R1())
+    nameless = pki.leaf_for(key, dns_names=[], eku=[ExtendedKeyUsageOID.CODE_SIGNING])
+    chain = [b64(nameless), b64(pki.intermediate)]
+    assert verify_issuer_x5c(chain, trust_anchors=anchors, clock=clock)["kty"] == "EC"
+    ca_leaf = pki.leaf_for(key, ca=True)  # a CA certificate is no signer
+    with pytest.raises(CertificateError) as info:
+        verify_issuer_x5c([b64(ca_leaf), b64(pki.intermediate)], trust_anchors=anchors, clock=clock)
+    assert info.value.reason == CertificateReason.UNTRUSTED
+    assert is_self_signed(pki.root) and not is_self_signed(pki.leaf)
+    with pytest.raises(CertificateError) as info:
+        verify_issuer_x5c([b64(pki.root)], trust_anchors=anchors, clock=clock)
+    assert info.value.reason == CertificateReason.SELF_SIGNED
+    with pytest.raises(CertificateError) as info:
+        verify_issuer_x5c(pki.x5c, trust_anchors=[make_pki().root], clock=clock)
+    assert info.value.reason == CertificateReason.UNTRUSTED

@@ -26,8 +26,10 @@ from .options import (
     HelpFormatter,
     add_attester_options,
     add_flood_options,
+    add_haip_serve_options,
     add_help_epilog,
     add_public_url_option,
+    add_receive_trust_options,
     add_receive_wait_options,
     batch_value,
     login_value,
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--store", metavar="URL", help="redis://HOST:PORT[/DB] or redis+cluster://HOST:PORT,..."
     )
+    add_haip_serve_options(serve)
 
     receive = sub.add_parser("receive", help="receive credentials from an offer")
     add_help_epilog(receive)
@@ -96,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--client-id", default="oid4vci-cli", help="OAuth client_id to use")
     add_receive_wait_options(receive)
     add_attester_options(receive)
+    add_receive_trust_options(receive)
 
     status = sub.add_parser("status", help="check a saved credential's status (revoked?)")
     add_help_epilog(status)

@@ -282,9 +282,9 @@ def add_receive_wait_options(receive: argparse.ArgumentParser) -> None:
         default=[],
         metavar="ROOT.pem",
         dest="trust_anchors",
-        help="a root certificate (PEM or DER file) mdocs may chain to, e.g. the IACA root of "
-        "`oid4vci serve --json`'s trust_anchors_pem; repeatable. Without one, an mdoc is "
-        "refused",
+        help="a root certificate (PEM or DER file) that mdocs (IACA) and x5c-signed "
+        "credentials may chain to, e.g. from `oid4vci serve --json`'s trust_anchors_pem; "
+        "repeatable. Without one, an mdoc is refused and x5c is not trusted",
     )
     receive.add_argument(
         "--timeout",
@@ -304,3 +304,55 @@ def add_receive_wait_options(receive: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also show the JWT registered claims (iss, iat, exp, nbf, cnf, vct, status, _sd_alg)",
     )
+
+
+def add_haip_serve_options(serve: argparse.ArgumentParser) -> None:
+    """``serve --profile haip`` and ``--trust-attester CA.pem`` (HAIP 1.0)."""
+    serve.add_argument(
+        "--profile",
+        choices=["haip"],
+        help="haip: require DPoP, PAR, wallet and key attestations; sign credentials with x5c "
+        "(needs --trust-attester)",
+    )
+    serve.add_argument(
+        "--trust-attester",
+        action="append",
+        metavar="CA.pem",
+        help="root certificate(s) of wallet providers whose attestations are accepted (repeatable)",
+    )
+
+
+def add_receive_trust_options(receive: argparse.ArgumentParser) -> None:
+    """``receive --profile haip`` (``--trust-anchor`` is one of the wait options)."""
+    receive.add_argument(
+        "--profile",
+        choices=["haip"],
+        help="haip: refuse issuers that do not meet HAIP 1.0 (needs --attester-key, "
+        "--attester-chain and --trust-anchor)",
+    )
+
+
+def read_pem_certificates(paths: Sequence[str] | None, flag: str) -> tuple[Any, ...]:
+    """The certificates in the PEM files of ``flag`` (empty without any); :class:`CliError`
+    (exit 2) naming the file that cannot be read or holds no certificate."""
+    from oid4vci.errors import Oid4vciError
+    from oid4vci.x509 import load_trust_anchors
+
+    certificates: list[Any] = []
+    for path in paths or ():
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+            found = load_trust_anchors([data]) if b"-----BEGIN" in data else ()
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            message = f"cannot read {flag} {path} ({reason}); check the path"
+            raise CliError(message, EXIT_USAGE) from None
+        except Oid4vciError:
+            found = ()
+        if not found:
+            raise CliError(
+                f"{flag} {path} holds no PEM certificate; give a PEM root certificate", EXIT_USAGE
+            )
+        certificates.extend(found)
+    return tuple(certificates)

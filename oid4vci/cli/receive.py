@@ -108,13 +108,14 @@ class ReceiveOutcome:
         """The ``--json`` line: ``{"ok", "flow", "spec_version", "credentials", "errors"}``.
 
         Each credential is ``{"format", "vct", "types", "claims", "verified", "holder_jkt",
-        "credential", "status", "doctype"}``: ``credential`` is the credential exactly as
-        issued (a string; an mdoc: the base64url ``IssuerSigned``), ``status`` its Token Status
-        List entry (``"valid"``, ``"invalid"``, ``"suspended"``, another value as its number,
-        ``None`` without a reference or when the list could not be fetched), ``doctype`` the
-        mdoc's (``None`` for other formats); an mdoc's ``claims`` are ``{namespace: {element:
-        value}}`` in JSON types (dates as ISO strings). Each error is ``{"type", "message",
-        "hint"}`` (``hint``: what to do about it).
+        "credential", "status", "doctype", "x5c_verified"}``: ``credential`` is the credential
+        exactly as issued (a string; an mdoc: the base64url ``IssuerSigned``), ``status`` its
+        Token Status List entry (``"valid"``, ``"invalid"``, ``"suspended"``, another value as
+        its number, ``None`` without a reference or when the list could not be fetched),
+        ``doctype`` the mdoc's (``None`` for other formats), ``x5c_verified`` true when the
+        issuer key came from an ``x5c`` chain validated to a ``--trust-anchor``; an mdoc's
+        ``claims`` are ``{namespace: {element: value}}`` in JSON types (dates as ISO strings).
+        Each error is ``{"type", "message", "hint"}`` (``hint``: what to do about it).
         """
         return {
             "ok": self.ok,
@@ -133,6 +134,7 @@ class ReceiveOutcome:
                     else json.dumps(c.credential),
                     "status": c.status,
                     "doctype": c.doctype,
+                    "x5c_verified": c.x5c_verified,
                 }
                 for c in self.credentials
             ],
@@ -256,6 +258,7 @@ async def receive(
     open_browser: bool = False,
     attestation_provider: AttestationProvider | None = None,
     trust_anchors: Sequence[x509.Certificate] = (),
+    profile: str | None = None,
 ) -> ReceiveOutcome:
     """Run the whole wallet side for one offer; never raises for protocol failures.
 
@@ -265,7 +268,9 @@ async def receive(
     A code-flow offer uses ``login`` (``USER:PASS``: the scripted login of test issuers) or,
     without it, waits up to ``wait_seconds`` on a loopback redirect URI for the browser
     (``on_authorize`` is told the authorization URL first; ``open_browser`` tries to open it).
-    ``attestation_provider`` supplies wallet and key attestations (``--attester-key``).
+    ``attestation_provider`` supplies wallet and key attestations (``--attester-key``);
+    ``trust_anchors`` (certificates, ``--trust-anchor``) validate x5c-signed credentials;
+    ``profile="haip"`` uses :meth:`~oid4vci.wallet.WalletPolicy.haip` (both are then needed).
     """
     from oid4vci.transports.aiohttp import AiohttpTransport
     from oid4vci.wallet import Oid4vciClient, WalletPolicy
@@ -279,11 +284,22 @@ async def receive(
     outcome = ReceiveOutcome()
     try:
         async with AiohttpTransport(allow_insecure_loopback=True) as transport:
-            policy = WalletPolicy(
-                allow_insecure_loopback=True,
-                attestation_provider=attestation_provider,
-                trust_anchors=trust_anchors,
-            )
+            # One --trust-anchor list: IACA roots for mdocs, x5c roots for JWT credentials.
+            if profile == "haip":
+                assert attestation_provider is not None  # checked by run_receive
+                policy = WalletPolicy.haip(
+                    trusted_x5c_roots=trust_anchors,
+                    attestation_provider=attestation_provider,
+                    allow_insecure_loopback=True,
+                    trust_anchors=trust_anchors,
+                )
+            else:
+                policy = WalletPolicy(
+                    allow_insecure_loopback=True,
+                    attestation_provider=attestation_provider,
+                    trusted_x5c_roots=trust_anchors,
+                    trust_anchors=trust_anchors,
+                )
             client = Oid4vciClient(transport, policy=policy)
             offer = await client.parse_offer(offer_text)
             step(
@@ -464,6 +480,8 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
     for index, credential in enumerate(outcome.credentials, start=1):
         claims = claims_json(credential)
         mark = "verified" if credential.verified else "NOT VERIFIED"
+        if credential.x5c_verified:
+            mark += " (x5c)"
         kind = (
             credential.vct
             or credential.doctype
@@ -503,6 +521,12 @@ async def run_receive(args: argparse.Namespace) -> int:
         getattr(args, "attester_key", None), getattr(args, "attester_chain", None), args.client_id
     )
     anchors = load_trust_anchor_files(getattr(args, "trust_anchors", None) or [])
+    profile: str | None = getattr(args, "profile", None)
+    if profile == "haip" and (attester is None or not anchors):
+        raise CliError(
+            "--profile haip needs --attester-key, --attester-chain and --trust-anchor ROOT.pem",
+            EXIT_USAGE,
+        )
 
     def on_authorize(url: str, redirect_uri: str, seconds: float) -> None:
         _say("Open this URL in a browser and log in:", human=human)
@@ -525,6 +549,7 @@ async def run_receive(args: argparse.Namespace) -> int:
         open_browser=not args.no_browser and sys.stdin.isatty(),
         attestation_provider=attester,
         trust_anchors=anchors,
+        profile=profile,
     )
     written: list[Path] = []
     if out is not None and outcome.credentials:

@@ -15,7 +15,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.versions import SpecVersion
 
 from .admin import admin_handler, admin_status_url, new_admin_token
-from .exits import EXIT_FAILURE, CliError
+from .exits import EXIT_FAILURE, EXIT_USAGE, CliError
 from .options import check_serve_address
 
 __all__ = ["DemoServer", "run_serve", "running_demo_issuer"]
@@ -43,11 +43,13 @@ class DemoServer:
         *,
         listen_url: str | None = None,
         admin_token: str | None = None,
+        profile: str | None = None,
     ) -> None:
         self.issuer_url = issuer_url
         self.demo = demo
         self.listen_url = listen_url or issuer_url
         self.admin_token = admin_token
+        self.profile = profile
 
     def __repr__(self) -> str:
         return f"DemoServer(issuer_url={self.issuer_url!r})"
@@ -64,9 +66,11 @@ class DemoServer:
         ``page`` is the demo page's URL; ``listen`` is ``http://host:port`` of the bound socket
         (the issuer URL's origin unless ``--public-url`` is given); ``admin`` is
         ``{"status_url", "token"}`` of the admin endpoint (:mod:`oid4vci.cli.admin`; the token
-        is secret and appears nowhere else); ``trust_anchors_pem`` the PEM of every IACA root
-        the demo signs mdocs under (for ``receive --trust-anchor``; empty when cbor2 is missing
-        and the demo has no mDL offer ``pre_auth_mdoc``).
+        is secret and appears nowhere else); ``trust_anchors_pem`` the PEM of every root the
+        demo signs under, for ``receive --trust-anchor``: the IACA root of the mDL (absent when
+        cbor2 is missing and the demo has no mDL offer ``pre_auth_mdoc``) and, with
+        ``--profile haip``, the root of its x5c-signed credentials. With ``--profile haip`` the
+        line also has ``"profile": "haip"``.
         """
         line: dict[str, Any] = {
             "issuer": self.issuer_url,
@@ -77,6 +81,8 @@ class DemoServer:
             "listen": self.listen_url,
             "trust_anchors_pem": self.demo.trust_anchors_pem,
         }
+        if self.profile is not None:
+            line["profile"] = self.profile
         if self.admin_token is not None:
             line["admin"] = {
                 "status_url": admin_status_url(self.issuer_url),
@@ -94,6 +100,8 @@ async def running_demo_issuer(
     allow_bearer: bool = False,
     public_url: str | None = None,
     flood_limits: Any = None,
+    profile: str | None = None,
+    attester_roots: Sequence[Any] = (),
 ) -> AsyncIterator[DemoServer]:
     """Serve the demo issuer on ``host:port`` (0 = a free port) for the ``async with`` body.
 
@@ -102,6 +110,9 @@ async def running_demo_issuer(
     (:mod:`oid4vci.cli.page`), the admin endpoint at ``/admin/status``
     (:mod:`oid4vci.cli.admin`). ``flood_limits`` (a
     :class:`~oid4vci.issuer.flood_limits.FloodLimits`) defaults to the library's.
+    ``attester_roots`` (certificates) are the wallet providers' roots whose wallet and key
+    attestations are accepted; ``profile="haip"`` makes the issuer require HAIP 1.0 (they are
+    then needed) and sign credentials with x5c under a fresh demo root.
     """
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.transports.aiohttp import serve
@@ -126,6 +137,8 @@ async def running_demo_issuer(
             published_version=spec,
             allow_bearer=allow_bearer,
             flood_limits=flood_limits,
+            profile=profile,  # type: ignore[arg-type]
+            attestation=demo_attestation(attester_roots),
         )
         token = new_admin_token()
         holder["issuer"] = demo.issuer
@@ -135,7 +148,34 @@ async def running_demo_issuer(
             page_handler(demo, handler, published_version=spec.value),
             issuer_url=issuer_url,
         )
-        yield DemoServer(issuer_url, demo, listen_url=listen_url, admin_token=token)
+        yield DemoServer(
+            issuer_url, demo, listen_url=listen_url, admin_token=token, profile=profile
+        )
+
+
+def demo_attestation(attester_roots: Sequence[Any]) -> Any:
+    """``AttestationSettings`` trusting ``attester_roots`` (``None`` without any)."""
+    if not attester_roots:
+        return None
+    from oid4vci.issuer.config import AttestationSettings
+
+    return AttestationSettings(client_trust_anchors=attester_roots, require_client_attestation=True)
+
+
+def haip_serve_options(args: argparse.Namespace) -> tuple[str | None, tuple[Any, ...]]:
+    """``(profile, attester roots)`` from ``--profile`` and ``--trust-attester``; a
+    :class:`CliError` (exit 2) for a profile without roots or an unreadable root."""
+    from .options import read_pem_certificates
+
+    profile: str | None = getattr(args, "profile", None)
+    roots = read_pem_certificates(getattr(args, "trust_attester", None), "--trust-attester")
+    if profile == "haip" and not roots:
+        raise CliError(
+            "--profile haip needs --trust-attester CA.pem (the root of the wallet providers "
+            "whose attestations the issuer accepts)",
+            EXIT_USAGE,
+        )
+    return profile, roots
 
 
 async def run_serve(args: argparse.Namespace) -> int:
@@ -143,6 +183,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     spec = SpecVersion(args.spec)
     public_url: str | None = getattr(args, "public_url", None)
     check_serve_address(args.host, public_url)
+    profile, attester_roots = haip_serve_options(args)
     # The signal receiver is installed before the ready line, so a SIGTERM sent right after
     # reading it still stops the server cleanly.
     listening = False
@@ -155,6 +196,8 @@ async def run_serve(args: argparse.Namespace) -> int:
                 allow_bearer=args.allow_bearer,
                 public_url=public_url,
                 flood_limits=_flood_limits(args),
+                profile=profile,
+                attester_roots=attester_roots,
             ) as server:
                 listening = True
                 if args.json:
@@ -212,8 +255,10 @@ def print_ready(server: DemoServer, spec: SpecVersion, *, tty: bool) -> None:
         print(f"offer      {name:17} {uri}")
     print(f"tx_code    {line['tx_code']}")
     print(f"login      {line['login']}")
+    if "profile" in line:
+        print(f"profile    {line['profile']}")
     if line["trust_anchors_pem"]:
-        print("mdoc IACA  the demo IACA root (save it for receive --trust-anchor):")
+        print("roots      the demo's root certificates (save them for receive --trust-anchor):")
         print(line["trust_anchors_pem"].rstrip())
     if tty and "pre_auth" in line["offers"]:
         from .page import qr_terminal

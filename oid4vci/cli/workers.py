@@ -85,6 +85,13 @@ class WorkerSpec:
     #: The demo mDL's certificates (PEM) and keys (private JWKs), the same for every worker so
     #: all mdocs chain to one IACA root; ``None`` without cbor2.
     mdoc: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    #: ``--profile`` (``"haip"`` or ``None``) and the PEM texts every worker shares: the
+    #: wallet providers' roots (``--trust-attester``), the credential signer's certificate
+    #: chain and the root it chains to (generated once by the parent).
+    profile: str | None = None
+    attester_roots_pem: str = ""
+    signer_chain_pem: str = ""
+    trust_anchors_pem: str = ""
 
     def to_json(self) -> str:
         """The line sent to the worker."""
@@ -229,6 +236,9 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     from oid4vci.errors import MissingDependencyError, UsageError
 
     store_url: str | None = args.store
+    from .serve import haip_serve_options
+
+    profile, attester_roots = haip_serve_options(args)
     try:
         count = _parse_workers(args.workers, store_url)
         if not 0 <= args.port <= 65535:
@@ -253,6 +263,16 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     bound = f"[{host}]" if ":" in host else host
     issuer_url = f"http://{bound}:{listener.getsockname()[1]}"
     signer = LocalSigner.generate("ES256", kid="demo-issuer-key")
+    from oid4vci.issuer_certificates import (
+        create_issuer_signing_certificates,
+        demo_trust_anchors_pem,
+    )
+
+    signer_chain_pem = trust_anchors_pem = ""
+    if profile is not None:
+        certificates = create_issuer_signing_certificates(signer, issuer_uri=issuer_url)
+        signer_chain_pem = demo_trust_anchors_pem(certificates.chain)
+        trust_anchors_pem = certificates.root_pem
     nonce_keys = NonceKeys.generate().to_text()
     admin_token = new_admin_token()
     mdoc = _mdoc_settings(issuer_url)
@@ -271,6 +291,10 @@ def run_serve_workers(args: argparse.Namespace) -> int:
             trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
             forwarded_header=getattr(args, "forwarded_header", "x-forwarded-for"),
             mdoc=mdoc,
+            profile=profile,
+            attester_roots_pem=demo_trust_anchors_pem(attester_roots),
+            signer_chain_pem=signer_chain_pem,
+            trust_anchors_pem=trust_anchors_pem,
         )
         for i in range(count)
     ]
@@ -369,7 +393,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
 
     from oid4vci.cli.admin import admin_handler
     from oid4vci.cli.options import flood_limits_from
-    from oid4vci.cli.serve import DemoServer
+    from oid4vci.cli.serve import DemoServer, demo_attestation
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.issuer.stateless_nonce import NonceKeys
     from oid4vci.issuer.store import MemoryStore, Store
@@ -389,6 +413,10 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
                 spec.rate_limit, spec.trusted_proxies, spec.forwarded_header
             ),
             mdoc_certificates=_mdoc_certificates(spec.mdoc),
+            profile=spec.profile,  # type: ignore[arg-type]
+            attestation=demo_attestation(_pem_list(spec.attester_roots_pem)),
+            credential_signer_chain=_pem_list(spec.signer_chain_pem),
+            trust_anchors=_pem_list(spec.trust_anchors_pem),
         )
         handler = admin_handler(
             demo.issuer, spec.admin_token, demo.issuer.handle, issuer_url=spec.issuer_url
@@ -398,7 +426,9 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
         try:
             await web.SockSite(runner, listener).start()
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                line = DemoServer(spec.issuer_url, demo, admin_token=spec.admin_token).ready_line()
+                line = DemoServer(
+                    spec.issuer_url, demo, admin_token=spec.admin_token, profile=spec.profile
+                ).ready_line()
                 print(json.dumps({"ready": True, "pid": os.getpid(), "line": line}), flush=True)
                 async with anyio.create_task_group() as tg:
 
@@ -432,6 +462,13 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             return 1
         await serve(store)
     return 0
+
+
+def _pem_list(text: str) -> tuple[Any, ...]:
+    """The certificates of a PEM text (empty for ``""``)."""
+    from oid4vci.x509 import load_trust_anchors
+
+    return load_trust_anchors([text]) if text else ()
 
 
 def _worker_main(argv: Sequence[str]) -> int:

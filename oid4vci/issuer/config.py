@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -37,8 +37,14 @@ from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer, jwk_thumbprint
 from oid4vci.urls import is_loopback_url, require_secure_url
 from oid4vci.versions import SpecVersion
+from oid4vci.x509 import (
+    CertificateError,
+    certificate_b64,
+    is_self_signed,
+    leaf_public_jwk,
+    load_trust_anchors,
+)
 from oid4vci.x509 import _public_jwk_of as public_jwk_of
-from oid4vci.x509 import load_trust_anchors
 
 __all__ = [
     "COSE_ALGORITHMS",
@@ -656,6 +662,109 @@ class IssuerConfig:
     #: Wallet attestation and key attestation trust and policy (``None``: public clients only,
     #: key attestations not accepted); see :class:`AttestationSettings`.
     attestation: AttestationSettings | None = attrs.field(default=None)
+    #: The credential signer's certificate chain, leaf first, without the root (PEM, DER or
+    #: certificates). With it, SD-JWT VCs, ``jwt_vc_json`` credentials and Status List Tokens
+    #: signed by ``credential_signer`` carry it as ``x5c`` (HAIP 1.0 §6.1, §6.1.1; SD-JWT VC
+    #: draft-ietf-oauth-sd-jwt-vc-13 §3.5) instead of a ``kid``. The leaf's key must be the
+    #: signer's and no certificate may be self-signed (a trust anchor is never sent).
+    credential_signer_chain: tuple[x509.Certificate, ...] = attrs.field(
+        default=(), converter=load_trust_anchors
+    )
+
+    @credential_signer_chain.validator
+    def _check_signer_chain(
+        self, _: attrs.Attribute[Any], value: tuple[x509.Certificate, ...]
+    ) -> None:
+        if not value:
+            return
+        if any(is_self_signed(certificate) for certificate in value):
+            raise UsageError(
+                "credential_signer_chain must not hold a self-signed certificate "
+                "(leaf first, without the root)"
+            )
+        try:
+            leaf_jwk = leaf_public_jwk([certificate_b64(value[0])])
+        except CertificateError as exc:
+            raise UsageError(f"credential_signer_chain leaf: {exc.reason}") from None
+        if jwk_thumbprint(leaf_jwk) != jwk_thumbprint(self.credential_signer.public_jwk):
+            raise UsageError(
+                "the leaf of credential_signer_chain does not certify credential_signer's key"
+            )
+
+    #: ``"haip"``: OpenID4VC HAIP 1.0 as an issuer (see :meth:`_apply_profile`); ``None``: no
+    #: profile beyond this class's own defaults.
+    profile: Literal["haip"] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.profile is not None:
+            self._apply_profile()
+
+    def _apply_profile(self) -> None:
+        """``profile="haip"`` (HAIP 1.0): check what a deployment must bring, switch on what
+        the profile requires. A missing piece is a :class:`UsageError` naming it.
+
+        Must be given: ``credential_signer_chain`` (HAIP 1.0 §6.1.1, x5c signing) and an
+        ES256 ``credential_signer``; ``attestation`` with client trust anchors (HAIP 1.0
+        HAIP 1.0 §4.4.1: client authentication at PAR and token endpoints) whose algorithms include
+        ES256 (HAIP 1.0 §7); Status List Tokens signed by the x5c-certified signer (HAIP 1.0 §6.1). Refused:
+        ``allow_bearer`` (DPoP only, HAIP 1.0 §4), an external authorization server (this profile
+        covers the built-in one). Switched on: ``require_par`` (FAPI 2.0 via HAIP 1.0 §4),
+        ``require_client_attestation``, no anonymous pre-authorized access (HAIP 1.0 §4.4.1);
+        DPoP and key proof algorithms left at the library defaults narrow to ES256. PKCE S256
+        only and single-use codes are the library's behaviour anyway. Key attestations are
+        verified against the attestation key anchors whenever sent; requiring them per
+        configuration (``key_attestations_required``) stays the ecosystem's choice (HAIP 1.0 §4.5.1).
+        """
+        if self.profile != "haip":
+            raise UsageError("profile must be 'haip' or None")
+        if not self.credential_signer_chain:
+            raise UsageError("profile 'haip' needs credential_signer_chain (x5c signing)")
+        if self.credential_signer.alg != "ES256":
+            raise UsageError("profile 'haip' needs an ES256 credential_signer")
+        if self.allow_bearer:
+            raise UsageError("profile 'haip' forbids allow_bearer (DPoP only)")
+        if self.external_authorization_server is not None:
+            raise UsageError("profile 'haip' covers the built-in authorization server only")
+        attestation = self.attestation
+        if attestation is None or not attestation.client_trust_anchors:
+            raise UsageError(
+                "profile 'haip' needs attestation=AttestationSettings(client_trust_anchors=...)"
+            )
+        if "ES256" not in attestation.algorithms:
+            raise UsageError("profile 'haip' needs ES256 in attestation.algorithms")
+        if self.status is not None and self.status.signer is not None:
+            raise UsageError(
+                "profile 'haip' signs Status List Tokens with the x5c credential signer: "
+                "leave status.signer unset"
+            )
+        if "ES256" not in self.dpop_algorithms:
+            raise UsageError("profile 'haip' needs ES256 in dpop_algorithms")
+        es256 = ("ES256",)
+        configurations: dict[str, CredentialConfigurationSpec] = {}
+        for cid, spec in self.credential_configurations.items():
+            algs = spec.proof_signing_alg_values_supported
+            if "ES256" not in algs:
+                raise UsageError(f"profile 'haip' needs ES256 proofs for configuration {cid!r}")
+            if algs == DEFAULT_PROOF_ALGORITHMS:
+                spec = attrs.evolve(spec, proof_signing_alg_values_supported=es256)
+            configurations[cid] = spec
+        switched = {
+            "require_par": True,
+            "pre_authorized_anonymous_access": False,
+            "attestation": attrs.evolve(attestation, require_client_attestation=True),
+            "credential_configurations": configurations,
+        }
+        if self.dpop_algorithms == DEFAULT_DPOP_ALGORITHMS:
+            switched["dpop_algorithms"] = es256
+        for name, value in switched.items():
+            object.__setattr__(self, name, value)  # frozen: set once, during construction
+
+    @property
+    def credential_x5c(self) -> list[str] | None:
+        """The ``x5c`` header value of credential signatures (``None`` without a chain)."""
+        if not self.credential_signer_chain:
+            return None
+        return [certificate_b64(c) for c in self.credential_signer_chain]
 
     @attestation.validator
     def _check_attestation(

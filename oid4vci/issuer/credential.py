@@ -412,7 +412,8 @@ async def create_credentials(
             typ=version.sd_jwt_typ,
             iat=now,
             exp=now + spec.lifetime,
-            kid=credential_key_id(config),
+            kid=None if config.credential_x5c else credential_key_id(config),
+            x5c=config.credential_x5c,
             clock=config.clock,
             decoys=low,
             max_decoys=high,
@@ -501,7 +502,8 @@ async def _create_jwt_vc_json(
     statuses: Sequence[Mapping[str, Any] | None],
 ) -> list[str]:
     subject = strip_sd_marks(claims)
-    kid = credential_key_id(config)
+    x5c = config.credential_x5c
+    kid = None if x5c else credential_key_id(config)
     return [
         await issue_jwt_vc_json(
             config.credential_signer,
@@ -513,6 +515,7 @@ async def _create_jwt_vc_json(
             nbf=now,
             exp=now + spec.lifetime,
             kid=kid,
+            x5c=x5c,
             clock=config.clock,
             status=status,
         )

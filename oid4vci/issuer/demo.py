@@ -34,8 +34,8 @@ import datetime
 import hmac
 import html
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import attrs
 from cryptography import x509
@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives import serialization
 from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
 from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer.config import (
+    AttestationSettings,
     Authenticated,
     AuthenticationResult,
     ClientPolicy,
@@ -61,6 +62,7 @@ from oid4vci.issuer.responses import html_response
 from oid4vci.issuer.service import Issuer
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import MemoryStore, Store
+from oid4vci.issuer_certificates import create_issuer_signing_certificates
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.mdoc import mdoc_available
 from oid4vci.mdoc_certificates import MdocIssuerCertificates, create_iaca_and_document_signer
@@ -271,6 +273,8 @@ class DemoIssuer:
     tx_code: str = DEMO_TX_CODE
     login: str = f"{DEMO_USERNAME}:{DEMO_PASSWORD}"
     configuration_id: str = DEMO_CONFIGURATION_ID
+    #: The roots the issuer's credentials are signed under (x5c; empty without a chain).
+    trust_anchors: tuple[x509.Certificate, ...] = ()
 
     @property
     def config(self) -> IssuerConfig:
@@ -279,10 +283,12 @@ class DemoIssuer:
 
     @property
     def trust_anchors_pem(self) -> str:
-        """Every IACA root the demo issuer signs mdocs under, PEM (empty without one)."""
-        if self.iaca is None:
-            return ""
-        return self.iaca.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        """Every root the demo issuer signs under, PEM: the IACA of the mDL (when the ``mdoc``
+        extra is installed) and the roots of x5c-signed credentials (``trust_anchors``)."""
+        roots = ([self.iaca] if self.iaca is not None else []) + list(self.trust_anchors)
+        return "".join(
+            root.public_bytes(serialization.Encoding.PEM).decode("ascii") for root in roots
+        )
 
     @property
     def credential_issuer(self) -> str:
@@ -306,6 +312,10 @@ def build_demo_issuer(
     encryption: EncryptionSettings | None = None,
     flood_limits: FloodLimits | None = None,
     mdoc_certificates: MdocIssuerCertificates | None = None,
+    profile: Literal["haip"] | None = None,
+    attestation: AttestationSettings | None = None,
+    credential_signer_chain: Sequence[x509.Certificate] = (),
+    trust_anchors: Sequence[x509.Certificate] = (),
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
 
@@ -317,8 +327,23 @@ def build_demo_issuer(
     Signer pair) signs the mDL; by default a fresh pair is made, and without cbor2 (the ``mdoc``
     extra) the demo has no mDL configuration. Workers sharing a store must share one pair, or
     their mDLs chain to different roots.
+
+    ``profile="haip"`` makes it a HAIP 1.0 issuer (``IssuerConfig.profile``): ``attestation``
+    (with the wallet providers' roots) is then needed, key attestations are required, and
+    credentials are x5c-signed: under ``credential_signer_chain`` (with its ``trust_anchors``,
+    e.g. shared by workers) or, without one, a fresh demo root and signer certificate
+    (:func:`oid4vci.issuer_certificates.create_issuer_signing_certificates`).
     """
     spec = demo_configuration(issuer_url)
+    signer = signer or LocalSigner.generate("ES256", kid="demo-issuer-key")
+    chain, anchors = tuple(credential_signer_chain), tuple(trust_anchors)
+    if profile is not None:
+        spec = attrs.evolve(spec, key_attestations_required={})
+        if not chain:
+            certificates = create_issuer_signing_certificates(
+                signer, issuer_uri=issuer_url, clock=clock
+            )
+            chain, anchors = certificates.chain, (certificates.root,)
     specs = [spec]
     document_signer: DocumentSigner | None = None
     iaca: x509.Certificate | None = None
@@ -335,7 +360,7 @@ def build_demo_issuer(
         )
     base = IssuerConfig(
         credential_issuer=issuer_url,
-        credential_signer=signer or LocalSigner.generate("ES256", kid="demo-issuer-key"),
+        credential_signer=signer,
         credential_configurations=specs,
         document_signer=document_signer,
         claims_source=DemoClaimsSource(clock),
@@ -351,6 +376,9 @@ def build_demo_issuer(
         nonce_keys=nonce_keys if nonce_keys is not None else default_nonce_keys(),
         encryption=encryption,
         flood_limits=flood_limits if flood_limits is not None else FloodLimits(),
+        attestation=attestation,
+        credential_signer_chain=chain,
+        profile=profile,
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [
@@ -385,4 +413,5 @@ def build_demo_issuer(
         offer_links={t.name: issuer.offer_template_link(t.name) for t in templates},
         offer_urls={t.name: issuer.offer_template_url(t.name) for t in templates},
         iaca=iaca,
+        trust_anchors=anchors,
     )

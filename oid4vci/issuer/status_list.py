@@ -171,6 +171,12 @@ def status_list_key_id(config: IssuerConfig) -> str:
     return kid if isinstance(kid, str) and kid else jwk_thumbprint(jwk)
 
 
+def _x5c(config: IssuerConfig) -> list[str] | None:
+    """The ``x5c`` of Status List Tokens: the credential signer's chain when that signer signs
+    them (HAIP 1.0 §6.1: key in ``x5c``), else ``None`` (``kid`` only)."""
+    return config.credential_x5c if _settings(config).signer is None else None
+
+
 def _remaining(record: StatusListRecord, now: float) -> float:
     return record.expires_at - now
 
@@ -539,7 +545,8 @@ async def create_status_list_token_for(
             issued_at=iat,
             expires_in=expires_in,
             ttl=settings.ttl,
-            kid=status_list_key_id(config),
+            kid=None if _x5c(config) else status_list_key_id(config),
+            x5c=_x5c(config),
         )
         state.token_exp = iat + expires_in
         if cache is not None:

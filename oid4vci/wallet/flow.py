@@ -127,6 +127,7 @@ from .policy import WalletPolicy
 from .preflight import (
     authorization_details_or_scope,
     check_count,
+    check_haip,
     check_offer_limits,
     check_proof_types,
     check_tx_code,
@@ -925,6 +926,13 @@ class IssuanceFlow:
     async def _step_metadata_discovered(self) -> Action | None:
         meta, as_meta = self._issuer(), self._as()
         preflight(meta, self._configuration_ids, self.policy)
+        if self.policy.profile == "haip":
+            check_haip(
+                meta,
+                as_meta,
+                self._configuration_ids,
+                code_flow=self._grant != "pre-authorized_code",
+            )
         secure_endpoint(as_meta.token_endpoint, "token_endpoint", self.policy)
         self._dpop_key = choose_dpop_key(self.policy, as_meta)
         if uses_client_attestation(self.policy, as_meta):
@@ -1350,6 +1358,7 @@ class IssuanceFlow:
                         session=session,
                         types=outcome.types,
                         doctype=outcome.doctype,
+                        x5c_verified=outcome.x5c_verified,
                     )
                 )
                 mdoc_statuses.append(outcome.mdoc_status)
@@ -1887,6 +1896,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 status_idx=c.status_reference.idx if c.status_reference else None,
                 status_value=_status_value(c.status),
                 doctype=c.doctype,
+                x5c_verified=c.x5c_verified,
             )
             for c in flow._received
         ),
@@ -2008,6 +2018,7 @@ def _load(
             issuer=saved.credential_issuer,
             session=session,
             types=c.types,
+            x5c_verified=c.x5c_verified,
             status=None if c.status_value is None else status_name(c.status_value),
             status_reference=(
                 StatusReference(idx=c.status_idx, uri=c.status_uri)

@@ -143,6 +143,10 @@ class WalletPolicy:
         attestations (for configurations with ``key_attestations_required``); see
         :mod:`oid4vci.attestation`. ``None`` (the default): a public client, and issuers that
         require either are refused before any code is spent.
+    :param profile: ``"haip"``: OpenID4VC HAIP 1.0 as a wallet (build it with :meth:`haip`);
+        issuers that do not meet it are refused before any code is spent
+        (:func:`oid4vci.wallet.preflight.check_haip`) and every SD-JWT VC / ``jwt_vc_json``
+        credential must carry an ``x5c`` chain to ``trusted_x5c_roots``.
     """
 
     dpop: DpopMode = "auto"
@@ -166,8 +170,50 @@ class WalletPolicy:
     languages: tuple[str, ...] = attrs.field(default=(), converter=_language_tags)
     attestation_provider: AttestationProvider | None = None
     trust_anchors: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_trust_anchors)
+    profile: Literal["haip"] | None = None
+
+    @classmethod
+    def haip(
+        cls,
+        *,
+        trusted_x5c_roots: Iterable[TrustAnchor],
+        attestation_provider: AttestationProvider,
+        **overrides: object,
+    ) -> WalletPolicy:
+        """A policy for OpenID4VC HAIP 1.0: DPoP required (HAIP 1.0 §4), PAR always (FAPI 2.0
+        via HAIP 1.0 §4), credential types requested by ``scope`` (HAIP 1.0 §4.3), wallet and key attestations
+        from ``attestation_provider`` (HAIP 1.0 §4.4.1, HAIP 1.0 §4.5.1), issuer keys only from ``x5c`` chains
+        to ``trusted_x5c_roots`` (HAIP 1.0 §6.1.1). ``overrides`` set other fields (e.g.
+        ``allow_insecure_loopback``); ones that break the profile raise :class:`UsageError`."""
+        values: dict[str, object] = {
+            "dpop": "required",
+            "par": "always",
+            "use_authorization_details": False,
+            **overrides,
+        }
+        return cls(
+            trusted_x5c_roots=trusted_x5c_roots,
+            attestation_provider=attestation_provider,
+            profile="haip",
+            **values,  # type: ignore[arg-type]
+        )
+
+    def _check_profile(self) -> None:
+        if self.profile is None:
+            return
+        if self.profile != "haip":
+            raise UsageError("profile must be 'haip' or None")
+        if self.dpop != "required" or self.par != "always":
+            raise UsageError("profile 'haip' needs dpop='required' and par='always'")
+        if not self.trusted_x5c_roots:
+            raise UsageError("profile 'haip' needs trusted_x5c_roots (x5c issuer keys)")
+        if self.attestation_provider is None:
+            raise UsageError("profile 'haip' needs an attestation_provider")
+        if "ES256" not in self.dpop_algorithms or "ES256" not in self.credential_algorithms:
+            raise UsageError("profile 'haip' needs ES256 in dpop_ and credential_algorithms")
 
     def __attrs_post_init__(self) -> None:
+        self._check_profile()
         if self.encryption not in ("when-supported", "require", "off"):
             raise UsageError("encryption must be 'when-supported', 'require' or 'off'")
         if self.dpop not in ("auto", "required", "off"):

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_TX_CODE_LENGTH",
     "authorization_details_or_scope",
     "check_count",
+    "check_haip",
     "check_offer_limits",
     "check_proof_types",
     "check_tx_code",
@@ -247,6 +248,55 @@ def preflight(
     ):
         if url is not None:
             secure_endpoint(url, what, policy)
+
+
+def check_haip(
+    metadata: CredentialIssuerMetadata,
+    as_meta: AuthorizationServerMetadata,
+    configuration_ids: Sequence[str],
+    *,
+    code_flow: bool,
+) -> None:
+    """Refuse an issuer that does not meet OpenID4VC HAIP 1.0 (a wallet with
+    ``WalletPolicy(profile="haip")``), before any code is spent. :class:`MetadataError`
+    naming the first requirement missing:
+
+    * DPoP with ES256 (HAIP 1.0 §4, HAIP 1.0 §7): ``dpop_signing_alg_values_supported``;
+    * wallet attestation as client authentication (HAIP 1.0 §4.4.1): ``attest_jwt_client_auth`` in
+      ``token_endpoint_auth_methods_supported``;
+    * for the authorization code flow, PAR (FAPI 2.0 via HAIP 1.0 §4) and PKCE ``S256`` listed in
+      ``code_challenge_methods_supported``;
+    * every requested configuration has a ``scope`` (HAIP 1.0 §4.1); one that needs key binding has a
+      ``nonce_endpoint`` (HAIP 1.0 §4.1) and accepts ES256 ``jwt`` proofs when it lists algorithms (HAIP 1.0 §7).
+
+    That credentials carry ``x5c`` (HAIP 1.0 §6.1.1) cannot be seen in metadata: it is checked on each
+    credential received.
+    """
+    dpop_algs = as_meta.dpop_signing_alg_values_supported or ()
+    if "ES256" not in dpop_algs:
+        raise MetadataError("HAIP 1.0 §4: the authorization server does not offer ES256 DPoP")
+    if ATTEST_JWT_CLIENT_AUTH not in (as_meta.token_endpoint_auth_methods_supported or ()):
+        raise MetadataError(
+            "HAIP 1.0 §4.4.1: the authorization server does not offer wallet attestation "
+            "(attest_jwt_client_auth)"
+        )
+    if code_flow:
+        if not as_meta.pushed_authorization_request_endpoint:
+            raise MetadataError("HAIP 1.0 §4: the authorization server has no PAR endpoint")
+        if "S256" not in (as_meta.code_challenge_methods_supported or ()):
+            raise MetadataError("HAIP 1.0 §4: the authorization server does not list PKCE S256")
+    for cid in configuration_ids:
+        config = metadata.configuration(cid)
+        if not config.scope:
+            raise MetadataError(f"HAIP 1.0 §4.1: configuration {cid!r} has no scope")
+        if not (config.proof_types_supported or config.cryptographic_binding_methods_supported):
+            continue
+        if not metadata.nonce_endpoint:
+            raise MetadataError("HAIP 1.0 §4.1: key binding without a nonce_endpoint")
+        jwt_entry = config.proof_types_supported.get("jwt")
+        algs = jwt_entry.proof_signing_alg_values_supported if jwt_entry is not None else None
+        if algs and "ES256" not in algs:
+            raise MetadataError(f"HAIP 1.0 §7: configuration {cid!r} refuses ES256 proofs")
 
 
 def choose_par(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> bool:

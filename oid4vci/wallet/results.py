@@ -132,6 +132,10 @@ class ReceivedCredential:
     status: Literal["valid", "invalid", "suspended"] | int | None = None
     status_reference: StatusReference | None = None
     doctype: str | None = None
+    #: True when the issuer key came from an ``x5c`` chain validated to one of
+    #: ``WalletPolicy.trusted_x5c_roots`` (draft-ietf-oauth-sd-jwt-vc-13 §3.5;
+    #: HAIP 1.0 §6.1.1); False when it came from JWT VC Issuer Metadata.
+    x5c_verified: bool = False
 
     @property
     def holder_jkt(self) -> str | None:
@@ -142,6 +146,7 @@ class ReceivedCredential:
         return (
             f"ReceivedCredential(configuration_id={self.configuration_id!r}, "
             f"format={self.format!r}, vct={self.vct!r}, verified={self.verified}, "
+            f"x5c_verified={self.x5c_verified}, "
             f"status={self.status!r})"
         )
 

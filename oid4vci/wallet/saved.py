@@ -56,6 +56,7 @@ class SavedCredential:
     status_idx: int | None = None
     status_value: int | None = None
     doctype: str | None = None
+    x5c_verified: bool = False
 
 
 @wire_model()

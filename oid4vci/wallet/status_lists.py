@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from oid4vci.sdjwt import SdJwtVerificationError
+
 from .policy import WalletPolicy
-from .verify import IssuerKeySource, _x5c_issuer_key
+from .verify import IssuerKeySource, WalletReason, _x5c_issuer_key
 
 __all__ = ["status_list_keys", "x5c_status_list_keys"]
 
@@ -28,6 +30,10 @@ def x5c_status_list_keys(
     untrusted`` for a chain it refuses), else ``None``: use the issuer's metadata keys."""
     if "x5c" in header and policy.trusted_x5c_roots:
         return [_x5c_issuer_key(header["x5c"], iss, policy, clock)]
+    if policy.profile == "haip":  # HAIP 1.0 §6.1: the Status List Token signer is in x5c
+        raise SdJwtVerificationError(
+            WalletReason.X5C_UNTRUSTED, "HAIP 1.0 §6.1 needs an x5c Status List Token signer"
+        )
     return None
 
 

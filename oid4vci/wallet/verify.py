@@ -7,20 +7,21 @@ An SD-JWT VC (``dc+sd-jwt``, or ``vc+sd-jwt`` from Draft 13/14 issuers) is accep
   (draft-ietf-oauth-sd-jwt-vc-11) §3.5):
 
   - an ``x5c`` header, when ``policy.trusted_x5c_roots`` is not empty: the chain must validate
-    up to one of those roots (:func:`oid4vci.x509.verify_x5c_chain`, RFC 5280 path validation
-    at the wallet's clock), ``iss`` must be an https URL, and the leaf certificate must carry
-    a ``subjectAltName`` **dNSName** matching the host of ``iss`` (checked by the server
-    verifier of :mod:`cryptography.x509.verification`; a leaf with an ``extendedKeyUsage``
-    must also allow ``serverAuth``). A URI SAN equal to ``iss`` alone is not accepted. The
-    signature must then verify with the leaf's key; JWT VC Issuer Metadata is not consulted,
-    and any failure is final (no fallback to metadata);
+    up to one of those roots (:func:`oid4vci.x509.verify_issuer_x5c`, RFC 5280 path validation
+    at the wallet's clock) and its signing certificate must not be self-signed (HAIP 1.0
+    §6.1.1). The issuer is the leaf's subject (draft-ietf-oauth-sd-jwt-vc-13 §3.5): no
+    ``subjectAltName`` is required or matched against ``iss`` (that rule of HAIP draft-03 is
+    gone from HAIP 1.0). The signature must then verify with the leaf's key; JWT VC Issuer
+    Metadata is not consulted, and any failure is final (no fallback to metadata). The result
+    says so: ``VerifiedCredential.x5c_verified``;
   - otherwise the issuer's JWT VC Issuer Metadata (``/.well-known/jwt-vc-issuer`` inserted
     between host and path of ``iss``, whose ``issuer`` must equal ``iss``, with exactly one of
     ``jwks`` / ``jwks_uri``), selected by the header ``kid`` when there is one. An ``x5c``
     header is then ignored.
 
   An ``x5c`` credential without ``iss`` is refused either way (reason ``x5c untrusted``):
-  the wallet always binds a credential to the Credential Issuer it talked to;
+  the draft makes ``iss`` optional when the certificate names the issuer, but this wallet's
+  policy always binds a credential to the Credential Issuer it talked to;
 * the signature verifies under an algorithm of ``policy.credential_algorithms``;
 * ``typ`` is ``dc+sd-jwt`` or ``vc+sd-jwt``; every disclosure is referenced exactly once and no
   digest repeats (RFC 9901 §7.1, via :func:`oid4vci.sdjwt.verify_sd_jwt_vc`);
@@ -62,7 +63,6 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -73,7 +73,7 @@ from oid4vci.jwtvc import JwtVcReason, JwtVcVerificationError, verify_jwt_vc_jso
 from oid4vci.mdoc import MdocReason, MdocVerificationError, verify_mdoc
 from oid4vci.sdjwt import SdJwtReason, SdJwtVerificationError, parse_sd_jwt, verify_sd_jwt_vc
 from oid4vci.urls import insert_well_known
-from oid4vci.x509 import CertificateError, verify_x5c_chain
+from oid4vci.x509 import CertificateError, verify_issuer_x5c
 
 from .discovery import fetch_json_document
 from .policy import WalletPolicy
@@ -203,26 +203,19 @@ class VerifiedCredential:
     types: tuple[str, ...] | None = None
     doctype: str | None = None
     mdoc_status: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    #: True when the issuer key came from an ``x5c`` chain validated to a trusted root.
+    x5c_verified: bool = False
 
 
 def _x5c_issuer_key(
     x5c: Any, iss: str, policy: WalletPolicy, clock: Callable[[], float]
 ) -> dict[str, Any]:
-    """The leaf key of a header ``x5c`` chain that validates to a trusted root and names
-    the host of ``iss`` in a ``dNSName`` SAN (raises ``x5c untrusted``)."""
+    """The leaf key of a header ``x5c`` chain that validates to a trusted root (raises ``x5c
+    untrusted``). ``iss`` was already checked to be the Credential Issuer; no name in the
+    certificate is matched against it (draft-ietf-oauth-sd-jwt-vc-13 §3.5)."""
+    del iss
     try:
-        parts = urlsplit(iss)
-    except ValueError:
-        raise _fail(WalletReason.X5C_UNTRUSTED, "'iss' is not a URL") from None
-    if parts.scheme != "https" or not parts.hostname:
-        raise _fail(WalletReason.X5C_UNTRUSTED, "an x5c issuer key needs an https 'iss'")
-    try:
-        return verify_x5c_chain(
-            x5c,
-            trust_anchors=policy.trusted_x5c_roots,
-            clock=clock,
-            expected_dns_name=parts.hostname,
-        )
+        return verify_issuer_x5c(x5c, trust_anchors=policy.trusted_x5c_roots, clock=clock)
     except CertificateError as exc:
         raise _fail(
             WalletReason.X5C_UNTRUSTED, f"the x5c chain is not accepted ({exc.reason})"
@@ -254,9 +247,16 @@ async def _issuer_keys(
         raise fail(WalletReason.ISSUER_KEY_UNAVAILABLE, "the credential has no 'iss'")
     if iss != credential_issuer:
         raise fail(SdJwtReason.ISSUER_MISMATCH, "'iss' is not the Credential Issuer")
-    if "x5c" in header and policy.trusted_x5c_roots:
+    if policy.profile == "haip" and "x5c" not in header:
+        raise fail(WalletReason.X5C_UNTRUSTED, "HAIP 1.0 §6.1.1 needs an x5c issuer key")
+    if _x5c_used(header, policy):
         return iss, [_x5c_issuer_key(header["x5c"], iss, policy, clock)]
     return iss, await resolver.keys_for(iss)
+
+
+def _x5c_used(header: Mapping[str, Any], policy: WalletPolicy) -> bool:
+    """True when the issuer key is taken from the header's ``x5c`` (the policy has roots)."""
+    return "x5c" in header and bool(policy.trusted_x5c_roots)
 
 
 # Thumbprints of the wallet's own LocalSigners (immutable keys), so binding N credentials to N
@@ -374,7 +374,11 @@ async def verify_credential(
         if holder is None:
             raise _fail(SdJwtReason.CNF_MISMATCH, "'cnf.jwk' is not a holder key of this request")
     return VerifiedCredential(
-        vct=verified.vct, claims=verified.claims, holder_key=holder, verified=True
+        vct=verified.vct,
+        claims=verified.claims,
+        holder_key=holder,
+        verified=True,
+        x5c_verified=_x5c_used(parsed.jws.header, policy),
     )
 
 
@@ -471,5 +475,10 @@ async def _verify_jwt_vc_json(
                 "the credential is not bound to a holder key of this request",
             )
     return VerifiedCredential(
-        vct=None, claims=verified.claims, holder_key=holder, verified=True, types=verified.types
+        vct=None,
+        claims=verified.claims,
+        holder_key=holder,
+        verified=True,
+        types=verified.types,
+        x5c_verified=_x5c_used(jws.header, policy),
     )

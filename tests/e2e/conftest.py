@@ -382,11 +382,16 @@ class ServedIssuer:
 
 
 @contextmanager
-def served_issuer(spec: str) -> Iterator[ServedIssuer]:
-    """Start the demo issuer publishing ``spec``; always killed when the block ends."""
+def served_issuer(spec: str, *extra: str) -> Iterator[ServedIssuer]:
+    """Start the demo issuer publishing ``spec`` (``extra``: more ``serve`` options); always
+    killed when the block ends."""
     with tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "oid4vci", "serve", "--json", "--port", "0", "--spec", spec],
+            [
+                sys.executable,
+                *("-m", "oid4vci", "serve", "--json", "--port", "0", "--spec", spec),
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,

@@ -4,17 +4,28 @@
 //
 //   node wallet.mjs OFFER_URI [--tx-code CODE] [--login user:pass] [--batch N]
 //                             [--client-id ID] [--redirect-uri URI] [--flow auto|pre_auth|auth_code]
-//                             [--no-dpop]
+//                             [--no-dpop] [--attester-key KEY.jwk --attester-chain CHAIN.pem]
+//                             [--trust-anchor ROOT.pem]
+//
+// With an attester (HAIP 1.0 §4.4.1, §4.5.1) it authenticates with a wallet attestation made by
+// oid4vc-ts (createClientAttestationJwt, clientAuthenticationClientAttestationJwt) and puts a
+// key attestation (createKeyAttestationJwt) into every jwt proof. With a trust anchor each
+// credential must carry an x5c chain to it, and the signature is checked with the leaf's key
+// (node:crypto X509Certificate; no code of the library under test).
 //
 // Prints one JSON line: {"ok", "flow", "spec_version", "token_type", "dpop", "issuer",
 // "credentials": [{"configuration_id", "credential", "holder_jwk", "header", "payload", "claims",
 // "verified", "checks"}], "notifications": [{"notification_id", "event", "status"}], "error"}. Exit status 0 when ok, 1 otherwise, 2 on bad usage.
 
+import { X509Certificate, webcrypto } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 
 import {
   Oauth2Client,
   Oauth2ClientErrorResponseError,
+  clientAuthenticationClientAttestationJwt,
+  createClientAttestationJwt,
   getAuthorizationServerMetadataFromList,
   preAuthorizedCodeGrantIdentifier,
 } from '@openid4vc/oauth2'
@@ -22,12 +33,22 @@ import {
   Openid4vciClient,
   Openid4vciRetrieveCredentialsError,
   Openid4vciVersion,
+  createKeyAttestationJwt,
   determineAuthorizationServerForCredentialOffer,
   extractScopesForCredentialConfigurationIds,
 } from '@openid4vc/openid4vci'
 import { setGlobalConfig } from '@openid4vc/utils'
 
-import { generateEs256Key, insertWellKnown, jwkThumbprint, makeCallbacks, randomToken, verifySdJwtVc } from './common.mjs'
+import {
+  decodeJws,
+  generateEs256Key,
+  insertWellKnown,
+  jwkThumbprint,
+  makeCallbacks,
+  randomToken,
+  verifyEs256Jws,
+  verifySdJwtVc,
+} from './common.mjs'
 
 // The issuers under test run on http://127.0.0.1; oid4vc-ts refuses http:// URLs unless told.
 setGlobalConfig({ allowInsecureUrls: true })
@@ -42,6 +63,9 @@ const { values: options, positionals } = parseArgs({
     'redirect-uri': { type: 'string', default: 'http://127.0.0.1/interop-wallet/callback' },
     flow: { type: 'string', default: 'auto' },
     'no-dpop': { type: 'boolean', default: false },
+    'attester-key': { type: 'string' },
+    'attester-chain': { type: 'string' },
+    'trust-anchor': { type: 'string' },
   },
 })
 
@@ -55,16 +79,105 @@ const batch = Number.parseInt(options.batch, 10)
 const clientId = options['client-id']
 const redirectUri = options['redirect-uri']
 
+function pemCertificates(path) {
+  const text = readFileSync(path, 'utf8')
+  return (text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []).map(
+    (pem) => new X509Certificate(pem),
+  )
+}
+
+function leafJwk(x5c) {
+  const { kty, crv, x, y } = new X509Certificate(Buffer.from(x5c[0], 'base64')).publicKey.export({ format: 'jwk' })
+  return { kty, crv, x, y }
+}
+
 const keyring = new Map()
-const callbacks = makeCallbacks({
+let attestationAuth = null // set once the wallet attestation is made (HAIP 1.0 §4.4.1)
+const baseCallbacks = makeCallbacks({
   keyring,
   // Public client: `client_id` in the body for the authorization code grant and PAR, nothing
-  // for the anonymous pre-authorized code grant (OID4VCI §6.1).
-  clientAuthentication: ({ body }) => {
-    if (body.grant_type === preAuthorizedCodeGrantIdentifier) return
-    body.client_id = clientId
+  // for the anonymous pre-authorized code grant (OID4VCI §6.1). With an attester: the
+  // attestation headers (oid4vc-ts) and its `sub` as `client_id`.
+  clientAuthentication: async (request) => {
+    if (attestationAuth) {
+      await attestationAuth(request)
+      request.body.client_id = clientId
+      return
+    }
+    if (request.body.grant_type === preAuthorizedCodeGrantIdentifier) return
+    request.body.client_id = clientId
   },
 })
+const callbacks = {
+  ...baseCallbacks,
+  // x5c signers (attestations) sign with the key of their leaf certificate. oid4vc-ts 0.4.6
+  // types key attestations `keyattestation+jwt` (Draft 15); OID4VCI 1.0 Appendix D says
+  // `key-attestation+jwt`, which is what is sent.
+  signJwt: async (signer, { header, payload }) => {
+    const fixed = header.typ === 'keyattestation+jwt' ? { ...header, typ: 'key-attestation+jwt' } : header
+    if (signer.method !== 'x5c') return baseCallbacks.signJwt(signer, { header: fixed, payload })
+    const signed = await baseCallbacks.signJwt(
+      { method: 'jwk', alg: signer.alg, publicJwk: leafJwk(signer.x5c) },
+      { header: fixed, payload },
+    )
+    return { ...signed, signerJwk: leafJwk(signer.x5c) }
+  },
+}
+
+const attesterX5c = options['attester-chain']
+  ? pemCertificates(options['attester-chain']).map((c) => c.raw.toString('base64'))
+  : []
+const attesterSigner = { method: 'x5c', x5c: attesterX5c, alg: 'ES256' }
+const trustAnchors = options['trust-anchor'] ? pemCertificates(options['trust-anchor']) : []
+
+async function loadAttester() {
+  if (!options['attester-key']) return
+  const jwk = JSON.parse(readFileSync(options['attester-key'], 'utf8'))
+  const privateKey = await webcrypto.subtle.importKey('jwk', jwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
+    'sign',
+  ])
+  keyring.set(await jwkThumbprint({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }), privateKey)
+  const instance = await generateEs256Key()
+  keyring.set(instance.thumbprint, instance.privateKey)
+  const clientAttestationJwt = await createClientAttestationJwt({
+    expiresAt: new Date(Date.now() + 3600 * 1000),
+    issuer: 'https://interop-wallet-provider.example',
+    clientId,
+    confirmation: { jwk: instance.publicJwk },
+    callbacks,
+    signer: attesterSigner,
+  })
+  attestationAuth = clientAuthenticationClientAttestationJwt({ clientAttestationJwt, callbacks })
+}
+
+/**
+ * The credential's `x5c` chain validated to a trust anchor with node:crypto (signatures and
+ * validity of each certificate, the signer not self-signed), and the issuer signature verified
+ * with the leaf's key. Returns false on any failure.
+ */
+async function x5cVerified(credential) {
+  try {
+    const jwt = credential.split('~')[0]
+    const { header } = decodeJws(jwt)
+    if (!Array.isArray(header.x5c) || header.x5c.length === 0) return false
+    const chain = header.x5c.map((entry) => new X509Certificate(Buffer.from(entry, 'base64')))
+    const now = Date.now()
+    if (chain[0].issuer === chain[0].subject) return false
+    for (const certificate of chain) {
+      if (Date.parse(certificate.validFrom) > now || Date.parse(certificate.validTo) < now) return false
+    }
+    for (let i = 0; i + 1 < chain.length; i++) {
+      if (!chain[i].checkIssued(chain[i + 1]) || !chain[i].verify(chain[i + 1].publicKey)) return false
+    }
+    const top = chain[chain.length - 1]
+    const anchored = trustAnchors.some((root) => top.checkIssued(root) && top.verify(root.publicKey))
+    if (!anchored) return false
+    await verifyEs256Jws(jwt, leafJwk(header.x5c))
+    return true
+  } catch {
+    return false
+  }
+}
 
 const result = {
   ok: false,
@@ -205,6 +318,7 @@ function describeError(error) {
 }
 
 async function run() {
+  await loadAttester()
   const client = new Openid4vciClient({ callbacks })
   const oauth2 = new Oauth2Client({ callbacks })
   const offer = await client.resolveCredentialOffer(offerUri)
@@ -305,6 +419,7 @@ async function run() {
       const key = await generateEs256Key()
       keyring.set(key.thumbprint, key.privateKey)
       holderKeys.push(key)
+      if (attesterX5c.length > 0) continue // proofs made below, with the key attestation
       const { jwt } = await client.createCredentialRequestJwtProof({
         issuerMetadata,
         credentialConfigurationId: configurationId,
@@ -313,6 +428,28 @@ async function run() {
         clientId: flow === 'auth_code' ? clientId : undefined,
       })
       jwts.push(jwt)
+    }
+    if (attesterX5c.length > 0) {
+      // One key attestation for all keys of the request (HAIP 1.0 §4.5.1), in every proof.
+      const keyAttestationJwt = await createKeyAttestationJwt({
+        attestedKeys: holderKeys.map((k) => k.publicJwk),
+        expiresAt: new Date(Date.now() + 600 * 1000),
+        nonce: cNonce,
+        use: 'proof_type.jwt',
+        signer: attesterSigner,
+        callbacks,
+      })
+      for (const key of holderKeys) {
+        const { jwt } = await client.createCredentialRequestJwtProof({
+          issuerMetadata,
+          credentialConfigurationId: configurationId,
+          signer: { method: 'jwk', alg: 'ES256', publicJwk: key.publicJwk },
+          nonce: cNonce,
+          clientId,
+          keyAttestationJwt,
+        })
+        jwts.push(jwt)
+      }
     }
     const retrieved = await client.retrieveCredentials({
       issuerMetadata,
@@ -350,6 +487,10 @@ async function run() {
         if (checked.checks.cnf_jwk) break
       }
       if (checked.checks.cnf_jwk) unused.splice(unused.indexOf(holderKey), 1)
+      if (trustAnchors.length > 0) {
+        checked.checks.x5c = await x5cVerified(credential)
+        checked.verified = checked.verified && checked.checks.x5c
+      }
       result.credentials.push({
         configuration_id: configurationId,
         credential,

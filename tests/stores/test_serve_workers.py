@@ -188,3 +188,44 @@ def test_unreachable_store_prints_one_line_and_exits_1(
     assert done.returncode == 1 and done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "cannot use the store" in lines[0], done.stderr
+
+
+def test_haip_workers_share_the_signing_certificates(
+    redis_single: RedisServer, tmp_path: Any
+) -> None:
+    """``--profile haip``: every worker signs under the one root of the ready line."""
+    from tests.e2e.test_cli_haip import attester_files
+
+    key, chain, provider_root = attester_files(tmp_path)
+    args = ("--workers", "2", "--store", redis_single.url)
+    with serve_workers(*args, "--profile", "haip", "--trust-attester", provider_root) as (
+        process,
+        ready,
+    ):
+        assert ready["profile"] == "haip"
+        anchor = tmp_path / "root.pem"
+        anchor.write_text(ready["trust_anchors_pem"])
+        attester = (
+            "--attester-key",
+            key,
+            "--attester-chain",
+            chain,
+            "--client-id",
+            "https://wallet.example/app",
+        )
+        for _ in range(4):  # new connections: the kernel spreads them over both workers
+            done = run_cli(
+                "receive",
+                ready["offers"]["pre_auth"],
+                *attester,
+                "--trust-anchor",
+                str(anchor),
+                "--profile",
+                "haip",
+                "--json",
+            )
+            data = json_line(done.stdout)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert [c["x5c_verified"] for c in data["credentials"]] == [True]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0

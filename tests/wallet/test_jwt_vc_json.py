@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
 import pytest
 
 from oid4vci.errors import CredentialVerificationError
@@ -247,3 +248,25 @@ async def test_each_holder_key_binds_one_credential(clock: FakeClock) -> None:
             with pytest.raises(CredentialVerificationError) as info:
                 await call
             assert getattr(info.value, "reason", None) == JwtVcReason.CNF_MISMATCH
+
+
+async def test_x5c_signed_jwt_vc_json(clock: FakeClock) -> None:
+    """With ``credential_signer_chain`` both formats carry ``x5c`` (no ``kid``); a wallet
+    trusting the root takes the key from it (HAIP 1.0 §6.1.1) and says so."""
+    from oid4vci.issuer_certificates import create_issuer_signing_certificates
+
+    config = make_config(clock, version=SpecVersion.V1)
+    certificates = create_issuer_signing_certificates(
+        config.credential_signer, issuer_uri=ISSUER, clock=clock
+    )
+    issuer = Issuer(attrs.evolve(config, credential_signer_chain=certificates.chain))
+    policy = WalletPolicy(trusted_x5c_roots=[certificates.root])
+    transport = RecordingTransport(InMemoryTransport(routes={ISSUER: issuer.handle}))
+    client = Oid4vciClient(transport, client_id="wallet-app", clock=clock, policy=policy)
+    result = await client.accept_offer(await _offer(issuer, ["degree", "identity"]))
+    assert sorted(c.format for c in result.credentials) == ["dc+sd-jwt", "jwt_vc_json"]
+    for cred in result.credentials:
+        assert cred.verified and cred.x5c_verified
+        header = decode_jws(cred.credential.split("~")[0]).header
+        assert "kid" not in header and len(header["x5c"]) == 1
+    assert not [r for r in transport.requests if "jwt-vc-issuer" in r.url]

@@ -1,8 +1,10 @@
 """The wallet verifies SD-JWT VCs whose issuer key comes as an ``x5c`` chain.
 
-With ``WalletPolicy.trusted_x5c_roots`` set, the chain must validate to one of those roots and
-name the host of ``iss`` in a dNSName SAN, and the signature must verify with the leaf key; no
-JWT VC Issuer Metadata is fetched. Without roots, the metadata path is used as before.
+With ``WalletPolicy.trusted_x5c_roots`` set, the chain must validate to one of those roots, its
+signing certificate must not be self-signed (HAIP 1.0 §6.1.1) and the signature must verify
+with the leaf key; no name in the certificate is matched against ``iss`` (SD-JWT VC
+draft-ietf-oauth-sd-jwt-vc-13 §3.5: the issuer is the leaf's subject). No JWT VC Issuer Metadata
+is fetched. Without roots, the metadata path is used as before.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from oid4vci.wallet import WalletPolicy, WalletReason
 from oid4vci.wallet.verify import IssuerKeyResolver, VerifiedCredential, verify_credential
 from oid4vci.x509 import CertificateError, CertificateReason
 from tests.conftest import FakeClock
-from tests.x509_support import DAY, HOST, Pki, b64, make_pki
+from tests.x509_support import DAY, HOST, Pki, b64, make_certificate, make_pki
 
 ISSUER = f"https://{HOST}"
 VCT = "https://credentials.example.com/identity_credential"
@@ -115,7 +117,7 @@ async def test_trusted_chain_verifies_without_metadata(pki: Pki, clock: FakeCloc
     result = await verify(
         credential, holder, WalletPolicy(trusted_x5c_roots=[pki.root]), clock, metadata=metadata
     )
-    assert result.verified
+    assert result.verified and result.x5c_verified
     assert result.vct == VCT
     assert result.claims["given_name"] == "Erika"
     assert result.holder_key is holder
@@ -164,15 +166,27 @@ async def test_signature_by_another_key_refused(pki: Pki, clock: FakeClock) -> N
     await expect_reason(SdJwtReason.SIGNATURE, credential, holder, policy, clock)
 
 
-async def test_leaf_must_name_the_issuer_host(pki: Pki, clock: FakeClock) -> None:
+async def test_no_san_matching_against_iss(pki: Pki, clock: FakeClock) -> None:
+    """A leaf naming another host, or no host at all, is accepted: the draft rule is gone."""
     holder = LocalSigner.generate()
-    elsewhere = make_pki(dns_names=("other.example",))
-    credential = await issue(elsewhere.signer, holder, clock, x5c=elsewhere.x5c)
-    policy = WalletPolicy(trusted_x5c_roots=[elsewhere.root])
+    for names in (("other.example",), ()):
+        elsewhere = make_pki(dns_names=names)
+        credential = await issue(elsewhere.signer, holder, clock, x5c=elsewhere.x5c)
+        policy = WalletPolicy(trusted_x5c_roots=[elsewhere.root])
+        result = await verify(credential, holder, policy, clock)
+        assert result.verified and result.x5c_verified
+
+
+async def test_self_signed_signer_refused_even_when_trusted(clock: FakeClock) -> None:
+    holder = LocalSigner.generate()
+    key = ec.generate_private_key(ec.SECP256R1())
+    lone = make_certificate(key=key, subject="self-signed signer")
+    credential = await issue(LocalSigner("ES256", key), holder, clock, x5c=[b64(lone)])
+    policy = WalletPolicy(trusted_x5c_roots=[lone])
     with pytest.raises(CredentialVerificationError) as info:
         await verify(credential, holder, policy, clock)
     assert getattr(info.value, "reason", None) == WalletReason.X5C_UNTRUSTED
-    assert CertificateReason.NAME_MISMATCH in str(info.value)
+    assert CertificateReason.SELF_SIGNED in str(info.value)
 
 
 async def test_leaf_only_and_expired_chain_refused(pki: Pki, clock: FakeClock) -> None:
@@ -185,13 +199,16 @@ async def test_leaf_only_and_expired_chain_refused(pki: Pki, clock: FakeClock) -
     await expect_reason(WalletReason.X5C_UNTRUSTED, credential, holder, policy, clock)
 
 
-async def test_x5c_needs_an_https_iss(pki: Pki, clock: FakeClock) -> None:
+async def test_x5c_accepts_a_loopback_iss(pki: Pki, clock: FakeClock) -> None:
+    """``iss`` need not be an https host named by the certificate, only the Credential Issuer."""
     holder = LocalSigner.generate()
     local = "http://127.0.0.1:8080"
     credential = await issue(pki.signer, holder, clock, x5c=pki.x5c, issuer=local)
     policy = WalletPolicy(trusted_x5c_roots=[pki.root], allow_insecure_loopback=True)
+    result = await verify(credential, holder, policy, clock, credential_issuer=local)
+    assert result.x5c_verified
     await expect_reason(
-        WalletReason.X5C_UNTRUSTED, credential, holder, policy, clock, credential_issuer=local
+        SdJwtReason.ISSUER_MISMATCH, credential, holder, policy, clock, credential_issuer=ISSUER
     )
 
 
@@ -208,7 +225,8 @@ async def test_without_roots_metadata_keys_are_used(pki: Pki, clock: FakeClock) 
     holder = LocalSigner.generate()
     credential = await issue(pki.signer, holder, clock, x5c=pki.x5c)
     metadata = Metadata(keys=[pki.signer.public_jwk])
-    assert (await verify(credential, holder, WalletPolicy(), clock, metadata=metadata)).verified
+    result = await verify(credential, holder, WalletPolicy(), clock, metadata=metadata)
+    assert result.verified and not result.x5c_verified
     assert len(metadata.requests) == 1
     # metadata that does not hold the key: the chain does not rescue it
     stranger = Metadata(keys=[LocalSigner.generate().public_jwk])

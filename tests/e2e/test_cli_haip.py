@@ -1,0 +1,101 @@
+"""``oid4vci serve --profile haip --trust-attester CA.pem`` and ``oid4vci receive
+--attester-key --attester-chain --trust-anchor ROOT.pem [--profile haip]``: x5c-signed
+credentials between two processes on 127.0.0.1; without the profile ``serve`` is unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from oid4vci.x509 import load_trust_anchors
+from tests.attestation_support import CLIENT_ID, realtime_pki
+from tests.e2e.conftest import json_line, run_cli, served_issuer
+from tests.e2e.test_cli_errors import one_line_error
+
+#: The members of ``serve --json`` before HAIP (the stable contract: additive only).
+PLAIN_KEYS = {"issuer", "offers", "tx_code", "login", "page", "listen", "admin"}
+
+
+def attester_files(tmp_path: Path) -> tuple[str, str, str]:
+    """``--attester-key``, ``--attester-chain`` and the provider root for ``--trust-attester``."""
+    pki = realtime_pki()
+    key = tmp_path / "attester.jwk"
+    key.write_text(json.dumps(pki.signer.private_jwk()))
+    chain = tmp_path / "chain.pem"
+    chain.write_bytes(
+        b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (pki.leaf, pki.intermediate))
+    )
+    root = tmp_path / "provider-root.pem"
+    root.write_bytes(pki.root.public_bytes(serialization.Encoding.PEM))
+    return str(key), str(chain), str(root)
+
+
+def receive(*args: str) -> tuple[int, dict[str, Any], subprocess.CompletedProcess[str]]:
+    done = run_cli("receive", *args, "--json")
+    return done.returncode, json_line(done.stdout), done
+
+
+def test_haip_serve_and_receive(tmp_path: Path) -> None:
+    key, chain, provider_root = attester_files(tmp_path)
+    with served_issuer("1.0", "--profile", "haip", "--trust-attester", provider_root) as server:
+        ready = server.ready
+        assert ready["profile"] == "haip"
+        assert set(ready) >= PLAIN_KEYS
+        anchors = load_trust_anchors([ready["trust_anchors_pem"]])
+        # the root of the x5c-signed credentials, beside the mDL's IACA root
+        names = sorted(a.subject.rfc4514_string() for a in anchors)
+        assert names == ["CN=oid4vci demo IACA,C=UT", "CN=oid4vci demo root CA"]
+        anchor = tmp_path / "issuer-root.pem"
+        anchor.write_text(ready["trust_anchors_pem"])
+        attester = ("--attester-key", key, "--attester-chain", chain, "--client-id", CLIENT_ID)
+        trust = ("--trust-anchor", str(anchor))
+        for offer, more in (
+            ("pre_auth", ("--batch", "2")),
+            ("auth_code", ("--login", ready["login"], "--profile", "haip")),
+        ):
+            code, data, stderr = receive(server.offers[offer], *attester, *trust, *more)
+            assert code == 0, stderr.stderr[-2000:]
+            assert data["ok"] is True and data["credentials"]
+            for credential in data["credentials"]:
+                assert credential["verified"] is True and credential["x5c_verified"] is True
+                assert credential["status"] == "valid"
+        # without the trust anchor the credentials still verify, through the issuer metadata
+        code, data, _ = receive(server.offers["pre_auth"], *attester)
+        assert code == 0 and [c["x5c_verified"] for c in data["credentials"]] == [False]
+        # without an attester the wallet refuses before spending the code (exit 1)
+        code, data, done = receive(server.offers["pre_auth"], *trust)
+        assert data["ok"] is False
+        one_line_error(done, 1, "receive", "attestation")
+        # a trust anchor the credentials do not chain to
+        other = tmp_path / "other-root.pem"
+        other.write_bytes(realtime_pki().root.public_bytes(serialization.Encoding.PEM))
+        code, data, done = receive(
+            server.offers["pre_auth"], *attester, "--trust-anchor", str(other)
+        )
+        assert data["ok"] is False
+        one_line_error(done, 1, "receive", "x5c")
+        assert server.stop() == 0
+
+
+def test_plain_serve_is_unchanged(tmp_path: Path) -> None:
+    with served_issuer("1.0") as server:
+        assert "profile" not in server.ready and set(server.ready) >= PLAIN_KEYS
+        code, data, done = receive(server.offers["pre_auth"])
+        assert code == 0, done.stderr[-2000:]
+        assert [c["x5c_verified"] for c in data["credentials"]] == [False]
+        assert server.stop() == 0
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    done = run_cli("serve", "--profile", "haip", "--json")
+    one_line_error(done, 2, "serve", "--profile haip needs --trust-attester")
+    bad = tmp_path / "not.pem"
+    bad.write_text("not a certificate")
+    done = run_cli("serve", "--profile", "haip", "--trust-attester", str(bad))
+    one_line_error(done, 2, "serve", "holds no PEM certificate")
+    done = run_cli("receive", "openid-credential-offer://?x", "--profile", "haip")
+    one_line_error(done, 2, "receive", "--profile haip needs --attester-key")
