@@ -90,6 +90,7 @@ __all__ = [
     "read_offer_response",
     "read_par_response",
     "read_token_response",
+    "refresh_token_grant",
 ]
 
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
@@ -440,6 +441,14 @@ def authorization_code_grant(
         "redirect_uri": redirect_uri,
         "client_id": client_id,
     }
+
+
+def refresh_token_grant(refresh_token: str, *, client_id: str | None = None) -> dict[str, str]:
+    """Token request parameters to refresh an access token (RFC 6749 §6)."""
+    params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if client_id is not None:
+        params["client_id"] = client_id
+    return params
 
 
 def read_token_response(response: HttpResponse, *, dpop_proof_sent: bool) -> TokenResponse:
