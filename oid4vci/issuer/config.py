@@ -14,6 +14,7 @@
   attestation trust and policy (HAIP 1.0 §4.4.1, §4.5.1).
 * :class:`RefreshTokenSettings` — refresh tokens (RFC 6749 §6), bound to the DPoP key
   (RFC 9449 §5) and the wallet attestation's instance key.
+* :class:`SignedMetadataSettings` — signed Credential Issuer metadata (OID4VCI 1.0 §12.2.3).
 * :class:`IssuerConfig` — everything above plus TTLs, DPoP policy and the clock.
 """
 
@@ -58,6 +59,7 @@ __all__ = [
     "PendingLogin",
     "RefreshTokenSettings",
     "Respond",
+    "SignedMetadataSettings",
     "StatusListSettings",
     "UserAuthenticator",
 ]
@@ -535,6 +537,33 @@ class RefreshTokenSettings:
             raise UsageError("refresh tokens need 0 < ttl <= family_lifetime <= one year")
 
 
+def _chain(value: Iterable[Any]) -> tuple[x509.Certificate, ...]:
+    chain = load_trust_anchors(value)
+    if not chain:
+        raise UsageError("metadata_signer_chain needs the signer's certificate")
+    return chain
+
+
+@attrs.frozen(kw_only=True)
+class SignedMetadataSettings:
+    """Signed Credential Issuer metadata (OID4VCI 1.0 §12.2.3; Draft 13–15 ``signed_metadata``).
+
+    ``metadata_signer`` signs; ``metadata_signer_chain`` is its certificate chain, leaf first,
+    without the trust anchor (HAIP 1.0 §4.1; PEM, DER or certificates), sent in ``x5c``. A 1.0
+    issuer answers ``Accept: application/jwt`` with the metadata as a JWT; a Draft 13–15 issuer
+    adds the ``signed_metadata`` member. Each signed form is valid ``lifetime`` seconds
+    (``exp``) and signed again after half of it.
+    """
+
+    metadata_signer: Signer
+    metadata_signer_chain: tuple[x509.Certificate, ...] = attrs.field(converter=_chain)
+    lifetime: int = 24 * 3600
+
+    def __attrs_post_init__(self) -> None:
+        if not 60 <= self.lifetime <= _ONE_YEAR:
+            raise UsageError("lifetime must be between 60 seconds and one year")
+
+
 def _decoy_range(value: Iterable[int]) -> tuple[int, int]:
     low, high = tuple(value)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
@@ -606,6 +635,9 @@ class IssuerConfig:
     #: Refresh tokens at the token endpoint (``None``: none are issued and the
     #: ``refresh_token`` grant is refused); see :class:`RefreshTokenSettings`.
     refresh_tokens: RefreshTokenSettings | None = attrs.field(default=None)
+    #: Signed Credential Issuer metadata (``None``: JSON only); see
+    #: :class:`SignedMetadataSettings`.
+    signed_metadata: SignedMetadataSettings | None = attrs.field(default=None, repr=False)
 
     @attestation.validator
     def _check_attestation(

@@ -17,6 +17,10 @@ Rules:
 * Documents are cached per identifier (per client) for ``policy.metadata_cache_ttl`` seconds
   (clock injected), or for the response's ``Cache-Control: max-age`` when that is shorter. A malformed credential configuration that the flow does not use does not stop
   discovery; asking for it does (:meth:`CredentialIssuerMetadata.configuration`).
+* Signed metadata (OID4VCI 1.0 §12.2.3 ``application/jwt``; Draft 13–15 ``signed_metadata``)
+  is asked for and checked per ``policy.signed_metadata`` by :func:`read_issuer_metadata_response`
+  (:mod:`oid4vci.signed_metadata`): verified values replace the plain ones; a refusal is a
+  :class:`~oid4vci.errors.SignedMetadataError` before any code is spent.
 * Every URL is checked with :func:`oid4vci.urls.require_secure_url` (https, or http to loopback
   when the policy allows it) before anything is sent to it.
 """
@@ -29,13 +33,18 @@ from typing import Any, TypeVar
 
 import attrs
 
-from oid4vci.errors import MetadataError, WireFormatError
-from oid4vci.http import Transport
+from oid4vci.errors import MetadataError, SignedMetadataError, WireFormatError
+from oid4vci.http import HttpResponse, Transport
 from oid4vci.models import (
     AuthorizationServerMetadata,
     CredentialIssuerMetadata,
     parse_as_metadata,
     parse_issuer_metadata,
+)
+from oid4vci.signed_metadata import (
+    SIGNED_METADATA_MEDIA_TYPE,
+    apply_signed_metadata,
+    verify_signed_metadata,
 )
 from oid4vci.tracing import send
 from oid4vci.urls import append_well_known, insert_well_known, require_secure_url
@@ -57,6 +66,7 @@ __all__ = [
     "issuer_metadata_urls",
     "read_as_metadata",
     "read_issuer_metadata",
+    "read_issuer_metadata_response",
     "select_authorization_server",
 ]
 
@@ -149,6 +159,55 @@ def read_issuer_metadata(
     if doc.get("credential_issuer") != credential_issuer:
         raise MetadataError("the metadata's credential_issuer is not the offer's issuer")
     return parse_issuer_metadata(doc)
+
+
+def read_issuer_metadata_response(
+    response: HttpResponse,
+    credential_issuer: str,
+    policy: WalletPolicy,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any] | None:
+    """The metadata document of a Credential Issuer metadata answer, signed values applied
+    per ``policy.signed_metadata``; ``None`` when the answer is not a 200 document (the next
+    location is tried). Raises :class:`~oid4vci.errors.SignedMetadataError`."""
+    if response.status != 200:
+        return None
+    mode = policy.signed_metadata
+
+    def verify(token: str, *, typed: bool) -> dict[str, Any]:
+        return verify_signed_metadata(
+            token,
+            credential_issuer=credential_issuer,
+            trust_anchors=policy.trusted_x5c_roots,
+            typed=typed,
+            clock_skew=policy.clock_skew,
+            clock=clock,
+        )
+
+    if response.media_type == SIGNED_METADATA_MEDIA_TYPE:
+        if mode == "ignore":
+            return None
+        try:
+            token = response.body.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise SignedMetadataError("signed metadata is not a compact JWT") from None
+        return verify(token, typed=True)
+    try:
+        doc = response.json_body()
+    except WireFormatError:
+        return None
+    if mode == "ignore":
+        return doc
+    signed = doc.get("signed_metadata")
+    if signed is not None:
+        if not isinstance(signed, str):
+            raise SignedMetadataError("signed_metadata must be a JWT string")
+        claims = verify(signed, typed=False)
+        return apply_signed_metadata(doc, claims)
+    if mode == "require":
+        raise SignedMetadataError("the issuer's metadata is not signed (policy requires it)")
+    return doc
 
 
 def read_as_metadata(doc: dict[str, Any], authorization_server: str) -> AuthorizationServerMetadata:

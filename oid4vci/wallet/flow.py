@@ -110,6 +110,7 @@ from .discovery import (
     issuer_metadata_urls,
     read_as_metadata,
     read_issuer_metadata,
+    read_issuer_metadata_response,
     select_authorization_server,
 )
 from .encryption import (
@@ -806,8 +807,8 @@ class IssuanceFlow:
             url, make, dpop_key=self._resource_key(session), access_token=session.access_token
         )
 
-    def _get(self, url: str, *, languages: Sequence[str] = ()) -> SendRequest:
-        request = build_metadata_request(url, languages=languages)
+    def _get(self, url: str, *, languages: Sequence[str] = (), signed: bool = False) -> SendRequest:
+        request = build_metadata_request(url, languages=languages, signed=signed)
         self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
         return SendRequest(request=request)
 
@@ -851,10 +852,17 @@ class IssuanceFlow:
             self._take_issuer_metadata(cached)
             return None
         url = self._secure(self._locations[self._location], "issuer metadata URL")
-        return self._get(url, languages=self.policy.languages)
+        return self._get(
+            url,
+            languages=self.policy.languages,
+            signed=self.policy.signed_metadata != "ignore",
+        )
 
     def _receive_issuer_metadata(self, response: HttpResponse) -> None:
-        doc = _metadata_document(response)
+        # Signed metadata (OID4VCI 1.0 §12.2.3, Draft 13 §11.2.3) is verified here, per policy.
+        doc = read_issuer_metadata_response(
+            response, self._credential_issuer, self.policy, clock=self.clock
+        )
         if doc is None:
             self._next_location("Credential Issuer metadata")
             return

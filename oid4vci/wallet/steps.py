@@ -235,10 +235,15 @@ def read_json_object(
 # --- metadata and offers -----------------------------------------------------------------------
 
 
-def build_metadata_request(url: str, *, languages: Sequence[str] = ()) -> HttpRequest:
+def build_metadata_request(
+    url: str, *, languages: Sequence[str] = (), signed: bool = False
+) -> HttpRequest:
     """GET a metadata document (issuer, AS, JWT VC issuer) as JSON; ``languages`` (best
-    first) go as ``Accept-Language`` with descending weights (OID4VCI 1.0 §12.2.2)."""
+    first) go as ``Accept-Language`` with descending weights (OID4VCI 1.0 §12.2.2);
+    ``signed`` prefers the signed form (``Accept: application/jwt``, OID4VCI 1.0 §12.2.2)."""
     headers = _json_headers()
+    if signed:
+        headers["Accept"] = "application/jwt, application/json;q=0.9"
     if languages:
         headers["Accept-Language"] = accept_language(languages)
     return HttpRequest(method="GET", url=url, headers=headers)
