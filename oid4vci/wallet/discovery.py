@@ -289,9 +289,14 @@ async def _load(
     raise MetadataError(f"no {kind} found")
 
 
-def issuer_cache_key(credential_issuer: str, languages: Sequence[str] = ()) -> str:
-    """The metadata cache key of an issuer's document (per ``Accept-Language`` asked for)."""
+def issuer_cache_key(
+    credential_issuer: str, languages: Sequence[str] = (), signed: str = "verify-if-present"
+) -> str:
+    """The metadata cache key of an issuer's document (per ``Accept-Language`` asked for and
+    per ``WalletPolicy.signed_metadata``: a document read under one mode is not another's)."""
     key = f"issuer {credential_issuer}"
+    if signed != "verify-if-present":
+        key = f"{key} signed={signed}"
     return f"{key} lang={','.join(languages)}" if languages else key
 
 
@@ -301,24 +306,37 @@ async def fetch_issuer_metadata(
     *,
     policy: WalletPolicy,
     cache: MetadataCache | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[CredentialIssuerMetadata, SpecVersion, dict[str, Any]]:
-    """Fetch (or take from ``cache``) and check the issuer's metadata."""
+    """Fetch (or take from ``cache``) and check the issuer's metadata (signed metadata per
+    ``policy.signed_metadata``, :func:`read_issuer_metadata_response`)."""
     require_secure_url(
         credential_issuer,
         allow_insecure_loopback=policy.allow_insecure_loopback,
         what="credential_issuer",
     )
-    (meta, version), doc = await _load(
-        transport,
-        issuer_metadata_urls(credential_issuer),
-        lambda doc: read_issuer_metadata(doc, credential_issuer),
-        kind="Credential Issuer metadata",
-        key=issuer_cache_key(credential_issuer, policy.languages),
-        policy=policy,
-        cache=cache,
-        languages=policy.languages,
-    )
-    return meta, version, doc
+    key = issuer_cache_key(credential_issuer, policy.languages, policy.signed_metadata)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None:
+        meta, version = read_issuer_metadata(cached, credential_issuer)
+        return meta, version, cached
+    for url in issuer_metadata_urls(credential_issuer):
+        require_secure_url(
+            url, allow_insecure_loopback=policy.allow_insecure_loopback, what="metadata URL"
+        )
+        request = build_metadata_request(
+            url, languages=policy.languages, signed=policy.signed_metadata != "ignore"
+        )
+        response = await send(transport, request)
+        check_redirect(response)
+        doc = read_issuer_metadata_response(response, credential_issuer, policy, clock=clock)
+        if doc is None:
+            continue
+        meta, version = read_issuer_metadata(doc, credential_issuer)
+        if cache is not None:
+            cache.put(key, doc, max_age=cache_max_age(response.headers))
+        return meta, version, doc
+    raise MetadataError("no Credential Issuer metadata found")
 
 
 async def fetch_as_metadata(
@@ -354,10 +372,12 @@ async def discover(
     policy: WalletPolicy,
     grant_authorization_server: str | None = None,
     cache: MetadataCache | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Discovery:
-    """Issuer metadata, then the chosen authorization server's metadata."""
+    """Issuer metadata, then the chosen authorization server's metadata (``clock`` for the
+    freshness of signed metadata)."""
     meta, version, doc = await fetch_issuer_metadata(
-        transport, credential_issuer, policy=policy, cache=cache
+        transport, credential_issuer, policy=policy, cache=cache, clock=clock
     )
     as_id = select_authorization_server(meta, grant_authorization_server)
     as_meta, as_doc = await fetch_as_metadata(transport, as_id, policy=policy, cache=cache)

@@ -846,7 +846,9 @@ class IssuanceFlow:
 
     async def _step_discovering_issuer(self) -> Action | None:
         self._secure(self._credential_issuer, "credential_issuer")
-        key = issuer_cache_key(self._credential_issuer, self.policy.languages)
+        key = issuer_cache_key(
+            self._credential_issuer, self.policy.languages, self.policy.signed_metadata
+        )
         cached = self._cache.get(key) if self._cache else None
         if cached is not None:
             self._take_issuer_metadata(cached)
@@ -869,7 +871,9 @@ class IssuanceFlow:
         self._take_issuer_metadata(doc)
         if self._cache is not None:
             self._cache.put(
-                issuer_cache_key(self._credential_issuer, self.policy.languages),
+                issuer_cache_key(
+                    self._credential_issuer, self.policy.languages, self.policy.signed_metadata
+                ),
                 doc,
                 max_age=cache_max_age(response.headers),
             )

@@ -270,3 +270,22 @@ def test_settings_need_a_chain() -> None:
     pki = make_pki()
     with pytest.raises(UsageError):
         SignedMetadataSettings(metadata_signer=pki.signer, metadata_signer_chain=[])
+
+
+async def test_discover_verifies_signed_metadata(clock: FakeClock) -> None:
+    from oid4vci.wallet.discovery import discover
+
+    pki = make_pki()
+    for version in (SpecVersion.V1, SpecVersion.DRAFT_13):
+        e2e = signing_issuer(version, clock, pki)
+        found = await discover(
+            e2e.transport(), ISSUER, policy=policy(pki, signed_metadata="require"), clock=clock
+        )
+        assert found.spec_version is version and "signed_metadata" not in found.issuer_metadata_json
+        with pytest.raises(SignedMetadataError):
+            await discover(e2e.transport(), ISSUER, policy=policy(make_pki()), clock=clock)
+    unsigned = build_e2e_issuer(SpecVersion.V1, clock)
+    with pytest.raises(SignedMetadataError):
+        await discover(
+            unsigned.transport(), ISSUER, policy=policy(pki, signed_metadata="require"), clock=clock
+        )
