@@ -20,6 +20,7 @@ def run_cli(
     run: Callable[[list[int], float, int], Sequence[Any]],
     table: Callable[[Sequence[Any]], str],
     sort_keys: Sequence[str] = ("tottime",),
+    default_ns: Sequence[int] = (1, 10),
 ) -> int:
     """Parse ``-n``, ``--scale``, ``--rounds``, ``--json``, ``--profile``, ``--top`` and run.
 
@@ -34,7 +35,7 @@ def run_cli(
     parser.add_argument("--profile", action="store_true", help="cProfile the measured region")
     parser.add_argument("--top", type=int, default=40, help="rows of the profile to print")
     args = parser.parse_args(argv)
-    ns = args.n or [1, 10]
+    ns = args.n or list(default_ns)
     if args.profile:
         for n in ns:
             profiler = cProfile.Profile()

@@ -9,7 +9,9 @@ hyper-threads still matter: compare runs made on a quiet machine).
 * wallet parts: building the credential request and verifying the response, each against its
   floor (:mod:`benchmarks.wallet_parts`);
 * wallet: complete pre-authorized flows per CPU-second against the in-memory demo issuer,
-  N = 1 and 10 credentials per flow, with the issuer's share shown separately.
+  N = 1 and 10 credentials per flow, with the issuer's share shown separately;
+* mdoc: minting and verifying 10 ISO mdocs, against the same work on ``cryptography`` +
+  ``cbor2`` (:mod:`benchmarks.mdoc_mint_verify`).
 
 Every target of issue 16 that is measured in process is printed with met / NOT met.
 """
@@ -32,6 +34,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.issuer_credential_endpoint import format_issuer_table, run_issuer_benchmark
+from benchmarks.mdoc_mint_verify import format_mdoc_table, run_mdoc_benchmark
 from benchmarks.wallet_flows import format_wallet_table, run_wallet_benchmark
 from benchmarks.wallet_parts import format_wallet_parts_table, run_wallet_parts_benchmark
 
@@ -64,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="oid4vci benchmarks")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument(
-        "--only", choices=("issuer", "wallet"), help="run only one of the benchmarks"
+        "--only", choices=("issuer", "wallet", "mdoc"), help="run only one of the benchmarks"
     )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply the work per round (default 1.0)"
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.monotonic()
     report: dict[str, Any] = {"environment": environment()}
-    issuer = wallet = parts = None
+    issuer = wallet = parts = mdoc = None
     if args.only in (None, "issuer"):
         issuer = run_issuer_benchmark((1, 10), scale=args.scale, rounds=args.rounds)
         report["issuer"] = [r.to_json() for r in issuer]
@@ -83,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["wallet_parts"] = [r.to_json() for r in parts]
         wallet = run_wallet_benchmark((1, 10), scale=args.scale, rounds=args.rounds)
         report["wallet"] = [r.to_json() for r in wallet]
+    if args.only in (None, "mdoc"):
+        mdoc = run_mdoc_benchmark((10,), scale=args.scale, rounds=args.rounds)
+        report["mdoc"] = [r.to_json() for r in mdoc]
     targets: list[dict[str, Any]] = []
     for r in issuer or ():
         if r.n in ISSUER_TARGETS:
@@ -118,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     if wallet is not None:
         print(format_wallet_table(wallet))
+        print()
+    if mdoc is not None:
+        print(format_mdoc_table(mdoc))
         print()
     if targets:
         print("Targets (ours ÷ floor in CPU time, this run; issue 16)")

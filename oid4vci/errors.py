@@ -8,7 +8,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   ├── ArgumentTypeError        an argument of the wrong type (also a TypeError); names it
     │   ├── UnknownTransactionError  (oid4vci.issuer.deferred) no pending deferred transaction by
     │   │                            that id (also a KeyError)
-    │   └── StatusListError          (oid4vci.status) a status list argument out of range
+    │   ├── StatusListError          (oid4vci.status) a status list argument out of range
+    │   └── UnissuableClaimsError    (oid4vci.issuer.credential) a claims source's claims that no
+    │                                credential can carry (the endpoint answers 500 server_error)
     ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
     ├── ValidationError              what another party sent breaks the protocol's rules
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path

@@ -90,6 +90,8 @@ __all__ = [
     "encode_issuer_signed",
     "issue_mdoc",
     "jwk_from_cose_key",
+    "mdoc_available",
+    "mdoc_claims_to_json",
     "verify_mdoc",
 ]
 
@@ -126,6 +128,11 @@ _ALLOWED_TAGS: Final = frozenset({_TDATE, _ENCODED_CBOR, _FULL_DATE})
 _RANDOM_BYTES: Final = 32  # ISO/IEC 18013-5:2021 §9.1.2.5: at least 16
 _MIN_RANDOM_BYTES: Final = 16
 _ISSUED_VERSION: Final = "1.0"
+
+
+def mdoc_available() -> bool:
+    """True when cbor2 (the ``mdoc`` extra) is installed, so mdocs can be issued and verified."""
+    return cbor2 is not None
 
 
 def _require_cbor2() -> None:
@@ -893,6 +900,24 @@ def verify_mdoc(
         status=status,
         issuer_signed=data,
     )
+
+
+def mdoc_claims_to_json(value: Any) -> Any:
+    """``claims`` (or any element value) of a :class:`VerifiedMdoc` with only JSON types:
+    ``date`` → ``"YYYY-MM-DD"``, ``datetime`` → RFC 3339 in UTC with ``Z``, ``bytes`` →
+    base64url without padding; maps (integer keys as strings), lists and scalars as they are.
+    """
+    if isinstance(value, datetime.datetime):
+        return _whole_seconds(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return b64url_encode(bytes(value))
+    if isinstance(value, Mapping):
+        return {str(k): mdoc_claims_to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mdoc_claims_to_json(v) for v in value]
+    return value
 
 
 def _thumbprint(jwk: Mapping[str, Any]) -> str | None:

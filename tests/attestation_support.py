@@ -80,7 +80,10 @@ def attested_issuer(
         require_client_attestation=require_client and client_anchors,
         require_challenge=challenge,
     )
-    config = attrs.evolve(demo.config, credential_configurations=[spec], attestation=settings)
+    others = [s for s in demo.config.credential_configurations.values() if s.id != spec.id]
+    config = attrs.evolve(
+        demo.config, credential_configurations=[spec, *others], attestation=settings
+    )
     issuer = Issuer(config, offer_templates=list(demo.issuer.offer_templates.values()))
     links = {name: issuer.offer_template_link(name) for name in demo.offer_links}
     return AttestedIssuer(

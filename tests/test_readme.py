@@ -88,6 +88,17 @@ async def test_issuer_quickstart_runs_on_loopback(anyio_backend: str) -> None:
     assert result.credentials[0].claims["family_name"] == "Lovelace"
 
 
+def test_mdoc_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The ISO mdoc example: our issuer mints two mDLs, our wallet verifies them."""
+    code = python_block_after("## ISO mdoc (`mso_mdoc`)")
+    assert code.rstrip().endswith("anyio.run(main)")
+    exec(compile(code, "README mdoc", "exec"), {"__name__": "readme"})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2, lines
+    assert all(line.startswith("mso_mdoc org.iso.18013.5.1.mDL 1815-12-10 ") for line in lines)
+    assert len({line.split()[-1] for line in lines}) == 2  # two holder keys
+
+
 def test_flood_limits_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     code = python_block_after("### What an unauthenticated client can cost")
     exec(compile(code, "README.md", "exec"), {})

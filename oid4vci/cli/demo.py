@@ -1,4 +1,9 @@
-"""``oid4vci demo`` (what ``make demo`` runs): issuer and wallet on loopback, both flows."""
+"""``oid4vci demo`` (what ``make demo`` runs): issuer and wallet on loopback, both flows.
+
+With cbor2 installed (the ``cli`` extra brings it) the demo also receives the mobile driving
+licence (``mso_mdoc``), trusting the demo IACA root; without it that flow is skipped with a
+note, and the others run as before.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import time
 from oid4vci.versions import SpecVersion
 
 from .options import DEFAULT_SERVE_RATE_LIMIT, flood_limits_from, rate_limit_value
-from .receive import ReceiveOutcome, receive
+from .receive import ReceiveOutcome, claims_json, receive
 from .serve import running_demo_issuer
 
 __all__ = ["run_demo"]
@@ -35,8 +40,20 @@ def _when(seconds: object) -> str:
 def _show(outcome: ReceiveOutcome, started: float) -> None:
     elapsed = (time.perf_counter() - started) * 1000
     for index, credential in enumerate(outcome.credentials, start=1):
-        claims = credential.claims
+        claims = claims_json(credential)
         mark = "verified" if credential.verified else "NOT VERIFIED"
+        if credential.doctype is not None:
+            print(f"   credential #{index}  {credential.doctype} (ISO mdoc)")
+            print(
+                f"      {'verification':18} {mark} (IACA chain, issuerAuth signature, "
+                "item digests, deviceKey, doctype, validity)"
+            )
+            print(f"      {'holder key (jkt)':18} {credential.holder_jkt}  (= the MSO deviceKey)")
+            for namespace, elements in claims.items():
+                print(f"      {'namespace':18} {namespace}")
+                for name, value in elements.items():
+                    print(f"        {name:16} {json.dumps(value, ensure_ascii=False)}")
+            continue
         print(f"   credential #{index}  {credential.vct}")
         print(f"      {'verification':18} {mark} (issuer signature, digests, cnf, vct, validity)")
         print(
@@ -102,12 +119,28 @@ async def _run(spec: SpecVersion, results: list[bool]) -> int:
             ("batch of 10 (pre-authorized, one key per credential)", offers["pre_auth"],
              None, None, 10),
         ]  # fmt: skip
+        if "pre_auth_mdoc" in offers:
+            flows.append(
+                ("mobile driving licence (ISO mdoc, trusting the demo IACA)",
+                 offers["pre_auth_mdoc"], None, None, 1)
+            )  # fmt: skip
+        iaca = server.demo.iaca
         for title, offer, tx_code, login, count in flows:
             _rule(title)
             started = time.perf_counter()
-            outcome = await receive(offer, tx_code=tx_code, login=login, count=count, on_step=step)
+            outcome = await receive(
+                offer,
+                tx_code=tx_code,
+                login=login,
+                count=count,
+                on_step=step,
+                trust_anchors=[iaca] if iaca is not None else [],
+            )
             _show(outcome, started)
             results.append(outcome.ok)
+        if "pre_auth_mdoc" not in offers:
+            _rule("mobile driving licence (ISO mdoc)")
+            print("   skipped: cbor2 is not installed (pip install 'oid4vci[mdoc]')")
     _rule("summary")
     print(f"   {sum(results)} of {len(results)} flows succeeded; issuer stopped.")
     return 0 if all(results) else 1

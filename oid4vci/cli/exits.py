@@ -46,6 +46,7 @@ from oid4vci.errors import (
     ValidationError,
     WireFormatError,
 )
+from oid4vci.mdoc import MdocReason, MdocVerificationError
 
 __all__ = [
     "EXIT_CODES_HELP",
@@ -161,6 +162,11 @@ def describe_error(exc: BaseException) -> Failure:
         return Failure(kind, message, hint, EXIT_FAILURE)
     if isinstance(exc, CredentialVerificationError):
         hint = "the credential was refused and not saved; ask the issuer"
+        if isinstance(exc, MdocVerificationError) and exc.reason == MdocReason.UNTRUSTED:
+            hint = (
+                "the mdoc does not chain to a trusted IACA root; give the issuer's root with "
+                "--trust-anchor ROOT.pem (oid4vci serve --json prints it as trust_anchors_pem)"
+            )
         return Failure(kind, message, hint, EXIT_FAILURE)
     if isinstance(exc, ProtocolError):
         return Failure(kind, message, "the issuer refused the request (-v shows the exchange)", 1)

@@ -275,7 +275,17 @@ def add_attester_options(receive: argparse.ArgumentParser) -> None:
 
 
 def add_receive_wait_options(receive: argparse.ArgumentParser) -> None:
-    """``receive --timeout``, ``--no-browser`` and ``--all-claims``."""
+    """``receive --timeout``, ``--no-browser``, ``--all-claims`` and ``--trust-anchor``."""
+    receive.add_argument(
+        "--trust-anchor",
+        action="append",
+        default=[],
+        metavar="ROOT.pem",
+        dest="trust_anchors",
+        help="a root certificate (PEM or DER file) mdocs may chain to, e.g. the IACA root of "
+        "`oid4vci serve --json`'s trust_anchors_pem; repeatable. Without one, an mdoc is "
+        "refused",
+    )
     receive.add_argument(
         "--timeout",
         type=timeout_value,

@@ -1,7 +1,8 @@
 """The demo issuer's page: ``GET /`` of ``oid4vci serve`` lists its offers as QR codes.
 
 One HTML page, no JavaScript: for each offer template of the demo issuer (pre-authorized,
-pre-authorized with a Transaction Code, authorization code) a QR code (SVG inline, made by
+pre-authorized with a Transaction Code, authorization code, the mDL when cbor2 is installed) a
+QR code (SVG inline, made by
 `segno <https://segno.readthedocs.io>`_), the offer URI as a link and as text, the tx_code or
 the demo login it needs; then links to the Credential Issuer metadata, the authorization
 server metadata (RFC 8414) and the JWT VC Issuer metadata.
@@ -89,6 +90,11 @@ _SECTIONS = (
         "auth_code",
         "Authorization code",
         "Scan, then log in at the issuer with the demo login below.",
+    ),
+    (
+        "pre_auth_mdoc",
+        "Mobile driving licence (ISO mdoc)",
+        "Scan with an mdoc wallet that trusts the demo IACA root (trust_anchors_pem).",
     ),
 )
 

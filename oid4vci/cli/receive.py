@@ -8,6 +8,10 @@ redirect URI (RFC 8252 §7.3: ``http://127.0.0.1:<port>/callback``) and says how
 (``--timeout``); a browser is opened only when stdin is a terminal and not ``--no-browser``.
 ``--out`` is checked (created, write-tested) before any code is spent. Every failure is one
 line on stderr with what to do, and the exit code of :mod:`oid4vci.cli.exits`.
+
+ISO mdocs (``mso_mdoc``) are verified against the ``--trust-anchor`` roots (IACA certificates,
+PEM or DER files); their claims are ``{namespace: {element: value}}``, with dates as ISO
+strings and bytes as base64url in the output (:func:`oid4vci.mdoc.mdoc_claims_to_json`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import sys
 import tempfile
 import time
 import webbrowser
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,11 +34,14 @@ import anyio
 
 from oid4vci.errors import Oid4vciError
 from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.mdoc import mdoc_claims_to_json
 
 from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Failure, describe_error
 from .options import DEFAULT_CALLBACK_TIMEOUT
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from oid4vci.attestation import AttestationProvider
     from oid4vci.wallet import IssuanceFlow, ReceivedCredential
 
@@ -42,7 +49,9 @@ __all__ = [
     "REGISTERED_CLAIMS",
     "CallbackTimeout",
     "ReceiveOutcome",
+    "claims_json",
     "load_attester",
+    "load_trust_anchor_files",
     "prepare_out",
     "print_summary",
     "receive",
@@ -99,11 +108,13 @@ class ReceiveOutcome:
         """The ``--json`` line: ``{"ok", "flow", "spec_version", "credentials", "errors"}``.
 
         Each credential is ``{"format", "vct", "types", "claims", "verified", "holder_jkt",
-        "credential", "status"}``: ``credential`` is the credential exactly as issued (a
-        string), ``status`` its Token Status List entry (``"valid"``, ``"invalid"``,
-        ``"suspended"``, another value as its number, ``None`` without a reference or when the
-        list could not be fetched). Each error is ``{"type", "message", "hint"}`` (``hint``:
-        what to do about it).
+        "credential", "status", "doctype"}``: ``credential`` is the credential exactly as
+        issued (a string; an mdoc: the base64url ``IssuerSigned``), ``status`` its Token Status
+        List entry (``"valid"``, ``"invalid"``, ``"suspended"``, another value as its number,
+        ``None`` without a reference or when the list could not be fetched), ``doctype`` the
+        mdoc's (``None`` for other formats); an mdoc's ``claims`` are ``{namespace: {element:
+        value}}`` in JSON types (dates as ISO strings). Each error is ``{"type", "message",
+        "hint"}`` (``hint``: what to do about it).
         """
         return {
             "ok": self.ok,
@@ -114,18 +125,57 @@ class ReceiveOutcome:
                     "format": c.format,
                     "vct": c.vct,
                     "types": None if c.types is None else list(c.types),
-                    "claims": c.claims,
+                    "claims": claims_json(c),
                     "verified": c.verified,
                     "holder_jkt": c.holder_jkt,
                     "credential": c.credential
                     if isinstance(c.credential, str)
                     else json.dumps(c.credential),
                     "status": c.status,
+                    "doctype": c.doctype,
                 }
                 for c in self.credentials
             ],
             "errors": self.errors,
         }
+
+
+def claims_json(credential: ReceivedCredential) -> dict[str, Any]:
+    """The credential's claims in JSON types (an mdoc's dates as ISO strings, bytes as
+    base64url; other formats' claims are JSON already)."""
+    if credential.doctype is None:
+        return credential.claims
+    converted: dict[str, Any] = mdoc_claims_to_json(credential.claims)
+    return converted
+
+
+def load_trust_anchor_files(paths: Sequence[str]) -> list[x509.Certificate]:
+    """The certificates in the ``--trust-anchor`` files (PEM, several per file, or DER).
+
+    Raises :class:`CliError` (exit 2) naming the file that cannot be read or parsed.
+    """
+    from oid4vci.x509 import CertificateError, load_trust_anchors
+
+    anchors: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            reason = (exc.strerror or type(exc).__name__).lower()
+            raise CliError(
+                f"--trust-anchor {path} cannot be read ({reason}); give a PEM or DER certificate "
+                "file",
+                EXIT_USAGE,
+            ) from None
+        try:
+            anchors += load_trust_anchors([data])
+        except CertificateError:
+            raise CliError(
+                f"--trust-anchor {path} holds no certificate; give a PEM or DER certificate file "
+                "(e.g. trust_anchors_pem of `oid4vci serve --json`)",
+                EXIT_USAGE,
+            ) from None
+    return anchors
 
 
 async def _open_browser(url: str) -> None:
@@ -205,8 +255,12 @@ async def receive(
     on_authorize: AuthorizeNotice | None = None,
     open_browser: bool = False,
     attestation_provider: AttestationProvider | None = None,
+    trust_anchors: Sequence[x509.Certificate] = (),
 ) -> ReceiveOutcome:
     """Run the whole wallet side for one offer; never raises for protocol failures.
+
+    ``trust_anchors`` are the roots mdocs must chain to (the wallet's
+    :attr:`~oid4vci.wallet.WalletPolicy.trust_anchors`).
 
     A code-flow offer uses ``login`` (``USER:PASS``: the scripted login of test issuers) or,
     without it, waits up to ``wait_seconds`` on a loopback redirect URI for the browser
@@ -226,7 +280,9 @@ async def receive(
     try:
         async with AiohttpTransport(allow_insecure_loopback=True) as transport:
             policy = WalletPolicy(
-                allow_insecure_loopback=True, attestation_provider=attestation_provider
+                allow_insecure_loopback=True,
+                attestation_provider=attestation_provider,
+                trust_anchors=trust_anchors,
             )
             client = Oid4vciClient(transport, policy=policy)
             offer = await client.parse_offer(offer_text)
@@ -352,6 +408,10 @@ def prepare_out(directory: str) -> Path:
     return path
 
 
+#: File suffix of a written credential by format (an mdoc: its base64url ``IssuerSigned``).
+_SUFFIXES = {"jwt_vc_json": ".jwt", "mso_mdoc": ".mdoc.b64u"}
+
+
 def _write_secret(path: Path, text: str) -> None:
     """Write a new file readable by its owner only: created with mode 0600, never chmod-ed."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -367,10 +427,11 @@ def _write_out(directory: Path, outcome: ReceiveOutcome) -> list[Path]:
     written: list[Path] = []
     for index, credential in enumerate(outcome.credentials, start=1):
         stem = f"credential-{index}-{secrets.token_hex(4)}"
-        token = directory / f"{stem}.sd-jwt"
+        suffix = _SUFFIXES.get(credential.format, ".sd-jwt")
+        token = directory / f"{stem}{suffix}"
         token.write_text(str(credential.credential))
         claims = directory / f"{stem}.json"
-        claims.write_text(json.dumps(credential.claims, indent=2))
+        claims.write_text(json.dumps(claims_json(credential), indent=2))
         written += [token, claims]
         if isinstance(credential.holder_key, LocalSigner):
             key = directory / f"{stem}.key.jwk"
@@ -401,9 +462,14 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
         print(f"  issuer speaks: {outcome.spec_version}")
     hidden: set[str] = set()
     for index, credential in enumerate(outcome.credentials, start=1):
-        claims = credential.claims
+        claims = claims_json(credential)
         mark = "verified" if credential.verified else "NOT VERIFIED"
-        kind = credential.vct or " ".join(credential.types or ()) or credential.format
+        kind = (
+            credential.vct
+            or credential.doctype
+            or " ".join(credential.types or ())
+            or credential.format
+        )
         print(f"  #{index} {kind}  [{mark}]")
         if claims.get("iss") is not None:
             print(f"      {'issued by':16} {claims['iss']}")
@@ -436,6 +502,7 @@ async def run_receive(args: argparse.Namespace) -> int:
     attester = load_attester(
         getattr(args, "attester_key", None), getattr(args, "attester_chain", None), args.client_id
     )
+    anchors = load_trust_anchor_files(getattr(args, "trust_anchors", None) or [])
 
     def on_authorize(url: str, redirect_uri: str, seconds: float) -> None:
         _say("Open this URL in a browser and log in:", human=human)
@@ -457,6 +524,7 @@ async def run_receive(args: argparse.Namespace) -> int:
         on_authorize=on_authorize,
         open_browser=not args.no_browser and sys.stdin.isatty(),
         attestation_provider=attester,
+        trust_anchors=anchors,
     )
     written: list[Path] = []
     if out is not None and outcome.credentials:

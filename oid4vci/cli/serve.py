@@ -59,12 +59,14 @@ class DemoServer:
 
     def ready_line(self) -> dict[str, Any]:
         """The ``--json`` line: ``{"issuer", "offers", "tx_code", "login", "page", "listen",
-        "admin"}``.
+        "admin", "trust_anchors_pem"}``.
 
         ``page`` is the demo page's URL; ``listen`` is ``http://host:port`` of the bound socket
         (the issuer URL's origin unless ``--public-url`` is given); ``admin`` is
         ``{"status_url", "token"}`` of the admin endpoint (:mod:`oid4vci.cli.admin`; the token
-        is secret and appears nowhere else).
+        is secret and appears nowhere else); ``trust_anchors_pem`` the PEM of every IACA root
+        the demo signs mdocs under (for ``receive --trust-anchor``; empty when cbor2 is missing
+        and the demo has no mDL offer ``pre_auth_mdoc``).
         """
         line: dict[str, Any] = {
             "issuer": self.issuer_url,
@@ -73,6 +75,7 @@ class DemoServer:
             "login": self.demo.login,
             "page": self.page_url,
             "listen": self.listen_url,
+            "trust_anchors_pem": self.demo.trust_anchors_pem,
         }
         if self.admin_token is not None:
             line["admin"] = {
@@ -209,6 +212,9 @@ def print_ready(server: DemoServer, spec: SpecVersion, *, tty: bool) -> None:
         print(f"offer      {name:17} {uri}")
     print(f"tx_code    {line['tx_code']}")
     print(f"login      {line['login']}")
+    if line["trust_anchors_pem"]:
+        print("mdoc IACA  the demo IACA root (save it for receive --trust-anchor):")
+        print(line["trust_anchors_pem"].rstrip())
     if tty and "pre_auth" in line["offers"]:
         from .page import qr_terminal
 

@@ -1,7 +1,7 @@
 """``oid4vci serve --workers N --store URL``: N demo-issuer processes on one port, one store.
 
-The parent binds the listening socket once, generates the demo signing key and the nonce key
-once, and starts N worker processes (``python -m oid4vci.cli.workers``) that inherit the socket
+The parent binds the listening socket once, generates the demo signing key, the nonce key and
+the demo mDL's IACA root and Document Signer (with cbor2) once, and starts N worker processes (``python -m oid4vci.cli.workers``) that inherit the socket
 and read their settings, the private keys included, as one JSON line on stdin (never on a
 command line). Each
 worker serves the demo issuer with aiohttp on the shared socket (the kernel hands each new
@@ -82,6 +82,9 @@ class WorkerSpec:
     rate_limit: list[float] | None = None
     trusted_proxies: list[str] = attrs.field(factory=list)
     forwarded_header: str = "x-forwarded-for"
+    #: The demo mDL's certificates (PEM) and keys (private JWKs), the same for every worker so
+    #: all mdocs chain to one IACA root; ``None`` without cbor2.
+    mdoc: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
     def to_json(self) -> str:
         """The line sent to the worker."""
@@ -252,6 +255,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     signer = LocalSigner.generate("ES256", kid="demo-issuer-key")
     nonce_keys = NonceKeys.generate().to_text()
     admin_token = new_admin_token()
+    mdoc = _mdoc_settings(issuer_url)
     specs = [
         WorkerSpec(
             issuer_url=issuer_url,
@@ -266,6 +270,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
             rate_limit=_rate_limit(args),
             trusted_proxies=list(getattr(args, "trusted_proxy", None) or []),
             forwarded_header=getattr(args, "forwarded_header", "x-forwarded-for"),
+            mdoc=mdoc,
         )
         for i in range(count)
     ]
@@ -312,6 +317,49 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     return code
 
 
+def _mdoc_settings(issuer_url: str) -> dict[str, Any] | None:
+    """One demo IACA + Document Signer for every worker (``None`` without cbor2)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from oid4vci.issuer.demo import DEMO_MDL_COUNTRY
+    from oid4vci.mdoc import mdoc_available
+    from oid4vci.mdoc_certificates import create_iaca_and_document_signer
+
+    if not mdoc_available():
+        return None
+    certs = create_iaca_and_document_signer(country=DEMO_MDL_COUNTRY, issuer_uri=issuer_url)
+    pem = serialization.Encoding.PEM
+    iaca_key = certs.iaca_key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "iaca": certs.iaca.public_bytes(pem).decode("ascii"),
+        "iaca_key": iaca_key.decode("ascii"),
+        "document_signer": certs.document_signer.public_bytes(pem).decode("ascii"),
+        "signer_jwk": certs.signer.private_jwk(),
+    }
+
+
+def _mdoc_certificates(settings: dict[str, Any] | None) -> Any:
+    """The :class:`~oid4vci.mdoc_certificates.MdocIssuerCertificates` of ``settings``."""
+    if settings is None:
+        return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from oid4vci.jose import LocalSigner
+    from oid4vci.mdoc_certificates import MdocIssuerCertificates
+
+    signer = LocalSigner.from_jwk(settings["signer_jwk"])
+    iaca_key = serialization.load_pem_private_key(settings["iaca_key"].encode("ascii"), None)
+    return MdocIssuerCertificates(
+        iaca=x509.load_pem_x509_certificate(settings["iaca"].encode("ascii")),
+        iaca_key=iaca_key,  # type: ignore[arg-type]  # an EC key: made above
+        document_signer=x509.load_pem_x509_certificate(settings["document_signer"].encode("ascii")),
+        signer=signer,
+    )
+
+
 # --- the worker process --------------------------------------------------------------------
 
 
@@ -340,6 +388,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             flood_limits=flood_limits_from(
                 spec.rate_limit, spec.trusted_proxies, spec.forwarded_header
             ),
+            mdoc_certificates=_mdoc_certificates(spec.mdoc),
         )
         handler = admin_handler(
             demo.issuer, spec.admin_token, demo.issuer.handle, issuer_url=spec.issuer_url

@@ -167,7 +167,8 @@ def parse_authorization_request(
 
 def _detail_configuration(config: IssuerConfig, detail: AuthorizationDetail) -> str:
     """The configuration id an ``openid_credential`` entry names (id, or D13/14 ``format``
-    with ``vct``, or ``jwt_vc_json`` with ``credential_definition.type``)."""
+    with ``vct``, ``jwt_vc_json`` with ``credential_definition.type``, or ``mso_mdoc`` with
+    ``doctype``, Draft 13/14 Appendix A.2.3)."""
     if detail.credential_configuration_id is not None:
         if detail.credential_configuration_id not in config.credential_configurations:
             raise AuthorizationError(
@@ -183,6 +184,13 @@ def _detail_configuration(config: IssuerConfig, detail: AuthorizationDetail) -> 
         wanted = set(types) if isinstance(types, list) and types else None
         for cid, spec in config.credential_configurations.items():
             if spec.format in formats and detail.vct is not None and spec.vct == detail.vct:
+                return cid
+            if (
+                spec.format == "mso_mdoc"
+                and detail.format == "mso_mdoc"
+                and detail.doctype is not None
+                and spec.doctype == detail.doctype
+            ):
                 return cid
             if (
                 spec.format == "jwt_vc_json"

@@ -27,21 +27,24 @@ from urllib.parse import quote, urlsplit
 
 import attrs
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from oid4vci._wire import store_record
-from oid4vci.errors import UsageError
+from oid4vci.errors import UsageError, ValidationError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.encryption import EncryptionSettings
 from oid4vci.issuer.flood_limits import FloodLimits
 from oid4vci.issuer.refusals import Refusals
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store
-from oid4vci.jose import Signer
+from oid4vci.jose import Signer, jwk_thumbprint
 from oid4vci.urls import is_loopback_url, require_secure_url
 from oid4vci.versions import SpecVersion
+from oid4vci.x509 import _public_jwk_of as public_jwk_of
 from oid4vci.x509 import load_trust_anchors
 
 __all__ = [
+    "COSE_ALGORITHMS",
     "DEFAULT_DPOP_ALGORITHMS",
     "DEFAULT_PROOF_ALGORITHMS",
     "ENDPOINT_PATHS",
@@ -54,6 +57,7 @@ __all__ = [
     "CredentialConfigurationSpec",
     "DeferIssuance",
     "Denied",
+    "DocumentSigner",
     "ExternalAuthorizationServer",
     "IssuerConfig",
     "PendingLogin",
@@ -100,8 +104,12 @@ def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
 
 #: The SD-JWT VC format identifiers (``vc+sd-jwt`` is the Draft 13/14 name).
 _SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
+#: The ISO mdoc format identifier (OID4VCI 1.0 Appendix A.2).
+_MSO_MDOC = "mso_mdoc"
 #: The ``format`` values a :class:`CredentialConfigurationSpec` may have.
-_ISSUABLE_FORMATS = _SD_JWT_FORMATS | {"jwt_vc_json"}
+_ISSUABLE_FORMATS = _SD_JWT_FORMATS | {"jwt_vc_json", _MSO_MDOC}
+#: COSE algorithm identifiers (RFC 9053 §2.1, §2.2) of the JOSE names an mdoc may be signed with.
+COSE_ALGORITHMS: Mapping[str, int] = {"ES256": -7, "ES384": -35, "ES512": -36, "EdDSA": -8}
 
 
 def _levels_required(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -126,11 +134,15 @@ class CredentialConfigurationSpec:
     """One credential configuration the issuer offers (SD-JWT VC by default).
 
     ``format`` is ``dc+sd-jwt`` (the default; ``vc+sd-jwt`` is accepted as its Draft 13/14
-    name, and each version's metadata and ``typ`` use that version's name) or ``jwt_vc_json``
-    (a W3C VCDM 1.1 credential as a JWT, see :mod:`oid4vci.jwtvc`). SD-JWT VC needs ``vct``;
-    ``jwt_vc_json`` needs ``credential_definition_types`` (the ``vc.type`` values, with
-    ``VerifiableCredential``, e.g. ``("VerifiableCredential", "UniversityDegreeCredential")``)
-    and takes no ``vct``.
+    name, and each version's metadata and ``typ`` use that version's name), ``jwt_vc_json``
+    (a W3C VCDM 1.1 credential as a JWT, see :mod:`oid4vci.jwtvc`) or ``mso_mdoc`` (an ISO
+    mdoc, see :mod:`oid4vci.mdoc`). SD-JWT VC needs ``vct``; ``jwt_vc_json`` needs
+    ``credential_definition_types`` (the ``vc.type`` values, with ``VerifiableCredential``,
+    e.g. ``("VerifiableCredential", "UniversityDegreeCredential")``) and takes no ``vct``;
+    ``mso_mdoc`` needs ``doctype`` (e.g. ``org.iso.18013.5.1.mDL``), takes neither, and its
+    claim paths are ``[namespace, element identifier]`` (OID4VCI 1.0 Appendix A.2.2); its
+    claims source returns ``{namespace: {element: value}}`` and it needs
+    :attr:`IssuerConfig.document_signer`.
 
     ``claims`` uses the Draft 15+ claims-description form
     ``{"path": [...], "display": [...], "mandatory": bool}``; metadata writers adapt it to older
@@ -150,6 +162,7 @@ class CredentialConfigurationSpec:
 
     id: str = attrs.field()
     vct: str | None = None
+    doctype: str | None = None
     scope: str | None = None
     format: str = attrs.field(default="dc+sd-jwt")
     credential_definition_types: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
@@ -187,9 +200,14 @@ class CredentialConfigurationSpec:
     @format.validator
     def _check_format(self, _: attrs.Attribute[str], value: str) -> None:
         if value not in _ISSUABLE_FORMATS:
-            raise UsageError("format must be 'dc+sd-jwt', 'vc+sd-jwt' or 'jwt_vc_json'")
+            raise UsageError("format must be 'dc+sd-jwt', 'vc+sd-jwt', 'jwt_vc_json' or 'mso_mdoc'")
 
     def __attrs_post_init__(self) -> None:
+        if self.format == _MSO_MDOC:
+            self._check_mdoc()
+            return
+        if self.doctype is not None:
+            raise UsageError("doctype is only for mso_mdoc")
         if self.format in _SD_JWT_FORMATS:
             if not isinstance(self.vct, str) or not self.vct:
                 raise UsageError("an SD-JWT VC configuration needs a non-empty vct")
@@ -207,10 +225,35 @@ class CredentialConfigurationSpec:
                 "including 'VerifiableCredential'"
             )
 
+    def _check_mdoc(self) -> None:
+        if not isinstance(self.doctype, str) or not self.doctype:
+            raise UsageError("an mso_mdoc configuration needs a non-empty doctype")
+        if self.vct is not None or self.credential_definition_types:
+            raise UsageError("an mso_mdoc configuration has no vct or credential_definition_types")
+        for claim in self.claims:
+            path = claim.get("path")
+            if (
+                not isinstance(path, list | tuple)
+                or len(path) != 2
+                or not all(isinstance(p, str) and p for p in path)
+            ):
+                raise UsageError("mso_mdoc claim paths must be [namespace, element identifier]")
+        if self.credential_signing_alg is not None and (
+            self.credential_signing_alg not in COSE_ALGORITHMS
+        ):
+            raise UsageError(
+                "an mso_mdoc credential_signing_alg must be ES256, ES384, ES512 or EdDSA"
+            )
+
     @property
     def is_sd_jwt_vc(self) -> bool:
         """True for ``dc+sd-jwt`` / ``vc+sd-jwt`` configurations."""
         return self.format in _SD_JWT_FORMATS
+
+    @property
+    def is_mdoc(self) -> bool:
+        """True for ``mso_mdoc`` configurations."""
+        return self.format == _MSO_MDOC
 
 
 class DeferIssuance(Exception):
@@ -573,6 +616,46 @@ def _decoy_range(value: Iterable[int]) -> tuple[int, int]:
     return (low, high)
 
 
+def _certificates(
+    value: x509.Certificate | Iterable[x509.Certificate],
+) -> tuple[x509.Certificate, ...]:
+    chain = (value,) if isinstance(value, x509.Certificate) else tuple(value)
+    if not chain or not all(isinstance(c, x509.Certificate) for c in chain):
+        raise UsageError("certificate_chain must hold at least one x509.Certificate")
+    return chain
+
+
+@attrs.frozen(kw_only=True)
+class DocumentSigner:
+    """The key and certificates ISO mdocs (``mso_mdoc``) are signed with.
+
+    ``signer`` holds the Document Signer key; ``certificate_chain`` is the ``x5chain`` sent in
+    every ``issuerAuth`` (ISO/IEC 18013-5:2021 §9.1.2.4; RFC 9360): the Document Signer
+    certificate first, without the IACA root, which verifiers hold as their trust anchor
+    (:func:`oid4vci.mdoc_certificates.create_iaca_and_document_signer` makes a demo pair).
+    """
+
+    signer: Signer = attrs.field(repr=False)
+    certificate_chain: tuple[x509.Certificate, ...] = attrs.field(converter=_certificates)
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            same = jwk_thumbprint(public_jwk_of(self.certificate_chain[0])) == jwk_thumbprint(
+                self.signer.public_jwk
+            )
+        except ValidationError:
+            same = False
+        if not same:
+            raise UsageError("the signer's key is not the first certificate's key")
+
+    @property
+    def country(self) -> str | None:
+        """The ``countryName`` of the Document Signer's subject (``issuing_country`` must match)."""
+        names = self.certificate_chain[0].subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
+        value = names[0].value if names else None
+        return value if isinstance(value, str) else None
+
+
 @attrs.frozen(kw_only=True)
 class IssuerConfig:
     """The whole configuration of an issuer (and its built-in authorization server).
@@ -654,6 +737,14 @@ class IssuerConfig:
                 "with key trust anchors"
             )
 
+    #: Signs ``mso_mdoc`` credentials (required when a configuration has that format).
+    document_signer: DocumentSigner | None = attrs.field(default=None)
+
+    @document_signer.validator
+    def _check_document_signer(self, _: attrs.Attribute[Any], value: DocumentSigner | None) -> None:
+        if value is None and any(s.is_mdoc for s in self.credential_configurations.values()):
+            raise UsageError("mso_mdoc configurations need a document_signer")
+
     @status.validator
     def _check_status(self, _: attrs.Attribute[Any], value: StatusListSettings | None) -> None:
         if value is None:
@@ -718,10 +809,13 @@ class IssuerConfig:
         return self.credential_configurations.get(configuration_id)
 
     def credential_signing_alg(self, configuration_id: str) -> str:
-        """The JWS algorithm credentials of ``configuration_id`` are signed with."""
+        """The algorithm credentials of ``configuration_id`` are signed with (JOSE name; for
+        ``mso_mdoc`` the document signer's)."""
         spec = self.credential_configurations.get(configuration_id)
         if spec is not None and spec.credential_signing_alg:
             return spec.credential_signing_alg
+        if spec is not None and spec.is_mdoc and self.document_signer is not None:
+            return self.document_signer.signer.alg
         return self.credential_signer.alg
 
     def for_issuer(self, credential_issuer: str) -> IssuerConfig:

@@ -45,6 +45,8 @@ a stale ``c_nonce`` ``invalid_nonce`` (Draft 15, 1.0) or ``invalid_proof`` with 
 
 from __future__ import annotations
 
+import datetime
+import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -57,6 +59,7 @@ from oid4vci.errors import (
     ErrorCode,
     ProtocolError,
     StoreError,
+    UsageError,
     ValidationError,
     WireFormatError,
 )
@@ -97,9 +100,11 @@ from oid4vci.versions import SpecVersion
 __all__ = [
     "ISSUABLE_FORMATS",
     "JWT_VC_JSON_FORMAT",
+    "MSO_MDOC_FORMAT",
     "SD_JWT_FORMATS",
     "DeferredRecord",
     "NormalizedCredentialRequest",
+    "UnissuableClaimsError",
     "VerifiedCredentialRequest",
     "create_credential_response",
     "create_credentials",
@@ -113,9 +118,20 @@ __all__ = [
 SD_JWT_FORMATS = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
 #: The W3C VCDM 1.1 JWT format (same identifier in every version).
 JWT_VC_JSON_FORMAT = "jwt_vc_json"
+#: The ISO mdoc format (OID4VCI 1.0 Appendix A.2; same identifier in every version).
+MSO_MDOC_FORMAT = "mso_mdoc"
 #: Every credential format this issuer creates.
-ISSUABLE_FORMATS = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT}
+ISSUABLE_FORMATS = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT, MSO_MDOC_FORMAT}
 _DRAFT_13_14 = (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14)
+logger = logging.getLogger("oid4vci.issuer")
+
+
+class UnissuableClaimsError(UsageError):
+    """The claims source returned claims that cannot be put into a credential of the
+    configuration (the issuer application's fault, answered as 500 ``server_error``).
+
+    The message names the configuration and the rule, never a claim value.
+    """
 
 
 @attrs.frozen(kw_only=True)
@@ -231,6 +247,22 @@ def _by_format(config: IssuerConfig, wire: CredentialRequest, context: TokenCont
             cid
             for cid, spec in specs.items()
             if spec.format == JWT_VC_JSON_FORMAT and set(spec.credential_definition_types) == wanted
+        ]
+    elif fmt == MSO_MDOC_FORMAT:
+        # Draft 13/14 Appendix A.2.4 (ISO mDL, Credential Request): ``doctype`` is REQUIRED
+        # when ``format`` is present.
+        if wire.doctype is None:
+            raise _error(
+                ErrorCode.INVALID_CREDENTIAL_REQUEST, "doctype is required with this format"
+            )
+        if not any(spec.format == MSO_MDOC_FORMAT for spec in specs.values()):
+            raise _error(
+                ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported"
+            )
+        matches = [
+            cid
+            for cid, spec in specs.items()
+            if spec.format == MSO_MDOC_FORMAT and spec.doctype == wire.doctype
         ]
     elif fmt in SD_JWT_FORMATS:
         if wire.vct is None:
@@ -355,15 +387,23 @@ async def create_credentials(
     SD-JWT VC (``spec.vct``; ``typ`` of the version) with :func:`~oid4vci.sdjwt.sd` marks as
     selective disclosures; or ``jwt_vc_json`` (``spec.credential_definition_types``), whose
     ``credentialSubject`` is ``claims`` with the ``sd()`` marks removed: that format has no
-    selective disclosure, every claim is visible in the credential. Claims that cannot be
-    issued (e.g. a reserved name such as ``iss``, or an ``id`` in a ``jwt_vc_json`` subject)
-    are a server-side fault and raise :class:`RuntimeError`.
+    selective disclosure, every claim is visible in the credential. ``mso_mdoc``
+    (``spec.doctype``): ``claims`` maps namespaces to their elements, one mdoc per holder key
+    (its own MSO, ``deviceKey`` = the key as a COSE_Key, OID4VCI 1.0 Appendix A.2), signed by
+    ``config.document_signer``; ``sd()`` marks are dropped (every element is an
+    ``IssuerSignedItem`` the holder discloses one by one at presentation). Claims that cannot
+    be issued (e.g. a reserved name such as ``iss``, an ``id`` in a ``jwt_vc_json`` subject,
+    an mdoc element value CBOR cannot carry, or an ``issuing_country`` other than the
+    document signer's country) are a server-side fault and raise
+    :class:`UnissuableClaimsError`.
     """
     now = int(config.clock())
     try:
         if isinstance(holder_jwks, Mapping) or not holder_jwks:
             raise ValidationError("'holder_jwks' must be a non-empty sequence of public JWKs")
         statuses = await _status_claims(config, spec, subject, len(holder_jwks))
+        if spec.is_mdoc:
+            return await _create_mdocs(config, spec, claims, holder_jwks, now, statuses)
         if spec.format == JWT_VC_JSON_FORMAT:
             return await _create_jwt_vc_json(config, spec, claims, holder_jwks, now, statuses)
         assert spec.vct is not None  # CredentialConfigurationSpec requires it for SD-JWT VC
@@ -386,8 +426,58 @@ async def create_credentials(
             options=options,
             statuses=None if config.status is None else statuses,
         )
-    except ValidationError as exc:
-        raise RuntimeError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
+    except (ValidationError, UsageError) as exc:
+        if isinstance(exc, UnissuableClaimsError):
+            raise
+        raise UnissuableClaimsError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
+
+
+#: The mDL namespace whose ``issuing_country`` must be the document signer's ``countryName``
+#: (ISO/IEC 18013-5:2021 Annex B; verifiers check it).
+_MDL_NAMESPACE = "org.iso.18013.5.1"
+
+
+async def _create_mdocs(
+    config: IssuerConfig,
+    spec: CredentialConfigurationSpec,
+    claims: Mapping[str, Any],
+    holder_jwks: Sequence[Mapping[str, Any]],
+    now: int,
+    statuses: Sequence[Mapping[str, Any] | None],
+) -> list[str]:
+    """One ``IssuerSigned`` per holder key, base64url (OID4VCI 1.0 Appendix A.2.4)."""
+    from oid4vci import mdoc
+
+    document_signer = config.document_signer
+    assert document_signer is not None and spec.doctype is not None  # checked by IssuerConfig
+    namespaces = strip_sd_marks(claims)
+    if not isinstance(namespaces, Mapping) or not all(
+        isinstance(v, Mapping) for v in namespaces.values()
+    ):
+        raise UnissuableClaimsError(f"claims for {spec.id!r} must map namespaces to their elements")
+    mdl = namespaces.get(_MDL_NAMESPACE)
+    country = mdl.get("issuing_country") if isinstance(mdl, Mapping) else None
+    if country is not None and country != document_signer.country:
+        raise UnissuableClaimsError(
+            f"claims for {spec.id!r}: issuing_country is not the document signer's countryName"
+        )
+    start = datetime.datetime.fromtimestamp(now, tz=datetime.UTC)
+    minted: list[str] = []
+    for jwk, status in zip(holder_jwks, statuses, strict=True):
+        issuer_signed = await mdoc.issue_mdoc(
+            document_signer.signer,
+            doctype=spec.doctype,
+            namespaces=namespaces,
+            device_key=jwk,
+            certificate_chain=document_signer.certificate_chain,
+            valid_from=start,
+            valid_until=start + datetime.timedelta(seconds=spec.lifetime),
+            signed=start,
+            status=status,
+            clock=config.clock,
+        )
+        minted.append(mdoc.encode_issuer_signed(issuer_signed))
+    return minted
 
 
 async def _status_claims(
@@ -620,3 +710,8 @@ async def handle_credential(
         return with_allow(create_error_response(err), ("POST",))
     except StoreError as exc:
         return refused(exc, config, "credential")
+    except UnissuableClaimsError as exc:
+        # The claims source's fault, not the wallet's (RFC 6749 §5.2 has no better code):
+        # 500 ``server_error``; the log names the configuration and rule, never claim values.
+        logger.error("credential endpoint: %s", exc)
+        return json_response(500, {"error": ErrorCode.SERVER_ERROR})

@@ -2,7 +2,10 @@
 
 :func:`build_demo_issuer` returns a :class:`DemoIssuer`: an :class:`~oid4vci.issuer.Issuer` for
 one SD-JWT VC identity credential (configuration ``identity_credential``, with a Token Status
-List reference in every credential, served at ``<issuer>/status-lists/<id>``), a demo user
+List reference in every credential, served at ``<issuer>/status-lists/<id>``), an ISO mDL
+(configuration ``org.iso.18013.5.1.mDL``, format ``mso_mdoc``, signed by a demo Document
+Signer certificate under a demo IACA root, ``DemoIssuer.iaca``; both made fresh per issuer by
+:func:`oid4vci.mdoc_certificates.create_iaca_and_document_signer`, country ``UT``), a demo user
 ``alice`` / ``wonderland`` (subject ``alice``) with a plain HTML login form, ``batch_size`` 10,
 and three **offer templates**, each a reusable link:
 
@@ -15,6 +18,8 @@ template                  what every fetch of its ``credential_offer_uri`` creat
                           :data:`DEMO_TX_CODE` (``DemoIssuer.tx_code``) so a CLI can print it
 ``auth_code``             a fresh ``issuer_state`` for the authorization code flow (log in
                           as ``alice`` / ``wonderland``)
+``pre_auth_mdoc``         a fresh pre-authorized code for ``alice``'s mDL (only when the
+                          ``mdoc`` extra, cbor2, is installed)
 ========================  ================================================================
 
 ``DemoIssuer.offer_links[name]`` is ``openid-credential-offer://?credential_offer_uri=<issuer>
@@ -25,6 +30,7 @@ production.
 
 from __future__ import annotations
 
+import datetime
 import hmac
 import html
 import time
@@ -32,6 +38,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from oid4vci.errors import CredentialRequestError, ErrorCode, WireFormatError
 from oid4vci.http import FORM_CONTENT_TYPE, HttpRequest, HttpResponse, RequestDict
@@ -40,6 +48,7 @@ from oid4vci.issuer.config import (
     AuthenticationResult,
     ClientPolicy,
     CredentialConfigurationSpec,
+    DocumentSigner,
     IssuerConfig,
     PendingLogin,
     Respond,
@@ -53,11 +62,15 @@ from oid4vci.issuer.service import Issuer
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import MemoryStore, Store
 from oid4vci.jose import LocalSigner, Signer
+from oid4vci.mdoc import mdoc_available
+from oid4vci.mdoc_certificates import MdocIssuerCertificates, create_iaca_and_document_signer
 from oid4vci.sdjwt import sd
 from oid4vci.versions import SpecVersion
 
 __all__ = [
     "DEMO_CONFIGURATION_ID",
+    "DEMO_MDL_CONFIGURATION_ID",
+    "DEMO_MDL_COUNTRY",
     "DEMO_PASSWORD",
     "DEMO_TX_CODE",
     "DEMO_USERNAME",
@@ -66,6 +79,7 @@ __all__ = [
     "DemoLogin",
     "build_demo_issuer",
     "demo_configuration",
+    "demo_mdl_configuration",
 ]
 
 #: The demo's one credential configuration.
@@ -76,6 +90,13 @@ DEMO_USERNAME = "alice"
 DEMO_PASSWORD = "wonderland"
 #: The fixed Transaction Code of the ``pre_auth_tx_code`` template (demo only).
 DEMO_TX_CODE = "493817"
+
+#: The demo mDL configuration (its id is the doctype, as in OID4VCI 1.0 Appendix A.2 examples).
+DEMO_MDL_CONFIGURATION_ID = "org.iso.18013.5.1.mDL"
+#: The ``countryName`` of the demo IACA and Document Signer and the mDL's ``issuing_country``
+#: (``UT``, "Utopia", the code ISO/IEC 18013-5 examples use).
+DEMO_MDL_COUNTRY = "UT"
+_MDL_NAMESPACE = "org.iso.18013.5.1"
 
 _USERS: Mapping[str, tuple[str, str]] = {DEMO_USERNAME: (DEMO_PASSWORD, "alice")}
 
@@ -113,11 +134,55 @@ def demo_configuration(issuer_url: str) -> CredentialConfigurationSpec:
     )
 
 
+def demo_mdl_configuration() -> CredentialConfigurationSpec:
+    """The demo mDL configuration: doctype ``org.iso.18013.5.1.mDL`` with the mandatory-style
+    elements family_name, given_name, birth_date, issue_date, expiry_date, issuing_country and
+    document_number of namespace ``org.iso.18013.5.1`` (ISO/IEC 18013-5:2021 §7.2.1)."""
+    names = {
+        "family_name": "Family name",
+        "given_name": "Given name",
+        "birth_date": "Date of birth",
+        "issue_date": "Issue date",
+        "expiry_date": "Expiry date",
+        "issuing_country": "Issuing country",
+        "document_number": "Document number",
+    }
+    return CredentialConfigurationSpec(
+        id=DEMO_MDL_CONFIGURATION_ID,
+        format="mso_mdoc",
+        doctype=DEMO_MDL_CONFIGURATION_ID,
+        scope="mdl",
+        display=[{"name": "Demo mobile driving licence", "locale": "en-US"}],
+        claims=[
+            {**_claim([_MDL_NAMESPACE, element], name), "mandatory": True}
+            for element, name in names.items()
+        ],
+        lifetime=365 * 24 * 3600,
+    )
+
+
 class DemoClaimsSource:
-    """Alice's identity claims; every personal value selectively disclosable."""
+    """Alice's identity claims (every personal value selectively disclosable) and her mDL
+    elements (by namespace; dates as :class:`datetime.date`, written as CBOR full-date)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
 
     async def __call__(self, subject: str, configuration_id: str) -> Mapping[str, Any]:
         """The claims of ``subject`` (only ``alice`` exists)."""
+        if subject == "alice" and configuration_id == DEMO_MDL_CONFIGURATION_ID:
+            today = datetime.datetime.fromtimestamp(self._clock(), tz=datetime.UTC).date()
+            return {
+                _MDL_NAMESPACE: {
+                    "family_name": "Liddell",
+                    "given_name": "Alice",
+                    "birth_date": datetime.date(2000, 5, 4),
+                    "issue_date": today,
+                    "expiry_date": today.replace(year=today.year + 5, day=min(today.day, 28)),
+                    "issuing_country": DEMO_MDL_COUNTRY,
+                    "document_number": "DL-0001-ALICE",
+                }
+            }
         if subject != "alice" or configuration_id != DEMO_CONFIGURATION_ID:
             raise CredentialRequestError(
                 ErrorCode.CREDENTIAL_REQUEST_DENIED, "no data for this subject"
@@ -195,12 +260,14 @@ class DemoIssuer:
 
     ``offer_links`` maps template names to reusable ``openid-credential-offer://`` links,
     ``offer_urls`` to their https ``credential_offer_uri``; ``tx_code`` is the fixed code of the
-    ``pre_auth_tx_code`` template; ``login`` is ``"alice:wonderland"``.
+    ``pre_auth_tx_code`` template; ``login`` is ``"alice:wonderland"``; ``iaca`` the demo IACA
+    root the mDL's Document Signer chains to (``None`` without the ``mdoc`` extra).
     """
 
     issuer: Issuer
     offer_links: dict[str, str]
     offer_urls: dict[str, str]
+    iaca: x509.Certificate | None = None
     tx_code: str = DEMO_TX_CODE
     login: str = f"{DEMO_USERNAME}:{DEMO_PASSWORD}"
     configuration_id: str = DEMO_CONFIGURATION_ID
@@ -209,6 +276,13 @@ class DemoIssuer:
     def config(self) -> IssuerConfig:
         """The issuer's configuration."""
         return self.issuer.config
+
+    @property
+    def trust_anchors_pem(self) -> str:
+        """Every IACA root the demo issuer signs mdocs under, PEM (empty without one)."""
+        if self.iaca is None:
+            return ""
+        return self.iaca.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
     @property
     def credential_issuer(self) -> str:
@@ -231,6 +305,7 @@ def build_demo_issuer(
     nonce_keys: NonceKeys | None = None,
     encryption: EncryptionSettings | None = None,
     flood_limits: FloodLimits | None = None,
+    mdoc_certificates: MdocIssuerCertificates | None = None,
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
 
@@ -238,14 +313,32 @@ def build_demo_issuer(
     :class:`MemoryStore` using ``clock``; ``nonce_keys`` to this process's random nonce key
     (workers sharing a store must share one value); ``encryption`` turns on encrypted requests
     and responses (OID4VCI 1.0 §10); ``flood_limits`` to the library's (quotas on, no rate
-    limit; ``oid4vci serve`` turns a rate limit on).
+    limit; ``oid4vci serve`` turns a rate limit on). ``mdoc_certificates`` (an IACA + Document
+    Signer pair) signs the mDL; by default a fresh pair is made, and without cbor2 (the ``mdoc``
+    extra) the demo has no mDL configuration. Workers sharing a store must share one pair, or
+    their mDLs chain to different roots.
     """
     spec = demo_configuration(issuer_url)
+    specs = [spec]
+    document_signer: DocumentSigner | None = None
+    iaca: x509.Certificate | None = None
+    if mdoc_certificates is None and mdoc_available():
+        mdoc_certificates = create_iaca_and_document_signer(
+            country=DEMO_MDL_COUNTRY, issuer_uri=issuer_url, clock=clock
+        )
+    if mdoc_certificates is not None:
+        specs.append(demo_mdl_configuration())
+        iaca = mdoc_certificates.iaca
+        document_signer = DocumentSigner(
+            signer=mdoc_certificates.signer,
+            certificate_chain=mdoc_certificates.certificate_chain,
+        )
     base = IssuerConfig(
         credential_issuer=issuer_url,
         credential_signer=signer or LocalSigner.generate("ES256", kid="demo-issuer-key"),
-        credential_configurations=[spec],
-        claims_source=DemoClaimsSource(),
+        credential_configurations=specs,
+        document_signer=document_signer,
+        claims_source=DemoClaimsSource(clock),
         store=store if store is not None else MemoryStore(clock=clock),
         user_authenticator=DemoLogin(action="/authorize"),
         published_version=published_version,
@@ -280,9 +373,16 @@ def build_demo_issuer(
             subject="alice",
         ),
     ]
+    if document_signer is not None:
+        templates.append(
+            OfferTemplate(
+                name="pre_auth_mdoc", configuration_ids=[DEMO_MDL_CONFIGURATION_ID], subject="alice"
+            )
+        )
     issuer = Issuer(config, offer_templates=templates)
     return DemoIssuer(
         issuer=issuer,
         offer_links={t.name: issuer.offer_template_link(t.name) for t in templates},
         offer_urls={t.name: issuer.offer_template_url(t.name) for t in templates},
+        iaca=iaca,
     )

@@ -104,19 +104,25 @@ def credential_configuration_metadata(
 
     ``jwt_vc_json`` configurations carry ``credential_definition`` ``{"type": [...]}`` and
     claim paths rooted at ``credentialSubject`` (the Draft 13/14 writer turns those into
-    ``credential_definition.credentialSubject``).
+    ``credential_definition.credentialSubject``). ``mso_mdoc`` configurations carry
+    ``doctype``, binding method ``cose_key`` and ``[namespace, element]`` claim paths; the
+    signing algorithm is written per version by
+    :func:`~oid4vci.models.metadata.credential_configuration_to_json` (a COSE integer in
+    1.0, a name in the drafts).
     """
     claims = [dict(c) for c in spec.claims]
     definition: dict[str, Any] | None = None
-    if not spec.is_sd_jwt_vc:
+    if not spec.is_sd_jwt_vc and not spec.is_mdoc:
         definition = {"type": list(spec.credential_definition_types)}
         claims = _subject_claims(claims)
     return CredentialConfiguration(
         format=spec.format,
         scope=spec.scope,
         vct=spec.vct,
+        doctype=spec.doctype,
         credential_definition=definition,
-        cryptographic_binding_methods_supported=("jwk",),
+        # OID4VCI 1.0 Appendix A.2.2: an mdoc is bound to a COSE_Key (its MSO deviceKey).
+        cryptographic_binding_methods_supported=("cose_key",) if spec.is_mdoc else ("jwk",),
         credential_signing_alg_values_supported=(config.credential_signing_alg(spec.id),),
         proof_types_supported={
             proof_type: ProofTypeMetadata(

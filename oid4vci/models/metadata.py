@@ -11,6 +11,12 @@ and :func:`issuer_metadata_to_json` writes the shape of the version asked for:
   ``dc+sd-jwt``.
 - 1.0: ``display`` and ``claims`` (path array) inside ``credential_metadata``.
 
+``mso_mdoc`` configurations (OID4VCI 1.0 Appendix A.2 and the drafts' equivalent) keep ``doctype`` everywhere; their
+claims are ``{namespace: {element: {...}}}`` maps in Draft 13/14 and ``[namespace, element]``
+paths from Draft 15 on (the same conversion as other formats); their
+``credential_signing_alg_values_supported`` are COSE algorithm identifiers (integers, e.g.
+``-7``) in 1.0 and algorithm names (``ES256``) in the drafts, converted both ways on output.
+
 Issuer metadata is lenient about configurations: a malformed entry of
 ``credential_configurations_supported`` does not fail the parse; it is kept raw in
 ``invalid_configurations`` and :meth:`CredentialIssuerMetadata.configuration` raises when it
@@ -294,6 +300,26 @@ def claims_map_to_paths(claims: Any, prefix: tuple[str, ...] = ()) -> list[dict[
     return out
 
 
+#: JOSE algorithm names and COSE algorithm identifiers (RFC 9053 §2.1, §2.2) for mdoc metadata.
+_COSE_BY_NAME: dict[str, int] = {"ES256": -7, "ES384": -35, "ES512": -36, "EdDSA": -8}
+_NAME_BY_COSE: dict[int, str] = {v: k for k, v in _COSE_BY_NAME.items()}
+
+
+def _mdoc_signing_algs(values: Any, version: SpecVersion) -> Any:
+    """``credential_signing_alg_values_supported`` of an ``mso_mdoc`` configuration in the
+    shape of ``version``: COSE integers in 1.0 (OID4VCI 1.0 Appendix A.2.2, example ``[-7, -9]``), names
+    in the drafts (Draft 13–15 Appendix A.2.2: "SHOULD be one of those defined in
+    ISO/IEC 18013-5"). Values without a counterpart are written as they are."""
+    if not isinstance(values, list):
+        return values
+    if version is SpecVersion.V1:
+        return [_COSE_BY_NAME.get(v, v) if isinstance(v, str) else v for v in values]
+    return [
+        _NAME_BY_COSE.get(v, v) if isinstance(v, int) and not isinstance(v, bool) else v
+        for v in values
+    ]
+
+
 def _format_for(fmt: str, version: SpecVersion) -> str:
     if fmt in _SD_JWT_FORMATS:
         return version.sd_jwt_format
@@ -306,6 +332,10 @@ def credential_configuration_to_json(
     """One configuration in the shape of ``version`` (see the module docstring)."""
     out: dict[str, Any] = unstructure(config)
     out["format"] = _format_for(config.format, version)
+    if config.format == "mso_mdoc" and "credential_signing_alg_values_supported" in out:
+        out["credential_signing_alg_values_supported"] = _mdoc_signing_algs(
+            out["credential_signing_alg_values_supported"], version
+        )
     display = out.pop("display", None)
     claims = out.pop("claims", None)
     cm_rest = out.pop("credential_metadata", None)

@@ -70,6 +70,7 @@ from oid4vci.errors import (
 )
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint
+from oid4vci.mdoc import mdoc_claims_to_json
 from oid4vci.models import (
     AuthorizationServerMetadata,
     CredentialIssuerMetadata,
@@ -92,6 +93,7 @@ from oid4vci.status import (
     StatusListVerificationError,
     StatusReference,
     build_status_list_request,
+    parse_status_reference,
     read_credential_status_reference,
     read_status_list_response,
     status_list_token_header,
@@ -262,6 +264,7 @@ class _Received:
     expected_types: tuple[str, ...] | None
     session: IssuerSession
     notification_ids: tuple[str | None, ...] = ()
+    expected_doctype: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -1282,6 +1285,7 @@ class IssuanceFlow:
                 format=config.format,
                 expected_vct=config.vct,
                 expected_types=definition_types(config),
+                expected_doctype=config.doctype,
                 session=session,
             )
             self._fire(_E.CREDENTIALS_RECEIVED)
@@ -1298,6 +1302,7 @@ class IssuanceFlow:
                 expected_vct=config.vct,
                 format=config.format,
                 expected_types=definition_types(config),
+                expected_doctype=config.doctype,
                 due_at=self.clock() + interval,
             )
         )
@@ -1396,6 +1401,7 @@ class IssuanceFlow:
         session = unverified.session
         used: set[str] = set()
         out: list[ReceivedCredential] = []
+        mdoc_statuses: list[dict[str, Any] | None] = []
         try:
             for credential, notification_id in zip(
                 unverified.credentials, unverified.notification_ids, strict=True
@@ -1411,6 +1417,7 @@ class IssuanceFlow:
                     policy=self.policy,
                     clock=self.clock,
                     expected_types=unverified.expected_types,
+                    expected_doctype=unverified.expected_doctype,
                 )
                 out.append(
                     ReceivedCredential(
@@ -1425,8 +1432,10 @@ class IssuanceFlow:
                         issuer=session.credential_issuer,
                         session=session,
                         types=outcome.types,
+                        doctype=outcome.doctype,
                     )
                 )
+                mdoc_statuses.append(outcome.mdoc_status)
         except _IssuerKeysNeeded as need:
             self._key_fetch = _KeyFetch(iss=need.iss, url=jwt_vc_issuer_metadata_url(need.iss))
             if not self._may(_E.ISSUER_KEYS_NEEDED):
@@ -1434,7 +1443,7 @@ class IssuanceFlow:
             self._fire(_E.ISSUER_KEYS_NEEDED)
             return None
         self._unverified = None
-        fetch = self._status_references(out, session.credential_issuer)
+        fetch = self._status_references(out, session.credential_issuer, mdoc_statuses)
         if fetch is None:
             self._received.extend(out)
             self._fire(_E.CREDENTIALS_VERIFIED)
@@ -1446,22 +1455,39 @@ class IssuanceFlow:
     # --- FETCHING_STATUS_LISTS (draft-ietf-oauth-status-list-20 §8) --------------------------------
 
     def _status_references(
-        self, credentials: list[ReceivedCredential], iss: str
+        self,
+        credentials: list[ReceivedCredential],
+        iss: str,
+        mdoc_statuses: Sequence[dict[str, Any] | None] = (),
     ) -> _StatusFetch | None:
-        """Each credential with its status reference; the lists to fetch (None: nothing to do)."""
+        """Each credential with its status reference; the lists to fetch (None: nothing to do).
+
+        An mdoc's reference is its MSO's ``status`` (``mdoc_statuses``, in the order of
+        ``credentials``; draft-ietf-oauth-status-list-14 §6.3.2), the others' their JWT's.
+        """
         if self.policy.status == "off":
             return None
         with_refs: list[ReceivedCredential] = []
         pending: dict[str, None] = {}
-        for cred in credentials:
-            reference = (
-                read_credential_status_reference(
-                    cred.credential,
-                    allow_insecure_loopback=self.policy.allow_insecure_loopback,
+        statuses = list(mdoc_statuses) or [None] * len(credentials)
+        for cred, mdoc_status in zip(credentials, statuses, strict=True):
+            loopback = self.policy.allow_insecure_loopback
+            if cred.format == "mso_mdoc":
+                reference = (
+                    parse_status_reference(
+                        {"status": mdoc_status}, allow_insecure_loopback=loopback
+                    )
+                    if cred.verified and mdoc_status is not None
+                    else None
                 )
-                if cred.verified and isinstance(cred.credential, str)
-                else None
-            )
+            else:
+                reference = (
+                    read_credential_status_reference(
+                        cred.credential, allow_insecure_loopback=loopback
+                    )
+                    if cred.verified and isinstance(cred.credential, str)
+                    else None
+                )
             if reference is not None:
                 cred = attrs.evolve(cred, status_reference=reference)
                 pending[reference.uri] = None
@@ -1506,6 +1532,17 @@ class IssuanceFlow:
         if found is None:
             found = self._issuer_keys.get(iss)
         if found is None:
+            mdocs_only = all(
+                c.format == "mso_mdoc"
+                for c in fetch.credentials
+                if c.status_reference is not None and c.status_reference.uri == uri
+            )
+            if mdocs_only and self.policy.status == "check":
+                # mdocs are verified through their x5chain, so the issuer's JWT keys were never
+                # fetched: under "check" the status stays unknown (None), as for a list that
+                # cannot be fetched; "require" fails below.
+                self._status_list_unavailable()
+                return
             # Credentials verified through x5c and a list signed without it (not fetched).
             raise _key_error("the Status List Token has no x5c and the issuer's keys are unknown")
         token = read_status_list_response(
@@ -1636,6 +1673,7 @@ class IssuanceFlow:
             format=transaction.format,
             expected_vct=transaction.expected_vct,
             expected_types=transaction.expected_types,
+            expected_doctype=transaction.expected_doctype,
             session=transaction.session,
         )
         self._fire(_E.CREDENTIALS_RECEIVED)
@@ -1799,6 +1837,7 @@ def _received(
     expected_vct: str | None,
     expected_types: tuple[str, ...] | None,
     session: IssuerSession,
+    expected_doctype: str | None = None,
 ) -> _Received:
     """The credentials of ``response`` with their ``notification_id`` (the response's, or
     one inside a Draft 15 / 1.0 credential object)."""
@@ -1818,6 +1857,7 @@ def _received(
         format=format,
         expected_vct=expected_vct,
         expected_types=expected_types,
+        expected_doctype=expected_doctype,
         session=session,
         notification_ids=tuple(ids),
     )
@@ -1931,7 +1971,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 credential=c.credential,
                 format=c.format,
                 vct=c.vct,
-                claims=c.claims,
+                claims=mdoc_claims_to_json(c.claims) if c.doctype is not None else c.claims,
                 holder_key=_private(c.holder_key),
                 verified=c.verified,
                 notification_id=c.notification_id,
@@ -1940,6 +1980,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 status_uri=c.status_reference.uri if c.status_reference else None,
                 status_idx=c.status_reference.idx if c.status_reference else None,
                 status_value=_status_value(c.status),
+                doctype=c.doctype,
             )
             for c in flow._received
         ),
@@ -1953,6 +1994,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 format=tx.format,
                 expected_vct=tx.expected_vct,
                 expected_types=tx.expected_types,
+                expected_doctype=tx.expected_doctype,
             )
             for tx in flow._deferred
         ),
@@ -2068,6 +2110,7 @@ def _load(
                 if c.status_uri is not None and c.status_idx is not None
                 else None
             ),
+            doctype=c.doctype,
         )
         for c in saved.received
     ]
@@ -2083,6 +2126,7 @@ def _load(
             expected_vct=d.expected_vct,
             format=d.format,
             expected_types=d.expected_types,
+            expected_doctype=d.expected_doctype,
             due_at=d.due_at,
         )
         for d in saved.deferred

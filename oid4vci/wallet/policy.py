@@ -101,7 +101,7 @@ def _language_tags(value: Iterable[str]) -> tuple[str, ...]:
 
 
 def _trust_anchors(value: Iterable[TrustAnchor]) -> tuple[x509.Certificate, ...]:
-    """Converter for :attr:`WalletPolicy.trusted_x5c_roots`."""
+    """Converter for :attr:`WalletPolicy.trusted_x5c_roots` and ``trust_anchors``."""
     return load_trust_anchors(value)
 
 
@@ -132,8 +132,14 @@ class WalletPolicy:
         :class:`~oid4vci.x509.CertificateError`). Empty (the default): ``x5c`` is never trusted
         and issuer keys come from JWT VC Issuer Metadata only. See
         :mod:`oid4vci.wallet.verify` for how a chain is checked.
+    :param trust_anchors: root certificates for credentials signed under an X.509 chain of
+        their own: for ``mso_mdoc`` the IACA roots (ISO/IEC 18013-5:2021 Annex B) the
+        ``issuerAuth`` Document Signer chain must validate to (with the mdlDS extended key
+        usage). Same input forms as ``trusted_x5c_roots``. Empty (the default): no mdoc is
+        trusted, and one received is refused (reason ``untrusted``).
     :param accept_unverifiable_formats: return credentials of formats this library cannot
-        verify (anything but SD-JWT VC) with ``verified=False`` instead of refusing them.
+        verify (anything but SD-JWT VC, ``jwt_vc_json`` and ``mso_mdoc``) with
+        ``verified=False`` instead of refusing them.
     :param status: ``"check"`` | ``"require"`` | ``"off"`` (see :data:`StatusMode`).
     :param encryption: ``"when-supported"`` | ``"require"`` | ``"off"`` (see
         :data:`~oid4vci.wallet.encryption.EncryptionMode`): encrypted credential requests and
@@ -169,6 +175,7 @@ class WalletPolicy:
     encryption: EncryptionMode = "when-supported"
     languages: tuple[str, ...] = attrs.field(default=(), converter=_language_tags)
     attestation_provider: AttestationProvider | None = None
+    trust_anchors: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_trust_anchors)
     signed_metadata: SignedMetadataMode = "verify-if-present"
 
     def __attrs_post_init__(self) -> None:

@@ -234,7 +234,11 @@ def preflight(
     """Refuse unusable configurations and issuer endpoints before anything single use (a
     code) is spent."""
     for cid in configuration_ids:
-        check_proof_types(metadata.configuration(cid), policy)
+        config = metadata.configuration(cid)
+        check_proof_types(config, policy)
+        if config.format == "mso_mdoc" and not (isinstance(config.doctype, str) and config.doctype):
+            # OID4VCI 1.0 Appendix A.2.2: doctype is REQUIRED; without it nothing can be checked.
+            raise MetadataError(f"the mso_mdoc configuration {cid!r} has no doctype")
     secure_endpoint(metadata.credential_endpoint, "credential_endpoint", policy)
     for what, url in (
         ("nonce_endpoint", metadata.nonce_endpoint),

@@ -104,10 +104,14 @@ class ReceivedCredential:
     """One credential received from an issuer.
 
     ``credential`` is the raw credential (SD-JWT VC: the compact string ending with ``~``;
-    ``jwt_vc_json``: the JWT); ``format`` the configuration's format; ``vct`` the SD-JWT VC
-    type (``None`` for ``jwt_vc_json``), ``types`` the ``jwt_vc_json`` ``vc.type`` (``None``
-    for SD-JWT VC); ``claims`` the decoded claims (SD-JWT VC: disclosures applied;
-    ``jwt_vc_json``: ``credentialSubject`` without ``id``); ``holder_key`` the key it is bound
+    ``jwt_vc_json``: the JWT; ``mso_mdoc``: the base64url ``IssuerSigned`` as received);
+    ``format`` the configuration's format; ``vct`` the SD-JWT VC type (``None`` otherwise),
+    ``types`` the ``jwt_vc_json`` ``vc.type``, ``doctype`` the mdoc's ``docType`` (``None``
+    for other formats); ``claims`` the decoded claims (SD-JWT VC: disclosures applied;
+    ``jwt_vc_json``: ``credentialSubject`` without ``id``; ``mso_mdoc``: ``{namespace:
+    {element: value}}``, full-date as :class:`datetime.date`, tdate as
+    :class:`datetime.datetime`, bytes as :class:`bytes`; a flow restored from JSON holds
+    them as :func:`oid4vci.mdoc.mdoc_claims_to_json` writes them); ``holder_key`` the key it is bound
     to (keep it: presentations are signed with it); ``verified`` is True when the issuer
     signature and every check in :mod:`oid4vci.wallet.verify` passed.
 
@@ -131,6 +135,7 @@ class ReceivedCredential:
     types: tuple[str, ...] | None = None
     status: Literal["valid", "invalid", "suspended"] | int | None = None
     status_reference: StatusReference | None = None
+    doctype: str | None = None
 
     @property
     def holder_jkt(self) -> str | None:
@@ -152,8 +157,8 @@ class DeferredTransaction:
     ``holder_keys`` are the keys the eventual credentials are bound to; ``interval`` the
     polling interval the issuer asked for (seconds); ``due_at`` the time (of the flow's clock)
     before which it is not polled (OID4VCI 1.0 §9.2: the wallet waits ``interval`` after each
-    answer); ``expected_vct`` / ``expected_types`` what the credentials are checked against
-    (SD-JWT VC / ``jwt_vc_json``).
+    answer); ``expected_vct`` / ``expected_types`` / ``expected_doctype`` what the credentials
+    are checked against (SD-JWT VC / ``jwt_vc_json`` / ``mso_mdoc``).
     """
 
     transaction_id: str
@@ -165,6 +170,7 @@ class DeferredTransaction:
     format: str = ""
     expected_types: tuple[str, ...] | None = None
     due_at: float = 0.0
+    expected_doctype: str | None = None
 
     def __repr__(self) -> str:
         return (

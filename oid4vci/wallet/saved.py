@@ -58,6 +58,7 @@ class SavedCredential:
     status_uri: str | None = None
     status_idx: int | None = None
     status_value: int | None = None
+    doctype: str | None = None
 
 
 @wire_model()
@@ -73,6 +74,7 @@ class SavedDeferred:
     format: str
     expected_vct: str | None = None
     expected_types: tuple[str, ...] | None = None
+    expected_doctype: str | None = None
 
 
 @wire_model(always=("format",))

@@ -37,6 +37,18 @@ under ``policy.credential_algorithms``, ``typ`` ``JWT`` (when present), the ``vc
 time claims, and holder binding — ``cnf.jwk``, or the ``did:jwk`` of ``sub`` /
 ``credentialSubject.id`` — to a key of one of the proofs sent (each key bound at most once).
 
+An ``mso_mdoc`` credential (the base64url ``IssuerSigned`` of ISO/IEC 18013-5, OID4VCI 1.0
+Appendix A.2.4) is accepted when :func:`oid4vci.mdoc.verify_mdoc` passes with
+``policy.trust_anchors`` as the IACA roots (the ``x5chain`` validated to one, mdlDS extended
+key usage, signature under ``policy.credential_algorithms``, every item's digest, the MSO
+validity with ``policy.clock_skew``), its ``docType`` is the configuration's ``doctype``, and
+its MSO ``deviceKey`` is the holder key of one of the proofs sent (each key bound at most
+once). Its ``claims`` are ``{namespace: {element: value}}`` (full-date as
+:class:`datetime.date`, tdate as :class:`datetime.datetime`). Failures raise
+:class:`~oid4vci.mdoc.MdocVerificationError` with a :class:`~oid4vci.mdoc.MdocReason`; a
+wallet without cbor2 (the ``mdoc`` extra) raises
+:class:`~oid4vci.errors.MissingDependencyError`.
+
 Each failure raises a :class:`~oid4vci.errors.CredentialVerificationError` with a short
 ``reason`` code: :class:`~oid4vci.sdjwt.SdJwtVerificationError` with the
 :class:`~oid4vci.sdjwt.SdJwtReason` values or the ones in :class:`WalletReason`, and
@@ -58,6 +70,7 @@ from oid4vci.errors import CredentialVerificationError, InsecureUrlError, JoseEr
 from oid4vci.http import Transport
 from oid4vci.jose import DecodedJws, LocalSigner, Signer, decode_jws, jwk_thumbprint
 from oid4vci.jwtvc import JwtVcReason, JwtVcVerificationError, verify_jwt_vc_json
+from oid4vci.mdoc import MdocReason, MdocVerificationError, verify_mdoc
 from oid4vci.sdjwt import SdJwtReason, SdJwtVerificationError, parse_sd_jwt, verify_sd_jwt_vc
 from oid4vci.urls import insert_well_known
 from oid4vci.x509 import CertificateError, verify_x5c_chain
@@ -67,6 +80,7 @@ from .policy import WalletPolicy
 
 __all__ = [
     "JWT_VC_JSON_FORMAT",
+    "MSO_MDOC_FORMAT",
     "SD_JWT_FORMATS",
     "VERIFIABLE_FORMATS",
     "IssuerKeyResolver",
@@ -82,8 +96,10 @@ __all__ = [
 SD_JWT_FORMATS: Final = frozenset({"dc+sd-jwt", "vc+sd-jwt"})
 #: The W3C VCDM 1.1 JWT format.
 JWT_VC_JSON_FORMAT: Final = "jwt_vc_json"
+#: The ISO mdoc format (OID4VCI 1.0 Appendix A.2).
+MSO_MDOC_FORMAT: Final = "mso_mdoc"
 #: Every format :func:`verify_credential` can verify.
-VERIFIABLE_FORMATS: Final = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT}
+VERIFIABLE_FORMATS: Final = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT, MSO_MDOC_FORMAT}
 
 
 class WalletReason:
@@ -174,9 +190,10 @@ class IssuerKeyResolver:
 class VerifiedCredential:
     """The outcome of :func:`verify_credential`: decoded claims and the holder key used.
 
-    ``vct`` is set for SD-JWT VCs, ``types`` (``vc.type``) for ``jwt_vc_json``; ``claims`` is
-    the SD-JWT VC's processed payload or the ``jwt_vc_json`` ``credentialSubject`` without
-    ``id``.
+    ``vct`` is set for SD-JWT VCs, ``types`` (``vc.type``) for ``jwt_vc_json``, ``doctype``
+    for ``mso_mdoc``; ``claims`` is the SD-JWT VC's processed payload, the ``jwt_vc_json``
+    ``credentialSubject`` without ``id``, or the mdoc's ``{namespace: {element: value}}``;
+    ``mdoc_status`` the MSO's ``status`` map (draft-ietf-oauth-status-list-14 §6.3.2), unread.
     """
 
     vct: str | None
@@ -184,6 +201,8 @@ class VerifiedCredential:
     holder_key: Signer | None = attrs.field(repr=False)
     verified: bool
     types: tuple[str, ...] | None = None
+    doctype: str | None = None
+    mdoc_status: dict[str, Any] | None = attrs.field(default=None, repr=False)
 
 
 def _x5c_issuer_key(
@@ -288,18 +307,28 @@ async def verify_credential(
     policy: WalletPolicy,
     clock: Callable[[], float] = time.time,
     expected_types: Sequence[str] | None = None,
+    expected_doctype: str | None = None,
 ) -> VerifiedCredential:
     """Verify one received credential (see the module rules).
 
     ``holder_keys`` are the keys whose proofs were sent for it; ``used_keys`` holds the
     thumbprints already bound to earlier credentials of the same response and is updated.
     ``expected_vct`` applies to SD-JWT VCs, ``expected_types`` (the configuration's
-    ``credential_definition.type``) to ``jwt_vc_json``.
+    ``credential_definition.type``) to ``jwt_vc_json``, ``expected_doctype`` to ``mso_mdoc``.
     """
     if format not in VERIFIABLE_FORMATS:
         if policy.accept_unverifiable_formats:
             return VerifiedCredential(vct=None, claims={}, holder_key=None, verified=False)
         raise _fail(WalletReason.UNSUPPORTED_FORMAT, "this format cannot be verified")
+    if format == MSO_MDOC_FORMAT:
+        return _verify_mdoc(
+            credential,
+            expected_doctype=expected_doctype,
+            holder_keys=holder_keys,
+            used_keys=used_keys,
+            policy=policy,
+            clock=clock,
+        )
     if format == JWT_VC_JSON_FORMAT:
         return await _verify_jwt_vc_json(
             credential,
@@ -346,6 +375,49 @@ async def verify_credential(
             raise _fail(SdJwtReason.CNF_MISMATCH, "'cnf.jwk' is not a holder key of this request")
     return VerifiedCredential(
         vct=verified.vct, claims=verified.claims, holder_key=holder, verified=True
+    )
+
+
+def _verify_mdoc(
+    credential: Any,
+    *,
+    expected_doctype: str | None,
+    holder_keys: Sequence[Signer],
+    used_keys: set[str],
+    policy: WalletPolicy,
+    clock: Callable[[], float],
+) -> VerifiedCredential:
+    """An ``mso_mdoc`` credential: :func:`oid4vci.mdoc.verify_mdoc`, then holder binding."""
+    if not isinstance(credential, str):
+        raise MdocVerificationError(
+            MdocReason.MALFORMED, "an mso_mdoc credential must be a base64url string"
+        )
+    if expected_doctype is None:
+        raise MdocVerificationError(
+            MdocReason.DOCTYPE_MISMATCH, "the configuration names no doctype to check against"
+        )
+    verified = verify_mdoc(
+        credential,
+        trust_anchors=policy.trust_anchors,
+        expected_doctype=expected_doctype,
+        clock=clock,
+        leeway=policy.clock_skew,
+        algorithms=policy.credential_algorithms,
+    )
+    holder: Signer | None = None
+    if holder_keys:
+        holder = _bind_holder(verified.device_key, holder_keys, used_keys)
+        if holder is None:
+            raise MdocVerificationError(
+                MdocReason.HOLDER_KEY_MISMATCH, "the deviceKey is not a holder key of this request"
+            )
+    return VerifiedCredential(
+        vct=None,
+        claims=verified.claims,
+        holder_key=holder,
+        verified=True,
+        doctype=verified.doctype,
+        mdoc_status=verified.status,
     )
 
 

@@ -29,7 +29,7 @@ from oid4vci.wallet import Oid4vciClient, WalletPolicy
 from tests.cli.qr import decode_svg, svg_elements
 from tests.e2e.conftest import REPO_ROOT, subprocess_env
 
-OFFER_NAMES = ("pre_auth", "pre_auth_tx_code", "auth_code")
+OFFER_NAMES = ("pre_auth", "pre_auth_tx_code", "auth_code", "pre_auth_mdoc")
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ async def test_page_has_no_script_and_needs_none(server: DemoServer) -> None:
     assert "script" not in reader.tags
     assert not [name for name, _ in reader.attributes if name.lower().startswith("on")]
     assert "javascript:" not in page.lower()
-    assert reader.tags.count("svg") == 3
+    assert reader.tags.count("svg") == len(OFFER_NAMES)
 
 
 async def test_page_lists_the_offers_tx_code_login_and_metadata(server: DemoServer) -> None:
@@ -202,6 +202,11 @@ async def test_every_qr_code_decodes_to_a_working_offer(server: DemoServer) -> N
         )
         callback = await scripted_login(url, redirect_uri, user, password)
         results.append(await wallet.claim(flow, callback))
+        anchors = WalletPolicy(allow_insecure_loopback=True, trust_anchors=[server.demo.iaca])
+        mdl = await Oid4vciClient(transport, policy=anchors).accept_offer(decoded["pre_auth_mdoc"])
+    (mdoc,) = mdl.credentials
+    assert mdoc.verified is True and mdoc.format == "mso_mdoc"
+    assert mdoc.claims["org.iso.18013.5.1"]["given_name"] == "Alice"
     for result in results:
         assert len(result.credentials) == 1
         credential = result.credentials[0]

@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio.lowlevel
 import attrs
+from cryptography import x509
 
 from oid4vci.cli.login import find_login_form
 from oid4vci.http import HttpRequest, HttpResponse
@@ -26,6 +27,7 @@ from oid4vci.issuer.config import ClaimsSource
 from oid4vci.issuer.demo import DemoClaimsSource
 from oid4vci.issuer.encryption import EncryptionSettings
 from oid4vci.issuer.notification import Notification
+from oid4vci.issuer.offers import OfferTemplate
 from oid4vci.jose import jwk_thumbprint
 from oid4vci.sdjwt import verify_sd_jwt_vc
 from oid4vci.transports.memory import InMemoryTransport
@@ -86,10 +88,17 @@ class Exchange:
 class E2eIssuer:
     """The demo issuer rebuilt with test knobs; records the wire and the notifications."""
 
-    def __init__(self, issuer: Issuer, offer_links: Mapping[str, str], tx_code: str) -> None:
+    def __init__(
+        self,
+        issuer: Issuer,
+        offer_links: Mapping[str, str],
+        tx_code: str,
+        iaca: x509.Certificate | None = None,
+    ) -> None:
         self.issuer = issuer
         self.offer_links = dict(offer_links)
         self.tx_code = tx_code
+        self.iaca = iaca
         self.wire: list[Exchange] = []
         self.notifications: list[Notification] = []
 
@@ -128,8 +137,10 @@ def build_e2e_issuer(
     claims_source: ClaimsSource | None = None,
     encryption: EncryptionSettings | None = None,
     issuer_url: str = ISSUER,
+    extra_templates: Sequence[OfferTemplate] = (),
 ) -> E2eIssuer:
-    """The demo issuer at ``issuer_url`` publishing ``version``, with the given knobs."""
+    """The demo issuer at ``issuer_url`` publishing ``version``, with the given knobs (and
+    ``extra_templates`` beside the demo's offer templates)."""
     demo = build_demo_issuer(
         issuer_url, published_version=version, clock=clock, allow_bearer=allow_bearer
     )
@@ -145,10 +156,13 @@ def build_e2e_issuer(
     async def hook(notification: Notification) -> None:
         await holder[0].record_notification(notification)
 
-    issuer = Issuer(
-        config, offer_templates=demo.issuer.offer_templates.values(), on_notification=hook
-    )
-    e2e = E2eIssuer(issuer, demo.offer_links, demo.tx_code)
+    templates = [*demo.issuer.offer_templates.values(), *extra_templates]
+    issuer = Issuer(config, offer_templates=templates, on_notification=hook)
+    links = {
+        **demo.offer_links,
+        **{t.name: issuer.offer_template_link(t.name) for t in extra_templates},
+    }
+    e2e = E2eIssuer(issuer, links, demo.tx_code, demo.iaca)
     holder.append(e2e)
     return e2e
 

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from oid4vci.jose import jwk_thumbprint
+from oid4vci.mdoc import verify_mdoc
 from oid4vci.sdjwt import parse_sd_jwt
+from oid4vci.x509 import load_trust_anchors
 from tests.e2e.conftest import ALICE_CLAIMS, ServedIssuer, json_line, run_cli, served_issuer
 
 
@@ -105,8 +107,66 @@ def test_receive_out_writes_files(served: ServedIssuer, tmp_path: Path) -> None:
         assert claims["given_name"] == "Alice"
 
 
+def _trust_anchor_file(served: ServedIssuer, tmp_path: Path) -> Path:
+    pem = served.ready["trust_anchors_pem"]
+    assert pem.startswith("-----BEGIN CERTIFICATE-----")
+    path = tmp_path / "iaca.pem"
+    path.write_text(pem)
+    return path
+
+
+def test_receive_mdl_with_trust_anchor(served: ServedIssuer, tmp_path: Path) -> None:
+    anchor = _trust_anchor_file(served, tmp_path)
+    out = tmp_path / "mdl"
+    code, data = _receive(
+        served.offers["pre_auth_mdoc"], "--trust-anchor", str(anchor), "--batch", "2",
+        "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, data
+    assert data["ok"] is True and data["errors"] == []
+    assert data["spec_version"] == served.spec
+    jkts = set()
+    iaca = load_trust_anchors([anchor.read_bytes()])
+    for item in data["credentials"]:
+        assert item["format"] == "mso_mdoc" and item["vct"] is None
+        assert item["doctype"] == "org.iso.18013.5.1.mDL"
+        assert item["verified"] is True
+        elements = item["claims"]["org.iso.18013.5.1"]
+        assert elements["family_name"] == "Liddell" and elements["birth_date"] == "2000-05-04"
+        assert elements["issuing_country"] == "UT"
+        # ``credential`` is the base64url IssuerSigned as issued: it verifies here again
+        checked = verify_mdoc(
+            item["credential"], trust_anchors=iaca, expected_doctype="org.iso.18013.5.1.mDL"
+        )
+        assert jwk_thumbprint(checked.device_key) == item["holder_jkt"]
+        jkts.add(item["holder_jkt"])
+    assert len(jkts) == 2
+    written = sorted(out.glob("*.mdoc.b64u"))
+    assert {p.read_text() for p in written} == {i["credential"] for i in data["credentials"]}
+
+
+def test_receive_mdl_without_trust_anchor_fails(served: ServedIssuer) -> None:
+    code, data = _receive(served.offers["pre_auth_mdoc"])
+    assert code != 0 and data["ok"] is False and data["credentials"] == []
+    assert data["errors"][0]["type"] == "MdocVerificationError"
+    assert "untrusted" in data["errors"][0]["message"]
+    assert "--trust-anchor" in data["errors"][0]["hint"]
+
+
+def test_receive_unreadable_trust_anchor_is_a_usage_error(
+    served: ServedIssuer, tmp_path: Path
+) -> None:
+    bad = tmp_path / "not-a-cert.pem"
+    bad.write_text("hello")
+    done = run_cli("receive", served.offers["pre_auth_mdoc"], "--trust-anchor", str(bad))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "--trust-anchor" in done.stderr and "not-a-cert.pem" in done.stderr
+
+
 def test_demo_command() -> None:
     done = run_cli("demo")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "3 of 3 flows succeeded" in done.stdout
+    assert "4 of 4 flows succeeded" in done.stdout
+    assert "org.iso.18013.5.1.mDL (ISO mdoc)" in done.stdout
     assert "Traceback" not in done.stderr

@@ -417,7 +417,8 @@ def _get_json(url: str) -> dict[str, Any]:
 def test_serve_ready_line_adds_page_and_listen(served: ServedIssuer) -> None:
     ready = served.ready
     assert set(ready) >= {"issuer", "offers", "tx_code", "login", "page", "listen"}
-    assert set(ready["offers"]) == {"pre_auth", "pre_auth_tx_code", "auth_code"}
+    assert set(ready["offers"]) == {"pre_auth", "pre_auth_tx_code", "auth_code", "pre_auth_mdoc"}
+    assert ready["trust_anchors_pem"].startswith("-----BEGIN CERTIFICATE-----")
     assert ready["page"] == served.issuer + "/"
     assert ready["listen"] == served.issuer
     with urllib.request.urlopen(ready["page"], timeout=10) as response:

@@ -19,8 +19,10 @@ import pytest
 from oid4vci.cli.login import scripted_login
 from oid4vci.errors import TokenError
 from oid4vci.http import HttpRequest
+from oid4vci.mdoc import verify_mdoc
 from oid4vci.transports.aiohttp import AiohttpTransport
 from oid4vci.wallet import FlowState, IssuanceResult, Oid4vciClient, WalletPolicy
+from oid4vci.x509 import load_trust_anchors
 from tests.e2e.conftest import (
     CONFIGURATION_ID,
     LOGIN,
@@ -95,7 +97,7 @@ def test_ready_line(served: ServedIssuer) -> None:
     assert set(ready) >= {"issuer", "offers", "tx_code", "login"}
     parts = urlsplit(served.issuer)
     assert (parts.scheme, parts.hostname) == ("http", "127.0.0.1") and parts.port
-    assert set(served.offers) == {"pre_auth", "pre_auth_tx_code", "auth_code"}
+    assert set(served.offers) == {"pre_auth", "pre_auth_tx_code", "auth_code", "pre_auth_mdoc"}
     for link in served.offers.values():
         assert link.startswith("openid-credential-offer://?credential_offer_uri=")
     assert ready["tx_code"].isdigit() and ready["login"] == ":".join(LOGIN)
@@ -133,6 +135,30 @@ async def test_batch_of_10(served: ServedIssuer) -> None:
         offer = await client.parse_offer(served.offers["pre_auth"])
         result = await client.accept_offer(offer, count=10)
         await _check(result, transport, served, count=10, flow="pre-authorized_code")
+
+
+async def test_mdl_over_http(served: ServedIssuer) -> None:
+    """The mDL offer over real HTTP: the wallet trusts the IACA root of the ready line, and
+    every mdoc verifies again here from its raw bytes."""
+    iaca = load_trust_anchors([served.ready["trust_anchors_pem"]])
+    async with AiohttpTransport(allow_insecure_loopback=True) as transport:
+        policy = WalletPolicy(allow_insecure_loopback=True, trust_anchors=iaca)
+        client = Oid4vciClient(transport, client_id="e2e-wallet", policy=policy)
+        result = await client.accept_offer(served.offers["pre_auth_mdoc"], count=3)
+    assert result.state is FlowState.DONE and len(result.credentials) == 3
+    device_keys = set()
+    for credential in result.credentials:
+        assert credential.verified and credential.format == "mso_mdoc"
+        assert credential.holder_key is not None
+        checked = verify_mdoc(
+            credential.credential,
+            trust_anchors=iaca,
+            expected_doctype="org.iso.18013.5.1.mDL",
+            holder_keys=[credential.holder_key.public_jwk],
+        )
+        assert checked.claims["org.iso.18013.5.1"]["family_name"] == "Liddell"
+        device_keys.add(checked.device_key["x"])
+    assert len(device_keys) == 3
 
 
 async def test_offer_links_are_reusable(served: ServedIssuer) -> None:

@@ -23,6 +23,7 @@ PACKAGES = (
     "@openid4vc/oauth2",
     "@openid4vc/utils",
     "@sd-jwt/jwt-status-list",
+    "@animo-id/mdoc",
 )
 INSTALL_HINT = "run `npm ci --prefix tests/interop`"
 
@@ -35,7 +36,7 @@ def node_executable() -> str | None:
 def skip_reason() -> str | None:
     """Why the interop tests cannot run here (None when they can)."""
     if node_executable() is None:
-        return "node is not installed (the oid4vc-ts interop tests need Node.js >= 20)"
+        return "node is not installed (the oid4vc-ts and mdoc interop tests need Node.js >= 20)"
     missing = [p for p in PACKAGES if not (NODE_MODULES / p / "package.json").is_file()]
     if missing:
         return f"tests/interop/node_modules lacks {', '.join(missing)}: {INSTALL_HINT}"
@@ -152,6 +153,27 @@ def start_node_script(
     return BackgroundServer(
         [node, str(HERE / script), *args], cwd=HERE, ready_timeout=ready_timeout
     )
+
+
+def run_node_json(script: str, request: Any, *, timeout: float = 60) -> dict[str, Any]:
+    """Run ``node tests/interop/<script>`` with ``request`` as JSON on stdin; its JSON line."""
+    node = node_executable()
+    if node is None:
+        raise RuntimeError("node is not installed")
+    done = subprocess.run(
+        [node, str(HERE / script)],
+        cwd=HERE,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if not lines:
+        raise AssertionError(f"{script} printed nothing (status {done.returncode}): {done.stderr}")
+    out: dict[str, Any] = json.loads(lines[-1])
+    return out
 
 
 def run_node_wallet(args: Sequence[str], *, timeout: float = 60) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from oid4vci.issuer import (
     create_issuer_metadata,
 )
 from oid4vci.issuer.authorization import verify_authorization_details
-from oid4vci.issuer.credential import create_credentials
+from oid4vci.issuer.credential import UnissuableClaimsError, create_credentials
 from oid4vci.issuer.deferred import complete_deferred
 from oid4vci.jose import LocalSigner, decode_jws
 from oid4vci.jwtvc import did_jwk, verify_jwt_vc_json
@@ -392,11 +392,11 @@ async def test_mint_refuses_a_subject_id_from_the_claims_source(clock: FakeClock
         spec, config, claims={"a": sd(1)}, holder_jwks=[holder], version=v1
     )
     assert decode_jws(minted[0]).payload["vc"]["credentialSubject"]["a"] == 1
-    with pytest.raises(RuntimeError, match="degree"):
+    with pytest.raises(UnissuableClaimsError, match="degree"):
         await create_credentials(
             spec, config, claims={"id": "did:example:x"}, holder_jwks=[holder], version=v1
         )
-    with pytest.raises(RuntimeError):
+    with pytest.raises(UnissuableClaimsError):
         await create_credentials(spec, config, claims={"a": 1}, holder_jwks=[], version=v1)
 
 

@@ -722,7 +722,7 @@ async def test_demo_issuer_templates(clock: FakeClock, template: str) -> None:
 
     demo = build_demo_issuer("https://demo.example", clock=clock)
     assert demo.tx_code == DEMO_TX_CODE and demo.login == "alice:wonderland"
-    assert set(demo.offer_links) == {"pre_auth", "pre_auth_tx_code", "auth_code"}
+    assert set(demo.offer_links) == {"pre_auth", "pre_auth_tx_code", "auth_code", "pre_auth_mdoc"}
     transport = InMemoryTransport(demo.handle)
     url = parse_qs(urlsplit(demo.offer_links[template]).query)["credential_offer_uri"][0]
     assert url == demo.offer_urls[template]

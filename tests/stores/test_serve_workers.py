@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,10 +102,17 @@ def _wait_gone(pids: list[int], timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-def test_two_workers_on_one_redis_serve_flows(redis_single: RedisServer) -> None:
+def test_two_workers_on_one_redis_serve_flows(redis_single: RedisServer, tmp_path: Path) -> None:
     with serve_workers("--workers", "2", "--store", redis_single.url) as (process, ready):
         assert set(ready) >= READY_KEYS
-        assert set(ready) - READY_KEYS == {"workers", "store", "page", "listen", "admin"}
+        assert set(ready) - READY_KEYS == {
+            "workers",
+            "store",
+            "page",
+            "listen",
+            "admin",
+            "trust_anchors_pem",
+        }
         assert ready["store"] == redis_single.url
         workers = ready["workers"]
         assert len(workers) == 2 and all(_alive(pid) for pid in workers)
@@ -119,6 +127,14 @@ def test_two_workers_on_one_redis_serve_flows(redis_single: RedisServer) -> None
             "receive", ready["offers"]["pre_auth_tx_code"], "--tx-code", ready["tx_code"], "--json"
         )
         assert done.returncode == 0, done.stdout[-2000:]
+        # every worker signs mdocs under the one IACA root of the ready line
+        anchor = tmp_path / "iaca.pem"
+        anchor.write_text(ready["trust_anchors_pem"])
+        for _ in range(3):
+            done = run_cli(
+                "receive", ready["offers"]["pre_auth_mdoc"], "--trust-anchor", str(anchor), "--json"
+            )
+            assert done.returncode == 0 and json_line(done.stdout)["ok"] is True, done.stdout
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         _wait_gone(workers)
