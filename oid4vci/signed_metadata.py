@@ -105,7 +105,7 @@ def verify_signed_metadata(
 ) -> dict[str, Any]:
     """Verify signed metadata and return its metadata parameters (JWT claims removed).
 
-    ``typed`` demands the 1.0 ``typ``. The ``x5c`` chain must lead to ``trust_anchors`` and
+    ``typed`` demands the 1.0 ``typ``; without it (the Draft 13–15 member) ``iss`` is required. The ``x5c`` chain must lead to ``trust_anchors`` and
     its leaf must not be self-signed (HAIP 1.0 §4.1); ``sub`` must be ``credential_issuer``
     (string-identical), ``iat`` not in the future, ``exp`` (when present) not past, each within
     ``clock_skew``; ``signed_metadata`` must not be a claim. Raises
@@ -131,7 +131,8 @@ def verify_signed_metadata(
     if claims.get("sub") != credential_issuer:
         raise SignedMetadataError("signed metadata sub is not the credential issuer")
     iss = claims.get("iss")
-    if iss is not None and not isinstance(iss, str):
+    if (iss is not None or not typed) and not isinstance(iss, str):
+        # Draft 13 §11.2.3 requires iss; 1.0 §12.2.3 makes it optional.
         raise SignedMetadataError("signed metadata iss must be a string")
     now = clock()
     iat = _number(claims.get("iat"))

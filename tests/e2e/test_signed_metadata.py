@@ -289,3 +289,25 @@ async def test_discover_verifies_signed_metadata(clock: FakeClock) -> None:
         await discover(
             unsigned.transport(), ISSUER, policy=policy(pki, signed_metadata="require"), clock=clock
         )
+
+
+async def test_draft_member_needs_iss(clock: FakeClock) -> None:
+    from oid4vci.jose import create_jws
+    from tests.x509_support import b64
+
+    pki = make_pki()
+    claims = {"sub": ISSUER, "iat": int(clock()), "credential_endpoint": "x"}
+    token = await create_jws(pki.signer, claims, {"x5c": [b64(pki.leaf), b64(pki.intermediate)]})
+    with pytest.raises(SignedMetadataError, match="iss"):
+        verify_signed_metadata(
+            token, credential_issuer=ISSUER, trust_anchors=[pki.root], typed=False, clock=clock
+        )
+    typed = await create_jws(
+        pki.signer,
+        claims,
+        {"typ": SIGNED_METADATA_TYP, "x5c": [b64(pki.leaf), b64(pki.intermediate)]},
+    )
+    verified = verify_signed_metadata(
+        typed, credential_issuer=ISSUER, trust_anchors=[pki.root], clock=clock
+    )
+    assert verified == {"credential_endpoint": "x"}  # 1.0: iss is optional
