@@ -132,7 +132,7 @@ def verify_signed_metadata(
         raise SignedMetadataError("signed metadata sub is not the credential issuer")
     iss = claims.get("iss")
     if (iss is not None or not typed) and not isinstance(iss, str):
-        # Draft 13 §11.2.3 requires iss; 1.0 §12.2.3 makes it optional.
+        # iss: optional in OID4VCI 1.0 §12.2.3, required by Draft 13 §11.2.3.
         raise SignedMetadataError("signed metadata iss must be a string")
     now = clock()
     iat = _number(claims.get("iat"))
