@@ -22,7 +22,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   │                            with an ``AttestationReason``
     │   ├── InsecureUrlError         an http:// (or otherwise unsafe) URL where https is required
     │   ├── MetadataError            issuer / authorization-server metadata unusable for the flow
-    │   │   └── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
+    │   │   ├── MetadataFormatError  (oid4vci.models.metadata) also a WireFormatError
+    │   │   └── SignedMetadataError  signed issuer metadata refused (untrusted, wrong ``sub``,
+    │   │                            expired, tampered) or required and absent
     │   ├── OfferError               a credential offer that cannot be used
     │   │   └── OfferFormatError     (oid4vci.models.offer) also a WireFormatError
     │   ├── NonceError               (oid4vci.issuer.stateless_nonce) a server nonce that is forged,
@@ -95,6 +97,7 @@ __all__ = [
     "QuotaExceededError",
     "RedirectRefused",
     "ResponseTooLarge",
+    "SignedMetadataError",
     "StateError",
     "StoreError",
     "StoreFullError",
@@ -214,6 +217,11 @@ class InsecureUrlError(ValidationError):
 
 class MetadataError(ValidationError):
     """Issuer or authorization-server metadata cannot be used for the requested flow."""
+
+
+class SignedMetadataError(MetadataError):
+    """Signed Credential Issuer metadata (OID4VCI 1.0 §12.2.3; Draft 13–15 ``signed_metadata``)
+    does not verify, or the wallet's policy requires it and the issuer has none."""
 
 
 class OfferError(ValidationError):

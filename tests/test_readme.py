@@ -55,6 +55,18 @@ def test_encryption_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == "application/jwt -> application/jwt Alice\n"
 
 
+def test_refresh_token_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = python_block_after("### Refresh tokens")
+    exec(compile(code, "README refresh tokens", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "DPoP True\ninvalid_grant\n"
+
+
+def test_signed_metadata_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code = python_block_after("### Signed metadata")
+    exec(compile(code, "README signed metadata", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out == "application/jwt Alice\n"
+
+
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp serves on asyncio
 async def test_issuer_quickstart_runs_on_loopback(anyio_backend: str) -> None:
     """The issuer quickstart, as written, serves a wallet on 127.0.0.1 (its port replaced by a

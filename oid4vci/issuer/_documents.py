@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from oid4vci.http import HttpResponse
 
-__all__ = ["MAX_ENTRIES", "cached_document", "cached_value"]
+__all__ = ["MAX_ENTRIES", "cached_document", "cached_document_async", "cached_value"]
 
 _T = TypeVar("_T")
 
@@ -54,11 +54,32 @@ def cached_value(
         value: _T = entry[2]
         return value
     value = build()
+    _keep(config, key, validator, value)
+    return value
+
+
+async def cached_document_async(
+    config: Any,
+    kind: str,
+    build: Callable[[], Awaitable[HttpResponse]],
+    validator: Hashable = None,
+) -> HttpResponse:
+    """:func:`cached_document` for a ``build`` that awaits (a signer signs the document)."""
+    key = (id(config), kind)
+    entry = _cache.get(key)
+    if entry is not None and entry[0]() is config and entry[1] == validator:
+        response: HttpResponse = entry[2]
+        return response
+    response = await build()
+    _keep(config, key, validator, response)
+    return response
+
+
+def _keep(config: Any, key: tuple[int, str], validator: Hashable, value: Any) -> None:
     _cache[key] = (weakref.ref(config), validator, value)
     _cache.move_to_end(key)
     while len(_cache) > MAX_ENTRIES:
         _cache.popitem(last=False)
-    return value
 
 
 def clear() -> None:

@@ -13,6 +13,7 @@ from oid4vci.errors import AuthorizationError, ErrorCode, UsageError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer._documents import cached_document
 from oid4vci.issuer.config import IssuerConfig
+from oid4vci.issuer.refresh_token import REFRESH_TOKEN_GRANT
 from oid4vci.issuer.responses import create_error_response, json_response
 from oid4vci.issuer.token import AUTHORIZATION_CODE_GRANT
 from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
@@ -59,6 +60,8 @@ def create_as_metadata(config: IssuerConfig) -> dict[str, Any]:
         )
         if scopes:
             metadata["scopes_supported"] = scopes
+    if config.refresh_tokens is not None:
+        grant_types.append(REFRESH_TOKEN_GRANT)  # RFC 8414 §2, RFC 6749 §6
     metadata.update(
         {
             "grant_types_supported": grant_types,

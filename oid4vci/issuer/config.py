@@ -12,6 +12,9 @@
 * :class:`ClientPolicy` — registered clients and the rule for unregistered public clients.
 * :class:`AttestationSettings` — wallet attestation (client authentication) and key
   attestation trust and policy (HAIP 1.0 §4.4.1, §4.5.1).
+* :class:`RefreshTokenSettings` — refresh tokens (RFC 6749 §6), bound to the DPoP key
+  (RFC 9449 §5) and the wallet attestation's instance key.
+* :class:`SignedMetadataSettings` — signed Credential Issuer metadata (OID4VCI 1.0 §12.2.3).
 * :class:`IssuerConfig` — everything above plus TTLs, DPoP policy and the clock.
 """
 
@@ -64,7 +67,9 @@ __all__ = [
     "ExternalAuthorizationServer",
     "IssuerConfig",
     "PendingLogin",
+    "RefreshTokenSettings",
     "Respond",
+    "SignedMetadataSettings",
     "StatusListSettings",
     "UserAuthenticator",
 ]
@@ -554,6 +559,60 @@ class AttestationSettings:
         return self.key_trust_anchors or self.client_trust_anchors
 
 
+@attrs.frozen(kw_only=True)
+class RefreshTokenSettings:
+    """Refresh tokens (RFC 6749 §6) from the built-in token endpoint.
+
+    A refresh token is issued with every access token that is DPoP-bound (or, for Bearer
+    tokens, only with ``rotate``: RFC 9700 §4.14.2 wants public clients' refresh tokens
+    sender-constrained or rotated). It lives ``ttl`` seconds, and never past ``family_lifetime``
+    seconds after the grant's first token (HAIP 1.0 §4.4 asks issuers to bound it; one year at
+    most here). It is bound to the DPoP key of the grant (RFC 9449 §5) and, when the grant was
+    made with a wallet attestation, to the attestation's instance key
+    (draft-ietf-oauth-attestation-based-client-auth-07 §6.2).
+
+    ``rotate``: each use returns a new refresh token and uses up the old one; presenting a used
+    one again revokes the whole grant (every refresh and access token of it, RFC 9700 §4.14.2).
+    Off by default: FAPI 2.0 (which HAIP 1.0 §4.4 applies) asks servers not to rotate refresh
+    tokens of sender-constrained clients; the token then stays valid until it expires.
+    """
+
+    ttl: int = 24 * 3600
+    family_lifetime: int = 30 * 24 * 3600
+    rotate: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if not 0 < self.ttl <= self.family_lifetime <= _ONE_YEAR:
+            raise UsageError("refresh tokens need 0 < ttl <= family_lifetime <= one year")
+
+
+def _chain(value: Iterable[Any]) -> tuple[x509.Certificate, ...]:
+    chain = load_trust_anchors(value)
+    if not chain:
+        raise UsageError("metadata_signer_chain needs the signer's certificate")
+    return chain
+
+
+@attrs.frozen(kw_only=True)
+class SignedMetadataSettings:
+    """Signed Credential Issuer metadata (OID4VCI 1.0 §12.2.3; Draft 13–15 ``signed_metadata``).
+
+    ``metadata_signer`` signs; ``metadata_signer_chain`` is its certificate chain, leaf first,
+    without the trust anchor (HAIP 1.0 §4.1; PEM, DER or certificates), sent in ``x5c``. A 1.0
+    issuer answers ``Accept: application/jwt`` with the metadata as a JWT; a Draft 13–15 issuer
+    adds the ``signed_metadata`` member. Each signed form is valid ``lifetime`` seconds
+    (``exp``) and signed again after half of it.
+    """
+
+    metadata_signer: Signer
+    metadata_signer_chain: tuple[x509.Certificate, ...] = attrs.field(converter=_chain)
+    lifetime: int = 24 * 3600
+
+    def __attrs_post_init__(self) -> None:
+        if not 60 <= self.lifetime <= _ONE_YEAR:
+            raise UsageError("lifetime must be between 60 seconds and one year")
+
+
 def _decoy_range(value: Iterable[int]) -> tuple[int, int]:
     low, high = tuple(value)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
@@ -662,6 +721,13 @@ class IssuerConfig:
     #: Wallet attestation and key attestation trust and policy (``None``: public clients only,
     #: key attestations not accepted); see :class:`AttestationSettings`.
     attestation: AttestationSettings | None = attrs.field(default=None)
+    #: Refresh tokens at the token endpoint (``None``: none are issued and the
+    #: ``refresh_token`` grant is refused); see :class:`RefreshTokenSettings`.
+    refresh_tokens: RefreshTokenSettings | None = attrs.field(default=None)
+    #: Signed Credential Issuer metadata (``None``: JSON only); see
+    #: :class:`SignedMetadataSettings`.
+    signed_metadata: SignedMetadataSettings | None = attrs.field(default=None, repr=False)
+
     #: The credential signer's certificate chain, leaf first, without the root (PEM, DER or
     #: certificates). With it, SD-JWT VCs, ``jwt_vc_json`` credentials and Status List Tokens
     #: signed by ``credential_signer`` carry it as ``x5c`` (HAIP 1.0 §6.1, §6.1.1; SD-JWT VC

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from oid4vci.errors import CredentialRequestError, ErrorCode
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
-from oid4vci.issuer._documents import cached_document, cached_value
+from oid4vci.issuer._documents import cached_document, cached_document_async, cached_value
 from oid4vci.issuer.config import CredentialConfigurationSpec, IssuerConfig
 from oid4vci.issuer.encryption import encryption_metadata
 from oid4vci.issuer.languages import (
@@ -42,6 +42,7 @@ from oid4vci.models.metadata import (
     ProofTypeMetadata,
     issuer_metadata_to_json,
 )
+from oid4vci.signed_metadata import SIGNED_METADATA_MEDIA_TYPE, create_signed_metadata
 from oid4vci.urls import append_well_known, insert_well_known
 from oid4vci.versions import SpecVersion
 
@@ -232,8 +233,12 @@ async def handle_issuer_metadata(
 
     ``Accept-Language`` narrows the ``display`` data to the languages asked for that the issuer
     has (OID4VCI 1.0 §12.2.2, :mod:`oid4vci.issuer.languages`), named in ``Content-Language``;
-    the answer always has ``Vary: Accept-Language``. Answers errors (405 for another method),
-    never raises them.
+    the answer always has ``Vary: Accept-Language``. With
+    :attr:`IssuerConfig.signed_metadata <oid4vci.issuer.config.IssuerConfig.signed_metadata>`
+    a 1.0 issuer answers ``Accept: application/jwt`` with the signed JWT (OID4VCI 1.0
+    §12.2.2-§12.2.3) and a Draft 13–15 issuer adds ``signed_metadata`` to the JSON (Draft 13
+    §11.2.3); both are signed once per language list and half ``lifetime``. Answers errors
+    (405 for another method), never raises them.
     """
     refused = _method_not_allowed(request)
     if refused is not None:
@@ -246,14 +251,79 @@ async def handle_issuer_metadata(
         )
         languages = tuple(negotiate_languages(ranges, locales))
     # One cached answer per negotiated language list: only the issuer's own locales, so bounded.
-    return cached_document(
-        config, "issuer " + ",".join(languages), lambda: _issuer_metadata(config, languages)
-    )
+    kind = "issuer " + ",".join(languages)
+    signing = config.signed_metadata
+    if signing is None:
+        return cached_document(config, kind, lambda: _issuer_metadata(config, languages))
+    as_jwt = config.published_version is SpecVersion.V1
+    if as_jwt and not _accepts_jwt(HttpRequest.coerce(request).headers.get("Accept")):
+        return cached_document(
+            config, "json " + kind, lambda: _issuer_metadata(config, languages, vary=_VARY_BOTH)
+        )
+    # Signed again after half its lifetime, and when the signer's key changes.
+    period = int(config.clock() // max(signing.lifetime // 2, 1))
+    validator = (_jwk_items(signing.metadata_signer.public_jwk), period)
+
+    async def build() -> HttpResponse:
+        return await _signed_issuer_metadata(config, languages, as_jwt=as_jwt)
+
+    return await cached_document_async(config, "signed " + kind, build, validator)
 
 
-def _issuer_metadata(config: IssuerConfig, languages: Sequence[str]) -> HttpResponse:
+def _accepts_jwt(accept: str | None) -> bool:
+    """Whether ``Accept`` names ``application/jwt`` with a non-zero weight (RFC 9110 §12.5.1)."""
+    for item in (accept or "").split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        if media.lower() != SIGNED_METADATA_MEDIA_TYPE:
+            continue
+        weights = [p.partition("=")[2] for p in params if p.lower().startswith("q=")]
+        try:
+            return not weights or float(weights[0]) > 0
+        except ValueError:
+            return False
+    return False
+
+
+async def _signed_issuer_metadata(
+    config: IssuerConfig, languages: Sequence[str], *, as_jwt: bool
+) -> HttpResponse:
+    signing = config.signed_metadata
+    assert signing is not None
     document = create_issuer_metadata(config)
-    headers = {"Vary": "Accept-Language"}
+    headers = {"Vary": _VARY_BOTH}
+    if languages:
+        headers["Content-Language"] = ", ".join(languages)
+        document = localize_display(document, languages)
+    token = await create_signed_metadata(
+        document,
+        signer=signing.metadata_signer,
+        chain=signing.metadata_signer_chain,
+        credential_issuer=config.credential_issuer,
+        lifetime=signing.lifetime,
+        typed=as_jwt,
+        clock=config.clock,
+    )
+    if as_jwt:
+        return HttpResponse(
+            status=200,
+            headers={
+                **headers,
+                "Content-Type": SIGNED_METADATA_MEDIA_TYPE,
+                "Cache-Control": "no-store",
+            },
+            body=token.encode("ascii"),
+        )
+    return json_response(200, {**document, "signed_metadata": token}, headers=headers)
+
+
+_VARY_BOTH = "Accept, Accept-Language"
+
+
+def _issuer_metadata(
+    config: IssuerConfig, languages: Sequence[str], *, vary: str = "Accept-Language"
+) -> HttpResponse:
+    document = create_issuer_metadata(config)
+    headers = {"Vary": vary}
     if languages:
         headers["Content-Language"] = ", ".join(languages)
         document = localize_display(document, languages)

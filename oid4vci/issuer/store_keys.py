@@ -20,7 +20,10 @@ prefix                     owner (writes it)       TTL                          
 ``code_used:``             token                   max(``access_token_ttl``,                        no
                                                    ``authorization_code_ttl``)
 ``at:``                    access_token            ``access_token_ttl``                             no
-``grant_revoked:``         access_token            ``access_token_ttl``                             no
+``grant_revoked:``         access_token            max(``access_token_ttl``,                        no
+                                                   ``refresh_tokens.family_lifetime``)
+``refresh:``               refresh_token → token   ``refresh_tokens.ttl`` (≤ the family's end)      with rotate
+``refresh_used:``          refresh_token           ``refresh_tokens.family_lifetime``               no
 ``dpop-jti:``              access_token (DPoP)     ``dpop_max_age`` + 60 s                          yes
 ``c_nonce_used:``          nonce (redemption)      the nonce's remaining life (≤ ``c_nonce_ttl``)   yes
 ``attest_pop_jti:``        client_attestation      ``attestation.pop_max_age`` + 2 × ``clock_skew`` yes
@@ -50,6 +53,11 @@ index is never handed out twice while its list lives; ``status_idx:`` entries ar
 "Single use" keys are read with :meth:`Store.take <oid4vci.issuer.store.Store.take>` (or
 written with ``add_if_absent``, for the DPoP ``jti`` replay cache), so two parallel requests
 can never both use one. Access tokens are keyed by their SHA-256, never by the token itself.
+
+Refresh tokens (:mod:`oid4vci.issuer.refresh_token`) are keyed like access tokens, by their
+SHA-256 (``refresh:<hex>``); with rotation, a used one leaves ``refresh_used:<hex>`` (its
+grant id), so presenting it again revokes the grant (``grant_revoked:``, kept as long as a
+refresh token of the grant may live).
 
 ``c_nonce`` and server ``DPoP-Nonce`` values are stateless
 (:mod:`oid4vci.issuer.stateless_nonce`): minting them writes nothing. A ``c_nonce`` is written
@@ -92,6 +100,8 @@ __all__ = [
     "pre_authorized_code_key",
     "quota_key",
     "rate_key",
+    "refresh_token_key",
+    "refresh_used_key",
     "status_change_key",
     "status_current_key",
     "status_entry_key",
@@ -191,12 +201,41 @@ ACCESS_TOKEN = StoreKey(
     single_use=False,
     ttl=lambda c: c.access_token_ttl,
 )
+
+
+def _grant_life(config: IssuerConfig) -> float:
+    """How long a grant's tokens may live: access tokens, and refresh tokens when on."""
+    refresh = config.refresh_tokens
+    return max(config.access_token_ttl, refresh.family_lifetime if refresh is not None else 0)
+
+
+def _refresh_settings(config: IssuerConfig) -> tuple[float, float]:
+    from oid4vci.issuer.config import RefreshTokenSettings
+
+    settings = config.refresh_tokens or RefreshTokenSettings()
+    return float(settings.ttl), float(settings.family_lifetime)
+
+
 GRANT_REVOKED = StoreKey(
     prefix="grant_revoked:",
     owner="access_token",
     holds="true",
     single_use=False,
-    ttl=lambda c: c.access_token_ttl,
+    ttl=_grant_life,
+)
+REFRESH_TOKEN = StoreKey(
+    prefix="refresh:",
+    owner="refresh_token -> token",
+    holds="RefreshTokenRecord, keyed by the token's SHA-256 (taken when rotated)",
+    single_use=True,
+    ttl=lambda c: _refresh_settings(c)[0],
+)
+REFRESH_USED = StoreKey(
+    prefix="refresh_used:",
+    owner="refresh_token",
+    holds="grant id of a rotated refresh token (a reuse revokes the grant)",
+    single_use=False,
+    ttl=lambda c: _refresh_settings(c)[1],
 )
 DPOP_JTI = StoreKey(
     prefix="dpop-jti:",
@@ -317,6 +356,8 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         AUTHORIZATION_CODE_USED,
         ACCESS_TOKEN,
         GRANT_REVOKED,
+        REFRESH_TOKEN,
+        REFRESH_USED,
         DPOP_JTI,
         C_NONCE,
         ATTESTATION_POP_JTI,
@@ -377,6 +418,16 @@ def access_token_key(token: str) -> str:
 def grant_revoked_key(grant_id: str) -> str:
     """``grant_revoked:<grant id>``."""
     return GRANT_REVOKED.key(grant_id)
+
+
+def refresh_token_key(token: str) -> str:
+    """``refresh:<sha256 hex of the token>`` (the token itself is never stored)."""
+    return REFRESH_TOKEN.key(hashlib.sha256(token.encode("utf-8")).hexdigest())
+
+
+def refresh_used_key(token: str) -> str:
+    """``refresh_used:<sha256 hex of the token>``."""
+    return REFRESH_USED.key(hashlib.sha256(token.encode("utf-8")).hexdigest())
 
 
 def dpop_jti_prefix() -> str:

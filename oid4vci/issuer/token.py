@@ -1,4 +1,5 @@
-"""The token endpoint (RFC 6749 §3.2 and §5, OID4VCI 1.0 §6): pre-authorized and code grants.
+"""The token endpoint (RFC 6749 §3.2 and §5, OID4VCI 1.0 §6): pre-authorized, code and refresh
+token grants.
 
 Stages, composed by :func:`handle_token`:
 
@@ -8,9 +9,14 @@ Stages, composed by :func:`handle_token`:
   (:func:`~oid4vci.issuer.client_attestation.verify_client_authentication`,
   draft-ietf-oauth-attestation-based-client-auth-07 §6.2), the DPoP proof (RFC 9449 §5) and the grant:
   :func:`verify_pre_authorized_code` (single use, ``tx_code`` attempts limited) or
-  :func:`verify_authorization_code` (PKCE RFC 7636 §4.6, client, redirect URI, ``dpop_jkt``);
-* :func:`create_token_response` — the access token and the 200 body (RFC 6749 §5.1,
-  OID4VCI 1.0 §6.2); errors are answered as RFC 6749 §5.2 JSON.
+  :func:`verify_authorization_code` (PKCE RFC 7636 §4.6, client, redirect URI, ``dpop_jkt``)
+  or, when :attr:`IssuerConfig.refresh_tokens
+  <oid4vci.issuer.config.IssuerConfig.refresh_tokens>` is set,
+  :func:`~oid4vci.issuer.refresh_token.verify_refresh_token` (RFC 6749 §6; bound to the DPoP
+  key, RFC 9449 §5, and the wallet attestation);
+* :func:`create_token_response` — the access token (and a refresh token when configured)
+  and the 200 body (RFC 6749 §5.1, OID4VCI 1.0 §6.2); errors are answered as RFC 6749 §5.2
+  JSON.
 
 Store keys (see :mod:`oid4vci.issuer.store_keys`): ``pre_auth:<code>`` (a
 :class:`PreAuthorizedGrant`, written by the offer side through
@@ -31,6 +37,7 @@ from typing import Any
 import attrs
 
 from oid4vci._wire import record_from_json, record_to_json, store_record
+from oid4vci.attestation import VerifiedClientAttestation
 from oid4vci.dpop import DpopProof
 from oid4vci.errors import (
     ErrorCode,
@@ -56,6 +63,14 @@ from oid4vci.issuer.client_attestation import (
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
 from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.nonce import create_c_nonce
+from oid4vci.issuer.refresh_token import (
+    REFRESH_TOKEN_GRANT,
+    RefreshTokenRecord,
+    attestation_binding,
+    create_refresh_token,
+    refresh_token_is_known,
+    verify_refresh_token,
+)
 from oid4vci.issuer.responses import (
     create_error_response,
     json_response,
@@ -170,11 +185,15 @@ class VerifiedTokenRequest:
     """A verified token request: what the access token will allow.
 
     ``authorization_details`` says whether the response carries ``authorization_details``
-    with ``credential_identifiers`` (OID4VCI 1.0 §6.2).
+    with ``credential_identifiers`` (OID4VCI 1.0 §6.2). ``refresh`` is the refresh token
+    family the response gets a (new) refresh token of, ``None`` for none (refresh tokens off,
+    an unbound token without rotation, or a refresh without rotation: the client keeps its
+    token, RFC 6749 §6).
     """
 
     context: TokenContext
     authorization_details: bool
+    refresh: RefreshTokenRecord | None = None
 
     def __repr__(self) -> str:
         return f"VerifiedTokenRequest(context={self.context!r})"
@@ -196,9 +215,16 @@ def parse_token_request(request: HttpRequest | RequestDict, config: IssuerConfig
     grant_type = params.get("grant_type")
     if not grant_type:
         raise _error(ErrorCode.INVALID_REQUEST, "grant_type is required")
-    if grant_type not in (PRE_AUTHORIZED_CODE_GRANT, AUTHORIZATION_CODE_GRANT):
+    refresh = config.refresh_tokens is not None and grant_type == REFRESH_TOKEN_GRANT
+    if grant_type not in (PRE_AUTHORIZED_CODE_GRANT, AUTHORIZATION_CODE_GRANT) and not refresh:
         raise _error(ErrorCode.UNSUPPORTED_GRANT_TYPE, "grant type is not supported")
-    if grant_type == PRE_AUTHORIZED_CODE_GRANT:
+    if refresh:
+        for name in ("code", "code_verifier", "tx_code", "pre-authorized_code"):
+            if name in params:
+                raise _error(ErrorCode.INVALID_REQUEST, f"{name} is not allowed here")
+        if not params.get("refresh_token"):
+            raise _error(ErrorCode.INVALID_REQUEST, "refresh_token is required")
+    elif grant_type == PRE_AUTHORIZED_CODE_GRANT:
         for name in ("code", "code_verifier"):
             if name in params:
                 raise _error(ErrorCode.INVALID_REQUEST, f"{name} is not allowed here")
@@ -266,6 +292,10 @@ async def _require_known_code(parsed: TokenRequest, config: IssuerConfig) -> Non
     :func:`verify_authorization_code`.
     """
     params = parsed.params
+    if parsed.grant_type == REFRESH_TOKEN_GRANT:
+        if not await refresh_token_is_known(params.get("refresh_token", ""), config):
+            raise _error(ErrorCode.INVALID_GRANT, "refresh token is invalid, expired or used")
+        return
     if parsed.grant_type == PRE_AUTHORIZED_CODE_GRANT:
         code = params.get("pre-authorized_code")
         if not code:
@@ -386,6 +416,55 @@ def _include_details(config: IssuerConfig, used: bool) -> bool:
     return used or config.published_version in (SpecVersion.DRAFT_15, SpecVersion.V1)
 
 
+def _new_family(
+    config: IssuerConfig,
+    context: TokenContext,
+    include: bool,
+    attested: VerifiedClientAttestation | None,
+) -> RefreshTokenRecord | None:
+    """The refresh token family of a new grant, when refresh tokens are on and allowed: a
+    Bearer token gets one only with rotation (RFC 9700 §4.14.2)."""
+    settings = config.refresh_tokens
+    if settings is None or (context.jkt is None and not settings.rotate):
+        return None
+    family_end = config.clock() + settings.family_lifetime
+    return RefreshTokenRecord(
+        context=context,
+        family_expires_at=family_end,
+        expires_at=family_end,
+        attested_jkt=attestation_binding(attested),
+        authorization_details=include,
+    )
+
+
+async def _verify_refresh(
+    parsed: TokenRequest,
+    config: IssuerConfig,
+    proof: DpopProof | None,
+    attested: VerifiedClientAttestation | None,
+) -> VerifiedTokenRequest:
+    """A refresh request (RFC 6749 §6): the grant's context again, a new access token."""
+    params = parsed.params
+    if "authorization_details" in params:
+        raise _error(ErrorCode.INVALID_REQUEST, "authorization_details is not allowed here")
+    record = await verify_refresh_token(
+        params["refresh_token"],
+        config,
+        client_id=params.get("client_id") or None,
+        proof=proof,
+        attested=attested,
+        scope=params.get("scope"),
+    )
+    context = record.context
+    settings = config.refresh_tokens
+    assert settings is not None
+    return VerifiedTokenRequest(
+        context=context,
+        authorization_details=record.authorization_details,
+        refresh=record if settings.rotate else None,
+    )
+
+
 async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> VerifiedTokenRequest:
     """Verify the client's wallet attestation (when sent or required), the DPoP proof and the
     grant; returns what the token will allow.
@@ -402,6 +481,8 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
         # The authenticated client is the attestation's sub (equal to any client_id sent).
         parsed = attrs.evolve(parsed, params={**parsed.params, "client_id": attested.client_id})
     proof = await _dpop(parsed, config)
+    if parsed.grant_type == REFRESH_TOKEN_GRANT:
+        return await _verify_refresh(parsed, config, proof, attested)
     params = parsed.params
     jkt = proof.jkt if proof is not None else None
     token_type = "DPoP" if proof is not None else "Bearer"
@@ -420,8 +501,11 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
             anonymous=client_id is None,
             version=config.published_version,
         )
+        include = _include_details(config, used)
         return VerifiedTokenRequest(
-            context=context, authorization_details=_include_details(config, used)
+            context=context,
+            authorization_details=include,
+            refresh=_new_family(config, context, include, attested),
         )
     code_grant = await verify_authorization_code(parsed, config, proof)
     ids, used = _narrow(config, params, code_grant.configuration_ids)
@@ -438,7 +522,11 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
         version=config.published_version,
     )
     include = _include_details(config, used or code_grant.authorization_details_used)
-    return VerifiedTokenRequest(context=context, authorization_details=include)
+    return VerifiedTokenRequest(
+        context=context,
+        authorization_details=include,
+        refresh=_new_family(config, context, include, attested),
+    )
 
 
 async def create_token_response(
@@ -470,6 +558,8 @@ async def create_token_response(
         ]
     if context.scope:
         body["scope"] = context.scope
+    if verified.refresh is not None and config.refresh_tokens is not None:
+        body["refresh_token"], _ = await create_refresh_token(verified.refresh, config)
     if config.published_version.c_nonce_in_responses:
         body["c_nonce"] = await create_c_nonce(config)
         body["c_nonce_expires_in"] = config.c_nonce_ttl
@@ -485,7 +575,7 @@ def error_response(err: ProtocolError) -> HttpResponse:
 
 
 async def handle_token(request: HttpRequest | RequestDict, config: IssuerConfig) -> HttpResponse:
-    """The token endpoint: parse → verify (DPoP, grant) → create the token response.
+    """The token endpoint: parse → verify (client, DPoP, grant) → create the token response.
 
     Answers errors, never raises them: RFC 6749 §5.2 JSON, a full store as 503 with
     ``Retry-After``.

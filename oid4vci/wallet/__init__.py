@@ -8,7 +8,7 @@
   ``poll_deferred``, ``notify``: thin wrappers over the two above, configured by a
   :class:`WalletPolicy`.
 * Low level, one request each, named after its endpoint: :func:`push_authorization_request`,
-  :func:`request_token`, :func:`request_nonce`, :func:`request_credential`,
+  :func:`request_token`, :func:`refresh_access_token`, :func:`request_nonce`, :func:`request_credential`,
   :func:`request_deferred_credential`, :func:`notify`; the sans-IO builders and readers of
   :mod:`oid4vci.wallet.steps`; PKCE, ``state`` and DPoP helpers; discovery (:func:`discover`);
   credential verification (:func:`verify_credential`, the one path every credential takes).
@@ -35,6 +35,7 @@ from oid4vci.wallet.driver import run_until_authorize as run_until_authorize
 from oid4vci.wallet.flow import IssuanceFlow as IssuanceFlow
 from oid4vci.wallet.lowlevel import notify as notify
 from oid4vci.wallet.lowlevel import push_authorization_request as push_authorization_request
+from oid4vci.wallet.lowlevel import refresh_access_token as refresh_access_token
 from oid4vci.wallet.lowlevel import request_credential as request_credential
 from oid4vci.wallet.lowlevel import request_deferred_credential as request_deferred_credential
 from oid4vci.wallet.lowlevel import request_nonce as request_nonce
@@ -74,6 +75,7 @@ from oid4vci.wallet.steps import read_nonce_response as read_nonce_response
 from oid4vci.wallet.steps import read_notification_response as read_notification_response
 from oid4vci.wallet.steps import read_par_response as read_par_response
 from oid4vci.wallet.steps import read_token_response as read_token_response
+from oid4vci.wallet.steps import refresh_token_grant as refresh_token_grant
 from oid4vci.wallet.verify import WalletReason as WalletReason
 from oid4vci.wallet.verify import verify_credential as verify_credential
 
@@ -127,6 +129,8 @@ __all__ = [
     "read_notification_response",
     "read_par_response",
     "read_token_response",
+    "refresh_access_token",
+    "refresh_token_grant",
     "request_credential",
     "request_deferred_credential",
     "request_nonce",

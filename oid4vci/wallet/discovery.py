@@ -17,6 +17,10 @@ Rules:
 * Documents are cached per identifier (per client) for ``policy.metadata_cache_ttl`` seconds
   (clock injected), or for the response's ``Cache-Control: max-age`` when that is shorter. A malformed credential configuration that the flow does not use does not stop
   discovery; asking for it does (:meth:`CredentialIssuerMetadata.configuration`).
+* Signed metadata (OID4VCI 1.0 §12.2.3 ``application/jwt``; Draft 13–15 ``signed_metadata``)
+  is asked for and checked per ``policy.signed_metadata`` by :func:`read_issuer_metadata_response`
+  (:mod:`oid4vci.signed_metadata`): verified values replace the plain ones; a refusal is a
+  :class:`~oid4vci.errors.SignedMetadataError` before any code is spent.
 * Every URL is checked with :func:`oid4vci.urls.require_secure_url` (https, or http to loopback
   when the policy allows it) before anything is sent to it.
 """
@@ -29,13 +33,18 @@ from typing import Any, TypeVar
 
 import attrs
 
-from oid4vci.errors import MetadataError, WireFormatError
-from oid4vci.http import Transport
+from oid4vci.errors import MetadataError, SignedMetadataError, WireFormatError
+from oid4vci.http import HttpResponse, Transport
 from oid4vci.models import (
     AuthorizationServerMetadata,
     CredentialIssuerMetadata,
     parse_as_metadata,
     parse_issuer_metadata,
+)
+from oid4vci.signed_metadata import (
+    SIGNED_METADATA_MEDIA_TYPE,
+    apply_signed_metadata,
+    verify_signed_metadata,
 )
 from oid4vci.tracing import send
 from oid4vci.urls import append_well_known, insert_well_known, require_secure_url
@@ -57,6 +66,7 @@ __all__ = [
     "issuer_metadata_urls",
     "read_as_metadata",
     "read_issuer_metadata",
+    "read_issuer_metadata_response",
     "select_authorization_server",
 ]
 
@@ -151,6 +161,55 @@ def read_issuer_metadata(
     return parse_issuer_metadata(doc)
 
 
+def read_issuer_metadata_response(
+    response: HttpResponse,
+    credential_issuer: str,
+    policy: WalletPolicy,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Any] | None:
+    """The metadata document of a Credential Issuer metadata answer, signed values applied
+    per ``policy.signed_metadata``; ``None`` when the answer is not a 200 document (the next
+    location is tried). Raises :class:`~oid4vci.errors.SignedMetadataError`."""
+    if response.status != 200:
+        return None
+    mode = policy.signed_metadata
+
+    def verify(token: str, *, typed: bool) -> dict[str, Any]:
+        return verify_signed_metadata(
+            token,
+            credential_issuer=credential_issuer,
+            trust_anchors=policy.trusted_x5c_roots,
+            typed=typed,
+            clock_skew=policy.clock_skew,
+            clock=clock,
+        )
+
+    if response.media_type == SIGNED_METADATA_MEDIA_TYPE:
+        if mode == "ignore":
+            return None
+        try:
+            token = response.body.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise SignedMetadataError("signed metadata is not a compact JWT") from None
+        return verify(token, typed=True)
+    try:
+        doc = response.json_body()
+    except WireFormatError:
+        return None
+    if mode == "ignore":
+        return doc
+    signed = doc.get("signed_metadata")
+    if signed is not None:
+        if not isinstance(signed, str):
+            raise SignedMetadataError("signed_metadata must be a JWT string")
+        claims = verify(signed, typed=False)
+        return apply_signed_metadata(doc, claims)
+    if mode == "require":
+        raise SignedMetadataError("the issuer's metadata is not signed (policy requires it)")
+    return doc
+
+
 def read_as_metadata(doc: dict[str, Any], authorization_server: str) -> AuthorizationServerMetadata:
     """Parse AS metadata; its ``issuer`` must be identical to the identifier used."""
     if doc.get("issuer") != authorization_server:
@@ -230,9 +289,14 @@ async def _load(
     raise MetadataError(f"no {kind} found")
 
 
-def issuer_cache_key(credential_issuer: str, languages: Sequence[str] = ()) -> str:
-    """The metadata cache key of an issuer's document (per ``Accept-Language`` asked for)."""
+def issuer_cache_key(
+    credential_issuer: str, languages: Sequence[str] = (), signed: str = "verify-if-present"
+) -> str:
+    """The metadata cache key of an issuer's document (per ``Accept-Language`` asked for and
+    per ``WalletPolicy.signed_metadata``: a document read under one mode is not another's)."""
     key = f"issuer {credential_issuer}"
+    if signed != "verify-if-present":
+        key = f"{key} signed={signed}"
     return f"{key} lang={','.join(languages)}" if languages else key
 
 
@@ -242,24 +306,37 @@ async def fetch_issuer_metadata(
     *,
     policy: WalletPolicy,
     cache: MetadataCache | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> tuple[CredentialIssuerMetadata, SpecVersion, dict[str, Any]]:
-    """Fetch (or take from ``cache``) and check the issuer's metadata."""
+    """Fetch (or take from ``cache``) and check the issuer's metadata (signed metadata per
+    ``policy.signed_metadata``, :func:`read_issuer_metadata_response`)."""
     require_secure_url(
         credential_issuer,
         allow_insecure_loopback=policy.allow_insecure_loopback,
         what="credential_issuer",
     )
-    (meta, version), doc = await _load(
-        transport,
-        issuer_metadata_urls(credential_issuer),
-        lambda doc: read_issuer_metadata(doc, credential_issuer),
-        kind="Credential Issuer metadata",
-        key=issuer_cache_key(credential_issuer, policy.languages),
-        policy=policy,
-        cache=cache,
-        languages=policy.languages,
-    )
-    return meta, version, doc
+    key = issuer_cache_key(credential_issuer, policy.languages, policy.signed_metadata)
+    cached = cache.get(key) if cache is not None else None
+    if cached is not None:
+        meta, version = read_issuer_metadata(cached, credential_issuer)
+        return meta, version, cached
+    for url in issuer_metadata_urls(credential_issuer):
+        require_secure_url(
+            url, allow_insecure_loopback=policy.allow_insecure_loopback, what="metadata URL"
+        )
+        request = build_metadata_request(
+            url, languages=policy.languages, signed=policy.signed_metadata != "ignore"
+        )
+        response = await send(transport, request)
+        check_redirect(response)
+        doc = read_issuer_metadata_response(response, credential_issuer, policy, clock=clock)
+        if doc is None:
+            continue
+        meta, version = read_issuer_metadata(doc, credential_issuer)
+        if cache is not None:
+            cache.put(key, doc, max_age=cache_max_age(response.headers))
+        return meta, version, doc
+    raise MetadataError("no Credential Issuer metadata found")
 
 
 async def fetch_as_metadata(
@@ -295,10 +372,12 @@ async def discover(
     policy: WalletPolicy,
     grant_authorization_server: str | None = None,
     cache: MetadataCache | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Discovery:
-    """Issuer metadata, then the chosen authorization server's metadata."""
+    """Issuer metadata, then the chosen authorization server's metadata (``clock`` for the
+    freshness of signed metadata)."""
     meta, version, doc = await fetch_issuer_metadata(
-        transport, credential_issuer, policy=policy, cache=cache
+        transport, credential_issuer, policy=policy, cache=cache, clock=clock
     )
     as_id = select_authorization_server(meta, grant_authorization_server)
     as_meta, as_doc = await fetch_as_metadata(transport, as_id, policy=policy, cache=cache)

@@ -31,7 +31,7 @@ hop, deferred polling, done) :meth:`IssuanceFlow.to_json` writes everything the 
 go on, and :meth:`IssuanceFlow.from_json` resumes it, in another process if need be. **The
 JSON is secret**: it holds the PKCE ``code_verifier``, the ``state`` value, the DPoP private
 key (exported on purpose: the authorization code and the access token are bound to it), the
-access token, the holder private keys, the received credentials and the DPoP nonces. Store
+access and refresh tokens, the holder private keys, the received credentials and the DPoP nonces. Store
 it like a password (encrypted at rest, deleted after use). Only in-process keys
 (:class:`~oid4vci.jose.LocalSigner`) can be saved; a flow holding another signer refuses.
 """
@@ -112,6 +112,7 @@ from .discovery import (
     issuer_metadata_urls,
     read_as_metadata,
     read_issuer_metadata,
+    read_issuer_metadata_response,
     select_authorization_server,
 )
 from .encryption import (
@@ -188,6 +189,7 @@ from .steps import (
     read_offer_response,
     read_par_response,
     read_token_response,
+    refresh_token_grant,
 )
 from .verify import (
     WalletReason,
@@ -809,8 +811,8 @@ class IssuanceFlow:
             url, make, dpop_key=self._resource_key(session), access_token=session.access_token
         )
 
-    def _get(self, url: str, *, languages: Sequence[str] = ()) -> SendRequest:
-        request = build_metadata_request(url, languages=languages)
+    def _get(self, url: str, *, languages: Sequence[str] = (), signed: bool = False) -> SendRequest:
+        request = build_metadata_request(url, languages=languages, signed=signed)
         self._in_flight = _InFlight(request=request, dpop_nonce=None, dpop=False)
         return SendRequest(request=request)
 
@@ -848,23 +850,34 @@ class IssuanceFlow:
 
     async def _step_discovering_issuer(self) -> Action | None:
         self._secure(self._credential_issuer, "credential_issuer")
-        key = issuer_cache_key(self._credential_issuer, self.policy.languages)
+        key = issuer_cache_key(
+            self._credential_issuer, self.policy.languages, self.policy.signed_metadata
+        )
         cached = self._cache.get(key) if self._cache else None
         if cached is not None:
             self._take_issuer_metadata(cached)
             return None
         url = self._secure(self._locations[self._location], "issuer metadata URL")
-        return self._get(url, languages=self.policy.languages)
+        return self._get(
+            url,
+            languages=self.policy.languages,
+            signed=self.policy.signed_metadata != "ignore",
+        )
 
     def _receive_issuer_metadata(self, response: HttpResponse) -> None:
-        doc = _metadata_document(response)
+        # Signed metadata (OID4VCI 1.0 §12.2.3, Draft 13 §11.2.3) is verified here, per policy.
+        doc = read_issuer_metadata_response(
+            response, self._credential_issuer, self.policy, clock=self.clock
+        )
         if doc is None:
             self._next_location("Credential Issuer metadata")
             return
         self._take_issuer_metadata(doc)
         if self._cache is not None:
             self._cache.put(
-                issuer_cache_key(self._credential_issuer, self.policy.languages),
+                issuer_cache_key(
+                    self._credential_issuer, self.policy.languages, self.policy.signed_metadata
+                ),
                 doc,
                 max_age=cache_max_age(response.headers),
             )
@@ -1087,6 +1100,7 @@ class IssuanceFlow:
 
     def _receive_token(self, response: HttpResponse) -> None:
         token = read_token_response(response, dpop_proof_sent=self._dpop_key is not None)
+        token_endpoint = secure_endpoint(self._as().token_endpoint, "token_endpoint", self.policy)
         meta = self._issuer()
         assert self._version is not None
         self._code = None
@@ -1109,6 +1123,8 @@ class IssuanceFlow:
             dpop_nonces=self._nonces,
             grant=self._grant,
             encryption=self._encryption,
+            refresh_token=token.refresh_token,
+            token_endpoint=token_endpoint if token.refresh_token else None,
         )
         self._plan = self._plan_credential_requests(token)
         self._fire(_E.TOKEN_RECEIVED)
@@ -1260,6 +1276,8 @@ class IssuanceFlow:
         try:
             parsed = read_credential_response(response)
         except CredentialRequestError as err:
+            if self._may_refresh(err, session):
+                return
             if request.size and self._may_reprove(err, session):
                 return
             raise
@@ -1317,6 +1335,71 @@ class IssuanceFlow:
             self._fire(_E.FRESH_C_NONCE_RECEIVED)
             return True
         return False
+
+    # --- REFRESHING_TOKEN(_FOR_DEFERRED) (RFC 6749 §6) ------------------------------------------
+
+    def _may_refresh(self, err: CredentialRequestError, session: IssuerSession) -> bool:
+        """Fire ``access_token_expired`` when ``err`` is ``invalid_token`` (RFC 6750 §3.1) and
+        ``session`` holds a refresh token (see the rules in states.py)."""
+        if (
+            err.error != ErrorCode.INVALID_TOKEN
+            or session.refresh_token is None
+            or session.token_endpoint is None
+            or not self._may(_E.ACCESS_TOKEN_EXPIRED)
+        ):
+            return False
+        self._fire(_E.ACCESS_TOKEN_EXPIRED)
+        return True
+
+    def _refreshing_session(self) -> IssuerSession:
+        if self._state is _S.REFRESHING_TOKEN_FOR_DEFERRED:
+            return self._deferred[0].session
+        return self._current_session()
+
+    async def _step_refreshing_token(self) -> Action | None:
+        session = self._refreshing_session()
+        assert session.refresh_token is not None and session.token_endpoint is not None
+        endpoint = secure_endpoint(session.token_endpoint, "token_endpoint", self.policy)
+        params = refresh_token_grant(session.refresh_token, client_id=session.client_id)
+        # The attestation the grant is bound to goes along when the AS takes attestations
+        # (draft-ietf-oauth-attestation-based-client-auth-07 §6.2).
+        client_auth = await self._client_auth() if self._as_meta is not None else {}
+        return await self._send(
+            endpoint,
+            lambda proof: build_token_request(
+                endpoint, params, dpop_proof=proof, client_auth=client_auth
+            ),
+            dpop_key=self._resource_key(session),
+        )
+
+    def _receive_refreshed_token(self, response: HttpResponse) -> None:
+        session = self._refreshing_session()
+        token = read_token_response(response, dpop_proof_sent=session.uses_dpop)
+        refreshed = attrs.evolve(
+            session,
+            access_token=token.access_token,
+            token_type="DPoP" if token.is_dpop else "Bearer",
+            # RFC 6749 §6: without a new refresh token the client keeps the old one.
+            refresh_token=token.refresh_token or session.refresh_token,
+        )
+        self._replace_session(session, refreshed)
+        self._fire(_E.TOKEN_REFRESHED)
+
+    def _replace_session(self, old: IssuerSession, new: IssuerSession) -> None:
+        """Put ``new`` wherever the flow holds ``old`` (one session object per flow)."""
+        if self._session is old:
+            self._session = new
+        self._deferred = [
+            attrs.evolve(tx, session=new) if tx.session is old else tx for tx in self._deferred
+        ]
+        self._received = [
+            attrs.evolve(c, session=new) if c.session is old else c for c in self._received
+        ]
+        for note in self._notifications:
+            if note.session is old:
+                note.session = new
+        if self._unverified is not None and self._unverified.session is old:
+            self._unverified.session = new
 
     # --- VERIFYING_CREDENTIALS / FETCHING_ISSUER_KEYS ---------------------------------------------
 
@@ -1576,7 +1659,12 @@ class IssuanceFlow:
 
     def _receive_deferred(self, response: HttpResponse) -> None:
         transaction = self._deferred[0]
-        outcome = read_deferred_credential_response(response)
+        try:
+            outcome = read_deferred_credential_response(response)
+        except CredentialRequestError as err:
+            if self._may_refresh(err, transaction.session):
+                return
+            raise
         if isinstance(outcome, DeferredPending):
             interval = polling_interval(outcome.interval, transaction.interval)
             self._deferred[0] = attrs.evolve(
@@ -1801,6 +1889,8 @@ _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]
     _S.FETCHING_STATUS_LISTS: IssuanceFlow._step_fetching_status_lists,
     _S.WAITING_FOR_DEFERRED: IssuanceFlow._step_waiting_for_deferred,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._step_requesting_deferred,
+    _S.REFRESHING_TOKEN: IssuanceFlow._step_refreshing_token,
+    _S.REFRESHING_TOKEN_FOR_DEFERRED: IssuanceFlow._step_refreshing_token,
     _S.DEFERRED: IssuanceFlow._step_deferred,
     _S.DONE: IssuanceFlow._step_done,
     _S.NOTIFYING: IssuanceFlow._step_notifying,
@@ -1819,6 +1909,8 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.FETCHING_ISSUER_KEYS: IssuanceFlow._receive_issuer_keys,
     _S.FETCHING_STATUS_LISTS: IssuanceFlow._receive_status_list,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._receive_deferred,
+    _S.REFRESHING_TOKEN: IssuanceFlow._receive_refreshed_token,
+    _S.REFRESHING_TOKEN_FOR_DEFERRED: IssuanceFlow._receive_refreshed_token,
     _S.NOTIFYING: IssuanceFlow._receive_notification,
 }
 """How ``receive_response`` reads an answer in each state that sends a request."""
@@ -1877,6 +1969,8 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 notification_endpoint=session.notification_endpoint,
                 client_id=session.client_id,
                 grant=session.grant,
+                refresh_token=session.refresh_token,
+                token_endpoint=session.token_endpoint,
             )
             if session is not None
             else None
@@ -2003,6 +2097,8 @@ def _load(
             dpop_nonces=flow._nonces,
             grant=_grant(s.grant),
             encryption=flow._encryption,
+            refresh_token=s.refresh_token,
+            token_endpoint=s.token_endpoint,
         )
         flow._session = session
     flow._received = [

@@ -54,11 +54,13 @@ from .steps import (
     read_notification_response,
     read_par_response,
     read_token_response,
+    refresh_token_grant,
 )
 
 __all__ = [
     "notify",
     "push_authorization_request",
+    "refresh_access_token",
     "request_credential",
     "request_deferred_credential",
     "request_nonce",
@@ -130,6 +132,38 @@ async def request_token(
         transport,
         token_endpoint,
         lambda proof: build_token_request(token_endpoint, params, dpop_proof=proof),
+        dpop_key=dpop_key,
+        dpop_nonce=dpop_nonce,
+        clock=clock,
+    )
+    return read_token_response(response, dpop_proof_sent=dpop_key is not None)
+
+
+async def refresh_access_token(
+    transport: Transport,
+    token_endpoint: str,
+    refresh_token: str,
+    *,
+    client_id: str | None = None,
+    dpop_key: Signer | None = None,
+    dpop_nonce: str | None = None,
+    client_auth: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> TokenResponse:
+    """A refresh request (RFC 6749 §6): a new access token for ``refresh_token``.
+
+    ``dpop_key`` must be the key the grant's tokens are bound to (RFC 9449 §5); pass the
+    wallet attestation headers as ``client_auth`` when the grant was made with one
+    (draft-ietf-oauth-attestation-based-client-auth-07 §6.2). The answer's ``refresh_token``
+    is ``None`` when the server keeps the old one valid (keep using it then).
+    """
+    params = refresh_token_grant(refresh_token, client_id=client_id)
+    response = await _exchange(
+        transport,
+        token_endpoint,
+        lambda proof: build_token_request(
+            token_endpoint, params, dpop_proof=proof, client_auth=client_auth
+        ),
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
         clock=clock,

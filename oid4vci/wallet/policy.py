@@ -24,6 +24,7 @@ __all__ = [
     "DpopMode",
     "HolderKeyProvider",
     "ParMode",
+    "SignedMetadataMode",
     "StatusMode",
     "WalletPolicy",
     "default_holder_key_provider",
@@ -36,6 +37,13 @@ AS without DPoP (and a ``Bearer`` token answer); ``off``: never send DPoP."""
 ParMode = Literal["auto", "always", "never"]
 """``auto``: PAR when the AS advertises it (always when it requires it); ``always``: refuse an
 AS without PAR; ``never``: front-channel parameters only (fails when the AS requires PAR)."""
+
+SignedMetadataMode = Literal["verify-if-present", "require", "ignore"]
+"""Signed Credential Issuer metadata (OID4VCI 1.0 §12.2.3; Draft 13–15 ``signed_metadata``):
+``verify-if-present`` asks for it (``Accept: application/jwt``), verifies it when the issuer
+sends it (chain to ``trusted_x5c_roots``, ``sub``, freshness) and uses the signed values over
+the plain ones; ``require`` also refuses an issuer that sends none; ``ignore`` neither asks
+for nor reads it. A signed form that does not verify stops the flow in both first modes."""
 
 StatusMode = Literal["check", "require", "off"]
 """What the wallet does with a credential's Token Status List reference
@@ -138,6 +146,8 @@ class WalletPolicy:
         responses (OID4VCI 1.0 §10). The default encrypts whenever the issuer offers it.
     :param languages: preferred languages (BCP 47 tags, best first) sent as
         ``Accept-Language`` with metadata requests (OID4VCI 1.0 §12.2.2); empty: none sent.
+    :param signed_metadata: ``"verify-if-present"`` | ``"require"`` | ``"ignore"`` (see
+        :data:`SignedMetadataMode`); signed metadata is checked against ``trusted_x5c_roots``.
     :param attestation_provider: the source of wallet attestations (client authentication at
         PAR and token endpoints whose AS offers ``attest_jwt_client_auth``) and key
         attestations (for configurations with ``key_attestations_required``); see
@@ -170,6 +180,8 @@ class WalletPolicy:
     languages: tuple[str, ...] = attrs.field(default=(), converter=_language_tags)
     attestation_provider: AttestationProvider | None = None
     trust_anchors: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_trust_anchors)
+    signed_metadata: SignedMetadataMode = "verify-if-present"
+
     profile: Literal["haip"] | None = None
 
     @classmethod
@@ -220,6 +232,8 @@ class WalletPolicy:
             raise UsageError("dpop must be 'auto', 'required' or 'off'")
         if self.par not in ("auto", "always", "never"):
             raise UsageError("par must be 'auto', 'always' or 'never'")
+        if self.signed_metadata not in ("verify-if-present", "require", "ignore"):
+            raise UsageError("signed_metadata must be 'verify-if-present', 'require' or 'ignore'")
         if self.status not in ("check", "require", "off"):
             raise UsageError("status must be 'check', 'require' or 'off'")
         if self.metadata_cache_ttl < 0 or self.deferred_max_wait < 0 or self.clock_skew < 0:

@@ -64,7 +64,9 @@ class NonceMemory:
 class IssuerSession:
     """Access to the issuer's protected endpoints after a token was obtained.
 
-    Secret: ``access_token`` and ``dpop_key``. ``repr`` shows only the issuer and token type.
+    Secret: ``access_token``, ``refresh_token`` and ``dpop_key``. ``repr`` shows only the
+    issuer and token type. ``refresh_token`` (with the ``token_endpoint`` it is redeemed at)
+    lets the flow replace an expired access token (RFC 6749 §6).
     """
 
     credential_issuer: str
@@ -82,6 +84,8 @@ class IssuerSession:
     #: What is encrypted at the credential and deferred endpoints (OID4VCI 1.0 §10); ``None``:
     #: nothing (a session resumed from a saved flow polls in the clear).
     encryption: EncryptionPlan | None = None
+    refresh_token: str | None = None
+    token_endpoint: str | None = None
 
     @property
     def uses_dpop(self) -> bool:

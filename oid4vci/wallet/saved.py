@@ -3,7 +3,7 @@
 :mod:`oid4vci._wire`.
 
 **Secret**: a saved flow holds the PKCE verifier, the ``state`` value, the DPoP and holder
-private keys, the access token and the received credentials.
+private keys, the access and refresh tokens and the received credentials.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ FLOW_FORMAT: Final = "oid4vci-issuance-flow/1"
 @wire_model()
 @attrs.frozen(kw_only=True)
 class SavedSession:
-    """An :class:`IssuerSession` in a saved flow (secret: the access token, the DPoP key)."""
+    """An :class:`IssuerSession` in a saved flow (secret: the access and refresh tokens, the
+    DPoP key)."""
 
     credential_issuer: str
     spec_version: str
@@ -36,6 +37,8 @@ class SavedSession:
     notification_endpoint: str | None = None
     client_id: str | None = None
     grant: str | None = None
+    refresh_token: str | None = None
+    token_endpoint: str | None = None
 
 
 @wire_model()

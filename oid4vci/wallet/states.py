@@ -48,6 +48,11 @@ The retries, each a row below:
   (draft-ietf-oauth-sd-jwt-vc-11) §5.2): one more fetch.
 * ``issuance_pending`` / ``202`` at the Deferred Credential Endpoint: wait the issuer's
   ``interval``, then poll again.
+* ``invalid_token`` (RFC 6750 §3.1: the access token expired or was revoked) at the Credential
+  or Deferred Credential Endpoint while a refresh token is held: the access token is refreshed
+  (RFC 6749 §6, ``REFRESHING_TOKEN`` / ``REFRESHING_TOKEN_FOR_DEFERRED``, with the DPoP key and
+  the wallet attestation of the grant, RFC 9449 §5), then the same request is sent again; once
+  per credential request or poll.
 
 Token Status Lists (draft-ietf-oauth-status-list-20 §8): once a response's credentials are
 verified, ``FETCHING_STATUS_LISTS`` fetches each distinct status list URI they name once (not
@@ -100,6 +105,8 @@ class FlowState(enum.Enum):
     VERIFYING_CREDENTIALS = "verifying_credentials"
     WAITING_FOR_DEFERRED = "waiting_for_deferred"
     REQUESTING_DEFERRED_CREDENTIAL = "requesting_deferred_credential"
+    REFRESHING_TOKEN = "refreshing_token"
+    REFRESHING_TOKEN_FOR_DEFERRED = "refreshing_token_for_deferred"
     DEFERRED = "deferred"
     NOTIFYING = "notifying"
     DONE = "done"
@@ -133,6 +140,8 @@ class Event(enum.Enum):
     USE_ATTESTATION_CHALLENGE = "use_attestation_challenge"
     NONCE_REJECTED = "nonce_rejected"
     FRESH_C_NONCE_RECEIVED = "fresh_c_nonce_received"
+    ACCESS_TOKEN_EXPIRED = "access_token_expired"
+    TOKEN_REFRESHED = "token_refreshed"
     # credential requests
     NONCE_NEEDED = "nonce_needed"
     NONCE_RECEIVED = "nonce_received"
@@ -255,6 +264,21 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.REQUESTING_DEFERRED_CREDENTIAL, _E.ISSUANCE_PENDING): Rule(_S.WAITING_FOR_DEFERRED),
     (_S.REQUESTING_DEFERRED_CREDENTIAL, _E.CREDENTIALS_RECEIVED): Rule(_S.VERIFYING_CREDENTIALS),
     (_S.DEFERRED, _E.POLLING_RESUMED): Rule(_S.WAITING_FOR_DEFERRED),
+    # --- refreshing an expired access token (RFC 6749 §6; RFC 9449 §5) -------------------
+    (_S.REQUESTING_CREDENTIAL, _E.ACCESS_TOKEN_EXPIRED): Rule(_S.REFRESHING_TOKEN, limit=1),
+    (_S.REFRESHING_TOKEN, _E.USE_DPOP_NONCE): Rule(_S.REFRESHING_TOKEN, limit=1),
+    (_S.REFRESHING_TOKEN, _E.USE_ATTESTATION_CHALLENGE): Rule(_S.REFRESHING_TOKEN, limit=1),
+    (_S.REFRESHING_TOKEN, _E.TOKEN_REFRESHED): Rule(_S.REQUESTING_CREDENTIAL),
+    (_S.REQUESTING_DEFERRED_CREDENTIAL, _E.ACCESS_TOKEN_EXPIRED): Rule(
+        _S.REFRESHING_TOKEN_FOR_DEFERRED, limit=1
+    ),
+    (_S.REFRESHING_TOKEN_FOR_DEFERRED, _E.USE_DPOP_NONCE): Rule(
+        _S.REFRESHING_TOKEN_FOR_DEFERRED, limit=1
+    ),
+    (_S.REFRESHING_TOKEN_FOR_DEFERRED, _E.USE_ATTESTATION_CHALLENGE): Rule(
+        _S.REFRESHING_TOKEN_FOR_DEFERRED, limit=1
+    ),
+    (_S.REFRESHING_TOKEN_FOR_DEFERRED, _E.TOKEN_REFRESHED): Rule(_S.REQUESTING_DEFERRED_CREDENTIAL),
     # --- notification (OID4VCI 1.0 §11) --------------------------------------------------
     (_S.DONE, _E.NOTIFICATION_REQUESTED): Rule(_S.NOTIFYING),
     (_S.NOTIFYING, _E.USE_DPOP_NONCE): Rule(_S.NOTIFYING, limit=1),

@@ -90,6 +90,7 @@ __all__ = [
     "read_offer_response",
     "read_par_response",
     "read_token_response",
+    "refresh_token_grant",
 ]
 
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
@@ -234,10 +235,15 @@ def read_json_object(
 # --- metadata and offers -----------------------------------------------------------------------
 
 
-def build_metadata_request(url: str, *, languages: Sequence[str] = ()) -> HttpRequest:
+def build_metadata_request(
+    url: str, *, languages: Sequence[str] = (), signed: bool = False
+) -> HttpRequest:
     """GET a metadata document (issuer, AS, JWT VC issuer) as JSON; ``languages`` (best
-    first) go as ``Accept-Language`` with descending weights (OID4VCI 1.0 §12.2.2)."""
+    first) go as ``Accept-Language`` with descending weights (OID4VCI 1.0 §12.2.2);
+    ``signed`` prefers the signed form (``Accept: application/jwt``, OID4VCI 1.0 §12.2.2)."""
     headers = _json_headers()
+    if signed:
+        headers["Accept"] = "application/jwt, application/json;q=0.9"
     if languages:
         headers["Accept-Language"] = accept_language(languages)
     return HttpRequest(method="GET", url=url, headers=headers)
@@ -440,6 +446,14 @@ def authorization_code_grant(
         "redirect_uri": redirect_uri,
         "client_id": client_id,
     }
+
+
+def refresh_token_grant(refresh_token: str, *, client_id: str | None = None) -> dict[str, str]:
+    """Token request parameters to refresh an access token (RFC 6749 §6)."""
+    params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    if client_id is not None:
+        params["client_id"] = client_id
+    return params
 
 
 def read_token_response(response: HttpResponse, *, dpop_proof_sent: bool) -> TokenResponse:

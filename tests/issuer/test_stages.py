@@ -51,6 +51,7 @@ from tests.issuer import (
     test_flood_limits,
     test_offers,
     test_par,
+    test_refresh_token,
     test_service,
     test_status_list,
     test_token,
@@ -624,6 +625,7 @@ async def test_every_key_the_issuer_uses_is_in_the_schema(monkeypatch: pytest.Mo
         test_status_list.status_flow,
         test_flood_limits.test_over_the_limit_is_429_with_retry_after,
         test_client_attestation.attested_token_flow,
+        test_refresh_token.test_rotation_flow,
     ]
     for flow in flows:
         await flow(FakeClock())

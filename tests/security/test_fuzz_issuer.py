@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oid4vci.http import Headers, HttpRequest, HttpResponse
+from oid4vci.issuer.config import RefreshTokenSettings
 from oid4vci.jose import LocalSigner
 from tests.conftest import FakeClock
 from tests.security.conftest import FUZZ_PROFILE
@@ -65,6 +66,7 @@ known_members = st.sampled_from(
         "tx_code",
         "code",
         "client_id",
+        "refresh_token",
     ]
 )
 json_objects = st.dictionaries(known_members | st.text(max_size=8), json_values, max_size=5)
@@ -181,7 +183,7 @@ class FuzzTarget:
     """One issuer shared by the examples of a test, with a valid DPoP-bound token."""
 
     def __init__(self, clock: FakeClock) -> None:
-        self.env = Env(clock)
+        self.env = Env(clock, refresh_tokens=RefreshTokenSettings(rotate=True))
         self.key = LocalSigner.generate()
         self.token: str | None = None
 
