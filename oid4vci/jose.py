@@ -126,7 +126,9 @@ def public_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
 
 def _public_key_of(jwk: Mapping[str, Any]) -> Any:
     """The checks of :func:`public_jwk`, returning the imported public key (cached)."""
-    if not isinstance(jwk, Mapping):
+    # type(...) is dict first: isinstance against the Mapping ABC runs a Python-level
+    # __instancecheck__ frame on CPython 3.11, and a parsed JWK is always a dict.
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):
         raise JoseError("JWK must be a JSON object")
     if _PRIVATE_MEMBERS & set(jwk):
         raise JoseError("JWK contains private key material where a public key is expected")
@@ -156,7 +158,7 @@ def clear_key_cache() -> None:
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK SHA-256 thumbprint, base64url."""
-    kty = jwk.get("kty") if isinstance(jwk, Mapping) else None
+    kty = jwk.get("kty") if type(jwk) is dict or isinstance(jwk, Mapping) else None
     members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
         raise JoseError("JWK has an unsupported or missing 'kty'")
@@ -188,7 +190,7 @@ _EC_PUBLIC_MEMBERS = frozenset({"kty", "crv", "x", "y"})
 def _is_plain_ec_public(data: Any) -> bool:
     """True for exactly ``{"kty": "EC", "crv": <known curve>, "x": str, "y": str}``."""
     return (
-        isinstance(data, Mapping)
+        (type(data) is dict or isinstance(data, Mapping))
         and data.keys() == _EC_PUBLIC_MEMBERS
         and data["kty"] == "EC"
         and isinstance(data["crv"], str)

@@ -478,7 +478,7 @@ async def _issue(
     ):
         raise ValidationError("'max_decoys' must be an integer between 'decoys' and 1000")
     _hash(hash_alg)
-    if not isinstance(claims, Mapping):
+    if type(claims) is not dict and not isinstance(claims, Mapping):
         raise ValidationError("'claims' must be a mapping")
     clashing = sorted(n for n in claims if n in _KEYWORD_CLAIMS_VC)
     if clashing:
@@ -535,7 +535,7 @@ async def issue_batch(
     in place of ``options.status``. The JSON of each selectively disclosable leaf claim is
     built once for the whole batch; only the salts differ.
     """
-    if isinstance(holder_jwks, Mapping) or not holder_jwks:
+    if (type(holder_jwks) is not list and isinstance(holder_jwks, Mapping)) or not holder_jwks:
         raise ValidationError("'holder_jwks' must be a non-empty sequence of JWKs")
     shared = options if options is not None else SdJwtOptions()
     if statuses is None:
