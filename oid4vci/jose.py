@@ -31,6 +31,7 @@ from joserfc.errors import JoseError as _JoserfcError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 from joserfc.util import urlsafe_b64decode as joserfc_b64decode
 
+from ._json import loads_bytes
 from .errors import JoseError, UsageError
 
 __all__ = [
@@ -441,8 +442,8 @@ def decode_jws(token: str) -> DecodedJws:
         raise JoseError("JWS must have three dot-separated parts")
     header_b64, payload_b64, signature_b64 = parts
     try:
-        header = json.loads(b64url_decode(header_b64))
-        payload = json.loads(b64url_decode(payload_b64))
+        header = loads_bytes(b64url_decode(header_b64))
+        payload = loads_bytes(b64url_decode(payload_b64))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise JoseError("JWS header or payload is not JSON") from exc
     if not isinstance(header, dict) or not isinstance(payload, dict):
