@@ -201,6 +201,16 @@ def _is_plain_ec_public(data: Any) -> bool:
     )
 
 
+def _is_plain_ec_public_with_kid(data: dict[str, Any]) -> bool:
+    """A plain public EC JWK plus a string ``kid`` (an issuer's published key): joserfc
+    checks nothing more about ``kid`` than that it is a string (RFC 7517 §4.5)."""
+    if type(data.get("kid")) is not str:
+        return False
+    rest = dict(data)
+    del rest["kid"]
+    return _is_plain_ec_public(rest)
+
+
 def _coordinate(text: str) -> int:
     """joserfc's ``base64_to_int`` (same strict decoding), without its hex round trip."""
     data = joserfc_b64decode(text.encode("utf-8"))
@@ -249,7 +259,7 @@ def _remember_ec_key(cache_key: tuple[str, str, str], key: ec.EllipticCurvePubli
 def _import_public(canonical: bytes) -> Any:
     try:
         data = json.loads(canonical)
-        if _is_plain_ec_public(data):
+        if _is_plain_ec_public(data) or _is_plain_ec_public_with_kid(data):
             return _import_ec_public(data["crv"], data["x"], data["y"])
         key = JWKRegistry.import_key(data)
     except (_JoserfcError, ValueError, TypeError, KeyError) as exc:

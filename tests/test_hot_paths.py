@@ -301,3 +301,31 @@ def test_loads_bytes_gives_what_json_loads_gives() -> None:
         samples.append(bytes(mutated))
     for data in samples:
         assert _json_outcome(loads_bytes, data) == _json_outcome(json.loads, data), data
+
+
+def test_ec_keys_with_a_kid_refuse_what_joserfc_refuses() -> None:
+    """An issuer's key (plain EC + ``kid``) takes the coordinate import; same decisions."""
+    good: dict[str, Any] = dict(ECKey.generate_key("P-256").as_dict(private=False), kid="k1")
+    variants = [
+        good,
+        dict(good, y=b64url_encode(b"\x01" * 32)),  # off the curve
+        dict(good, x=str(good["x"]) + "="),  # padded base64url
+        dict(good, x=""),
+        dict(good, crv="P-384"),
+        dict(good, kid=""),
+        dict(good, kty="OKP"),
+    ]
+    for jwk in variants:
+        clear_key_cache()
+        try:
+            ECKey.import_key(dict(jwk)) if jwk.get("kty") == "EC" else OKPKey.import_key(dict(jwk))
+            expected = True
+        except Exception:  # joserfc refuses with several exception types
+            expected = False
+        for _ in range(2):  # the second try goes through the cache
+            try:
+                public_jwk(jwk)
+                accepted = True
+            except JoseError:
+                accepted = False
+            assert accepted == expected, jwk
