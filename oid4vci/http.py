@@ -257,9 +257,7 @@ class HttpRequest:
     ) -> HttpRequest:
         """A request with a JSON body and ``Content-Type: application/json``."""
         hdrs = _headers(headers).with_header("Content-Type", JSON_CONTENT_TYPE)
-        return cls(
-            method=method, url=url, headers=hdrs, body=json.dumps(data, separators=(",", ":"))
-        )
+        return cls(method=method, url=url, headers=hdrs, body=_COMPACT_JSON.encode(data))
 
     @classmethod
     def form(
