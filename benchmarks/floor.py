@@ -3,6 +3,14 @@
 Per request: verify one DPoP proof (ES256), verify N key proofs (ES256), mint N SD-JWT VCs with
 ``DISCLOSURES`` disclosures and ``DECOYS`` decoy digests each and sign them (ES256). No HTTP, no parsing beyond what the
 crypto needs, no checks beyond signatures: the least work any implementation must do.
+
+That least work includes reading each proof's key: a DPoP proof and a key proof carry their
+public key in the JWS header (``jwk``, RFC 9449 §4.2, OID4VCI 1.0 Appendix F.1), and an issuer
+that has never seen the wallet cannot verify the signature before it has decoded the header and
+turned that JWK into a key object (:func:`_header_key`). The floor does that for every key
+proof (a fresh holder key each); the DPoP key is imported on the first request and then kept,
+as the wallet sends the same one with every request (the library's key cache does the same;
+its cache is cleared before a measured phase, the floor's is not, which favours the floor).
 """
 
 from __future__ import annotations
@@ -41,8 +49,18 @@ def _sign(key: ec.EllipticCurvePrivateKey, header: dict[str, Any], payload: dict
     return f"{signing_input}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def _verify(public: ec.EllipticCurvePublicKey, token: str) -> dict[str, Any]:
+def _header_key(head: str) -> ec.EllipticCurvePublicKey:
+    """The P-256 public key of the JWS header's ``jwk`` (decoded, point checked on import)."""
+    jwk = json.loads(_unb64(head))["jwk"]
+    point = b"\x04" + _unb64(jwk["x"]) + _unb64(jwk["y"])
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+
+
+def _verify(token: str, public: ec.EllipticCurvePublicKey | None = None) -> dict[str, Any]:
+    """Verify a JWS signed by the key in its header (``public``: that key, already read)."""
     head, body, sig = token.split(".")
+    if public is None:
+        public = _header_key(head)
     raw = _unb64(sig)
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     public.verify(der, f"{head}.{body}".encode(), ec.ECDSA(hashes.SHA256()))
@@ -66,7 +84,7 @@ class FloorPipeline:
     def __init__(self, n: int) -> None:
         self.issuer_key = ec.generate_private_key(ec.SECP256R1())
         dpop_key = ec.generate_private_key(ec.SECP256R1())
-        self.dpop_public = dpop_key.public_key()
+        self.dpop_public: ec.EllipticCurvePublicKey | None = None  # read from the first proof
         now = int(time.time())
         self.dpop = _sign(
             dpop_key,
@@ -87,10 +105,12 @@ class FloorPipeline:
 
     def run(self) -> list[str]:
         """Do the request's cryptographic work once; returns the N credentials."""
-        _verify(self.dpop_public, self.dpop)
+        if self.dpop_public is None:
+            self.dpop_public = _header_key(self.dpop.split(".", 1)[0])
+        _verify(self.dpop, self.dpop_public)
         out = []
-        for public, proof, jwk in self.proofs:
-            _verify(public, proof)
+        for _, proof, jwk in self.proofs:
+            _verify(proof)
             disclosures = []
             digests = []
             for name, value in self.claims.items():

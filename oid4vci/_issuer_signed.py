@@ -22,7 +22,7 @@ Fail = Callable[[str, str], Exception]
 def _candidate_keys(
     header: Mapping[str, Any], issuer_keys: Sequence[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
-    if isinstance(issuer_keys, Mapping):
+    if type(issuer_keys) is not list and isinstance(issuer_keys, Mapping):
         raise ArgumentTypeError("issuer_keys must be a sequence of JWKs, not a single JWK")
     kid = header.get("kid")
     if kid is None:

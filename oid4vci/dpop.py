@@ -238,7 +238,7 @@ async def verify_dpop_jwt(
         _invalid("DPoP proof algorithm is not allowed")
 
     jwk = header.get("jwk")
-    if not isinstance(jwk, Mapping):
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):
         _invalid("DPoP proof header has no jwk")
     if _PRIVATE_MEMBERS & set(jwk):
         _invalid("DPoP proof jwk contains private key material")

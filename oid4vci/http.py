@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import attrs
 
+from ._json import loads_bytes
 from .errors import ArgumentTypeError, UsageError, WireFormatError
 
 __all__ = [
@@ -210,7 +211,7 @@ def _media_type(headers: Headers) -> str:
 
 def _parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(body)
+        value = loads_bytes(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireFormatError("body is not valid JSON") from exc
     if not isinstance(value, dict):
@@ -256,9 +257,7 @@ class HttpRequest:
     ) -> HttpRequest:
         """A request with a JSON body and ``Content-Type: application/json``."""
         hdrs = _headers(headers).with_header("Content-Type", JSON_CONTENT_TYPE)
-        return cls(
-            method=method, url=url, headers=hdrs, body=json.dumps(data, separators=(",", ":"))
-        )
+        return cls(method=method, url=url, headers=hdrs, body=_COMPACT_JSON.encode(data))
 
     @classmethod
     def form(

@@ -31,6 +31,7 @@ from joserfc.errors import JoseError as _JoserfcError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 from joserfc.util import urlsafe_b64decode as joserfc_b64decode
 
+from ._json import loads_bytes
 from .errors import JoseError, UsageError
 
 __all__ = [
@@ -126,7 +127,9 @@ def public_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
 
 def _public_key_of(jwk: Mapping[str, Any]) -> Any:
     """The checks of :func:`public_jwk`, returning the imported public key (cached)."""
-    if not isinstance(jwk, Mapping):
+    # type(...) is dict first: isinstance against the Mapping ABC runs a Python-level
+    # __instancecheck__ frame on CPython 3.11, and a parsed JWK is always a dict.
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):
         raise JoseError("JWK must be a JSON object")
     if _PRIVATE_MEMBERS & set(jwk):
         raise JoseError("JWK contains private key material where a public key is expected")
@@ -156,7 +159,7 @@ def clear_key_cache() -> None:
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK SHA-256 thumbprint, base64url."""
-    kty = jwk.get("kty") if isinstance(jwk, Mapping) else None
+    kty = jwk.get("kty") if type(jwk) is dict or isinstance(jwk, Mapping) else None
     members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
         raise JoseError("JWK has an unsupported or missing 'kty'")
@@ -188,7 +191,7 @@ _EC_PUBLIC_MEMBERS = frozenset({"kty", "crv", "x", "y"})
 def _is_plain_ec_public(data: Any) -> bool:
     """True for exactly ``{"kty": "EC", "crv": <known curve>, "x": str, "y": str}``."""
     return (
-        isinstance(data, Mapping)
+        (type(data) is dict or isinstance(data, Mapping))
         and data.keys() == _EC_PUBLIC_MEMBERS
         and data["kty"] == "EC"
         and isinstance(data["crv"], str)
@@ -196,6 +199,16 @@ def _is_plain_ec_public(data: Any) -> bool:
         and isinstance(data["x"], str)
         and isinstance(data["y"], str)
     )
+
+
+def _is_plain_ec_public_with_kid(data: dict[str, Any]) -> bool:
+    """A plain public EC JWK plus a string ``kid`` (an issuer's published key): joserfc
+    checks nothing more about ``kid`` than that it is a string (RFC 7517 §4.5)."""
+    if type(data.get("kid")) is not str:
+        return False
+    rest = dict(data)
+    del rest["kid"]
+    return _is_plain_ec_public(rest)
 
 
 def _coordinate(text: str) -> int:
@@ -246,7 +259,7 @@ def _remember_ec_key(cache_key: tuple[str, str, str], key: ec.EllipticCurvePubli
 def _import_public(canonical: bytes) -> Any:
     try:
         data = json.loads(canonical)
-        if _is_plain_ec_public(data):
+        if _is_plain_ec_public(data) or _is_plain_ec_public_with_kid(data):
             return _import_ec_public(data["crv"], data["x"], data["y"])
         key = JWKRegistry.import_key(data)
     except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
@@ -439,8 +452,8 @@ def decode_jws(token: str) -> DecodedJws:
         raise JoseError("JWS must have three dot-separated parts")
     header_b64, payload_b64, signature_b64 = parts
     try:
-        header = json.loads(b64url_decode(header_b64))
-        payload = json.loads(b64url_decode(payload_b64))
+        header = loads_bytes(b64url_decode(header_b64))
+        payload = loads_bytes(b64url_decode(payload_b64))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise JoseError("JWS header or payload is not JSON") from exc
     if not isinstance(header, dict) or not isinstance(payload, dict):

@@ -478,7 +478,7 @@ async def _issue(
     ):
         raise ValidationError("'max_decoys' must be an integer between 'decoys' and 1000")
     _hash(hash_alg)
-    if not isinstance(claims, Mapping):
+    if type(claims) is not dict and not isinstance(claims, Mapping):
         raise ValidationError("'claims' must be a mapping")
     clashing = sorted(n for n in claims if n in _KEYWORD_CLAIMS_VC)
     if clashing:
@@ -535,7 +535,7 @@ async def issue_batch(
     in place of ``options.status``. The JSON of each selectively disclosable leaf claim is
     built once for the whole batch; only the salts differ.
     """
-    if isinstance(holder_jwks, Mapping) or not holder_jwks:
+    if (type(holder_jwks) is not list and isinstance(holder_jwks, Mapping)) or not holder_jwks:
         raise ValidationError("'holder_jwks' must be a non-empty sequence of JWKs")
     shared = options if options is not None else SdJwtOptions()
     if statuses is None:
@@ -596,24 +596,28 @@ def _refuse_constant(name: str) -> Any:
 _DISCLOSURE_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
+def _malformed_disclosure(index: int, problem: str) -> SdJwtVerificationError:
+    # The message is built only on failure: ten disclosures per credential pass this way.
+    return _fail(SdJwtReason.MALFORMED, f"disclosure #{index + 1} {problem}")
+
+
 def _parse_disclosure(raw: str, hash_alg: str, index: int) -> Disclosure:
-    where = f"disclosure #{index + 1}"
     if not raw:
-        raise _fail(SdJwtReason.MALFORMED, f"{where} is empty")
+        raise _malformed_disclosure(index, "is empty")
     try:
         array = _DISCLOSURE_DECODER.decode(b64url_decode(raw).decode("utf-8"))
     except JoseError:
-        raise _fail(SdJwtReason.MALFORMED, f"{where} is not base64url") from None
+        raise _malformed_disclosure(index, "is not base64url") from None
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise _fail(SdJwtReason.MALFORMED, f"{where} is not a UTF-8 JSON array") from None
-    if not isinstance(array, list) or len(array) not in (2, 3):
-        raise _fail(SdJwtReason.MALFORMED, f"{where} must be a JSON array of 2 or 3 elements")
-    if not isinstance(array[0], str):
-        raise _fail(SdJwtReason.MALFORMED, f"{where} has a non-string salt")
+        raise _malformed_disclosure(index, "is not a UTF-8 JSON array") from None
+    if type(array) is not list or len(array) not in (2, 3):
+        raise _malformed_disclosure(index, "must be a JSON array of 2 or 3 elements")
+    if type(array[0]) is not str:
+        raise _malformed_disclosure(index, "has a non-string salt")
     name: str | None = None
     if len(array) == 3:
-        if not isinstance(array[1], str):
-            raise _fail(SdJwtReason.MALFORMED, f"{where} has a non-string claim name")
+        if type(array[1]) is not str:
+            raise _malformed_disclosure(index, "has a non-string claim name")
         name = array[1]
     # disclosure_digest(raw, hash_alg) without its checks: raw decoded as base64url above, so
     # it is ASCII, and parse_sd_jwt checked hash_alg.

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
+from oid4vci._json import loads_bytes
 from oid4vci.errors import JoseError, ValidationError
 from oid4vci.jose import (
     LocalSigner,
@@ -258,3 +259,73 @@ def test_a_local_signers_own_key_is_known_without_import_and_others_still_checke
     # a forged point with the same curve but other coordinates is not a cache hit
     with pytest.raises(JoseError):
         public_jwk(dict(jwk, y=b64url_encode(b"\x02" * 32)))
+
+
+def _json_outcome(loads: Any, data: bytes) -> tuple[Any, ...]:
+    try:
+        return ("value", loads(data))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return (type(exc).__name__,)
+
+
+def test_loads_bytes_gives_what_json_loads_gives() -> None:
+    """The UTF-8 shortcut agrees with json.loads's own encoding detection, byte for byte."""
+    seeds = [
+        b"",
+        b"{",
+        b"{}",
+        b"[]",
+        b"[1]",
+        b"{\x00\x00\x00",
+        b'{"a":1}',
+        b'{"a":[1,2,{"b":null}]}',
+        b'{"a":"\xc3\xa9"}',
+        b'{"a":"\xed\xa0\x80"}',  # a lone surrogate: surrogatepass, as json.loads decodes
+        b'{"a":"\xff"}',
+        b'{"a":NaN}',
+        b"[1,2] x",
+        b'  {"a":1}',
+        b'\xef\xbb\xbf{"a":1}',
+        '{"a":"\u00e9"}'.encode("utf-16-le"),
+        '{"a":"\u00e9"}'.encode("utf-16-be"),
+        '{"a":"\u00e9"}'.encode("utf-16"),
+        '{"a":"\u00e9"}'.encode("utf-32"),
+        '["x"]'.encode("utf-32-le"),
+    ]
+    rnd = random.Random(16)
+    samples = list(seeds)
+    for _ in range(4000):
+        mutated = bytearray(rnd.choice(seeds[6:]))
+        for _ in range(rnd.randint(1, 3)):
+            mutated[rnd.randrange(len(mutated))] = rnd.randrange(256)
+        samples.append(bytes(mutated))
+    for data in samples:
+        assert _json_outcome(loads_bytes, data) == _json_outcome(json.loads, data), data
+
+
+def test_ec_keys_with_a_kid_refuse_what_joserfc_refuses() -> None:
+    """An issuer's key (plain EC + ``kid``) takes the coordinate import; same decisions."""
+    good: dict[str, Any] = dict(ECKey.generate_key("P-256").as_dict(private=False), kid="k1")
+    variants = [
+        good,
+        dict(good, y=b64url_encode(b"\x01" * 32)),  # off the curve
+        dict(good, x=str(good["x"]) + "="),  # padded base64url
+        dict(good, x=""),
+        dict(good, crv="P-384"),
+        dict(good, kid=""),
+        dict(good, kty="OKP"),
+    ]
+    for jwk in variants:
+        clear_key_cache()
+        try:
+            ECKey.import_key(dict(jwk)) if jwk.get("kty") == "EC" else OKPKey.import_key(dict(jwk))
+            expected = True
+        except Exception:  # joserfc refuses with several exception types
+            expected = False
+        for _ in range(2):  # the second try goes through the cache
+            try:
+                public_jwk(jwk)
+                accepted = True
+            except JoseError:
+                accepted = False
+            assert accepted == expected, jwk

@@ -260,7 +260,9 @@ async def _to_http_request(request: web.Request, max_body_size: int) -> HttpRequ
     declared = request.content_length
     if declared is not None and declared > max_body_size:
         return _to_aiohttp_response(body_too_large())
-    body = await _read_capped(request.content, max_body_size)
+    # Without a body (no Content-Length, not chunked: every GET of a flow) aiohttp hands an
+    # empty stream; nothing to read.
+    body = await _read_capped(request.content, max_body_size) if request.body_exists else b""
     if body is None:
         return _to_aiohttp_response(body_too_large())
     try:

@@ -399,7 +399,7 @@ async def create_credentials(
     """
     now = int(config.clock())
     try:
-        if isinstance(holder_jwks, Mapping) or not holder_jwks:
+        if (type(holder_jwks) is not list and isinstance(holder_jwks, Mapping)) or not holder_jwks:
             raise ValidationError("'holder_jwks' must be a non-empty sequence of public JWKs")
         statuses = await _status_claims(config, spec, subject, len(holder_jwks))
         if spec.is_mdoc:

@@ -213,7 +213,7 @@ def _header_key(
     try:
         if name == "jwk":
             jwk = header["jwk"]
-            if not isinstance(jwk, Mapping):
+            if type(jwk) is not dict and not isinstance(jwk, Mapping):
                 raise JoseError("jwk header must be an object")
             return _public_jwk(jwk)
         if name == "kid":

@@ -146,6 +146,8 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def _encode(value: Any) -> str:
+    if value is True:  # the marker of every add_if_absent (jti, c_nonce): no encoder call
+        return "true"
     try:
         return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
