@@ -32,7 +32,7 @@ pytest: $(STAMP)
 # profile (run by .ci/run).
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow tests/hostile_issuer/test_races.py tests/stores/test_scale.py \
-		tests/security/test_flood_served.py
+		tests/security/test_flood_served.py tests/stores/test_serve_workers.py
 	OID4VCI_FUZZ=long $(BIN)/python -m pytest \
 		tests/security/test_fuzz_issuer.py tests/hostile_issuer/test_fuzz_wallet.py \
 		tests/wallet/test_flow_property.py

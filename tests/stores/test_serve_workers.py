@@ -19,6 +19,9 @@ from oid4vci.cli import main
 from tests.e2e.conftest import REPO_ROOT, _read_line, json_line, run_cli, subprocess_env
 from tests.redis_servers import RedisServer
 
+#: Several worker processes per test: run by ``make test-slow`` (and so by CI), not ``make test``.
+pytestmark = pytest.mark.slow
+
 READY_KEYS = {"issuer", "offers", "tx_code", "login"}
 
 
