@@ -83,6 +83,7 @@ __all__ = [
     "CLIENT_ATTESTATION_TYP",
     "DEFAULT_ATTESTATION_ALGORITHMS",
     "KEY_ATTESTATION_TYP",
+    "KEY_ATTESTATION_TYP_DRAFT_15",
     "MAX_ATTESTED_KEYS",
     "USE_ATTESTATION_CHALLENGE",
     "AttestationError",
@@ -107,6 +108,9 @@ CLIENT_ATTESTATION_TYP: Final = "oauth-client-attestation+jwt"
 CLIENT_ATTESTATION_POP_TYP: Final = "oauth-client-attestation-pop+jwt"
 #: ``typ`` of a key attestation (OID4VCI 1.0 Appendix D.1).
 KEY_ATTESTATION_TYP: Final = "key-attestation+jwt"
+#: The key attestation ``typ`` of OID4VCI Draft 15 Appendix D.1, renamed in Draft 16; accepted
+#: only from Draft 15 peers (``verify_key_attestation(typs=...)``).
+KEY_ATTESTATION_TYP_DRAFT_15: Final = "keyattestation+jwt"
 #: Request header carrying the Client Attestation (draft-ietf-oauth-attestation-based-client-auth-07 §6.1).
 CLIENT_ATTESTATION_HEADER: Final = "OAuth-Client-Attestation"
 #: Request header carrying the PoP (draft-ietf-oauth-attestation-based-client-auth-07 §6.1).
@@ -212,9 +216,12 @@ def _decode(token: object, what: str) -> DecodedJws:
         raise _fail(AttestationReason.MALFORMED, f"the {what} is not a compact JWS") from None
 
 
-def _check_header(decoded: DecodedJws, typ: str, algorithms: Collection[str], what: str) -> None:
-    if decoded.header.get("typ") != typ:
-        raise _fail(AttestationReason.WRONG_TYP, f"the {what} typ must be {typ}")
+def _check_header(
+    decoded: DecodedJws, typ: str | Collection[str], algorithms: Collection[str], what: str
+) -> None:
+    typs = (typ,) if isinstance(typ, str) else tuple(typ)
+    if decoded.header.get("typ") not in typs:
+        raise _fail(AttestationReason.WRONG_TYP, f"the {what} typ must be {' or '.join(typs)}")
     alg = decoded.header.get("alg")
     if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
         raise _fail(AttestationReason.ALGORITHM, f"the {what} alg is not allowed")
@@ -548,10 +555,12 @@ def verify_key_attestation(
     required: Mapping[str, Any] | None = None,
     clock_skew: float = 60,
     clock: Callable[[], float] = time.time,
+    typs: Collection[str] = (KEY_ATTESTATION_TYP,),
 ) -> VerifiedKeyAttestation:
     """Verify a key attestation (OID4VCI 1.0 Appendix D.1, F.4; HAIP 1.0 §4.5.1).
 
-    ``typ`` ``key-attestation+jwt``; ``alg`` in ``algorithms``; ``x5c`` chain to
+    ``typ`` one of ``typs`` (``key-attestation+jwt``; add :data:`KEY_ATTESTATION_TYP_DRAFT_15`
+    for Draft 15 peers); ``alg`` in ``algorithms``; ``x5c`` chain to
     ``trust_anchors`` with a signer certificate that is not self-signed; signature; ``iat``
     present and not in the future; ``exp`` (required with ``require_exp``, i.e. inside a
     ``jwt`` proof) not passed; ``attested_keys`` a non-empty array of public JWKs (at most
@@ -561,7 +570,7 @@ def verify_key_attestation(
     """
     now = clock()
     decoded = _decode(token, "key attestation")
-    _check_header(decoded, KEY_ATTESTATION_TYP, algorithms, "key attestation")
+    _check_header(decoded, typs, algorithms, "key attestation")
     signer_jwk = _signer_key(
         decoded, trust_anchors, clock, "key attestation", refuse_self_signed=True
     )

@@ -14,6 +14,7 @@ from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import Issuer, build_demo_issuer
 from oid4vci.issuer.config import AttestationSettings
 from oid4vci.transports.memory import InMemoryTransport
+from oid4vci.versions import SpecVersion
 from tests.conftest import FakeClock
 from tests.x509_support import Pki, make_pki
 
@@ -68,6 +69,7 @@ def attested_issuer(
     proof_types: Sequence[str] = ("jwt",),
     key_pki: Pki | None = None,
     challenge: bool = False,
+    published_version: SpecVersion = SpecVersion.V1,
 ) -> AttestedIssuer:
     """The demo issuer requiring wallet attestation (``require_client``) and key attestations
     (``key_required``) with ``pki``'s root as trust anchor."""
@@ -82,7 +84,10 @@ def attested_issuer(
     )
     others = [s for s in demo.config.credential_configurations.values() if s.id != spec.id]
     config = attrs.evolve(
-        demo.config, credential_configurations=[spec, *others], attestation=settings
+        demo.config,
+        credential_configurations=[spec, *others],
+        attestation=settings,
+        published_version=published_version,
     )
     issuer = Issuer(config, offer_templates=list(demo.issuer.offer_templates.values()))
     links = {name: issuer.offer_template_link(name) for name in demo.offer_links}

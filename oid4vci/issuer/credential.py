@@ -54,6 +54,7 @@ from typing import Any
 import attrs
 
 from oid4vci._wire import record_to_json, store_record
+from oid4vci.attestation import KEY_ATTESTATION_TYP, KEY_ATTESTATION_TYP_DRAFT_15
 from oid4vci.errors import (
     CredentialRequestError,
     ErrorCode,
@@ -585,6 +586,12 @@ async def verify_credential_request(
                 trust_anchors=settings.key_anchors,
                 required=spec.key_attestations_required,
                 clock_skew=settings.clock_skew,
+                # Draft 15 Appendix D.1 named the type keyattestation+jwt (Draft 16 renamed it).
+                typs=(
+                    (KEY_ATTESTATION_TYP, KEY_ATTESTATION_TYP_DRAFT_15)
+                    if parsed.version is SpecVersion.DRAFT_15
+                    else (KEY_ATTESTATION_TYP,)
+                ),
             )
             if settings is not None and settings.key_anchors
             else None

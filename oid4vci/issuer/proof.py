@@ -41,7 +41,12 @@ from typing import Any
 import attrs
 from cryptography import x509
 
-from oid4vci.attestation import AttestationError, VerifiedKeyAttestation, verify_key_attestation
+from oid4vci.attestation import (
+    KEY_ATTESTATION_TYP,
+    AttestationError,
+    VerifiedKeyAttestation,
+    verify_key_attestation,
+)
 from oid4vci.errors import CredentialRequestError, ErrorCode, JoseError
 from oid4vci.jose import (
     ASYMMETRIC_ALGORITHMS,
@@ -94,13 +99,15 @@ class KeyAttestationOptions:
     ``trust_anchors`` validate the attestation's ``x5c``; ``required`` is the configuration's
     ``key_attestations_required`` (``None``: a ``jwt`` proof may come without one, and a
     ``key_attestation`` header that is sent is still verified); ``clock_skew`` is the leeway
-    for ``exp`` / ``iat``. The attestation's ``alg`` must be one of the proof algorithms
+    for ``exp`` / ``iat``; ``typs`` the accepted ``typ`` values (Draft 15 requests also take
+    ``keyattestation+jwt``). The attestation's ``alg`` must be one of the proof algorithms
     (OID4VCI 1.0 Appendix F.1, F.3).
     """
 
     trust_anchors: tuple[x509.Certificate, ...] = attrs.field(converter=_certificates)
     required: Mapping[str, Any] | None = None
     clock_skew: float = 60.0
+    typs: tuple[str, ...] = (KEY_ATTESTATION_TYP,)
 
 
 @attrs.frozen(kw_only=True)
@@ -342,6 +349,7 @@ def _key_attestation_of(
             required=settings.required,
             clock_skew=settings.clock_skew,
             clock=options.clock,
+            typs=settings.typs,
         )
     except AttestationError as exc:
         raise _invalid(f"key attestation refused ({exc})") from None
@@ -409,6 +417,7 @@ async def verify_attestation_proof(
             required=settings.required if settings.required is not None else {},
             clock_skew=settings.clock_skew,
             clock=options.clock,
+            typs=settings.typs,
         )
     except AttestationError as exc:
         raise _invalid(f"key attestation refused ({exc})") from None

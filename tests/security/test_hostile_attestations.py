@@ -25,6 +25,7 @@ from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.jose import LocalSigner, create_jws
 from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT, PROOF_TYP
+from oid4vci.versions import SpecVersion
 from tests.attestation_support import (
     CLIENT_ID,
     ISSUER,
@@ -393,6 +394,31 @@ async def test_hostile_key_attestations_in_jwt_proofs(clock: FakeClock, name: st
         {"typ": PROOF_TYP, "jwk": holder.public_jwk, "key_attestation": good},
     )
     assert (await credential(target, token, key, {"jwt": [proof]})).status == 200
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted"), [(SpecVersion.DRAFT_15, True), (SpecVersion.V1, False)]
+)
+async def test_draft_15_key_attestation_typ_only_from_draft_15(
+    clock: FakeClock, version: SpecVersion, accepted: bool
+) -> None:
+    """Draft 15 Appendix D.1 typed key attestations ``keyattestation+jwt`` (Draft 16 renamed
+    it): a Draft 15 request may use it, a 1.0 one may not."""
+    target = make_target(clock, published_version=version)
+    token, key, nonce = await session(target)
+    holder = LocalSigner.generate()
+    attestation = await HOSTILE_KEY_ATTESTATIONS["typ of draft 15"](target, holder, nonce)
+    proof = await create_jws(
+        holder,
+        {"aud": ISSUER, "iat": int(clock()), "nonce": nonce, "iss": CLIENT_ID},
+        {"typ": PROOF_TYP, "jwk": holder.public_jwk, "key_attestation": attestation},
+    )
+    response = await credential(target, token, key, {"jwt": [proof]})
+    if accepted:
+        assert response.status == 200, response.body
+    else:
+        assert response.status == 400, response.body
+        assert response.json_body()["error"] == "invalid_proof"
 
 
 @pytest.mark.parametrize(
