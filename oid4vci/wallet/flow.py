@@ -59,6 +59,7 @@ from oid4vci.errors import (
     ArgumentTypeError,
     ConnectError,
     CredentialRequestError,
+    CredentialVerificationError,
     ErrorCode,
     InsecureUrlError,
     MetadataError,
@@ -66,6 +67,7 @@ from oid4vci.errors import (
     StateError,
     TransportTimeout,
     UsageError,
+    ValidationError,
     WireFormatError,
 )
 from oid4vci.http import HttpRequest, HttpResponse
@@ -286,6 +288,8 @@ class _StatusFetch:
     credentials: list[ReceivedCredential]
     pending: list[tuple[str, str]]
     values: dict[str, dict[int, int] | None] = attrs.Factory(dict)
+    #: Issuers whose keys were fetched for a Status List Token (once each).
+    keys_tried: set[str] = attrs.Factory(set)
 
 
 @attrs.define(kw_only=True)
@@ -628,11 +632,12 @@ class IssuanceFlow:
         ``None`` and the flow goes on (check ``flow.state``)."""
         self._in_flight = None
         if (
-            self._state is _S.FETCHING_STATUS_LISTS
+            self._state in (_S.FETCHING_STATUS_LISTS, _S.FETCHING_STATUS_LIST_KEYS)
             and self.policy.status == "check"
             and isinstance(error, ConnectError | TransportTimeout)
         ):
             with self._failing():
+                self._key_fetch = None
                 self._status_list_unavailable()
             return
         if self._state is not _S.FAILED:
@@ -1540,6 +1545,14 @@ class IssuanceFlow:
         found = x5c_status_list_keys(header, iss, policy=self.policy, clock=self.clock)
         if found is None:
             found = self._issuer_keys.get(iss)
+        if found is None and iss not in fetch.keys_tried:
+            # Signed by a kid of an issuer whose keys this flow has not loaded (its credentials
+            # were mdocs, verified through their x5chain, or x5c-verified): load them, then
+            # fetch the list again (draft-ietf-oauth-status-list-20 §8.3 step 4).
+            fetch.keys_tried.add(iss)
+            self._key_fetch = _KeyFetch(iss=iss, url=jwt_vc_issuer_metadata_url(iss))
+            self._fire(_E.STATUS_LIST_KEYS_NEEDED)
+            return
         if found is None:
             mdocs_only = all(
                 c.format == "mso_mdoc"
@@ -1574,6 +1587,29 @@ class IssuanceFlow:
         uri, _ = fetch.pending.pop(0)
         fetch.values[uri] = None
         self._fire(_E.STATUS_LIST_UNAVAILABLE)
+
+    # --- FETCHING_STATUS_LIST_KEYS: the issuer keys a Status List Token needs -----------------
+
+    async def _step_fetching_status_list_keys(self) -> Action | None:
+        try:
+            return await self._step_fetching_issuer_keys()
+        except CredentialVerificationError as exc:
+            self._status_list_keys_unavailable(exc)
+            return None
+
+    def _receive_status_list_keys(self, response: HttpResponse) -> None:
+        try:
+            self._receive_issuer_keys(response)
+        except ValidationError as exc:
+            self._status_list_keys_unavailable(exc)
+
+    def _status_list_keys_unavailable(self, error: Exception) -> None:
+        """Keys that cannot be had leave the list's credentials at status ``None`` under
+        ``check``; under ``require`` the flow fails with ``error``."""
+        if self.policy.status != "check":
+            raise error
+        self._key_fetch = None
+        self._status_list_unavailable()
 
     async def _step_fetching_issuer_keys(self) -> Action | None:
         fetch = self._key_fetch
@@ -1887,6 +1923,7 @@ _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]
     _S.VERIFYING_CREDENTIALS: IssuanceFlow._step_verifying,
     _S.FETCHING_ISSUER_KEYS: IssuanceFlow._step_fetching_issuer_keys,
     _S.FETCHING_STATUS_LISTS: IssuanceFlow._step_fetching_status_lists,
+    _S.FETCHING_STATUS_LIST_KEYS: IssuanceFlow._step_fetching_status_list_keys,
     _S.WAITING_FOR_DEFERRED: IssuanceFlow._step_waiting_for_deferred,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._step_requesting_deferred,
     _S.REFRESHING_TOKEN: IssuanceFlow._step_refreshing_token,
@@ -1908,6 +1945,7 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.REQUESTING_CREDENTIAL: IssuanceFlow._receive_credential,
     _S.FETCHING_ISSUER_KEYS: IssuanceFlow._receive_issuer_keys,
     _S.FETCHING_STATUS_LISTS: IssuanceFlow._receive_status_list,
+    _S.FETCHING_STATUS_LIST_KEYS: IssuanceFlow._receive_status_list_keys,
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._receive_deferred,
     _S.REFRESHING_TOKEN: IssuanceFlow._receive_refreshed_token,
     _S.REFRESHING_TOKEN_FOR_DEFERRED: IssuanceFlow._receive_refreshed_token,

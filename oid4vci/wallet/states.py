@@ -8,8 +8,8 @@ these rules before changing a row:
   an offer by reference (``credential_offer_uri``), deferred transactions to poll, or
   notifications to send for credentials already received.
 * Every state that sends a request (``RESOLVING_OFFER``, ``DISCOVERING_*``, ``PUSHING_*``,
-  ``REQUESTING_*``, ``FETCHING_ISSUER_KEYS``, ``FETCHING_STATUS_LISTS``, ``NOTIFYING``) hands
-  out exactly one
+  ``REQUESTING_*``, ``FETCHING_ISSUER_KEYS``, ``FETCHING_STATUS_LISTS``,
+  ``FETCHING_STATUS_LIST_KEYS``, ``NOTIFYING``) hands out exactly one
   :class:`~oid4vci.wallet.actions.SendRequest` and waits for its response; the response's
   meaning is the event.
 * ``REQUESTING_ATTESTATION_CHALLENGE`` fetches a challenge from the AS's
@@ -59,7 +59,11 @@ verified, ``FETCHING_STATUS_LISTS`` fetches each distinct status list URI they n
 at all when ``WalletPolicy.status`` is ``off``, or when a cached token is fresh), one request
 per row ``STATUS_LIST_RECEIVED`` / ``STATUS_LIST_UNAVAILABLE`` (the latter only under
 ``check``); then ``STATUS_CHECKED`` hands the credentials on. Its self-rows are bounded by the
-number of URIs, not by a limit.
+number of URIs, not by a limit. A Status List Token signed by a ``kid`` of an issuer whose keys
+the flow has not loaded (an mdoc is verified through its own ``x5chain``) goes through
+``FETCHING_STATUS_LIST_KEYS`` (``STATUS_LIST_KEYS_NEEDED``: the JWT VC Issuer Metadata, one
+``jwks_uri`` hop), then the list is fetched again; keys that cannot be had count as
+``STATUS_LIST_UNAVAILABLE`` under ``check``.
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ class FlowState(enum.Enum):
     REQUESTING_CREDENTIAL = "requesting_credential"
     FETCHING_ISSUER_KEYS = "fetching_issuer_keys"
     FETCHING_STATUS_LISTS = "fetching_status_lists"
+    FETCHING_STATUS_LIST_KEYS = "fetching_status_list_keys"
     VERIFYING_CREDENTIALS = "verifying_credentials"
     WAITING_FOR_DEFERRED = "waiting_for_deferred"
     REQUESTING_DEFERRED_CREDENTIAL = "requesting_deferred_credential"
@@ -156,6 +161,7 @@ class Event(enum.Enum):
     STATUS_LISTS_NEEDED = "status_lists_needed"
     STATUS_LIST_RECEIVED = "status_list_received"
     STATUS_LIST_UNAVAILABLE = "status_list_unavailable"
+    STATUS_LIST_KEYS_NEEDED = "status_list_keys_needed"
     STATUS_CHECKED = "status_checked"
     # deferred issuance
     DEFERRED_PENDING = "deferred_pending"
@@ -254,6 +260,11 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.VERIFYING_CREDENTIALS, _E.STATUS_LISTS_NEEDED): Rule(_S.FETCHING_STATUS_LISTS),
     (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_RECEIVED): Rule(_S.FETCHING_STATUS_LISTS),
     (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_UNAVAILABLE): Rule(_S.FETCHING_STATUS_LISTS),
+    # once per issuer: the flow keeps the keys it loaded
+    (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_KEYS_NEEDED): Rule(_S.FETCHING_STATUS_LIST_KEYS),
+    (_S.FETCHING_STATUS_LIST_KEYS, _E.JWKS_URI_FOUND): Rule(_S.FETCHING_STATUS_LIST_KEYS, limit=1),
+    (_S.FETCHING_STATUS_LIST_KEYS, _E.ISSUER_KEYS_RECEIVED): Rule(_S.FETCHING_STATUS_LISTS),
+    (_S.FETCHING_STATUS_LIST_KEYS, _E.STATUS_LIST_UNAVAILABLE): Rule(_S.FETCHING_STATUS_LISTS),
     (_S.FETCHING_STATUS_LISTS, _E.STATUS_CHECKED): Rule(_S.ISSUING),
     # --- deferred issuance (OID4VCI 1.0 §9) ----------------------------------------------
     (_S.WAITING_FOR_DEFERRED, _E.WAITED): Rule(_S.REQUESTING_DEFERRED_CREDENTIAL),

@@ -228,17 +228,62 @@ async def test_one_mdoc_twice_in_a_batch_is_refused(clock: FakeClock) -> None:
 
 async def test_mdoc_status_reference_comes_from_the_mso(clock: FakeClock) -> None:
     """The MSO's ``status`` (draft-ietf-oauth-status-list-14 §6.3.2) is the credential's
-    reference. The list is signed with the issuer's JWT key, which an mdoc flow never fetched:
-    under ``"check"`` the status stays unknown, under ``"require"`` the flow fails."""
+    reference. The list is signed with the issuer's JWT key, which an mdoc flow had no reason
+    to load: ``FETCHING_STATUS_LIST_KEYS`` loads it from the JWT VC Issuer Metadata, then the
+    list is fetched again and read, so a revoked mDL is reported."""
     demo = build_demo_issuer(ISSUER, clock=clock)
     assert demo.iaca is not None
-    transport = InMemoryTransport(routes={ISSUER: demo.handle})
-    client = Oid4vciClient(transport, clock=clock, policy=WalletPolicy(trust_anchors=[demo.iaca]))
-    result = await client.accept_offer(demo.offer_links["pre_auth_mdoc"])
+    paths: list[str] = []
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        paths.append(request.url.removeprefix(ISSUER))
+        return await demo.handle(request)
+
+    transport = InMemoryTransport(routes={ISSUER: handle})
+    policy = WalletPolicy(trust_anchors=[demo.iaca])
+    result = await Oid4vciClient(transport, clock=clock, policy=policy).accept_offer(
+        demo.offer_links["pre_auth_mdoc"]
+    )
     (mdl,) = result.credentials
     assert mdl.status_reference is not None
     assert mdl.status_reference.uri.startswith(ISSUER + "/status-lists/")
-    assert mdl.status is None
+    assert mdl.status == "valid"
+    lists = [p for p in paths if p.startswith("/status-lists/")]
+    assert len(lists) == 2 and "/.well-known/jwt-vc-issuer" in paths  # keys, then again
+    # the issuer revokes every credential of the subject while the wallet checks: reported
+    revoke = True
+
+    async def revoking(request: HttpRequest) -> HttpResponse:
+        nonlocal revoke
+        if revoke and "/status-lists/" in request.url:
+            revoke = False
+            await demo.issuer.set_credential_status("alice", "invalid")
+        return await demo.handle(request)
+
+    transport = InMemoryTransport(routes={ISSUER: revoking})
+    strict = WalletPolicy(trust_anchors=[demo.iaca], status="require")
+    result = await Oid4vciClient(transport, clock=clock, policy=strict).accept_offer(
+        demo.offer_links["pre_auth_mdoc"]
+    )
+    assert not revoke and result.credentials[0].status == "invalid"
+
+
+async def test_mdoc_status_without_issuer_keys(clock: FakeClock) -> None:
+    """An issuer whose JWT VC Issuer Metadata cannot be had: under ``"check"`` the mDL's
+    status stays unknown (``None``), under ``"require"`` the flow fails."""
+    demo = build_demo_issuer(ISSUER, clock=clock)
+    assert demo.iaca is not None
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        if "/.well-known/jwt-vc-issuer" in request.url:
+            return HttpResponse.json(404, {"error": "not_found"})
+        return await demo.handle(request)
+
+    transport = InMemoryTransport(routes={ISSUER: handle})
+    client = Oid4vciClient(transport, clock=clock, policy=WalletPolicy(trust_anchors=[demo.iaca]))
+    result = await client.accept_offer(demo.offer_links["pre_auth_mdoc"])
+    (mdl,) = result.credentials
+    assert mdl.status_reference is not None and mdl.status is None
     strict = WalletPolicy(trust_anchors=[demo.iaca], status="require")
     with pytest.raises(CredentialVerificationError):
         await Oid4vciClient(transport, clock=clock, policy=strict).accept_offer(
