@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ._certificate_builders import ca_certificate_builder, key_usage, not_before
 from .errors import ValidationError
 from .jose import Signer, b64url_decode
 
@@ -42,8 +43,6 @@ __all__ = [
     "demo_trust_anchors_pem",
 ]
 
-# Certificates start a little before "now" so a verifier whose clock lags slightly accepts them.
-_BACKDATE: Final = 60
 _CURVES: Final[dict[str, ec.EllipticCurve]] = {
     "P-256": ec.SECP256R1(),
     "P-384": ec.SECP384R1(),
@@ -89,20 +88,6 @@ def _ec_public_key(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     return ec.EllipticCurvePublicNumbers(x, y, curve).public_key()
 
 
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=not ca,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def _alt_names(issuer_uri: str) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(issuer_uri)]
     host = urlsplit(issuer_uri).hostname
@@ -138,22 +123,12 @@ def create_issuer_signing_certificates(
         raise ValidationError("the signer certificate must be valid within the root's validity")
     public_key = _ec_public_key(signer.public_jwk)
     root_key = ec.generate_private_key(ec.SECP256R1())
-    start = datetime.datetime.fromtimestamp(int(clock()) - _BACKDATE, tz=datetime.UTC)
+    start = not_before(clock)
     root_subject = _name(f"{issuer_name} root CA")
     root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_subject)
-        .issuer_name(root_subject)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=root_validity_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
-        .add_extension(root_ski, critical=False)
-        .sign(root_key, hashes.SHA256())
-    )
+    root = ca_certificate_builder(
+        root_subject, root_key.public_key(), start, root_validity_days
+    ).sign(root_key, hashes.SHA256())
     signer_certificate = (
         x509.CertificateBuilder()
         .subject_name(_name(f"{issuer_name} credential signer"))
@@ -163,7 +138,7 @@ def create_issuer_signing_certificates(
         .not_valid_before(start)
         .not_valid_after(start + datetime.timedelta(days=signer_validity_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(ca=False), critical=True)
+        .add_extension(key_usage(digital_signature=True), critical=True)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
             critical=False,

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from ._certificate_builders import ca_certificate_builder, key_usage, not_before
 from .errors import ValidationError
 from .jose import LocalSigner
 from .mdoc import MDL_DS_EKU
@@ -39,8 +40,6 @@ __all__ = [
     "create_iaca_and_document_signer",
 ]
 
-# Certificates start a little before "now" so a verifier whose clock lags slightly accepts them.
-_BACKDATE: Final = 60
 _Hash = hashes.SHA256 | hashes.SHA384 | hashes.SHA512
 _CURVES: Final[dict[str, tuple[ec.EllipticCurve, _Hash]]] = {
     "ES256": (ec.SECP256R1(), hashes.SHA256()),
@@ -98,20 +97,6 @@ def _name(country: str, common_name: str, state: str | None) -> x509.Name:
     return x509.Name(attributes)
 
 
-def _key_usage(*, digital_signature: bool = False, ca: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=ca,
-        crl_sign=ca,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def _common(
     builder: x509.CertificateBuilder, issuer_uri: str, crl_uri: str | None
 ) -> x509.CertificateBuilder:
@@ -163,20 +148,11 @@ def create_iaca_and_document_signer(
     ds_key = _generate_key(alg)
     iaca_alg = alg if alg in _CURVES else "ES256"
     iaca_key = _generate_key(iaca_alg)
-    start = datetime.datetime.fromtimestamp(int(clock()) - _BACKDATE, tz=datetime.UTC)
+    start = not_before(clock)
     iaca_subject = _name(country, f"{issuer_name} IACA", state)
     iaca_ski = x509.SubjectKeyIdentifier.from_public_key(iaca_key.public_key())
-    iaca_builder = (
-        x509.CertificateBuilder()
-        .subject_name(iaca_subject)
-        .issuer_name(iaca_subject)
-        .public_key(iaca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=iaca_validity_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(ca=True), critical=True)
-        .add_extension(iaca_ski, critical=False)
+    iaca_builder = ca_certificate_builder(
+        iaca_subject, iaca_key.public_key(), start, iaca_validity_days
     )
     iaca = _common(iaca_builder, issuer_uri, crl_uri).sign(iaca_key, _hash_for(iaca_alg))
     ds_builder = (
@@ -187,7 +163,7 @@ def create_iaca_and_document_signer(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + datetime.timedelta(days=document_signer_validity_days))
-        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(key_usage(digital_signature=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([MDL_DS_EKU]), critical=True)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(iaca_ski),
