@@ -24,6 +24,7 @@ PACKAGES = (
     "@openid4vc/utils",
     "@sd-jwt/jwt-status-list",
     "@animo-id/mdoc",
+    "jose",
 )
 INSTALL_HINT = "run `npm ci --prefix tests/interop`"
 
