@@ -86,6 +86,7 @@ __all__ = [
     "KEY_ATTESTATION_TYP_DRAFT_15",
     "MAX_ATTESTED_KEYS",
     "USE_ATTESTATION_CHALLENGE",
+    "USE_FRESH_ATTESTATION",
     "AttestationError",
     "AttestationProvider",
     "AttestationReason",
@@ -119,6 +120,9 @@ CLIENT_ATTESTATION_POP_HEADER: Final = "OAuth-Client-Attestation-PoP"
 CLIENT_ATTESTATION_CHALLENGE_HEADER: Final = "OAuth-Client-Attestation-Challenge"
 #: Error asking for a PoP with the server's challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8).
 USE_ATTESTATION_CHALLENGE: Final = "use_attestation_challenge"
+#: Error asking for a newer Client Attestation: the one sent is older than the server accepts
+#: (introduced by draft-ietf-oauth-attestation-based-client-auth-07).
+USE_FRESH_ATTESTATION: Final = "use_fresh_attestation"
 #: ``token_endpoint_auth_method`` value (draft-ietf-oauth-attestation-based-client-auth-07 §13.4).
 ATTEST_JWT_CLIENT_AUTH: Final = "attest_jwt_client_auth"
 #: Signature algorithms accepted unless configured otherwise (HAIP 1.0 §7 requires ES256).
@@ -368,8 +372,9 @@ async def create_client_attestation_pop(
 @attrs.frozen(kw_only=True)
 class VerifiedClientAttestation:
     """A verified attestation + PoP pair: the authenticated ``client_id`` (the attestation's
-    ``sub``), the instance key, the PoP's ``jti`` / ``iat`` (for the replay cache) and the
-    attestation's claims (``wallet_name``, ``status``, ...)."""
+    ``sub``), the instance key, the PoP's ``jti`` / ``iat`` (for the replay cache), the
+    attestation's ``iat`` (``issued_at``, ``None`` when it has none) and its claims
+    (``wallet_name``, ``status``, ...)."""
 
     client_id: str
     instance_jwk: dict[str, Any] = attrs.field(repr=False)
@@ -378,6 +383,13 @@ class VerifiedClientAttestation:
     expires_at: float
     claims: dict[str, Any] = attrs.field(repr=False)
     challenge: str | None = attrs.field(default=None, repr=False)
+    issued_at: float | None = None
+
+    @property
+    def instance_jkt(self) -> str:
+        """The RFC 7638 thumbprint of the instance key (``cnf.jwk``): what codes and refresh
+        tokens of an attested grant are bound to."""
+        return jwk_thumbprint(self.instance_jwk)
 
 
 def verify_client_attestation(
@@ -456,6 +468,7 @@ def verify_client_attestation(
         pop_iat=iat,
         expires_at=exp,
         claims=dict(claims),
+        issued_at=_number(claims, "iat"),
     )
 
 
@@ -652,9 +665,16 @@ class AttestationProvider(Protocol):
         """The OAuth ``client_id`` the attestations name as ``sub``."""
         ...
 
-    async def client_attestation(self, *, authorization_server: str) -> ClientAttestation:
+    async def client_attestation(
+        self, *, authorization_server: str, fresh: bool = False
+    ) -> ClientAttestation:
         """A Client Attestation for ``authorization_server`` (a different instance key per
-        server: HAIP 1.0 §4.4.1 forbids reusing one across issuers)."""
+        server: HAIP 1.0 §4.4.1 forbids reusing one across issuers).
+
+        ``fresh=True`` when that server answered ``use_fresh_attestation``: a newly issued
+        attestation (new ``iat``), not a cached one, for the **same** instance key, since the
+        server binds codes and refresh tokens to it.
+        """
         ...
 
     async def key_attestation(
@@ -681,8 +701,9 @@ class LocalAttestationProvider:
     attester's private key) and ``chain`` (its certificate chain, leaf first, without the
     trust anchor; PEM, DER or certificate objects).
 
-    For tests, demos and a wallet provider's own backend. A fresh instance key per
-    authorization server, kept until its attestation nears ``lifetime``; key attestations
+    For tests, demos and a wallet provider's own backend. One instance key per
+    authorization server (for as long as it is cached); its attestation is minted again when
+    it nears ``lifetime`` or a fresh one is asked for; key attestations
     claim ``key_storage`` / ``user_authentication`` as given (empty: not claimed).
     """
 
@@ -711,13 +732,19 @@ class LocalAttestationProvider:
         ``--attester-chain`` read)."""
         return cls(signer=LocalSigner.from_jwk(key_jwk), chain=[chain_pem], client_id=client_id)
 
-    async def client_attestation(self, *, authorization_server: str) -> ClientAttestation:
-        """A Client Attestation for ``authorization_server`` (cached per server)."""
+    async def client_attestation(
+        self, *, authorization_server: str, fresh: bool = False
+    ) -> ClientAttestation:
+        """A Client Attestation for ``authorization_server``, cached per server until it nears
+        its end or ``fresh`` is asked for; a new one keeps the server's instance key (codes
+        and refresh tokens are bound to it)."""
         now = self.clock()
         minted = self._minted.get(authorization_server)
-        if minted is not None and minted.expires_at - 60 > now:
+        if minted is not None and minted.expires_at - 60 > now and not fresh:
             return minted.attestation
-        instance = LocalSigner.generate("ES256")
+        instance = (
+            minted.attestation.instance_key if minted is not None else LocalSigner.generate("ES256")
+        )
         claims = {"wallet_name": self.wallet_name} if self.wallet_name else None
         jwt = await create_client_attestation(
             self.signer,
@@ -732,7 +759,7 @@ class LocalAttestationProvider:
         attestation = ClientAttestation(
             client_id=self.client_id, attestation=jwt, instance_key=instance
         )
-        if len(self._minted) >= _MAX_MINTED:  # keep the cache bounded: drop the oldest
+        if minted is None and len(self._minted) >= _MAX_MINTED:  # bounded: drop the oldest
             del self._minted[next(iter(self._minted))]
         self._minted[authorization_server] = _Minted(
             attestation=attestation, expires_at=now + self.lifetime

@@ -145,8 +145,12 @@ class DroppingProvider:
     def client_id(self) -> str:
         return self.inner.client_id
 
-    async def client_attestation(self, *, authorization_server: str) -> ClientAttestation:
-        return await self.inner.client_attestation(authorization_server=authorization_server)
+    async def client_attestation(
+        self, *, authorization_server: str, fresh: bool = False
+    ) -> ClientAttestation:
+        return await self.inner.client_attestation(
+            authorization_server=authorization_server, fresh=fresh
+        )
 
     async def key_attestation(
         self, *, keys: Sequence[Mapping[str, Any]], nonce: str | None, credential_issuer: str

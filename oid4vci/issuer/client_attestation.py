@@ -17,6 +17,11 @@ parsing and before anything single use is touched (a PAR request is stored, a co
   challenge of this server (from :func:`handle_challenge` or an earlier error), else
   ``use_attestation_challenge`` (400) with a fresh one in ``OAuth-Client-Attestation-Challenge``
   (draft-ietf-oauth-attestation-based-client-auth-07 §8);
+* with :attr:`AttestationSettings.max_attestation_age
+  <oid4vci.issuer.config.AttestationSettings.max_attestation_age>` an attestation issued
+  longer ago (by its ``iat``; one without ``iat`` counts as too old) is refused with
+  ``use_fresh_attestation`` (400, introduced by draft-ietf-oauth-attestation-based-client-auth-07),
+  distinct from ``invalid_client``: the attestation is valid, just older than this server's policy;
 * last, the PoP ``jti`` goes into the replay cache (``attest_pop_jti:``, ``add_if_absent``, kept
   ``pop_max_age`` + 2 × ``clock_skew``: a replay inside the window is refused, one after it is
   refused as stale).
@@ -30,11 +35,14 @@ Headers are ignored when no :class:`~oid4vci.issuer.config.AttestationSettings` 
 
 from __future__ import annotations
 
+import hmac
+
 from oid4vci.attestation import (
     CLIENT_ATTESTATION_CHALLENGE_HEADER,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
     USE_ATTESTATION_CHALLENGE,
+    USE_FRESH_ATTESTATION,
     AttestationError,
     VerifiedClientAttestation,
     verify_client_attestation,
@@ -48,8 +56,10 @@ from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce,
 
 __all__ = [
     "INVALID_CLIENT_STATUS",
+    "attestation_binding",
     "create_attestation_challenge",
     "handle_challenge",
+    "is_bound_instance",
     "use_attestation_challenge_response",
     "verify_client_authentication",
 ]
@@ -104,6 +114,11 @@ async def verify_client_authentication(
         )
     except AttestationError as exc:
         raise refuse(f"client attestation refused ({exc})") from None
+    max_age = settings.max_attestation_age
+    if max_age is not None and (
+        verified.issued_at is None or verified.issued_at < config.clock() - max_age
+    ):
+        raise error_cls(USE_FRESH_ATTESTATION, "the client attestation is too old; get a fresh one")
     if settings.require_challenge and not _live_challenge(verified.challenge, config):
         err = error_cls(USE_ATTESTATION_CHALLENGE, "the PoP must carry a current server challenge")
         err.attestation_challenge = create_attestation_challenge(config)  # type: ignore[attr-defined]
@@ -112,6 +127,25 @@ async def verify_client_authentication(
     if not await config.store.add_if_absent(key, True, store_keys.ATTESTATION_POP_JTI.ttl(config)):
         raise refuse("client attestation PoP replayed (jti already used)")
     return verified
+
+
+def attestation_binding(attested: VerifiedClientAttestation | None) -> str | None:
+    """What an attested grant's authorization code and refresh tokens are bound to: the RFC 7638
+    thumbprint of the attestation's instance key (``cnf.jwk``); ``None`` when not attested
+    (draft-ietf-oauth-attestation-based-client-auth-07 §6.2 for refresh tokens; -10 also
+    recommends it for codes pushed at PAR)."""
+    return None if attested is None else attested.instance_jkt
+
+
+def is_bound_instance(attested: VerifiedClientAttestation | None, bound_jkt: str | None) -> bool:
+    """Whether a request authenticated by ``attested`` may use something bound to
+    ``bound_jkt`` (see :func:`attestation_binding`): always when unbound, else only with an
+    attestation of that very instance key (compared in constant time)."""
+    if bound_jkt is None:
+        return True
+    return attested is not None and hmac.compare_digest(
+        attested.instance_jkt.encode(), bound_jkt.encode()
+    )
 
 
 def create_attestation_challenge(config: IssuerConfig) -> str:

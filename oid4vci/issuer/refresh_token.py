@@ -37,9 +37,12 @@ from oid4vci.dpop import DpopProof
 from oid4vci.errors import DpopError, ErrorCode, TokenError
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.access_token import TokenContext, grant_is_revoked, revoke_grant
-from oid4vci.issuer.client_attestation import INVALID_CLIENT_STATUS
+from oid4vci.issuer.client_attestation import (
+    INVALID_CLIENT_STATUS,
+    attestation_binding,
+    is_bound_instance,
+)
 from oid4vci.issuer.config import IssuerConfig
-from oid4vci.jose import jwk_thumbprint
 
 __all__ = [
     "REFRESH_TOKEN_GRANT",
@@ -75,11 +78,6 @@ class RefreshTokenRecord:
 
 def _invalid_grant(description: str) -> TokenError:
     return TokenError(ErrorCode.INVALID_GRANT, description)
-
-
-def attestation_binding(attested: VerifiedClientAttestation | None) -> str | None:
-    """The thumbprint a refresh token of an attested grant is bound to (its instance key)."""
-    return None if attested is None else jwk_thumbprint(attested.instance_jwk)
 
 
 async def create_refresh_token(
@@ -131,8 +129,8 @@ def _check_bindings(
                 "this refresh token needs a wallet attestation",
                 status=INVALID_CLIENT_STATUS,
             )
-        if attested.client_id != context.client_id or not hmac.compare_digest(
-            attestation_binding(attested) or "", record.attested_jkt
+        if attested.client_id != context.client_id or not is_bound_instance(
+            attested, record.attested_jkt
         ):
             raise TokenError(
                 ErrorCode.INVALID_CLIENT,

@@ -57,6 +57,8 @@ from oid4vci.issuer.access_token import (
     verify_dpop_proof,
 )
 from oid4vci.issuer.client_attestation import (
+    attestation_binding,
+    is_bound_instance,
     use_attestation_challenge_response,
     verify_client_authentication,
 )
@@ -66,7 +68,6 @@ from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.refresh_token import (
     REFRESH_TOKEN_GRANT,
     RefreshTokenRecord,
-    attestation_binding,
     create_refresh_token,
     refresh_token_is_known,
     verify_refresh_token,
@@ -154,6 +155,9 @@ class AuthorizationCodeGrant:
     dpop_jkt: str | None = None
     issuer_state: str | None = None
     grant_id: str = attrs.field(factory=lambda: secrets.token_urlsafe(16))
+    #: Thumbprint of the wallet attestation instance key of the PAR request (``None``: not
+    #: attested); only a token request attested with that key may redeem the code.
+    attested_jkt: str | None = None
 
     def __repr__(self) -> str:
         return f"AuthorizationCodeGrant(client_id={self.client_id!r})"
@@ -358,13 +362,19 @@ async def verify_pre_authorized_code(
 
 
 async def verify_authorization_code(
-    parsed: TokenRequest, config: IssuerConfig, proof: DpopProof | None
+    parsed: TokenRequest,
+    config: IssuerConfig,
+    proof: DpopProof | None,
+    attested: VerifiedClientAttestation | None = None,
 ) -> AuthorizationCodeGrant:
     """Check and use up an authorization code (RFC 6749 §4.1.3: client and redirect URI;
     RFC 7636 §4.6: PKCE; RFC 9449 §10: ``dpop_jkt``). Raises :class:`TokenError`.
 
     Malformed requests (a missing parameter, ``authorization_details`` asking for more than
-    was granted) are refused before the code is used up; a code that fails its bindings
+    was granted) and, for a code pushed at PAR with a wallet attestation, a request not
+    attested with the same instance key (``attested``; ``invalid_grant``,
+    draft-ietf-oauth-attestation-based-client-auth-10 recommends this binding) are
+    refused before the code is used up; a code that fails its bindings
     (client, redirect URI, PKCE, DPoP key) is used up. A code presented a second time revokes
     the tokens issued for it.
     """
@@ -389,6 +399,11 @@ async def verify_authorization_code(
         # As for pre-authorized codes: a request refused for its authorization_details leaves
         # the code redeemable.
         _narrow(config, params, peeked.configuration_ids)
+        if not is_bound_instance(attested, peeked.attested_jkt):
+            raise _error(
+                ErrorCode.INVALID_GRANT,
+                "the code is bound to the wallet attestation instance key it was pushed with",
+            )
         # The grant id is marked before the code is taken, so a replay racing the winner
         # always finds it and revokes the grant (RFC 6749 §4.1.2); every racer writes the same.
         await config.store.put(used_key, peeked.grant_id, used_ttl)
@@ -399,6 +414,8 @@ async def verify_authorization_code(
             await revoke_grant(used, config)
         raise _error(ErrorCode.INVALID_GRANT, "authorization code is invalid, expired or used")
     await config.store.put(used_key, grant.grant_id, used_ttl)
+    if not is_bound_instance(attested, grant.attested_jkt):  # a racer's: peeked saw none
+        raise _error(ErrorCode.INVALID_GRANT, "the code is bound to another instance key")
     if not hmac.compare_digest(client_id.encode(), grant.client_id.encode()):
         raise _error(ErrorCode.INVALID_GRANT, "code was issued to another client")
     if redirect_uri != grant.redirect_uri:
@@ -507,7 +524,7 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
             authorization_details=include,
             refresh=_new_family(config, context, include, attested),
         )
-    code_grant = await verify_authorization_code(parsed, config, proof)
+    code_grant = await verify_authorization_code(parsed, config, proof, attested)
     ids, used = _narrow(config, params, code_grant.configuration_ids)
     context = TokenContext(
         grant_id=code_grant.grant_id,
