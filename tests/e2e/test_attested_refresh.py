@@ -16,7 +16,12 @@ from oid4vci.attestation import (
     ClientAttestation,
     LocalAttestationProvider,
 )
-from oid4vci.errors import CredentialRequestError, StaleAttestationError, UsageError
+from oid4vci.errors import (
+    CredentialRequestError,
+    DpopError,
+    StaleAttestationError,
+    UsageError,
+)
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import Issuer
 from oid4vci.issuer.config import ClaimsSource, RefreshTokenSettings
@@ -397,3 +402,50 @@ async def test_over_aiohttp(clock: FakeClock) -> None:
     # (its attestation was minted at the first refresh, younger than max_age)
     assert [g for g, _ in grants[1:]] == ["refresh_token"] * 3
     assert [s for _, s in grants] == [200, 400, 200, 200]
+
+
+async def test_notification_dpop_nonce_retry_is_bounded(clock: FakeClock) -> None:
+    """A retry row back into NOTIFYING keeps the attempt: a notification endpoint asking for
+    a new DPoP nonce every time gets one retry, not an endless loop."""
+    pki = provider_pki()
+    issuer = refreshing(clock, pki)
+    seen: list[int] = []
+
+    async def handle(request: HttpRequest) -> HttpResponse:
+        if request.url.endswith("/notification"):
+            seen.append(1)
+            assert len(seen) < 5, "the notification is retried without bound"
+            return HttpResponse(
+                status=401,
+                headers=[
+                    ("WWW-Authenticate", 'DPoP error="use_dpop_nonce"'),
+                    ("DPoP-Nonce", f"nonce-{len(seen)}"),
+                ],
+                body=b"",
+            )
+        return await issuer.handle(request)
+
+    client = Oid4vciClient(
+        Answers(handle),
+        clock=clock,
+        policy=WalletPolicy(attestation_provider=make_provider(pki, clock)),
+    )
+    result = await client.accept_offer(issuer.links["pre_auth"])
+    with pytest.raises(DpopError) as caught:
+        await client.notify(result, "credential_accepted")
+    assert caught.value.error == "use_dpop_nonce"
+    assert len(seen) == 2
+
+
+def test_which_rows_start_an_attempt() -> None:
+    from oid4vci.wallet.states import ATTEMPT_STARTS, TRANSITIONS
+
+    for rule in TRANSITIONS.values():
+        if rule.limit is not None or rule.same_attempt:
+            assert not rule.starts_attempt
+        elif rule.target in ATTEMPT_STARTS:
+            assert rule.starts_attempt
+    assert TRANSITIONS[(FlowState.DONE, Event.NOTIFICATION_REQUESTED)].starts_attempt
+    assert not TRANSITIONS[
+        (FlowState.REFRESHING_TOKEN_FOR_NOTIFICATION, Event.TOKEN_REFRESHED)
+    ].starts_attempt
