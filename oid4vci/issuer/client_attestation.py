@@ -52,7 +52,7 @@ from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import create_error_response, json_response, with_allow
-from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce, seal_nonce
+from oid4vci.issuer.stateless_nonce import NoncePurpose, is_live_nonce, seal_nonce
 
 __all__ = [
     "INVALID_CLIENT_STATUS",
@@ -162,19 +162,13 @@ def create_attestation_challenge(config: IssuerConfig) -> str:
 
 
 def _live_challenge(value: str | None, config: IssuerConfig) -> bool:
-    if value is None:
-        return False
-    try:
-        open_nonce(
-            value,
-            config.nonce_keys,
-            NoncePurpose.ATTESTATION_CHALLENGE,
-            audience=config.authorization_server,
-            now=config.clock(),
-        )
-    except NonceError:
-        return False
-    return True
+    return value is not None and is_live_nonce(
+        value,
+        config.nonce_keys,
+        NoncePurpose.ATTESTATION_CHALLENGE,
+        audience=config.authorization_server,
+        now=config.clock(),
+    )
 
 
 def use_attestation_challenge_response(err: ProtocolError, response: HttpResponse) -> HttpResponse:

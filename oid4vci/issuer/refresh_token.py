@@ -36,7 +36,13 @@ from oid4vci.attestation import VerifiedClientAttestation
 from oid4vci.dpop import DpopProof
 from oid4vci.errors import DpopError, ErrorCode, TokenError
 from oid4vci.issuer import store_keys
-from oid4vci.issuer.access_token import TokenContext, grant_is_revoked, revoke_grant
+from oid4vci.issuer.access_token import (
+    TokenContext,
+    dpop_key_matches,
+    grant_is_revoked,
+    revoke_grant,
+    take_single_use,
+)
 from oid4vci.issuer.client_attestation import (
     INVALID_CLIENT_STATUS,
     attestation_binding,
@@ -143,9 +149,7 @@ def _check_bindings(
         and not hmac.compare_digest(client_id.encode(), context.client_id.encode())
     ):
         raise _invalid_grant("refresh token was issued to another client")
-    if context.jkt is not None and (
-        proof is None or not hmac.compare_digest(proof.jkt.encode(), context.jkt.encode())
-    ):
+    if not dpop_key_matches(proof, context.jkt):
         # RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
         raise DpopError(
             ErrorCode.INVALID_DPOP_PROOF, "the refresh token is bound to another DPoP key"
@@ -191,8 +195,6 @@ async def verify_refresh_token(
         return record
     used_ttl = max(record.family_expires_at - now, 1.0)
     # Marked before it is taken: a racing second use always finds the mark (see above).
-    await store.put(used_key, record.context.grant_id, used_ttl)
-    if await store.take(key) is None:
-        await revoke_grant(record.context.grant_id, config)
+    if await take_single_use(key, used_key, record.context.grant_id, used_ttl, config) is None:
         raise _invalid_grant("refresh token is invalid, expired or used")
     return record

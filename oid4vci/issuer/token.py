@@ -53,7 +53,8 @@ from oid4vci.issuer._request_body import parse_form_post
 from oid4vci.issuer.access_token import (
     TokenContext,
     create_access_token,
-    revoke_grant,
+    dpop_key_matches,
+    take_single_use,
     verify_dpop_proof,
 )
 from oid4vci.issuer.client_attestation import (
@@ -404,14 +405,13 @@ async def verify_authorization_code(
                 ErrorCode.INVALID_GRANT,
                 "the code is bound to the wallet attestation instance key it was pushed with",
             )
-        # The grant id is marked before the code is taken, so a replay racing the winner
-        # always finds it and revokes the grant (RFC 6749 §4.1.2); every racer writes the same.
-        await config.store.put(used_key, peeked.grant_id, used_ttl)
-    grant = record_from_json(await config.store.take(key), AuthorizationCodeGrant)
+    # The grant id is marked before the code is taken, so a replay racing the winner always
+    # finds it and revokes the grant (RFC 6749 §4.1.2); every racer writes the same.
+    taken = await take_single_use(
+        key, used_key, peeked.grant_id if peeked is not None else None, used_ttl, config
+    )
+    grant = record_from_json(taken, AuthorizationCodeGrant)
     if grant is None:
-        used = await config.store.get(used_key)
-        if isinstance(used, str):
-            await revoke_grant(used, config)
         raise _error(ErrorCode.INVALID_GRANT, "authorization code is invalid, expired or used")
     await config.store.put(used_key, grant.grant_id, used_ttl)
     if not is_bound_instance(attested, grant.attested_jkt):  # a racer's: peeked saw none
@@ -422,9 +422,7 @@ async def verify_authorization_code(
         raise _error(ErrorCode.INVALID_GRANT, "redirect_uri does not match")
     if not verify_code_challenge(verifier, grant.code_challenge, grant.code_challenge_method):
         raise _error(ErrorCode.INVALID_GRANT, "PKCE verification failed")
-    if grant.dpop_jkt is not None and (
-        proof is None or not hmac.compare_digest(proof.jkt.encode(), grant.dpop_jkt.encode())
-    ):
+    if not dpop_key_matches(proof, grant.dpop_jkt):
         raise _error(ErrorCode.INVALID_GRANT, "DPoP key does not match dpop_jkt")
     return grant
 
