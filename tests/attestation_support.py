@@ -137,9 +137,11 @@ class Recorder:
 
 @attrs.frozen(kw_only=True)
 class DroppingProvider:
-    """A provider that leaves the last key out of every key attestation (a hostile wallet)."""
+    """A provider that leaves the last key out of every key attestation (a hostile wallet);
+    ``stale``: one that ignores ``fresh`` (its backend hands out the cached attestation)."""
 
     inner: LocalAttestationProvider
+    stale: bool = False
 
     @property
     def client_id(self) -> str:
@@ -149,7 +151,7 @@ class DroppingProvider:
         self, *, authorization_server: str, fresh: bool = False
     ) -> ClientAttestation:
         return await self.inner.client_attestation(
-            authorization_server=authorization_server, fresh=fresh
+            authorization_server=authorization_server, fresh=fresh and not self.stale
         )
 
     async def key_attestation(

@@ -11,11 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from oid4vci.attestation import (
-    CLIENT_ATTESTATION_HEADER,
-    ClientAttestation,
-    LocalAttestationProvider,
-)
+from oid4vci.attestation import CLIENT_ATTESTATION_HEADER
 from oid4vci.errors import (
     CredentialRequestError,
     DpopError,
@@ -40,6 +36,7 @@ from tests.attestation_support import (
     ISSUER,
     REDIRECT_URI,
     AttestedIssuer,
+    DroppingProvider,
     Recorder,
     attested_issuer,
     browser_login,
@@ -108,6 +105,23 @@ def deferring(clock: FakeClock) -> tuple[DeferringClaims, FakeSleep]:
     return source, FakeSleep(clock, ready)
 
 
+def deferring_client(
+    transport: Any, pki: Pki, clock: FakeClock, sleep: FakeSleep, **policy: Any
+) -> Oid4vciClient:
+    """An attested wallet that stops at the first deferral and polls at ``LATER``."""
+    return Oid4vciClient(
+        transport,
+        clock=clock,
+        sleep=sleep,
+        policy=WalletPolicy(
+            attestation_provider=make_provider(pki, clock),
+            deferred_default_interval=LATER,
+            deferred_max_wait=0,
+            **policy,
+        ),
+    )
+
+
 # --- 1. a deferred poll of an attested grant refreshes with the attestation -----------------
 
 
@@ -118,16 +132,7 @@ async def test_deferred_poll_of_an_attested_grant_refreshes_with_the_attestation
     source, sleep = deferring(clock)
     issuer = refreshing(clock, pki, source)
     recorder = Answers(issuer.handle)
-    client = Oid4vciClient(
-        recorder,
-        clock=clock,
-        sleep=sleep,
-        policy=WalletPolicy(
-            attestation_provider=make_provider(pki, clock),
-            deferred_default_interval=LATER,
-            deferred_max_wait=0,
-        ),
-    )
+    client = deferring_client(recorder, pki, clock, sleep)
     started = await client.accept_offer(issuer.links["pre_auth"])
     assert started.state is FlowState.DEFERRED
     session = started.deferred[0].session
@@ -211,26 +216,6 @@ async def test_use_fresh_attestation_is_answered_with_a_fresh_attestation(
     assert len(keys) == 1
 
 
-@attrs.frozen
-class StaleProvider:
-    """A provider whose backend hands out the same (old) attestation even when asked for a
-    fresh one."""
-
-    inner: LocalAttestationProvider
-
-    @property
-    def client_id(self) -> str:
-        return self.inner.client_id
-
-    async def client_attestation(
-        self, *, authorization_server: str, fresh: bool = False
-    ) -> ClientAttestation:
-        return await self.inner.client_attestation(authorization_server=authorization_server)
-
-    async def key_attestation(self, **kwargs: Any) -> str:
-        return await self.inner.key_attestation(**kwargs)
-
-
 async def test_a_second_use_fresh_attestation_fails_typed(clock: FakeClock) -> None:
     pki = provider_pki()
     issuer = refreshing(clock, pki, max_age=300)
@@ -240,7 +225,8 @@ async def test_a_second_use_fresh_attestation_fails_typed(clock: FakeClock) -> N
     recorder = Answers(issuer.handle)
     flow = IssuanceFlow.from_offer(
         issuer.links["pre_auth"],
-        policy=WalletPolicy(attestation_provider=StaleProvider(provider)),
+        # a backend that ignores "fresh" and keeps handing out the old attestation
+        policy=WalletPolicy(attestation_provider=DroppingProvider(inner=provider, stale=True)),
         clock=clock,
     )
     with pytest.raises(StaleAttestationError) as caught:
@@ -285,16 +271,7 @@ async def test_deferred_refresh_with_a_too_old_attestation(clock: FakeClock) -> 
     source, sleep = deferring(clock)
     issuer = refreshing(clock, pki, source, max_age=TTL + 50)
     recorder = Answers(issuer.handle)
-    client = Oid4vciClient(
-        recorder,
-        clock=clock,
-        sleep=sleep,
-        policy=WalletPolicy(
-            attestation_provider=make_provider(pki, clock),
-            deferred_default_interval=LATER,
-            deferred_max_wait=0,
-        ),
-    )
+    client = deferring_client(recorder, pki, clock, sleep)
     started = await client.accept_offer(issuer.links["pre_auth"])
     credentials = await client.poll_deferred(started, max_wait=LATER + 10)
     assert len(credentials) == 1
@@ -322,36 +299,6 @@ async def test_notification_after_the_access_token_expired(clock: FakeClock) -> 
     assert recorder.statuses("/notification") == [401, 204]
     assert recorder.grants()[-1] == "refresh_token"
     assert recorder.to("/token")[-1].headers.get(CLIENT_ATTESTATION_HEADER)
-
-
-async def test_notification_refreshes_once(clock: FakeClock) -> None:
-    """A notification endpoint that keeps answering invalid_token: one refresh, then the
-    error (the refreshed token goes back to the same attempt)."""
-    pki = provider_pki()
-    issuer = refreshing(clock, pki)
-    seen: list[int] = []
-
-    async def handle(request: HttpRequest) -> HttpResponse:
-        if request.url.endswith("/notification"):
-            seen.append(1)
-            assert len(seen) < 5, "the notification is retried without bound"
-            return HttpResponse(
-                status=401,
-                headers=[("WWW-Authenticate", 'DPoP error="invalid_token"')],
-                body=b"",
-            )
-        return await issuer.handle(request)
-
-    recorder = Answers(handle)
-    client = Oid4vciClient(
-        recorder, clock=clock, policy=WalletPolicy(attestation_provider=make_provider(pki, clock))
-    )
-    result = await client.accept_offer(issuer.links["pre_auth"])
-    with pytest.raises(CredentialRequestError) as caught:
-        await client.notify(result, "credential_accepted")
-    assert caught.value.error == "invalid_token"
-    assert len(seen) == 2
-    assert recorder.grants().count("refresh_token") == 1
 
 
 # --- over aiohttp on 127.0.0.1 -----------------------------------------------------------
@@ -382,17 +329,7 @@ async def test_over_aiohttp(clock: FakeClock) -> None:
         issuer = holder["issuer"] = refreshing(
             clock, pki, source, issuer_url=served.base_url, max_age=TTL + 50
         )
-        client = Oid4vciClient(
-            transport,
-            clock=clock,
-            sleep=sleep,
-            policy=WalletPolicy(
-                attestation_provider=make_provider(pki, clock),
-                deferred_default_interval=LATER,
-                deferred_max_wait=0,
-                allow_insecure_loopback=True,
-            ),
-        )
+        client = deferring_client(transport, pki, clock, sleep, allow_insecure_loopback=True)
         started = await client.accept_offer(issuer.links["pre_auth"])
         credentials = await client.poll_deferred(started, max_wait=LATER + 10)
         assert len(credentials) == 1 and credentials[0].verified
@@ -404,9 +341,15 @@ async def test_over_aiohttp(clock: FakeClock) -> None:
     assert [s for _, s in grants] == [200, 400, 200, 200]
 
 
-async def test_notification_dpop_nonce_retry_is_bounded(clock: FakeClock) -> None:
-    """A retry row back into NOTIFYING keeps the attempt: a notification endpoint asking for
-    a new DPoP nonce every time gets one retry, not an endless loop."""
+@pytest.mark.parametrize(
+    ("error", "raised", "refreshes"),
+    [("invalid_token", CredentialRequestError, 1), ("use_dpop_nonce", DpopError, 0)],
+)
+async def test_notification_retries_are_bounded(
+    clock: FakeClock, error: str, raised: type[Exception], refreshes: int
+) -> None:
+    """A notification endpoint that keeps answering ``error``: one refresh (the refreshed
+    token goes back to the same attempt) or one new-nonce retry, then the error."""
     pki = provider_pki()
     issuer = refreshing(clock, pki)
     seen: list[int] = []
@@ -418,23 +361,23 @@ async def test_notification_dpop_nonce_retry_is_bounded(clock: FakeClock) -> Non
             return HttpResponse(
                 status=401,
                 headers=[
-                    ("WWW-Authenticate", 'DPoP error="use_dpop_nonce"'),
+                    ("WWW-Authenticate", f'DPoP error="{error}"'),
                     ("DPoP-Nonce", f"nonce-{len(seen)}"),
                 ],
                 body=b"",
             )
         return await issuer.handle(request)
 
+    recorder = Answers(handle)
     client = Oid4vciClient(
-        Answers(handle),
-        clock=clock,
-        policy=WalletPolicy(attestation_provider=make_provider(pki, clock)),
+        recorder, clock=clock, policy=WalletPolicy(attestation_provider=make_provider(pki, clock))
     )
     result = await client.accept_offer(issuer.links["pre_auth"])
-    with pytest.raises(DpopError) as caught:
+    with pytest.raises(raised) as caught:
         await client.notify(result, "credential_accepted")
-    assert caught.value.error == "use_dpop_nonce"
+    assert getattr(caught.value, "error", None) == error
     assert len(seen) == 2
+    assert recorder.grants().count("refresh_token") == refreshes
 
 
 def test_which_rows_start_an_attempt() -> None:

@@ -52,26 +52,26 @@ async def headers_of(provider: LocalAttestationProvider, clock: FakeClock) -> di
     return {CLIENT_ATTESTATION_HEADER: attestation.attestation, CLIENT_ATTESTATION_POP_HEADER: pop}
 
 
+def par_request(headers: dict[str, str], verifier: str, scope: str) -> HttpRequest:
+    return HttpRequest.form(
+        "POST",
+        PAR,
+        {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "code_challenge": code_challenge(verifier),
+            "code_challenge_method": "S256",
+            "scope": scope,
+        },
+        headers=headers,
+    )
+
+
 async def authorization_code(issuer: AttestedIssuer, headers: dict[str, str], verifier: str) -> str:
     """PAR with ``headers``, the login, the code from the callback."""
-    pushed = await issuer.handle(
-        HttpRequest.form(
-            "POST",
-            PAR,
-            {
-                "response_type": "code",
-                "client_id": CLIENT_ID,
-                "redirect_uri": REDIRECT_URI,
-                "code_challenge": code_challenge(verifier),
-                "code_challenge_method": "S256",
-                "scope": issuer.issuer.config.credential_configurations[
-                    issuer.configuration_id
-                ].scope
-                or "",
-            },
-            headers=headers,
-        )
-    )
+    scope = issuer.issuer.config.credential_configurations[issuer.configuration_id].scope
+    pushed = await issuer.handle(par_request(headers, verifier, scope or ""))
     assert pushed.status == 201, pushed.body
     request_uri = pushed.json_body()["request_uri"]
     callback = await browser_login(
@@ -232,19 +232,7 @@ async def test_use_fresh_attestation_at_par(clock: FakeClock) -> None:
     await wallet.client_attestation(authorization_server=ISSUER)
     clock.advance(601)
     answer = await issuer.handle(
-        HttpRequest.form(
-            "POST",
-            PAR,
-            {
-                "response_type": "code",
-                "client_id": CLIENT_ID,
-                "redirect_uri": REDIRECT_URI,
-                "code_challenge": code_challenge(generate_code_verifier()),
-                "code_challenge_method": "S256",
-                "scope": "x",
-            },
-            headers=await headers_of(wallet, clock),
-        )
+        par_request(await headers_of(wallet, clock), generate_code_verifier(), "x")
     )
     use_fresh(answer)
 
