@@ -76,6 +76,7 @@ from .x509 import (
 
 __all__ = [
     "ATTEST_JWT_CLIENT_AUTH",
+    "ATTEST_JWT_CLIENT_AUTH_DPOP",
     "CLIENT_ATTESTATION_CHALLENGE_HEADER",
     "CLIENT_ATTESTATION_HEADER",
     "CLIENT_ATTESTATION_POP_HEADER",
@@ -100,6 +101,7 @@ __all__ = [
     "create_key_attestation",
     "encode_x5c",
     "verify_client_attestation",
+    "verify_client_attestation_dpop",
     "verify_key_attestation",
 ]
 
@@ -125,6 +127,9 @@ USE_ATTESTATION_CHALLENGE: Final = "use_attestation_challenge"
 USE_FRESH_ATTESTATION: Final = "use_fresh_attestation"
 #: ``token_endpoint_auth_method`` value (draft-ietf-oauth-attestation-based-client-auth-07 §13.4).
 ATTEST_JWT_CLIENT_AUTH: Final = "attest_jwt_client_auth"
+#: ``token_endpoint_auth_method`` of DPoP-combined mode: the DPoP proof, signed by the instance
+#: key, is the attestation PoP (draft-ietf-oauth-attestation-based-client-auth-10 §5.2; -09+).
+ATTEST_JWT_CLIENT_AUTH_DPOP: Final = "attest_jwt_client_auth_dpop"
 #: Signature algorithms accepted unless configured otherwise (HAIP 1.0 §7 requires ES256).
 DEFAULT_ATTESTATION_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
 #: The most keys one key attestation may list.
@@ -384,12 +389,89 @@ class VerifiedClientAttestation:
     claims: dict[str, Any] = attrs.field(repr=False)
     challenge: str | None = attrs.field(default=None, repr=False)
     issued_at: float | None = None
+    #: True when the PoP was the request's DPoP proof (DPoP-combined mode); ``jti`` and
+    #: ``pop_iat`` are then the DPoP proof's, which the caller must verify (RFC 9449 §4.3).
+    dpop_combined: bool = False
 
     @property
     def instance_jkt(self) -> str:
         """The RFC 7638 thumbprint of the instance key (``cnf.jwk``): what codes and refresh
         tokens of an attested grant are bound to."""
         return jwk_thumbprint(self.instance_jwk)
+
+
+def _verify_attestation_jwt(
+    attestation: str,
+    trust_anchors: Sequence[x509.Certificate],
+    client_id: str | None,
+    algorithms: Collection[str],
+    clock_skew: float,
+    clock: Callable[[], float],
+) -> tuple[dict[str, Any], str, float, dict[str, Any]]:
+    """The attestation half of :func:`verify_client_attestation`: its claims, ``sub``, ``exp``
+    and the public instance key."""
+    decoded = _decode(attestation, "client attestation")
+    _check_header(decoded, CLIENT_ATTESTATION_TYP, algorithms, "client attestation")
+    signer_jwk = _signer_key(
+        decoded, trust_anchors, clock, "client attestation", refuse_self_signed=False
+    )
+    _verify_signature(decoded, signer_jwk, algorithms, "client attestation")
+    claims = decoded.payload
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks sub")
+    exp = _check_times(claims, clock(), clock_skew, "client attestation", require_exp=True)
+    assert exp is not None
+    cnf = claims.get("cnf")
+    if not isinstance(cnf, Mapping) or "jwk" not in cnf:
+        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks cnf.jwk")
+    instance_jwk = _public_key(cnf["jwk"], "cnf.jwk")
+    if client_id is not None and client_id != sub:
+        raise _fail(AttestationReason.CLIENT_MISMATCH, "client_id is not the attestation's sub")
+    return dict(claims), sub, exp, instance_jwk
+
+
+def verify_client_attestation_dpop(
+    attestation: str,
+    dpop_proof: str,
+    *,
+    trust_anchors: Sequence[x509.Certificate],
+    client_id: str | None = None,
+    algorithms: Collection[str] = DEFAULT_ATTESTATION_ALGORITHMS,
+    clock_skew: float = 60,
+    clock: Callable[[], float] = time.time,
+) -> VerifiedClientAttestation:
+    """Verify a Client Attestation whose PoP is the request's DPoP proof (DPoP-combined mode,
+    draft-ietf-oauth-attestation-based-client-auth-10 §5.2): the attestation as in
+    :func:`verify_client_attestation`, and the DPoP proof's header ``jwk`` must be the
+    attestation's ``cnf.jwk`` (by RFC 7638 thumbprint).
+
+    The DPoP proof itself (signature by that ``jwk``, ``htm``, ``htu``, ``iat``, ``jti``
+    replay; RFC 9449 §4.3) is **not** verified here: the caller verifies it as the request's
+    DPoP proof. Raises :class:`AttestationError`.
+    """
+    claims, sub, exp, instance_jwk = _verify_attestation_jwt(
+        attestation, trust_anchors, client_id, algorithms, clock_skew, clock
+    )
+    decoded = _decode(dpop_proof, "DPoP proof")
+    try:
+        same = jwk_thumbprint(decoded.header.get("jwk") or {}) == jwk_thumbprint(instance_jwk)
+    except JoseError:
+        same = False
+    if not same:
+        raise _fail(AttestationReason.SIGNATURE, "the DPoP proof key is not the attestation's cnf")
+    jti = decoded.payload.get("jti")
+    iat = _number(decoded.payload, "iat")
+    return VerifiedClientAttestation(
+        client_id=sub,
+        instance_jwk=instance_jwk,
+        jti=jti if isinstance(jti, str) else "",
+        pop_iat=iat if iat is not None else 0.0,
+        expires_at=exp,
+        claims=claims,
+        issued_at=_number(claims, "iat"),
+        dpop_combined=True,
+    )
 
 
 def verify_client_attestation(
@@ -417,25 +499,9 @@ def verify_client_attestation(
     The ``jti`` replay check is the caller's. Raises :class:`AttestationError`.
     """
     now = clock()
-    decoded = _decode(attestation, "client attestation")
-    _check_header(decoded, CLIENT_ATTESTATION_TYP, algorithms, "client attestation")
-    signer_jwk = _signer_key(
-        decoded, trust_anchors, clock, "client attestation", refuse_self_signed=False
+    claims, sub, exp, instance_jwk = _verify_attestation_jwt(
+        attestation, trust_anchors, client_id, algorithms, clock_skew, clock
     )
-    _verify_signature(decoded, signer_jwk, algorithms, "client attestation")
-    claims = decoded.payload
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks sub")
-    exp = _check_times(claims, now, clock_skew, "client attestation", require_exp=True)
-    assert exp is not None
-    cnf = claims.get("cnf")
-    if not isinstance(cnf, Mapping) or "jwk" not in cnf:
-        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks cnf.jwk")
-    instance_jwk = _public_key(cnf["jwk"], "cnf.jwk")
-    if client_id is not None and client_id != sub:
-        raise _fail(AttestationReason.CLIENT_MISMATCH, "client_id is not the attestation's sub")
-
     decoded_pop = _decode(pop, "client attestation PoP")
     _check_header(decoded_pop, CLIENT_ATTESTATION_POP_TYP, algorithms, "client attestation PoP")
     _verify_signature(decoded_pop, instance_jwk, algorithms, "client attestation PoP")

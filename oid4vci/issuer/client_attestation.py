@@ -12,6 +12,13 @@ parsing and before anything single use is touched (a PAR request is stored, a co
   against the configured wallet provider roots, with the PoP ``aud`` = the authorization
   server's issuer identifier and the request's ``client_id`` (when it has one) = the
   attestation's ``sub``;
+* with :attr:`AttestationSettings.dpop_combined
+  <oid4vci.issuer.config.AttestationSettings.dpop_combined>`, the attestation header without
+  a PoP header but with a ``DPoP`` proof is DPoP-combined mode
+  (draft-ietf-oauth-attestation-based-client-auth-10 §5.2): the proof's ``jwk`` must be the
+  attestation's ``cnf.jwk`` (:func:`oid4vci.attestation.verify_client_attestation_dpop`);
+  the endpoint then verifies that proof as its DPoP proof (signature, ``htu``, ``jti``
+  replay) and :func:`verify_dpop_combined` that it is the one that was matched;
 * with :attr:`AttestationSettings.require_challenge
   <oid4vci.issuer.config.AttestationSettings.require_challenge>` the PoP must carry a live
   challenge of this server (from :func:`handle_challenge` or an earlier error), else
@@ -46,7 +53,9 @@ from oid4vci.attestation import (
     AttestationError,
     VerifiedClientAttestation,
     verify_client_attestation,
+    verify_client_attestation_dpop,
 )
+from oid4vci.dpop import DpopProof
 from oid4vci.errors import AuthorizationError, ErrorCode, ProtocolError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
@@ -62,6 +71,7 @@ __all__ = [
     "is_bound_instance",
     "use_attestation_challenge_response",
     "verify_client_authentication",
+    "verify_dpop_combined",
 ]
 
 #: HTTP status of an ``invalid_client`` answer (RFC 6749 §5.2).
@@ -95,6 +105,22 @@ async def verify_client_authentication(
         if settings.require_client_attestation:
             raise refuse("client authentication by wallet attestation is required")
         return None
+    dpops = request.headers.get_all("DPoP")
+    if settings.dpop_combined and len(attestations) == 1 and not pops and len(dpops) == 1:
+        try:
+            verified = verify_client_attestation_dpop(
+                attestations[0],
+                dpops[0],
+                trust_anchors=settings.client_trust_anchors,
+                client_id=client_id,
+                algorithms=settings.algorithms,
+                clock_skew=settings.clock_skew,
+                clock=config.clock,
+            )
+        except AttestationError as exc:
+            raise refuse(f"client attestation refused ({exc})") from None
+        _check_age(verified, config, error_cls)
+        return verified  # the DPoP proof's jti is kept by the DPoP replay cache
     if len(attestations) != 1 or len(pops) != 1:
         raise refuse(
             f"exactly one {CLIENT_ATTESTATION_HEADER} and one {CLIENT_ATTESTATION_POP_HEADER} "
@@ -114,11 +140,7 @@ async def verify_client_authentication(
         )
     except AttestationError as exc:
         raise refuse(f"client attestation refused ({exc})") from None
-    max_age = settings.max_attestation_age
-    if max_age is not None and (
-        verified.issued_at is None or verified.issued_at < config.clock() - max_age
-    ):
-        raise error_cls(USE_FRESH_ATTESTATION, "the client attestation is too old; get a fresh one")
+    _check_age(verified, config, error_cls)
     if settings.require_challenge and not _live_challenge(verified.challenge, config):
         err = error_cls(USE_ATTESTATION_CHALLENGE, "the PoP must carry a current server challenge")
         err.attestation_challenge = create_attestation_challenge(config)  # type: ignore[attr-defined]
@@ -127,6 +149,35 @@ async def verify_client_authentication(
     if not await config.store.add_if_absent(key, True, store_keys.ATTESTATION_POP_JTI.ttl(config)):
         raise refuse("client attestation PoP replayed (jti already used)")
     return verified
+
+
+def _check_age(
+    verified: VerifiedClientAttestation, config: IssuerConfig, error_cls: type[ProtocolError]
+) -> None:
+    settings = config.attestation
+    max_age = settings.max_attestation_age if settings is not None else None
+    if max_age is not None and (
+        verified.issued_at is None or verified.issued_at < config.clock() - max_age
+    ):
+        raise error_cls(USE_FRESH_ATTESTATION, "the client attestation is too old; get a fresh one")
+
+
+def verify_dpop_combined(
+    attested: VerifiedClientAttestation | None,
+    proof: DpopProof | None,
+    error_cls: type[ProtocolError],
+) -> None:
+    """In DPoP-combined mode, the request's verified DPoP ``proof`` must be signed by the
+    attestation's instance key (draft-ietf-oauth-attestation-based-client-auth-10 §5.2);
+    ``invalid_client`` (401) otherwise. Nothing to check in the other modes."""
+    if attested is None or not attested.dpop_combined:
+        return
+    if proof is None or not hmac.compare_digest(proof.jkt.encode(), attested.instance_jkt.encode()):
+        raise error_cls(
+            ErrorCode.INVALID_CLIENT,
+            "the DPoP proof is not signed by the attestation's instance key",
+            status=INVALID_CLIENT_STATUS,
+        )
 
 
 def attestation_binding(attested: VerifiedClientAttestation | None) -> str | None:

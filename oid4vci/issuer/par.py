@@ -40,7 +40,11 @@ from oid4vci.issuer.authorization import (
     ParRecord,
     verify_authorization_request,
 )
-from oid4vci.issuer.client_attestation import attestation_binding, verify_client_authentication
+from oid4vci.issuer.client_attestation import (
+    attestation_binding,
+    verify_client_authentication,
+    verify_dpop_combined,
+)
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.flood_limits import claim_room, refused
 from oid4vci.issuer.responses import json_response
@@ -104,6 +108,9 @@ async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRec
                 ErrorCode.INVALID_DPOP_PROOF, "dpop_jkt does not match the DPoP proof key"
             )
         params["dpop_jkt"] = proof.jkt
+        verify_dpop_combined(attested, proof, AuthorizationError)
+    else:
+        verify_dpop_combined(attested, None, AuthorizationError)
     await verify_authorization_request(
         AuthorizationRequest(request=parsed.request, params=params), config
     )

@@ -62,6 +62,7 @@ from oid4vci.issuer.client_attestation import (
     is_bound_instance,
     use_attestation_challenge_response,
     verify_client_authentication,
+    verify_dpop_combined,
 )
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
 from oid4vci.issuer.flood_limits import refused
@@ -496,6 +497,7 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
         # The authenticated client is the attestation's sub (equal to any client_id sent).
         parsed = attrs.evolve(parsed, params={**parsed.params, "client_id": attested.client_id})
     proof = await _dpop(parsed, config)
+    verify_dpop_combined(attested, proof, TokenError)
     if parsed.grant_type == REFRESH_TOKEN_GRANT:
         return await _verify_refresh(parsed, config, proof, attested)
     params = parsed.params

@@ -50,6 +50,7 @@ import attrs
 from oid4vci._wire import structure, unstructure
 from oid4vci.attestation import (
     ATTEST_JWT_CLIENT_AUTH,
+    ATTEST_JWT_CLIENT_AUTH_DPOP,
     CLIENT_ATTESTATION_CHALLENGE_HEADER,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
@@ -140,12 +141,12 @@ from .preflight import (
     choose_dpop_key,
     choose_par,
     choose_proof_type,
+    client_auth_method,
     definition_types,
     polling_interval,
     preflight,
     request_definition,
     secure_endpoint,
-    uses_client_attestation,
 )
 from .results import (
     DeferredTransaction,
@@ -598,7 +599,7 @@ class IssuanceFlow:
             # use_fresh_attestation: a fresh attestation from the provider, the same request
             # once more; a second one is final (draft-ietf-oauth-attestation-based-client-auth-07).
             if in_flight.request.headers.get(
-                CLIENT_ATTESTATION_POP_HEADER
+                CLIENT_ATTESTATION_HEADER
             ) and is_use_fresh_attestation(response):
                 if not self._may(_E.USE_FRESH_ATTESTATION):
                     with attach_request(in_flight.request):
@@ -969,10 +970,23 @@ class IssuanceFlow:
             )
         secure_endpoint(as_meta.token_endpoint, "token_endpoint", self.policy)
         self._dpop_key = choose_dpop_key(self.policy, as_meta)
-        if uses_client_attestation(self.policy, as_meta):
+        method = client_auth_method(self.policy, as_meta)
+        if method is not None:
             # The authenticated client is the attestation's sub (HAIP 1.0 §4.4.1).
             provider = self.policy.attestation_provider
             assert provider is not None
+            if method == ATTEST_JWT_CLIENT_AUTH_DPOP:
+                # DPoP-combined mode (draft-ietf-oauth-attestation-based-client-auth-10 §5.2):
+                # the DPoP proofs are signed by the attestation's instance key.
+                instance = await provider.client_attestation(authorization_server=as_meta.issuer)
+                if instance.instance_key.alg not in (
+                    as_meta.dpop_signing_alg_values_supported or ()
+                ):
+                    raise MetadataError(
+                        "the authorization server takes only attest_jwt_client_auth_dpop and "
+                        "not the DPoP algorithm of the attestation's instance key"
+                    )
+                self._dpop_key = instance.instance_key
             if self._client_id is None:
                 self._client_id = provider.client_id
             elif self._client_id != provider.client_id:
@@ -1042,7 +1056,7 @@ class IssuanceFlow:
         )
         params = self._par_params
         assert params is not None
-        client_auth = await self._client_auth(self._as().issuer if self._attests() else None)
+        client_auth = await self._client_auth(self._as().issuer, self._auth_method())
         return await self._send(
             endpoint,
             lambda proof: build_par_request(
@@ -1051,17 +1065,18 @@ class IssuanceFlow:
             dpop_key=self._dpop_key,
         )
 
-    def _attests(self) -> bool:
-        """Whether the grant is made with a wallet attestation: the AS offers
-        ``attest_jwt_client_auth`` and the policy has a provider."""
-        return uses_client_attestation(self.policy, self._as())
+    def _auth_method(self) -> str | None:
+        """How the grant authenticates: ``attest_jwt_client_auth``,
+        ``attest_jwt_client_auth_dpop`` or ``None`` (no attestation)."""
+        return client_auth_method(self.policy, self._as())
 
-    async def _client_auth(self, authorization_server: str | None) -> dict[str, str]:
+    async def _client_auth(self, authorization_server: str, method: str | None) -> dict[str, str]:
         """The wallet attestation and a fresh PoP for ``authorization_server`` (its issuer
-        identifier; ``None``: the request is not attested), for PAR, token and refresh requests
-        (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0 Appendix E); a
-        fresh attestation after ``use_fresh_attestation``."""
-        if authorization_server is None:
+        identifier) by ``method`` (``None``: the request is not attested), for PAR, token and
+        refresh requests (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0
+        Appendix E); a fresh attestation after ``use_fresh_attestation``. In DPoP-combined
+        mode only the attestation: the request's DPoP proof is its PoP."""
+        if method is None:
             return {}
         provider = self.policy.attestation_provider
         if provider is None:  # a refresh of an attested grant under another policy
@@ -1078,6 +1093,8 @@ class IssuanceFlow:
             attestation = await provider.client_attestation(
                 authorization_server=authorization_server
             )
+        if method == ATTEST_JWT_CLIENT_AUTH_DPOP:
+            return {CLIENT_ATTESTATION_HEADER: attestation.attestation}
         pop = await create_client_attestation_pop(
             attestation.instance_key,
             audience=authorization_server,
@@ -1128,7 +1145,7 @@ class IssuanceFlow:
                 redirect_uri=self._redirect_uri,
                 client_id=self._client_id,
             )
-        client_auth = await self._client_auth(self._as().issuer if self._attests() else None)
+        client_auth = await self._client_auth(self._as().issuer, self._auth_method())
         return await self._send(
             endpoint,
             lambda proof: build_token_request(
@@ -1165,7 +1182,7 @@ class IssuanceFlow:
             refresh_token=token.refresh_token,
             token_endpoint=token_endpoint if token.refresh_token else None,
             # What a refresh must carry, also when resumed without the AS metadata.
-            token_endpoint_auth_method=ATTEST_JWT_CLIENT_AUTH if self._attests() else None,
+            token_endpoint_auth_method=self._auth_method(),
             authorization_server=self._as().issuer,
         )
         self._plan = self._plan_credential_requests(token)
@@ -1407,8 +1424,10 @@ class IssuanceFlow:
         params = refresh_token_grant(session.refresh_token, client_id=session.client_id)
         # The grant's refresh tokens are bound to its attestation: a refresh carries one
         # (draft-ietf-oauth-attestation-based-client-auth-07 §6.2), as the session recorded.
-        attested = session.token_endpoint_auth_method == ATTEST_JWT_CLIENT_AUTH
-        client_auth = await self._client_auth(session.authorization_server if attested else None)
+        method = session.token_endpoint_auth_method
+        if method not in (ATTEST_JWT_CLIENT_AUTH, ATTEST_JWT_CLIENT_AUTH_DPOP):
+            method = None
+        client_auth = await self._client_auth(session.authorization_server or "", method)
         return await self._send(
             endpoint,
             lambda proof: build_token_request(
