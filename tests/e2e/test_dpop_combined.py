@@ -7,6 +7,7 @@ key. Raw requests, then the real wallet in memory and over aiohttp on 127.0.0.1.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -148,7 +149,7 @@ def test_combined_mode_does_not_go_with_challenges() -> None:
 # --- the wallet ----------------------------------------------------------------------------
 
 
-def only_combined(issuer: AttestedIssuer) -> Any:
+def only_combined(issuer: AttestedIssuer) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
     """The issuer, its AS metadata offering only ``attest_jwt_client_auth_dpop``."""
 
     async def handle(request: HttpRequest) -> HttpResponse:

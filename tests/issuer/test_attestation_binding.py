@@ -165,6 +165,7 @@ async def test_code_pushed_without_an_attestation_is_not_bound(clock: FakeClock)
 
 def aging_issuer(clock: FakeClock, pki: Pki, max_age: float = 600) -> AttestedIssuer:
     base = attested_issuer(clock, pki, key_required=None)
+    assert base.issuer.config.attestation is not None
     settings = attrs.evolve(base.issuer.config.attestation, max_attestation_age=max_age)
     config = attrs.evolve(base.issuer.config, attestation=settings)
     issuer = Issuer(config, offer_templates=base.issuer.offer_templates.values())
