@@ -1425,7 +1425,10 @@ class IssuanceFlow:
         # The grant's refresh tokens are bound to its attestation: a refresh carries one
         # (draft-ietf-oauth-attestation-based-client-auth-07 §6.2), as the session recorded.
         method = session.token_endpoint_auth_method
-        if method not in (ATTEST_JWT_CLIENT_AUTH, ATTEST_JWT_CLIENT_AUTH_DPOP):
+        if (
+            method not in (ATTEST_JWT_CLIENT_AUTH, ATTEST_JWT_CLIENT_AUTH_DPOP)
+            or session.authorization_server is None
+        ):
             method = None
         client_auth = await self._client_auth(session.authorization_server or "", method)
         return await self._send(
