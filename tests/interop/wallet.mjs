@@ -5,7 +5,8 @@
 //   node wallet.mjs OFFER_URI [--tx-code CODE] [--login user:pass] [--batch N]
 //                             [--client-id ID] [--redirect-uri URI] [--flow auto|pre_auth|auth_code]
 //                             [--no-dpop] [--attester-key KEY.jwk --attester-chain CHAIN.pem]
-//                             [--trust-anchor ROOT.pem]
+//                             [--trust-anchor ROOT.pem] [--jwe auto|off|request-only] [--jwe-enc ENC]
+//                             [--jwe-response-enc ENC] [--refresh]
 //
 // With an attester (HAIP 1.0 §4.4.1, §4.5.1) it authenticates with a wallet attestation made by
 // oid4vc-ts (createClientAttestationJwt, clientAuthenticationClientAttestationJwt) and puts a
@@ -13,9 +14,23 @@
 // credential must carry an x5c chain to it, and the signature is checked with the leaf's key
 // (node:crypto X509Certificate; no code of the library under test).
 //
+// Encryption (OID4VCI 1.0 §10) is glue, because oid4vc-ts 0.4.6 has no JWE for credential
+// requests: jwe.mjs wraps the `fetch` callback oid4vc-ts uses, so requests to the credential
+// (and deferred) endpoint go out as JWEs made with npm `jose` whenever the issuer's metadata
+// offers encryption (`--jwe off` sends plain JSON, `--jwe request-only` asks for no encrypted
+// answer, `--jwe-enc` / `--jwe-response-enc` force other `enc` values: negative cases), and
+// encrypted answers are decrypted before oid4vc-ts reads them. With `--refresh` the wallet
+// waits until its access token has expired, sees the credential endpoint refuse it, and gets a
+// new one with oid4vc-ts's Oauth2Client.retrieveRefreshTokenAccessToken (DPoP and the wallet
+// attestation again).
+//
 // Prints one JSON line: {"ok", "flow", "spec_version", "token_type", "dpop", "issuer",
 // "credentials": [{"configuration_id", "credential", "holder_jwk", "header", "payload", "claims",
-// "verified", "checks"}], "notifications": [{"notification_id", "event", "status"}], "error"}. Exit status 0 when ok, 1 otherwise, 2 on bad usage.
+// "verified", "checks"}], "notifications": [{"notification_id", "event", "status"}],
+// "encryption": {"request", "response", "exchanges": [{"endpoint", "status", "request_type",
+// "response_type", "request_header", "response_header"}]}, "refresh": {"expires_in",
+// "expired_status", "expired_error", "token_type", "new_token"} | null, "error"}.
+// Exit status 0 when ok, 1 otherwise, 2 on bad usage.
 
 import { X509Certificate, webcrypto } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -49,6 +64,7 @@ import {
   verifyEs256Jws,
   verifySdJwtVc,
 } from './common.mjs'
+import { encryptingFetch, encryptionPlan } from './jwe.mjs'
 
 // The issuers under test run on http://127.0.0.1; oid4vc-ts refuses http:// URLs unless told.
 setGlobalConfig({ allowInsecureUrls: true })
@@ -66,10 +82,18 @@ const { values: options, positionals } = parseArgs({
     'attester-key': { type: 'string' },
     'attester-chain': { type: 'string' },
     'trust-anchor': { type: 'string' },
+    jwe: { type: 'string', default: 'auto' },
+    'jwe-enc': { type: 'string' },
+    'jwe-response-enc': { type: 'string' },
+    refresh: { type: 'boolean', default: false },
   },
 })
 
-if (positionals.length !== 1 || !['auto', 'pre_auth', 'auth_code'].includes(options.flow)) {
+if (
+  positionals.length !== 1 ||
+  !['auto', 'pre_auth', 'auth_code'].includes(options.flow) ||
+  !['auto', 'off', 'request-only'].includes(options.jwe)
+) {
   process.stderr.write('usage: node wallet.mjs OFFER_URI [--tx-code C] [--login u:p] [--batch N] [--flow F]\n')
   process.exit(2)
 }
@@ -92,6 +116,7 @@ function leafJwk(x5c) {
 }
 
 const keyring = new Map()
+let jweFetch = null // set once the issuer metadata says what to encrypt (jwe.mjs)
 let attestationAuth = null // set once the wallet attestation is made (HAIP 1.0 §4.4.1)
 const baseCallbacks = makeCallbacks({
   keyring,
@@ -110,6 +135,7 @@ const baseCallbacks = makeCallbacks({
 })
 const callbacks = {
   ...baseCallbacks,
+  fetch: (input, init) => (jweFetch ?? fetch)(input, init),
   // x5c signers (attestations) sign with the key of their leaf certificate. oid4vc-ts 0.4.6
   // types key attestations `keyattestation+jwt` (Draft 15); OID4VCI 1.0 Appendix D says
   // `key-attestation+jwt`, which is what is sent.
@@ -188,6 +214,8 @@ const result = {
   issuer: null,
   credentials: [],
   notifications: [],
+  encryption: { request: false, response: false, exchanges: [] },
+  refresh: null,
   error: null,
 }
 
@@ -325,6 +353,19 @@ async function run() {
   const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer)
   result.issuer = offer.credential_issuer
   result.spec_version = issuerMetadata.originalDraftVersion
+  const credentialIssuer = issuerMetadata.credentialIssuer
+  const plan = encryptionPlan(credentialIssuer, {
+    mode: options.jwe,
+    requestEnc: options['jwe-enc'],
+    responseEnc: options['jwe-response-enc'],
+  })
+  result.encryption.request = !!plan?.request
+  result.encryption.response = !!plan?.response
+  jweFetch = encryptingFetch({
+    plan,
+    endpoints: [credentialIssuer.credential_endpoint, credentialIssuer.deferred_credential_endpoint].filter(Boolean),
+    exchanges: result.encryption.exchanges,
+  })
 
   const grants = offer.grants ?? {}
   let flow = options.flow
@@ -398,10 +439,44 @@ async function run() {
       dpop: useDpop ? { signer: dpopSigner, nonce: authorization.dpop?.nonce } : undefined,
     })
   }
-  const { accessTokenResponse } = tokenResult
+  let { accessTokenResponse } = tokenResult
   result.token_type = accessTokenResponse.token_type
   let dpopNonce = tokenResult.dpop?.nonce
   let cNonce = accessTokenResponse.c_nonce
+
+  if (options.refresh) {
+    // Let the access token expire, see the credential endpoint refuse it, then refresh it
+    // (RFC 6749 §6) with oid4vc-ts: a DPoP proof of the same key and the wallet attestation.
+    const { refresh_token: refreshToken, expires_in: expiresIn } = accessTokenResponse
+    if (!refreshToken) throw new Error('the token response has no refresh_token')
+    if (typeof expiresIn !== 'number' || expiresIn > 30) throw new Error(`expires_in ${expiresIn} is too long to wait for`)
+    result.refresh = { expires_in: expiresIn }
+    await new Promise((resolve) => setTimeout(resolve, (expiresIn + 1) * 1000))
+    try {
+      await client.retrieveCredentials({
+        issuerMetadata,
+        accessToken: accessTokenResponse.access_token,
+        credentialConfigurationId: offer.credential_configuration_ids[0],
+        dpop: useDpop ? { signer: dpopSigner, nonce: dpopNonce } : undefined,
+      })
+      throw new Error('the expired access token was accepted')
+    } catch (error) {
+      if (!(error instanceof Openid4vciRetrieveCredentialsError)) throw error
+      const unauthorized = error.response?.response
+      result.refresh.expired_status = unauthorized?.status
+      result.refresh.expired_error = unauthorized?.headers.get('www-authenticate') ?? null
+    }
+    const refreshed = await oauth2.retrieveRefreshTokenAccessToken({
+      authorizationServerMetadata: asMetadata,
+      refreshToken,
+      resource: credentialIssuer.credential_issuer,
+      dpop: useDpop ? { signer: dpopSigner, nonce: dpopNonce } : undefined,
+    })
+    result.refresh.token_type = refreshed.accessTokenResponse.token_type
+    result.refresh.new_token = refreshed.accessTokenResponse.access_token !== accessTokenResponse.access_token
+    accessTokenResponse = refreshed.accessTokenResponse
+    dpopNonce = refreshed.dpop?.nonce ?? dpopNonce
+  }
 
   const jwks = await fetchIssuerJwks(offer.credential_issuer)
   const singularProof =
