@@ -5,6 +5,7 @@ lifetime) and a served issuer our wallet receives from with encryption."""
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
@@ -12,6 +13,7 @@ from oid4vci import Oid4vciClient
 from oid4vci.cli import build_parser
 from oid4vci.cli.options import token_ttl_value
 from oid4vci.cli.serve import DEMO_ENCRYPTION_KID, running_demo_issuer, serve_features
+from oid4vci.cli.workers import WorkerSpec
 from oid4vci.http import HttpRequest
 from oid4vci.issuer.demo import DEMO_CONFIGURATION_ID, build_demo_issuer
 from oid4vci.jose import LocalSigner
@@ -104,3 +106,26 @@ async def test_a_served_issuer_requires_encryption() -> None:
         client = Oid4vciClient(http, policy=WalletPolicy(encryption="require"))
         result = await client.accept_offer(server.demo.offer_links["pre_auth"])
         assert result.credentials[0].claims["given_name"] == "Alice"
+
+
+def test_workers_get_the_same_features() -> None:
+    args = build_parser().parse_args(
+        ["serve", "--require-encryption", "--refresh-tokens", "--access-token-ttl", "9"]
+    )
+    features = serve_features(args)
+    assert features.encryption_key is not None
+    spec = WorkerSpec(
+        issuer_url=ISSUER,
+        signing_jwk=LocalSigner.generate().private_jwk(),
+        nonce_keys=[],
+        encryption_key=features.encryption_key,
+        refresh_tokens=features.refresh_tokens,
+        access_token_ttl=features.access_token_ttl,
+    )
+    assert features.encryption_key["d"] not in repr(spec)
+    # what a worker reads from its stdin line
+    received = WorkerSpec(**json.loads(spec.to_json())).features()
+    assert received == features
+    config = build_demo_issuer(ISSUER, **received.issuer_options()).config
+    assert config.encryption is not None and config.encryption.request_required
+    assert config.refresh_tokens is not None and config.access_token_ttl == 9
