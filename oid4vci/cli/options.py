@@ -344,8 +344,8 @@ def add_issuer_feature_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--require-encryption",
         action="store_true",
-        help="require encrypted credential and deferred requests and responses (OID4VCI 1.0 "
-        "§10; ECDH-ES to a fresh issuer key published in the metadata)",
+        help="require encrypted credential and deferred requests and responses "
+        "(OID4VCI 1.0 §10; ECDH-ES to a fresh issuer key published in the metadata)",
     )
     serve.add_argument(
         "--refresh-tokens",
