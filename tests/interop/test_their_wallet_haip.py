@@ -141,6 +141,26 @@ def test_their_wallet_refreshes_an_expired_token(
 
 
 @pytest.mark.parametrize(
+    ("variant", "status", "error"),
+    [("no-attestation", 401, "invalid_client"), ("other-dpop-key", 400, "invalid_dpop_proof")],
+)
+def test_their_refresh_needs_the_attestation_and_the_dpop_key(
+    haip_issuer: tuple[BackgroundServer, Path], variant: str, status: int, error: str
+) -> None:
+    """A refresh without the wallet attestation, or with a DPoP proof of another key, is
+    refused and uses nothing up: the proper refresh right after it works."""
+    server, files = haip_issuer
+    args = [server.ready["offers"]["pre_auth"], *_attested(files), "--bad-refresh", variant]
+    out = run_node_wallet(args)
+    context = f"wallet said {out.get('error')}\nissuer log: {server.log()}"
+    assert out["ok"] is True and out["_status"] == 0, context
+    refused = out["refresh"]["refused"]
+    assert refused["status"] == status and refused["body"]["error"] == error, refused
+    assert out["refresh"]["token_type"] == "DPoP" and out["refresh"]["new_token"] is True
+    _assert_encrypted(out)
+
+
+@pytest.mark.parametrize(
     ("wallet_args", "description"),
     [
         (["--jwe", "off"], "must be encrypted"),

@@ -7,6 +7,7 @@
 //                             [--no-dpop] [--attester-key KEY.jwk --attester-chain CHAIN.pem]
 //                             [--trust-anchor ROOT.pem] [--jwe auto|off|request-only] [--jwe-enc ENC]
 //                             [--jwe-response-enc ENC] [--refresh]
+//                             [--bad-refresh no-attestation|other-dpop-key]
 //
 // With an attester (HAIP 1.0 §4.4.1, §4.5.1) it authenticates with a wallet attestation made by
 // oid4vc-ts (createClientAttestationJwt, clientAuthenticationClientAttestationJwt) and puts a
@@ -22,14 +23,15 @@
 // encrypted answers are decrypted before oid4vc-ts reads them. With `--refresh` the wallet
 // waits until its access token has expired, sees the credential endpoint refuse it, and gets a
 // new one with oid4vc-ts's Oauth2Client.retrieveRefreshTokenAccessToken (DPoP and the wallet
-// attestation again).
+// attestation again); `--bad-refresh` first tries a refresh without the attestation or with
+// another DPoP key (which must be refused), then refreshes properly at once.
 //
 // Prints one JSON line: {"ok", "flow", "spec_version", "token_type", "dpop", "issuer",
 // "credentials": [{"configuration_id", "credential", "holder_jwk", "header", "payload", "claims",
 // "verified", "checks"}], "notifications": [{"notification_id", "event", "status"}],
 // "encryption": {"request", "response", "exchanges": [{"endpoint", "status", "request_type",
 // "response_type", "request_header", "response_header"}]}, "refresh": {"expires_in",
-// "expired_status", "expired_error", "token_type", "new_token"} | null, "error"}.
+// "refused", "expired_status", "expired_error", "token_type", "new_token"} | null, "error"}.
 // Exit status 0 when ok, 1 otherwise, 2 on bad usage.
 
 import { X509Certificate, webcrypto } from 'node:crypto'
@@ -86,13 +88,15 @@ const { values: options, positionals } = parseArgs({
     'jwe-enc': { type: 'string' },
     'jwe-response-enc': { type: 'string' },
     refresh: { type: 'boolean', default: false },
+    'bad-refresh': { type: 'string' },
   },
 })
 
 if (
   positionals.length !== 1 ||
   !['auto', 'pre_auth', 'auth_code'].includes(options.flow) ||
-  !['auto', 'off', 'request-only'].includes(options.jwe)
+  !['auto', 'off', 'request-only'].includes(options.jwe) ||
+  ![undefined, 'no-attestation', 'other-dpop-key'].includes(options['bad-refresh'])
 ) {
   process.stderr.write('usage: node wallet.mjs OFFER_URI [--tx-code C] [--login u:p] [--batch N] [--flow F]\n')
   process.exit(2)
@@ -118,13 +122,14 @@ function leafJwk(x5c) {
 const keyring = new Map()
 let jweFetch = null // set once the issuer metadata says what to encrypt (jwe.mjs)
 let attestationAuth = null // set once the wallet attestation is made (HAIP 1.0 §4.4.1)
+let attestationSuspended = false // --bad-refresh no-attestation: one request without it
 const baseCallbacks = makeCallbacks({
   keyring,
   // Public client: `client_id` in the body for the authorization code grant and PAR, nothing
   // for the anonymous pre-authorized code grant (OID4VCI §6.1). With an attester: the
   // attestation headers (oid4vc-ts) and its `sub` as `client_id`.
   clientAuthentication: async (request) => {
-    if (attestationAuth) {
+    if (attestationAuth && !attestationSuspended) {
       await attestationAuth(request)
       request.body.client_id = clientId
       return
@@ -444,13 +449,39 @@ async function run() {
   let dpopNonce = tokenResult.dpop?.nonce
   let cNonce = accessTokenResponse.c_nonce
 
-  if (options.refresh) {
-    // Let the access token expire, see the credential endpoint refuse it, then refresh it
-    // (RFC 6749 §6) with oid4vc-ts: a DPoP proof of the same key and the wallet attestation.
+  const badRefresh = options['bad-refresh']
+  if (options.refresh || badRefresh) {
+    // Refresh the access token (RFC 6749 §6) with oid4vc-ts: a DPoP proof of the same key and
+    // the wallet attestation. With --refresh, first let the token expire and see the credential
+    // endpoint refuse it; with --bad-refresh, first a refresh without one of the two (refused).
     const { refresh_token: refreshToken, expires_in: expiresIn } = accessTokenResponse
     if (!refreshToken) throw new Error('the token response has no refresh_token')
+    result.refresh = { expires_in: expiresIn, refused: null }
+    if (badRefresh) {
+      const otherKey = await generateEs256Key()
+      keyring.set(otherKey.thumbprint, otherKey.privateKey)
+      const signer =
+        badRefresh === 'other-dpop-key' ? { method: 'jwk', alg: 'ES256', publicJwk: otherKey.publicJwk } : dpopSigner
+      attestationSuspended = badRefresh === 'no-attestation'
+      try {
+        await oauth2.retrieveRefreshTokenAccessToken({
+          authorizationServerMetadata: asMetadata,
+          refreshToken,
+          resource: credentialIssuer.credential_issuer,
+          dpop: { signer, nonce: dpopNonce },
+        })
+        throw new Error(`the refresh with ${badRefresh} was accepted`)
+      } catch (error) {
+        if (!(error instanceof Oauth2ClientErrorResponseError)) throw error
+        result.refresh.refused = describeError(error)
+      } finally {
+        attestationSuspended = false
+      }
+    }
+  }
+  if (options.refresh) {
+    const expiresIn = accessTokenResponse.expires_in
     if (typeof expiresIn !== 'number' || expiresIn > 30) throw new Error(`expires_in ${expiresIn} is too long to wait for`)
-    result.refresh = { expires_in: expiresIn }
     await new Promise((resolve) => setTimeout(resolve, (expiresIn + 1) * 1000))
     try {
       await client.retrieveCredentials({
@@ -466,9 +497,11 @@ async function run() {
       result.refresh.expired_status = unauthorized?.status
       result.refresh.expired_error = unauthorized?.headers.get('www-authenticate') ?? null
     }
+  }
+  if (options.refresh || badRefresh) {
     const refreshed = await oauth2.retrieveRefreshTokenAccessToken({
       authorizationServerMetadata: asMetadata,
-      refreshToken,
+      refreshToken: accessTokenResponse.refresh_token,
       resource: credentialIssuer.credential_issuer,
       dpop: useDpop ? { signer: dpopSigner, nonce: dpopNonce } : undefined,
     })
