@@ -344,6 +344,7 @@ async def create_client_attestation_pop(
     client_id: str | None = None,
     challenge: str | None = None,
     jti: str | None = None,
+    lifetime: float = 60,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """A Client Attestation PoP JWT signed by the client instance key (one per request;
@@ -351,12 +352,19 @@ async def create_client_attestation_pop(
 
     ``audience`` is the authorization server's issuer identifier (not an endpoint URL);
     ``client_id`` becomes ``iss`` (required by -07, removed in -08); ``challenge`` is a
-    server-provided challenge, when there is one.
+    server-provided challenge, when there is one. ``exp`` is ``iat`` + ``lifetime``: -06
+    dropped it from the PoP, but servers built on -05 (e.g. oid4vc-ts 0.4.6) still require
+    it, and a -07 server ignores it (draft-ietf-oauth-attestation-based-client-auth-07 §5.2
+    allows other claims).
     """
+    if not lifetime > 0:
+        raise UsageError("lifetime must be positive")
+    now = int(clock())
     payload: dict[str, Any] = {
         "aud": audience,
         "jti": jti or secrets.token_urlsafe(16),
-        "iat": int(clock()),
+        "iat": now,
+        "exp": now + max(1, int(lifetime)),
     }
     if client_id is not None:
         payload["iss"] = client_id

@@ -76,6 +76,23 @@ async def test_client_attestation_round_trip(clock: FakeClock) -> None:
     assert "jti" not in repr(verified) and verified.jti not in repr(verified)
 
 
+async def test_pop_carries_exp_for_draft_05_servers(clock: FakeClock) -> None:
+    """oid4vc-ts 0.4.6 (a -05 server) requires PoP ``exp``: ours sends ``iat`` + lifetime,
+    and our own -07 verifier refuses a PoP whose ``exp`` has passed."""
+    pki = provider_pki()
+    _, pop, _ = await pair(pki, clock)
+    claims = decode_jws(pop).payload
+    assert claims["exp"] == claims["iat"] + 60
+    attestation, short, _ = await pair(pki, clock, lifetime=5)
+    assert decode_jws(short).payload["exp"] == int(clock()) + 5
+    clock.advance(120)  # within pop_max_age (300) but past exp + skew (60)
+    with pytest.raises(AttestationError) as caught:
+        verify(pki, clock, attestation, short)
+    assert reason_of(caught) == AttestationReason.EXPIRED
+    with pytest.raises(UsageError):
+        await create_client_attestation_pop(LocalSigner.generate(), audience=AS, lifetime=0)
+
+
 async def test_known_answer_pop_of_draft_10(clock: FakeClock, spec_dir: Path) -> None:
     """The -10 PoP example verifies with its attestation's cnf key (client-attestation.md §11)."""
     text = (spec_dir / "client-attestation.md").read_text()
