@@ -1035,18 +1035,29 @@ class IssuanceFlow:
             dpop_key=self._dpop_key,
         )
 
-    async def _client_auth(self) -> dict[str, str]:
-        """The wallet attestation and a fresh PoP for the AS (PAR and token requests), when
-        the AS offers ``attest_jwt_client_auth`` and the policy has a provider
-        (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0 Appendix E)."""
-        as_meta = self._as()
+    def _attestation_audience(self) -> str | None:
+        """The AS issuer identifier when this flow authenticates there with the wallet
+        attestation (it offers ``attest_jwt_client_auth`` and the policy has a provider);
+        None when the flow has not read that metadata (a deferred poll)."""
+        as_meta = self._as_meta
+        if self.policy.attestation_provider is None or as_meta is None:
+            return None
+        return as_meta.issuer if uses_client_attestation(self.policy, as_meta) else None
+
+    async def _client_auth(self, audience: str | None = None) -> dict[str, str]:
+        """The wallet attestation and a fresh PoP for the AS (PAR, token and refresh
+        requests), when the AS offers ``attest_jwt_client_auth`` and the policy has a provider
+        (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0 Appendix E);
+        ``audience`` names the AS when this flow has not read its metadata (a deferred poll)."""
         provider = self.policy.attestation_provider
-        if provider is None or not uses_client_attestation(self.policy, as_meta):
+        if audience is None:
+            audience = self._attestation_audience()
+        if provider is None or audience is None:
             return {}
-        attestation = await provider.client_attestation(authorization_server=as_meta.issuer)
+        attestation = await provider.client_attestation(authorization_server=audience)
         pop = await create_client_attestation_pop(
             attestation.instance_key,
-            audience=as_meta.issuer,
+            audience=audience,
             client_id=attestation.client_id,
             challenge=self._attestation_challenge,
             clock=self.clock,
@@ -1130,6 +1141,7 @@ class IssuanceFlow:
             encryption=self._encryption,
             refresh_token=token.refresh_token,
             token_endpoint=token_endpoint if token.refresh_token else None,
+            attestation_audience=self._attestation_audience(),
         )
         self._plan = self._plan_credential_requests(token)
         self._fire(_E.TOKEN_RECEIVED)
@@ -1367,8 +1379,11 @@ class IssuanceFlow:
         endpoint = secure_endpoint(session.token_endpoint, "token_endpoint", self.policy)
         params = refresh_token_grant(session.refresh_token, client_id=session.client_id)
         # The attestation the grant is bound to goes along when the AS takes attestations
-        # (draft-ietf-oauth-attestation-based-client-auth-07 §6.2).
-        client_auth = await self._client_auth() if self._as_meta is not None else {}
+        # (draft-ietf-oauth-attestation-based-client-auth-07 §6.2); a flow that only polls
+        # deferred credentials knows that AS from the session.
+        client_auth = await self._client_auth(
+            session.attestation_audience if self._as_meta is None else None
+        )
         return await self._send(
             endpoint,
             lambda proof: build_token_request(
@@ -2009,6 +2024,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 grant=session.grant,
                 refresh_token=session.refresh_token,
                 token_endpoint=session.token_endpoint,
+                attestation_audience=session.attestation_audience,
             )
             if session is not None
             else None
@@ -2137,6 +2153,7 @@ def _load(
             encryption=flow._encryption,
             refresh_token=s.refresh_token,
             token_endpoint=s.token_endpoint,
+            attestation_audience=s.attestation_audience,
         )
         flow._session = session
     flow._received = [

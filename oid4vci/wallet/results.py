@@ -86,6 +86,10 @@ class IssuerSession:
     encryption: EncryptionPlan | None = None
     refresh_token: str | None = None
     token_endpoint: str | None = None
+    #: The authorization server's issuer identifier when the grant was made with a wallet
+    #: attestation: refresh requests carry a fresh PoP for it too, also from a flow that only
+    #: polls deferred credentials (draft-ietf-oauth-attestation-based-client-auth-07 §6.2).
+    attestation_audience: str | None = None
 
     @property
     def uses_dpop(self) -> bool:

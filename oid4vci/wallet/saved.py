@@ -39,6 +39,7 @@ class SavedSession:
     grant: str | None = None
     refresh_token: str | None = None
     token_endpoint: str | None = None
+    attestation_audience: str | None = None
 
 
 @wire_model()
