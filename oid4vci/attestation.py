@@ -683,6 +683,12 @@ def _chain(value: Iterable[TrustAnchor]) -> tuple[str, ...]:
     return encode_x5c(value)
 
 
+def _level_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    """Converter for the claimed levels: typed for callers (``converter=tuple`` left mypy
+    unable to type the argument) and a lone string refused instead of split into letters."""
+    return _levels(value, "key_storage and user_authentication")
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class LocalAttestationProvider:
     """An :class:`AttestationProvider` that mints attestations itself from ``signer`` (the
@@ -699,8 +705,8 @@ class LocalAttestationProvider:
     client_id: str
     provider_id: str | None = None
     wallet_name: str | None = None
-    key_storage: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    user_authentication: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    key_storage: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
+    user_authentication: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
     lifetime: float = 3600.0
     clock: Callable[[], float] = time.time
     _minted: dict[str, _Minted] = attrs.field(factory=dict, init=False)

@@ -25,7 +25,7 @@ from oid4vci.attestation import (
     verify_client_attestation,
     verify_key_attestation,
 )
-from oid4vci.errors import JoseError, UsageError
+from oid4vci.errors import ArgumentTypeError, JoseError, UsageError
 from oid4vci.jose import LocalSigner, create_jws, decode_jws, jwk_thumbprint
 from tests.attestation_support import CLIENT_ID, make_provider, provider_pki
 from tests.conftest import FakeClock
@@ -377,6 +377,15 @@ async def test_local_provider(clock: FakeClock) -> None:
         LocalAttestationProvider(signer=pki.signer, chain=[pem], client_id="")
     with pytest.raises(UsageError):
         encode_x5c([])
+    # levels: any iterable of strings becomes a tuple; a lone string is refused, not split
+    levels = LocalAttestationProvider(
+        signer=pki.signer, chain=[pem], client_id=CLIENT_ID, key_storage=["iso_18045_high"]
+    )
+    assert levels.key_storage == ("iso_18045_high",)
+    with pytest.raises(ArgumentTypeError):
+        LocalAttestationProvider(
+            signer=pki.signer, chain=[pem], client_id=CLIENT_ID, key_storage="iso_18045_high"
+        )
 
 
 async def test_attestation_headers_are_redacted_in_traces(clock: FakeClock) -> None:
