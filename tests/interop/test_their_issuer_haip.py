@@ -38,6 +38,7 @@ from oid4vci.wallet import (
     Oid4vciClient,
     WalletPolicy,
     pre_authorized_grant,
+    request_credential,
     request_token,
 )
 from oid4vci.x509 import verify_issuer_x5c
@@ -163,6 +164,30 @@ async def test_pre_authorized_batch(their_haip_issuer: HaipIssuer) -> None:
             result = await client.accept_offer(offer, count=2)
     assert result.flow == "pre-authorized_code"
     assert_x5c_credentials(result, issuer, count=2)
+
+
+async def test_their_issuer_refuses_a_plain_credential_request(
+    their_haip_issuer: HaipIssuer,
+) -> None:
+    """``encryption_required``: a credential request in the clear (with the valid DPoP token
+    of a finished flow) is refused by the glue with ``invalid_encryption_parameters``."""
+    issuer = their_haip_issuer
+    with anyio.fail_after(FLOW_TIMEOUT):
+        async with haip_wallet(issuer) as client:
+            result = await client.accept_offer(issuer.ready["offers"]["pre_auth"])
+            session = result.session
+            assert session is not None
+            body = {"credential_configuration_id": issuer.ready["configuration_id"]}
+            with pytest.raises(CredentialRequestError) as caught:
+                await request_credential(
+                    client.transport,
+                    session.credential_endpoint,
+                    body,
+                    access_token=session.access_token,
+                    token_type=session.token_type,
+                    dpop_key=session.dpop_key,
+                )
+    assert caught.value.error == "invalid_encryption_parameters", issuer.server.log()
 
 
 async def test_authorization_code_batch(their_haip_issuer: HaipIssuer) -> None:
