@@ -29,7 +29,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from oid4vci.attestation import ClientAttestation, LocalAttestationProvider
-from oid4vci.errors import CredentialRequestError, MetadataError, TokenError
+from oid4vci.errors import AuthorizationError, CredentialRequestError, MetadataError, TokenError
 from oid4vci.http import HttpRequest
 from oid4vci.jose import LocalSigner, decode_jws
 from oid4vci.transports.aiohttp import AiohttpTransport
@@ -38,6 +38,7 @@ from oid4vci.wallet import (
     Oid4vciClient,
     WalletPolicy,
     pre_authorized_grant,
+    push_authorization_request,
     request_credential,
     request_token,
 )
@@ -134,6 +135,15 @@ async def http_get(url: str, *, raise_on_redirect: bool = True) -> tuple[int, st
     ) as transport:
         response = await transport.send(HttpRequest(method="GET", url=url))
     return response.status, response.body.decode(), response.headers.get("Location")
+
+
+async def logged(server: BackgroundServer, text: str) -> None:
+    """Wait (5 s at most) until the server's stderr, drained by a thread, shows ``text``."""
+    for _ in range(100):
+        if text in server.log():
+            return
+        await anyio.sleep(0.05)
+    raise AssertionError(f"{text!r} not in the issuer log:\n{server.log()}")
 
 
 def assert_x5c_credentials(result: IssuanceResult, issuer: HaipIssuer, *, count: int) -> None:
@@ -254,6 +264,31 @@ async def test_request_without_wallet_attestation_is_refused(
     assert_x5c_credentials(result, issuer, count=1)
 
 
+async def test_pushed_request_without_wallet_attestation_is_refused(
+    their_haip_issuer: HaipIssuer,
+) -> None:
+    """PAR with DPoP and PKCE but no attestation headers: ``invalid_client``."""
+    issuer = their_haip_issuer
+    params = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "interop_identity",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",  # RFC 7636 App. B
+        "code_challenge_method": "S256",
+    }
+    with anyio.fail_after(FLOW_TIMEOUT):
+        async with AiohttpTransport(allow_insecure_loopback=True) as transport:
+            with pytest.raises(AuthorizationError) as caught:
+                await push_authorization_request(
+                    transport,
+                    f"{issuer.ready['issuer']}/par",
+                    params,
+                    dpop_key=LocalSigner.generate("ES256"),
+                )
+    assert caught.value.error == "invalid_client", issuer.server.log()
+
+
 async def test_attestation_from_a_foreign_wallet_provider_is_refused(
     their_haip_issuer: HaipIssuer,
 ) -> None:
@@ -265,9 +300,8 @@ async def test_attestation_from_a_foreign_wallet_provider_is_refused(
                 await client.accept_offer(offer)
     assert caught.value.error == "invalid_client"
     assert caught.value.status == 401
-    assert "x5c signer refused: the x5c chain does not end at a trusted root" in (
-        issuer.server.log()
-    )
+    assert "client attestation" in str(caught.value)
+    await logged(issuer.server, "x5c signer refused: the x5c chain does not end at a trusted root")
 
 
 async def test_haip_wallet_refuses_their_plain_issuer_before_spending_a_code(
