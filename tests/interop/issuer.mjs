@@ -85,6 +85,9 @@ if (HAIP && !(options['trust-attester'] && options['credential-key'] && options[
 }
 
 const CONFIGURATION_ID = 'identity_sd_jwt'
+// HAIP mode only: the same credential, proved with the `attestation` proof type (OID4VCI 1.0
+// Appendix F.3: the key attestation is the proof, its attested_keys are the holder keys).
+const ATTESTED_CONFIGURATION_ID = 'identity_sd_jwt_attestation_proof'
 const VCT = 'urn:interop:oid4vc-ts:identity:1'
 const SCOPE = 'interop_identity'
 const CREDENTIAL_IDENTIFIER = 'identity_sd_jwt:erika'
@@ -95,7 +98,7 @@ const LIFETIME = { code: 300, token: 600, nonce: 300, par: 90, dpopNonce: 300, r
 // short, so the wallet's poll after DEFERRED_INTERVAL finds it expired and must refresh it.
 const SHORT_TOKEN_SECONDS = 2
 const DEFERRED_INTERVAL = 3
-const OFFER_KINDS = ['pre_auth', 'pre_auth_tx_code', 'auth_code', 'pre_auth_deferred']
+const OFFER_KINDS = ['pre_auth', 'pre_auth_tx_code', 'auth_code', 'pre_auth_deferred', ...(options.haip ? ['pre_auth_attestation_proof'] : [])]
 // HAIP 1.0 §4.5.1: key attestations required, at the level our test wallet claims.
 const KEY_ATTESTATIONS_REQUIRED = { key_storage: ['iso_18045_high'] }
 const ATTESTATION_ALGS = ['ES256']
@@ -358,7 +361,19 @@ function buildMetadata() {
     notification_endpoint: `${issuerUrl}/notification`,
     batch_credential_issuance: { batch_size: 5 },
     display: [{ name: 'oid4vc-ts interop issuer', locale: 'en' }],
-    credential_configurations_supported: { [CONFIGURATION_ID]: configuration },
+    credential_configurations_supported: {
+      [CONFIGURATION_ID]: configuration,
+      ...(HAIP
+        ? {
+            [ATTESTED_CONFIGURATION_ID]: {
+              ...configuration,
+              proof_types_supported: {
+                attestation: { proof_signing_alg_values_supported: ['ES256'], key_attestations_required: KEY_ATTESTATIONS_REQUIRED },
+              },
+            },
+          }
+        : {}),
+    },
   })
   jwksUri = `${issuerUrl}/jwks`
   asMetadata = authorizationServer.createAuthorizationServerMetadata({
@@ -412,7 +427,7 @@ async function mintOffer(kind, byReference, tamper) {
   }
   const { credentialOffer, credentialOfferObject } = await issuer.createCredentialOffer({
     issuerMetadata: resolvedIssuerMetadata,
-    credentialConfigurationIds: [CONFIGURATION_ID],
+    credentialConfigurationIds: [kind === 'pre_auth_attestation_proof' ? ATTESTED_CONFIGURATION_ID : CONFIGURATION_ID],
     grants,
   })
   return byReference ? credentialOfferObject : credentialOffer
@@ -653,20 +668,42 @@ async function credentialEndpoint(req) {
       }),
     )[0]
   }
-  if (configurationId !== CONFIGURATION_ID) {
+  if (configurationId !== CONFIGURATION_ID && !(HAIP && configurationId === ATTESTED_CONFIGURATION_ID)) {
     throw serverError(Oauth2ErrorCodes.UnknownCredentialConfiguration, 'unknown credential configuration')
   }
   if (!(verifiedToken.tokenPayload.scope ?? '').split(' ').includes(SCOPE)) {
     throw serverError(Oauth2ErrorCodes.InvalidCredentialRequest, 'access token does not cover this credential', 403)
   }
-  const jwts = parsed.proofs?.jwt
-  if (!jwts || jwts.length === 0) throw serverError(Oauth2ErrorCodes.InvalidProof, 'a jwt proof is required')
-  if (jwts.length > credentialIssuerMetadata.batch_credential_issuance.batch_size) {
-    throw serverError(Oauth2ErrorCodes.InvalidCredentialRequest, 'too many proofs for the batch size')
-  }
+  const batchSize = credentialIssuerMetadata.batch_credential_issuance.batch_size
   purge(cNonces)
   const usedNonces = new Set()
   const holderJwks = []
+  if (configurationId === ATTESTED_CONFIGURATION_ID) {
+    const attestations = parsed.proofs?.attestation
+    if (!attestations || attestations.length !== 1) throw serverError(Oauth2ErrorCodes.InvalidProof, 'one attestation proof is required')
+    let nonce
+    try {
+      nonce = decodeJwt({ jwt: attestations[0] }).payload.nonce
+    } catch {
+      throw serverError(Oauth2ErrorCodes.InvalidProof, 'proof is not a JWT')
+    }
+    const nonceExpiresAt = nonce ? cNonces.get(nonce) : undefined
+    if (!nonceExpiresAt) throw serverError(Oauth2ErrorCodes.InvalidNonce, 'proof nonce is missing or unknown')
+    const verified = await issuer.verifyCredentialRequestAttestationProof({
+      issuerMetadata: resolvedIssuerMetadata,
+      keyAttestationJwt: attestations[0],
+      expectedNonce: nonce,
+      nonceExpiresAt: new Date(nonceExpiresAt),
+    })
+    checkKeyAttestation(verified, nonce)
+    usedNonces.add(nonce)
+    holderJwks.push(...verified.payload.attested_keys.map(({ kty, crv, x, y }) => ({ kty, crv, x, y })))
+  }
+  const jwts = configurationId === ATTESTED_CONFIGURATION_ID ? [] : parsed.proofs?.jwt
+  if (!jwts || (jwts.length === 0 && holderJwks.length === 0)) throw serverError(Oauth2ErrorCodes.InvalidProof, 'a jwt proof is required')
+  if (jwts.length + holderJwks.length > batchSize) {
+    throw serverError(Oauth2ErrorCodes.InvalidCredentialRequest, 'too many proofs for the batch size')
+  }
   for (const jwt of jwts) {
     let nonce
     try {
@@ -892,10 +929,10 @@ async function route(req) {
   if (get && pathname === '/jwks') return { status: 200, body: { keys: [asKey.publicJwk] } }
   const tamper = new URL(`http://127.0.0.1${req.url}`).searchParams.get('tamper') ?? undefined
   if (tamper !== undefined && !TAMPER_MODES.includes(tamper)) return { status: 400, body: { error: 'unknown tamper mode' } }
-  const offerMatch = pathname.match(/^\/offers\/(pre_auth|pre_auth_tx_code|pre_auth_deferred)$/) ?? (tamper ? null : pathname.match(/^\/offers\/(auth_code)$/))
-  if (get && offerMatch) return { status: 200, body: await mintOffer(offerMatch[1], true, tamper) }
-  const mintMatch = pathname.match(/^\/mint\/(pre_auth|pre_auth_tx_code|auth_code|pre_auth_deferred)$/)
-  if (get && mintMatch) return { status: 200, text: await mintOffer(mintMatch[1], false, tamper) }
+  const offerMatch = pathname.match(/^\/offers\/(pre_auth|pre_auth_tx_code|pre_auth_deferred|pre_auth_attestation_proof)$/) ?? (tamper ? null : pathname.match(/^\/offers\/(auth_code)$/))
+  if (get && offerMatch && OFFER_KINDS.includes(offerMatch[1])) return { status: 200, body: await mintOffer(offerMatch[1], true, tamper) }
+  const mintMatch = pathname.match(/^\/mint\/(pre_auth|pre_auth_tx_code|auth_code|pre_auth_deferred|pre_auth_attestation_proof)$/)
+  if (get && mintMatch && OFFER_KINDS.includes(mintMatch[1])) return { status: 200, text: await mintOffer(mintMatch[1], false, tamper) }
   if (get && pathname === '/authorize') return authorizeEndpoint(req)
   if (post && pathname === '/token') return tokenEndpoint(req)
   if (post && pathname === '/par') return parEndpoint(req)

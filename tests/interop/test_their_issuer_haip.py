@@ -176,6 +176,19 @@ async def test_pre_authorized_batch(their_haip_issuer: HaipIssuer) -> None:
     assert_x5c_credentials(result, issuer, count=2)
 
 
+async def test_attestation_proof_type(their_haip_issuer: HaipIssuer) -> None:
+    """A configuration that takes only ``attestation`` proofs (OID4VCI 1.0 Appendix F.3):
+    oid4vc-ts's ``verifyCredentialRequestAttestationProof`` checks the one key attestation,
+    whose ``attested_keys`` become the holder keys of the batch."""
+    issuer = their_haip_issuer
+    with anyio.fail_after(FLOW_TIMEOUT):
+        async with haip_wallet(issuer) as client:
+            offer = await client.parse_offer(issuer.ready["offers"]["pre_auth_attestation_proof"])
+            result = await client.accept_offer(offer, count=2)
+    assert {c.configuration_id for c in result.credentials} == {"identity_sd_jwt_attestation_proof"}
+    assert_x5c_credentials(result, issuer, count=2)
+
+
 async def test_their_issuer_refuses_a_plain_credential_request(
     their_haip_issuer: HaipIssuer,
 ) -> None:
