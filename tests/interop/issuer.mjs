@@ -382,7 +382,11 @@ function buildMetadata() {
     authorization_endpoint: `${issuerUrl}/authorize`,
     pushed_authorization_request_endpoint: `${issuerUrl}/par`,
     jwks_uri: jwksUri,
-    grant_types_supported: [authorizationCodeGrantIdentifier, preAuthorizedCodeGrantIdentifier, refreshTokenGrantIdentifier],
+    grant_types_supported: [
+      authorizationCodeGrantIdentifier,
+      preAuthorizedCodeGrantIdentifier,
+      ...(HAIP ? [refreshTokenGrantIdentifier] : []),
+    ],
     response_types_supported: ['code'],
     code_challenge_methods_supported: ['S256'],
     dpop_signing_alg_values_supported: DPOP_ALGS,
