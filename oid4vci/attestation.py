@@ -353,6 +353,7 @@ async def create_client_attestation_pop(
     client_id: str | None = None,
     challenge: str | None = None,
     jti: str | None = None,
+    lifetime: float = 60,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """A Client Attestation PoP JWT signed by the client instance key (one per request;
@@ -360,12 +361,19 @@ async def create_client_attestation_pop(
 
     ``audience`` is the authorization server's issuer identifier (not an endpoint URL);
     ``client_id`` becomes ``iss`` (required by -07, removed in -08); ``challenge`` is a
-    server-provided challenge, when there is one.
+    server-provided challenge, when there is one. ``exp`` is ``iat`` + ``lifetime``: -06
+    dropped it from the PoP, but servers built on -05 (e.g. oid4vc-ts 0.4.6) still require
+    it, and a -07 server ignores it (draft-ietf-oauth-attestation-based-client-auth-07 §5.2
+    allows other claims).
     """
+    if not lifetime > 0:
+        raise UsageError("lifetime must be positive")
+    now = int(clock())
     payload: dict[str, Any] = {
         "aud": audience,
         "jti": jti or secrets.token_urlsafe(16),
-        "iat": int(clock()),
+        "iat": now,
+        "exp": now + max(1, int(lifetime)),
     }
     if client_id is not None:
         payload["iss"] = client_id
@@ -761,6 +769,12 @@ def _chain(value: Iterable[TrustAnchor]) -> tuple[str, ...]:
     return encode_x5c(value)
 
 
+def _level_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    """Converter for the claimed levels: typed for callers (``converter=tuple`` left mypy
+    unable to type the argument) and a lone string refused instead of split into letters."""
+    return _levels(value, "key_storage and user_authentication")
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class LocalAttestationProvider:
     """An :class:`AttestationProvider` that mints attestations itself from ``signer`` (the
@@ -778,8 +792,8 @@ class LocalAttestationProvider:
     client_id: str
     provider_id: str | None = None
     wallet_name: str | None = None
-    key_storage: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    user_authentication: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    key_storage: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
+    user_authentication: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
     lifetime: float = 3600.0
     clock: Callable[[], float] = time.time
     _minted: dict[str, _Minted] = attrs.field(factory=dict, init=False)
