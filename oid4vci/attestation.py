@@ -66,6 +66,7 @@ from .jose import (
     public_jwk,
     verify_jws,
 )
+from .status import StatusReference
 from .x509 import (
     MAX_CERTIFICATE_SIZE,
     CertificateError,
@@ -100,6 +101,7 @@ __all__ = [
     "create_client_attestation_pop",
     "create_key_attestation",
     "encode_x5c",
+    "status_claim",
     "verify_client_attestation",
     "verify_client_attestation_dpop",
     "verify_key_attestation",
@@ -160,6 +162,12 @@ class AttestationReason:
     NONCE: Final = "nonce mismatch"
     LEVEL: Final = "level not met"
     TOO_MANY_KEYS: Final = "too many keys"
+    #: The attestation's Token Status List entry is not VALID (revoked, suspended, other).
+    STATUS: Final = "status not valid"
+    #: The attestation's ``status`` could not be checked (list unreachable, untrusted, ...).
+    STATUS_UNVERIFIABLE: Final = "status unverifiable"
+    #: The policy requires a ``status`` reference and the attestation has none.
+    NO_STATUS: Final = "no status"
 
 
 class AttestationError(JoseError):
@@ -304,6 +312,15 @@ def _check_times(
         if value is not None and value > now + skew:
             raise _fail(AttestationReason.NOT_YET_VALID, f"the {what} {name} is in the future")
     return exp
+
+
+def status_claim(reference: StatusReference) -> dict[str, Any]:
+    """The ``status`` claim pointing at a Token Status List entry
+    (draft-ietf-oauth-status-list-14 §6.1), as wallet attestations (OID4VCI 1.0 Appendix E)
+    and key attestations (OID4VCI 1.0 Appendix D.1) may carry it."""
+    if not isinstance(reference, StatusReference):
+        raise ArgumentTypeError("status must be a StatusReference")
+    return {"status_list": {"idx": reference.idx, "uri": reference.uri}}
 
 
 # --- wallet attestation (Attestation-Based Client Authentication) ---------------------------
@@ -566,6 +583,7 @@ async def create_key_attestation(
     certification: str | None = None,
     lifetime: float = 3600,
     issuer: str | None = None,
+    status: StatusReference | None = None,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """A key attestation JWT (OID4VCI 1.0 Appendix D.1) signed by the attester's ``signer``.
@@ -574,7 +592,7 @@ async def create_key_attestation(
     ``c_nonce`` (required when the issuer has a Nonce Endpoint); ``key_storage`` /
     ``user_authentication`` are OID4VCI 1.0 Appendix D.2 values (e.g. ``iso_18045_high``),
     left out when empty; ``exp`` is always set (OID4VCI 1.0 Appendix F.1 requires it inside a
-    ``jwt`` proof).
+    ``jwt`` proof); ``status`` becomes the ``status`` claim (see :func:`status_claim`).
     """
     if isinstance(attested_keys, Mapping) or not attested_keys:
         raise UsageError("attested_keys must be a non-empty sequence of public JWKs")
@@ -598,6 +616,8 @@ async def create_key_attestation(
         payload["certification"] = certification
     if issuer is not None:
         payload["iss"] = issuer
+    if status is not None:
+        payload["status"] = status_claim(status)
     header = {"typ": KEY_ATTESTATION_TYP, "x5c": list(_x5c_tuple(x5c))}
     return await create_jws(signer, payload, header)
 
@@ -785,6 +805,9 @@ class LocalAttestationProvider:
     authorization server (for as long as it is cached); its attestation is minted again when
     it nears ``lifetime`` or a fresh one is asked for; key attestations
     claim ``key_storage`` / ``user_authentication`` as given (empty: not claimed).
+    ``client_status`` / ``key_status`` put a Token Status List reference into the ``status``
+    claim of every wallet / key attestation minted (OID4VCI 1.0 Appendix E, D.1), so that the
+    provider can revoke them.
     """
 
     signer: Signer
@@ -795,6 +818,8 @@ class LocalAttestationProvider:
     key_storage: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
     user_authentication: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
     lifetime: float = 3600.0
+    client_status: StatusReference | None = None
+    key_status: StatusReference | None = None
     clock: Callable[[], float] = time.time
     _minted: dict[str, _Minted] = attrs.field(factory=dict, init=False)
 
@@ -825,7 +850,9 @@ class LocalAttestationProvider:
         instance = (
             minted.attestation.instance_key if minted is not None else LocalSigner.generate("ES256")
         )
-        claims = {"wallet_name": self.wallet_name} if self.wallet_name else None
+        claims: dict[str, Any] = {"wallet_name": self.wallet_name} if self.wallet_name else {}
+        if self.client_status is not None:
+            claims["status"] = status_claim(self.client_status)
         jwt = await create_client_attestation(
             self.signer,
             x5c=self.chain,
@@ -860,6 +887,7 @@ class LocalAttestationProvider:
             user_authentication=self.user_authentication,
             lifetime=self.lifetime,
             issuer=self.provider_id,
+            status=self.key_status,
             clock=self.clock,
         )
 

@@ -31,13 +31,14 @@ from cryptography.x509.oid import NameOID
 
 from oid4vci._wire import store_record
 from oid4vci.errors import UsageError, ValidationError
-from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.http import HttpRequest, HttpResponse, Transport
 from oid4vci.issuer.encryption import EncryptionSettings
 from oid4vci.issuer.flood_limits import FloodLimits
 from oid4vci.issuer.refusals import Refusals
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store
 from oid4vci.jose import Signer, jwk_thumbprint
+from oid4vci.status import StatusListTokenCache
 from oid4vci.urls import is_loopback_url, require_secure_url
 from oid4vci.versions import SpecVersion
 from oid4vci.x509 import (
@@ -536,6 +537,18 @@ class AttestationSettings:
     ``attest_jwt_client_auth_dpop`` next to ``attest_jwt_client_auth``, which stays accepted
     (OID4VCI 1.0 and HAIP 1.0 pin draft -07). Not with ``require_challenge`` (the challenge
     would travel as the DPoP ``nonce``, which this issuer uses for its own DPoP nonces).
+
+    ``status`` is the policy for the ``status`` claim of wallet attestations (OID4VCI 1.0
+    Appendix E) and key attestations (OID4VCI 1.0 Appendix D.1), a Token Status List reference
+    (draft-ietf-oauth-status-list-14, pinned by HAIP 1.0 §9.4): ``"check"`` (default) checks it
+    when present, ``"require"`` also refuses attestations without one, ``"off"`` ignores it.
+    A status that is not VALID, or that cannot be checked (no ``status_transport``, list
+    unreachable, bad signature, untrusted signer), refuses the attestation under both
+    ``"check"`` and ``"require"`` (see :mod:`oid4vci.issuer.attestation_status`).
+    ``status_transport`` fetches the lists (the issuer's only outgoing I/O);
+    ``status_cache`` keeps verified Status List Tokens for their ``ttl`` and never past their
+    ``exp``; ``status_allow_insecure_loopback`` lets list URIs be http on a loopback host
+    (tests, local demos).
     """
 
     client_trust_anchors: tuple[x509.Certificate, ...] = attrs.field(
@@ -554,10 +567,22 @@ class AttestationSettings:
     challenge_ttl: int = 300
     max_attestation_age: float | None = None
     dpop_combined: bool = False
+    status: Literal["check", "require", "off"] = "check"
+    status_transport: Transport | None = attrs.field(default=None, repr=False, eq=False)
+    status_cache: StatusListTokenCache = attrs.field(
+        factory=StatusListTokenCache, repr=False, eq=False
+    )
+    status_allow_insecure_loopback: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.dpop_combined and (self.require_challenge or not self.client_trust_anchors):
             raise UsageError("dpop_combined needs client_trust_anchors and no require_challenge")
+        if self.status not in ("check", "require", "off"):
+            raise UsageError("status must be 'check', 'require' or 'off'")
+        if self.status_transport is not None and not callable(
+            getattr(self.status_transport, "send", None)
+        ):
+            raise UsageError("status_transport must be a Transport (an object with send)")
         if self.max_attestation_age is not None and not self.max_attestation_age > 0:
             raise UsageError("max_attestation_age must be a positive number of seconds")
         if self.require_challenge and not self.client_trust_anchors:
