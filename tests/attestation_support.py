@@ -70,9 +70,11 @@ def attested_issuer(
     key_pki: Pki | None = None,
     challenge: bool = False,
     published_version: SpecVersion = SpecVersion.V1,
+    status: Mapping[str, Any] | None = None,
 ) -> AttestedIssuer:
     """The demo issuer requiring wallet attestation (``require_client``) and key attestations
-    (``key_required``) with ``pki``'s root as trust anchor."""
+    (``key_required``) with ``pki``'s root as trust anchor; ``status`` adds the
+    :class:`AttestationSettings` fields of the attestation status policy."""
     demo = build_demo_issuer(issuer_url, clock=clock)
     spec = demo.config.credential_configurations[demo.configuration_id]
     spec = attrs.evolve(spec, key_attestations_required=key_required, proof_types=proof_types)
@@ -81,6 +83,7 @@ def attested_issuer(
         key_trust_anchors=[(key_pki or pki).root],
         require_client_attestation=require_client and client_anchors,
         require_challenge=challenge,
+        **(status or {}),
     )
     others = [s for s in demo.config.credential_configurations.values() if s.id != spec.id]
     config = attrs.evolve(

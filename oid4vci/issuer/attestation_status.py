@@ -49,6 +49,7 @@ from oid4vci.attestation import AttestationError, AttestationReason
 from oid4vci.errors import TransportError
 from oid4vci.issuer.config import AttestationSettings
 from oid4vci.status import (
+    INVALID,
     VALID,
     StatusCheck,
     StatusListReason,
@@ -106,9 +107,10 @@ async def check_attestation_status(
         raise _unverifiable(what, f"status: {exc}") from None
     if value != VALID:
         name = status_name(value)
+        said = "revoked" if value == INVALID else name if isinstance(name, str) else None
         raise AttestationError(
             AttestationReason.STATUS,
-            f"the {what} is {name if isinstance(name, str) else f'in status {name}'}",
+            f"the {what} is {said}" if said else f"the {what} has status {value}, not valid",
         )
     return StatusCheck(status="valid", value=value, uri=reference.uri, idx=reference.idx)
 
@@ -146,7 +148,7 @@ async def _token(
     what = _WHAT[kind]
     # Wallet and key attestations may trust different roots: a token verified for one kind is
     # reused for the other only when the roots are the same.
-    scope = "wallet" if kind == "wallet" or not settings.key_trust_anchors else "key"
+    scope = "wallet" if tuple(trust_anchors) == settings.client_trust_anchors else kind
     cache_key = f"{scope} {reference.uri}"
     cached = settings.status_cache.get(cache_key)
     if cached is not None:
