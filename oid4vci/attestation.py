@@ -316,7 +316,7 @@ def _check_times(
 
 def status_claim(reference: StatusReference) -> dict[str, Any]:
     """The ``status`` claim pointing at a Token Status List entry
-    (draft-ietf-oauth-status-list-14 §6.1), as wallet attestations (OID4VCI 1.0 Appendix E)
+    (draft-ietf-oauth-status-list-20 §6.1), as wallet attestations (OID4VCI 1.0 Appendix E)
     and key attestations (OID4VCI 1.0 Appendix D.1) may carry it."""
     if not isinstance(reference, StatusReference):
         raise ArgumentTypeError("status must be a StatusReference")

@@ -1,11 +1,12 @@
 """The ``status`` of wallet attestations and key attestations, issuer / AS side.
 
 A wallet attestation (OID4VCI 1.0 Appendix E) and a key attestation (OID4VCI 1.0 Appendix D.1)
-may carry ``status``, a Token Status List reference (draft-ietf-oauth-status-list-14 §6.1, the
-version HAIP 1.0 §9.4 pins; wire formats as in -12, pinned by OID4VCI 1.0 §14.7), so that the
+may carry ``status``, a Token Status List reference (draft-ietf-oauth-status-list-20 §6.1;
+HAIP 1.0 §9.4 pins draft-ietf-oauth-status-list-14 and OID4VCI 1.0 §14.7 pins -12, whose wire
+formats are the same; section numbers here are -20's, as in :mod:`oid4vci.status`), so that the
 wallet provider can revoke them (draft-ietf-oauth-attestation-based-client-auth-07 §9 leaves
 it to the server's policy; HAIP 1.0 too). :func:`check_attestation_status` is the check, run
-after the attestation itself verified (draft-ietf-oauth-status-list-14 §8.3: a token already
+after the attestation itself verified (draft-ietf-oauth-status-list-20 §8.3: a token already
 invalid is never looked up); policy is :attr:`AttestationSettings.status
 <oid4vci.issuer.config.AttestationSettings.status>`:
 
@@ -21,15 +22,16 @@ verified, an index past its end. A demanding deployment cannot tell "the provide
 server is down" from "someone blocks it so a revoked attestation passes"; failing closed is
 the only answer that does not reward the attack.
 
-The Status List Token is fetched and verified with :mod:`oid4vci.status` (``GET`` with
-``Accept: application/statuslist+jwt``, §8.1; ``typ``, signature, ``sub`` = the URI, ``iat``,
-``exp``, the ``lst`` size cap, §8.3) through the configured transport; its signer is the wallet
+The Status List Token is fetched and verified with :mod:`oid4vci.status` through the
+configured transport (``GET`` with ``Accept: application/statuslist+jwt``,
+draft-ietf-oauth-status-list-20 §8.1; ``typ``, signature, ``sub`` = the URI, ``iat``, ``exp``
+and the ``lst`` size cap, draft-ietf-oauth-status-list-20 §8.3); its signer is the wallet
 provider: HAIP 1.0 §6.1 rules on Status List Tokens apply (key in ``x5c``; the chain validates
 to the *same* roots as the attestation — ``client_trust_anchors`` for wallet attestations,
 ``key_anchors`` for key attestations; no trust anchor inside ``x5c``; the signer certificate
 not self-signed). Verified tokens are kept in :attr:`status_cache
 <oid4vci.issuer.config.AttestationSettings.status_cache>` for their ``ttl`` (clamped) and
-never past ``exp`` (draft-ietf-oauth-status-list-14 §9), so a list is fetched once per ``ttl``,
+never past ``exp`` (draft-ietf-oauth-status-list-20 §9), so a list is fetched once per ``ttl``,
 not once per request. Refusals raise :class:`~oid4vci.attestation.AttestationError` (reasons
 ``status not valid``, ``status unverifiable``, ``no status``); the endpoints turn them into
 ``invalid_client`` (401, PAR and token endpoints) or ``invalid_proof`` (credential endpoint).
@@ -69,7 +71,8 @@ from oid4vci.x509 import CertificateError, verify_issuer_x5c
 __all__ = ["AttestationKind", "check_attestation_status"]
 
 AttestationKind = Literal["wallet", "key"]
-"""Which attestation a status belongs to: ``"wallet"`` (Appendix E) or ``"key"`` (Appendix D)."""
+"""Which attestation a status belongs to: ``"wallet"`` (OID4VCI 1.0 Appendix E) or ``"key"``
+(OID4VCI 1.0 Appendix D)."""
 
 _WHAT: dict[str, str] = {"wallet": "wallet attestation", "key": "key attestation"}
 
@@ -118,7 +121,7 @@ async def check_attestation_status(
 def _reference(
     claims: Mapping[str, Any], settings: AttestationSettings, what: str
 ) -> StatusReference | None:
-    """``status.status_list`` (draft-ietf-oauth-status-list-14 §8.3 step 1), or ``None`` when
+    """``status.status_list`` (draft-ietf-oauth-status-list-20 §8.3 step 1), or ``None`` when
     ``"check"`` finds no ``status``; refuses a ``status`` that names no ``status_list``."""
     try:
         reference = parse_status_reference(

@@ -368,7 +368,7 @@ async def _check_key_status(
     attestation: VerifiedKeyAttestation | None, options: ProofOptions
 ) -> None:
     """The key attestation's ``status`` (OID4VCI 1.0 Appendix D.1), checked after the
-    attestation itself verified (draft-ietf-oauth-status-list-14 §8.3)."""
+    attestation itself verified (draft-ietf-oauth-status-list-20 §8.3)."""
     settings = options.key_attestation
     if attestation is None or settings is None or settings.check_status is None:
         return
