@@ -547,7 +547,7 @@ class AttestationSettings:
     ``"check"`` and ``"require"`` (see :mod:`oid4vci.issuer.attestation_status`).
     ``status_transport`` fetches the lists (the issuer's only outgoing I/O);
     ``status_cache`` keeps verified Status List Tokens for their ``ttl`` and never past their
-    ``exp``; ``status_allow_insecure_loopback`` lets list URIs be http on a loopback host
+    ``exp`` (build it with the issuer's ``clock``); ``status_allow_insecure_loopback`` lets list URIs be http on a loopback host
     (tests, local demos).
     """
 
