@@ -5,7 +5,7 @@ may carry ``status``, a Token Status List reference (draft-ietf-oauth-status-lis
 HAIP 1.0 §9.4 pins draft-ietf-oauth-status-list-14 and OID4VCI 1.0 §14.7 pins -12, whose wire
 formats are the same; section numbers here are -20's, as in :mod:`oid4vci.status`), so that the
 wallet provider can revoke them (draft-ietf-oauth-attestation-based-client-auth-07 §9 leaves
-it to the server's policy; HAIP 1.0 too). :func:`check_attestation_status` is the check, run
+it to the server's policy; HAIP 1.0 too). :func:`verify_attestation_status` is the check, run
 after the attestation itself verified (draft-ietf-oauth-status-list-20 §8.3: a token already
 invalid is never looked up); policy is :attr:`AttestationSettings.status
 <oid4vci.issuer.config.AttestationSettings.status>`:
@@ -68,7 +68,7 @@ from oid4vci.status import (
 from oid4vci.tracing import send
 from oid4vci.x509 import CertificateError, verify_issuer_x5c
 
-__all__ = ["AttestationKind", "check_attestation_status"]
+__all__ = ["AttestationKind", "verify_attestation_status"]
 
 AttestationKind = Literal["wallet", "key"]
 """Which attestation a status belongs to: ``"wallet"`` (OID4VCI 1.0 Appendix E) or ``"key"``
@@ -81,7 +81,7 @@ def _unverifiable(what: str, message: str) -> AttestationError:
     return AttestationError(AttestationReason.STATUS_UNVERIFIABLE, f"the {what} {message}")
 
 
-async def check_attestation_status(
+async def verify_attestation_status(
     claims: Mapping[str, Any],
     settings: AttestationSettings,
     *,

@@ -32,7 +32,7 @@ parsing and before anything single use is touched (a PAR request is stored, a co
 * with a ``status`` in the attestation (OID4VCI 1.0 Appendix E), its Token Status List entry
   must be VALID, per :attr:`AttestationSettings.status
   <oid4vci.issuer.config.AttestationSettings.status>`
-  (:func:`oid4vci.issuer.attestation_status.check_attestation_status`): revoked, suspended or
+  (:func:`oid4vci.issuer.attestation_status.verify_attestation_status`): revoked, suspended or
   uncheckable → ``invalid_client``;
 * last, the PoP ``jti`` goes into the replay cache (``attest_pop_jti:``, ``add_if_absent``, kept
   ``pop_max_age`` + 2 × ``clock_skew``: a replay inside the window is refused, one after it is
@@ -65,7 +65,7 @@ from oid4vci.dpop import DpopProof
 from oid4vci.errors import AuthorizationError, ErrorCode, ProtocolError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
-from oid4vci.issuer.attestation_status import check_attestation_status
+from oid4vci.issuer.attestation_status import verify_attestation_status
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import create_error_response, json_response, with_allow
 from oid4vci.issuer.stateless_nonce import NoncePurpose, is_live_nonce, seal_nonce
@@ -127,7 +127,7 @@ async def verify_client_authentication(
         except AttestationError as exc:
             raise refuse(f"client attestation refused ({exc})") from None
         _check_age(verified, config, error_cls)
-        await _check_status(verified, config, refuse)
+        await _verify_status(verified, config, refuse)
         return verified  # the DPoP proof's jti is kept by the DPoP replay cache
     if len(attestations) != 1 or len(pops) != 1:
         raise refuse(
@@ -153,7 +153,7 @@ async def verify_client_authentication(
         err = error_cls(USE_ATTESTATION_CHALLENGE, "the PoP must carry a current server challenge")
         err.attestation_challenge = create_attestation_challenge(config)  # type: ignore[attr-defined]
         raise err
-    await _check_status(verified, config, refuse)
+    await _verify_status(verified, config, refuse)
     key = store_keys.attestation_pop_jti_key(verified.client_id, verified.jti)
     if not await config.store.add_if_absent(key, True, store_keys.ATTESTATION_POP_JTI.ttl(config)):
         raise refuse("client attestation PoP replayed (jti already used)")
@@ -171,7 +171,7 @@ def _check_age(
         raise error_cls(USE_FRESH_ATTESTATION, "the client attestation is too old; get a fresh one")
 
 
-async def _check_status(
+async def _verify_status(
     verified: VerifiedClientAttestation,
     config: IssuerConfig,
     refuse: Callable[[str], ProtocolError],
@@ -179,7 +179,7 @@ async def _check_status(
     settings = config.attestation
     assert settings is not None
     try:
-        await check_attestation_status(
+        await verify_attestation_status(
             verified.claims,
             settings,
             kind="wallet",

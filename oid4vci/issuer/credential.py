@@ -69,7 +69,7 @@ from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
-from oid4vci.issuer.attestation_status import check_attestation_status
+from oid4vci.issuer.attestation_status import verify_attestation_status
 from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
 from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
 from oid4vci.issuer.flood_limits import refused
@@ -594,8 +594,8 @@ async def verify_credential_request(
                     if parsed.version is SpecVersion.DRAFT_15
                     else (KEY_ATTESTATION_TYP,)
                 ),
-                check_status=functools.partial(
-                    check_attestation_status,
+                verify_status=functools.partial(
+                    verify_attestation_status,
                     settings=settings,
                     kind="key",
                     trust_anchors=settings.key_anchors,

@@ -73,7 +73,7 @@ __all__ = [
 ConsumeNonce = Callable[[str], Awaitable[bool]]
 """Consumes a ``c_nonce``: True when it was valid (and is now used up)."""
 
-CheckStatus = Callable[[Mapping[str, Any]], Awaitable[object]]
+VerifyStatus = Callable[[Mapping[str, Any]], Awaitable[object]]
 """Checks the ``status`` of a verified key attestation's claims; raises
 :class:`~oid4vci.attestation.AttestationError` to refuse it."""
 
@@ -105,9 +105,9 @@ class KeyAttestationOptions:
     ``key_attestation`` header that is sent is still verified); ``clock_skew`` is the leeway
     for ``exp`` / ``iat``; ``typs`` the accepted ``typ`` values (Draft 15 requests also take
     ``keyattestation+jwt``). The attestation's ``alg`` must be one of the proof algorithms
-    (OID4VCI 1.0 Appendix F.1, F.3). ``check_status`` checks a verified attestation's
+    (OID4VCI 1.0 Appendix F.1, F.3). ``verify_status`` checks a verified attestation's
     ``status`` (OID4VCI 1.0 Appendix D.1; the credential endpoint passes
-    :func:`oid4vci.issuer.attestation_status.check_attestation_status`): it gets the claims and
+    :func:`oid4vci.issuer.attestation_status.verify_attestation_status`): it gets the claims and
     raises :class:`~oid4vci.attestation.AttestationError` to refuse (``invalid_proof``).
     """
 
@@ -115,7 +115,7 @@ class KeyAttestationOptions:
     required: Mapping[str, Any] | None = None
     clock_skew: float = 60.0
     typs: tuple[str, ...] = (KEY_ATTESTATION_TYP,)
-    check_status: CheckStatus | None = attrs.field(default=None, repr=False)
+    verify_status: VerifyStatus | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -305,7 +305,7 @@ async def _verify_one(
     if alg not in options.algorithms or alg not in ASYMMETRIC_ALGORITHMS:
         raise _invalid("proof alg is not allowed")
     attestation = _key_attestation_of(header, decoded.payload, options)
-    await _check_key_status(attestation, options)
+    await _verify_key_status(attestation, options)
     if attestation is None:
         jwk = _proof_key(header, options.trust_anchors, options.clock)
         try:
@@ -364,16 +364,16 @@ def _key_attestation_of(
         raise _invalid(f"key attestation refused ({exc})") from None
 
 
-async def _check_key_status(
+async def _verify_key_status(
     attestation: VerifiedKeyAttestation | None, options: ProofOptions
 ) -> None:
     """The key attestation's ``status`` (OID4VCI 1.0 Appendix D.1), checked after the
     attestation itself verified (draft-ietf-oauth-status-list-20 §8.3)."""
     settings = options.key_attestation
-    if attestation is None or settings is None or settings.check_status is None:
+    if attestation is None or settings is None or settings.verify_status is None:
         return
     try:
-        await settings.check_status(attestation.claims)
+        await settings.verify_status(attestation.claims)
     except AttestationError as exc:
         raise _invalid(f"key attestation refused ({exc})") from None
 
@@ -446,7 +446,7 @@ async def verify_attestation_proof(
         raise _invalid(f"key attestation refused ({exc})") from None
     if options.nonce_required and attestation.nonce is None:
         raise _invalid("the key attestation lacks the c_nonce")
-    await _check_key_status(attestation, options)
+    await _verify_key_status(attestation, options)
     if len(attestation.attested_keys) > options.batch_size:
         raise _invalid(f"more attested keys than the batch size ({options.batch_size})")
     if len(set(attestation.thumbprints)) != len(attestation.thumbprints):

@@ -22,7 +22,7 @@ from oid4vci.attestation import (
 from oid4vci.errors import CredentialRequestError, TokenError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import build_demo_issuer
-from oid4vci.issuer.attestation_status import check_attestation_status
+from oid4vci.issuer.attestation_status import verify_attestation_status
 from oid4vci.issuer.config import AttestationSettings
 from oid4vci.issuer.demo import DemoIssuer
 from oid4vci.issuer.status_list import (
@@ -349,7 +349,7 @@ async def test_malformed_status_claims_are_refused(
         client_trust_anchors=[provider_pki().root], status_transport=Recorder({})
     )
     with pytest.raises(AttestationError) as caught:
-        await check_attestation_status(
+        await verify_attestation_status(
             claims(status),
             settings,
             kind="wallet",
