@@ -32,7 +32,8 @@ to the *same* roots as the attestation — ``client_trust_anchors`` for wallet a
 not self-signed). Verified tokens are kept in :attr:`status_cache
 <oid4vci.issuer.config.AttestationSettings.status_cache>` for their ``ttl`` (clamped) and
 never past ``exp`` (draft-ietf-oauth-status-list-20 §9), so a list is fetched once per ``ttl``,
-not once per request. Refusals raise :class:`~oid4vci.attestation.AttestationError` (reasons
+not once per request; requests that need a list while it is being fetched wait for that one
+fetch (and share its failure). Refusals raise :class:`~oid4vci.attestation.AttestationError` (reasons
 ``status not valid``, ``status unverifiable``, ``no status``); the endpoints turn them into
 ``invalid_client`` (401, PAR and token endpoints) or ``invalid_proof`` (credential endpoint).
 """
@@ -41,9 +42,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import anyio
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -56,6 +59,7 @@ from oid4vci.status import (
     StatusCheck,
     StatusListReason,
     StatusListToken,
+    StatusListTokenCache,
     StatusListVerificationError,
     StatusReference,
     build_status_list_request,
@@ -75,6 +79,20 @@ AttestationKind = Literal["wallet", "key"]
 (OID4VCI 1.0 Appendix D)."""
 
 _WHAT: dict[str, str] = {"wallet": "wallet attestation", "key": "key attestation"}
+
+
+class _Flight:
+    """One fetch under way: ``done`` is set when it ends, ``token`` is its result."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.token: StatusListToken | None = None
+
+
+#: The fetches under way, per cache and list (see :func:`_token`).
+_IN_FLIGHT: weakref.WeakKeyDictionary[StatusListTokenCache, dict[str, _Flight]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _unverifiable(what: str, message: str) -> AttestationError:
@@ -156,6 +174,34 @@ async def _token(
     cached = settings.status_cache.get(cache_key)
     if cached is not None:
         return cached
+    # Single flight: requests arriving while this list is being fetched wait for that fetch
+    # instead of starting their own; when it fails, they fail with it (fail closed, and a list
+    # server that is down is not hammered by every waiting request).
+    fetching = _IN_FLIGHT.setdefault(settings.status_cache, {})
+    running = fetching.get(cache_key)
+    if running is not None:
+        await running.done.wait()
+        if running.token is None:
+            raise _unverifiable(what, "status list could not be fetched")
+        return running.token
+    flight = fetching[cache_key] = _Flight()
+    try:
+        flight.token = await _fetch(reference, settings, what, trust_anchors, clock)
+    finally:
+        del fetching[cache_key]
+        flight.done.set()
+    settings.status_cache.put(cache_key, flight.token)
+    return flight.token
+
+
+async def _fetch(
+    reference: StatusReference,
+    settings: AttestationSettings,
+    what: str,
+    trust_anchors: Sequence[x509.Certificate],
+    clock: Callable[[], float],
+) -> StatusListToken:
+    """Fetch and verify the Status List Token of ``reference``."""
     transport = settings.status_transport
     if transport is None:
         raise _unverifiable(what, "status cannot be checked: no status_transport is configured")
@@ -176,7 +222,6 @@ async def _token(
         )
     except StatusListVerificationError as exc:
         raise _unverifiable(what, f"status list: {exc}") from None
-    settings.status_cache.put(cache_key, token)
     return token
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import attrs
 import pytest
 
@@ -422,3 +423,35 @@ async def test_unreachable_list_of_a_key_attestation_is_invalid_proof(clock: Fak
         await client.accept_offer(w.issuer.links["pre_auth"])
     assert caught.value.error == "invalid_proof"
     assert "status unverifiable" in (caught.value.error_description or "")
+
+
+@pytest.mark.parametrize("up", [True, False])
+async def test_concurrent_requests_share_one_fetch(clock: FakeClock, up: bool) -> None:
+    """Requests arriving while a list is being fetched wait for that fetch: one ``GET`` for
+    all of them, and when it fails all of them are refused."""
+    gate = anyio.Event()
+    waiting: list[HttpRequest] = []
+
+    def front(lists: DemoIssuer) -> Any:
+        async def handle(request: HttpRequest) -> HttpResponse:
+            waiting.append(request)
+            await gate.wait()
+            return await (lists.issuer.handle if up else answer_404)(request)
+
+        return handle
+
+    w = world(clock, front=front)
+    reference = await entry(w.lists)
+    answers: list[int] = []
+
+    async def one() -> None:
+        answers.append((await par_request(w, reference)).status)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(one)
+        await anyio.wait_all_tasks_blocked()  # one at the gate, the others on its fetch
+        assert len(waiting) == 1
+        gate.set()
+    assert answers == [201 if up else 401] * 4
+    assert len(w.fetches.requests) == 1
