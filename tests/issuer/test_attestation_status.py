@@ -20,6 +20,7 @@ from oid4vci.attestation import (
     create_client_attestation_pop,
     encode_x5c,
 )
+from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import CredentialRequestError, TokenError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import build_demo_issuer
@@ -31,6 +32,7 @@ from oid4vci.issuer.status_list import (
     allocate_status_entries,
     set_credential_status,
 )
+from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.pkce import code_challenge, generate_code_verifier
 from oid4vci.status import (
     StatusList,
@@ -455,3 +457,34 @@ async def test_concurrent_requests_share_one_fetch(clock: FakeClock, up: bool) -
         gate.set()
     assert answers == [201 if up else 401] * 4
     assert len(w.fetches.requests) == 1
+
+
+async def test_dpop_combined_mode_checks_the_status_too(clock: FakeClock) -> None:
+    w = world(clock, dpop_combined=True)
+    valid, revoked = await entry(w.lists), await entry(w.lists, "invalid")
+
+    async def token(reference: StatusReference) -> HttpResponse:
+        created = await w.issuer.issuer.create_pre_authorized_offer(
+            configuration_ids=[w.issuer.configuration_id], subject="alice"
+        )
+        assert created.pre_authorized_code is not None
+        provider = make_provider(w.pki, w.clock, client_status=reference)
+        attestation = await provider.client_attestation(authorization_server=ISSUER)
+        dpop = await build_dpop_jwt(
+            attestation.instance_key, "POST", ISSUER + "/token", clock=clock
+        )
+        request = HttpRequest.form(
+            "POST",
+            ISSUER + "/token",
+            {
+                "grant_type": PRE_AUTHORIZED_CODE_GRANT,
+                "pre-authorized_code": created.pre_authorized_code,
+            },
+            headers=[(CLIENT_ATTESTATION_HEADER, attestation.attestation), ("DPoP", dpop)],
+        )
+        return await w.issuer.handle(request)
+
+    assert (await token(valid)).status == 200
+    refused = await token(revoked)
+    assert refused.status == 401
+    assert "revoked" in refused.json_body()["error_description"]
