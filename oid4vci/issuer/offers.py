@@ -298,7 +298,7 @@ async def create_pre_authorized_offer(
         subject=subject,
         configuration_ids=ids,
         tx_code=tx_value,
-        offer_id=offer_id,
+        offer_id=store_keys.secret_digest(offer_id),
         data=dict(data or {}),
     )
     await store_pre_authorized_code(
@@ -333,7 +333,9 @@ async def create_authorization_code_offer(
     ids = _check_ids(config, configuration_ids)
     issuer_state = secrets.token_urlsafe(24)
     offer_id = secrets.token_urlsafe(16)
-    state = IssuerStateRecord(configuration_ids=ids, offer_id=offer_id, subject=subject)
+    state = IssuerStateRecord(
+        configuration_ids=ids, offer_id=store_keys.secret_digest(offer_id), subject=subject
+    )
     await config.store.put(
         store_keys.issuer_state_key(issuer_state),
         record_to_json(state),

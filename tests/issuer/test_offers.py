@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from oid4vci.issuer import Issuer, OfferOptions, OfferTemplate, TxCodeSpec
+from oid4vci.issuer import Issuer, OfferOptions, OfferTemplate, TxCodeSpec, store_keys
 from oid4vci.issuer.offers import create_authorization_code_offer, create_pre_authorized_offer
 from oid4vci.models import parse_credential_offer_uri
 from tests.conftest import FakeClock
@@ -144,7 +144,7 @@ async def test_authorization_code_offer_stores_issuer_state(clock: FakeClock) ->
     assert created.offer_json["grants"] == {
         "authorization_code": {"issuer_state": created.issuer_state}
     }
-    stored = await config.store.get(f"issuer_state:{created.issuer_state}")
+    stored = await config.store.get(store_keys.issuer_state_key(created.issuer_state))
     assert isinstance(stored, dict)
     assert stored["configuration_ids"] == ["identity", "other"]
 
