@@ -32,7 +32,9 @@ The Referenced Token side (draft-ietf-oauth-status-list-20 §6, §8.3 steps 1, 6
 
 Fetching (draft-ietf-oauth-status-list-20 §8.1, §8.3, §9)
     :func:`build_status_list_request` and :func:`read_status_list_response` are the sans-IO
-    halves of one ``GET``; :class:`StatusListTokenCache` keeps verified tokens for their
+    halves of one ``GET``; a 3xx answer is followed (the draft's SHOULD), at most
+    :data:`MAX_STATUS_LIST_REDIRECTS` times, to where :func:`status_list_redirect_target`
+    says (https only, no downgrade); :class:`StatusListTokenCache` keeps verified tokens for their
     ``ttl`` (clamped) and never past ``exp``. :func:`check_status` is the one function that
     does I/O here, and only through the :class:`~oid4vci.http.Transport` it is given: it
     discovers the issuer's keys the way the wallet does (:mod:`oid4vci.wallet.verify`).
@@ -50,6 +52,7 @@ import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeGuard
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import attrs
 
@@ -59,12 +62,13 @@ from .errors import (
     CredentialVerificationError,
     InsecureUrlError,
     JoseError,
+    RedirectRefused,
     UsageError,
 )
-from .http import HttpRequest, HttpResponse, Transport
+from .http import REDIRECT_STATUSES, HttpRequest, HttpResponse, Transport
 from .jose import Signer, b64url_decode, b64url_encode, create_jws, decode_jws
 from .tracing import send
-from .urls import require_secure_url
+from .urls import is_loopback_url, require_secure_url
 
 if TYPE_CHECKING:
     from .wallet.policy import WalletPolicy
@@ -74,6 +78,7 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "DEFAULT_MAX_ENTRIES",
     "INVALID",
+    "MAX_STATUS_LIST_REDIRECTS",
     "STATUS_LIST_JWT_MEDIA_TYPE",
     "STATUS_LIST_JWT_TYP",
     "SUSPENDED",
@@ -92,6 +97,7 @@ __all__ = [
     "parse_status_reference",
     "read_credential_status_reference",
     "read_status_list_response",
+    "status_list_redirect_target",
     "status_list_token_header",
     "status_name",
     "status_of",
@@ -117,6 +123,10 @@ ALLOWED_BITS: Final = frozenset({1, 2, 4, 8})
 DEFAULT_MAX_ENTRIES: Final = 1 << 23
 #: Default signature allow-list for :func:`verify_status_list_token`.
 DEFAULT_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "EdDSA")
+
+#: Redirects one Status List fetch follows before it counts as ``unavailable``
+#: (draft-ietf-oauth-status-list-20 §8.1: clients SHOULD follow, with loop protection).
+MAX_STATUS_LIST_REDIRECTS: Final = 3
 
 _TYPS: Final = frozenset({STATUS_LIST_JWT_TYP, STATUS_LIST_JWT_MEDIA_TYPE})
 _NAMES: Final[dict[int, Literal["valid", "invalid", "suspended"]]] = {
@@ -686,6 +696,31 @@ def build_status_list_request(uri: str) -> HttpRequest:
     return HttpRequest(method="GET", url=uri, headers={"Accept": STATUS_LIST_JWT_MEDIA_TYPE})
 
 
+def status_list_redirect_target(
+    current: str, location: str | None, *, allow_insecure_loopback: bool = False
+) -> str:
+    """Where a 3xx answer to a Status List request at ``current`` leads: its ``Location``
+    resolved against ``current`` (draft-ietf-oauth-status-list-20 §8.1, RFC 9110 §10.2.2).
+
+    The target must be https; http only to a loopback host, with ``allow_insecure_loopback``,
+    and only from an http loopback URL (never a downgrade from https). Raises
+    :class:`StatusListVerificationError`: ``unavailable`` without a ``Location``, ``insecure
+    uri`` for a target it may not follow.
+    """
+    if not isinstance(location, str) or not location.strip():
+        raise _fail(StatusListReason.UNAVAILABLE, "a status list redirect without Location")
+    target = urldefrag(urljoin(current, location.strip())).url
+    from_http = urlsplit(current).scheme == "http" and is_loopback_url(current)
+    try:
+        return require_secure_url(
+            target,
+            allow_insecure_loopback=allow_insecure_loopback and from_http,
+            what="the status list redirect",
+        )
+    except InsecureUrlError as exc:
+        raise _fail(StatusListReason.INSECURE_URI, str(exc)) from None
+
+
 def status_list_token_header(response: HttpResponse) -> dict[str, Any]:
     """The JOSE header of the token in ``response`` (unverified), to pick its keys with.
 
@@ -866,7 +901,9 @@ async def check_status(
         raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
     token = cache.get(reference.uri) if cache is not None else None
     if token is None:
-        response = await send(transport, build_status_list_request(reference.uri))
+        response = await _fetch_status_list(
+            transport, reference.uri, allow_insecure_loopback=policy.allow_insecure_loopback
+        )
         header = status_list_token_header(response)
         keys = await status_list_keys(
             header,
@@ -887,3 +924,30 @@ async def check_status(
             cache.put(reference.uri, token)
     value = status_of(token, reference.idx)
     return StatusCheck(status=status_name(value), value=value, uri=reference.uri, idx=reference.idx)
+
+
+async def _fetch_status_list(
+    transport: Transport, uri: str, *, allow_insecure_loopback: bool
+) -> HttpResponse:
+    """``GET uri``, following at most :data:`MAX_STATUS_LIST_REDIRECTS` redirects
+    (draft-ietf-oauth-status-list-20 §8.1), whether the transport refuses them
+    (:class:`~oid4vci.errors.RedirectRefused`) or returns them."""
+    url = uri
+    for _ in range(MAX_STATUS_LIST_REDIRECTS + 1):
+        try:
+            response = await send(transport, build_status_list_request(url))
+        except RedirectRefused as exc:
+            status, location = exc.status, exc.location
+        else:
+            if response.status not in REDIRECT_STATUSES:
+                return response
+            status, location = response.status, response.headers.get("Location")
+        if status is None:
+            raise _fail(StatusListReason.UNAVAILABLE, "the status list URI answered a redirect")
+        url = status_list_redirect_target(
+            url, location, allow_insecure_loopback=allow_insecure_loopback
+        )
+    raise _fail(
+        StatusListReason.UNAVAILABLE,
+        f"the status list URI redirected more than {MAX_STATUS_LIST_REDIRECTS} times",
+    )
