@@ -668,18 +668,41 @@ def status_of(token: StatusListToken, idx: int) -> int:
         raise _fail(exc.reason, "the index is not in the Status List") from None
 
 
+def _is_mdoc(credential: str) -> bool:
+    """An ``mso_mdoc`` credential is one base64url string; a JWT or SD-JWT has dots."""
+    return "." not in credential.split("~", 1)[0]
+
+
 def read_credential_status_reference(
     credential: str, *, allow_insecure_loopback: bool = False
 ) -> StatusReference | None:
-    """The ``status.status_list`` of a compact JWT or SD-JWT credential, unverified.
+    """The ``status.status_list`` of a compact JWT, SD-JWT or ``mso_mdoc`` credential,
+    unverified.
 
-    The issuer-signed JWT's payload is read (for an SD-JWT, the part before the first ``~``):
-    in an SD-JWT VC ``status`` is never selectively disclosable (draft-ietf-oauth-sd-jwt-vc-11
-    §3.2.2.2). Verify the credential itself first (draft-ietf-oauth-status-list-20 §8.3).
-    Raises :class:`StatusListVerificationError` (see :func:`parse_status_reference`).
+    Of a JWT the issuer-signed payload is read (for an SD-JWT, the part before the first
+    ``~``): in an SD-JWT VC ``status`` is never selectively disclosable
+    (draft-ietf-oauth-sd-jwt-vc-11 §3.2.2.2). Of an mdoc (the base64url ``IssuerSigned`` of
+    OID4VCI 1.0 Appendix A.2.4) the MSO's ``status`` (draft-ietf-oauth-status-list-14 §6.3.2;
+    needs the ``mdoc`` extra). Verify the credential itself first
+    (draft-ietf-oauth-status-list-20 §8.3). Raises :class:`StatusListVerificationError` (see
+    :func:`parse_status_reference`).
     """
     if not isinstance(credential, str) or not credential:
         raise _fail(StatusListReason.MALFORMED, "a credential must be a non-empty string")
+    if _is_mdoc(credential):
+        from .mdoc import MdocVerificationError, read_mdoc_status
+
+        try:
+            status = read_mdoc_status(credential.strip())
+        except MdocVerificationError:
+            raise _fail(
+                StatusListReason.MALFORMED, "the credential is not a JWT, SD-JWT or mdoc"
+            ) from None
+        if status is None:
+            return None
+        return parse_status_reference(
+            {"status": status}, allow_insecure_loopback=allow_insecure_loopback
+        )
     try:
         jws = decode_jws(credential.split("~", 1)[0].strip())
     except JoseError:
@@ -866,8 +889,10 @@ async def check_status(
     policy: WalletPolicy | None = None,
     cache: StatusListTokenCache | None = None,
     clock: Callable[[], float] = time.time,
+    issuer: str | None = None,
 ) -> StatusCheck:
-    """Fetch, verify and read the status of ``credential`` (a compact SD-JWT / JWT).
+    """Fetch, verify and read the status of ``credential`` (a compact SD-JWT / JWT, or an
+    ``mso_mdoc``: its base64url ``IssuerSigned``, the MSO's ``status``).
 
     For verifiers and wallets that hold credentials for a long time
     (draft-ietf-oauth-status-list-20 §8.3). It does not verify the credential itself (do that
@@ -876,7 +901,14 @@ async def check_status(
     is the credential issuer's: the leaf of an ``x5c`` header chain that validates to
     ``policy.trusted_x5c_roots`` and names the host of the credential's ``iss``, else the
     keys of the JWT VC Issuer Metadata of ``iss`` (draft-ietf-oauth-sd-jwt-vc-11 §5), as the
-    wallet does. Signature algorithms and clock leeway are the policy's.
+    wallet does. Signature algorithms and clock leeway are the policy's. A 3xx answer is
+    followed (:func:`status_list_redirect_target`, at most :data:`MAX_STATUS_LIST_REDIRECTS`).
+
+    ``issuer`` is the Credential Issuer the credential came from
+    (:attr:`ReceivedCredential.issuer <oid4vci.wallet.ReceivedCredential.issuer>`): an mdoc
+    names none, so its list's keys are that issuer's (as in the wallet's flow) unless the
+    token's ``x5c`` is trusted; for a JWT it must equal ``iss`` (and stands in for a missing
+    one). An mdoc without either raises :class:`~oid4vci.errors.UsageError`.
 
     Raises :class:`StatusListVerificationError` (reason ``no status reference`` when the
     credential has none, ``unavailable`` when the list cannot be fetched, else the reason of
@@ -896,18 +928,30 @@ async def check_status(
     )
     if reference is None:
         raise _fail(StatusListReason.NO_REFERENCE, "the credential names no Status List")
-    iss = decode_jws(credential.split("~", 1)[0].strip()).payload.get("iss")
-    if not isinstance(iss, str) or not iss:
-        raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
+    if issuer is not None and (not isinstance(issuer, str) or not issuer):
+        raise ArgumentTypeError("issuer must be a non-empty string")
+    iss: str | None = issuer
+    if not _is_mdoc(credential):
+        claimed = decode_jws(credential.split("~", 1)[0].strip()).payload.get("iss")
+        if claimed is not None and (issuer is not None and claimed != issuer):
+            raise _fail(StatusListReason.MALFORMED, "the credential's 'iss' is not the issuer")
+        iss = claimed if claimed is not None else issuer
+        if not isinstance(iss, str) or not iss:
+            raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
     token = cache.get(reference.uri) if cache is not None else None
     if token is None:
         response = await _fetch_status_list(
             transport, reference.uri, allow_insecure_loopback=policy.allow_insecure_loopback
         )
         header = status_list_token_header(response)
+        if iss is None and not ("x5c" in header and policy.trusted_x5c_roots):
+            raise UsageError(
+                "an mdoc names no issuer: give check_status issuer= (the Credential Issuer "
+                "it came from) to find its Status List Token's keys"
+            )
         keys = await status_list_keys(
             header,
-            iss,
+            iss or "",
             resolver=IssuerKeyResolver(transport, policy=policy),
             policy=policy,
             clock=clock,
