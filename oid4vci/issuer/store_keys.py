@@ -59,9 +59,9 @@ can never both use one.
 ``notification_id``, redeemed ``c_nonce`` ids) carries its :func:`secret_digest` (SHA-256,
 hex) instead (the ``hashed`` rows, :attr:`StoreKey.hashed`), so ``KEYS``, ``MONITOR`` or a
 slow log of a Redis store shows nothing a client could replay. A stored ``tx_code`` is its
-digest too, and a pending login is stored without its handle. One value still holds a
-secret by necessity: an offer published by reference (``offer:``) is the offer JSON the
-wallet fetches, pre-authorized code included, until that fetch takes it.
+digest too, a pending login is stored without its handle, and an offer published by reference
+(``offer:``, whose JSON holds the pre-authorized code) is sealed under a key derived from its
+id (:class:`~oid4vci.issuer.offers.SealedOfferRecord`).
 
 Refresh tokens (:mod:`oid4vci.issuer.refresh_token`) are keyed like access tokens, by their
 SHA-256 (``refresh:<hex>``); with rotation, a used one leaves ``refresh_used:<hex>`` (its
@@ -186,7 +186,7 @@ ISSUER_STATE = StoreKey(
 OFFER = StoreKey(
     prefix="offer:",
     owner="offers",
-    holds="OfferRecord (taken unless reusable)",
+    holds="SealedOfferRecord: the OfferRecord encrypted under its id (taken unless reusable)",
     single_use=True,
     ttl=lambda c: c.pre_authorized_code_ttl,
     hashed=True,

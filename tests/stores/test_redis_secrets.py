@@ -2,8 +2,9 @@
 
 Every command Redis receives is captured with ``MONITOR`` (keys and values, as a ``KEYS`` listing,
 the slow log or a replica would see them). The flows' secrets are collected on the wire between
-wallet and issuer; none may appear in a command, except ``issuer_state``, which a few records
-hold as a value (it names the offer the login completes; it is no credential) but never a key.
+wallet and issuer (an offer by reference included: its record is sealed under its id); none
+may appear in a command, except ``issuer_state``, which a few records hold as a value (it names
+the offer the login completes; it is no credential) but never a key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer import build_demo_issuer
+from oid4vci.issuer.offers import OfferOptions
 from oid4vci.stores.redis import RedisStore
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import Oid4vciClient
@@ -124,6 +126,16 @@ async def test_no_secret_in_any_redis_command(private_redis: RedisServer, tmp_pa
             )
             assert len(result.credentials) == 1
             await wallet.notify(result, "credential_accepted")
+            # An offer by reference: stored sealed until the wallet fetches it.
+            created = await demo.issuer.create_pre_authorized_offer(
+                configuration_ids=[demo.configuration_id],
+                subject="alice",
+                options=OfferOptions(by_reference=True),
+            )
+            assert created.offer_id and created.pre_authorized_code
+            recorder.secrets |= {created.offer_id, created.pre_authorized_code}
+            result = await wallet.accept_offer(created.offer_uri)
+            assert len(result.credentials) == 1
             # Authorization code with PAR, issuer_state and a login form.
             url, pending = await wallet.authorize(
                 demo.offer_links["auth_code"], redirect_uri=REDIRECT_URI
