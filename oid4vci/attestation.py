@@ -76,6 +76,7 @@ from .x509 import (
 
 __all__ = [
     "ATTEST_JWT_CLIENT_AUTH",
+    "ATTEST_JWT_CLIENT_AUTH_DPOP",
     "CLIENT_ATTESTATION_CHALLENGE_HEADER",
     "CLIENT_ATTESTATION_HEADER",
     "CLIENT_ATTESTATION_POP_HEADER",
@@ -86,6 +87,7 @@ __all__ = [
     "KEY_ATTESTATION_TYP_DRAFT_15",
     "MAX_ATTESTED_KEYS",
     "USE_ATTESTATION_CHALLENGE",
+    "USE_FRESH_ATTESTATION",
     "AttestationError",
     "AttestationProvider",
     "AttestationReason",
@@ -99,6 +101,7 @@ __all__ = [
     "create_key_attestation",
     "encode_x5c",
     "verify_client_attestation",
+    "verify_client_attestation_dpop",
     "verify_key_attestation",
 ]
 
@@ -119,8 +122,14 @@ CLIENT_ATTESTATION_POP_HEADER: Final = "OAuth-Client-Attestation-PoP"
 CLIENT_ATTESTATION_CHALLENGE_HEADER: Final = "OAuth-Client-Attestation-Challenge"
 #: Error asking for a PoP with the server's challenge (draft-ietf-oauth-attestation-based-client-auth-07 §8).
 USE_ATTESTATION_CHALLENGE: Final = "use_attestation_challenge"
+#: Error asking for a newer Client Attestation: the one sent is older than the server accepts
+#: (introduced by draft-ietf-oauth-attestation-based-client-auth-07).
+USE_FRESH_ATTESTATION: Final = "use_fresh_attestation"
 #: ``token_endpoint_auth_method`` value (draft-ietf-oauth-attestation-based-client-auth-07 §13.4).
 ATTEST_JWT_CLIENT_AUTH: Final = "attest_jwt_client_auth"
+#: ``token_endpoint_auth_method`` of DPoP-combined mode: the DPoP proof, signed by the instance
+#: key, is the attestation PoP (draft-ietf-oauth-attestation-based-client-auth-10 §5.2; -09+).
+ATTEST_JWT_CLIENT_AUTH_DPOP: Final = "attest_jwt_client_auth_dpop"
 #: Signature algorithms accepted unless configured otherwise (HAIP 1.0 §7 requires ES256).
 DEFAULT_ATTESTATION_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
 #: The most keys one key attestation may list.
@@ -344,6 +353,7 @@ async def create_client_attestation_pop(
     client_id: str | None = None,
     challenge: str | None = None,
     jti: str | None = None,
+    lifetime: float = 60,
     clock: Callable[[], float] = time.time,
 ) -> str:
     """A Client Attestation PoP JWT signed by the client instance key (one per request;
@@ -351,12 +361,19 @@ async def create_client_attestation_pop(
 
     ``audience`` is the authorization server's issuer identifier (not an endpoint URL);
     ``client_id`` becomes ``iss`` (required by -07, removed in -08); ``challenge`` is a
-    server-provided challenge, when there is one.
+    server-provided challenge, when there is one. ``exp`` is ``iat`` + ``lifetime``: -06
+    dropped it from the PoP, but servers built on -05 (e.g. oid4vc-ts 0.4.6) still require
+    it, and a -07 server ignores it (draft-ietf-oauth-attestation-based-client-auth-07 §5.2
+    allows other claims).
     """
+    if not lifetime > 0:
+        raise UsageError("lifetime must be positive")
+    now = int(clock())
     payload: dict[str, Any] = {
         "aud": audience,
         "jti": jti or secrets.token_urlsafe(16),
-        "iat": int(clock()),
+        "iat": now,
+        "exp": now + max(1, int(lifetime)),
     }
     if client_id is not None:
         payload["iss"] = client_id
@@ -368,8 +385,9 @@ async def create_client_attestation_pop(
 @attrs.frozen(kw_only=True)
 class VerifiedClientAttestation:
     """A verified attestation + PoP pair: the authenticated ``client_id`` (the attestation's
-    ``sub``), the instance key, the PoP's ``jti`` / ``iat`` (for the replay cache) and the
-    attestation's claims (``wallet_name``, ``status``, ...)."""
+    ``sub``), the instance key, the PoP's ``jti`` / ``iat`` (for the replay cache), the
+    attestation's ``iat`` (``issued_at``, ``None`` when it has none) and its claims
+    (``wallet_name``, ``status``, ...)."""
 
     client_id: str
     instance_jwk: dict[str, Any] = attrs.field(repr=False)
@@ -378,6 +396,90 @@ class VerifiedClientAttestation:
     expires_at: float
     claims: dict[str, Any] = attrs.field(repr=False)
     challenge: str | None = attrs.field(default=None, repr=False)
+    issued_at: float | None = None
+    #: True when the PoP was the request's DPoP proof (DPoP-combined mode); ``jti`` and
+    #: ``pop_iat`` are then the DPoP proof's, which the caller must verify (RFC 9449 §4.3).
+    dpop_combined: bool = False
+
+    @property
+    def instance_jkt(self) -> str:
+        """The RFC 7638 thumbprint of the instance key (``cnf.jwk``): what codes and refresh
+        tokens of an attested grant are bound to."""
+        return jwk_thumbprint(self.instance_jwk)
+
+
+def _verify_attestation_jwt(
+    attestation: str,
+    trust_anchors: Sequence[x509.Certificate],
+    client_id: str | None,
+    algorithms: Collection[str],
+    clock_skew: float,
+    clock: Callable[[], float],
+) -> tuple[dict[str, Any], str, float, dict[str, Any]]:
+    """The attestation half of :func:`verify_client_attestation`: its claims, ``sub``, ``exp``
+    and the public instance key."""
+    decoded = _decode(attestation, "client attestation")
+    _check_header(decoded, CLIENT_ATTESTATION_TYP, algorithms, "client attestation")
+    signer_jwk = _signer_key(
+        decoded, trust_anchors, clock, "client attestation", refuse_self_signed=False
+    )
+    _verify_signature(decoded, signer_jwk, algorithms, "client attestation")
+    claims = decoded.payload
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks sub")
+    exp = _check_times(claims, clock(), clock_skew, "client attestation", require_exp=True)
+    assert exp is not None
+    cnf = claims.get("cnf")
+    if not isinstance(cnf, Mapping) or "jwk" not in cnf:
+        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks cnf.jwk")
+    instance_jwk = _public_key(cnf["jwk"], "cnf.jwk")
+    if client_id is not None and client_id != sub:
+        raise _fail(AttestationReason.CLIENT_MISMATCH, "client_id is not the attestation's sub")
+    return dict(claims), sub, exp, instance_jwk
+
+
+def verify_client_attestation_dpop(
+    attestation: str,
+    dpop_proof: str,
+    *,
+    trust_anchors: Sequence[x509.Certificate],
+    client_id: str | None = None,
+    algorithms: Collection[str] = DEFAULT_ATTESTATION_ALGORITHMS,
+    clock_skew: float = 60,
+    clock: Callable[[], float] = time.time,
+) -> VerifiedClientAttestation:
+    """Verify a Client Attestation whose PoP is the request's DPoP proof (DPoP-combined mode,
+    draft-ietf-oauth-attestation-based-client-auth-10 §5.2): the attestation as in
+    :func:`verify_client_attestation`, and the DPoP proof's header ``jwk`` must be the
+    attestation's ``cnf.jwk`` (by RFC 7638 thumbprint).
+
+    The DPoP proof itself (signature by that ``jwk``, ``htm``, ``htu``, ``iat``, ``jti``
+    replay; RFC 9449 §4.3) is **not** verified here: the caller verifies it as the request's
+    DPoP proof. Raises :class:`AttestationError`.
+    """
+    claims, sub, exp, instance_jwk = _verify_attestation_jwt(
+        attestation, trust_anchors, client_id, algorithms, clock_skew, clock
+    )
+    decoded = _decode(dpop_proof, "DPoP proof")
+    try:
+        same = jwk_thumbprint(decoded.header.get("jwk") or {}) == jwk_thumbprint(instance_jwk)
+    except JoseError:
+        same = False
+    if not same:
+        raise _fail(AttestationReason.SIGNATURE, "the DPoP proof key is not the attestation's cnf")
+    jti = decoded.payload.get("jti")
+    iat = _number(decoded.payload, "iat")
+    return VerifiedClientAttestation(
+        client_id=sub,
+        instance_jwk=instance_jwk,
+        jti=jti if isinstance(jti, str) else "",
+        pop_iat=iat if iat is not None else 0.0,
+        expires_at=exp,
+        claims=claims,
+        issued_at=_number(claims, "iat"),
+        dpop_combined=True,
+    )
 
 
 def verify_client_attestation(
@@ -405,25 +507,9 @@ def verify_client_attestation(
     The ``jti`` replay check is the caller's. Raises :class:`AttestationError`.
     """
     now = clock()
-    decoded = _decode(attestation, "client attestation")
-    _check_header(decoded, CLIENT_ATTESTATION_TYP, algorithms, "client attestation")
-    signer_jwk = _signer_key(
-        decoded, trust_anchors, clock, "client attestation", refuse_self_signed=False
+    claims, sub, exp, instance_jwk = _verify_attestation_jwt(
+        attestation, trust_anchors, client_id, algorithms, clock_skew, clock
     )
-    _verify_signature(decoded, signer_jwk, algorithms, "client attestation")
-    claims = decoded.payload
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks sub")
-    exp = _check_times(claims, now, clock_skew, "client attestation", require_exp=True)
-    assert exp is not None
-    cnf = claims.get("cnf")
-    if not isinstance(cnf, Mapping) or "jwk" not in cnf:
-        raise _fail(AttestationReason.MISSING_CLAIM, "the client attestation lacks cnf.jwk")
-    instance_jwk = _public_key(cnf["jwk"], "cnf.jwk")
-    if client_id is not None and client_id != sub:
-        raise _fail(AttestationReason.CLIENT_MISMATCH, "client_id is not the attestation's sub")
-
     decoded_pop = _decode(pop, "client attestation PoP")
     _check_header(decoded_pop, CLIENT_ATTESTATION_POP_TYP, algorithms, "client attestation PoP")
     _verify_signature(decoded_pop, instance_jwk, algorithms, "client attestation PoP")
@@ -456,6 +542,7 @@ def verify_client_attestation(
         pop_iat=iat,
         expires_at=exp,
         claims=dict(claims),
+        issued_at=_number(claims, "iat"),
     )
 
 
@@ -652,9 +739,16 @@ class AttestationProvider(Protocol):
         """The OAuth ``client_id`` the attestations name as ``sub``."""
         ...
 
-    async def client_attestation(self, *, authorization_server: str) -> ClientAttestation:
+    async def client_attestation(
+        self, *, authorization_server: str, fresh: bool = False
+    ) -> ClientAttestation:
         """A Client Attestation for ``authorization_server`` (a different instance key per
-        server: HAIP 1.0 §4.4.1 forbids reusing one across issuers)."""
+        server: HAIP 1.0 §4.4.1 forbids reusing one across issuers).
+
+        ``fresh=True`` when that server answered ``use_fresh_attestation``: a newly issued
+        attestation (new ``iat``), not a cached one, for the **same** instance key, since the
+        server binds codes and refresh tokens to it.
+        """
         ...
 
     async def key_attestation(
@@ -675,14 +769,21 @@ def _chain(value: Iterable[TrustAnchor]) -> tuple[str, ...]:
     return encode_x5c(value)
 
 
+def _level_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    """Converter for the claimed levels: typed for callers (``converter=tuple`` left mypy
+    unable to type the argument) and a lone string refused instead of split into letters."""
+    return _levels(value, "key_storage and user_authentication")
+
+
 @attrs.frozen(kw_only=True, repr=False)
 class LocalAttestationProvider:
     """An :class:`AttestationProvider` that mints attestations itself from ``signer`` (the
     attester's private key) and ``chain`` (its certificate chain, leaf first, without the
     trust anchor; PEM, DER or certificate objects).
 
-    For tests, demos and a wallet provider's own backend. A fresh instance key per
-    authorization server, kept until its attestation nears ``lifetime``; key attestations
+    For tests, demos and a wallet provider's own backend. One instance key per
+    authorization server (for as long as it is cached); its attestation is minted again when
+    it nears ``lifetime`` or a fresh one is asked for; key attestations
     claim ``key_storage`` / ``user_authentication`` as given (empty: not claimed).
     """
 
@@ -691,8 +792,8 @@ class LocalAttestationProvider:
     client_id: str
     provider_id: str | None = None
     wallet_name: str | None = None
-    key_storage: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    user_authentication: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    key_storage: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
+    user_authentication: tuple[str, ...] = attrs.field(default=(), converter=_level_tuple)
     lifetime: float = 3600.0
     clock: Callable[[], float] = time.time
     _minted: dict[str, _Minted] = attrs.field(factory=dict, init=False)
@@ -711,13 +812,19 @@ class LocalAttestationProvider:
         ``--attester-chain`` read)."""
         return cls(signer=LocalSigner.from_jwk(key_jwk), chain=[chain_pem], client_id=client_id)
 
-    async def client_attestation(self, *, authorization_server: str) -> ClientAttestation:
-        """A Client Attestation for ``authorization_server`` (cached per server)."""
+    async def client_attestation(
+        self, *, authorization_server: str, fresh: bool = False
+    ) -> ClientAttestation:
+        """A Client Attestation for ``authorization_server``, cached per server until it nears
+        its end or ``fresh`` is asked for; a new one keeps the server's instance key (codes
+        and refresh tokens are bound to it)."""
         now = self.clock()
         minted = self._minted.get(authorization_server)
-        if minted is not None and minted.expires_at - 60 > now:
+        if minted is not None and minted.expires_at - 60 > now and not fresh:
             return minted.attestation
-        instance = LocalSigner.generate("ES256")
+        instance = (
+            minted.attestation.instance_key if minted is not None else LocalSigner.generate("ES256")
+        )
         claims = {"wallet_name": self.wallet_name} if self.wallet_name else None
         jwt = await create_client_attestation(
             self.signer,
@@ -732,7 +839,7 @@ class LocalAttestationProvider:
         attestation = ClientAttestation(
             client_id=self.client_id, attestation=jwt, instance_key=instance
         )
-        if len(self._minted) >= _MAX_MINTED:  # keep the cache bounded: drop the oldest
+        if minted is None and len(self._minted) >= _MAX_MINTED:  # bounded: drop the oldest
             del self._minted[next(iter(self._minted))]
         self._minted[authorization_server] = _Minted(
             attestation=attestation, expires_at=now + self.lifetime

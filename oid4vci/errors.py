@@ -43,7 +43,9 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   ├── TokenError               token endpoint
     │   ├── CredentialRequestError   credential / deferred / notification / nonce endpoints
     │   │   └── ResourceServerError  (oid4vci.issuer.responses) sent as a WWW-Authenticate challenge
-    │   └── DpopError                ``invalid_dpop_proof`` and ``use_dpop_nonce``
+    │   ├── DpopError                ``invalid_dpop_proof`` and ``use_dpop_nonce``
+    │   └── StaleAttestationError    ``use_fresh_attestation`` again after the wallet sent a fresh
+    │                                wallet attestation (PAR or token endpoint)
     ├── StoreError                   the issuer's Store refused an operation
     │   ├── StoreFullError
     │   │   └── QuotaExceededError   one purpose's entries are at their quota (the rest have room)
@@ -98,6 +100,7 @@ __all__ = [
     "RedirectRefused",
     "ResponseTooLarge",
     "SignedMetadataError",
+    "StaleAttestationError",
     "StateError",
     "StoreError",
     "StoreFullError",
@@ -295,6 +298,13 @@ class CredentialRequestError(ProtocolError):
 
 class DpopError(ProtocolError):
     """``invalid_dpop_proof`` or ``use_dpop_nonce`` (RFC 9449)."""
+
+
+class StaleAttestationError(ProtocolError):
+    """The authorization server still finds the wallet attestation too old
+    (``use_fresh_attestation``, introduced by draft-ietf-oauth-attestation-based-client-auth-07)
+    after the wallet asked its attestation provider for a fresh one and sent the request
+    again: the provider's attestations do not meet the server's age policy."""
 
 
 class StoreError(Oid4vciError):

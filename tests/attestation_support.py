@@ -137,16 +137,22 @@ class Recorder:
 
 @attrs.frozen(kw_only=True)
 class DroppingProvider:
-    """A provider that leaves the last key out of every key attestation (a hostile wallet)."""
+    """A provider that leaves the last key out of every key attestation (a hostile wallet);
+    ``stale``: one that ignores ``fresh`` (its backend hands out the cached attestation)."""
 
     inner: LocalAttestationProvider
+    stale: bool = False
 
     @property
     def client_id(self) -> str:
         return self.inner.client_id
 
-    async def client_attestation(self, *, authorization_server: str) -> ClientAttestation:
-        return await self.inner.client_attestation(authorization_server=authorization_server)
+    async def client_attestation(
+        self, *, authorization_server: str, fresh: bool = False
+    ) -> ClientAttestation:
+        return await self.inner.client_attestation(
+            authorization_server=authorization_server, fresh=fresh and not self.stale
+        )
 
     async def key_attestation(
         self, *, keys: Sequence[Mapping[str, Any]], nonce: str | None, credential_issuer: str

@@ -25,7 +25,7 @@ from oid4vci.attestation import (
     verify_client_attestation,
     verify_key_attestation,
 )
-from oid4vci.errors import JoseError, UsageError
+from oid4vci.errors import ArgumentTypeError, JoseError, UsageError
 from oid4vci.jose import LocalSigner, create_jws, decode_jws, jwk_thumbprint
 from tests.attestation_support import CLIENT_ID, make_provider, provider_pki
 from tests.conftest import FakeClock
@@ -74,6 +74,23 @@ async def test_client_attestation_round_trip(clock: FakeClock) -> None:
     assert verified.claims["wallet_name"] == "Test Wallet"
     assert verified.pop_iat == int(clock())
     assert "jti" not in repr(verified) and verified.jti not in repr(verified)
+
+
+async def test_pop_carries_exp_for_draft_05_servers(clock: FakeClock) -> None:
+    """oid4vc-ts 0.4.6 (a -05 server) requires PoP ``exp``: ours sends ``iat`` + lifetime,
+    and our own -07 verifier refuses a PoP whose ``exp`` has passed."""
+    pki = provider_pki()
+    _, pop, _ = await pair(pki, clock)
+    claims = decode_jws(pop).payload
+    assert claims["exp"] == claims["iat"] + 60
+    attestation, short, _ = await pair(pki, clock, lifetime=5)
+    assert decode_jws(short).payload["exp"] == int(clock()) + 5
+    clock.advance(120)  # within pop_max_age (300) but past exp + skew (60)
+    with pytest.raises(AttestationError) as caught:
+        verify(pki, clock, attestation, short)
+    assert reason_of(caught) == AttestationReason.EXPIRED
+    with pytest.raises(UsageError):
+        await create_client_attestation_pop(LocalSigner.generate(), audience=AS, lifetime=0)
 
 
 async def test_known_answer_pop_of_draft_10(clock: FakeClock, spec_dir: Path) -> None:
@@ -360,6 +377,15 @@ async def test_local_provider(clock: FakeClock) -> None:
         LocalAttestationProvider(signer=pki.signer, chain=[pem], client_id="")
     with pytest.raises(UsageError):
         encode_x5c([])
+    # levels: any iterable of strings becomes a tuple; a lone string is refused, not split
+    levels = LocalAttestationProvider(
+        signer=pki.signer, chain=[pem], client_id=CLIENT_ID, key_storage=["iso_18045_high"]
+    )
+    assert levels.key_storage == ("iso_18045_high",)
+    with pytest.raises(ArgumentTypeError):
+        LocalAttestationProvider(
+            signer=pki.signer, chain=[pem], client_id=CLIENT_ID, key_storage="iso_18045_high"
+        )
 
 
 async def test_attestation_headers_are_redacted_in_traces(clock: FakeClock) -> None:

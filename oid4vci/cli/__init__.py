@@ -28,6 +28,7 @@ from .options import (
     add_flood_options,
     add_haip_serve_options,
     add_help_epilog,
+    add_issuer_feature_options,
     add_public_url_option,
     add_receive_trust_options,
     add_receive_wait_options,
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", metavar="URL", help="redis://HOST:PORT[/DB] or redis+cluster://HOST:PORT,..."
     )
     add_haip_serve_options(serve)
+    add_issuer_feature_options(serve)
 
     receive = sub.add_parser("receive", help="receive credentials from an offer")
     add_help_epilog(receive)

@@ -30,6 +30,7 @@ __all__ = [
     "add_attester_options",
     "add_flood_options",
     "add_help_epilog",
+    "add_issuer_feature_options",
     "add_public_url_option",
     "add_receive_wait_options",
     "batch_value",
@@ -41,6 +42,7 @@ __all__ = [
     "public_url_value",
     "rate_limit_value",
     "timeout_value",
+    "token_ttl_value",
     "trusted_proxy_value",
     "version_text",
 ]
@@ -319,6 +321,42 @@ def add_haip_serve_options(serve: argparse.ArgumentParser) -> None:
         action="append",
         metavar="CA.pem",
         help="root certificate(s) of wallet providers whose attestations are accepted (repeatable)",
+    )
+
+
+#: The longest ``serve --access-token-ttl`` (one day).
+MAX_ACCESS_TOKEN_TTL = 24 * 3600
+
+
+def token_ttl_value(text: str) -> int:
+    """``--access-token-ttl``: whole seconds from 1 to one day."""
+    try:
+        seconds = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected whole seconds such as 600") from None
+    if not 1 <= seconds <= MAX_ACCESS_TOKEN_TTL:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {MAX_ACCESS_TOKEN_TTL} seconds")
+    return seconds
+
+
+def add_issuer_feature_options(serve: argparse.ArgumentParser) -> None:
+    """``serve --require-encryption``, ``--refresh-tokens`` and ``--access-token-ttl``."""
+    serve.add_argument(
+        "--require-encryption",
+        action="store_true",
+        help="require encrypted credential and deferred requests and responses "
+        "(OID4VCI 1.0 §10; ECDH-ES to a fresh issuer key published in the metadata)",
+    )
+    serve.add_argument(
+        "--refresh-tokens",
+        action="store_true",
+        help="hand out a refresh token with every DPoP-bound access token (RFC 6749 §6)",
+    )
+    serve.add_argument(
+        "--access-token-ttl",
+        type=token_ttl_value,
+        metavar="SECONDS",
+        help="access token lifetime (default 600)",
     )
 
 

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import attrs
 
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.versions import SpecVersion
@@ -28,9 +29,69 @@ from .admin import admin_handler, admin_status_url, new_admin_token
 from .exits import EXIT_FAILURE, EXIT_USAGE, CliError
 from .options import check_serve_address
 
-__all__ = ["DemoServer", "run_serve", "running_demo_issuer"]
+__all__ = ["DemoServer", "ServeFeatures", "run_serve", "running_demo_issuer", "serve_features"]
 
 log = logging.getLogger("oid4vci.serve")
+
+
+#: The ``kid`` of the request-decryption key ``serve --require-encryption`` publishes.
+DEMO_ENCRYPTION_KID = "demo-request-key"
+
+
+@attrs.frozen(kw_only=True)
+class ServeFeatures:
+    """``--require-encryption``, ``--refresh-tokens`` and ``--access-token-ttl``.
+
+    ``encryption_key`` (a private ECDH-ES JWK, hidden from ``repr``) is the issuer's
+    request-decryption key when encryption is required: made once, so workers share it.
+    """
+
+    encryption_key: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    refresh_tokens: bool = False
+    access_token_ttl: int | None = None
+
+    def issuer_options(self) -> dict[str, Any]:
+        """The matching keyword arguments of :func:`oid4vci.issuer.demo.build_demo_issuer`."""
+        options: dict[str, Any] = {}
+        if self.encryption_key is not None:
+            from oid4vci.issuer.encryption import EncryptionSettings
+
+            # OID4VCI 1.0 §10 / §12.2.4: both directions required.
+            options["encryption"] = EncryptionSettings(
+                request_keys=[self.encryption_key], request_required=True, response_required=True
+            )
+        if self.refresh_tokens:
+            from oid4vci.issuer.config import RefreshTokenSettings
+
+            options["refresh_tokens"] = RefreshTokenSettings()
+        if self.access_token_ttl is not None:
+            options["access_token_ttl"] = self.access_token_ttl
+        return options
+
+    def describe(self) -> list[str]:
+        """One line per feature that is on, for the human form of the ready line."""
+        lines = []
+        if self.encryption_key is not None:
+            lines.append("credential requests and responses must be encrypted (JWE, ECDH-ES)")
+        if self.refresh_tokens:
+            lines.append("refresh tokens with every DPoP-bound access token")
+        if self.access_token_ttl is not None:
+            lines.append(f"access tokens live {self.access_token_ttl} s")
+        return lines
+
+
+def serve_features(args: argparse.Namespace) -> ServeFeatures:
+    """The :class:`ServeFeatures` of ``args`` (a fresh encryption key when it is required)."""
+    key = None
+    if getattr(args, "require_encryption", False):
+        from oid4vci.jwe import generate_encryption_key
+
+        key = generate_encryption_key(kid=DEMO_ENCRYPTION_KID)
+    return ServeFeatures(
+        encryption_key=key,
+        refresh_tokens=bool(getattr(args, "refresh_tokens", False)),
+        access_token_ttl=getattr(args, "access_token_ttl", None),
+    )
 
 
 class DemoServer:
@@ -44,12 +105,14 @@ class DemoServer:
         listen_url: str | None = None,
         admin_token: str | None = None,
         profile: str | None = None,
+        features: ServeFeatures | None = None,
     ) -> None:
         self.issuer_url = issuer_url
         self.demo = demo
         self.listen_url = listen_url or issuer_url
         self.admin_token = admin_token
         self.profile = profile
+        self.features = features or ServeFeatures()
 
     def __repr__(self) -> str:
         return f"DemoServer(issuer_url={self.issuer_url!r})"
@@ -102,6 +165,7 @@ async def running_demo_issuer(
     flood_limits: Any = None,
     profile: str | None = None,
     attester_roots: Sequence[Any] = (),
+    features: ServeFeatures | None = None,
 ) -> AsyncIterator[DemoServer]:
     """Serve the demo issuer on ``host:port`` (0 = a free port) for the ``async with`` body.
 
@@ -112,7 +176,9 @@ async def running_demo_issuer(
     :class:`~oid4vci.issuer.flood_limits.FloodLimits`) defaults to the library's.
     ``attester_roots`` (certificates) are the wallet providers' roots whose wallet and key
     attestations are accepted; ``profile="haip"`` makes the issuer require HAIP 1.0 (they are
-    then needed) and sign credentials with x5c under a fresh demo root.
+    then needed) and sign credentials with x5c under a fresh demo root. ``features``
+    (:class:`ServeFeatures`) turns on required encryption, refresh tokens or another access
+    token lifetime.
     """
     from oid4vci.issuer.demo import build_demo_issuer
     from oid4vci.transports.aiohttp import serve
@@ -139,6 +205,7 @@ async def running_demo_issuer(
             flood_limits=flood_limits,
             profile=profile,  # type: ignore[arg-type]
             attestation=demo_attestation(attester_roots),
+            **(features or ServeFeatures()).issuer_options(),
         )
         token = new_admin_token()
         holder["issuer"] = demo.issuer
@@ -149,7 +216,12 @@ async def running_demo_issuer(
             issuer_url=issuer_url,
         )
         yield DemoServer(
-            issuer_url, demo, listen_url=listen_url, admin_token=token, profile=profile
+            issuer_url,
+            demo,
+            listen_url=listen_url,
+            admin_token=token,
+            profile=profile,
+            features=features,
         )
 
 
@@ -198,6 +270,7 @@ async def run_serve(args: argparse.Namespace) -> int:
                 flood_limits=_flood_limits(args),
                 profile=profile,
                 attester_roots=attester_roots,
+                features=serve_features(args),
             ) as server:
                 listening = True
                 if args.json:
@@ -257,6 +330,8 @@ def print_ready(server: DemoServer, spec: SpecVersion, *, tty: bool) -> None:
     print(f"login      {line['login']}")
     if "profile" in line:
         print(f"profile    {line['profile']}")
+    for feature in server.features.describe():
+        print(f"security   {feature}")
     if line["trust_anchors_pem"]:
         print("roots      the demo's root certificates (save them for receive --trust-anchor):")
         print(line["trust_anchors_pem"].rstrip())

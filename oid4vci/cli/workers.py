@@ -92,6 +92,21 @@ class WorkerSpec:
     attester_roots_pem: str = ""
     signer_chain_pem: str = ""
     trust_anchors_pem: str = ""
+    #: ``--require-encryption``: the request-decryption key (a private JWK, one for all
+    #: workers); ``--refresh-tokens`` and ``--access-token-ttl``.
+    encryption_key: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    refresh_tokens: bool = False
+    access_token_ttl: int | None = None
+
+    def features(self) -> Any:
+        """The :class:`~oid4vci.cli.serve.ServeFeatures` every worker serves with."""
+        from .serve import ServeFeatures
+
+        return ServeFeatures(
+            encryption_key=self.encryption_key,
+            refresh_tokens=self.refresh_tokens,
+            access_token_ttl=self.access_token_ttl,
+        )
 
     def to_json(self) -> str:
         """The line sent to the worker."""
@@ -236,9 +251,10 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     from oid4vci.errors import MissingDependencyError, UsageError
 
     store_url: str | None = args.store
-    from .serve import haip_serve_options
+    from .serve import haip_serve_options, serve_features
 
     profile, attester_roots = haip_serve_options(args)
+    features = serve_features(args)
     try:
         count = _parse_workers(args.workers, store_url)
         if not 0 <= args.port <= 65535:
@@ -295,6 +311,9 @@ def run_serve_workers(args: argparse.Namespace) -> int:
             attester_roots_pem=demo_trust_anchors_pem(attester_roots),
             signer_chain_pem=signer_chain_pem,
             trust_anchors_pem=trust_anchors_pem,
+            encryption_key=features.encryption_key,
+            refresh_tokens=features.refresh_tokens,
+            access_token_ttl=features.access_token_ttl,
         )
         for i in range(count)
     ]
@@ -324,6 +343,8 @@ def run_serve_workers(args: argparse.Namespace) -> int:
             print(f"tx_code    {line['tx_code']}")
             print(f"login      {line['login']}")
             print(f"workers    {count} processes, store {line.get('store', 'memory')}")
+            for feature in features.describe():
+                print(f"security   {feature}")
             print("Ctrl-C stops the server.", flush=True)
         code = 0
         while not stop["signal"]:
@@ -417,6 +438,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             attestation=demo_attestation(_pem_list(spec.attester_roots_pem)),
             credential_signer_chain=_pem_list(spec.signer_chain_pem),
             trust_anchors=_pem_list(spec.trust_anchors_pem),
+            **spec.features().issuer_options(),
         )
         handler = admin_handler(
             demo.issuer, spec.admin_token, demo.issuer.handle, issuer_url=spec.issuer_url
@@ -427,7 +449,11 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             await web.SockSite(runner, listener).start()
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 line = DemoServer(
-                    spec.issuer_url, demo, admin_token=spec.admin_token, profile=spec.profile
+                    spec.issuer_url,
+                    demo,
+                    admin_token=spec.admin_token,
+                    profile=spec.profile,
+                    features=spec.features(),
                 ).ready_line()
                 print(json.dumps({"ready": True, "pid": os.getpid(), "line": line}), flush=True)
                 async with anyio.create_task_group() as tg:

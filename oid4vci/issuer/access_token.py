@@ -25,9 +25,11 @@ store, and one may be reused until it expires), the ``jti`` replay cache adapter
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -38,7 +40,7 @@ from oid4vci.http import HttpRequest, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import ResourceServerError
-from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce, seal_nonce
+from oid4vci.issuer.stateless_nonce import NoncePurpose, is_live_nonce, seal_nonce
 from oid4vci.issuer.store import Store
 from oid4vci.jose import decode_jws, verify_jws
 from oid4vci.versions import SpecVersion
@@ -47,9 +49,11 @@ __all__ = [
     "TokenContext",
     "create_access_token",
     "create_dpop_nonce",
+    "dpop_key_matches",
     "grant_is_revoked",
     "is_live_dpop_nonce",
     "revoke_grant",
+    "take_single_use",
     "verify_access_token",
     "verify_dpop_proof",
 ]
@@ -124,6 +128,27 @@ async def grant_is_revoked(grant_id: str, config: IssuerConfig) -> bool:
     return await config.store.get(store_keys.grant_revoked_key(grant_id)) is not None
 
 
+async def take_single_use(
+    key: str, used_key: str, grant_id: str | None, used_ttl: float, config: IssuerConfig
+) -> Any:
+    """Take the single-use record under ``key`` (an authorization code, a rotating refresh
+    token); ``None`` when it is gone.
+
+    ``used_key`` is first marked with ``grant_id`` (when known), so that of two parallel uses
+    the loser always finds the mark; a use that finds the record gone revokes the grant named
+    by the mark (a replayed code, RFC 6749 §4.1.2; a reused refresh token, RFC 9700 §4.14.2).
+    """
+    store = config.store
+    if grant_id is not None:
+        await store.put(used_key, grant_id, used_ttl)
+    taken = await store.take(key)
+    if taken is None:
+        used = await store.get(used_key)
+        if isinstance(used, str):
+            await revoke_grant(used, config)
+    return taken
+
+
 # -- DPoP nonces (RFC 9449 §8) -------------------------------------------------------------
 
 
@@ -146,17 +171,13 @@ async def is_live_dpop_nonce(nonce: str, config: IssuerConfig) -> bool:
     RFC 9449 §8 lets the server decide how long a nonce is good for: it may be reused until it
     expires; replayed proofs are caught by the ``jti`` cache, not by the nonce.
     """
-    try:
-        open_nonce(
-            nonce,
-            config.nonce_keys,
-            NoncePurpose.DPOP_NONCE,
-            audience=config.credential_issuer,
-            now=config.clock(),
-        )
-    except NonceError:
-        return False
-    return True
+    return is_live_nonce(
+        nonce,
+        config.nonce_keys,
+        NoncePurpose.DPOP_NONCE,
+        audience=config.credential_issuer,
+        now=config.clock(),
+    )
 
 
 # -- DPoP ----------------------------------------------------------------------------------
@@ -219,6 +240,15 @@ async def verify_dpop_proof(
         max_age=config.dpop_max_age,
         clock=config.clock,
     )
+
+
+def dpop_key_matches(proof: DpopProof | None, jkt: str | None) -> bool:
+    """Whether a request with ``proof`` may use something bound to the DPoP key ``jkt``
+    (a code's ``dpop_jkt``, RFC 9449 §10; a refresh token, RFC 9449 §5): always when unbound,
+    else only with a proof of that key (compared in constant time)."""
+    if jkt is None:
+        return True
+    return proof is not None and hmac.compare_digest(proof.jkt.encode(), jkt.encode())
 
 
 # -- resource requests ---------------------------------------------------------------------

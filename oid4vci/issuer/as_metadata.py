@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oid4vci.attestation import ATTEST_JWT_CLIENT_AUTH
+from oid4vci.attestation import ATTEST_JWT_CLIENT_AUTH, ATTEST_JWT_CLIENT_AUTH_DPOP
 from oid4vci.errors import AuthorizationError, ErrorCode, UsageError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer._documents import cached_document
@@ -83,13 +83,17 @@ def create_as_metadata(config: IssuerConfig) -> dict[str, Any]:
 
 
 def _auth_methods(config: IssuerConfig) -> list[str]:
-    """``none`` (public clients) and/or ``attest_jwt_client_auth`` (wallet attestation)."""
+    """``none`` (public clients) and/or ``attest_jwt_client_auth`` (wallet attestation), and
+    ``attest_jwt_client_auth_dpop`` when DPoP-combined mode is accepted."""
     settings = config.attestation
     if settings is None or not settings.client_trust_anchors:
         return ["none"]
-    if settings.require_client_attestation:
-        return [ATTEST_JWT_CLIENT_AUTH]
-    return [ATTEST_JWT_CLIENT_AUTH, "none"]
+    methods = [ATTEST_JWT_CLIENT_AUTH]
+    if settings.dpop_combined:
+        methods.append(ATTEST_JWT_CLIENT_AUTH_DPOP)
+    if not settings.require_client_attestation:
+        methods.append("none")
+    return methods
 
 
 async def handle_as_metadata(

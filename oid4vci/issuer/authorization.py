@@ -107,10 +107,15 @@ class AuthorizationRequest:
 @store_record
 @attrs.frozen(kw_only=True, repr=False)
 class ParRecord:
-    """A pushed authorization request as stored under ``par:<request_uri>`` (RFC 9126 §2)."""
+    """A pushed authorization request as stored under ``par:<request_uri>`` (RFC 9126 §2).
+
+    ``attested_jkt`` is the thumbprint of the wallet attestation's instance key when the
+    request was pushed with one: the authorization code is bound to it.
+    """
 
     client_id: str
     params: Mapping[str, str]
+    attested_jkt: str | None = None
 
     def __repr__(self) -> str:
         return f"ParRecord(client_id={self.client_id!r})"
@@ -376,7 +381,7 @@ def _error_page(err: AuthorizationError) -> HttpResponse:
     return error_page(status, err.error, err.error_description)
 
 
-async def _load_par(config: IssuerConfig, params: Mapping[str, str]) -> dict[str, str]:
+async def _load_par(config: IssuerConfig, params: Mapping[str, str]) -> ParRecord:
     request_uri = params["request_uri"]
     if not request_uri.startswith(REQUEST_URI_PREFIX):
         raise UnredirectableError(ErrorCode.INVALID_REQUEST_URI, "request_uri is not ours")
@@ -396,13 +401,15 @@ async def _load_par(config: IssuerConfig, params: Mapping[str, str]) -> dict[str
         raise UnredirectableError(
             ErrorCode.INVALID_REQUEST_URI, "request_uri was pushed by another client"
         )
-    return dict(stored.params)
+    return stored
 
 
 async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingLogin | HttpResponse:
     params = parsed.params
+    attested_jkt: str | None = None
     if "request_uri" in params:
-        params = await _load_par(config, params)
+        pushed = await _load_par(config, params)
+        params, attested_jkt = dict(pushed.params), pushed.attested_jkt
         parsed = AuthorizationRequest(request=parsed.request, params=params)
     elif config.require_par:
         # Verify the client first so the error can be redirected safely.
@@ -438,7 +445,7 @@ async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingL
     await claim_room(config, "authorization_request")
     handle = secrets.token_urlsafe(24)
     ttl = store_keys.PENDING_LOGIN.ttl(config)
-    pending = attrs.evolve(pending, expires_at=config.clock() + ttl)
+    pending = attrs.evolve(pending, expires_at=config.clock() + ttl, attested_jkt=attested_jkt)
     # Stored without its handle (the key holds only the handle's digest); read back, it gets
     # the handle the form posted.
     await config.store.put(store_keys.pending_login_key(handle), record_to_json(pending), ttl)
@@ -486,6 +493,7 @@ async def create_authorization_response(
         scope=login.scope,
         dpop_jkt=login.dpop_jkt,
         issuer_state=login.issuer_state,
+        attested_jkt=login.attested_jkt,
     )
     await store_authorization_code(
         config.store, code, grant, store_keys.AUTHORIZATION_CODE.ttl(config)

@@ -12,11 +12,23 @@ parsing and before anything single use is touched (a PAR request is stored, a co
   against the configured wallet provider roots, with the PoP ``aud`` = the authorization
   server's issuer identifier and the request's ``client_id`` (when it has one) = the
   attestation's ``sub``;
+* with :attr:`AttestationSettings.dpop_combined
+  <oid4vci.issuer.config.AttestationSettings.dpop_combined>`, the attestation header without
+  a PoP header but with a ``DPoP`` proof is DPoP-combined mode
+  (draft-ietf-oauth-attestation-based-client-auth-10 §5.2): the proof's ``jwk`` must be the
+  attestation's ``cnf.jwk`` (:func:`oid4vci.attestation.verify_client_attestation_dpop`);
+  the endpoint then verifies that proof as its DPoP proof (signature, ``htu``, ``jti``
+  replay) and :func:`verify_dpop_combined` that it is the one that was matched;
 * with :attr:`AttestationSettings.require_challenge
   <oid4vci.issuer.config.AttestationSettings.require_challenge>` the PoP must carry a live
   challenge of this server (from :func:`handle_challenge` or an earlier error), else
   ``use_attestation_challenge`` (400) with a fresh one in ``OAuth-Client-Attestation-Challenge``
   (draft-ietf-oauth-attestation-based-client-auth-07 §8);
+* with :attr:`AttestationSettings.max_attestation_age
+  <oid4vci.issuer.config.AttestationSettings.max_attestation_age>` an attestation issued
+  longer ago (by its ``iat``; one without ``iat`` counts as too old) is refused with
+  ``use_fresh_attestation`` (400, introduced by draft-ietf-oauth-attestation-based-client-auth-07),
+  distinct from ``invalid_client``: the attestation is valid, just older than this server's policy;
 * last, the PoP ``jti`` goes into the replay cache (``attest_pop_jti:``, ``add_if_absent``, kept
   ``pop_max_age`` + 2 × ``clock_skew``: a replay inside the window is refused, one after it is
   refused as stale).
@@ -30,28 +42,36 @@ Headers are ignored when no :class:`~oid4vci.issuer.config.AttestationSettings` 
 
 from __future__ import annotations
 
+import hmac
+
 from oid4vci.attestation import (
     CLIENT_ATTESTATION_CHALLENGE_HEADER,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
     USE_ATTESTATION_CHALLENGE,
+    USE_FRESH_ATTESTATION,
     AttestationError,
     VerifiedClientAttestation,
     verify_client_attestation,
+    verify_client_attestation_dpop,
 )
+from oid4vci.dpop import DpopProof
 from oid4vci.errors import AuthorizationError, ErrorCode, ProtocolError
 from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.responses import create_error_response, json_response, with_allow
-from oid4vci.issuer.stateless_nonce import NonceError, NoncePurpose, open_nonce, seal_nonce
+from oid4vci.issuer.stateless_nonce import NoncePurpose, is_live_nonce, seal_nonce
 
 __all__ = [
     "INVALID_CLIENT_STATUS",
+    "attestation_binding",
     "create_attestation_challenge",
     "handle_challenge",
+    "is_bound_instance",
     "use_attestation_challenge_response",
     "verify_client_authentication",
+    "verify_dpop_combined",
 ]
 
 #: HTTP status of an ``invalid_client`` answer (RFC 6749 §5.2).
@@ -85,6 +105,22 @@ async def verify_client_authentication(
         if settings.require_client_attestation:
             raise refuse("client authentication by wallet attestation is required")
         return None
+    dpops = request.headers.get_all("DPoP")
+    if settings.dpop_combined and len(attestations) == 1 and not pops and len(dpops) == 1:
+        try:
+            verified = verify_client_attestation_dpop(
+                attestations[0],
+                dpops[0],
+                trust_anchors=settings.client_trust_anchors,
+                client_id=client_id,
+                algorithms=settings.algorithms,
+                clock_skew=settings.clock_skew,
+                clock=config.clock,
+            )
+        except AttestationError as exc:
+            raise refuse(f"client attestation refused ({exc})") from None
+        _check_age(verified, config, error_cls)
+        return verified  # the DPoP proof's jti is kept by the DPoP replay cache
     if len(attestations) != 1 or len(pops) != 1:
         raise refuse(
             f"exactly one {CLIENT_ATTESTATION_HEADER} and one {CLIENT_ATTESTATION_POP_HEADER} "
@@ -104,6 +140,7 @@ async def verify_client_authentication(
         )
     except AttestationError as exc:
         raise refuse(f"client attestation refused ({exc})") from None
+    _check_age(verified, config, error_cls)
     if settings.require_challenge and not _live_challenge(verified.challenge, config):
         err = error_cls(USE_ATTESTATION_CHALLENGE, "the PoP must carry a current server challenge")
         err.attestation_challenge = create_attestation_challenge(config)  # type: ignore[attr-defined]
@@ -112,6 +149,54 @@ async def verify_client_authentication(
     if not await config.store.add_if_absent(key, True, store_keys.ATTESTATION_POP_JTI.ttl(config)):
         raise refuse("client attestation PoP replayed (jti already used)")
     return verified
+
+
+def _check_age(
+    verified: VerifiedClientAttestation, config: IssuerConfig, error_cls: type[ProtocolError]
+) -> None:
+    settings = config.attestation
+    max_age = settings.max_attestation_age if settings is not None else None
+    if max_age is not None and (
+        verified.issued_at is None or verified.issued_at < config.clock() - max_age
+    ):
+        raise error_cls(USE_FRESH_ATTESTATION, "the client attestation is too old; get a fresh one")
+
+
+def verify_dpop_combined(
+    attested: VerifiedClientAttestation | None,
+    proof: DpopProof | None,
+    error_cls: type[ProtocolError],
+) -> None:
+    """In DPoP-combined mode, the request's verified DPoP ``proof`` must be signed by the
+    attestation's instance key (draft-ietf-oauth-attestation-based-client-auth-10 §5.2);
+    ``invalid_client`` (401) otherwise. Nothing to check in the other modes."""
+    if attested is None or not attested.dpop_combined:
+        return
+    if proof is None or not hmac.compare_digest(proof.jkt.encode(), attested.instance_jkt.encode()):
+        raise error_cls(
+            ErrorCode.INVALID_CLIENT,
+            "the DPoP proof is not signed by the attestation's instance key",
+            status=INVALID_CLIENT_STATUS,
+        )
+
+
+def attestation_binding(attested: VerifiedClientAttestation | None) -> str | None:
+    """What an attested grant's authorization code and refresh tokens are bound to: the RFC 7638
+    thumbprint of the attestation's instance key (``cnf.jwk``); ``None`` when not attested
+    (draft-ietf-oauth-attestation-based-client-auth-07 §6.2 for refresh tokens; -10 also
+    recommends it for codes pushed at PAR)."""
+    return None if attested is None else attested.instance_jkt
+
+
+def is_bound_instance(attested: VerifiedClientAttestation | None, bound_jkt: str | None) -> bool:
+    """Whether a request authenticated by ``attested`` may use something bound to
+    ``bound_jkt`` (see :func:`attestation_binding`): always when unbound, else only with an
+    attestation of that very instance key (compared in constant time)."""
+    if bound_jkt is None:
+        return True
+    return attested is not None and hmac.compare_digest(
+        attested.instance_jkt.encode(), bound_jkt.encode()
+    )
 
 
 def create_attestation_challenge(config: IssuerConfig) -> str:
@@ -128,19 +213,13 @@ def create_attestation_challenge(config: IssuerConfig) -> str:
 
 
 def _live_challenge(value: str | None, config: IssuerConfig) -> bool:
-    if value is None:
-        return False
-    try:
-        open_nonce(
-            value,
-            config.nonce_keys,
-            NoncePurpose.ATTESTATION_CHALLENGE,
-            audience=config.authorization_server,
-            now=config.clock(),
-        )
-    except NonceError:
-        return False
-    return True
+    return value is not None and is_live_nonce(
+        value,
+        config.nonce_keys,
+        NoncePurpose.ATTESTATION_CHALLENGE,
+        audience=config.authorization_server,
+        now=config.clock(),
+    )
 
 
 def use_attestation_challenge_response(err: ProtocolError, response: HttpResponse) -> HttpResponse:

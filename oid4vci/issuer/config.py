@@ -312,6 +312,9 @@ class PendingLogin:
     code_challenge_method: str = "S256"
     dpop_jkt: str | None = None
     expires_at: float = 0.0
+    #: The wallet attestation instance key (RFC 7638 thumbprint) the request was pushed with
+    #: at PAR; the code is bound to it (``None``: not attested).
+    attested_jkt: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -522,6 +525,17 @@ class AttestationSettings:
     the ``challenge_endpoint`` (advertised in the AS metadata) and in the
     ``OAuth-Client-Attestation-Challenge`` header of a ``use_attestation_challenge`` error;
     challenges are stateless (sealed with the nonce keys) and live ``challenge_ttl`` seconds.
+    ``max_attestation_age`` (seconds, ``None``: no limit) refuses a Client Attestation whose
+    ``iat`` is older, or that has no ``iat``, with ``use_fresh_attestation`` (400; introduced by
+    draft-ietf-oauth-attestation-based-client-auth-07): the wallet then fetches a new one
+    from its provider and sends the request again.
+
+    ``dpop_combined`` also accepts DPoP-combined mode (draft-ietf-oauth-attestation-based-client-auth-10
+    §5.2; -09+): a request with the attestation header, no PoP header and a ``DPoP`` proof
+    signed by the attestation's ``cnf`` key; the AS metadata then lists
+    ``attest_jwt_client_auth_dpop`` next to ``attest_jwt_client_auth``, which stays accepted
+    (OID4VCI 1.0 and HAIP 1.0 pin draft -07). Not with ``require_challenge`` (the challenge
+    would travel as the DPoP ``nonce``, which this issuer uses for its own DPoP nonces).
     """
 
     client_trust_anchors: tuple[x509.Certificate, ...] = attrs.field(
@@ -538,8 +552,14 @@ class AttestationSettings:
     pop_max_age: float = 300.0
     require_challenge: bool = False
     challenge_ttl: int = 300
+    max_attestation_age: float | None = None
+    dpop_combined: bool = False
 
     def __attrs_post_init__(self) -> None:
+        if self.dpop_combined and (self.require_challenge or not self.client_trust_anchors):
+            raise UsageError("dpop_combined needs client_trust_anchors and no require_challenge")
+        if self.max_attestation_age is not None and not self.max_attestation_age > 0:
+            raise UsageError("max_attestation_age must be a positive number of seconds")
         if self.require_challenge and not self.client_trust_anchors:
             raise UsageError("require_challenge needs client_trust_anchors")
         if not 0 < self.challenge_ttl <= 3600:

@@ -52,6 +52,7 @@ from oid4vci.issuer.config import (
     DocumentSigner,
     IssuerConfig,
     PendingLogin,
+    RefreshTokenSettings,
     Respond,
     StatusListSettings,
 )
@@ -316,6 +317,8 @@ def build_demo_issuer(
     attestation: AttestationSettings | None = None,
     credential_signer_chain: Sequence[x509.Certificate] = (),
     trust_anchors: Sequence[x509.Certificate] = (),
+    refresh_tokens: RefreshTokenSettings | None = None,
+    access_token_ttl: int = 600,
 ) -> DemoIssuer:
     """The demo issuer at ``issuer_url`` (https, or http on loopback).
 
@@ -326,7 +329,8 @@ def build_demo_issuer(
     limit; ``oid4vci serve`` turns a rate limit on). ``mdoc_certificates`` (an IACA + Document
     Signer pair) signs the mDL; by default a fresh pair is made, and without cbor2 (the ``mdoc``
     extra) the demo has no mDL configuration. Workers sharing a store must share one pair, or
-    their mDLs chain to different roots.
+    their mDLs chain to different roots. ``refresh_tokens`` turns on the ``refresh_token`` grant
+    (RFC 6749 §6); ``access_token_ttl`` is the access tokens' lifetime in seconds.
 
     ``profile="haip"`` makes it a HAIP 1.0 issuer (``IssuerConfig.profile``): ``attestation``
     (with the wallet providers' roots) is then needed, key attestations are required, and
@@ -379,6 +383,8 @@ def build_demo_issuer(
         attestation=attestation,
         credential_signer_chain=chain,
         profile=profile,
+        refresh_tokens=refresh_tokens,
+        access_token_ttl=access_token_ttl,
     )
     config = attrs.evolve(base, user_authenticator=DemoLogin(action=base.endpoint("authorize")))
     templates = [

@@ -7,7 +7,7 @@ Stages, composed by :func:`handle_par`:
 * :func:`verify_par_request` — the client's wallet attestation when sent or required
   (:func:`~oid4vci.issuer.client_attestation.verify_client_authentication`,
   draft-ietf-oauth-attestation-based-client-auth-07 §6.3; ``client_id`` must equal its
-  ``sub``), the parameters exactly as the authorization endpoint checks them
+  ``sub``; the code will be bound to its instance key), the parameters exactly as the authorization endpoint checks them
   (:func:`~oid4vci.issuer.authorization.verify_authorization_request`), and the DPoP binding:
   ``dpop_jkt`` in the body or a ``DPoP`` header proof (RFC 9449 §10.1); both present and
   different → ``invalid_dpop_proof``;
@@ -40,7 +40,11 @@ from oid4vci.issuer.authorization import (
     ParRecord,
     verify_authorization_request,
 )
-from oid4vci.issuer.client_attestation import verify_client_authentication
+from oid4vci.issuer.client_attestation import (
+    attestation_binding,
+    verify_client_authentication,
+    verify_dpop_combined,
+)
 from oid4vci.issuer.config import IssuerConfig
 from oid4vci.issuer.flood_limits import claim_room, refused
 from oid4vci.issuer.responses import json_response
@@ -93,7 +97,7 @@ async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRec
     # (the DPoP proof's jti, then the request itself).
     await claim_room(config, "par")
     params = dict(parsed.params)
-    await verify_client_authentication(
+    attested = await verify_client_authentication(
         parsed.request, config, client_id=params["client_id"], error_cls=AuthorizationError
     )
     if parsed.request.headers.get_all("DPoP"):
@@ -104,10 +108,15 @@ async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRec
                 ErrorCode.INVALID_DPOP_PROOF, "dpop_jkt does not match the DPoP proof key"
             )
         params["dpop_jkt"] = proof.jkt
+        verify_dpop_combined(attested, proof, AuthorizationError)
+    else:
+        verify_dpop_combined(attested, None, AuthorizationError)
     await verify_authorization_request(
         AuthorizationRequest(request=parsed.request, params=params), config
     )
-    return ParRecord(client_id=params["client_id"], params=params)
+    return ParRecord(
+        client_id=params["client_id"], params=params, attested_jkt=attestation_binding(attested)
+    )
 
 
 async def create_par_response(record: ParRecord, config: IssuerConfig) -> HttpResponse:

@@ -36,10 +36,19 @@ from oid4vci.attestation import VerifiedClientAttestation
 from oid4vci.dpop import DpopProof
 from oid4vci.errors import DpopError, ErrorCode, TokenError
 from oid4vci.issuer import store_keys
-from oid4vci.issuer.access_token import TokenContext, grant_is_revoked, revoke_grant
-from oid4vci.issuer.client_attestation import INVALID_CLIENT_STATUS
+from oid4vci.issuer.access_token import (
+    TokenContext,
+    dpop_key_matches,
+    grant_is_revoked,
+    revoke_grant,
+    take_single_use,
+)
+from oid4vci.issuer.client_attestation import (
+    INVALID_CLIENT_STATUS,
+    attestation_binding,
+    is_bound_instance,
+)
 from oid4vci.issuer.config import IssuerConfig
-from oid4vci.jose import jwk_thumbprint
 
 __all__ = [
     "REFRESH_TOKEN_GRANT",
@@ -75,11 +84,6 @@ class RefreshTokenRecord:
 
 def _invalid_grant(description: str) -> TokenError:
     return TokenError(ErrorCode.INVALID_GRANT, description)
-
-
-def attestation_binding(attested: VerifiedClientAttestation | None) -> str | None:
-    """The thumbprint a refresh token of an attested grant is bound to (its instance key)."""
-    return None if attested is None else jwk_thumbprint(attested.instance_jwk)
 
 
 async def create_refresh_token(
@@ -131,8 +135,8 @@ def _check_bindings(
                 "this refresh token needs a wallet attestation",
                 status=INVALID_CLIENT_STATUS,
             )
-        if attested.client_id != context.client_id or not hmac.compare_digest(
-            attestation_binding(attested) or "", record.attested_jkt
+        if attested.client_id != context.client_id or not is_bound_instance(
+            attested, record.attested_jkt
         ):
             raise TokenError(
                 ErrorCode.INVALID_CLIENT,
@@ -145,9 +149,7 @@ def _check_bindings(
         and not hmac.compare_digest(client_id.encode(), context.client_id.encode())
     ):
         raise _invalid_grant("refresh token was issued to another client")
-    if context.jkt is not None and (
-        proof is None or not hmac.compare_digest(proof.jkt.encode(), context.jkt.encode())
-    ):
+    if not dpop_key_matches(proof, context.jkt):
         # RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
         raise DpopError(
             ErrorCode.INVALID_DPOP_PROOF, "the refresh token is bound to another DPoP key"
@@ -193,8 +195,6 @@ async def verify_refresh_token(
         return record
     used_ttl = max(record.family_expires_at - now, 1.0)
     # Marked before it is taken: a racing second use always finds the mark (see above).
-    await store.put(used_key, record.context.grant_id, used_ttl)
-    if await store.take(key) is None:
-        await revoke_grant(record.context.grant_id, config)
+    if await take_single_use(key, used_key, record.context.grant_id, used_ttl, config) is None:
         raise _invalid_grant("refresh token is invalid, expired or used")
     return record

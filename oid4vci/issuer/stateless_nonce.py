@@ -60,6 +60,7 @@ __all__ = [
     "NonceReason",
     "OpenedNonce",
     "default_nonce_keys",
+    "is_live_nonce",
     "open_nonce",
     "seal_nonce",
 ]
@@ -295,3 +296,15 @@ def open_nonce(
         raise NonceError(NonceReason.EXPIRED)
     random = body[_KID_BYTES + _HEAD.size :]
     return OpenedNonce(purpose=purpose, expires_at=expiry, nonce_id=_b64url(random))
+
+
+def is_live_nonce(
+    value: object, keys: NonceKeys, purpose: NoncePurpose, *, audience: str, now: float
+) -> bool:
+    """Whether :func:`open_nonce` accepts ``value`` (for reusable nonces: ``DPoP-Nonce``,
+    attestation challenges; no store access)."""
+    try:
+        open_nonce(value, keys, purpose, audience=audience, now=now)
+    except NonceError:
+        return False
+    return True

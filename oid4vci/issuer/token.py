@@ -54,12 +54,16 @@ from oid4vci.issuer._request_body import parse_form_post
 from oid4vci.issuer.access_token import (
     TokenContext,
     create_access_token,
-    revoke_grant,
+    dpop_key_matches,
+    take_single_use,
     verify_dpop_proof,
 )
 from oid4vci.issuer.client_attestation import (
+    attestation_binding,
+    is_bound_instance,
     use_attestation_challenge_response,
     verify_client_authentication,
+    verify_dpop_combined,
 )
 from oid4vci.issuer.config import IssuerConfig, _str_tuple
 from oid4vci.issuer.flood_limits import refused
@@ -67,7 +71,6 @@ from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.refresh_token import (
     REFRESH_TOKEN_GRANT,
     RefreshTokenRecord,
-    attestation_binding,
     create_refresh_token,
     refresh_token_is_known,
     verify_refresh_token,
@@ -170,6 +173,9 @@ class AuthorizationCodeGrant:
     dpop_jkt: str | None = None
     issuer_state: str | None = None
     grant_id: str = attrs.field(factory=lambda: secrets.token_urlsafe(16))
+    #: Thumbprint of the wallet attestation instance key of the PAR request (``None``: not
+    #: attested); only a token request attested with that key may redeem the code.
+    attested_jkt: str | None = None
 
     def __repr__(self) -> str:
         return f"AuthorizationCodeGrant(client_id={self.client_id!r})"
@@ -377,13 +383,19 @@ async def verify_pre_authorized_code(
 
 
 async def verify_authorization_code(
-    parsed: TokenRequest, config: IssuerConfig, proof: DpopProof | None
+    parsed: TokenRequest,
+    config: IssuerConfig,
+    proof: DpopProof | None,
+    attested: VerifiedClientAttestation | None = None,
 ) -> AuthorizationCodeGrant:
     """Check and use up an authorization code (RFC 6749 §4.1.3: client and redirect URI;
     RFC 7636 §4.6: PKCE; RFC 9449 §10: ``dpop_jkt``). Raises :class:`TokenError`.
 
     Malformed requests (a missing parameter, ``authorization_details`` asking for more than
-    was granted) are refused before the code is used up; a code that fails its bindings
+    was granted) and, for a code pushed at PAR with a wallet attestation, a request not
+    attested with the same instance key (``attested``; ``invalid_grant``,
+    draft-ietf-oauth-attestation-based-client-auth-10 recommends this binding) are
+    refused before the code is used up; a code that fails its bindings
     (client, redirect URI, PKCE, DPoP key) is used up. A code presented a second time revokes
     the tokens issued for it.
     """
@@ -408,25 +420,29 @@ async def verify_authorization_code(
         # As for pre-authorized codes: a request refused for its authorization_details leaves
         # the code redeemable.
         _narrow(config, params, peeked.configuration_ids)
-        # The grant id is marked before the code is taken, so a replay racing the winner
-        # always finds it and revokes the grant (RFC 6749 §4.1.2); every racer writes the same.
-        await config.store.put(used_key, peeked.grant_id, used_ttl)
-    grant = record_from_json(await config.store.take(key), AuthorizationCodeGrant)
+        if not is_bound_instance(attested, peeked.attested_jkt):
+            raise _error(
+                ErrorCode.INVALID_GRANT,
+                "the code is bound to the wallet attestation instance key it was pushed with",
+            )
+    # The grant id is marked before the code is taken, so a replay racing the winner always
+    # finds it and revokes the grant (RFC 6749 §4.1.2); every racer writes the same.
+    taken = await take_single_use(
+        key, used_key, peeked.grant_id if peeked is not None else None, used_ttl, config
+    )
+    grant = record_from_json(taken, AuthorizationCodeGrant)
     if grant is None:
-        used = await config.store.get(used_key)
-        if isinstance(used, str):
-            await revoke_grant(used, config)
         raise _error(ErrorCode.INVALID_GRANT, "authorization code is invalid, expired or used")
     await config.store.put(used_key, grant.grant_id, used_ttl)
+    if not is_bound_instance(attested, grant.attested_jkt):  # a racer's: peeked saw none
+        raise _error(ErrorCode.INVALID_GRANT, "the code is bound to another instance key")
     if not hmac.compare_digest(client_id.encode(), grant.client_id.encode()):
         raise _error(ErrorCode.INVALID_GRANT, "code was issued to another client")
     if redirect_uri != grant.redirect_uri:
         raise _error(ErrorCode.INVALID_GRANT, "redirect_uri does not match")
     if not verify_code_challenge(verifier, grant.code_challenge, grant.code_challenge_method):
         raise _error(ErrorCode.INVALID_GRANT, "PKCE verification failed")
-    if grant.dpop_jkt is not None and (
-        proof is None or not hmac.compare_digest(proof.jkt.encode(), grant.dpop_jkt.encode())
-    ):
+    if not dpop_key_matches(proof, grant.dpop_jkt):
         raise _error(ErrorCode.INVALID_GRANT, "DPoP key does not match dpop_jkt")
     return grant
 
@@ -500,6 +516,7 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
         # The authenticated client is the attestation's sub (equal to any client_id sent).
         parsed = attrs.evolve(parsed, params={**parsed.params, "client_id": attested.client_id})
     proof = await _dpop(parsed, config)
+    verify_dpop_combined(attested, proof, TokenError)
     if parsed.grant_type == REFRESH_TOKEN_GRANT:
         return await _verify_refresh(parsed, config, proof, attested)
     params = parsed.params
@@ -526,7 +543,7 @@ async def verify_token_request(parsed: TokenRequest, config: IssuerConfig) -> Ve
             authorization_details=include,
             refresh=_new_family(config, context, include, attested),
         )
-    code_grant = await verify_authorization_code(parsed, config, proof)
+    code_grant = await verify_authorization_code(parsed, config, proof, attested)
     ids, used = _narrow(config, params, code_grant.configuration_ids)
     context = TokenContext(
         grant_id=code_grant.grant_id,

@@ -49,6 +49,8 @@ import attrs
 
 from oid4vci._wire import structure, unstructure
 from oid4vci.attestation import (
+    ATTEST_JWT_CLIENT_AUTH,
+    ATTEST_JWT_CLIENT_AUTH_DPOP,
     CLIENT_ATTESTATION_CHALLENGE_HEADER,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
@@ -65,6 +67,7 @@ from oid4vci.errors import (
     MetadataError,
     OfferError,
     RedirectRefused,
+    StaleAttestationError,
     StateError,
     TransportTimeout,
     UsageError,
@@ -141,12 +144,12 @@ from .preflight import (
     choose_dpop_key,
     choose_par,
     choose_proof_type,
+    client_auth_method,
     definition_types,
     polling_interval,
     preflight,
     request_definition,
     secure_endpoint,
-    uses_client_attestation,
 )
 from .results import (
     DeferredTransaction,
@@ -158,7 +161,6 @@ from .results import (
 )
 from .saved import FLOW_FORMAT, SavedCredential, SavedDeferred, SavedFlow, SavedSession
 from .states import (
-    ATTEMPT_STARTS,
     TRANSITIONS,
     WAITING_STATES,
     Event,
@@ -184,11 +186,13 @@ from .steps import (
     check_redirect,
     is_use_attestation_challenge,
     is_use_dpop_nonce,
+    is_use_fresh_attestation,
     pre_authorized_grant,
     read_attestation_challenge_response,
     read_authorization_callback,
     read_credential_response,
     read_deferred_credential_response,
+    read_error_response,
     read_nonce_response,
     read_notification_response,
     read_offer_response,
@@ -365,6 +369,8 @@ class IssuanceFlow:
         # authorization
         self._dpop_key: Signer | None = None
         self._attestation_challenge: str | None = None
+        #: Set by ``use_fresh_attestation``: the next attestation is asked for ``fresh``.
+        self._fresh_attestation = False
         self._code_verifier: str | None = None
         self._oauth_state: str | None = None
         self._par_params: dict[str, str] | None = None
@@ -596,6 +602,17 @@ class IssuanceFlow:
             ):
                 self._fire(_E.USE_ATTESTATION_CHALLENGE)
                 return
+            # use_fresh_attestation: a fresh attestation from the provider, the same request
+            # once more; a second one is final (draft-ietf-oauth-attestation-based-client-auth-07).
+            if in_flight.request.headers.get(
+                CLIENT_ATTESTATION_HEADER
+            ) and is_use_fresh_attestation(response):
+                if not self._may(_E.USE_FRESH_ATTESTATION):
+                    with attach_request(in_flight.request):
+                        raise read_error_response(response, StaleAttestationError)
+                self._fresh_attestation = True
+                self._fire(_E.USE_FRESH_ATTESTATION)
+                return
             # use_dpop_nonce with a nonce we did not use: the same request once more.
             if (
                 in_flight.dpop
@@ -708,7 +725,7 @@ class IssuanceFlow:
             self._attempts[key] = used + 1
         self._history.append((self._state, event))
         self._state = rule.target
-        if rule.target in ATTEMPT_STARTS:
+        if rule.starts_attempt:
             self._attempts.clear()
 
     def _may(self, event: Event) -> bool:
@@ -969,10 +986,23 @@ class IssuanceFlow:
             )
         secure_endpoint(as_meta.token_endpoint, "token_endpoint", self.policy)
         self._dpop_key = choose_dpop_key(self.policy, as_meta)
-        if uses_client_attestation(self.policy, as_meta):
+        method = client_auth_method(self.policy, as_meta)
+        if method is not None:
             # The authenticated client is the attestation's sub (HAIP 1.0 §4.4.1).
             provider = self.policy.attestation_provider
             assert provider is not None
+            if method == ATTEST_JWT_CLIENT_AUTH_DPOP:
+                # DPoP-combined mode (draft-ietf-oauth-attestation-based-client-auth-10 §5.2):
+                # the DPoP proofs are signed by the attestation's instance key.
+                instance = await provider.client_attestation(authorization_server=as_meta.issuer)
+                if instance.instance_key.alg not in (
+                    as_meta.dpop_signing_alg_values_supported or ()
+                ):
+                    raise MetadataError(
+                        "the authorization server takes only attest_jwt_client_auth_dpop and "
+                        "not the DPoP algorithm of the attestation's instance key"
+                    )
+                self._dpop_key = instance.instance_key
             if self._client_id is None:
                 self._client_id = provider.client_id
             elif self._client_id != provider.client_id:
@@ -1042,7 +1072,7 @@ class IssuanceFlow:
         )
         params = self._par_params
         assert params is not None
-        client_auth = await self._client_auth()
+        client_auth = await self._client_auth(self._as().issuer, self._auth_method())
         return await self._send(
             endpoint,
             lambda proof: build_par_request(
@@ -1051,18 +1081,39 @@ class IssuanceFlow:
             dpop_key=self._dpop_key,
         )
 
-    async def _client_auth(self) -> dict[str, str]:
-        """The wallet attestation and a fresh PoP for the AS (PAR and token requests), when
-        the AS offers ``attest_jwt_client_auth`` and the policy has a provider
-        (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0 Appendix E)."""
-        as_meta = self._as()
-        provider = self.policy.attestation_provider
-        if provider is None or not uses_client_attestation(self.policy, as_meta):
+    def _auth_method(self) -> str | None:
+        """How the grant authenticates: ``attest_jwt_client_auth``,
+        ``attest_jwt_client_auth_dpop`` or ``None`` (no attestation)."""
+        return client_auth_method(self.policy, self._as())
+
+    async def _client_auth(self, authorization_server: str, method: str | None) -> dict[str, str]:
+        """The wallet attestation and a fresh PoP for ``authorization_server`` (its issuer
+        identifier) by ``method`` (``None``: the request is not attested), for PAR, token and
+        refresh requests (draft-ietf-oauth-attestation-based-client-auth-07 §6.1, OID4VCI 1.0
+        Appendix E); a fresh attestation after ``use_fresh_attestation``. In DPoP-combined
+        mode only the attestation: the request's DPoP proof is its PoP."""
+        if method is None:
             return {}
-        attestation = await provider.client_attestation(authorization_server=as_meta.issuer)
+        provider = self.policy.attestation_provider
+        if provider is None:  # a refresh of an attested grant under another policy
+            raise UsageError(
+                "the grant was made with a wallet attestation; the policy has no attestation "
+                "provider to refresh it with"
+            )
+        if self._fresh_attestation:
+            self._fresh_attestation = False
+            attestation = await provider.client_attestation(
+                authorization_server=authorization_server, fresh=True
+            )
+        else:
+            attestation = await provider.client_attestation(
+                authorization_server=authorization_server
+            )
+        if method == ATTEST_JWT_CLIENT_AUTH_DPOP:
+            return {CLIENT_ATTESTATION_HEADER: attestation.attestation}
         pop = await create_client_attestation_pop(
             attestation.instance_key,
-            audience=as_meta.issuer,
+            audience=authorization_server,
             client_id=attestation.client_id,
             challenge=self._attestation_challenge,
             clock=self.clock,
@@ -1110,7 +1161,7 @@ class IssuanceFlow:
                 redirect_uri=self._redirect_uri,
                 client_id=self._client_id,
             )
-        client_auth = await self._client_auth()
+        client_auth = await self._client_auth(self._as().issuer, self._auth_method())
         return await self._send(
             endpoint,
             lambda proof: build_token_request(
@@ -1146,6 +1197,9 @@ class IssuanceFlow:
             encryption=self._encryption,
             refresh_token=token.refresh_token,
             token_endpoint=token_endpoint if token.refresh_token else None,
+            # What a refresh must carry, also when resumed without the AS metadata.
+            token_endpoint_auth_method=self._auth_method(),
+            authorization_server=self._as().issuer,
         )
         self._plan = self._plan_credential_requests(token)
         self._fire(_E.TOKEN_RECEIVED)
@@ -1375,6 +1429,8 @@ class IssuanceFlow:
     def _refreshing_session(self) -> IssuerSession:
         if self._state is _S.REFRESHING_TOKEN_FOR_DEFERRED:
             return self._deferred[0].session
+        if self._state is _S.REFRESHING_TOKEN_FOR_NOTIFICATION:
+            return self._notifications[0].session
         return self._current_session()
 
     async def _step_refreshing_token(self) -> Action | None:
@@ -1382,9 +1438,15 @@ class IssuanceFlow:
         assert session.refresh_token is not None and session.token_endpoint is not None
         endpoint = secure_endpoint(session.token_endpoint, "token_endpoint", self.policy)
         params = refresh_token_grant(session.refresh_token, client_id=session.client_id)
-        # The attestation the grant is bound to goes along when the AS takes attestations
-        # (draft-ietf-oauth-attestation-based-client-auth-07 §6.2).
-        client_auth = await self._client_auth() if self._as_meta is not None else {}
+        # The grant's refresh tokens are bound to its attestation: a refresh carries one
+        # (draft-ietf-oauth-attestation-based-client-auth-07 §6.2), as the session recorded.
+        method = session.token_endpoint_auth_method
+        if (
+            method not in (ATTEST_JWT_CLIENT_AUTH, ATTEST_JWT_CLIENT_AUTH_DPOP)
+            or session.authorization_server is None
+        ):
+            method = None
+        client_auth = await self._client_auth(session.authorization_server or "", method)
         return await self._send(
             endpoint,
             lambda proof: build_token_request(
@@ -1802,7 +1864,12 @@ class IssuanceFlow:
         )
 
     def _receive_notification(self, response: HttpResponse) -> None:
-        read_notification_response(response)
+        try:
+            read_notification_response(response)
+        except CredentialRequestError as err:
+            if self._may_refresh(err, self._notifications[0].session):
+                return
+            raise
         self._notifications.pop(0)
         self._fire(_E.NOTIFICATION_SENT)
 
@@ -1975,6 +2042,7 @@ _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._step_requesting_deferred,
     _S.REFRESHING_TOKEN: IssuanceFlow._step_refreshing_token,
     _S.REFRESHING_TOKEN_FOR_DEFERRED: IssuanceFlow._step_refreshing_token,
+    _S.REFRESHING_TOKEN_FOR_NOTIFICATION: IssuanceFlow._step_refreshing_token,
     _S.DEFERRED: IssuanceFlow._step_deferred,
     _S.DONE: IssuanceFlow._step_done,
     _S.NOTIFYING: IssuanceFlow._step_notifying,
@@ -1996,6 +2064,7 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.REQUESTING_DEFERRED_CREDENTIAL: IssuanceFlow._receive_deferred,
     _S.REFRESHING_TOKEN: IssuanceFlow._receive_refreshed_token,
     _S.REFRESHING_TOKEN_FOR_DEFERRED: IssuanceFlow._receive_refreshed_token,
+    _S.REFRESHING_TOKEN_FOR_NOTIFICATION: IssuanceFlow._receive_refreshed_token,
     _S.NOTIFYING: IssuanceFlow._receive_notification,
 }
 """How ``receive_response`` reads an answer in each state that sends a request."""
@@ -2056,6 +2125,8 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 grant=session.grant,
                 refresh_token=session.refresh_token,
                 token_endpoint=session.token_endpoint,
+                token_endpoint_auth_method=session.token_endpoint_auth_method,
+                authorization_server=session.authorization_server,
             )
             if session is not None
             else None
@@ -2184,6 +2255,8 @@ def _load(
             encryption=flow._encryption,
             refresh_token=s.refresh_token,
             token_endpoint=s.token_endpoint,
+            token_endpoint_auth_method=s.token_endpoint_auth_method,
+            authorization_server=s.authorization_server,
         )
         flow._session = session
     flow._received = [

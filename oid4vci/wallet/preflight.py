@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from oid4vci.attestation import ATTEST_JWT_CLIENT_AUTH
+from oid4vci.attestation import ATTEST_JWT_CLIENT_AUTH, ATTEST_JWT_CLIENT_AUTH_DPOP
 from oid4vci.errors import ArgumentTypeError, MetadataError, OfferError, UsageError
 from oid4vci.jose import LocalSigner, Signer
 from oid4vci.models import (
@@ -36,6 +36,7 @@ __all__ = [
     "choose_dpop_key",
     "choose_par",
     "choose_proof_type",
+    "client_auth_method",
     "definition_types",
     "polling_interval",
     "preflight",
@@ -193,22 +194,35 @@ def choose_proof_type(
     raise MetadataError("the configuration accepts no 'jwt' key proofs")
 
 
-def uses_client_attestation(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> bool:
-    """Whether to authenticate with the wallet attestation at this AS: it offers
-    ``attest_jwt_client_auth`` (draft-ietf-oauth-attestation-based-client-auth-07 §13.4) and
-    the policy has a provider. :class:`MetadataError` when the AS accepts no public clients
-    (no ``none``) but attestation and the wallet has no provider."""
+def client_auth_method(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> str | None:
+    """How to authenticate at this AS with the wallet attestation, when the policy has a
+    provider: ``attest_jwt_client_auth`` (two headers, draft-ietf-oauth-attestation-based-client-auth-07
+    §13.4) whenever offered, else ``attest_jwt_client_auth_dpop`` (DPoP-combined mode,
+    draft-ietf-oauth-attestation-based-client-auth-10 §5.2: the DPoP key is the instance key)
+    when that is offered and the policy allows DPoP; ``None``: no attestation.
+    :class:`MetadataError` when the AS accepts no public clients (no ``none``) but an
+    attestation the wallet cannot send."""
     methods = as_meta.token_endpoint_auth_methods_supported or ()
-    if ATTEST_JWT_CLIENT_AUTH not in methods:
-        return False
-    if policy.attestation_provider is not None:
-        return True
+    offered = [m for m in (ATTEST_JWT_CLIENT_AUTH, ATTEST_JWT_CLIENT_AUTH_DPOP) if m in methods]
+    if not offered:
+        return None
+    if policy.attestation_provider is not None and (
+        offered[0] == ATTEST_JWT_CLIENT_AUTH or policy.dpop != "off"
+    ):
+        return offered[0]
     if "none" not in methods:
         raise MetadataError(
-            "the authorization server requires wallet attestation (attest_jwt_client_auth) "
-            "and the wallet has no attestation provider"
+            f"the authorization server requires wallet attestation ({offered[0]}) and the "
+            "wallet has no attestation provider"
+            + (" or does not use DPoP" if policy.attestation_provider is not None else "")
         )
-    return False
+    return None
+
+
+def uses_client_attestation(policy: WalletPolicy, as_meta: AuthorizationServerMetadata) -> bool:
+    """Whether to authenticate with the wallet attestation at this AS
+    (:func:`client_auth_method` is not ``None``)."""
+    return client_auth_method(policy, as_meta) is not None
 
 
 def definition_types(config: CredentialConfiguration) -> tuple[str, ...] | None:

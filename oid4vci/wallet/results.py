@@ -86,6 +86,12 @@ class IssuerSession:
     encryption: EncryptionPlan | None = None
     refresh_token: str | None = None
     token_endpoint: str | None = None
+    #: How the grant authenticated at the token endpoint (``attest_jwt_client_auth``: with a
+    #: wallet attestation, which a refresh must carry again) and the authorization server's
+    #: issuer identifier (the attestation PoP's ``aud``); kept so that a flow without the AS
+    #: metadata (deferred polling, notifications, a resumed flow) refreshes the same way.
+    token_endpoint_auth_method: str | None = None
+    authorization_server: str | None = None
 
     @property
     def uses_dpop(self) -> bool:

@@ -39,6 +39,8 @@ class SavedSession:
     grant: str | None = None
     refresh_token: str | None = None
     token_endpoint: str | None = None
+    token_endpoint_auth_method: str | None = None
+    authorization_server: str | None = None
 
 
 @wire_model()

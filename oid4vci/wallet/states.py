@@ -25,7 +25,9 @@ these rules before changing a row:
   other state; any error raised by the flow fires it.
 * A rule with a ``limit`` is a retry. It may fire at most ``limit`` times per *attempt*; an
   attempt starts whenever the flow enters a state of :data:`ATTEMPT_STARTS` (one credential
-  request with its nonce, one deferred poll, one notification). Past the limit the flow fails
+  request with its nonce, one deferred poll, one notification) by a rule that is not a retry
+  (no ``limit``) and does not say ``same_attempt`` (a refreshed token going back to the
+  notification it was refreshed for). Past the limit the flow fails
   with the error that the server sent. Deferred polling has no count limit: its bound is time
   (``WalletPolicy.deferred_max_wait``, or the ``max_wait`` of a resumed poll), enforced in
   ``WAITING_FOR_DEFERRED`` by ``POLLING_BUDGET_SPENT``.
@@ -37,6 +39,11 @@ The retries, each a row below:
 * ``use_attestation_challenge`` (draft-ietf-oauth-attestation-based-client-auth-07 §8) at the
   PAR or token endpoint: the answer carries a new ``OAuth-Client-Attestation-Challenge``; the
   same request is sent again with a fresh wallet attestation PoP holding it, once.
+* ``use_fresh_attestation`` (introduced by draft-ietf-oauth-attestation-based-client-auth-07)
+  at the PAR or token endpoint (also when refreshing): the wallet attestation is older than
+  the server accepts; the attestation provider is asked for a fresh one (same instance key)
+  and the same request is sent again with it, once. A second one is a
+  :class:`~oid4vci.errors.StaleAttestationError`.
 * ``invalid_nonce`` (OID4VCI 1.0 §8.3.1.2) with a Nonce Endpoint: a fresh ``c_nonce`` is
   fetched and the proofs are made again, once per credential request.
 * ``invalid_nonce`` or ``invalid_proof`` carrying a fresh ``c_nonce`` (Draft 13 §7.3.2,
@@ -48,11 +55,12 @@ The retries, each a row below:
   (draft-ietf-oauth-sd-jwt-vc-11) §5.2): one more fetch.
 * ``issuance_pending`` / ``202`` at the Deferred Credential Endpoint: wait the issuer's
   ``interval``, then poll again.
-* ``invalid_token`` (RFC 6750 §3.1: the access token expired or was revoked) at the Credential
-  or Deferred Credential Endpoint while a refresh token is held: the access token is refreshed
-  (RFC 6749 §6, ``REFRESHING_TOKEN`` / ``REFRESHING_TOKEN_FOR_DEFERRED``, with the DPoP key and
-  the wallet attestation of the grant, RFC 9449 §5), then the same request is sent again; once
-  per credential request or poll.
+* ``invalid_token`` (RFC 6750 §3.1: the access token expired or was revoked) at the
+  Credential, Deferred Credential or Notification Endpoint while a refresh token is held: the
+  access token is refreshed (RFC 6749 §6, ``REFRESHING_TOKEN`` /
+  ``REFRESHING_TOKEN_FOR_DEFERRED`` / ``REFRESHING_TOKEN_FOR_NOTIFICATION``, with the DPoP key
+  and the wallet attestation of the grant, RFC 9449 §5), then the same request is sent again;
+  once per credential request, poll or notification.
 
 Token Status Lists (draft-ietf-oauth-status-list-20 §8): once a response's credentials are
 verified, ``FETCHING_STATUS_LISTS`` fetches each distinct status list URI they name once (not
@@ -118,6 +126,7 @@ class FlowState(enum.Enum):
     REQUESTING_DEFERRED_CREDENTIAL = "requesting_deferred_credential"
     REFRESHING_TOKEN = "refreshing_token"
     REFRESHING_TOKEN_FOR_DEFERRED = "refreshing_token_for_deferred"
+    REFRESHING_TOKEN_FOR_NOTIFICATION = "refreshing_token_for_notification"
     DEFERRED = "deferred"
     NOTIFYING = "notifying"
     DONE = "done"
@@ -149,6 +158,7 @@ class Event(enum.Enum):
     # retries
     USE_DPOP_NONCE = "use_dpop_nonce"
     USE_ATTESTATION_CHALLENGE = "use_attestation_challenge"
+    USE_FRESH_ATTESTATION = "use_fresh_attestation"
     NONCE_REJECTED = "nonce_rejected"
     FRESH_C_NONCE_RECEIVED = "fresh_c_nonce_received"
     ACCESS_TOKEN_EXPIRED = "access_token_expired"
@@ -184,10 +194,20 @@ class Event(enum.Enum):
 
 @attrs.frozen
 class Rule:
-    """One row's outcome: the ``target`` state and, for a retry, its ``limit`` per attempt."""
+    """One row's outcome: the ``target`` state and, for a retry, its ``limit`` per attempt.
+
+    ``same_attempt``: entering an :data:`ATTEMPT_STARTS` state by this row goes on with the
+    attempt (its retry counts are kept) instead of starting a new one.
+    """
 
     target: FlowState
     limit: int | None = None
+    same_attempt: bool = False
+
+    @property
+    def starts_attempt(self) -> bool:
+        """Whether taking this row starts a new attempt (see the module docstring)."""
+        return self.target in ATTEMPT_STARTS and self.limit is None and not self.same_attempt
 
 
 _S = FlowState
@@ -238,6 +258,9 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.PUSHING_AUTHORIZATION_REQUEST, _E.USE_ATTESTATION_CHALLENGE): Rule(
         _S.PUSHING_AUTHORIZATION_REQUEST, limit=1
     ),
+    (_S.PUSHING_AUTHORIZATION_REQUEST, _E.USE_FRESH_ATTESTATION): Rule(
+        _S.PUSHING_AUTHORIZATION_REQUEST, limit=1
+    ),
     (_S.PUSHING_AUTHORIZATION_REQUEST, _E.AUTHORIZATION_REQUEST_PUSHED): Rule(
         _S.AWAITING_AUTHORIZATION
     ),
@@ -245,6 +268,7 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     # --- the token request (OID4VCI 1.0 §6; RFC 9449 §5) ---------------------------------
     (_S.REQUESTING_TOKEN, _E.USE_DPOP_NONCE): Rule(_S.REQUESTING_TOKEN, limit=1),
     (_S.REQUESTING_TOKEN, _E.USE_ATTESTATION_CHALLENGE): Rule(_S.REQUESTING_TOKEN, limit=1),
+    (_S.REQUESTING_TOKEN, _E.USE_FRESH_ATTESTATION): Rule(_S.REQUESTING_TOKEN, limit=1),
     (_S.REQUESTING_TOKEN, _E.TOKEN_RECEIVED): Rule(_S.ISSUING),
     # --- credential requests, one per chunk of holder keys (OID4VCI 1.0 §7, §8) ----------
     (_S.ISSUING, _E.NONCE_NEEDED): Rule(_S.REQUESTING_NONCE),
@@ -288,6 +312,7 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.REQUESTING_CREDENTIAL, _E.ACCESS_TOKEN_EXPIRED): Rule(_S.REFRESHING_TOKEN, limit=1),
     (_S.REFRESHING_TOKEN, _E.USE_DPOP_NONCE): Rule(_S.REFRESHING_TOKEN, limit=1),
     (_S.REFRESHING_TOKEN, _E.USE_ATTESTATION_CHALLENGE): Rule(_S.REFRESHING_TOKEN, limit=1),
+    (_S.REFRESHING_TOKEN, _E.USE_FRESH_ATTESTATION): Rule(_S.REFRESHING_TOKEN, limit=1),
     (_S.REFRESHING_TOKEN, _E.TOKEN_REFRESHED): Rule(_S.REQUESTING_CREDENTIAL),
     (_S.REQUESTING_DEFERRED_CREDENTIAL, _E.ACCESS_TOKEN_EXPIRED): Rule(
         _S.REFRESHING_TOKEN_FOR_DEFERRED, limit=1
@@ -298,11 +323,27 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.REFRESHING_TOKEN_FOR_DEFERRED, _E.USE_ATTESTATION_CHALLENGE): Rule(
         _S.REFRESHING_TOKEN_FOR_DEFERRED, limit=1
     ),
+    (_S.REFRESHING_TOKEN_FOR_DEFERRED, _E.USE_FRESH_ATTESTATION): Rule(
+        _S.REFRESHING_TOKEN_FOR_DEFERRED, limit=1
+    ),
     (_S.REFRESHING_TOKEN_FOR_DEFERRED, _E.TOKEN_REFRESHED): Rule(_S.REQUESTING_DEFERRED_CREDENTIAL),
     # --- notification (OID4VCI 1.0 §11) --------------------------------------------------
     (_S.DONE, _E.NOTIFICATION_REQUESTED): Rule(_S.NOTIFYING),
     (_S.NOTIFYING, _E.USE_DPOP_NONCE): Rule(_S.NOTIFYING, limit=1),
     (_S.NOTIFYING, _E.NOTIFICATION_SENT): Rule(_S.DONE),
+    (_S.NOTIFYING, _E.ACCESS_TOKEN_EXPIRED): Rule(_S.REFRESHING_TOKEN_FOR_NOTIFICATION, limit=1),
+    (_S.REFRESHING_TOKEN_FOR_NOTIFICATION, _E.USE_DPOP_NONCE): Rule(
+        _S.REFRESHING_TOKEN_FOR_NOTIFICATION, limit=1
+    ),
+    (_S.REFRESHING_TOKEN_FOR_NOTIFICATION, _E.USE_ATTESTATION_CHALLENGE): Rule(
+        _S.REFRESHING_TOKEN_FOR_NOTIFICATION, limit=1
+    ),
+    (_S.REFRESHING_TOKEN_FOR_NOTIFICATION, _E.USE_FRESH_ATTESTATION): Rule(
+        _S.REFRESHING_TOKEN_FOR_NOTIFICATION, limit=1
+    ),
+    (_S.REFRESHING_TOKEN_FOR_NOTIFICATION, _E.TOKEN_REFRESHED): Rule(
+        _S.NOTIFYING, same_attempt=True
+    ),
 }
 for _state in FlowState:
     if _state not in TERMINAL_STATES:

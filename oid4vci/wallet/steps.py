@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
-from oid4vci.attestation import USE_ATTESTATION_CHALLENGE
+from oid4vci.attestation import USE_ATTESTATION_CHALLENGE, USE_FRESH_ATTESTATION
 from oid4vci.errors import (
     AuthorizationError,
     CallbackError,
@@ -77,6 +77,7 @@ __all__ = [
     "check_redirect",
     "is_use_attestation_challenge",
     "is_use_dpop_nonce",
+    "is_use_fresh_attestation",
     "parse_www_authenticate",
     "pre_authorized_grant",
     "read_attestation_challenge_response",
@@ -205,6 +206,14 @@ def is_use_attestation_challenge(response: HttpResponse) -> bool:
     if response.status != 400:
         return False
     return _error_fields(response).get("error") == USE_ATTESTATION_CHALLENGE
+
+
+def is_use_fresh_attestation(response: HttpResponse) -> bool:
+    """Whether ``response`` is a ``use_fresh_attestation`` error (a 400 JSON body; introduced
+    by draft-ietf-oauth-attestation-based-client-auth-07)."""
+    if response.status != 400:
+        return False
+    return _error_fields(response).get("error") == USE_FRESH_ATTESTATION
 
 
 def is_use_dpop_nonce(response: HttpResponse) -> bool:

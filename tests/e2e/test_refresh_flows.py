@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pytest
 
-from oid4vci.attestation import CLIENT_ATTESTATION_HEADER
+from oid4vci.attestation import CLIENT_ATTESTATION_HEADER, CLIENT_ATTESTATION_POP_HEADER
 from oid4vci.errors import CredentialRequestError, TokenError
 from oid4vci.issuer import Issuer
 from oid4vci.issuer.config import ClaimsSource, RefreshTokenSettings
@@ -29,7 +29,13 @@ from oid4vci.wallet import (
     refresh_access_token,
     request_token,
 )
-from tests.attestation_support import AttestedIssuer, attested_issuer, make_provider, provider_pki
+from tests.attestation_support import (
+    AttestedIssuer,
+    Recorder,
+    attested_issuer,
+    make_provider,
+    provider_pki,
+)
 from tests.conftest import FakeClock
 from tests.e2e.conftest import (
     DeferringClaims,
@@ -262,3 +268,38 @@ async def test_attested_batch_over_aiohttp(clock: FakeClock) -> None:
             "refresh_token",
         ]
         assert all(r.headers.get(CLIENT_ATTESTATION_HEADER) for r in tokens)
+
+
+async def test_attested_deferred_poll_refreshes_with_the_attestation(clock: FakeClock) -> None:
+    """``poll_deferred`` and a resumed saved flow never read the AS metadata; their refresh of
+    an expired token still carries the wallet attestation the grant was made with (an AS
+    requiring attestation refused it before: ``invalid_client``)."""
+    pki = provider_pki()
+    source = DeferringClaims(interval=700)  # longer than the access token's 600 s
+    base = attested_issuer(clock, pki, key_required=None)
+    config = attrs.evolve(
+        base.issuer.config, refresh_tokens=ROTATE, batch_size=1, claims_source=source
+    )
+    issuer = Issuer(config, offer_templates=base.issuer.offer_templates.values())
+    recorder = Recorder({base.issuer.config.credential_issuer: issuer.handle})
+
+    async def on_sleep(n: int) -> None:
+        source.ready = True
+
+    policy = WalletPolicy(attestation_provider=make_provider(pki, clock))
+    client = Oid4vciClient(recorder, clock=clock, sleep=FakeSleep(clock, on_sleep), policy=policy)
+    started = await client.accept_offer(issuer.offer_template_link("pre_auth"))
+    session = started.deferred[0].session
+    assert session.authorization_server == config.credential_issuer
+    saved = IssuanceFlow.for_deferred(started.deferred, policy=policy, clock=clock).to_json()
+    restored = IssuanceFlow.from_json(saved, policy=policy, clock=clock).to_json()
+    for text in (saved, restored):
+        assert json.loads(text)["session"]["authorization_server"] == config.credential_issuer
+    credentials = await client.poll_deferred(started, max_wait=800)
+    assert len(credentials) == 1 and credentials[0].verified
+    refreshes = [
+        r for r in recorder.to("/token") if r.form_body().get("grant_type") == "refresh_token"
+    ]
+    assert len(refreshes) == 1
+    assert refreshes[0].headers.get(CLIENT_ATTESTATION_HEADER)
+    assert refreshes[0].headers.get(CLIENT_ATTESTATION_POP_HEADER)

@@ -5,7 +5,9 @@
 //   node wallet.mjs OFFER_URI [--tx-code CODE] [--login user:pass] [--batch N]
 //                             [--client-id ID] [--redirect-uri URI] [--flow auto|pre_auth|auth_code]
 //                             [--no-dpop] [--attester-key KEY.jwk --attester-chain CHAIN.pem]
-//                             [--trust-anchor ROOT.pem]
+//                             [--trust-anchor ROOT.pem] [--jwe auto|off|request-only] [--jwe-enc ENC]
+//                             [--jwe-response-enc ENC] [--refresh]
+//                             [--bad-refresh no-attestation|other-dpop-key]
 //
 // With an attester (HAIP 1.0 §4.4.1, §4.5.1) it authenticates with a wallet attestation made by
 // oid4vc-ts (createClientAttestationJwt, clientAuthenticationClientAttestationJwt) and puts a
@@ -13,9 +15,24 @@
 // credential must carry an x5c chain to it, and the signature is checked with the leaf's key
 // (node:crypto X509Certificate; no code of the library under test).
 //
+// Encryption (OID4VCI 1.0 §10) is glue, because oid4vc-ts 0.4.6 has no JWE for credential
+// requests: jwe.mjs wraps the `fetch` callback oid4vc-ts uses, so requests to the credential
+// (and deferred) endpoint go out as JWEs made with npm `jose` whenever the issuer's metadata
+// offers encryption (`--jwe off` sends plain JSON, `--jwe request-only` asks for no encrypted
+// answer, `--jwe-enc` / `--jwe-response-enc` force other `enc` values: negative cases), and
+// encrypted answers are decrypted before oid4vc-ts reads them. With `--refresh` the wallet
+// waits until its access token has expired, sees the credential endpoint refuse it, and gets a
+// new one with oid4vc-ts's Oauth2Client.retrieveRefreshTokenAccessToken (DPoP and the wallet
+// attestation again); `--bad-refresh` first tries a refresh without the attestation or with
+// another DPoP key (which must be refused), then refreshes properly at once.
+//
 // Prints one JSON line: {"ok", "flow", "spec_version", "token_type", "dpop", "issuer",
 // "credentials": [{"configuration_id", "credential", "holder_jwk", "header", "payload", "claims",
-// "verified", "checks"}], "notifications": [{"notification_id", "event", "status"}], "error"}. Exit status 0 when ok, 1 otherwise, 2 on bad usage.
+// "verified", "checks"}], "notifications": [{"notification_id", "event", "status"}],
+// "encryption": {"request", "response", "exchanges": [{"endpoint", "status", "request_type",
+// "response_type", "request_header", "response_header"}]}, "refresh": {"expires_in",
+// "refused", "expired_status", "expired_error", "token_type", "new_token"} | null, "error"}.
+// Exit status 0 when ok, 1 otherwise, 2 on bad usage.
 
 import { X509Certificate, webcrypto } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -49,6 +66,7 @@ import {
   verifyEs256Jws,
   verifySdJwtVc,
 } from './common.mjs'
+import { encryptingFetch, encryptionPlan } from './jwe.mjs'
 
 // The issuers under test run on http://127.0.0.1; oid4vc-ts refuses http:// URLs unless told.
 setGlobalConfig({ allowInsecureUrls: true })
@@ -66,10 +84,20 @@ const { values: options, positionals } = parseArgs({
     'attester-key': { type: 'string' },
     'attester-chain': { type: 'string' },
     'trust-anchor': { type: 'string' },
+    jwe: { type: 'string', default: 'auto' },
+    'jwe-enc': { type: 'string' },
+    'jwe-response-enc': { type: 'string' },
+    refresh: { type: 'boolean', default: false },
+    'bad-refresh': { type: 'string' },
   },
 })
 
-if (positionals.length !== 1 || !['auto', 'pre_auth', 'auth_code'].includes(options.flow)) {
+if (
+  positionals.length !== 1 ||
+  !['auto', 'pre_auth', 'auth_code'].includes(options.flow) ||
+  !['auto', 'off', 'request-only'].includes(options.jwe) ||
+  ![undefined, 'no-attestation', 'other-dpop-key'].includes(options['bad-refresh'])
+) {
   process.stderr.write('usage: node wallet.mjs OFFER_URI [--tx-code C] [--login u:p] [--batch N] [--flow F]\n')
   process.exit(2)
 }
@@ -92,14 +120,16 @@ function leafJwk(x5c) {
 }
 
 const keyring = new Map()
+let jweFetch = null // set once the issuer metadata says what to encrypt (jwe.mjs)
 let attestationAuth = null // set once the wallet attestation is made (HAIP 1.0 §4.4.1)
+let attestationSuspended = false // --bad-refresh no-attestation: one request without it
 const baseCallbacks = makeCallbacks({
   keyring,
   // Public client: `client_id` in the body for the authorization code grant and PAR, nothing
   // for the anonymous pre-authorized code grant (OID4VCI §6.1). With an attester: the
   // attestation headers (oid4vc-ts) and its `sub` as `client_id`.
   clientAuthentication: async (request) => {
-    if (attestationAuth) {
+    if (attestationAuth && !attestationSuspended) {
       await attestationAuth(request)
       request.body.client_id = clientId
       return
@@ -110,6 +140,7 @@ const baseCallbacks = makeCallbacks({
 })
 const callbacks = {
   ...baseCallbacks,
+  fetch: (input, init) => (jweFetch ?? fetch)(input, init),
   // x5c signers (attestations) sign with the key of their leaf certificate. oid4vc-ts 0.4.6
   // types key attestations `keyattestation+jwt` (Draft 15); OID4VCI 1.0 Appendix D says
   // `key-attestation+jwt`, which is what is sent.
@@ -188,6 +219,8 @@ const result = {
   issuer: null,
   credentials: [],
   notifications: [],
+  encryption: { request: false, response: false, exchanges: [] },
+  refresh: null,
   error: null,
 }
 
@@ -325,6 +358,19 @@ async function run() {
   const issuerMetadata = await client.resolveIssuerMetadata(offer.credential_issuer)
   result.issuer = offer.credential_issuer
   result.spec_version = issuerMetadata.originalDraftVersion
+  const credentialIssuer = issuerMetadata.credentialIssuer
+  const plan = encryptionPlan(credentialIssuer, {
+    mode: options.jwe,
+    requestEnc: options['jwe-enc'],
+    responseEnc: options['jwe-response-enc'],
+  })
+  result.encryption.request = !!plan?.request
+  result.encryption.response = !!plan?.response
+  jweFetch = encryptingFetch({
+    plan,
+    endpoints: [credentialIssuer.credential_endpoint, credentialIssuer.deferred_credential_endpoint].filter(Boolean),
+    exchanges: result.encryption.exchanges,
+  })
 
   const grants = offer.grants ?? {}
   let flow = options.flow
@@ -398,10 +444,72 @@ async function run() {
       dpop: useDpop ? { signer: dpopSigner, nonce: authorization.dpop?.nonce } : undefined,
     })
   }
-  const { accessTokenResponse } = tokenResult
+  let { accessTokenResponse } = tokenResult
   result.token_type = accessTokenResponse.token_type
   let dpopNonce = tokenResult.dpop?.nonce
   let cNonce = accessTokenResponse.c_nonce
+
+  const badRefresh = options['bad-refresh']
+  if (options.refresh || badRefresh) {
+    // Refresh the access token (RFC 6749 §6) with oid4vc-ts: a DPoP proof of the same key and
+    // the wallet attestation. With --refresh, first let the token expire and see the credential
+    // endpoint refuse it; with --bad-refresh, first a refresh without one of the two (refused).
+    const { refresh_token: refreshToken, expires_in: expiresIn } = accessTokenResponse
+    if (!refreshToken) throw new Error('the token response has no refresh_token')
+    result.refresh = { expires_in: expiresIn, refused: null }
+    if (badRefresh) {
+      const otherKey = await generateEs256Key()
+      keyring.set(otherKey.thumbprint, otherKey.privateKey)
+      const signer =
+        badRefresh === 'other-dpop-key' ? { method: 'jwk', alg: 'ES256', publicJwk: otherKey.publicJwk } : dpopSigner
+      attestationSuspended = badRefresh === 'no-attestation'
+      try {
+        await oauth2.retrieveRefreshTokenAccessToken({
+          authorizationServerMetadata: asMetadata,
+          refreshToken,
+          resource: credentialIssuer.credential_issuer,
+          dpop: { signer, nonce: dpopNonce },
+        })
+        throw new Error(`the refresh with ${badRefresh} was accepted`)
+      } catch (error) {
+        if (!(error instanceof Oauth2ClientErrorResponseError)) throw error
+        result.refresh.refused = describeError(error)
+      } finally {
+        attestationSuspended = false
+      }
+    }
+  }
+  if (options.refresh) {
+    const expiresIn = accessTokenResponse.expires_in
+    if (typeof expiresIn !== 'number' || expiresIn > 30) throw new Error(`expires_in ${expiresIn} is too long to wait for`)
+    await new Promise((resolve) => setTimeout(resolve, (expiresIn + 1) * 1000))
+    try {
+      await client.retrieveCredentials({
+        issuerMetadata,
+        accessToken: accessTokenResponse.access_token,
+        credentialConfigurationId: offer.credential_configuration_ids[0],
+        dpop: useDpop ? { signer: dpopSigner, nonce: dpopNonce } : undefined,
+      })
+      throw new Error('the expired access token was accepted')
+    } catch (error) {
+      if (!(error instanceof Openid4vciRetrieveCredentialsError)) throw error
+      const unauthorized = error.response?.response
+      result.refresh.expired_status = unauthorized?.status
+      result.refresh.expired_error = unauthorized?.headers.get('www-authenticate') ?? null
+    }
+  }
+  if (options.refresh || badRefresh) {
+    const refreshed = await oauth2.retrieveRefreshTokenAccessToken({
+      authorizationServerMetadata: asMetadata,
+      refreshToken: accessTokenResponse.refresh_token,
+      resource: credentialIssuer.credential_issuer,
+      dpop: useDpop ? { signer: dpopSigner, nonce: dpopNonce } : undefined,
+    })
+    result.refresh.token_type = refreshed.accessTokenResponse.token_type
+    result.refresh.new_token = refreshed.accessTokenResponse.access_token !== accessTokenResponse.access_token
+    accessTokenResponse = refreshed.accessTokenResponse
+    dpopNonce = refreshed.dpop?.nonce ?? dpopNonce
+  }
 
   const jwks = await fetchIssuerJwks(offer.credential_issuer)
   const singularProof =
