@@ -355,4 +355,14 @@ class ResponseTooLarge(TransportError):
 
 
 class RedirectRefused(TransportError):
-    """The server answered with a redirect on an API call; redirects are not followed."""
+    """The server answered with a redirect on an API call; redirects are not followed.
+
+    ``status`` is the redirect's status and ``location`` its ``Location`` header (kept out of
+    the message: a URL may carry secrets), so a caller that may follow it (a Status List
+    fetch, draft-ietf-oauth-status-list-20 §8.1) can.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, location: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.location = location

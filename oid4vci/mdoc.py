@@ -92,6 +92,7 @@ __all__ = [
     "jwk_from_cose_key",
     "mdoc_available",
     "mdoc_claims_to_json",
+    "read_mdoc_status",
     "verify_mdoc",
 ]
 
@@ -794,6 +795,56 @@ def _claims(
     return claims
 
 
+def _read_issuer_signed(
+    issuer_signed: bytes | str, max_size: int, max_depth: int
+) -> tuple[bytes, dict[Any, Any], dict[bytes, bytes]]:
+    """The bytes, the decoded ``IssuerSigned`` map (with ``issuerAuth``) and its embedded
+    tag-24 items, within the size and depth limits."""
+    _require_cbor2()
+    if isinstance(issuer_signed, str):
+        data = decode_issuer_signed(issuer_signed, max_size=max_size)
+    elif isinstance(issuer_signed, bytes | bytearray | memoryview):
+        data = bytes(issuer_signed)
+    else:
+        raise _fail(MdocReason.MALFORMED, "an mdoc must be CBOR bytes or a base64url string")
+    if len(data) > max_size:
+        raise _fail(MdocReason.TOO_LARGE, f"the mdoc is larger than {max_size} bytes")
+    document, embedded = _decode(data, max_depth, "IssuerSigned")
+    if not isinstance(document, dict) or "issuerAuth" not in document:
+        raise _fail(MdocReason.MALFORMED, "IssuerSigned must be a map with 'issuerAuth'")
+    return data, document, embedded
+
+
+def _mso(auth: _IssuerAuth, max_depth: int) -> Any:
+    return _embedded(
+        _decode(auth.payload, max_depth, "the issuerAuth payload")[0], max_depth, "the MSO"
+    )
+
+
+def _mso_status(mso: Any) -> dict[str, Any] | None:
+    if not isinstance(mso, dict):
+        raise _fail(MdocReason.MALFORMED, "the MSO must be a map")
+    status = mso.get("status")
+    if status is not None and not isinstance(status, dict):
+        raise _fail(MdocReason.MALFORMED, "the MSO 'status' must be a map")
+    return status
+
+
+def read_mdoc_status(
+    issuer_signed: bytes | str, *, max_size: int = MAX_MDOC_SIZE, max_depth: int = MAX_DEPTH
+) -> dict[str, Any] | None:
+    """The MSO's ``status`` map of an mdoc (e.g. ``{"status_list": {"idx", "uri"}}``,
+    draft-ietf-oauth-status-list-14 §6.3.2), or ``None``, read WITHOUT verifying anything:
+    verify the mdoc first (:func:`verify_mdoc`), as a status check presumes.
+
+    Raises :class:`MdocVerificationError` (``malformed``, ``too large``) and
+    :class:`MissingDependencyError` without cbor2.
+    """
+    _, document, _ = _read_issuer_signed(issuer_signed, max_size, max_depth)
+    auth = _issuer_auth(document["issuerAuth"], DEFAULT_ALGORITHMS, max_depth)
+    return _mso_status(_mso(auth, max_depth))
+
+
 def verify_mdoc(
     issuer_signed: bytes | str,
     *,
@@ -826,18 +877,7 @@ def verify_mdoc(
 
     Raises :class:`MdocVerificationError` (and :class:`MissingDependencyError` without cbor2).
     """
-    _require_cbor2()
-    if isinstance(issuer_signed, str):
-        data = decode_issuer_signed(issuer_signed, max_size=max_size)
-    elif isinstance(issuer_signed, bytes | bytearray | memoryview):
-        data = bytes(issuer_signed)
-    else:
-        raise _fail(MdocReason.MALFORMED, "an mdoc must be CBOR bytes or a base64url string")
-    if len(data) > max_size:
-        raise _fail(MdocReason.TOO_LARGE, f"the mdoc is larger than {max_size} bytes")
-    document, embedded = _decode(data, max_depth, "IssuerSigned")
-    if not isinstance(document, dict) or "issuerAuth" not in document:
-        raise _fail(MdocReason.MALFORMED, "IssuerSigned must be a map with 'issuerAuth'")
+    data, document, embedded = _read_issuer_signed(issuer_signed, max_size, max_depth)
     auth = _issuer_auth(document["issuerAuth"], algorithms, max_depth)
     try:
         verify_certificate_chain(
@@ -851,9 +891,7 @@ def verify_mdoc(
     if not _verify_raw_signature(auth.alg, auth.chain[0].public_key(), signed_data, auth.signature):
         raise _fail(MdocReason.SIGNATURE, "the issuerAuth signature does not verify")
 
-    mso = _embedded(
-        _decode(auth.payload, max_depth, "the issuerAuth payload")[0], max_depth, "the MSO"
-    )
+    mso = _mso(auth, max_depth)
     version = _member(mso, "version", str, "the MSO")
     if version.partition(".")[0] != "1":
         raise _fail(MdocReason.VERSION, "the MSO version is not 1.x")
@@ -887,9 +925,7 @@ def verify_mdoc(
         thumbprint = jwk_thumbprint(device_key)
         if not any(_thumbprint(key) == thumbprint for key in holder_keys):
             raise _fail(MdocReason.HOLDER_KEY_MISMATCH, "the deviceKey is not a holder key")
-    status = mso.get("status")
-    if status is not None and not isinstance(status, dict):
-        raise _fail(MdocReason.MALFORMED, "the MSO 'status' must be a map")
+    status = _mso_status(mso)
     return VerifiedMdoc(
         doctype=doctype,
         claims=claims,

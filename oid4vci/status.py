@@ -32,7 +32,9 @@ The Referenced Token side (draft-ietf-oauth-status-list-20 §6, §8.3 steps 1, 6
 
 Fetching (draft-ietf-oauth-status-list-20 §8.1, §8.3, §9)
     :func:`build_status_list_request` and :func:`read_status_list_response` are the sans-IO
-    halves of one ``GET``; :class:`StatusListTokenCache` keeps verified tokens for their
+    halves of one ``GET``; a 3xx answer is followed (the draft's SHOULD), at most
+    :data:`MAX_STATUS_LIST_REDIRECTS` times, to where :func:`status_list_redirect_target`
+    says (https only, no downgrade); :class:`StatusListTokenCache` keeps verified tokens for their
     ``ttl`` (clamped) and never past ``exp``. :func:`check_status` is the one function that
     does I/O here, and only through the :class:`~oid4vci.http.Transport` it is given: it
     discovers the issuer's keys the way the wallet does (:mod:`oid4vci.wallet.verify`).
@@ -50,6 +52,7 @@ import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeGuard
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import attrs
 
@@ -59,12 +62,13 @@ from .errors import (
     CredentialVerificationError,
     InsecureUrlError,
     JoseError,
+    RedirectRefused,
     UsageError,
 )
-from .http import HttpRequest, HttpResponse, Transport
+from .http import REDIRECT_STATUSES, HttpRequest, HttpResponse, Transport
 from .jose import Signer, b64url_decode, b64url_encode, create_jws, decode_jws
 from .tracing import send
-from .urls import require_secure_url
+from .urls import is_loopback_url, require_secure_url
 
 if TYPE_CHECKING:
     from .wallet.policy import WalletPolicy
@@ -74,6 +78,7 @@ __all__ = [
     "DEFAULT_ALGORITHMS",
     "DEFAULT_MAX_ENTRIES",
     "INVALID",
+    "MAX_STATUS_LIST_REDIRECTS",
     "STATUS_LIST_JWT_MEDIA_TYPE",
     "STATUS_LIST_JWT_TYP",
     "SUSPENDED",
@@ -92,6 +97,7 @@ __all__ = [
     "parse_status_reference",
     "read_credential_status_reference",
     "read_status_list_response",
+    "status_list_redirect_target",
     "status_list_token_header",
     "status_name",
     "status_of",
@@ -117,6 +123,10 @@ ALLOWED_BITS: Final = frozenset({1, 2, 4, 8})
 DEFAULT_MAX_ENTRIES: Final = 1 << 23
 #: Default signature allow-list for :func:`verify_status_list_token`.
 DEFAULT_ALGORITHMS: Final = ("ES256", "ES384", "ES512", "EdDSA")
+
+#: Redirects one Status List fetch follows before it counts as ``unavailable``
+#: (draft-ietf-oauth-status-list-20 §8.1: clients SHOULD follow, with loop protection).
+MAX_STATUS_LIST_REDIRECTS: Final = 3
 
 _TYPS: Final = frozenset({STATUS_LIST_JWT_TYP, STATUS_LIST_JWT_MEDIA_TYPE})
 _NAMES: Final[dict[int, Literal["valid", "invalid", "suspended"]]] = {
@@ -658,18 +668,41 @@ def status_of(token: StatusListToken, idx: int) -> int:
         raise _fail(exc.reason, "the index is not in the Status List") from None
 
 
+def _is_mdoc(credential: str) -> bool:
+    """An ``mso_mdoc`` credential is one base64url string; a JWT or SD-JWT has dots."""
+    return "." not in credential.split("~", 1)[0]
+
+
 def read_credential_status_reference(
     credential: str, *, allow_insecure_loopback: bool = False
 ) -> StatusReference | None:
-    """The ``status.status_list`` of a compact JWT or SD-JWT credential, unverified.
+    """The ``status.status_list`` of a compact JWT, SD-JWT or ``mso_mdoc`` credential,
+    unverified.
 
-    The issuer-signed JWT's payload is read (for an SD-JWT, the part before the first ``~``):
-    in an SD-JWT VC ``status`` is never selectively disclosable (draft-ietf-oauth-sd-jwt-vc-11
-    §3.2.2.2). Verify the credential itself first (draft-ietf-oauth-status-list-20 §8.3).
-    Raises :class:`StatusListVerificationError` (see :func:`parse_status_reference`).
+    Of a JWT the issuer-signed payload is read (for an SD-JWT, the part before the first
+    ``~``): in an SD-JWT VC ``status`` is never selectively disclosable
+    (draft-ietf-oauth-sd-jwt-vc-11 §3.2.2.2). Of an mdoc (the base64url ``IssuerSigned`` of
+    OID4VCI 1.0 Appendix A.2.4) the MSO's ``status`` (draft-ietf-oauth-status-list-14 §6.3.2;
+    needs the ``mdoc`` extra). Verify the credential itself first
+    (draft-ietf-oauth-status-list-20 §8.3). Raises :class:`StatusListVerificationError` (see
+    :func:`parse_status_reference`).
     """
     if not isinstance(credential, str) or not credential:
         raise _fail(StatusListReason.MALFORMED, "a credential must be a non-empty string")
+    if _is_mdoc(credential):
+        from .mdoc import MdocVerificationError, read_mdoc_status
+
+        try:
+            status = read_mdoc_status(credential.strip())
+        except MdocVerificationError:
+            raise _fail(
+                StatusListReason.MALFORMED, "the credential is not a JWT, SD-JWT or mdoc"
+            ) from None
+        if status is None:
+            return None
+        return parse_status_reference(
+            {"status": status}, allow_insecure_loopback=allow_insecure_loopback
+        )
     try:
         jws = decode_jws(credential.split("~", 1)[0].strip())
     except JoseError:
@@ -684,6 +717,31 @@ def read_credential_status_reference(
 def build_status_list_request(uri: str) -> HttpRequest:
     """``GET uri`` asking for a JWT Status List Token (draft-ietf-oauth-status-list-20 §8.1)."""
     return HttpRequest(method="GET", url=uri, headers={"Accept": STATUS_LIST_JWT_MEDIA_TYPE})
+
+
+def status_list_redirect_target(
+    current: str, location: str | None, *, allow_insecure_loopback: bool = False
+) -> str:
+    """Where a 3xx answer to a Status List request at ``current`` leads: its ``Location``
+    resolved against ``current`` (draft-ietf-oauth-status-list-20 §8.1, RFC 9110 §10.2.2).
+
+    The target must be https; http only to a loopback host, with ``allow_insecure_loopback``,
+    and only from an http loopback URL (never a downgrade from https). Raises
+    :class:`StatusListVerificationError`: ``unavailable`` without a ``Location``, ``insecure
+    uri`` for a target it may not follow.
+    """
+    if not isinstance(location, str) or not location.strip():
+        raise _fail(StatusListReason.UNAVAILABLE, "a status list redirect without Location")
+    target = urldefrag(urljoin(current, location.strip())).url
+    from_http = urlsplit(current).scheme == "http" and is_loopback_url(current)
+    try:
+        return require_secure_url(
+            target,
+            allow_insecure_loopback=allow_insecure_loopback and from_http,
+            what="the status list redirect",
+        )
+    except InsecureUrlError as exc:
+        raise _fail(StatusListReason.INSECURE_URI, str(exc)) from None
 
 
 def status_list_token_header(response: HttpResponse) -> dict[str, Any]:
@@ -831,8 +889,10 @@ async def check_status(
     policy: WalletPolicy | None = None,
     cache: StatusListTokenCache | None = None,
     clock: Callable[[], float] = time.time,
+    issuer: str | None = None,
 ) -> StatusCheck:
-    """Fetch, verify and read the status of ``credential`` (a compact SD-JWT / JWT).
+    """Fetch, verify and read the status of ``credential`` (a compact SD-JWT / JWT, or an
+    ``mso_mdoc``: its base64url ``IssuerSigned``, the MSO's ``status``).
 
     For verifiers and wallets that hold credentials for a long time
     (draft-ietf-oauth-status-list-20 §8.3). It does not verify the credential itself (do that
@@ -841,7 +901,14 @@ async def check_status(
     is the credential issuer's: the leaf of an ``x5c`` header chain that validates to
     ``policy.trusted_x5c_roots`` and names the host of the credential's ``iss``, else the
     keys of the JWT VC Issuer Metadata of ``iss`` (draft-ietf-oauth-sd-jwt-vc-11 §5), as the
-    wallet does. Signature algorithms and clock leeway are the policy's.
+    wallet does. Signature algorithms and clock leeway are the policy's. A 3xx answer is
+    followed (:func:`status_list_redirect_target`, at most :data:`MAX_STATUS_LIST_REDIRECTS`).
+
+    ``issuer`` is the Credential Issuer the credential came from
+    (:attr:`ReceivedCredential.issuer <oid4vci.wallet.ReceivedCredential.issuer>`): an mdoc
+    names none, so its list's keys are that issuer's (as in the wallet's flow) unless the
+    token's ``x5c`` is trusted; for a JWT it must equal ``iss`` (and stands in for a missing
+    one). An mdoc without either raises :class:`~oid4vci.errors.UsageError`.
 
     Raises :class:`StatusListVerificationError` (reason ``no status reference`` when the
     credential has none, ``unavailable`` when the list cannot be fetched, else the reason of
@@ -861,16 +928,30 @@ async def check_status(
     )
     if reference is None:
         raise _fail(StatusListReason.NO_REFERENCE, "the credential names no Status List")
-    iss = decode_jws(credential.split("~", 1)[0].strip()).payload.get("iss")
-    if not isinstance(iss, str) or not iss:
-        raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
+    if issuer is not None and (not isinstance(issuer, str) or not issuer):
+        raise ArgumentTypeError("issuer must be a non-empty string")
+    iss: str | None = issuer
+    if not _is_mdoc(credential):
+        claimed = decode_jws(credential.split("~", 1)[0].strip()).payload.get("iss")
+        if claimed is not None and (issuer is not None and claimed != issuer):
+            raise _fail(StatusListReason.MALFORMED, "the credential's 'iss' is not the issuer")
+        iss = claimed if claimed is not None else issuer
+        if not isinstance(iss, str) or not iss:
+            raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
     token = cache.get(reference.uri) if cache is not None else None
     if token is None:
-        response = await send(transport, build_status_list_request(reference.uri))
+        response = await _fetch_status_list(
+            transport, reference.uri, allow_insecure_loopback=policy.allow_insecure_loopback
+        )
         header = status_list_token_header(response)
+        if iss is None and not ("x5c" in header and policy.trusted_x5c_roots):
+            raise UsageError(
+                "an mdoc names no issuer: give check_status issuer= (the Credential Issuer "
+                "it came from) to find its Status List Token's keys"
+            )
         keys = await status_list_keys(
             header,
-            iss,
+            iss or "",
             resolver=IssuerKeyResolver(transport, policy=policy),
             policy=policy,
             clock=clock,
@@ -887,3 +968,30 @@ async def check_status(
             cache.put(reference.uri, token)
     value = status_of(token, reference.idx)
     return StatusCheck(status=status_name(value), value=value, uri=reference.uri, idx=reference.idx)
+
+
+async def _fetch_status_list(
+    transport: Transport, uri: str, *, allow_insecure_loopback: bool
+) -> HttpResponse:
+    """``GET uri``, following at most :data:`MAX_STATUS_LIST_REDIRECTS` redirects
+    (draft-ietf-oauth-status-list-20 §8.1), whether the transport refuses them
+    (:class:`~oid4vci.errors.RedirectRefused`) or returns them."""
+    url = uri
+    for _ in range(MAX_STATUS_LIST_REDIRECTS + 1):
+        try:
+            response = await send(transport, build_status_list_request(url))
+        except RedirectRefused as exc:
+            status, location = exc.status, exc.location
+        else:
+            if response.status not in REDIRECT_STATUSES:
+                return response
+            status, location = response.status, response.headers.get("Location")
+        if status is None:
+            raise _fail(StatusListReason.UNAVAILABLE, "the status list URI answered a redirect")
+        url = status_list_redirect_target(
+            url, location, allow_insecure_loopback=allow_insecure_loopback
+        )
+    raise _fail(
+        StatusListReason.UNAVAILABLE,
+        f"the status list URI redirected more than {MAX_STATUS_LIST_REDIRECTS} times",
+    )

@@ -300,6 +300,12 @@ def _leaf_time(leaf: x509.Certificate, clock: Callable[[], float]) -> datetime.d
     return now
 
 
+def _check_not_ca(_: Policy, __: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
+    """End-entity check of every policy here: a leaf must not be a CA (RFC 5280 §4.2.1.9)."""
+    if ext is not None and ext.ca:
+        raise UsageError("the end-entity certificate is a CA")
+
+
 def _purpose_policy(extended_key_usage: x509.ObjectIdentifier) -> ExtensionPolicy:
     """End-entity extension policy: ``extendedKeyUsage`` holding ``extended_key_usage``,
     ``keyUsage`` with ``digitalSignature``, not a CA; no ``subjectAltName`` needed. Unknown
@@ -313,15 +319,11 @@ def _purpose_policy(extended_key_usage: x509.ObjectIdentifier) -> ExtensionPolic
         if not ext.digital_signature:
             raise UsageError("the keyUsage lacks digitalSignature")
 
-    def check_not_ca(_: Policy, __: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
-        if ext is not None and ext.ca:
-            raise UsageError("the end-entity certificate is a CA")
-
     return (
         ExtensionPolicy.permit_all()
         .require_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, check_eku)
         .require_present(x509.KeyUsage, Criticality.AGNOSTIC, check_key_usage)
-        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, check_not_ca)
+        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _check_not_ca)
     )
 
 
@@ -382,14 +384,10 @@ def _signer_policy() -> ExtensionPolicy:
         if ext is not None and not ext.digital_signature:
             raise UsageError("the keyUsage lacks digitalSignature")
 
-    def check_not_ca(_: Policy, __: x509.Certificate, ext: x509.BasicConstraints | None) -> None:
-        if ext is not None and ext.ca:
-            raise UsageError("the end-entity certificate is a CA")
-
     return (
         ExtensionPolicy.permit_all()
         .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, check_key_usage)
-        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, check_not_ca)
+        .may_be_present(x509.BasicConstraints, Criticality.AGNOSTIC, _check_not_ca)
     )
 
 

@@ -395,6 +395,24 @@ def test_purpose_chain_refusals(pki: Pki, clock: FakeClock) -> None:
     expect_chain(CertificateReason.NOT_YET_VALID, [good, *chain], [pki.root], early)
 
 
+def test_a_signing_ca_is_never_an_end_entity(pki: Pki, clock: FakeClock) -> None:
+    # A CA leaf whose keyUsage also allows digitalSignature: only the not-a-CA check refuses
+    # it (RFC 5280 §4.2.1.9), in both end-entity policies.
+    chain = [pki.intermediate]
+    signing_ca, _ = purpose_leaf(pki, ca=True, digital_signature=True, dns_names=[HOST])
+    signing_ee, _ = purpose_leaf(pki, digital_signature=True, dns_names=[HOST])
+    expect_chain(CertificateReason.UNTRUSTED, [signing_ca, *chain], [pki.root], clock)
+    verify_certificate_chain(
+        [signing_ee, *chain], trust_anchors=[pki.root], extended_key_usage=PURPOSE, clock=clock
+    )
+    x5c = [b64(signing_ca), b64(pki.intermediate)]
+    with pytest.raises(CertificateError) as info:
+        verify_issuer_x5c(x5c, trust_anchors=[pki.root], clock=clock)
+    assert info.value.reason == CertificateReason.UNTRUSTED
+    x5c = [b64(signing_ee), b64(pki.intermediate)]
+    assert verify_issuer_x5c(x5c, trust_anchors=[pki.root], clock=clock)["kty"] == "EC"
+
+
 # --------------------------------------------------------------------------------------------
 # verify_issuer_x5c (draft-ietf-oauth-sd-jwt-vc-13 §3.5, HAIP 1.0 §6.1.1)
 

@@ -43,8 +43,10 @@ def make_certificate(
     eku: Sequence[x509.ObjectIdentifier] = (),
     valid_from_days: float = -30,
     valid_until_days: float = 365,
+    digital_signature: bool | None = None,
 ) -> x509.Certificate:
-    """One certificate shaped for the web PKI profile (self-signed when no ``issuer``)."""
+    """One certificate shaped for the web PKI profile (self-signed when no ``issuer``);
+    ``keyUsage`` has ``digitalSignature`` unless ``ca`` (or as ``digital_signature`` says)."""
     signing_key = issuer_key if issuer_key is not None else key
     builder = (
         x509.CertificateBuilder()
@@ -57,7 +59,7 @@ def make_certificate(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=not ca,
+                digital_signature=not ca if digital_signature is None else digital_signature,
                 content_commitment=False,
                 key_encipherment=False,
                 data_encipherment=False,

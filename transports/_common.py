@@ -100,14 +100,16 @@ async def read_response(
     """The response policy every client transport shares: a redirect is refused (or returned
     without its body), headers must be well formed, a body over ``max_size`` (declared or
     streamed; ``read_body(cap)`` answers None past it) raises :class:`ResponseTooLarge`."""
-    if raise_on_redirect and status in REDIRECT_STATUSES:
-        raise RedirectRefused(
-            f"{describe(request)}: server answered {status}; redirects are not followed"
-        )
     try:
         headers = Headers(list(header_pairs()))
     except (TypeError, ValueError):
         raise TransportError(f"{describe(request)}: malformed response headers") from None
+    if raise_on_redirect and status in REDIRECT_STATUSES:
+        raise RedirectRefused(
+            f"{describe(request)}: server answered {status}; redirects are not followed",
+            status=status,
+            location=headers.get("Location"),
+        )
     if status in REDIRECT_STATUSES:
         return HttpResponse(status=status, headers=headers)
     too_large = ResponseTooLarge(f"{describe(request)}: response body exceeds {max_size} bytes")

@@ -162,7 +162,9 @@ class InMemoryTransport(AsyncTransport):
         if self._raise_on_redirect and response.status in REDIRECT_STATUSES:
             raise RedirectRefused(
                 f"server answered {response.status} to {request.method} "
-                f"{_safe_url(request.url)}; redirects are not followed"
+                f"{_safe_url(request.url)}; redirects are not followed",
+                status=response.status,
+                location=response.headers.get("Location"),
             )
         return response
 

@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file written by receive --out, or the credential",
     )
     status.add_argument("--json", action="store_true", help="print one JSON line")
+    status.add_argument(
+        "--issuer",
+        metavar="URL",
+        help="the credential issuer an mdoc came from (an mdoc names none; needed for mdocs)",
+    )
 
     demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
     add_help_epilog(demo)

@@ -370,9 +370,13 @@ def add_receive_trust_options(receive: argparse.ArgumentParser) -> None:
     )
 
 
-def read_pem_certificates(paths: Sequence[str] | None, flag: str) -> tuple[Any, ...]:
-    """The certificates in the PEM files of ``flag`` (empty without any); :class:`CliError`
-    (exit 2) naming the file that cannot be read or holds no certificate."""
+def read_certificate_files(paths: Sequence[str] | None, flag: str) -> tuple[Any, ...]:
+    """The certificates in the files of ``flag`` (PEM, several per file, or DER; empty without
+    any): the one reader of certificate files of every command.
+
+    :class:`CliError` (exit 2, one line naming ``flag`` and the file) when a file cannot be
+    read, or holds no certificate (an empty file, or one that is neither PEM nor DER).
+    """
     from oid4vci.errors import Oid4vciError
     from oid4vci.x509 import load_trust_anchors
 
@@ -381,16 +385,18 @@ def read_pem_certificates(paths: Sequence[str] | None, flag: str) -> tuple[Any, 
         try:
             with open(path, "rb") as file:
                 data = file.read()
-            found = load_trust_anchors([data]) if b"-----BEGIN" in data else ()
         except OSError as exc:
             reason = (exc.strerror or type(exc).__name__).lower()
             message = f"cannot read {flag} {path} ({reason}); check the path"
             raise CliError(message, EXIT_USAGE) from None
+        try:
+            found = load_trust_anchors([data]) if data.strip() else ()
         except Oid4vciError:
             found = ()
         if not found:
             raise CliError(
-                f"{flag} {path} holds no PEM certificate; give a PEM root certificate", EXIT_USAGE
+                f"{flag} {path} holds no certificate; give a PEM or DER certificate file",
+                EXIT_USAGE,
             )
         certificates.extend(found)
     return tuple(certificates)

@@ -37,7 +37,7 @@ from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.mdoc import mdoc_claims_to_json
 
 from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Failure, describe_error
-from .options import DEFAULT_CALLBACK_TIMEOUT
+from .options import DEFAULT_CALLBACK_TIMEOUT, read_certificate_files
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -51,7 +51,6 @@ __all__ = [
     "ReceiveOutcome",
     "claims_json",
     "load_attester",
-    "load_trust_anchor_files",
     "prepare_out",
     "print_summary",
     "receive",
@@ -149,35 +148,6 @@ def claims_json(credential: ReceivedCredential) -> dict[str, Any]:
         return credential.claims
     converted: dict[str, Any] = mdoc_claims_to_json(credential.claims)
     return converted
-
-
-def load_trust_anchor_files(paths: Sequence[str]) -> list[x509.Certificate]:
-    """The certificates in the ``--trust-anchor`` files (PEM, several per file, or DER).
-
-    Raises :class:`CliError` (exit 2) naming the file that cannot be read or parsed.
-    """
-    from oid4vci.x509 import CertificateError, load_trust_anchors
-
-    anchors: list[x509.Certificate] = []
-    for path in paths:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            reason = (exc.strerror or type(exc).__name__).lower()
-            raise CliError(
-                f"--trust-anchor {path} cannot be read ({reason}); give a PEM or DER certificate "
-                "file",
-                EXIT_USAGE,
-            ) from None
-        try:
-            anchors += load_trust_anchors([data])
-        except CertificateError:
-            raise CliError(
-                f"--trust-anchor {path} holds no certificate; give a PEM or DER certificate file "
-                "(e.g. trust_anchors_pem of `oid4vci serve --json`)",
-                EXIT_USAGE,
-            ) from None
-    return anchors
 
 
 async def _open_browser(url: str) -> None:
@@ -520,7 +490,7 @@ async def run_receive(args: argparse.Namespace) -> int:
     attester = load_attester(
         getattr(args, "attester_key", None), getattr(args, "attester_chain", None), args.client_id
     )
-    anchors = load_trust_anchor_files(getattr(args, "trust_anchors", None) or [])
+    anchors = list(read_certificate_files(getattr(args, "trust_anchors", None), "--trust-anchor"))
     profile: str | None = getattr(args, "profile", None)
     if profile == "haip" and (attester is None or not anchors):
         raise CliError(

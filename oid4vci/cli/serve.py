@@ -237,10 +237,10 @@ def demo_attestation(attester_roots: Sequence[Any]) -> Any:
 def haip_serve_options(args: argparse.Namespace) -> tuple[str | None, tuple[Any, ...]]:
     """``(profile, attester roots)`` from ``--profile`` and ``--trust-attester``; a
     :class:`CliError` (exit 2) for a profile without roots or an unreadable root."""
-    from .options import read_pem_certificates
+    from .options import read_certificate_files
 
     profile: str | None = getattr(args, "profile", None)
-    roots = read_pem_certificates(getattr(args, "trust_attester", None), "--trust-attester")
+    roots = read_certificate_files(getattr(args, "trust_attester", None), "--trust-attester")
     if profile == "haip" and not roots:
         raise CliError(
             "--profile haip needs --trust-attester CA.pem (the root of the wallet providers "

@@ -1,8 +1,10 @@
 """``oid4vci status CREDENTIAL``: the Token Status List entry of a saved credential.
 
 ``CREDENTIAL`` is a file written by ``oid4vci receive --out`` (or any file holding a compact
-SD-JWT VC or JWT credential), or the credential itself. The list named by its ``status`` claim
-is fetched (https; plain http only to loopback hosts), its signature checked with the issuer's
+SD-JWT VC or JWT credential, or an ``mso_mdoc`` as base64url ``IssuerSigned``), or the
+credential itself. An mdoc names no issuer: ``--issuer URL`` (the Credential Issuer it came
+from) says whose keys sign its list. The list named by its ``status`` claim (an mdoc: its MSO's
+``status``, draft-ietf-oauth-status-list-14 §6.3.2) is fetched (https; plain http only to loopback hosts), its signature checked with the issuer's
 keys (its JWT VC Issuer Metadata, or a trusted ``x5c``), its ``sub`` compared with the
 reference, and the entry read (draft-ietf-oauth-status-list-20 §8.3) by
 :func:`oid4vci.status.check_status`. The credential itself is not re-verified.
@@ -28,6 +30,7 @@ from oid4vci.status import (
     StatusListReason,
     StatusListVerificationError,
     check_status,
+    read_credential_status_reference,
 )
 
 from .exits import EXIT_FAILURE, EXIT_NOT_VALID, EXIT_OK, EXIT_USAGE, CliError
@@ -37,6 +40,8 @@ __all__ = ["read_credential_argument", "run_status"]
 _MAX_FILE = 1 << 20
 #: A compact JWT / SD-JWT: base64url parts, dots and tildes (never a path: no slash).
 _CREDENTIAL = re.compile(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]*(~[A-Za-z0-9_\-.]*)*")
+#: An mdoc: one base64url ``IssuerSigned`` (far longer than any file name).
+_MDOC = re.compile(r"[A-Za-z0-9_\-]{200,}={0,2}")
 
 
 def read_credential_argument(text: str) -> str:
@@ -45,6 +50,8 @@ def read_credential_argument(text: str) -> str:
     Raises :class:`CliError` (exit 2) when it is neither.
     """
     if _CREDENTIAL.fullmatch(text.strip()) and text.count(".") >= 2:
+        return text.strip()
+    if _MDOC.fullmatch(text.strip()):
         return text.strip()
     path = Path(text)
     shown = text if len(text) <= 120 else "the argument"  # never echo a whole credential
@@ -68,7 +75,7 @@ def _failure(exc: Exception) -> CliError:
         if exc.reason == StatusListReason.NO_REFERENCE:
             return CliError(f"{exc}; this credential cannot be revoked or suspended", 1)
         if exc.reason == StatusListReason.MALFORMED and "credential" in str(exc):
-            return CliError(f"{exc}; give an SD-JWT VC or JWT credential", EXIT_USAGE)
+            return CliError(f"{exc}; give an SD-JWT VC, JWT or mdoc credential", EXIT_USAGE)
         if exc.reason == StatusListReason.UNAVAILABLE:
             return CliError(f"{exc}; is the issuer running? try again later", EXIT_FAILURE)
         return CliError(f"the status list was refused ({exc}); ask the issuer", EXIT_FAILURE)
@@ -86,10 +93,23 @@ async def run_status(args: argparse.Namespace) -> int:
     from oid4vci.wallet import WalletPolicy
 
     credential = read_credential_argument(args.credential)
+    issuer: str | None = getattr(args, "issuer", None)
+    if issuer is None and "." not in credential.split("~", 1)[0]:  # not a JWT: an mdoc?
+        try:
+            reference = read_credential_status_reference(credential, allow_insecure_loopback=True)
+        except CredentialVerificationError as exc:
+            raise _failure(exc) from None
+        if reference is not None:
+            raise CliError(
+                "an mdoc names no issuer; give --issuer URL (the credential issuer it came from)",
+                EXIT_USAGE,
+            )
     policy = WalletPolicy(allow_insecure_loopback=True)
     try:
         async with AiohttpTransport(allow_insecure_loopback=True) as transport:
-            check: StatusCheck = await check_status(credential, transport, policy=policy)
+            check: StatusCheck = await check_status(
+                credential, transport, policy=policy, issuer=issuer
+            )
     except (CredentialVerificationError, TransportError) as exc:
         raise _failure(exc) from None
     if args.json:

@@ -25,7 +25,6 @@ store, and one may be reused until it expires), the ``jti`` replay cache adapter
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -424,7 +423,7 @@ def _external_context(config: IssuerConfig, token: str, scheme: str) -> TokenCon
                 configuration_ids.append(cid)
                 identifiers.setdefault(cid, cid)
     jti = claims.get("jti")
-    grant_id = jti if isinstance(jti, str) and jti else hashlib.sha256(token.encode()).hexdigest()
+    grant_id = jti if isinstance(jti, str) and jti else store_keys.secret_digest(token)
     client_id = claims.get("client_id")
     return TokenContext(
         grant_id=grant_id,

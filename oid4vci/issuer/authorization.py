@@ -126,7 +126,8 @@ class ParRecord:
 class IssuerStateRecord:
     """What an authorization code offer stores under ``issuer_state:<value>`` (OID4VCI 1.0 §4.1.1).
 
-    ``subject`` is an optional hint for the login hook.
+    ``subject`` is an optional hint for the login hook; ``offer_id`` is the digest of the
+    offer's id (never the id, a secret while the offer is unfetched).
     """
 
     configuration_ids: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
@@ -444,11 +445,11 @@ async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingL
     await claim_room(config, "authorization_request")
     handle = secrets.token_urlsafe(24)
     ttl = store_keys.PENDING_LOGIN.ttl(config)
-    pending = attrs.evolve(
-        pending, handle=handle, expires_at=config.clock() + ttl, attested_jkt=attested_jkt
-    )
+    pending = attrs.evolve(pending, expires_at=config.clock() + ttl, attested_jkt=attested_jkt)
+    # Stored without its handle (the key holds only the handle's digest); read back, it gets
+    # the handle the form posted.
     await config.store.put(store_keys.pending_login_key(handle), record_to_json(pending), ttl)
-    return pending
+    return attrs.evolve(pending, handle=handle)
 
 
 async def create_authorization_response(
@@ -525,7 +526,7 @@ async def handle_authorization(
                 raise UnredirectableError(
                     ErrorCode.INVALID_REQUEST, "the authorization request expired; start again"
                 )
-            pending = stored
+            pending = attrs.evolve(stored, handle=handle)
         else:
             started = await _start(parsed, config)
             if isinstance(started, HttpResponse):

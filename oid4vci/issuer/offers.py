@@ -7,7 +7,9 @@
   ``issuer_state:<value>`` (read by the authorization endpoint, and used up when it issues
   a code: single use, like a pre-authorized code).
 * By reference (OID4VCI 1.0 §4.1.3): the offer JSON is stored as ``offer:<id>`` and served at
-  ``GET <issuer>/offers/<id>``, single use unless ``reusable``. Stages, composed by
+  ``GET <issuer>/offers/<id>``, single use unless ``reusable``. The store sees neither the id
+  (the key holds its digest) nor the offer, whose pre-authorized code is a secret: the record
+  is sealed (AES-256-GCM, :class:`SealedOfferRecord`) under a key derived from the id. Stages, composed by
   :func:`handle_offer`: :func:`parse_offer_request` → :func:`verify_offer_request` (the
   stored offer, taken once, or the template) → :func:`create_offer_response`.
 * Offer templates (:class:`OfferTemplate`): ``GET <issuer>/offers/templates/<name>`` creates a
@@ -20,6 +22,8 @@ Secrets (pre-authorized codes, Transaction Codes) never appear in reprs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import string
 from collections.abc import Mapping, Sequence
@@ -27,12 +31,15 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 import attrs
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from oid4vci._wire import record_from_json, record_to_json, store_record
 from oid4vci.errors import (
     ArgumentTypeError,
     CredentialRequestError,
     ErrorCode,
+    JoseError,
     ProtocolError,
     StoreError,
     UsageError,
@@ -48,6 +55,7 @@ from oid4vci.issuer.responses import (
     with_allow,
 )
 from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
+from oid4vci.jose import b64url_decode, b64url_encode
 from oid4vci.models.offer import (
     AuthorizationCodeGrant,
     CredentialOffer,
@@ -65,6 +73,7 @@ __all__ = [
     "OfferRecord",
     "OfferRequest",
     "OfferTemplate",
+    "SealedOfferRecord",
     "TxCodeSpec",
     "create_authorization_code_offer",
     "create_offer_from_template",
@@ -105,6 +114,49 @@ class OfferRecord:
 
     offer: dict[str, Any]
     reusable: bool = False
+
+
+@store_record
+@attrs.frozen(kw_only=True, repr=False)
+class SealedOfferRecord:
+    """What the store holds under ``offer:<digest of the id>``: an :class:`OfferRecord`'s
+    JSON, AES-256-GCM encrypted (base64url of nonce and ciphertext) under SHA-256 of a domain
+    label and the offer id, with the store key as associated data. Only the holder of the
+    offer URL can open it; the store never sees the id."""
+
+    sealed: str
+
+    def __repr__(self) -> str:
+        return "SealedOfferRecord(...)"
+
+
+_SEAL_LABEL = b"oid4vci offer record\x00"
+
+
+def _offer_cipher(offer_id: str) -> AESGCM:
+    return AESGCM(hashlib.sha256(_SEAL_LABEL + offer_id.encode("utf-8")).digest())
+
+
+def _seal_offer(offer_id: str, record: OfferRecord) -> dict[str, Any]:
+    nonce = secrets.token_bytes(12)
+    plain = json.dumps(record_to_json(record), separators=(",", ":")).encode("utf-8")
+    aad = store_keys.offer_key(offer_id).encode("utf-8")
+    sealed = nonce + _offer_cipher(offer_id).encrypt(nonce, plain, aad)
+    return record_to_json(SealedOfferRecord(sealed=b64url_encode(sealed)))
+
+
+def _open_offer(offer_id: str, raw: Any) -> OfferRecord | None:
+    """The sealed offer ``raw`` holds, or ``None`` (missing, malformed, or not this id's)."""
+    stored = record_from_json(raw, SealedOfferRecord)
+    if stored is None:
+        return None
+    try:
+        blob = b64url_decode(stored.sealed)
+        aad = store_keys.offer_key(offer_id).encode("utf-8")
+        plain = _offer_cipher(offer_id).decrypt(blob[:12], blob[12:], aad)
+        return record_from_json(json.loads(plain), OfferRecord)
+    except (JoseError, InvalidTag, ValueError):
+        return None
 
 
 @attrs.frozen(kw_only=True)
@@ -259,7 +311,9 @@ async def _create_offer(
     if options.by_reference:
         record = OfferRecord(offer=credential_offer_to_json(offer), reusable=options.reusable)
         await config.store.put(
-            store_keys.offer_key(offer_id), record_to_json(record), store_keys.OFFER.ttl(config)
+            store_keys.offer_key(offer_id),
+            _seal_offer(offer_id, record),
+            store_keys.OFFER.ttl(config),
         )
         https_uri = offer_url(config, offer_id)
         offer_uri = build_credential_offer_uri(None, offer_uri=https_uri, scheme=scheme)
@@ -298,7 +352,7 @@ async def create_pre_authorized_offer(
         subject=subject,
         configuration_ids=ids,
         tx_code=tx_value,
-        offer_id=offer_id,
+        offer_id=store_keys.secret_digest(offer_id),
         data=dict(data or {}),
     )
     await store_pre_authorized_code(
@@ -333,7 +387,9 @@ async def create_authorization_code_offer(
     ids = _check_ids(config, configuration_ids)
     issuer_state = secrets.token_urlsafe(24)
     offer_id = secrets.token_urlsafe(16)
-    state = IssuerStateRecord(configuration_ids=ids, offer_id=offer_id, subject=subject)
+    state = IssuerStateRecord(
+        configuration_ids=ids, offer_id=store_keys.secret_digest(offer_id), subject=subject
+    )
     await config.store.put(
         store_keys.issuer_state_key(issuer_state),
         record_to_json(state),
@@ -422,7 +478,7 @@ async def verify_offer_request(
         return template
     assert parsed.offer_id is not None
     key = store_keys.offer_key(parsed.offer_id)
-    record = record_from_json(await config.store.get(key), OfferRecord)
+    record = _open_offer(parsed.offer_id, await config.store.get(key))
     if record is None:
         raise _not_found()
     if not record.reusable and await config.store.take(key) is None:

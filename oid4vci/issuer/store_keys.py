@@ -52,7 +52,16 @@ index is never handed out twice while its list lives; ``status_idx:`` entries ar
 
 "Single use" keys are read with :meth:`Store.take <oid4vci.issuer.store.Store.take>` (or
 written with ``add_if_absent``, for the DPoP ``jti`` replay cache), so two parallel requests
-can never both use one. Access tokens are keyed by their SHA-256, never by the token itself.
+can never both use one.
+
+**Secrets are never keys.** Every key made of a value a client presents (codes, tokens,
+``issuer_state``, offer ids, ``request_uri``, login handles, ``transaction_id``,
+``notification_id``, redeemed ``c_nonce`` ids) carries its :func:`secret_digest` (SHA-256,
+hex) instead (the ``hashed`` rows, :attr:`StoreKey.hashed`), so ``KEYS``, ``MONITOR`` or a
+slow log of a Redis store shows nothing a client could replay. A stored ``tx_code`` is its
+digest too, a pending login is stored without its handle, and an offer published by reference
+(``offer:``, whose JSON holds the pre-authorized code) is sealed under a key derived from its
+id (:class:`~oid4vci.issuer.offers.SealedOfferRecord`).
 
 Refresh tokens (:mod:`oid4vci.issuer.refresh_token`) are keyed like access tokens, by their
 SHA-256 (``refresh:<hex>``); with rotation, a used one leaves ``refresh_used:<hex>`` (its
@@ -102,6 +111,7 @@ __all__ = [
     "rate_key",
     "refresh_token_key",
     "refresh_used_key",
+    "secret_digest",
     "status_change_key",
     "status_current_key",
     "status_entry_key",
@@ -132,10 +142,21 @@ class StoreKey:
     holds: str
     single_use: bool
     ttl: Callable[[IssuerConfig], float] = attrs.field(eq=False, repr=False)
+    #: The key carries :func:`secret_digest` of the value, never the value (a secret).
+    hashed: bool = False
 
     def key(self, value: str) -> str:
-        """The key of ``value`` under this prefix."""
-        return self.prefix + value
+        """The key of ``value`` under this prefix (its digest when the row is ``hashed``)."""
+        return self.prefix + (secret_digest(value) if self.hashed else value)
+
+
+def secret_digest(secret: str) -> str:
+    """The SHA-256 (hex) of ``secret``: how a code, token or nonce appears in the store.
+
+    Store keys (and the stored ``tx_code``) carry this digest, never the secret itself, so a
+    key listing (``KEYS``, ``SCAN``, ``MONITOR``, the slow log) shows no usable secret.
+    """
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 PRE_AUTHORIZED_CODE = StoreKey(
@@ -144,6 +165,7 @@ PRE_AUTHORIZED_CODE = StoreKey(
     holds="PreAuthorizedGrant",
     single_use=True,
     ttl=lambda c: c.pre_authorized_code_ttl,
+    hashed=True,
 )
 PRE_AUTHORIZED_ATTEMPTS = StoreKey(
     prefix="pre_auth_attempts:",
@@ -151,6 +173,7 @@ PRE_AUTHORIZED_ATTEMPTS = StoreKey(
     holds="counter of tx_code attempts",
     single_use=False,
     ttl=lambda c: c.pre_authorized_code_ttl,
+    hashed=True,
 )
 ISSUER_STATE = StoreKey(
     prefix="issuer_state:",
@@ -158,13 +181,15 @@ ISSUER_STATE = StoreKey(
     holds="IssuerStateRecord",
     single_use=True,
     ttl=lambda c: max(c.pre_authorized_code_ttl, c.pending_authorization_ttl),
+    hashed=True,
 )
 OFFER = StoreKey(
     prefix="offer:",
     owner="offers",
-    holds="OfferRecord (taken unless reusable)",
+    holds="SealedOfferRecord: the OfferRecord encrypted under its id (taken unless reusable)",
     single_use=True,
     ttl=lambda c: c.pre_authorized_code_ttl,
+    hashed=True,
 )
 PAR = StoreKey(
     prefix="par:",
@@ -172,6 +197,7 @@ PAR = StoreKey(
     holds="ParRecord",
     single_use=True,
     ttl=lambda c: c.par_ttl,
+    hashed=True,
 )
 PENDING_LOGIN = StoreKey(
     prefix="authz_pending:",
@@ -179,6 +205,7 @@ PENDING_LOGIN = StoreKey(
     holds="PendingLogin",
     single_use=True,
     ttl=lambda c: c.pending_authorization_ttl,
+    hashed=True,
 )
 AUTHORIZATION_CODE = StoreKey(
     prefix="code:",
@@ -186,6 +213,7 @@ AUTHORIZATION_CODE = StoreKey(
     holds="AuthorizationCodeGrant",
     single_use=True,
     ttl=lambda c: c.authorization_code_ttl,
+    hashed=True,
 )
 AUTHORIZATION_CODE_USED = StoreKey(
     prefix="code_used:",
@@ -193,6 +221,7 @@ AUTHORIZATION_CODE_USED = StoreKey(
     holds="grant id of a redeemed code (a replay revokes its tokens)",
     single_use=False,
     ttl=lambda c: max(c.access_token_ttl, c.authorization_code_ttl),
+    hashed=True,
 )
 ACCESS_TOKEN = StoreKey(
     prefix="at:",
@@ -200,6 +229,7 @@ ACCESS_TOKEN = StoreKey(
     holds="TokenContext, keyed by the token's SHA-256",
     single_use=False,
     ttl=lambda c: c.access_token_ttl,
+    hashed=True,
 )
 
 
@@ -229,6 +259,7 @@ REFRESH_TOKEN = StoreKey(
     holds="RefreshTokenRecord, keyed by the token's SHA-256 (taken when rotated)",
     single_use=True,
     ttl=lambda c: _refresh_settings(c)[0],
+    hashed=True,
 )
 REFRESH_USED = StoreKey(
     prefix="refresh_used:",
@@ -236,6 +267,7 @@ REFRESH_USED = StoreKey(
     holds="grant id of a rotated refresh token (a reuse revokes the grant)",
     single_use=False,
     ttl=lambda c: _refresh_settings(c)[1],
+    hashed=True,
 )
 DPOP_JTI = StoreKey(
     prefix="dpop-jti:",
@@ -250,6 +282,7 @@ C_NONCE = StoreKey(
     holds="true (a redeemed stateless c_nonce, until it expires; add_if_absent)",
     single_use=True,
     ttl=lambda c: c.c_nonce_ttl,
+    hashed=True,
 )
 
 
@@ -273,6 +306,7 @@ DEFERRED = StoreKey(
     holds="DeferredRecord",
     single_use=True,
     ttl=lambda c: DEFERRED_TTL,
+    hashed=True,
 )
 NOTIFICATION = StoreKey(
     prefix="notification:",
@@ -280,6 +314,7 @@ NOTIFICATION = StoreKey(
     holds="NotificationRecord",
     single_use=False,
     ttl=lambda c: max(c.access_token_ttl, NOTIFICATION_MIN_TTL),
+    hashed=True,
 )
 
 RATE = StoreKey(
@@ -371,48 +406,48 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
 
 
 def pre_authorized_code_key(code: str) -> str:
-    """``pre_auth:<code>``."""
+    """``pre_auth:<sha256 of the code>``."""
     return PRE_AUTHORIZED_CODE.key(code)
 
 
 def pre_authorized_attempts_key(code: str) -> str:
-    """``pre_auth_attempts:<code>``."""
+    """``pre_auth_attempts:<sha256 of the code>``."""
     return PRE_AUTHORIZED_ATTEMPTS.key(code)
 
 
 def issuer_state_key(issuer_state: str) -> str:
-    """``issuer_state:<value>``."""
+    """``issuer_state:<sha256 of the value>``."""
     return ISSUER_STATE.key(issuer_state)
 
 
 def offer_key(offer_id: str) -> str:
-    """``offer:<id>``."""
+    """``offer:<sha256 of the id>``."""
     return OFFER.key(offer_id)
 
 
 def par_key(request_uri: str) -> str:
-    """``par:<request_uri>``."""
+    """``par:<sha256 of the request_uri>``."""
     return PAR.key(request_uri)
 
 
 def pending_login_key(handle: str) -> str:
-    """``authz_pending:<handle>``."""
+    """``authz_pending:<sha256 of the handle>``."""
     return PENDING_LOGIN.key(handle)
 
 
 def authorization_code_key(code: str) -> str:
-    """``code:<code>``."""
+    """``code:<sha256 of the code>``."""
     return AUTHORIZATION_CODE.key(code)
 
 
 def authorization_code_used_key(code: str) -> str:
-    """``code_used:<code>``."""
+    """``code_used:<sha256 of the code>``."""
     return AUTHORIZATION_CODE_USED.key(code)
 
 
 def access_token_key(token: str) -> str:
     """``at:<sha256 hex of the token>`` (the token itself is never a key)."""
-    return ACCESS_TOKEN.key(hashlib.sha256(token.encode("utf-8")).hexdigest())
+    return ACCESS_TOKEN.key(token)
 
 
 def grant_revoked_key(grant_id: str) -> str:
@@ -422,12 +457,12 @@ def grant_revoked_key(grant_id: str) -> str:
 
 def refresh_token_key(token: str) -> str:
     """``refresh:<sha256 hex of the token>`` (the token itself is never stored)."""
-    return REFRESH_TOKEN.key(hashlib.sha256(token.encode("utf-8")).hexdigest())
+    return REFRESH_TOKEN.key(token)
 
 
 def refresh_used_key(token: str) -> str:
     """``refresh_used:<sha256 hex of the token>``."""
-    return REFRESH_USED.key(hashlib.sha256(token.encode("utf-8")).hexdigest())
+    return REFRESH_USED.key(token)
 
 
 def dpop_jti_prefix() -> str:
@@ -436,23 +471,22 @@ def dpop_jti_prefix() -> str:
 
 
 def c_nonce_used_key(nonce_id: str) -> str:
-    """``c_nonce_used:<id>``: a redeemed ``c_nonce`` (``id`` = its random part, base64url)."""
+    """``c_nonce_used:<sha256 of id>``: a redeemed ``c_nonce`` (``id``: its random part)."""
     return C_NONCE.key(nonce_id)
 
 
 def attestation_pop_jti_key(client_id: str, jti: str) -> str:
     """``attest_pop_jti:<sha256 of client_id and jti>`` (client-chosen values, hashed)."""
-    digest = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
-    return ATTESTATION_POP_JTI.key(digest)
+    return ATTESTATION_POP_JTI.key(secret_digest(f"{client_id}\x00{jti}"))
 
 
 def deferred_key(transaction_id: str) -> str:
-    """``deferred:<transaction_id>``."""
+    """``deferred:<sha256 of the transaction_id>``."""
     return DEFERRED.key(transaction_id)
 
 
 def notification_key(notification_id: str) -> str:
-    """``notification:<id>``."""
+    """``notification:<sha256 of the id>``."""
     return NOTIFICATION.key(notification_id)
 
 
@@ -501,15 +535,11 @@ def status_change_key(list_id: str, number: int) -> str:
     return STATUS_CHANGE.key(f"{list_id}:{number}")
 
 
-def _subject_hash(subject: str) -> str:
-    return hashlib.sha256(subject.encode("utf-8")).hexdigest()
-
-
 def status_subject_count_key(subject: str, period: int) -> str:
     """``status_subject_n:<sha256 of the subject>:<period>``."""
-    return STATUS_SUBJECT_COUNT.key(f"{_subject_hash(subject)}:{period}")
+    return STATUS_SUBJECT_COUNT.key(f"{secret_digest(subject)}:{period}")
 
 
 def status_subject_key(subject: str, period: int, number: int) -> str:
     """``status_subject:<sha256 of the subject>:<period>:<n>``."""
-    return STATUS_SUBJECT.key(f"{_subject_hash(subject)}:{period}:{number}")
+    return STATUS_SUBJECT.key(f"{secret_digest(subject)}:{period}:{number}")

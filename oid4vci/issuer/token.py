@@ -18,7 +18,8 @@ Stages, composed by :func:`handle_token`:
   and the 200 body (RFC 6749 §5.1, OID4VCI 1.0 §6.2); errors are answered as RFC 6749 §5.2
   JSON.
 
-Store keys (see :mod:`oid4vci.issuer.store_keys`): ``pre_auth:<code>`` (a
+Store keys (see :mod:`oid4vci.issuer.store_keys`; each ``<code>`` is the code's digest, never
+the code): ``pre_auth:<code>`` (a
 :class:`PreAuthorizedGrant`, written by the offer side through
 :func:`store_pre_authorized_code`, taken once), ``pre_auth_attempts:<code>`` (the ``tx_code``
 attempt counter; after ``tx_code_max_attempts`` wrong ones the code is deleted),
@@ -111,7 +112,10 @@ class PreAuthorizedGrant:
     """What a pre-authorized code (from a credential offer) grants.
 
     ``tx_code`` is the expected transaction code, or ``None`` when the offer had no ``tx_code``
-    object. ``data`` is free application data carried into nothing but the store.
+    object; :func:`store_pre_authorized_code` stores only its digest (``tx_code_digest``,
+    :func:`~oid4vci.issuer.store_keys.secret_digest`), never the code. ``offer_id`` is the
+    digest of the offer's id (the key of its ``offer:`` record). ``data`` is free application
+    data carried into nothing but the store.
     """
 
     subject: str
@@ -119,24 +123,36 @@ class PreAuthorizedGrant:
     tx_code: str | None = None
     offer_id: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
+    tx_code_digest: str | None = None
+
+    @property
+    def expected_tx_code_digest(self) -> str | None:
+        """The digest a sent ``tx_code`` must match, ``None`` when none is expected."""
+        if self.tx_code_digest is not None:
+            return self.tx_code_digest
+        return None if self.tx_code is None else store_keys.secret_digest(self.tx_code)
 
     def __repr__(self) -> str:
+        expected = self.expected_tx_code_digest is not None
         return (
             f"PreAuthorizedGrant(configuration_ids={self.configuration_ids!r}, "
-            f"tx_code={'set' if self.tx_code is not None else None})"
+            f"tx_code={'set' if expected else None})"
         )
 
 
 async def store_pre_authorized_code(
     store: Store, code: str, grant: PreAuthorizedGrant, ttl: float
 ) -> None:
-    """Record ``code`` as redeemable for ``grant`` during ``ttl`` seconds (``pre_auth:<code>``).
+    """Record ``code`` as redeemable for ``grant`` during ``ttl`` seconds (``pre_auth:<code>``,
+    keyed by the code's digest; the ``tx_code`` is stored as its digest).
 
     ``ttl`` is ``config.pre_authorized_code_ttl`` for the offers this library creates.
 
     Raises ``ValueError`` when the code already exists (codes must be fresh random values).
     """
     key = store_keys.pre_authorized_code_key(code)
+    if grant.tx_code is not None:
+        grant = attrs.evolve(grant, tx_code=None, tx_code_digest=grant.expected_tx_code_digest)
     if not await store.add_if_absent(key, record_to_json(grant), ttl):
         raise UsageError("pre-authorized code already exists")
 
@@ -336,7 +352,8 @@ async def verify_pre_authorized_code(
     if grant is None:
         raise _error(ErrorCode.INVALID_GRANT, "pre-authorized code is invalid or expired")
     sent = params.get("tx_code")
-    if grant.tx_code is None:
+    expected = grant.expected_tx_code_digest
+    if expected is None:
         if sent is not None:
             raise _error(ErrorCode.INVALID_REQUEST, "tx_code was not expected")
     else:
@@ -346,7 +363,9 @@ async def verify_pre_authorized_code(
         attempts = await config.store.increment(
             attempts_key, store_keys.PRE_AUTHORIZED_ATTEMPTS.ttl(config)
         )
-        correct = hmac.compare_digest(sent.encode("utf-8"), grant.tx_code.encode("utf-8"))
+        correct = hmac.compare_digest(
+            store_keys.secret_digest(sent).encode("ascii"), expected.encode("utf-8")
+        )
         if not correct:
             if attempts >= config.tx_code_max_attempts:
                 await config.store.delete(key)

@@ -241,12 +241,17 @@ class Oid4vciClient:
         return result.credentials
 
     async def check_status(self, credential: str | ReceivedCredential) -> StatusCheck:
-        """The Token Status List entry of a credential received earlier, fetched again
-        (cached per ``ttl``): :func:`oid4vci.status.check_status` with this client's
-        transport, policy and cache."""
+        """The Token Status List entry of a credential received earlier (also an mdoc),
+        fetched again (cached per ``ttl``): :func:`oid4vci.status.check_status` with this
+        client's transport, policy and cache (and a received credential's ``issuer``)."""
         text = credential.credential if isinstance(credential, ReceivedCredential) else credential
         return await check_status(
-            text, self.transport, policy=self.policy, cache=self.status_cache, clock=self.clock
+            text,
+            self.transport,
+            policy=self.policy,
+            cache=self.status_cache,
+            clock=self.clock,
+            issuer=_mdoc_issuer(credential),
         )
 
     async def notify(
@@ -267,3 +272,10 @@ class Oid4vciClient:
             creds, event, description, policy=self.policy, clock=self.clock
         )
         await run_flow(flow, self.transport, sleep=self.sleep)
+
+
+def _mdoc_issuer(credential: str | ReceivedCredential) -> str | None:
+    """The issuer of a received mdoc (it names none itself); a JWT names its own ``iss``."""
+    if isinstance(credential, ReceivedCredential) and credential.format == "mso_mdoc":
+        return credential.issuer
+    return None

@@ -66,6 +66,7 @@ from oid4vci.errors import (
     InsecureUrlError,
     MetadataError,
     OfferError,
+    RedirectRefused,
     StaleAttestationError,
     StateError,
     TransportTimeout,
@@ -73,7 +74,7 @@ from oid4vci.errors import (
     ValidationError,
     WireFormatError,
 )
-from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.http import REDIRECT_STATUSES, HttpRequest, HttpResponse
 from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint
 from oid4vci.mdoc import mdoc_claims_to_json
 from oid4vci.models import (
@@ -93,6 +94,7 @@ from oid4vci.models.notification import NOTIFICATION_EVENTS
 from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.sdjwt import SdJwtVerificationError
 from oid4vci.status import (
+    MAX_STATUS_LIST_REDIRECTS,
     StatusListReason,
     StatusListTokenCache,
     StatusListVerificationError,
@@ -101,6 +103,7 @@ from oid4vci.status import (
     parse_status_reference,
     read_credential_status_reference,
     read_status_list_response,
+    status_list_redirect_target,
     status_list_token_header,
     status_name,
 )
@@ -294,6 +297,8 @@ class _StatusFetch:
     values: dict[str, dict[int, int] | None] = attrs.Factory(dict)
     #: Issuers whose keys were fetched for a Status List Token (once each).
     keys_tried: set[str] = attrs.Factory(set)
+    #: Where the first pending URI is fetched from after redirects (None: the URI itself).
+    location: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -584,7 +589,8 @@ class IssuanceFlow:
             challenge = response.headers.get(CLIENT_ATTESTATION_CHALLENGE_HEADER)
             if challenge and in_flight.request.headers.get(CLIENT_ATTESTATION_POP_HEADER):
                 self._attestation_challenge = challenge
-            check_redirect(response)
+            if self._state is not _S.FETCHING_STATUS_LISTS:  # a Status List follows it
+                check_redirect(response)
             # use_attestation_challenge with a challenge we did not use: once more with it
             # (draft-ietf-oauth-attestation-based-client-auth-07 §8).
             if (
@@ -643,11 +649,21 @@ class IssuanceFlow:
         """The last :class:`SendRequest` could not be sent or answered (a transport error or
         a cancellation): whether the server acted on it is unknown, so the flow fails.
 
-        One exception: a Status List fetch that got no answer (``error`` a
+        Two exceptions: a Status List fetch that got no answer (``error`` a
         :class:`~oid4vci.errors.ConnectError` or :class:`~oid4vci.errors.TransportTimeout`)
         under ``WalletPolicy.status`` ``check`` leaves that list's credentials with status
-        ``None`` and the flow goes on (check ``flow.state``)."""
+        ``None`` and the flow goes on (check ``flow.state``); a Status List fetch answered by a
+        redirect the transport refused (:class:`~oid4vci.errors.RedirectRefused`) follows it
+        (draft-ietf-oauth-status-list-20 §8.1), as when the redirect is returned."""
         self._in_flight = None
+        if (
+            self._state is _S.FETCHING_STATUS_LISTS
+            and isinstance(error, RedirectRefused)
+            and error.status is not None
+        ):
+            with self._failing():
+                self._status_list_redirected(error.location)
+            return
         if (
             self._state in (_S.FETCHING_STATUS_LISTS, _S.FETCHING_STATUS_LIST_KEYS)
             and self.policy.status == "check"
@@ -1579,7 +1595,8 @@ class IssuanceFlow:
             uri, _ = fetch.pending[0]
             cached = self._status_cache.get(uri) if self._status_cache is not None else None
             if cached is None:
-                return self._get_status_list(self._secure(uri, "the status list URI"))
+                url = fetch.location or self._secure(uri, "the status list URI")
+                return self._get_status_list(url)
             fetch.values[uri] = _entries(cached.status_list, fetch.credentials, uri)
             fetch.pending.pop(0)
         for cred in fetch.credentials:
@@ -1597,6 +1614,9 @@ class IssuanceFlow:
         fetch = self._status_fetch
         assert fetch is not None
         uri, iss = fetch.pending[0]
+        if response.status in REDIRECT_STATUSES:
+            self._status_list_redirected(response.headers.get("Location"))
+            return
         try:
             header = status_list_token_header(response)
         except StatusListVerificationError as exc:
@@ -1641,12 +1661,39 @@ class IssuanceFlow:
             self._status_cache.put(uri, token)
         fetch.values[uri] = _entries(token.status_list, fetch.credentials, uri)
         fetch.pending.pop(0)
+        fetch.location = None
         self._fire(_E.STATUS_LIST_RECEIVED)
+
+    def _status_list_redirected(self, location: str | None) -> None:
+        """A 3xx answer to a Status List fetch: fetch its target next (https only, no
+        downgrade; draft-ietf-oauth-status-list-20 §8.1), at most
+        :data:`~oid4vci.status.MAX_STATUS_LIST_REDIRECTS` times per attempt (the row's
+        limit). A redirect that may not be followed makes the list unavailable."""
+        fetch = self._status_fetch
+        assert fetch is not None
+        current = fetch.location or fetch.pending[0][0]
+        try:
+            if not self._may(_E.STATUS_LIST_REDIRECTED):
+                raise StatusListVerificationError(
+                    StatusListReason.UNAVAILABLE,
+                    f"the status list URI redirected more than {MAX_STATUS_LIST_REDIRECTS} times",
+                )
+            target = status_list_redirect_target(
+                current, location, allow_insecure_loopback=self.policy.allow_insecure_loopback
+            )
+        except StatusListVerificationError:
+            if self.policy.status != "check":
+                raise
+            self._status_list_unavailable()
+            return
+        fetch.location = target
+        self._fire(_E.STATUS_LIST_REDIRECTED)
 
     def _status_list_unavailable(self) -> None:
         fetch = self._status_fetch
         assert fetch is not None
         uri, _ = fetch.pending.pop(0)
+        fetch.location = None
         fetch.values[uri] = None
         self._fire(_E.STATUS_LIST_UNAVAILABLE)
 

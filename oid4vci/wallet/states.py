@@ -71,7 +71,13 @@ number of URIs, not by a limit. A Status List Token signed by a ``kid`` of an is
 the flow has not loaded (an mdoc is verified through its own ``x5chain``) goes through
 ``FETCHING_STATUS_LIST_KEYS`` (``STATUS_LIST_KEYS_NEEDED``: the JWT VC Issuer Metadata, one
 ``jwks_uri`` hop), then the list is fetched again; keys that cannot be had count as
-``STATUS_LIST_UNAVAILABLE`` under ``check``.
+``STATUS_LIST_UNAVAILABLE`` under ``check``. A 3xx answer to a list fetch (returned, or refused
+by the transport as :class:`~oid4vci.errors.RedirectRefused`) is followed
+(draft-ietf-oauth-status-list-20 §8.1: clients SHOULD): ``STATUS_LIST_REDIRECTED`` fetches the
+``Location`` next (https only, never from https to http), a retry with a limit of
+:data:`~oid4vci.status.MAX_STATUS_LIST_REDIRECTS` (3) per attempt, i.e. per credential response;
+one more, or a target it may not follow, makes the list unavailable (``check``) or fails the
+flow (``require``).
 """
 
 from __future__ import annotations
@@ -171,6 +177,7 @@ class Event(enum.Enum):
     STATUS_LISTS_NEEDED = "status_lists_needed"
     STATUS_LIST_RECEIVED = "status_list_received"
     STATUS_LIST_UNAVAILABLE = "status_list_unavailable"
+    STATUS_LIST_REDIRECTED = "status_list_redirected"
     STATUS_LIST_KEYS_NEEDED = "status_list_keys_needed"
     STATUS_CHECKED = "status_checked"
     # deferred issuance
@@ -284,6 +291,8 @@ _TABLE: dict[tuple[FlowState, Event], Rule] = {
     (_S.VERIFYING_CREDENTIALS, _E.STATUS_LISTS_NEEDED): Rule(_S.FETCHING_STATUS_LISTS),
     (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_RECEIVED): Rule(_S.FETCHING_STATUS_LISTS),
     (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_UNAVAILABLE): Rule(_S.FETCHING_STATUS_LISTS),
+    # a 3xx answer: its target is fetched next, at most MAX_STATUS_LIST_REDIRECTS times
+    (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_REDIRECTED): Rule(_S.FETCHING_STATUS_LISTS, limit=3),
     # once per issuer: the flow keeps the keys it loaded
     (_S.FETCHING_STATUS_LISTS, _E.STATUS_LIST_KEYS_NEEDED): Rule(_S.FETCHING_STATUS_LIST_KEYS),
     (_S.FETCHING_STATUS_LIST_KEYS, _E.JWKS_URI_FOUND): Rule(_S.FETCHING_STATUS_LIST_KEYS, limit=1),

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from oid4vci.jose import LocalSigner, decode_jws, jwk_thumbprint
-from oid4vci.status import parse_status_reference
+from oid4vci.status import parse_status_reference, read_credential_status_reference
 from tests.e2e.conftest import ServedIssuer, json_line, run_cli, served_issuer
 
 
@@ -129,3 +129,39 @@ def test_status_command_errors(tmp_path: Path) -> None:
     plain.write_text("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.~")
     code, line, err = status(str(plain))
     assert code == 1 and line is None and "no status" in err.lower()
+
+
+def test_status_of_an_mdoc(served: ServedIssuer, tmp_path: Path) -> None:
+    anchor = tmp_path / "iaca.pem"
+    anchor.write_text(served.ready["trust_anchors_pem"])
+    out = tmp_path / "out"
+    done = run_cli(
+        "receive", served.offers["pre_auth_mdoc"], "--json", "--trust-anchor", str(anchor),
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    (entry,) = json_line(done.stdout)["credentials"]
+    assert entry["status"] == "valid"
+    (saved,) = out.glob("*.mdoc.b64u")
+    reference = read_credential_status_reference(
+        saved.read_text().strip(), allow_insecure_loopback=True
+    )
+    assert reference is not None
+    expected = {"uri": reference.uri, "idx": reference.idx}
+    # an mdoc names no issuer: --issuer says whose keys sign its list
+    code, line, err = status(str(saved))
+    assert code == 2 and line is None and "--issuer" in err
+    code, line, _ = status(str(saved), "--issuer", served.issuer)
+    assert (code, line) == (0, {"status": "valid", **expected})
+    answer = admin(served, {**expected, "status": "invalid"})
+    assert answer[0] == 204, answer
+    code, line, _ = status(saved.read_text().strip(), "--issuer", served.issuer)
+    assert (code, line) == (3, {"status": "invalid", **expected})
+
+
+def test_status_of_what_is_no_credential(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mdoc.b64u"
+    junk.write_text("A" * 300)
+    code, line, err = status(str(junk))
+    assert code == 2 and line is None
+    assert "not a JWT, SD-JWT or mdoc" in err and "give an SD-JWT VC, JWT or mdoc" in err

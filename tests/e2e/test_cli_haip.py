@@ -96,6 +96,6 @@ def test_usage_errors(tmp_path: Path) -> None:
     bad = tmp_path / "not.pem"
     bad.write_text("not a certificate")
     done = run_cli("serve", "--profile", "haip", "--trust-attester", str(bad))
-    one_line_error(done, 2, "serve", "holds no PEM certificate")
+    one_line_error(done, 2, "serve", "holds no certificate")
     done = run_cli("receive", "openid-credential-offer://?x", "--profile", "haip")
     one_line_error(done, 2, "receive", "--profile haip needs --attester-key")

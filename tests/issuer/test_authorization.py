@@ -11,6 +11,7 @@ import pytest
 
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.issuer import store_keys
 from oid4vci.issuer.authorization import handle_authorization
 from oid4vci.issuer.config import (
     Authenticated,
@@ -274,7 +275,7 @@ async def test_user_can_approve_a_subset(clock: FakeClock) -> None:
     assert hook.seen[-1].configuration_ids == ("pid", "diploma")
     params = redirect_params(await post_login(config, handle_of(hook)))
     assert "code" in params
-    stored = await config.store.get(f"code:{params['code']}")
+    stored = await config.store.get(store_keys.authorization_code_key(params["code"]))
     assert stored is not None
     assert stored["configuration_ids"] == ["diploma"]
     assert stored["subject"] == "alice"
@@ -294,14 +295,16 @@ async def test_unknown_or_expired_handle(clock: FakeClock) -> None:
 async def test_issuer_state_from_offer(clock: FakeClock) -> None:
     hook = LoginHook()
     config = make_config(clock, hook)
-    await config.store.put("issuer_state:abc", {"configuration_ids": ["diploma"]}, 600)
+    await config.store.put(
+        store_keys.issuer_state_key("abc"), {"configuration_ids": ["diploma"]}, 600
+    )
     page = await get_authorize(config, authorization_details=None, issuer_state="abc")
     assert page.status == 200
     pending = hook.seen[-1]
     assert pending.configuration_ids == ("diploma",)
     assert pending.issuer_state == "abc"
     params = redirect_params(await post_login(config, handle_of(hook)))
-    stored2 = await config.store.get(f"code:{params['code']}")
+    stored2 = await config.store.get(store_keys.authorization_code_key(params["code"]))
     assert stored2 is not None
     assert stored2["issuer_state"] == "abc"
 
@@ -309,7 +312,9 @@ async def test_issuer_state_from_offer(clock: FakeClock) -> None:
 async def test_issuer_state_is_single_use(clock: FakeClock) -> None:
     hook = LoginHook()
     config = make_config(clock, hook)
-    await config.store.put("issuer_state:abc", {"configuration_ids": ["diploma"]}, 600)
+    await config.store.put(
+        store_keys.issuer_state_key("abc"), {"configuration_ids": ["diploma"]}, 600
+    )
     # Two authorizations start with the same offer; a refused login uses nothing up.
     assert (
         await get_authorize(config, authorization_details=None, issuer_state="abc")
@@ -321,16 +326,20 @@ async def test_issuer_state_is_single_use(clock: FakeClock) -> None:
     second = handle_of(hook)
     denied = redirect_params(await post_login(config, second, username="mallory"))
     assert denied["error"] == "access_denied"
-    assert await config.store.get("issuer_state:abc") is not None
+    assert await config.store.get(store_keys.issuer_state_key("abc")) is not None
     # The first code issued takes it; another authorization with it gets no code.
     assert "code" in redirect_params(await post_login(config, first))
-    assert await config.store.get("issuer_state:abc") is None
-    await config.store.put("issuer_state:xyz", {"configuration_ids": ["diploma"]}, 600)
+    assert await config.store.get(store_keys.issuer_state_key("abc")) is None
+    await config.store.put(
+        store_keys.issuer_state_key("xyz"), {"configuration_ids": ["diploma"]}, 600
+    )
     assert (
         await get_authorize(config, authorization_details=None, issuer_state="xyz")
     ).status == 200
     third = handle_of(hook)
-    await config.store.take("issuer_state:xyz")  # used meanwhile by another authorization
+    await config.store.take(
+        store_keys.issuer_state_key("xyz")
+    )  # used meanwhile by another authorization
     params = redirect_params(await post_login(config, third))
     assert params["error"] == "invalid_request"
     assert "code" not in params

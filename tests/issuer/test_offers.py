@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from oid4vci.issuer import Issuer, OfferOptions, OfferTemplate, TxCodeSpec
+from oid4vci.issuer import Issuer, OfferOptions, OfferTemplate, TxCodeSpec, store_keys
 from oid4vci.issuer.offers import create_authorization_code_offer, create_pre_authorized_offer
 from oid4vci.models import parse_credential_offer_uri
 from tests.conftest import FakeClock
@@ -98,6 +98,31 @@ async def test_unknown_configuration_refused(clock: FakeClock) -> None:
         await create_authorization_code_offer(config, configuration_ids=[])
 
 
+async def test_an_offer_by_reference_is_stored_sealed(clock: FakeClock) -> None:
+    """The store holds neither the offer id nor the offer (its pre-authorized code): only the
+    URL's holder can open the record, and a record moved under another id opens for nobody."""
+    config = make_config(clock)
+    transport = transport_for(Issuer(config))
+    options = OfferOptions(by_reference=True, reusable=True)
+    created = await create_pre_authorized_offer(
+        config, configuration_ids=["identity"], subject="alice", options=options
+    )
+    other = await create_pre_authorized_offer(
+        config, configuration_ids=["identity"], subject="alice", options=options
+    )
+    assert created.pre_authorized_code and created.https_uri and other.https_uri
+    assert created.offer_id is not None and other.offer_id is not None
+    stored = await config.store.get(store_keys.offer_key(created.offer_id))
+    assert isinstance(stored, dict) and set(stored) == {"sealed"}
+    text = json.dumps(stored)
+    assert created.pre_authorized_code not in text and created.offer_id not in text
+    await config.store.put(store_keys.offer_key(other.offer_id), stored, 60)
+    assert (await send(transport, "GET", other.https_uri)).status == 404
+    tampered = {"sealed": stored["sealed"][:-4] + "AAAA"}
+    await config.store.put(store_keys.offer_key(created.offer_id), tampered, 60)
+    assert (await send(transport, "GET", created.https_uri)).status == 404
+
+
 async def test_offer_by_reference_single_use_and_reusable(clock: FakeClock) -> None:
     config = make_config(clock)
     transport = transport_for(Issuer(config))
@@ -144,7 +169,7 @@ async def test_authorization_code_offer_stores_issuer_state(clock: FakeClock) ->
     assert created.offer_json["grants"] == {
         "authorization_code": {"issuer_state": created.issuer_state}
     }
-    stored = await config.store.get(f"issuer_state:{created.issuer_state}")
+    stored = await config.store.get(store_keys.issuer_state_key(created.issuer_state))
     assert isinstance(stored, dict)
     assert stored["configuration_ids"] == ["identity", "other"]
 

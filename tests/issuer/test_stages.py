@@ -10,6 +10,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -634,6 +635,9 @@ async def test_every_key_the_issuer_uses_is_in_the_schema(monkeypatch: pytest.Mo
         prefix = next((p for p in KEY_SCHEMA if key.startswith(p)), None)
         assert prefix is not None, f"a key outside the schema: {key.split(':')[0]}:…"
         seen.add(prefix)
+        # A secret (code, token, nonce, handle...) is keyed by its SHA-256 only.
+        if KEY_SCHEMA[prefix].hashed:
+            assert re.fullmatch("[0-9a-f]{64}", key[len(prefix) :]), f"{prefix} not hashed"
     # and the table has no stale rows
     assert seen == set(KEY_SCHEMA)
 

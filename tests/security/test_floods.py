@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer import PendingLogin, Respond
+from oid4vci.issuer import PendingLogin, Respond, store_keys
 from oid4vci.issuer.access_token import grant_is_revoked
 from oid4vci.issuer.flood_limits import FloodLimits
 from oid4vci.issuer.responses import html_response
@@ -87,7 +87,7 @@ async def test_flood_is_bounded_and_spares_live_codes(clock: FakeClock) -> None:
     assert len(env.store) == 40
     # The honest wallet is told to retry later; its code is not lost.
     assert_unavailable(await env.redeem(code, key), retry_after=False)
-    assert await env.store.get(f"pre_auth:{code}") is not None
+    assert await env.store.get(store_keys.pre_authorized_code_key(code)) is not None
     assert env.tokens_minted() == 0
     # Once the flood's entries expire (60 s; the code lives 600 s) everything works again.
     clock.advance(61)
