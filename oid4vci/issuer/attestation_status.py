@@ -23,8 +23,8 @@ server is down" from "someone blocks it so a revoked attestation passes"; failin
 the only answer that does not reward the attack.
 
 The Status List Token is fetched and verified with :mod:`oid4vci.status` through the
-configured transport (``GET`` with ``Accept: application/statuslist+jwt``,
-draft-ietf-oauth-status-list-20 §8.1; ``typ``, signature, ``sub`` = the URI, ``iat``, ``exp``
+configured transport (``GET`` with ``Accept: application/statuslist+jwt``, redirects followed
+as for the wallet, draft-ietf-oauth-status-list-20 §8.1; ``typ``, signature, ``sub`` = the URI, ``iat``, ``exp``
 and the ``lst`` size cap, draft-ietf-oauth-status-list-20 §8.3); its signer is the wallet
 provider: HAIP 1.0 §6.1 rules on Status List Tokens apply (key in ``x5c``; the chain validates
 to the *same* roots as the attestation — ``client_trust_anchors`` for wallet attestations,
@@ -62,14 +62,13 @@ from oid4vci.status import (
     StatusListTokenCache,
     StatusListVerificationError,
     StatusReference,
-    build_status_list_request,
+    _fetch_status_list,
     parse_status_reference,
     read_status_list_response,
     status_list_token_header,
     status_name,
     status_of,
 )
-from oid4vci.tracing import send
 from oid4vci.x509 import CertificateError, verify_issuer_x5c
 
 __all__ = ["AttestationKind", "verify_attestation_status"]
@@ -206,9 +205,18 @@ async def _fetch(
     if transport is None:
         raise _unverifiable(what, "status cannot be checked: no status_transport is configured")
     try:
-        response = await send(transport, build_status_list_request(reference.uri))
+        # GET with Accept: application/statuslist+jwt, following at most
+        # MAX_STATUS_LIST_REDIRECTS redirects (draft-ietf-oauth-status-list-20 §8.1), as the
+        # wallet's check_status does.
+        response = await _fetch_status_list(
+            transport,
+            reference.uri,
+            allow_insecure_loopback=settings.status_allow_insecure_loopback,
+        )
     except TransportError as exc:
         raise _unverifiable(what, f"status list is unreachable ({type(exc).__name__})") from None
+    except StatusListVerificationError as exc:
+        raise _unverifiable(what, f"status list: {exc}") from None
     try:
         header = status_list_token_header(response)
         keys = [_signer_key(header, trust_anchors, clock)]

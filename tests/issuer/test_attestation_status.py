@@ -488,3 +488,24 @@ async def test_dpop_combined_mode_checks_the_status_too(clock: FakeClock) -> Non
     refused = await token(revoked)
     assert refused.status == 401
     assert "revoked" in refused.json_body()["error_description"]
+
+
+async def test_a_redirected_list_is_followed(clock: FakeClock) -> None:
+    """A 302 to where the list really is (a CDN, say) is followed, as by the wallet
+    (draft-ietf-oauth-status-list-20 §8.1); the token's ``sub`` is still the original URI."""
+
+    def front(lists: DemoIssuer) -> Any:
+        async def handle(request: HttpRequest) -> HttpResponse:
+            if "/moved/" not in request.url:
+                moved = request.url.replace("/status-lists/", "/moved/")
+                return HttpResponse(status=302, headers={"Location": moved}, body=b"")
+            original = request.url.replace("/moved/", "/status-lists/")
+            return await lists.issuer.handle(attrs.evolve(request, url=original))
+
+        return handle
+
+    w = world(clock, front=front)
+    valid, revoked = await entry(w.lists), await entry(w.lists, "invalid")
+    assert (await par_request(w, valid)).status == 201
+    assert (await par_request(w, revoked)).status == 401
+    assert [r.url.split("/")[3] for r in w.fetches.requests] == ["status-lists", "moved"]
