@@ -26,12 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -40,7 +44,7 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 
 from benchmarks.wallet_flows import measure_wallet
 from oid4vci.cli.event_loop import server_backend_options, server_event_loop
-from oid4vci.cli.workers import WorkerProcess, WorkerSpec, start_workers, stop_workers
+from oid4vci.cli.workers import WorkerProcess, WorkerSpec, stop_workers
 from oid4vci.http import HttpRequest
 from oid4vci.issuer.stateless_nonce import NonceKeys
 from oid4vci.jose import LocalSigner
@@ -52,9 +56,11 @@ __all__ = ["main"]
 TARGETS = {1: 2.0, 16: 1.3, 64: 1.3}
 #: ``serve``'s rate limiter, on, at a rate no round reaches: its cost counts, it never refuses.
 UNREACHED_RATE_LIMIT = [1e9, 10**9]
+TIMED_WORKER = Path(__file__).resolve().parent / "_timed_worker.py"
+TIMES_FILE = Path(tempfile.gettempdir()) / f"oid4vci-bench-times-{os.getpid()}.json"
 
 
-def _cpu_seconds(worker: WorkerProcess | subprocess.Popen[str]) -> float:
+def _cpu_seconds(worker: subprocess.Popen[str]) -> float:
     fields = Path(f"/proc/{worker.pid}/stat").read_text().rsplit(") ", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -72,10 +78,38 @@ def _start() -> tuple[str, WorkerProcess]:
         rate_limit=UNREACHED_RATE_LIMIT,
     )
     try:
-        (worker,) = start_workers([spec], listener)
+        process = subprocess.Popen(
+            [sys.executable, str(TIMED_WORKER), str(listener.fileno())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            pass_fds=(listener.fileno(),),
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "OID4VCI_BENCH_TIMES": str(TIMES_FILE)},
+        )
     finally:
         listener.close()
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(spec.to_json() + "\n")
+    process.stdin.flush()
+    ready = json.loads(process.stdout.readline() or "{}")
+    worker = WorkerProcess(process, ready)
+    if "ready" not in ready:
+        stop_workers([worker])
+        raise RuntimeError("the worker did not start")
     return url, worker
+
+
+def _times(worker: WorkerProcess) -> dict[str, float]:
+    """The worker's totals (``_timed_worker``): its CPU seconds and those inside the issuer."""
+    seq = json.loads(TIMES_FILE.read_text())["seq"] if TIMES_FILE.exists() else 0
+    os.kill(worker.pid, signal.SIGUSR1)
+    for _ in range(500):
+        if TIMES_FILE.exists():
+            data: dict[str, float] = json.loads(TIMES_FILE.read_text())
+            if data["seq"] > seq:
+                return data
+        time.sleep(0.01)
+    raise RuntimeError("the worker did not report its times")
 
 
 async def _wallet(link: str, flows: int) -> None:
@@ -87,15 +121,23 @@ async def _wallet(link: str, flows: int) -> None:
                 raise RuntimeError("flow failed")
 
 
-async def _over_http(worker: WorkerProcess, link: str, wallets: int, flows: int) -> float:
-    """Server CPU seconds per flow for ``flows`` flows spread over ``wallets`` wallets."""
+async def _over_http(
+    worker: WorkerProcess, link: str, wallets: int, flows: int
+) -> tuple[float, float]:
+    """Server CPU seconds per flow for ``flows`` flows spread over ``wallets`` wallets, and the
+    part of them spent inside ``Issuer.handle``."""
     per_wallet = max(1, flows // wallets)
     await _wallet(link, 2)  # warm-up
-    start = _cpu_seconds(worker)
+    before = _times(worker)
     async with anyio.create_task_group() as group:
         for _ in range(wallets):
             group.start_soon(_wallet, link, per_wallet)
-    return (_cpu_seconds(worker) - start) / (per_wallet * wallets)
+    after = _times(worker)
+    flows = per_wallet * wallets
+    return (
+        (after["cpu_seconds"] - before["cpu_seconds"]) / flows,
+        (after["handle_cpu_seconds"] - before["handle_cpu_seconds"]) / flows,
+    )
 
 
 # --- the aiohttp floor: the same server stack answering a fixed response ---------------------
@@ -181,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     floor_url, floor_process = _start_floor()
     inside: list[float] = []
     over_http: dict[int, list[float]] = {wallets: [] for wallets in TARGETS}
+    served_issuer: dict[int, list[float]] = {wallets: [] for wallets in TARGETS}
     floor: dict[int, list[float]] = {wallets: [] for wallets in TARGETS}
     try:
         link = worker.ready["line"]["offers"]["pre_auth"]
@@ -188,16 +231,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             in_process = measure_wallet(1, 100, rounds=1)
             inside.append(in_process.issuer_cpu_seconds / in_process.flows)
             for wallets, seconds in over_http.items():
-                seconds.append(anyio.run(_over_http, worker, link, wallets, args.flows))
+                total, issuer = anyio.run(_over_http, worker, link, wallets, args.flows)
+                seconds.append(total)
+                served_issuer[wallets].append(issuer)
                 floor[wallets].append(
                     anyio.run(_floor, floor_process, floor_url, wallets, args.flows)
                 )
     finally:
         stop_workers([worker])
+        TIMES_FILE.unlink(missing_ok=True)
         assert floor_process.stdin is not None
         floor_process.stdin.close()
         floor_process.wait(timeout=10)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for wallets, seconds in over_http.items():
         ratio = statistics.median(s / i for s, i in zip(seconds, inside, strict=True))
         floor_ratio = statistics.median(
@@ -212,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "ratios": [round(s / i, 2) for s, i in zip(seconds, inside, strict=True)],
                 "target": TARGETS[wallets],
                 "met": ratio <= TARGETS[wallets],
+                "served_issuer_ms_per_flow": round(
+                    1000 * statistics.median(served_issuer[wallets]), 3
+                ),
                 "aiohttp_floor_ms_per_flow": round(1000 * statistics.median(floor[wallets]), 3),
                 "floor_ratio": round(floor_ratio, 2),
             }
@@ -235,6 +284,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" {r['ratio']:>6.2f}  <= {r['target']:.1f} {verdict:<7}"
             f" {r['aiohttp_floor_ms_per_flow']:>17.2f} {r['floor_ratio']:>10.2f}"
         )
+    print(
+        f"\n{'wallets':>8} {'served: issuer ms':>18} {'rest ms':>8}  (server ms/flow split by"
+        " timing Issuer.handle in the worker)"
+    )
+    for r in rows:
+        rest = r["server_ms_per_flow"] - r["served_issuer_ms_per_flow"]
+        print(f"{r['wallets']:>8} {r['served_issuer_ms_per_flow']:>18.2f} {rest:>8.2f}")
     print(
         "aiohttp floor: the same server stack (aiohttp low-level server, same event loop) "
         "answering 8 requests\nwith a fixed body; best ratio = (in process + floor) ÷ in process,"
