@@ -7,7 +7,8 @@ connect and total timeouts, a response size cap enforced while streaming, no coo
 aiohttp's exceptions mapped to :class:`~oid4vci.errors.TransportError` and its subclasses with
 messages that never contain the URL's query.
 
-Server: :func:`make_aiohttp_app`, :func:`handler_for_aiohttp` and :func:`serve` expose an async
+Server: :func:`make_aiohttp_server` (aiohttp's low-level server, what :func:`serve` and
+``oid4vci serve`` run), :func:`make_aiohttp_app`, :func:`handler_for_aiohttp` expose an async
 ``handler(HttpRequest) -> HttpResponse`` (such as an issuer's ``handle``) over HTTP. The
 request body size limit is enforced before the handler runs (413), a handler exception becomes
 a bare 500 ``server_error`` answer, and aiohttp's access log (which would record query strings
