@@ -11,6 +11,7 @@ HttpResponse``) and never follows redirects; each server adapter exposes an asyn
   speaks real HTTP through httpx; runs on asyncio and trio. Extra ``httpx``.
 - :mod:`oid4vci.transports.aiohttp` -- :class:`~oid4vci.transports.aiohttp.AiohttpTransport`
   speaks real HTTP, and the server adapter (:func:`~oid4vci.transports.aiohttp.serve`,
+  :func:`~oid4vci.transports.aiohttp.make_aiohttp_server`,
   :func:`~oid4vci.transports.aiohttp.make_aiohttp_app`,
   :func:`~oid4vci.transports.aiohttp.handler_for_aiohttp`) exposes an async handler over HTTP;
   asyncio only. Extra ``aiohttp``.

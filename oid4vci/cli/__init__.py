@@ -144,9 +144,10 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_serve_workers(args)
     if args.command == "serve":
+        from .event_loop import server_backend_options
         from .serve import run_serve
 
-        return anyio.run(run_serve, args)
+        return anyio.run(run_serve, args, backend_options=server_backend_options())
     if args.command == "receive":
         from .receive import run_receive
 

@@ -83,7 +83,9 @@ def admin_handler(issuer: Any, token: str, handler: Handler, *, issuer_url: str)
     path = urlsplit(admin_status_url(issuer_url)).path
 
     async def handle(request: HttpRequest) -> HttpResponse:
-        if urlsplit(request.url).path != path:
+        # The substring test first: a URL without the admin path anywhere in it (every issuer
+        # request) is passed on without being parsed.
+        if path not in request.url or urlsplit(request.url).path != path:
             return await handler(request)
         if request.method != "POST":
             return _error(405, "invalid_request", "use POST", Allow="POST")

@@ -419,7 +419,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
     from oid4vci.issuer.stateless_nonce import NonceKeys
     from oid4vci.issuer.store import MemoryStore, Store
     from oid4vci.jose import LocalSigner
-    from oid4vci.transports.aiohttp import make_aiohttp_app
+    from oid4vci.transports.aiohttp import make_aiohttp_server
     from oid4vci.versions import SpecVersion
 
     async def serve(store: Store) -> None:
@@ -443,7 +443,8 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
         handler = admin_handler(
             demo.issuer, spec.admin_token, demo.issuer.handle, issuer_url=spec.issuer_url
         )
-        runner = web.AppRunner(make_aiohttp_app(handler), access_log=None, shutdown_timeout=5.0)
+        server = make_aiohttp_server(handler)
+        runner = web.ServerRunner(server, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         try:
             await web.SockSite(runner, listener).start()
@@ -500,6 +501,8 @@ def _pem_list(text: str) -> tuple[Any, ...]:
 def _worker_main(argv: Sequence[str]) -> int:
     import anyio
 
+    from .event_loop import server_backend_options
+
     fd = int(argv[0])
     data = json.loads(sys.stdin.readline())
     spec = WorkerSpec(**data)
@@ -511,7 +514,7 @@ def _worker_main(argv: Sequence[str]) -> int:
     listener = socket.socket(fileno=fd)
     os.set_blocking(sys.stdin.fileno(), False)
     try:
-        return anyio.run(_serve_worker, spec, listener)
+        return anyio.run(_serve_worker, spec, listener, backend_options=server_backend_options())
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # one line for the parent, never a traceback on the terminal

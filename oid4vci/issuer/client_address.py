@@ -16,6 +16,7 @@ flooder 2^64 buckets).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Literal
@@ -140,6 +141,14 @@ def _trusted(address: IpAddress, proxies: Sequence[IpNetwork]) -> bool:
     return any(address.version == net.version and address in net for net in proxies)
 
 
+@functools.lru_cache(maxsize=4096)
+def _peer(text: str) -> tuple[IpAddress, str] | None:
+    """The TCP peer's address and its key: a pure function of the adapter's string, parsed
+    once per peer (every rate-limited request asks; a flood from many addresses only evicts)."""
+    address = _address(text)
+    return None if address is None else (address, _key(address))
+
+
 def client_key(
     request: HttpRequest,
     trusted_proxies: Sequence[IpNetwork] = (),
@@ -151,11 +160,12 @@ def client_key(
     ``None`` when the adapter gave no peer address (the in-memory transport, a Unix socket).
     IPv4 addresses as themselves, IPv6 as their ``/64`` (``2001:db8::/64``).
     """
-    peer = _address(request.client_address or "")
-    if peer is None:
+    found = _peer(request.client_address or "")
+    if found is None:
         return None
+    peer, peer_key = found
     if not trusted_proxies or not _trusted(peer, trusted_proxies):
-        return _key(peer)
+        return peer_key
     lines = request.headers.get_all(header)
     hops = forwarded_for_hops(lines) if header == "forwarded" else x_forwarded_for_hops(lines)
     client = peer

@@ -19,11 +19,12 @@ exact response the specs ask for:
 from __future__ import annotations
 
 import html as _html
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError
-from oid4vci.http import Headers, HttpResponse
+from oid4vci.http import JSON_CONTENT_TYPE, Headers, HttpResponse
 
 __all__ = [
     "NO_STORE",
@@ -110,8 +111,17 @@ def _no_store(headers: object) -> Headers:
     return base
 
 
+# Built once: the headers of every JSON answer that adds none of its own.
+_NO_STORE_JSON_HEADERS = _NO_STORE_HEADERS.with_header("Content-Type", JSON_CONTENT_TYPE)
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # HttpResponse.json's encoding
+
+
 def json_response(status: int, body: Any, *, headers: object = None) -> HttpResponse:
     """A JSON response with ``Cache-Control: no-store``."""
+    if headers is None:
+        return HttpResponse(
+            status=status, headers=_NO_STORE_JSON_HEADERS, body=_COMPACT_JSON.encode(body)
+        )
     return HttpResponse.json(status, body, headers=_no_store(headers))
 
 

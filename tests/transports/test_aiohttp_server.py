@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -18,6 +19,7 @@ from oid4vci.transports.aiohttp import (
     ServedApp,
     handler_for_aiohttp,
     make_aiohttp_app,
+    make_aiohttp_server,
     serve,
 )
 
@@ -261,3 +263,64 @@ async def test_serve_binds_a_free_port_and_cleans_up(session: aiohttp.ClientSess
 
 def test_served_app_ipv6_base_url() -> None:
     assert ServedApp(host="::1", port=8080).base_url == "http://[::1]:8080"
+
+
+async def _raw_exchange(
+    served: ServedApp, head: bytes, body: bytes, *, wait_for_continue: bool
+) -> tuple[bytes, bytes]:
+    """Send ``head``; read the interim response (when waited for), then send ``body``; the
+    interim bytes and the final response."""
+    reader, writer = await asyncio.open_connection(served.host, served.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        interim = b""
+        if wait_for_continue:
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.write(body)
+        await writer.drain()
+        final = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        return interim, final
+    finally:
+        writer.close()
+
+
+async def test_expect_100_continue_gets_interim_answer_before_the_body() -> None:
+    handler = Recorder()
+    async with serve(handler) as served:
+        head = (
+            b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n"
+            b"Content-Type: application/json\r\nExpect: 100-continue\r\n\r\n"
+        )
+        interim, final = await _raw_exchange(served, head, b'{"a":1}', wait_for_continue=True)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert final.startswith(b"HTTP/1.1 200 ")
+    [seen] = handler.requests
+    assert seen.body == b'{"a":1}'
+
+
+async def test_expect_100_continue_over_the_limit_is_413_without_interim_answer() -> None:
+    handler = Recorder()
+    async with serve(handler, max_body_size=4) as served:
+        head = (
+            b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        _, final = await _raw_exchange(served, head, b"", wait_for_continue=False)
+    assert final.startswith(b"HTTP/1.1 413 ")
+    assert handler.requests == []
+
+
+async def test_unknown_expectation_is_417() -> None:
+    handler = Recorder()
+    async with serve(handler) as served:
+        head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: teapot\r\n\r\n"
+        _, final = await _raw_exchange(served, head, b"", wait_for_continue=False)
+    assert final.startswith(b"HTTP/1.1 417 ")
+    assert handler.requests == []
+
+
+async def test_make_aiohttp_server_is_a_low_level_server() -> None:
+    assert isinstance(make_aiohttp_server(Recorder()), web.Server)
+    with pytest.raises(ValueError):
+        make_aiohttp_server(Recorder(), max_body_size=-1)
