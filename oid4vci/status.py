@@ -94,6 +94,7 @@ __all__ = [
     "build_status_list_request",
     "check_status",
     "create_status_list_token",
+    "fetch_status_list",
     "parse_status_reference",
     "read_credential_status_reference",
     "read_status_list_response",
@@ -940,7 +941,7 @@ async def check_status(
             raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
     token = cache.get(reference.uri) if cache is not None else None
     if token is None:
-        response = await _fetch_status_list(
+        response = await fetch_status_list(
             transport, reference.uri, allow_insecure_loopback=policy.allow_insecure_loopback
         )
         header = status_list_token_header(response)
@@ -970,7 +971,7 @@ async def check_status(
     return StatusCheck(status=status_name(value), value=value, uri=reference.uri, idx=reference.idx)
 
 
-async def _fetch_status_list(
+async def fetch_status_list(
     transport: Transport, uri: str, *, allow_insecure_loopback: bool
 ) -> HttpResponse:
     """``GET uri``, following at most :data:`MAX_STATUS_LIST_REDIRECTS` redirects

@@ -62,7 +62,7 @@ from oid4vci.status import (
     StatusListTokenCache,
     StatusListVerificationError,
     StatusReference,
-    _fetch_status_list,
+    fetch_status_list,
     parse_status_reference,
     read_status_list_response,
     status_list_token_header,
@@ -208,7 +208,7 @@ async def _fetch(
         # GET with Accept: application/statuslist+jwt, following at most
         # MAX_STATUS_LIST_REDIRECTS redirects (draft-ietf-oauth-status-list-20 §8.1), as the
         # wallet's check_status does.
-        response = await _fetch_status_list(
+        response = await fetch_status_list(
             transport,
             reference.uri,
             allow_insecure_loopback=settings.status_allow_insecure_loopback,
