@@ -181,7 +181,7 @@ async def running_demo_issuer(
     token lifetime.
     """
     from oid4vci.issuer.demo import build_demo_issuer
-    from oid4vci.transports.aiohttp import serve
+    from oid4vci.transports.aiohttp import AiohttpTransport, serve
 
     from .page import page_handler
 
@@ -195,7 +195,10 @@ async def running_demo_issuer(
         response: HttpResponse = await holder["handler"](request)
         return response
 
-    async with serve(routed, host=host, port=port) as served:
+    async with (
+        AiohttpTransport(allow_insecure_loopback=True) as status_transport,
+        serve(routed, host=host, port=port) as served,
+    ):
         listen_url = str(served.base_url).rstrip("/")
         issuer_url = public_url or listen_url
         demo = build_demo_issuer(
@@ -204,7 +207,9 @@ async def running_demo_issuer(
             allow_bearer=allow_bearer,
             flood_limits=flood_limits,
             profile=profile,  # type: ignore[arg-type]
-            attestation=demo_attestation(attester_roots),
+            attestation=demo_attestation(
+                attester_roots, status_transport=status_transport, issuer_url=issuer_url
+            ),
             **(features or ServeFeatures()).issuer_options(),
         )
         token = new_admin_token()
@@ -225,13 +230,25 @@ async def running_demo_issuer(
         )
 
 
-def demo_attestation(attester_roots: Sequence[Any]) -> Any:
-    """``AttestationSettings`` trusting ``attester_roots`` (``None`` without any)."""
+def demo_attestation(
+    attester_roots: Sequence[Any], *, status_transport: Any = None, issuer_url: str = ""
+) -> Any:
+    """``AttestationSettings`` trusting ``attester_roots`` (``None`` without any).
+
+    ``status_transport`` fetches the Token Status Lists that attestations may name (checked
+    when present, fail closed); lists on an http loopback URL are allowed only when the issuer
+    itself is on loopback."""
     if not attester_roots:
         return None
     from oid4vci.issuer.config import AttestationSettings
+    from oid4vci.urls import is_loopback_url
 
-    return AttestationSettings(client_trust_anchors=attester_roots, require_client_attestation=True)
+    return AttestationSettings(
+        client_trust_anchors=attester_roots,
+        require_client_attestation=True,
+        status_transport=status_transport,
+        status_allow_insecure_loopback=bool(issuer_url) and is_loopback_url(issuer_url),
+    )
 
 
 def haip_serve_options(args: argparse.Namespace) -> tuple[str | None, tuple[Any, ...]]:

@@ -419,10 +419,10 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
     from oid4vci.issuer.stateless_nonce import NonceKeys
     from oid4vci.issuer.store import MemoryStore, Store
     from oid4vci.jose import LocalSigner
-    from oid4vci.transports.aiohttp import make_aiohttp_server
+    from oid4vci.transports.aiohttp import AiohttpTransport, make_aiohttp_server
     from oid4vci.versions import SpecVersion
 
-    async def serve(store: Store) -> None:
+    async def serve_with(store: Store, status_transport: AiohttpTransport) -> None:
         demo = build_demo_issuer(
             spec.issuer_url,
             published_version=SpecVersion(spec.spec),
@@ -435,7 +435,11 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
             ),
             mdoc_certificates=_mdoc_certificates(spec.mdoc),
             profile=spec.profile,  # type: ignore[arg-type]
-            attestation=demo_attestation(_pem_list(spec.attester_roots_pem)),
+            attestation=demo_attestation(
+                _pem_list(spec.attester_roots_pem),
+                status_transport=status_transport,
+                issuer_url=spec.issuer_url,
+            ),
             credential_signer_chain=_pem_list(spec.signer_chain_pem),
             trust_anchors=_pem_list(spec.trust_anchors_pem),
             **spec.features().issuer_options(),
@@ -473,6 +477,11 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
                     tg.cancel_scope.cancel()
         finally:
             await runner.cleanup()
+
+    async def serve(store: Store) -> None:
+        # Fetches the Token Status Lists that wallet and key attestations may name.
+        async with AiohttpTransport(allow_insecure_loopback=True) as status_transport:
+            await serve_with(store, status_transport)
 
     if spec.store_url is None:
         await serve(MemoryStore())

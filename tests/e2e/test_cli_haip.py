@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 
 from oid4vci.x509 import load_trust_anchors
@@ -99,3 +100,61 @@ def test_usage_errors(tmp_path: Path) -> None:
     one_line_error(done, 2, "serve", "holds no certificate")
     done = run_cli("receive", "openid-credential-offer://?x", "--profile", "haip")
     one_line_error(done, 2, "receive", "--profile haip needs --attester-key")
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp servers
+async def test_served_haip_issuer_checks_the_status_of_attestations() -> None:
+    """``serve --profile haip``'s issuer fetches the Token Status List a wallet attestation
+    names (here the provider's list on 127.0.0.1): a valid one passes, a revoked one is
+    ``invalid_client``."""
+    import time
+
+    from oid4vci.cli.serve import running_demo_issuer
+    from oid4vci.errors import TokenError
+    from oid4vci.issuer import build_demo_issuer
+    from oid4vci.issuer.status_list import allocate_status_entries, set_credential_status
+    from oid4vci.transports.aiohttp import AiohttpTransport, serve
+    from oid4vci.wallet import FlowState, Oid4vciClient, WalletPolicy
+    from tests.attestation_support import make_provider
+
+    pki = realtime_pki()
+    holder: dict[str, Any] = {}
+
+    async def lists_handle(request: Any) -> Any:
+        return await holder["lists"].issuer.handle(request)
+
+    async with (
+        serve(lists_handle) as lists_server,
+        running_demo_issuer(profile="haip", attester_roots=[pki.root]) as server,
+        AiohttpTransport(allow_insecure_loopback=True) as transport,
+    ):
+        lists = holder["lists"] = build_demo_issuer(
+            lists_server.base_url,
+            signer=pki.signer,
+            credential_signer_chain=[pki.leaf, pki.intermediate],
+            trust_anchors=[pki.root],
+        )
+        references = await allocate_status_entries(
+            lists.config,
+            subject="",
+            configuration_id=lists.configuration_id,
+            count=2,
+            lifetime=3600,
+        )
+        await set_credential_status(references[1], lists.config, "invalid")
+
+        def client(index: int) -> Oid4vciClient:
+            provider = make_provider(pki, time.time, client_status=references[index])  # type: ignore[arg-type]
+            policy = WalletPolicy.haip(
+                trusted_x5c_roots=server.demo.trust_anchors,
+                attestation_provider=provider,
+                allow_insecure_loopback=True,
+            )
+            return Oid4vciClient(transport, policy=policy)
+
+        link = server.demo.offer_links["pre_auth"]
+        result = await client(0).accept_offer(link)
+        assert result.state is FlowState.DONE and result.credentials[0].x5c_verified
+        with pytest.raises(TokenError) as caught:
+            await client(1).accept_offer(link)
+        assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
