@@ -51,7 +51,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeGuard
+from typing import Any, Final, Literal, TypeGuard
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import attrs
@@ -69,9 +69,6 @@ from .http import REDIRECT_STATUSES, HttpRequest, HttpResponse, Transport
 from .jose import Signer, b64url_decode, b64url_encode, create_jws, decode_jws
 from .tracing import send
 from .urls import is_loopback_url, require_secure_url
-
-if TYPE_CHECKING:
-    from .wallet.policy import WalletPolicy
 
 __all__ = [
     "ALLOWED_BITS",
@@ -92,9 +89,9 @@ __all__ = [
     "StatusListVerificationError",
     "StatusReference",
     "build_status_list_request",
-    "check_status",
     "create_status_list_token",
     "fetch_status_list",
+    "is_mdoc_credential",
     "parse_status_reference",
     "read_credential_status_reference",
     "read_status_list_response",
@@ -669,7 +666,7 @@ def status_of(token: StatusListToken, idx: int) -> int:
         raise _fail(exc.reason, "the index is not in the Status List") from None
 
 
-def _is_mdoc(credential: str) -> bool:
+def is_mdoc_credential(credential: str) -> bool:
     """An ``mso_mdoc`` credential is one base64url string; a JWT or SD-JWT has dots."""
     return "." not in credential.split("~", 1)[0]
 
@@ -690,7 +687,7 @@ def read_credential_status_reference(
     """
     if not isinstance(credential, str) or not credential:
         raise _fail(StatusListReason.MALFORMED, "a credential must be a non-empty string")
-    if _is_mdoc(credential):
+    if is_mdoc_credential(credential):
         from .mdoc import MdocVerificationError, read_mdoc_status
 
         try:
@@ -881,94 +878,6 @@ class StatusCheck:
     value: int
     uri: str
     idx: int
-
-
-async def check_status(
-    credential: str,
-    transport: Transport,
-    *,
-    policy: WalletPolicy | None = None,
-    cache: StatusListTokenCache | None = None,
-    clock: Callable[[], float] = time.time,
-    issuer: str | None = None,
-) -> StatusCheck:
-    """Fetch, verify and read the status of ``credential`` (a compact SD-JWT / JWT, or an
-    ``mso_mdoc``: its base64url ``IssuerSigned``, the MSO's ``status``).
-
-    For verifiers and wallets that hold credentials for a long time
-    (draft-ietf-oauth-status-list-20 §8.3). It does not verify the credential itself (do that
-    first). The Status List Token is fetched through ``transport`` (https, or http to a
-    loopback host when ``policy.allow_insecure_loopback``), or taken from ``cache``; its key
-    is the credential issuer's: the leaf of an ``x5c`` header chain that validates to
-    ``policy.trusted_x5c_roots`` and names the host of the credential's ``iss``, else the
-    keys of the JWT VC Issuer Metadata of ``iss`` (draft-ietf-oauth-sd-jwt-vc-11 §5), as the
-    wallet does. Signature algorithms and clock leeway are the policy's. A 3xx answer is
-    followed (:func:`status_list_redirect_target`, at most :data:`MAX_STATUS_LIST_REDIRECTS`).
-
-    ``issuer`` is the Credential Issuer the credential came from
-    (:attr:`ReceivedCredential.issuer <oid4vci.wallet.ReceivedCredential.issuer>`): an mdoc
-    names none, so its list's keys are that issuer's (as in the wallet's flow) unless the
-    token's ``x5c`` is trusted; for a JWT it must equal ``iss`` (and stands in for a missing
-    one). An mdoc without either raises :class:`~oid4vci.errors.UsageError`.
-
-    Raises :class:`StatusListVerificationError` (reason ``no status reference`` when the
-    credential has none, ``unavailable`` when the list cannot be fetched, else the reason of
-    the check that failed), a :class:`~oid4vci.errors.CredentialVerificationError` when the
-    issuer's keys cannot be had, or the transport's
-    :class:`~oid4vci.errors.TransportError`.
-    """
-    from .wallet.policy import WalletPolicy as _Policy
-    from .wallet.status_lists import status_list_keys
-    from .wallet.verify import IssuerKeyResolver
-
-    policy = policy if policy is not None else _Policy()
-    if not isinstance(policy, _Policy):
-        raise ArgumentTypeError("policy must be a WalletPolicy")
-    reference = read_credential_status_reference(
-        credential, allow_insecure_loopback=policy.allow_insecure_loopback
-    )
-    if reference is None:
-        raise _fail(StatusListReason.NO_REFERENCE, "the credential names no Status List")
-    if issuer is not None and (not isinstance(issuer, str) or not issuer):
-        raise ArgumentTypeError("issuer must be a non-empty string")
-    iss: str | None = issuer
-    if not _is_mdoc(credential):
-        claimed = decode_jws(credential.split("~", 1)[0].strip()).payload.get("iss")
-        if claimed is not None and (issuer is not None and claimed != issuer):
-            raise _fail(StatusListReason.MALFORMED, "the credential's 'iss' is not the issuer")
-        iss = claimed if claimed is not None else issuer
-        if not isinstance(iss, str) or not iss:
-            raise _fail(StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with")
-    token = cache.get(reference.uri) if cache is not None else None
-    if token is None:
-        response = await fetch_status_list(
-            transport, reference.uri, allow_insecure_loopback=policy.allow_insecure_loopback
-        )
-        header = status_list_token_header(response)
-        if iss is None and not ("x5c" in header and policy.trusted_x5c_roots):
-            raise UsageError(
-                "an mdoc names no issuer: give check_status issuer= (the Credential Issuer "
-                "it came from) to find its Status List Token's keys"
-            )
-        keys = await status_list_keys(
-            header,
-            iss or "",
-            resolver=IssuerKeyResolver(transport, policy=policy),
-            policy=policy,
-            clock=clock,
-        )
-        token = read_status_list_response(
-            response,
-            uri=reference.uri,
-            keys=keys,
-            algorithms=policy.credential_algorithms,
-            clock=clock,
-            leeway=policy.clock_skew,
-        )
-        if cache is not None:
-            cache.put(reference.uri, token)
-    value = status_of(token, reference.idx)
-    return StatusCheck(status=status_name(value), value=value, uri=reference.uri, idx=reference.idx)
 
 
 async def fetch_status_list(

@@ -7,7 +7,7 @@ from) says whose keys sign its list. The list named by its ``status`` claim (an 
 ``status``, draft-ietf-oauth-status-list-14 §6.3.2) is fetched (https; plain http only to loopback hosts), its signature checked with the issuer's
 keys (its JWT VC Issuer Metadata, or a trusted ``x5c``), its ``sub`` compared with the
 reference, and the entry read (draft-ietf-oauth-status-list-20 §8.3) by
-:func:`oid4vci.status.check_status`. The credential itself is not re-verified.
+:func:`oid4vci.wallet.status_lists.check_status`. The credential itself is not re-verified.
 
 Prints the status (``--json``: one line ``{"status", "uri", "idx"}``; ``status`` is
 ``"valid"``, ``"invalid"``, ``"suspended"`` or another value as its number) and exits 0 when the
@@ -29,9 +29,9 @@ from oid4vci.status import (
     StatusCheck,
     StatusListReason,
     StatusListVerificationError,
-    check_status,
     read_credential_status_reference,
 )
+from oid4vci.wallet.status_lists import check_status
 
 from .exits import EXIT_FAILURE, EXIT_NOT_VALID, EXIT_OK, EXIT_USAGE, CliError
 

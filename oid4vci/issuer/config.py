@@ -32,8 +32,8 @@ from cryptography.x509.oid import NameOID
 from oid4vci._wire import store_record
 from oid4vci.errors import UsageError, ValidationError
 from oid4vci.http import HttpRequest, HttpResponse, Transport
-from oid4vci.issuer.encryption import EncryptionSettings
-from oid4vci.issuer.flood_limits import FloodLimits
+from oid4vci.issuer.encryption_settings import EncryptionSettings
+from oid4vci.issuer.flood_settings import FloodLimits
 from oid4vci.issuer.refusals import Refusals
 from oid4vci.issuer.stateless_nonce import NonceKeys, default_nonce_keys
 from oid4vci.issuer.store import Store, scoped_store

@@ -33,7 +33,7 @@ from oid4vci.errors import (
 )
 from oid4vci.http import Transport
 from oid4vci.models import CredentialOffer, parse_credential_offer_json, parse_credential_offer_uri
-from oid4vci.status import StatusCheck, StatusListTokenCache, check_status
+from oid4vci.status import StatusCheck, StatusListTokenCache
 from oid4vci.tracing import attach_request, send
 from oid4vci.urls import require_secure_url
 
@@ -43,6 +43,7 @@ from .flow import IssuanceFlow
 from .policy import WalletPolicy
 from .preflight import check_offer_limits
 from .results import DeferredTransaction, IssuanceResult, ReceivedCredential
+from .status_lists import check_status
 from .steps import build_offer_request, read_offer_response
 
 __all__ = ["Oid4vciClient"]
@@ -242,7 +243,7 @@ class Oid4vciClient:
 
     async def check_status(self, credential: str | ReceivedCredential) -> StatusCheck:
         """The Token Status List entry of a credential received earlier (also an mdoc),
-        fetched again (cached per ``ttl``): :func:`oid4vci.status.check_status` with this
+        fetched again (cached per ``ttl``): :func:`oid4vci.wallet.status_lists.check_status` with this
         client's transport, policy and cache (and a received credential's ``issuer``)."""
         text = credential.credential if isinstance(credential, ReceivedCredential) else credential
         return await check_status(

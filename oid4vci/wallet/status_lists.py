@@ -6,7 +6,7 @@ issuer's key or its resolution; the wallet takes the same two routes as for the 
 header chain when ``policy.trusted_x5c_roots`` is set (validated up to a root, naming the host
 of the credential's ``iss``; any failure is final), else the issuer's JWT VC Issuer Metadata
 keys. The fetching itself is a flow state (``FETCHING_STATUS_LISTS`` in
-:mod:`oid4vci.wallet.states`) or :func:`oid4vci.status.check_status`.
+:mod:`oid4vci.wallet.states`) or :func:`check_status`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,28 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from oid4vci.errors import ArgumentTypeError, UsageError
+from oid4vci.http import Transport
+from oid4vci.jose import decode_jws
 from oid4vci.sdjwt import SdJwtVerificationError
+from oid4vci.status import (
+    StatusCheck,
+    StatusListReason,
+    StatusListTokenCache,
+    StatusListVerificationError,
+    fetch_status_list,
+    is_mdoc_credential,
+    read_credential_status_reference,
+    read_status_list_response,
+    status_list_token_header,
+    status_name,
+    status_of,
+)
 
 from .policy import WalletPolicy
-from .verify import IssuerKeySource, WalletReason, _x5c_issuer_key
+from .verify import IssuerKeyResolver, IssuerKeySource, WalletReason, _x5c_issuer_key
 
-__all__ = ["status_list_keys", "x5c_status_list_keys"]
+__all__ = ["check_status", "status_list_keys", "x5c_status_list_keys"]
 
 
 def x5c_status_list_keys(
@@ -51,3 +67,93 @@ async def status_list_keys(
     unavailable``)."""
     found = x5c_status_list_keys(header, iss, policy=policy, clock=clock)
     return found if found is not None else await resolver.keys_for(iss)
+
+
+async def check_status(
+    credential: str,
+    transport: Transport,
+    *,
+    policy: WalletPolicy | None = None,
+    cache: StatusListTokenCache | None = None,
+    clock: Callable[[], float] = time.time,
+    issuer: str | None = None,
+) -> StatusCheck:
+    """Fetch, verify and read the status of ``credential`` (a compact SD-JWT / JWT, or an
+    ``mso_mdoc``: its base64url ``IssuerSigned``, the MSO's ``status``).
+
+    For verifiers and wallets that hold credentials for a long time
+    (draft-ietf-oauth-status-list-20 §8.3). It does not verify the credential itself (do that
+    first). The Status List Token is fetched through ``transport`` (https, or http to a
+    loopback host when ``policy.allow_insecure_loopback``), or taken from ``cache``; its key
+    is the credential issuer's: the leaf of an ``x5c`` header chain that validates to
+    ``policy.trusted_x5c_roots`` and names the host of the credential's ``iss``, else the
+    keys of the JWT VC Issuer Metadata of ``iss`` (draft-ietf-oauth-sd-jwt-vc-11 §5), as the
+    wallet does. Signature algorithms and clock leeway are the policy's. A 3xx answer is
+    followed (:func:`~oid4vci.status.status_list_redirect_target`, at most :data:`~oid4vci.status.MAX_STATUS_LIST_REDIRECTS`).
+
+    ``issuer`` is the Credential Issuer the credential came from
+    (:attr:`ReceivedCredential.issuer <oid4vci.wallet.ReceivedCredential.issuer>`): an mdoc
+    names none, so its list's keys are that issuer's (as in the wallet's flow) unless the
+    token's ``x5c`` is trusted; for a JWT it must equal ``iss`` (and stands in for a missing
+    one). An mdoc without either raises :class:`~oid4vci.errors.UsageError`.
+
+    Raises :class:`~oid4vci.status.StatusListVerificationError` (reason ``no status reference`` when the
+    credential has none, ``unavailable`` when the list cannot be fetched, else the reason of
+    the check that failed), a :class:`~oid4vci.errors.CredentialVerificationError` when the
+    issuer's keys cannot be had, or the transport's
+    :class:`~oid4vci.errors.TransportError`.
+    """
+    policy = policy if policy is not None else WalletPolicy()
+    if not isinstance(policy, WalletPolicy):
+        raise ArgumentTypeError("policy must be a WalletPolicy")
+    reference = read_credential_status_reference(
+        credential, allow_insecure_loopback=policy.allow_insecure_loopback
+    )
+    if reference is None:
+        raise StatusListVerificationError(
+            StatusListReason.NO_REFERENCE, "the credential names no Status List"
+        )
+    if issuer is not None and (not isinstance(issuer, str) or not issuer):
+        raise ArgumentTypeError("issuer must be a non-empty string")
+    iss: str | None = issuer
+    if not is_mdoc_credential(credential):
+        claimed = decode_jws(credential.split("~", 1)[0].strip()).payload.get("iss")
+        if claimed is not None and (issuer is not None and claimed != issuer):
+            raise StatusListVerificationError(
+                StatusListReason.MALFORMED, "the credential's 'iss' is not the issuer"
+            )
+        iss = claimed if claimed is not None else issuer
+        if not isinstance(iss, str) or not iss:
+            raise StatusListVerificationError(
+                StatusListReason.MALFORMED, "the credential has no 'iss' to find keys with"
+            )
+    token = cache.get(reference.uri) if cache is not None else None
+    if token is None:
+        response = await fetch_status_list(
+            transport, reference.uri, allow_insecure_loopback=policy.allow_insecure_loopback
+        )
+        header = status_list_token_header(response)
+        if iss is None and not ("x5c" in header and policy.trusted_x5c_roots):
+            raise UsageError(
+                "an mdoc names no issuer: give check_status issuer= (the Credential Issuer "
+                "it came from) to find its Status List Token's keys"
+            )
+        keys = await status_list_keys(
+            header,
+            iss or "",
+            resolver=IssuerKeyResolver(transport, policy=policy),
+            policy=policy,
+            clock=clock,
+        )
+        token = read_status_list_response(
+            response,
+            uri=reference.uri,
+            keys=keys,
+            algorithms=policy.credential_algorithms,
+            clock=clock,
+            leeway=policy.clock_skew,
+        )
+        if cache is not None:
+            cache.put(reference.uri, token)
+    value = status_of(token, reference.idx)
+    return StatusCheck(status=status_name(value), value=value, uri=reference.uri, idx=reference.idx)

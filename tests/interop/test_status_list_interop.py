@@ -8,7 +8,7 @@
 * theirs → ours: lists built by the package (``StatusList`` + ``createHeaderAndPayload``,
   signed in the Node glue) are verified here with
   :func:`oid4vci.status.verify_status_list_token`, and read by the wallet's
-  :func:`oid4vci.status.check_status` from a real server on 127.0.0.1.
+  :func:`oid4vci.wallet.status_lists.check_status` from a real server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from oid4vci.jose import LocalSigner, create_jws, decode_jws
 from oid4vci.status import (
     STATUS_LIST_JWT_MEDIA_TYPE,
     StatusList,
-    check_status,
     create_status_list_token,
     parse_status_reference,
     status_of,
@@ -34,6 +33,7 @@ from oid4vci.status import (
 from oid4vci.transports.aiohttp import AiohttpTransport, serve
 from oid4vci.versions import SpecVersion
 from oid4vci.wallet import WalletPolicy
+from oid4vci.wallet.status_lists import check_status
 from tests.conftest import FakeClock
 from tests.e2e.conftest import ISSUER, build_e2e_issuer, make_client
 from tests.interop._node import HERE, node_executable, skip_reason

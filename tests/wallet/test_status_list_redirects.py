@@ -1,5 +1,5 @@
 """Status List fetches follow redirects (draft-ietf-oauth-status-list-20 §8.1: clients SHOULD):
-the flow's ``STATUS_LIST_REDIRECTED`` row and :func:`oid4vci.status.check_status`, at most
+the flow's ``STATUS_LIST_REDIRECTED`` row and :func:`oid4vci.wallet.status_lists.check_status`, at most
 ``MAX_STATUS_LIST_REDIRECTS`` hops, https only, never downgraded; in memory (whether the
 transport refuses or returns a 3xx) and over a real aiohttp server on 127.0.0.1."""
 
@@ -19,7 +19,6 @@ from oid4vci.status import (
     MAX_STATUS_LIST_REDIRECTS,
     StatusListReason,
     StatusListVerificationError,
-    check_status,
     status_list_redirect_target,
 )
 from oid4vci.transports.aiohttp import AiohttpTransport, serve
@@ -27,6 +26,7 @@ from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.versions import SpecVersion
 from oid4vci.wallet import Event, FlowState, IssuanceFlow, Oid4vciClient, WalletPolicy, run_flow
 from oid4vci.wallet.states import TRANSITIONS
+from oid4vci.wallet.status_lists import check_status
 from tests.conftest import FakeClock
 from tests.e2e.conftest import CLIENT_ID, ISSUER, E2eIssuer, build_e2e_issuer
 

@@ -1,5 +1,5 @@
 """Token Status Lists at the wallet (draft-ietf-oauth-status-list-20 §8): the flow's
-``FETCHING_STATUS_LISTS`` rows, ``WalletPolicy.status``, :func:`oid4vci.status.check_status`,
+``FETCHING_STATUS_LISTS`` rows, ``WalletPolicy.status``, :func:`oid4vci.wallet.status_lists.check_status`,
 and hostile Status List Tokens.
 
 The issuer is the demo issuer (status lists on) in memory, and once on a real aiohttp server on
@@ -33,7 +33,6 @@ from oid4vci.status import (
     StatusListReason,
     StatusListTokenCache,
     StatusListVerificationError,
-    check_status,
     create_status_list_token,
     read_credential_status_reference,
 )
@@ -48,6 +47,7 @@ from oid4vci.wallet import (
     WalletPolicy,
     run_flow,
 )
+from oid4vci.wallet.status_lists import check_status
 from tests.conftest import FakeClock
 from tests.e2e.conftest import CLIENT_ID, ISSUER, E2eIssuer, build_e2e_issuer
 

@@ -13,11 +13,11 @@ from oid4vci.mdoc import read_mdoc_status
 from oid4vci.status import (
     StatusListReason,
     StatusListVerificationError,
-    check_status,
     read_credential_status_reference,
 )
 from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import Oid4vciClient, ReceivedCredential, WalletPolicy
+from oid4vci.wallet.status_lists import check_status
 from tests.conftest import FakeClock
 
 ISSUER = "https://issuer.example"
