@@ -203,6 +203,7 @@ async def verify_dpop_jwt(
     max_age: float = 300,
     max_future: float = 60,
     clock: Callable[[], float] = time.time,
+    htu: str | None = None,
 ) -> DpopProof:
     """Check the DPoP proof of ``request`` (an :class:`HttpRequest` or a request dict).
 
@@ -213,7 +214,8 @@ async def verify_dpop_jwt(
     otherwise ``use_dpop_nonce`` is raised with ``dpop_nonce=await new_nonce()``. ``jti_store``
     rejects a second use of the same ``jti`` for the same key and ``htu`` within
     ``max_age + max_future`` seconds. ``iat`` may be at most ``max_age`` seconds old and
-    ``max_future`` seconds ahead of ``clock()``.
+    ``max_future`` seconds ahead of ``clock()``. ``htu`` is the URL the proof's ``htu`` must
+    name (RFC 9449 §4.3: the endpoint's public URL); it defaults to the request's URL.
 
     Returns the :class:`DpopProof`; raises :class:`DpopError` (status 400).
     """
@@ -260,8 +262,8 @@ async def verify_dpop_jwt(
     htm = claims.get("htm")
     if not isinstance(htm, str):
         _invalid("DPoP proof lacks a string htm")
-    htu = claims.get("htu")
-    if not isinstance(htu, str):
+    proof_url = claims.get("htu")
+    if not isinstance(proof_url, str):
         _invalid("DPoP proof lacks a string htu")
     iat: Any = claims.get("iat")
     if not _is_number(iat):
@@ -269,8 +271,8 @@ async def verify_dpop_jwt(
 
     if htm != req.method:
         _invalid("DPoP proof htm does not match the request method")
-    proof_htu = _normalized(htu)
-    request_htu = _normalized(req.url)
+    proof_htu = _normalized(proof_url)
+    request_htu = _normalized(req.url if htu is None else htu)
     if proof_htu is None:
         _invalid("DPoP proof htu is not a valid URL")
     if request_htu is None or proof_htu != request_htu:

@@ -151,14 +151,37 @@ def _import_string_members(items: tuple[tuple[str, str], ...]) -> Any:
 
 
 def clear_key_cache() -> None:
-    """Forget every imported public key (the caches behind :func:`verify_jws`)."""
+    """Forget every imported public key (the caches behind :func:`verify_jws`) and every
+    cached thumbprint (:func:`jwk_thumbprint`)."""
     _ec_keys.clear()
+    _ec_thumbprints.clear()
     _import_string_members.cache_clear()
     _import_public.cache_clear()
 
 
+_THUMBPRINTS_MAX: Final = 4096
+# RFC 7638 thumbprints of EC keys by (crv, x, y), the only members that go into them: a DPoP
+# key comes back with every request of a wallet. Emptied when full (and by clear_key_cache).
+_ec_thumbprints: dict[tuple[str, str, str], str] = {}
+
+
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK SHA-256 thumbprint, base64url."""
+    if type(jwk) is dict and jwk.get("kty") == "EC":
+        crv, x, y = jwk.get("crv"), jwk.get("x"), jwk.get("y")
+        if type(crv) is str and type(x) is str and type(y) is str:
+            cache_key = (crv, x, y)
+            thumbprint = _ec_thumbprints.get(cache_key)
+            if thumbprint is None:
+                thumbprint = _thumbprint(jwk)
+                if len(_ec_thumbprints) >= _THUMBPRINTS_MAX:
+                    _ec_thumbprints.clear()
+                _ec_thumbprints[cache_key] = thumbprint
+            return thumbprint
+    return _thumbprint(jwk)
+
+
+def _thumbprint(jwk: Mapping[str, Any]) -> str:
     kty = jwk.get("kty") if type(jwk) is dict or isinstance(jwk, Mapping) else None
     members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -114,8 +115,22 @@ class NonceError(ValidationError):
         super().__init__(f"nonce refused: {reason.value}")
 
 
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # binascii plus a translation table: what base64.urlsafe_b64encode does, without its
+    # per-call Python wrappers (every nonce is encoded once and checked once more on opening).
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
+
+
+def _b64url_decode_nonce(text: str) -> bytes:
+    """Decode an ASCII nonce of :data:`NONCE_LENGTH` characters (``binascii.Error`` when it is
+    not base64). Strict mode refuses characters outside the alphabet; :func:`open_nonce` then
+    also requires the value to be the canonical encoding of what it decoded to."""
+    raw = text.encode("ascii").translate(_FROM_URLSAFE)
+    return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -202,7 +217,12 @@ class NonceKeys:
         return cls(current=keys[0], previous=tuple(keys[1:]))
 
     def _candidates(self, kid: bytes) -> list[bytes]:
-        return [k for k in (self.current, *self.previous) if hmac.compare_digest(key_id(k), kid)]
+        return [k for k, known in self._key_ids if hmac.compare_digest(known, kid)]
+
+    @functools.cached_property
+    def _key_ids(self) -> tuple[tuple[bytes, bytes], ...]:
+        # (key, key id) of every key, computed once: opening a nonce looks its key up by id.
+        return tuple((k, key_id(k)) for k in (self.current, *self.previous))
 
 
 _default: NonceKeys | None = None
@@ -275,7 +295,7 @@ def open_nonce(
     if not isinstance(value, str) or len(value) != NONCE_LENGTH or not value.isascii():
         raise NonceError(NonceReason.MALFORMED)
     try:
-        raw = _b64url_decode(value)
+        raw = _b64url_decode_nonce(value)
     except (binascii.Error, ValueError):
         raise NonceError(NonceReason.MALFORMED) from None
     if len(raw) != _TOTAL_BYTES or _b64url(raw) != value:
