@@ -173,7 +173,9 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
             cache_key = (crv, x, y)
             thumbprint = _ec_thumbprints.get(cache_key)
             if thumbprint is None:
-                thumbprint = _thumbprint(jwk)
+                # RFC 7638 §3.2: crv, kty, x, y in this order (what _thumbprint writes).
+                data = f'{{"crv":{_json_string(crv)},"kty":"EC","x":{_json_string(x)},"y":{_json_string(y)}}}'
+                thumbprint = b64url_encode(hashlib.sha256(data.encode("ascii")).digest())
                 if len(_ec_thumbprints) >= _THUMBPRINTS_MAX:
                     _ec_thumbprints.clear()
                 _ec_thumbprints[cache_key] = thumbprint
@@ -209,6 +211,7 @@ _FAST_EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-521": ec.SECP521R1,
 }
 _EC_PUBLIC_MEMBERS = frozenset({"kty", "crv", "x", "y"})
+_COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 
 
 def _is_plain_ec_public(data: Any) -> bool:
@@ -258,6 +261,10 @@ def _import_ec_public(crv: str, x: str, y: str) -> Any:
     key = _ec_keys.get(cache_key)
     if key is not None:
         return key
+    key = _import_full_size_point(crv, x, y)
+    if key is not None:
+        _remember_ec_key(cache_key, key)
+        return key
     try:
         numbers = ec.EllipticCurvePublicNumbers(
             _coordinate(x), _coordinate(y), _FAST_EC_CURVES[crv]()
@@ -267,6 +274,30 @@ def _import_ec_public(crv: str, x: str, y: str) -> Any:
         raise JoseError("JWK does not describe a valid key") from exc
     _remember_ec_key(cache_key, key)
     return key
+
+
+def _import_full_size_point(crv: str, x: str, y: str) -> Any:
+    """The key of coordinates that are strict base64url of exactly the curve's size (RFC 7518
+    §6.2.1.2: what every wallet sends), as an uncompressed SEC 1 point; ``None`` for any other
+    shape, which then goes the way joserfc reads it (lenient base64url, any length).
+
+    For these coordinates both ways read the same integers, and both refuse a coordinate not
+    below the field prime and a point off the curve, so they accept the same keys: this one
+    only skips the integer round trip.
+    """
+    size = _COORDINATE_BYTES[crv]
+    try:
+        x_bytes, y_bytes = b64url_decode(x), b64url_decode(y)
+    except JoseError:
+        return None
+    if len(x_bytes) != size or len(y_bytes) != size:
+        return None
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(
+            _FAST_EC_CURVES[crv](), b"\x04" + x_bytes + y_bytes
+        )
+    except ValueError as exc:
+        raise JoseError("JWK does not describe a valid key") from exc
 
 
 def _remember_ec_key(cache_key: tuple[str, str, str], key: ec.EllipticCurvePublicKey) -> None:

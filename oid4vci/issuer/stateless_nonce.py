@@ -216,8 +216,17 @@ class NonceKeys:
             raise UsageError("at least one nonce key is needed")
         return cls(current=keys[0], previous=tuple(keys[1:]))
 
-    def _candidates(self, kid: bytes) -> list[bytes]:
-        return [k for k, known in self._key_ids if hmac.compare_digest(known, kid)]
+    def _candidates(self, kid: bytes) -> list[hmac.HMAC]:
+        return [self._mac(k) for k, known in self._key_ids if hmac.compare_digest(known, kid)]
+
+    def _mac(self, key: bytes) -> hmac.HMAC:
+        # HMAC-SHA256 of each key after the domain label, computed once: a tag is a copy of it
+        # plus the rest of the message (the same HMAC as one over the whole message).
+        return self._macs[key]
+
+    @functools.cached_property
+    def _macs(self) -> dict[bytes, hmac.HMAC]:
+        return {k: hmac.new(k, _DOMAIN, hashlib.sha256) for k in (self.current, *self.previous)}
 
     @functools.cached_property
     def _key_ids(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -255,9 +264,12 @@ class OpenedNonce:
     nonce_id: str = attrs.field(repr=False)
 
 
-def _tag(secret: bytes, audience: str, body: bytes) -> bytes:
-    message = _DOMAIN + audience.encode("utf-8") + b"\x00" + body
-    return hmac.new(secret, message, hashlib.sha256).digest()[:_TAG_BYTES]
+def _tag(mac: hmac.HMAC, audience: str, body: bytes) -> bytes:
+    """The tag of ``body`` at ``audience``; ``mac`` is a key's HMAC-SHA256 that has already
+    taken in the domain label (:meth:`NonceKeys._mac`), copied so it is never changed."""
+    own = mac.copy()
+    own.update(audience.encode("utf-8") + b"\x00" + body)
+    return own.digest()[:_TAG_BYTES]
 
 
 def seal_nonce(
@@ -277,7 +289,7 @@ def seal_nonce(
         raise UsageError(f"random must be {_RANDOM_BYTES} bytes")
     expiry = max(0, min(int(expires_at), 0xFFFFFFFF))
     body = key_id(keys.current) + _HEAD.pack(_VERSION, int(purpose), expiry) + rand
-    return _b64url(body + _tag(keys.current, audience, body))
+    return _b64url(body + _tag(keys._mac(keys.current), audience, body))
 
 
 def open_nonce(
@@ -304,7 +316,7 @@ def open_nonce(
     candidates = keys._candidates(body[:_KID_BYTES])
     if not candidates:
         raise NonceError(NonceReason.UNKNOWN_KEY)
-    if not any(hmac.compare_digest(_tag(k, audience, body), tag) for k in candidates):
+    if not any(hmac.compare_digest(_tag(mac, audience, body), tag) for mac in candidates):
         raise NonceError(NonceReason.BAD_TAG)
     version, kind, expiry = _HEAD.unpack_from(body, _KID_BYTES)
     if version != _VERSION:
