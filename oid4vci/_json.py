@@ -15,7 +15,7 @@ instead of escaped character by character.
 from __future__ import annotations
 
 import json
-from json.encoder import c_make_encoder, encode_basestring_ascii
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 __all__ = ["dumps_long_strings", "loads_bytes"]
@@ -33,6 +33,8 @@ def loads_bytes(data: bytes) -> Any:
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+# The C encoder behind JSONEncoder's one-shot encode (not in the type stubs).
+c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 #: Strings at least this long are checked for a plain copy (shorter ones are escaped at once).
 _LONG_STRING = 256
 # Every byte that JSONEncoder(ensure_ascii=True) writes as itself maps to itself; every other

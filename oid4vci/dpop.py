@@ -30,12 +30,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from ._json import loads_bytes
 from .errors import ArgumentTypeError, DpopError, ErrorCode, JoseError
 from .http import HttpRequest
 from .jose import (
     ASYMMETRIC_ALGORITHMS,
+    DecodedJws,
     Signer,
+    b64url_decode,
     b64url_encode,
+    checked_headers,
     create_jws,
     decode_jws,
     jwk_thumbprint,
@@ -182,6 +186,67 @@ def _read_proof(request: HttpRequest) -> str:
     return value
 
 
+_CHECKED_HEADERS_MAX = 1024
+
+
+def _decode_proof(
+    token: str, algorithms: Collection[str]
+) -> tuple[DecodedJws, dict[str, Any], str]:
+    """The decoded proof, its public JWK and the JWK's thumbprint, after every check of the
+    header alone (``typ``, an asymmetric ``alg``, a public ``jwk``).
+
+    A wallet sends the same header with every proof, so a header that passed is kept
+    (:data:`oid4vci.jose.checked_headers`) with its JWK and thumbprint: those checks are pure
+    functions of the header's bytes, and a later proof with the same header bytes skips only
+    their repetition. The payload, the signature and the allow-list are checked every time.
+    """
+    head, _, rest = token.partition(".")
+    known = checked_headers.get(head)
+    if known is not None:
+        header, jwk, jkt = known
+        if header["alg"] not in algorithms:
+            _invalid("DPoP proof algorithm is not allowed")
+        payload_b64, _, signature_b64 = rest.partition(".")
+        try:
+            payload = loads_bytes(b64url_decode(payload_b64))
+            signature = b64url_decode(signature_b64)
+        except (JoseError, UnicodeDecodeError, ValueError, RecursionError):
+            _invalid("DPoP proof is not a well-formed JWS")
+        if not isinstance(payload, dict):
+            _invalid("DPoP proof is not a well-formed JWS")
+        decoded = DecodedJws(
+            header=dict(header, jwk=dict(jwk)),  # a copy: the kept one is never handed out
+            payload=payload,
+            signing_input=f"{head}.{payload_b64}".encode("ascii"),
+            signature=signature,
+        )
+        return decoded, dict(jwk), jkt
+    try:
+        decoded = decode_jws(token)
+    except JoseError:
+        _invalid("DPoP proof is not a well-formed JWS")
+    header = decoded.header
+    if not _typ_ok(header.get("typ")):
+        _invalid("DPoP proof typ is not dpop+jwt")
+    alg = header["alg"]
+    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
+        _invalid("DPoP proof algorithm is not allowed")
+    jwk = header.get("jwk")
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):
+        _invalid("DPoP proof header has no jwk")
+    if _PRIVATE_MEMBERS & set(jwk):
+        _invalid("DPoP proof jwk contains private key material")
+    try:
+        jwk = public_jwk(jwk)
+        jkt = jwk_thumbprint(jwk)
+    except JoseError:
+        _invalid("DPoP proof jwk is not a valid public key")
+    if len(checked_headers) >= _CHECKED_HEADERS_MAX:
+        checked_headers.clear()
+    checked_headers[head] = (dict(header, jwk=dict(jwk)), dict(jwk), jkt)
+    return decoded, jwk, jkt
+
+
 def _typ_ok(typ: object) -> bool:
     # RFC 7515 §4.1.9: media type names compare case-insensitively; "application/" may be omitted.
     if not isinstance(typ, str):
@@ -226,29 +291,8 @@ async def verify_dpop_jwt(
 
     if token.count(".") != 2:
         _invalid("DPoP proof is not a compact JWS with three parts")
-    try:
-        decoded = decode_jws(token)
-    except JoseError:
-        _invalid("DPoP proof is not a well-formed JWS")
-    header = decoded.header
+    decoded, jwk, jkt = _decode_proof(token, algorithms)
     claims = decoded.payload
-
-    if not _typ_ok(header.get("typ")):
-        _invalid("DPoP proof typ is not dpop+jwt")
-    alg = header["alg"]
-    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
-        _invalid("DPoP proof algorithm is not allowed")
-
-    jwk = header.get("jwk")
-    if type(jwk) is not dict and not isinstance(jwk, Mapping):
-        _invalid("DPoP proof header has no jwk")
-    if _PRIVATE_MEMBERS & set(jwk):
-        _invalid("DPoP proof jwk contains private key material")
-    try:
-        jwk = public_jwk(jwk)
-        jkt = jwk_thumbprint(jwk)
-    except JoseError:
-        _invalid("DPoP proof jwk is not a valid public key")
     try:
         verify_jws(decoded, jwk, algorithms=algorithms)
     except JoseError:
@@ -319,4 +363,4 @@ async def verify_dpop_jwt(
         if not await jti_store.add_if_absent(key, ttl=max_age + max_future):
             _invalid("DPoP proof was replayed (jti already used)")
 
-    return DpopProof(jwk=jwk, jkt=jkt, claims=dict(claims), header=dict(header))
+    return DpopProof(jwk=jwk, jkt=jkt, claims=dict(claims), header=dict(decoded.header))

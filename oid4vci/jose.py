@@ -150,10 +150,17 @@ def _import_string_members(items: tuple[tuple[str, str], ...]) -> Any:
     return _import_public(_canonical_json(dict(items)))
 
 
+#: JOSE headers that passed a verifier's header checks, by their base64url segment, with what
+#: the verifier derived from them (:mod:`oid4vci.dpop`: a wallet's DPoP proofs all carry the
+#: same header). Emptied when full and by :func:`clear_key_cache`.
+checked_headers: dict[str, Any] = {}
+
+
 def clear_key_cache() -> None:
-    """Forget every imported public key (the caches behind :func:`verify_jws`) and every
-    cached thumbprint (:func:`jwk_thumbprint`)."""
+    """Forget every imported public key (the caches behind :func:`verify_jws`), every cached
+    thumbprint (:func:`jwk_thumbprint`) and every checked header (:data:`checked_headers`)."""
     _ec_keys.clear()
+    checked_headers.clear()
     _ec_thumbprints.clear()
     _import_string_members.cache_clear()
     _import_public.cache_clear()
