@@ -363,4 +363,5 @@ async def verify_dpop_jwt(
         if not await jti_store.add_if_absent(key, ttl=max_age + max_future):
             _invalid("DPoP proof was replayed (jti already used)")
 
-    return DpopProof(jwk=jwk, jkt=jkt, claims=dict(claims), header=dict(decoded.header))
+    # decoded is this call's own (never the kept header), so its dicts need no copies.
+    return DpopProof(jwk=jwk, jkt=jkt, claims=claims, header=decoded.header)

@@ -561,19 +561,33 @@ def credential_response_body(
     return credential_response_to_json(response, version)
 
 
-async def verify_credential_request(
-    parsed: NormalizedCredentialRequest, config: IssuerConfig, context: TokenContext
-) -> VerifiedCredentialRequest:
-    """Verify the key proofs, then use up their ``c_nonce`` (OID4VCI 1.0 §8.2, Appendix F).
+_OPTIONS_MAX = 64
+# ProofOptions by issuer configuration (held, so its id is not reused while cached), then by
+# (configuration id, single proof, Draft 15) with the credential configuration it was built
+# from: the policy is a pure function of those frozen values, and building it costs more than
+# looking it up. Emptied when full.
+_proof_options: dict[
+    int,
+    tuple[
+        IssuerConfig, dict[tuple[str, bool, bool], tuple[CredentialConfigurationSpec, ProofOptions]]
+    ],
+] = {}
 
-    Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
-    ``invalid_proof`` with a fresh ``c_nonce``).
-    """
 
-    async def take(value: str) -> bool:
-        return await take_c_nonce(value, config)
-
+def _options_for(parsed: NormalizedCredentialRequest, config: IssuerConfig) -> ProofOptions:
+    """The key proof policy of ``parsed`` under ``config`` (OID4VCI 1.0 Appendix F)."""
     spec = parsed.configuration
+    draft_15 = parsed.version is SpecVersion.DRAFT_15
+    key = (parsed.configuration_id, parsed.single_proof, draft_15)
+    held = _proof_options.get(id(config))
+    if held is not None and held[0] is config:
+        known = held[1].get(key)
+        if known is not None and known[0] is spec:
+            return known[1]
+    else:
+        if len(_proof_options) >= _OPTIONS_MAX:
+            _proof_options.clear()
+        held = _proof_options[id(config)] = (config, {})
     settings = config.attestation
     options = ProofOptions(
         audience=config.credential_issuer,
@@ -590,7 +604,7 @@ async def verify_credential_request(
                 # Draft 15 Appendix D.1 named the type keyattestation+jwt (Draft 16 renamed it).
                 typs=(
                     (KEY_ATTESTATION_TYP, KEY_ATTESTATION_TYP_DRAFT_15)
-                    if parsed.version is SpecVersion.DRAFT_15
+                    if draft_15
                     else (KEY_ATTESTATION_TYP,)
                 ),
             )
@@ -598,6 +612,23 @@ async def verify_credential_request(
             else None
         ),
     )
+    held[1][key] = (spec, options)
+    return options
+
+
+async def verify_credential_request(
+    parsed: NormalizedCredentialRequest, config: IssuerConfig, context: TokenContext
+) -> VerifiedCredentialRequest:
+    """Verify the key proofs, then use up their ``c_nonce`` (OID4VCI 1.0 §8.2, Appendix F).
+
+    Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
+    ``invalid_proof`` with a fresh ``c_nonce``).
+    """
+
+    async def take(value: str) -> bool:
+        return await take_c_nonce(value, config)
+
+    options = _options_for(parsed, config)
     try:
         if parsed.proof_type == "attestation":
             proofs = await verify_attestation_proof(parsed.proofs, options, consume_nonce=take)
