@@ -18,6 +18,8 @@ import json
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
+from oid4vci.errors import ArgumentTypeError
+
 __all__ = ["dumps_long_strings", "loads_bytes"]
 
 # json.loads without keyword arguments parses with a default JSONDecoder; so does this one.
@@ -54,7 +56,8 @@ def _string(value: str) -> str:
 
 
 def _not_json(value: object) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    # A TypeError, as json's own encoder raises.
+    raise ArgumentTypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def dumps_long_strings(obj: Any) -> bytes:
