@@ -35,8 +35,9 @@ from .errors import ArgumentTypeError, DpopError, ErrorCode, JoseError
 from .http import HttpRequest
 from .jose import (
     ASYMMETRIC_ALGORITHMS,
-    DecodedJws,
     Signer,
+    _public_key_of,
+    _verify_signature,
     b64url_decode,
     b64url_encode,
     checked_headers,
@@ -189,23 +190,22 @@ def _read_proof(request: HttpRequest) -> str:
 _CHECKED_HEADERS_MAX = 1024
 
 
-def _decode_proof(
+def _verified_parts(
     token: str, algorithms: Collection[str]
-) -> tuple[DecodedJws, dict[str, Any], str]:
-    """The decoded proof, its public JWK and the JWK's thumbprint, after every check of the
-    header alone (``typ``, an asymmetric ``alg``, a public ``jwk``).
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
+    """The proof's header and claims, its public JWK and the JWK's thumbprint, once the header
+    (``typ``, ``alg`` asymmetric and allowed, a public ``jwk``) and the signature are checked.
 
     A wallet sends the same header with every proof, so a header that passed is kept
-    (:data:`oid4vci.jose.checked_headers`) with its JWK and thumbprint: those checks are pure
-    functions of the header's bytes, and a later proof with the same header bytes skips only
-    their repetition. The payload, the signature and the allow-list are checked every time.
+    (:data:`oid4vci.jose.checked_headers`) with its JWK, thumbprint and key object: those
+    checks are pure functions of the header's bytes, and a later proof with the same header
+    bytes skips only their repetition. The payload, the signature and the allow-list are
+    checked every time.
     """
     head, _, rest = token.partition(".")
     known = checked_headers.get(head)
     if known is not None:
-        header, jwk, jkt = known
-        if header["alg"] not in algorithms:
-            _invalid("DPoP proof algorithm is not allowed")
+        header, jwk, jkt, key = known
         payload_b64, _, signature_b64 = rest.partition(".")
         try:
             payload = loads_bytes(b64url_decode(payload_b64))
@@ -214,13 +214,13 @@ def _decode_proof(
             _invalid("DPoP proof is not a well-formed JWS")
         if not isinstance(payload, dict):
             _invalid("DPoP proof is not a well-formed JWS")
-        decoded = DecodedJws(
-            header=dict(header, jwk=dict(jwk)),  # a copy: the kept one is never handed out
-            payload=payload,
-            signing_input=f"{head}.{payload_b64}".encode("ascii"),
-            signature=signature,
-        )
-        return decoded, dict(jwk), jkt
+        alg = header["alg"]
+        if alg not in algorithms:
+            _invalid("DPoP proof algorithm is not allowed")
+        if not _verify_signature(alg, key, f"{head}.{payload_b64}".encode("ascii"), signature):
+            _invalid("DPoP proof signature is invalid")
+        # Copies: the kept header and JWK are never handed out.
+        return dict(header, jwk=dict(jwk)), payload, dict(jwk), jkt
     try:
         decoded = decode_jws(token)
     except JoseError:
@@ -241,10 +241,14 @@ def _decode_proof(
         jkt = jwk_thumbprint(jwk)
     except JoseError:
         _invalid("DPoP proof jwk is not a valid public key")
+    try:
+        verify_jws(decoded, jwk, algorithms=algorithms)
+    except JoseError:
+        _invalid("DPoP proof signature is invalid")
     if len(checked_headers) >= _CHECKED_HEADERS_MAX:
         checked_headers.clear()
-    checked_headers[head] = (dict(header, jwk=dict(jwk)), dict(jwk), jkt)
-    return decoded, jwk, jkt
+    checked_headers[head] = (dict(header, jwk=dict(jwk)), dict(jwk), jkt, _public_key_of(jwk))
+    return header, decoded.payload, jwk, jkt
 
 
 def _typ_ok(typ: object) -> bool:
@@ -291,12 +295,7 @@ async def verify_dpop_jwt(
 
     if token.count(".") != 2:
         _invalid("DPoP proof is not a compact JWS with three parts")
-    decoded, jwk, jkt = _decode_proof(token, algorithms)
-    claims = decoded.payload
-    try:
-        verify_jws(decoded, jwk, algorithms=algorithms)
-    except JoseError:
-        _invalid("DPoP proof signature is invalid")
+    header, claims, jwk, jkt = _verified_parts(token, algorithms)
 
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
@@ -363,5 +362,5 @@ async def verify_dpop_jwt(
         if not await jti_store.add_if_absent(key, ttl=max_age + max_future):
             _invalid("DPoP proof was replayed (jti already used)")
 
-    # decoded is this call's own (never the kept header), so its dicts need no copies.
-    return DpopProof(jwk=jwk, jkt=jkt, claims=claims, header=decoded.header)
+    # This call's own dicts (never the kept header), so they need no copies.
+    return DpopProof(jwk=jwk, jkt=jkt, claims=claims, header=header)

@@ -409,17 +409,7 @@ async def create_credentials(
         if spec.format == JWT_VC_JSON_FORMAT:
             return await _create_jwt_vc_json(config, spec, claims, holder_jwks, now, statuses)
         assert spec.vct is not None  # CredentialConfigurationSpec requires it for SD-JWT VC
-        low, high = config.decoy_digests
-        options = SdJwtOptions(
-            typ=version.sd_jwt_typ,
-            iat=now,
-            exp=now + spec.lifetime,
-            kid=None if config.credential_x5c else credential_key_id(config),
-            x5c=config.credential_x5c,
-            clock=config.clock,
-            decoys=low,
-            max_decoys=high,
-        )
+        options = _sd_jwt_options(config, spec, version, now)
         return await issue_batch(
             config.credential_signer,
             holder_jwks=holder_jwks,
@@ -433,6 +423,34 @@ async def create_credentials(
         if isinstance(exc, UnissuableClaimsError):
             raise
         raise UnissuableClaimsError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
+
+
+def _sd_jwt_options(
+    config: IssuerConfig, spec: CredentialConfigurationSpec, version: SpecVersion, now: int
+) -> SdJwtOptions:
+    """The SD-JWT VC options of ``spec`` for a request of ``version`` at ``now`` (kept for the
+    current second: every request of that second gets the same value)."""
+    # The kid is read every time: a signer may rotate its key.
+    kid = None if config.credential_x5c else credential_key_id(config)
+    memo = _memo(config)
+    key = ("sd-jwt", spec.id, version.sd_jwt_typ)
+    known = memo.get(key)
+    if known is not None and known[0] is spec and known[1] == now and known[2].kid == kid:
+        cached: SdJwtOptions = known[2]
+        return cached
+    low, high = config.decoy_digests
+    options = SdJwtOptions(
+        typ=version.sd_jwt_typ,
+        iat=now,
+        exp=now + spec.lifetime,
+        kid=kid,
+        x5c=config.credential_x5c,
+        clock=config.clock,
+        decoys=low,
+        max_decoys=high,
+    )
+    memo[key] = (spec, now, options)
+    return options
 
 
 #: The mDL namespace whose ``issuing_country`` must be the document signer's ``countryName``
@@ -561,33 +579,33 @@ def credential_response_body(
     return credential_response_to_json(response, version)
 
 
-_OPTIONS_MAX = 64
-# ProofOptions by issuer configuration (held, so its id is not reused while cached), then by
-# (configuration id, single proof, Draft 15) with the credential configuration it was built
-# from: the policy is a pure function of those frozen values, and building it costs more than
-# looking it up. Emptied when full.
-_proof_options: dict[
-    int,
-    tuple[
-        IssuerConfig, dict[tuple[str, bool, bool], tuple[CredentialConfigurationSpec, ProofOptions]]
-    ],
-] = {}
+_MEMO_MAX = 64
+# Values derived from an issuer configuration alone, by configuration (held, so its id is not
+# reused while cached): the key proof policy and the SD-JWT VC options of a credential
+# configuration are pure functions of frozen values and cost more to build than to look up.
+# Emptied when full.
+_memos: dict[int, tuple[IssuerConfig, dict[tuple[Any, ...], Any]]] = {}
+
+
+def _memo(config: IssuerConfig) -> dict[tuple[Any, ...], Any]:
+    held = _memos.get(id(config))
+    if held is None or held[0] is not config:
+        if len(_memos) >= _MEMO_MAX:
+            _memos.clear()
+        held = _memos[id(config)] = (config, {})
+    return held[1]
 
 
 def _options_for(parsed: NormalizedCredentialRequest, config: IssuerConfig) -> ProofOptions:
     """The key proof policy of ``parsed`` under ``config`` (OID4VCI 1.0 Appendix F)."""
     spec = parsed.configuration
     draft_15 = parsed.version is SpecVersion.DRAFT_15
-    key = (parsed.configuration_id, parsed.single_proof, draft_15)
-    held = _proof_options.get(id(config))
-    if held is not None and held[0] is config:
-        known = held[1].get(key)
-        if known is not None and known[0] is spec:
-            return known[1]
-    else:
-        if len(_proof_options) >= _OPTIONS_MAX:
-            _proof_options.clear()
-        held = _proof_options[id(config)] = (config, {})
+    memo = _memo(config)
+    key = ("proof", parsed.configuration_id, parsed.single_proof, draft_15)
+    known = memo.get(key)
+    if known is not None and known[0] is spec:
+        cached: ProofOptions = known[1]
+        return cached
     settings = config.attestation
     options = ProofOptions(
         audience=config.credential_issuer,
@@ -612,7 +630,7 @@ def _options_for(parsed: NormalizedCredentialRequest, config: IssuerConfig) -> P
             else None
         ),
     )
-    held[1][key] = (spec, options)
+    memo[key] = (spec, options)
     return options
 
 
