@@ -5,14 +5,22 @@ reading of RFC 8259 §8.1) in Python code, then decodes the text with ``surrogat
 parses it with the default decoder. Bytes that start with ``{`` or ``[`` followed by a
 non-zero byte are UTF-8 by that same detection, so :func:`loads_bytes` decodes them directly;
 anything else goes to ``json.loads``. Same results, same exceptions.
+
+:func:`dumps_long_strings` is the other direction for bodies that carry a few very long strings
+(the credentials of a credential response): the same bytes as a compact
+``json.JSONEncoder(separators=(",", ":"))``, with long strings that need no escaping copied
+instead of escaped character by character.
 """
 
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
-__all__ = ["loads_bytes"]
+from oid4vci.errors import ArgumentTypeError
+
+__all__ = ["dumps_long_strings", "loads_bytes"]
 
 # json.loads without keyword arguments parses with a default JSONDecoder; so does this one.
 _decode = json.JSONDecoder().decode
@@ -24,3 +32,39 @@ def loads_bytes(data: bytes) -> Any:
     if len(data) >= 4 and data[0] in _OPENERS and data[1]:
         return _decode(data.decode("utf-8", "surrogatepass"))
     return json.loads(data)
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+# The C encoder behind JSONEncoder's one-shot encode (not in the type stubs).
+c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+#: Strings at least this long are checked for a plain copy (shorter ones are escaped at once).
+_LONG_STRING = 256
+# Every byte that JSONEncoder(ensure_ascii=True) writes as itself maps to itself; every other
+# one (controls, '"', '\\', DEL and above) to NUL, which is escaped too.
+_PLAIN = bytes(b if 0x20 <= b < 0x7F and b not in b'"\\' else 0 for b in range(256))
+
+
+def _string(value: str) -> str:
+    # One C pass (translate) and one search instead of the escaper's per-character loop.
+    if (
+        len(value) >= _LONG_STRING
+        and value.isascii()
+        and b"\x00" not in value.encode("ascii").translate(_PLAIN)
+    ):
+        return '"' + value + '"'
+    return encode_basestring_ascii(value)
+
+
+def _not_json(value: object) -> Any:
+    # A TypeError, as json's own encoder raises.
+    raise ArgumentTypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps_long_strings(obj: Any) -> bytes:
+    """Compact JSON of ``obj`` as UTF-8 bytes: byte for byte what
+    ``json.JSONEncoder(separators=(",", ":")).encode(obj).encode()`` gives, faster when it
+    holds long strings (and slower per short string: use it for bodies of a few long ones)."""
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
+        return _COMPACT.encode(obj).encode()
+    encode = c_make_encoder({}, _not_json, _string, None, ":", ",", False, False, True)
+    return "".join(encode(obj, 0)).encode()

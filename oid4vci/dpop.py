@@ -30,12 +30,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from ._json import loads_bytes
 from .errors import ArgumentTypeError, DpopError, ErrorCode, JoseError
 from .http import HttpRequest
 from .jose import (
     ASYMMETRIC_ALGORITHMS,
     Signer,
+    _public_key_of,
+    _verify_signature,
+    b64url_decode,
     b64url_encode,
+    checked_headers,
     create_jws,
     decode_jws,
     jwk_thumbprint,
@@ -182,6 +187,70 @@ def _read_proof(request: HttpRequest) -> str:
     return value
 
 
+_CHECKED_HEADERS_MAX = 1024
+
+
+def _verified_parts(
+    token: str, algorithms: Collection[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], str]:
+    """The proof's header and claims, its public JWK and the JWK's thumbprint, once the header
+    (``typ``, ``alg`` asymmetric and allowed, a public ``jwk``) and the signature are checked.
+
+    A wallet sends the same header with every proof, so a header that passed is kept
+    (:data:`oid4vci.jose.checked_headers`) with its JWK, thumbprint and key object: those
+    checks are pure functions of the header's bytes, and a later proof with the same header
+    bytes skips only their repetition. The payload, the signature and the allow-list are
+    checked every time.
+    """
+    head, _, rest = token.partition(".")
+    known = checked_headers.get(head)
+    if known is not None:
+        header, jwk, jkt, key = known
+        payload_b64, _, signature_b64 = rest.partition(".")
+        try:
+            payload = loads_bytes(b64url_decode(payload_b64))
+            signature = b64url_decode(signature_b64)
+        except (JoseError, UnicodeDecodeError, ValueError, RecursionError):
+            _invalid("DPoP proof is not a well-formed JWS")
+        if not isinstance(payload, dict):
+            _invalid("DPoP proof is not a well-formed JWS")
+        alg = header["alg"]
+        if alg not in algorithms:
+            _invalid("DPoP proof algorithm is not allowed")
+        if not _verify_signature(alg, key, f"{head}.{payload_b64}".encode("ascii"), signature):
+            _invalid("DPoP proof signature is invalid")
+        # Copies: the kept header and JWK are never handed out.
+        return dict(header, jwk=dict(jwk)), payload, dict(jwk), jkt
+    try:
+        decoded = decode_jws(token)
+    except JoseError:
+        _invalid("DPoP proof is not a well-formed JWS")
+    header = decoded.header
+    if not _typ_ok(header.get("typ")):
+        _invalid("DPoP proof typ is not dpop+jwt")
+    alg = header["alg"]
+    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
+        _invalid("DPoP proof algorithm is not allowed")
+    jwk = header.get("jwk")
+    if type(jwk) is not dict and not isinstance(jwk, Mapping):
+        _invalid("DPoP proof header has no jwk")
+    if _PRIVATE_MEMBERS & set(jwk):
+        _invalid("DPoP proof jwk contains private key material")
+    try:
+        jwk = public_jwk(jwk)
+        jkt = jwk_thumbprint(jwk)
+    except JoseError:
+        _invalid("DPoP proof jwk is not a valid public key")
+    try:
+        verify_jws(decoded, jwk, algorithms=algorithms)
+    except JoseError:
+        _invalid("DPoP proof signature is invalid")
+    if len(checked_headers) >= _CHECKED_HEADERS_MAX:
+        checked_headers.clear()
+    checked_headers[head] = (dict(header, jwk=dict(jwk)), dict(jwk), jkt, _public_key_of(jwk))
+    return header, decoded.payload, jwk, jkt
+
+
 def _typ_ok(typ: object) -> bool:
     # RFC 7515 §4.1.9: media type names compare case-insensitively; "application/" may be omitted.
     if not isinstance(typ, str):
@@ -203,6 +272,7 @@ async def verify_dpop_jwt(
     max_age: float = 300,
     max_future: float = 60,
     clock: Callable[[], float] = time.time,
+    htu: str | None = None,
 ) -> DpopProof:
     """Check the DPoP proof of ``request`` (an :class:`HttpRequest` or a request dict).
 
@@ -213,7 +283,8 @@ async def verify_dpop_jwt(
     otherwise ``use_dpop_nonce`` is raised with ``dpop_nonce=await new_nonce()``. ``jti_store``
     rejects a second use of the same ``jti`` for the same key and ``htu`` within
     ``max_age + max_future`` seconds. ``iat`` may be at most ``max_age`` seconds old and
-    ``max_future`` seconds ahead of ``clock()``.
+    ``max_future`` seconds ahead of ``clock()``. ``htu`` is the URL the proof's ``htu`` must
+    name (RFC 9449 §4.3: the endpoint's public URL); it defaults to the request's URL.
 
     Returns the :class:`DpopProof`; raises :class:`DpopError` (status 400).
     """
@@ -224,33 +295,7 @@ async def verify_dpop_jwt(
 
     if token.count(".") != 2:
         _invalid("DPoP proof is not a compact JWS with three parts")
-    try:
-        decoded = decode_jws(token)
-    except JoseError:
-        _invalid("DPoP proof is not a well-formed JWS")
-    header = decoded.header
-    claims = decoded.payload
-
-    if not _typ_ok(header.get("typ")):
-        _invalid("DPoP proof typ is not dpop+jwt")
-    alg = header["alg"]
-    if alg not in algorithms or alg not in ASYMMETRIC_ALGORITHMS:
-        _invalid("DPoP proof algorithm is not allowed")
-
-    jwk = header.get("jwk")
-    if type(jwk) is not dict and not isinstance(jwk, Mapping):
-        _invalid("DPoP proof header has no jwk")
-    if _PRIVATE_MEMBERS & set(jwk):
-        _invalid("DPoP proof jwk contains private key material")
-    try:
-        jwk = public_jwk(jwk)
-        jkt = jwk_thumbprint(jwk)
-    except JoseError:
-        _invalid("DPoP proof jwk is not a valid public key")
-    try:
-        verify_jws(decoded, jwk, algorithms=algorithms)
-    except JoseError:
-        _invalid("DPoP proof signature is invalid")
+    header, claims, jwk, jkt = _verified_parts(token, algorithms)
 
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti:
@@ -260,8 +305,8 @@ async def verify_dpop_jwt(
     htm = claims.get("htm")
     if not isinstance(htm, str):
         _invalid("DPoP proof lacks a string htm")
-    htu = claims.get("htu")
-    if not isinstance(htu, str):
+    proof_url = claims.get("htu")
+    if not isinstance(proof_url, str):
         _invalid("DPoP proof lacks a string htu")
     iat: Any = claims.get("iat")
     if not _is_number(iat):
@@ -269,8 +314,8 @@ async def verify_dpop_jwt(
 
     if htm != req.method:
         _invalid("DPoP proof htm does not match the request method")
-    proof_htu = _normalized(htu)
-    request_htu = _normalized(req.url)
+    proof_htu = _normalized(proof_url)
+    request_htu = _normalized(req.url if htu is None else htu)
     if proof_htu is None:
         _invalid("DPoP proof htu is not a valid URL")
     if request_htu is None or proof_htu != request_htu:
@@ -317,4 +362,5 @@ async def verify_dpop_jwt(
         if not await jti_store.add_if_absent(key, ttl=max_age + max_future):
             _invalid("DPoP proof was replayed (jti already used)")
 
-    return DpopProof(jwk=jwk, jkt=jkt, claims=dict(claims), header=dict(header))
+    # This call's own dicts (never the kept header), so they need no copies.
+    return DpopProof(jwk=jwk, jkt=jkt, claims=claims, header=header)

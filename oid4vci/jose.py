@@ -150,15 +150,47 @@ def _import_string_members(items: tuple[tuple[str, str], ...]) -> Any:
     return _import_public(_canonical_json(dict(items)))
 
 
+#: JOSE headers that passed a verifier's header checks, by their base64url segment, with what
+#: the verifier derived from them (:mod:`oid4vci.dpop`: a wallet's DPoP proofs all carry the
+#: same header). Emptied when full and by :func:`clear_key_cache`.
+checked_headers: dict[str, Any] = {}
+
+
 def clear_key_cache() -> None:
-    """Forget every imported public key (the caches behind :func:`verify_jws`)."""
+    """Forget every imported public key (the caches behind :func:`verify_jws`), every cached
+    thumbprint (:func:`jwk_thumbprint`) and every checked header (:data:`checked_headers`)."""
     _ec_keys.clear()
+    checked_headers.clear()
+    _ec_thumbprints.clear()
     _import_string_members.cache_clear()
     _import_public.cache_clear()
 
 
+_THUMBPRINTS_MAX: Final = 4096
+# RFC 7638 thumbprints of EC keys by (crv, x, y), the only members that go into them: a DPoP
+# key comes back with every request of a wallet. Emptied when full (and by clear_key_cache).
+_ec_thumbprints: dict[tuple[str, str, str], str] = {}
+
+
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 JWK SHA-256 thumbprint, base64url."""
+    if type(jwk) is dict and jwk.get("kty") == "EC":
+        crv, x, y = jwk.get("crv"), jwk.get("x"), jwk.get("y")
+        if type(crv) is str and type(x) is str and type(y) is str:
+            cache_key = (crv, x, y)
+            thumbprint = _ec_thumbprints.get(cache_key)
+            if thumbprint is None:
+                # RFC 7638 §3.2: crv, kty, x, y in this order (what _thumbprint writes).
+                data = f'{{"crv":{_json_string(crv)},"kty":"EC","x":{_json_string(x)},"y":{_json_string(y)}}}'
+                thumbprint = b64url_encode(hashlib.sha256(data.encode("ascii")).digest())
+                if len(_ec_thumbprints) >= _THUMBPRINTS_MAX:
+                    _ec_thumbprints.clear()
+                _ec_thumbprints[cache_key] = thumbprint
+            return thumbprint
+    return _thumbprint(jwk)
+
+
+def _thumbprint(jwk: Mapping[str, Any]) -> str:
     kty = jwk.get("kty") if type(jwk) is dict or isinstance(jwk, Mapping) else None
     members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None:
@@ -186,6 +218,7 @@ _FAST_EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
     "P-521": ec.SECP521R1,
 }
 _EC_PUBLIC_MEMBERS = frozenset({"kty", "crv", "x", "y"})
+_COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 
 
 def _is_plain_ec_public(data: Any) -> bool:
@@ -235,6 +268,10 @@ def _import_ec_public(crv: str, x: str, y: str) -> Any:
     key = _ec_keys.get(cache_key)
     if key is not None:
         return key
+    key = _import_full_size_point(crv, x, y)
+    if key is not None:
+        _remember_ec_key(cache_key, key)
+        return key
     try:
         numbers = ec.EllipticCurvePublicNumbers(
             _coordinate(x), _coordinate(y), _FAST_EC_CURVES[crv]()
@@ -244,6 +281,30 @@ def _import_ec_public(crv: str, x: str, y: str) -> Any:
         raise JoseError("JWK does not describe a valid key") from exc
     _remember_ec_key(cache_key, key)
     return key
+
+
+def _import_full_size_point(crv: str, x: str, y: str) -> Any:
+    """The key of coordinates that are strict base64url of exactly the curve's size (RFC 7518
+    §6.2.1.2: what every wallet sends), as an uncompressed SEC 1 point; ``None`` for any other
+    shape, which then goes the way joserfc reads it (lenient base64url, any length).
+
+    For these coordinates both ways read the same integers, and both refuse a coordinate not
+    below the field prime and a point off the curve, so they accept the same keys: this one
+    only skips the integer round trip.
+    """
+    size = _COORDINATE_BYTES[crv]
+    try:
+        x_bytes, y_bytes = b64url_decode(x), b64url_decode(y)
+    except JoseError:
+        return None
+    if len(x_bytes) != size or len(y_bytes) != size:
+        return None
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(
+            _FAST_EC_CURVES[crv](), b"\x04" + x_bytes + y_bytes
+        )
+    except ValueError as exc:
+        raise JoseError("JWK does not describe a valid key") from exc
 
 
 def _remember_ec_key(cache_key: tuple[str, str, str], key: ec.EllipticCurvePublicKey) -> None:

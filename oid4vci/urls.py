@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from urllib.parse import urlsplit, urlunsplit
 
@@ -69,8 +70,24 @@ def require_secure_url(
     raise InsecureUrlError(f"{what} must use https")
 
 
+_CACHEABLE_URL_LENGTH = 2048
+
+
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of ``url``, lower-cased, default port dropped."""
+    # A pure function of the string, asked for the same few URLs on every request (the
+    # in-memory transport routes by it): results are cached for URLs of a sane length.
+    if len(url) <= _CACHEABLE_URL_LENGTH:
+        return _origin_cached(url)
+    return _origin(url)
+
+
+@functools.lru_cache(maxsize=512)
+def _origin_cached(url: str) -> str:
+    return _origin(url)
+
+
+def _origin(url: str) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()

@@ -291,6 +291,32 @@ async def test_bad_signature(signer: LocalSigner, clock: FakeClock) -> None:
     await _reject(_request(tampered), "signature", clock=clock)
 
 
+async def test_a_known_header_skips_no_check(clock: FakeClock) -> None:
+    # The header's checks are kept per header segment; whatever else a proof carries is
+    # checked again with every proof of that header.
+    holder = LocalSigner.generate("ES256")
+    good = await _proof(holder, _claims(clock))
+    proof = await verify_dpop_jwt(_request(good), clock=clock)
+    head, body, sig = good.split(".")
+    again = await verify_dpop_jwt(_request(good), clock=clock)  # the kept header
+    assert again == proof
+    again.header["jwk"]["x"] = "changed"  # what a caller does to its copy stays there
+    assert (await verify_dpop_jwt(_request(good), clock=clock)).header == proof.header
+    tampered = f"{head}.{_segment(_claims(clock, jti='other'))}.{sig}"
+    await _reject(_request(tampered), "signature", clock=clock)
+    forged = await _proof(LocalSigner.generate("ES256"), _claims(clock), jwk=holder.public_jwk)
+    await _reject(_request(forged), "signature", clock=clock)
+    await _reject(_request(f"{head}.{body}.{sig}x"), "signature", clock=clock)
+    await _reject(_request(f"{head}.{body}!.{sig}"), "well-formed", clock=clock)
+    await _reject(_request(f"{head}.{_segment([1])}.{sig}"), "well-formed", clock=clock)
+    await _reject(_request(good), "algorithm", algorithms=("ES384",), clock=clock)
+    stale = await _proof(holder, _claims(clock, iat=int(clock.now) - 3600))
+    await _reject(_request(stale), "too old", clock=clock)
+    store = MemoryJtiStore()
+    await verify_dpop_jwt(_request(good), clock=clock, jti_store=store)
+    await _reject(_request(good), "replayed", clock=clock, jti_store=store)
+
+
 async def test_key_curve_must_match_alg(clock: FakeClock) -> None:
     es384 = LocalSigner.generate("ES384")
     # A P-384 key presented with alg ES256 never verifies.

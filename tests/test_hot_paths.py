@@ -172,6 +172,44 @@ def test_ec_keys_imported_by_coordinates_refuse_what_joserfc_refuses() -> None:
     assert public_jwk(rsa) == rsa
 
 
+def _joserfc_accepts(jwk: dict[str, Any]) -> bool:
+    try:
+        ECKey.import_key(dict(jwk))
+    except Exception:
+        return False
+    return True
+
+
+def test_full_size_ec_points_and_other_shapes_accept_what_joserfc_accepts() -> None:
+    # Full-size strict base64url coordinates are imported as a SEC 1 point, every other shape
+    # as joserfc reads it; a differential check over valid and corrupted keys of each curve.
+    rng = random.Random(16)
+    for i in range(300):
+        crv = ("P-256", "P-384", "P-521")[i % 3]
+        good: dict[str, Any] = dict(ECKey.generate_key(crv).as_dict(private=False))
+        x = b64url_decode(good["x"])
+        variants = [
+            good,
+            dict(good, x=b64url_encode(rng.randbytes(len(x)))),  # off the curve
+            dict(good, x=b64url_encode(x.lstrip(b"\0") or b"\0")),  # shorter when it can be
+            dict(good, x=b64url_encode(b"\0" + x)),  # one byte too long
+            dict(good, x=good["x"][:-1] + rng.choice("+/=*.")),  # not strict base64url
+            dict(good, x=good["x"][:-2]),
+            dict(good, y=b64url_encode(b"\xff" * len(x))),  # not below the field prime
+        ]
+        for jwk in variants:
+            clear_key_cache()
+            try:
+                public_jwk(jwk)
+                ours = True
+            except JoseError:
+                ours = False
+            assert ours == _joserfc_accepts(jwk), jwk
+            if ours:
+                members = ("crv", "kty", "x", "y")
+                assert jwk_thumbprint(dict(jwk)) == _rfc7638(jwk, members)
+
+
 @pytest.mark.anyio
 async def test_cached_key_still_verifies_every_signature() -> None:
     signer, other = LocalSigner.generate(), LocalSigner.generate()

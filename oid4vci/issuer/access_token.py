@@ -219,8 +219,6 @@ async def verify_dpop_proof(
     once the proof is otherwise valid, just before its ``jti`` is recorded; it may raise to
     refuse the request with nothing written (the token endpoint checks the code there).
     """
-    request = HttpRequest.coerce(request)
-    target = request if htu is None else attrs.evolve(request, url=htu)
 
     async def check(nonce: str) -> bool:
         return await is_live_dpop_nonce(nonce, config)
@@ -229,7 +227,8 @@ async def verify_dpop_proof(
         return await create_dpop_nonce(config)
 
     return await verify_dpop_jwt(
-        target,
+        request,
+        htu=htu,
         algorithms=config.dpop_algorithms,
         access_token=access_token,
         expected_jkt=expected_jkt,
@@ -252,6 +251,27 @@ def dpop_key_matches(proof: DpopProof | None, jkt: str | None) -> bool:
 
 
 # -- resource requests ---------------------------------------------------------------------
+
+
+_CONTEXTS_MAX = 1024
+# The TokenContext parsed from each stored token record, with the record it came from. The
+# store is still read on every request (a deleted, rotated or expired token is gone there, and
+# the grant's revocation and the expiry are checked after this): only the parsing of a record
+# equal to the one parsed before is skipped. Emptied when full.
+_contexts: dict[str, tuple[object, TokenContext]] = {}
+
+
+def _token_context(key: str, raw: object) -> TokenContext | None:
+    """The :class:`TokenContext` of the stored record ``raw`` (``None`` when malformed)."""
+    cached = _contexts.get(key)
+    if cached is not None and type(raw) is dict and cached[0] == raw:
+        return cached[1]
+    context = record_from_json(raw, TokenContext)
+    if context is not None:
+        if len(_contexts) >= _CONTEXTS_MAX:
+            _contexts.clear()
+        _contexts[key] = (raw, context)
+    return context
 
 
 def _accepted_schemes(config: IssuerConfig) -> tuple[str, ...]:
@@ -319,9 +339,8 @@ async def verify_access_token(
     if config.external_authorization_server is not None:
         context = _external_context(config, token, used)
     else:
-        stored = record_from_json(
-            await config.store.get(store_keys.access_token_key(token)), TokenContext
-        )
+        key = store_keys.access_token_key(token)
+        stored = _token_context(key, await config.store.get(key))
         if stored is None:
             raise _fail(
                 config, ErrorCode.INVALID_TOKEN, "unknown or expired access token", scheme=used

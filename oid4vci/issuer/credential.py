@@ -85,6 +85,7 @@ from oid4vci.issuer.proof import (
 )
 from oid4vci.issuer.responses import (
     create_error_response,
+    credentials_response,
     json_response,
     with_allow,
 )
@@ -410,17 +411,7 @@ async def create_credentials(
         if spec.format == JWT_VC_JSON_FORMAT:
             return await _create_jwt_vc_json(config, spec, claims, holder_jwks, now, statuses)
         assert spec.vct is not None  # CredentialConfigurationSpec requires it for SD-JWT VC
-        low, high = config.decoy_digests
-        options = SdJwtOptions(
-            typ=version.sd_jwt_typ,
-            iat=now,
-            exp=now + spec.lifetime,
-            kid=None if config.credential_x5c else credential_key_id(config),
-            x5c=config.credential_x5c,
-            clock=config.clock,
-            decoys=low,
-            max_decoys=high,
-        )
+        options = _sd_jwt_options(config, spec, version, now)
         return await issue_batch(
             config.credential_signer,
             holder_jwks=holder_jwks,
@@ -434,6 +425,34 @@ async def create_credentials(
         if isinstance(exc, UnissuableClaimsError):
             raise
         raise UnissuableClaimsError(f"claims for {spec.id!r} cannot be issued: {exc}") from None
+
+
+def _sd_jwt_options(
+    config: IssuerConfig, spec: CredentialConfigurationSpec, version: SpecVersion, now: int
+) -> SdJwtOptions:
+    """The SD-JWT VC options of ``spec`` for a request of ``version`` at ``now`` (kept for the
+    current second: every request of that second gets the same value)."""
+    # The kid is read every time: a signer may rotate its key.
+    kid = None if config.credential_x5c else credential_key_id(config)
+    memo = _memo(config)
+    key = ("sd-jwt", spec.id, version.sd_jwt_typ)
+    known = memo.get(key)
+    if known is not None and known[0] is spec and known[1] == now and known[2].kid == kid:
+        cached: SdJwtOptions = known[2]
+        return cached
+    low, high = config.decoy_digests
+    options = SdJwtOptions(
+        typ=version.sd_jwt_typ,
+        iat=now,
+        exp=now + spec.lifetime,
+        kid=kid,
+        x5c=config.credential_x5c,
+        clock=config.clock,
+        decoys=low,
+        max_decoys=high,
+    )
+    memo[key] = (spec, now, options)
+    return options
 
 
 #: The mDL namespace whose ``issuing_country`` must be the document signer's ``countryName``
@@ -562,19 +581,33 @@ def credential_response_body(
     return credential_response_to_json(response, version)
 
 
-async def verify_credential_request(
-    parsed: NormalizedCredentialRequest, config: IssuerConfig, context: TokenContext
-) -> VerifiedCredentialRequest:
-    """Verify the key proofs, then use up their ``c_nonce`` (OID4VCI 1.0 §8.2, Appendix F).
+_MEMO_MAX = 64
+# Values derived from an issuer configuration alone, by configuration (held, so its id is not
+# reused while cached): the key proof policy and the SD-JWT VC options of a credential
+# configuration are pure functions of frozen values and cost more to build than to look up.
+# Emptied when full.
+_memos: dict[int, tuple[IssuerConfig, dict[tuple[Any, ...], Any]]] = {}
 
-    Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
-    ``invalid_proof`` with a fresh ``c_nonce``).
-    """
 
-    async def take(value: str) -> bool:
-        return await take_c_nonce(value, config)
+def _memo(config: IssuerConfig) -> dict[tuple[Any, ...], Any]:
+    held = _memos.get(id(config))
+    if held is None or held[0] is not config:
+        if len(_memos) >= _MEMO_MAX:
+            _memos.clear()
+        held = _memos[id(config)] = (config, {})
+    return held[1]
 
+
+def _options_for(parsed: NormalizedCredentialRequest, config: IssuerConfig) -> ProofOptions:
+    """The key proof policy of ``parsed`` under ``config`` (OID4VCI 1.0 Appendix F)."""
     spec = parsed.configuration
+    draft_15 = parsed.version is SpecVersion.DRAFT_15
+    memo = _memo(config)
+    key = ("proof", parsed.configuration_id, parsed.single_proof, draft_15)
+    known = memo.get(key)
+    if known is not None and known[0] is spec:
+        cached: ProofOptions = known[1]
+        return cached
     settings = config.attestation
     options = ProofOptions(
         audience=config.credential_issuer,
@@ -591,7 +624,7 @@ async def verify_credential_request(
                 # Draft 15 Appendix D.1 named the type keyattestation+jwt (Draft 16 renamed it).
                 typs=(
                     (KEY_ATTESTATION_TYP, KEY_ATTESTATION_TYP_DRAFT_15)
-                    if parsed.version is SpecVersion.DRAFT_15
+                    if draft_15
                     else (KEY_ATTESTATION_TYP,)
                 ),
                 verify_status=functools.partial(
@@ -606,6 +639,23 @@ async def verify_credential_request(
             else None
         ),
     )
+    memo[key] = (spec, options)
+    return options
+
+
+async def verify_credential_request(
+    parsed: NormalizedCredentialRequest, config: IssuerConfig, context: TokenContext
+) -> VerifiedCredentialRequest:
+    """Verify the key proofs, then use up their ``c_nonce`` (OID4VCI 1.0 §8.2, Appendix F).
+
+    Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
+    ``invalid_proof`` with a fresh ``c_nonce``).
+    """
+
+    async def take(value: str) -> bool:
+        return await take_c_nonce(value, config)
+
+    options = _options_for(parsed, config)
     try:
         if parsed.proof_type == "attestation":
             proofs = await verify_attestation_proof(parsed.proofs, options, consume_nonce=take)
@@ -699,7 +749,7 @@ async def create_credential_response(
         c_nonce=await create_c_nonce(config) if draft_nonce else None,
         c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
     )
-    return json_response(200, body)
+    return credentials_response(200, body)
 
 
 async def handle_credential(

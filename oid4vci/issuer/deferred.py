@@ -61,6 +61,7 @@ from oid4vci.issuer.nonce import create_c_nonce
 from oid4vci.issuer.notification import create_notification_id
 from oid4vci.issuer.responses import (
     create_error_response,
+    credentials_response,
     json_response,
     with_allow,
 )
@@ -247,7 +248,7 @@ async def create_deferred_credential_response(
         c_nonce=await create_c_nonce(config) if draft_nonce else None,
         c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
     )
-    return json_response(200, body)
+    return credentials_response(200, body)
 
 
 async def handle_deferred_credential(

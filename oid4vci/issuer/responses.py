@@ -23,6 +23,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from oid4vci._json import dumps_long_strings
 from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError
 from oid4vci.http import JSON_CONTENT_TYPE, Headers, HttpResponse
 
@@ -99,7 +100,10 @@ def resource_error(
     )
 
 
-_NO_STORE_HEADERS = Headers(NO_STORE)  # built once: most responses add nothing else
+_NO_STORE_HEADERS = Headers(NO_STORE)
+# Built once: json.dumps with options builds a new encoder on every call (same output as
+# HttpResponse.json's).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # built once: most responses add nothing else
 
 
 def _no_store(headers: object) -> Headers:
@@ -111,18 +115,25 @@ def _no_store(headers: object) -> Headers:
     return base
 
 
-# Built once: the headers of every JSON answer that adds none of its own.
+# What HttpResponse.json adds to _NO_STORE_HEADERS, built once.
 _NO_STORE_JSON_HEADERS = _NO_STORE_HEADERS.with_header("Content-Type", JSON_CONTENT_TYPE)
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # HttpResponse.json's encoding
 
 
 def json_response(status: int, body: Any, *, headers: object = None) -> HttpResponse:
     """A JSON response with ``Cache-Control: no-store``."""
     if headers is None:
         return HttpResponse(
-            status=status, headers=_NO_STORE_JSON_HEADERS, body=_COMPACT_JSON.encode(body)
+            status=status, headers=_NO_STORE_JSON_HEADERS, body=_COMPACT.encode(body)
         )
     return HttpResponse.json(status, body, headers=_no_store(headers))
+
+
+def credentials_response(status: int, body: Any) -> HttpResponse:
+    """:func:`json_response` for a body that carries credentials (a few long strings): the
+    same bytes, encoded by :func:`~oid4vci._json.dumps_long_strings`."""
+    return HttpResponse(
+        status=status, headers=_NO_STORE_JSON_HEADERS, body=dumps_long_strings(body)
+    )
 
 
 def redirect_response(url: str, *, status: int = 303, headers: object = None) -> HttpResponse:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import hashlib
 import hmac
 import secrets
@@ -115,8 +116,22 @@ class NonceError(ValidationError):
         super().__init__(f"nonce refused: {reason.value}")
 
 
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # binascii plus a translation table: what base64.urlsafe_b64encode does, without its
+    # per-call Python wrappers (every nonce is encoded once and checked once more on opening).
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
+
+
+def _b64url_decode_nonce(text: str) -> bytes:
+    """Decode an ASCII nonce of :data:`NONCE_LENGTH` characters (``binascii.Error`` when it is
+    not base64). Strict mode refuses characters outside the alphabet; :func:`open_nonce` then
+    also requires the value to be the canonical encoding of what it decoded to."""
+    raw = text.encode("ascii").translate(_FROM_URLSAFE)
+    return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -202,8 +217,22 @@ class NonceKeys:
             raise UsageError("at least one nonce key is needed")
         return cls(current=keys[0], previous=tuple(keys[1:]))
 
-    def _candidates(self, kid: bytes) -> list[bytes]:
-        return [k for k in (self.current, *self.previous) if hmac.compare_digest(key_id(k), kid)]
+    def _candidates(self, kid: bytes) -> list[hmac.HMAC]:
+        return [self._mac(k) for k, known in self._key_ids if hmac.compare_digest(known, kid)]
+
+    def _mac(self, key: bytes) -> hmac.HMAC:
+        # HMAC-SHA256 of each key after the domain label, computed once: a tag is a copy of it
+        # plus the rest of the message (the same HMAC as one over the whole message).
+        return self._macs[key]
+
+    @functools.cached_property
+    def _macs(self) -> dict[bytes, hmac.HMAC]:
+        return {k: hmac.new(k, _DOMAIN, hashlib.sha256) for k in (self.current, *self.previous)}
+
+    @functools.cached_property
+    def _key_ids(self) -> tuple[tuple[bytes, bytes], ...]:
+        # (key, key id) of every key, computed once: opening a nonce looks its key up by id.
+        return tuple((k, key_id(k)) for k in (self.current, *self.previous))
 
 
 _default: NonceKeys | None = None
@@ -236,9 +265,12 @@ class OpenedNonce:
     nonce_id: str = attrs.field(repr=False)
 
 
-def _tag(secret: bytes, audience: str, body: bytes) -> bytes:
-    message = _DOMAIN + audience.encode("utf-8") + b"\x00" + body
-    return hmac.new(secret, message, hashlib.sha256).digest()[:_TAG_BYTES]
+def _tag(mac: hmac.HMAC, audience: str, body: bytes) -> bytes:
+    """The tag of ``body`` at ``audience``; ``mac`` is a key's HMAC-SHA256 that has already
+    taken in the domain label (:meth:`NonceKeys._mac`), copied so it is never changed."""
+    own = mac.copy()
+    own.update(audience.encode("utf-8") + b"\x00" + body)
+    return own.digest()[:_TAG_BYTES]
 
 
 def seal_nonce(
@@ -258,7 +290,7 @@ def seal_nonce(
         raise UsageError(f"random must be {_RANDOM_BYTES} bytes")
     expiry = max(0, min(int(expires_at), 0xFFFFFFFF))
     body = key_id(keys.current) + _HEAD.pack(_VERSION, int(purpose), expiry) + rand
-    return _b64url(body + _tag(keys.current, audience, body))
+    return _b64url(body + _tag(keys._mac(keys.current), audience, body))
 
 
 def open_nonce(
@@ -276,7 +308,7 @@ def open_nonce(
     if not isinstance(value, str) or len(value) != NONCE_LENGTH or not value.isascii():
         raise NonceError(NonceReason.MALFORMED)
     try:
-        raw = _b64url_decode(value)
+        raw = _b64url_decode_nonce(value)
     except (binascii.Error, ValueError):
         raise NonceError(NonceReason.MALFORMED) from None
     if len(raw) != _TOTAL_BYTES or _b64url(raw) != value:
@@ -285,7 +317,7 @@ def open_nonce(
     candidates = keys._candidates(body[:_KID_BYTES])
     if not candidates:
         raise NonceError(NonceReason.UNKNOWN_KEY)
-    if not any(hmac.compare_digest(_tag(k, audience, body), tag) for k in candidates):
+    if not any(hmac.compare_digest(_tag(mac, audience, body), tag) for mac in candidates):
         raise NonceError(NonceReason.BAD_TAG)
     version, kind, expiry = _HEAD.unpack_from(body, _KID_BYTES)
     if version != _VERSION:

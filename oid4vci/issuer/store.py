@@ -143,6 +143,8 @@ def _check_ttl(ttl: float) -> float:
 
 # Built once: json.dumps with options constructs a new JSONEncoder on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+# What json.loads(text) parses with, without its per-call argument checks.
+_decode = json.JSONDecoder().decode
 
 
 def _encode(value: Any) -> str:
@@ -230,16 +232,19 @@ class MemoryStore:
                 del self._data[key]
                 dropped += 1
         self._purged += dropped
-        # Taken, deleted and overwritten entries leave stale heap items behind; compact them
-        # (amortised: the heap has grown past twice the entries since the last compaction).
-        if len(expiries) > 2 * len(self._data) + 64:
-            self._expiries = [(exp, key) for key, (_, exp) in self._data.items()]
-            heapq.heapify(self._expiries)
         return dropped
+
+    def _purge_some(self, now: float) -> None:
+        """The housekeeping of every write: up to :data:`PURGE_PER_WRITE` due entries."""
+        expiries = self._expiries
+        if expiries and expiries[0][0] <= now:  # nothing due: no call
+            self._purge(now, PURGE_PER_WRITE)
 
     def purge_expired(self) -> int:
         """Drop every expired entry now; returns how many were dropped."""
-        return self._purge(self._clock(), math.inf)
+        dropped = self._purge(self._clock(), math.inf)
+        self._compact_if_sparse()
+        return dropped
 
     def _set(self, key: str, text: str, expires_at: float) -> None:
         if key not in self._data and len(self._data) >= self._max_entries:
@@ -248,6 +253,14 @@ class MemoryStore:
                 raise StoreFullError("the store is full of live entries; retry later")
         self._data[key] = (text, expires_at)
         heapq.heappush(self._expiries, (expires_at, key))
+        self._compact_if_sparse()
+
+    def _compact_if_sparse(self) -> None:
+        # Taken, deleted and overwritten entries leave stale heap items behind; compact them
+        # (amortised: the heap has grown past twice the entries since the last compaction).
+        if len(self._expiries) > 2 * len(self._data) + 64:
+            self._expiries = [(exp, key) for key, (_, exp) in self._data.items()]
+            heapq.heapify(self._expiries)
 
     # -- the Store protocol --
 
@@ -255,14 +268,16 @@ class MemoryStore:
         """Set ``key`` to a copy of ``value`` for ``ttl`` seconds."""
         text = _encode(value)
         now = self._clock()
-        self._purge(now, PURGE_PER_WRITE)
+        self._purge_some(now)
         self._live(key, now)
         self._set(key, text, now + _check_ttl(ttl))
 
     async def get(self, key: str) -> Any | None:
         """A copy of the live value of ``key``, or ``None``."""
+        if key not in self._data:  # a miss needs no clock
+            return None
         entry = self._live(key, self._clock())
-        return None if entry is None else json.loads(entry[0])
+        return None if entry is None else _decode(entry[0])
 
     async def take(self, key: str) -> Any | None:
         """Return and delete the live value of ``key`` in one step, or ``None``."""
@@ -277,7 +292,7 @@ class MemoryStore:
         text = _encode(value)
         ttl = _check_ttl(ttl)
         now = self._clock()
-        self._purge(now, PURGE_PER_WRITE)
+        self._purge_some(now)
         if self._live(key, now) is not None:
             return False
         self._set(key, text, now + ttl)
