@@ -1,6 +1,7 @@
 """An ``oid4vci serve`` worker whose ``Issuer.handle`` is timed: the benchmark's split.
 
-``python benchmarks/_timed_worker.py FD`` runs :mod:`oid4vci.cli.workers` unchanged, except that
+``python benchmarks/_timed_worker.py FD`` runs :mod:`oid4vci.cli.workers` unchanged (with
+``OID4VCI_BENCH_SERVER=uvicorn``: on uvicorn instead of aiohttp), except that
 every ``Issuer.handle`` call adds its :func:`time.process_time` to a total (as
 :class:`benchmarks.wallet_flows.TimedHandler` does in process). On SIGUSR1 the worker writes
 ``{"seq", "handle_cpu_seconds", "requests", "cpu_seconds"}`` to the file named by
@@ -12,15 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import signal
 import sys
 import time
 from typing import Any
 
+from oid4vci.cli import workers
 from oid4vci.http import HttpResponse
 from oid4vci.issuer import service
 
+#: ``uvicorn`` serves through the ASGI adapter on uvicorn (:mod:`benchmarks._uvicorn_server`).
+SERVER_ENV = "OID4VCI_BENCH_SERVER"
 _totals = {"seq": 0, "handle_cpu_seconds": 0.0, "requests": 0}
 _handle = service.Issuer.handle
 
@@ -47,5 +50,9 @@ def _write(_signum: int, _frame: object) -> None:
 if __name__ == "__main__":
     service.Issuer.handle = _timed_handle  # type: ignore[method-assign]
     signal.signal(signal.SIGUSR1, _write)
-    sys.argv = ["oid4vci.cli.workers", *sys.argv[1:]]
-    runpy.run_module("oid4vci.cli.workers", run_name="__main__")
+    if os.environ.get(SERVER_ENV) == "uvicorn":
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from benchmarks._uvicorn_server import uvicorn_serving
+
+        workers._serving = uvicorn_serving
+    sys.exit(workers._worker_main(sys.argv[1:]))

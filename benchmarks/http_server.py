@@ -16,6 +16,10 @@ as a production server pays it; the in-process issuer has no client address and 
 bucket. Each round measures in process and then every wallet count, so both sides of a ratio
 see the same load on the machine; the figures are the medians of the rounds.
 
+``--server uvicorn`` serves the same worker through the ASGI adapter
+(:func:`oid4vci.transports.asgi.asgi_app`) on uvicorn with its httptools parser, on the same
+event loop, and its floor is uvicorn answering a fixed body (needs ``uvicorn[standard]``).
+
 Targets (issue 16): server CPU per flow ≤ 2× in process with one wallet, ≤ 1.3× with 16 and
 64 concurrent wallets. Run: ``.venv/bin/python benchmarks/http_server.py [--json]``;
 ``OID4VCI_EVENT_LOOP=asyncio`` in the environment measures the standard library's loop.
@@ -24,6 +28,7 @@ Targets (issue 16): server CPU per flow ≤ 2× in process with one wallet, ≤ 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -42,6 +47,7 @@ import anyio
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._uvicorn_server import MISSING
 from benchmarks.wallet_flows import measure_wallet
 from oid4vci.cli.event_loop import server_backend_options, server_event_loop
 from oid4vci.cli.workers import WorkerProcess, WorkerSpec, stop_workers
@@ -56,6 +62,10 @@ __all__ = ["main"]
 TARGETS = {1: 2.0, 16: 1.3, 64: 1.3}
 #: ``serve``'s rate limiter, on, at a rate no round reaches: its cost counts, it never refuses.
 UNREACHED_RATE_LIMIT = [1e9, 10**9]
+#: ``--server``: aiohttp's low-level server (what ``oid4vci serve`` runs) or uvicorn + httptools
+#: serving the ASGI adapter (:mod:`benchmarks._uvicorn_server`).
+SERVERS = ("aiohttp", "uvicorn")
+UVICORN_MODULES = ("uvicorn", "httptools")
 TIMED_WORKER = Path(__file__).resolve().parent / "_timed_worker.py"
 TIMES_FILE = Path(tempfile.gettempdir()) / f"oid4vci-bench-times-{os.getpid()}.json"
 
@@ -65,7 +75,7 @@ def _cpu_seconds(worker: subprocess.Popen[str]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _start() -> tuple[str, WorkerProcess]:
+def _start(server: str = "aiohttp") -> tuple[str, WorkerProcess]:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
@@ -84,7 +94,12 @@ def _start() -> tuple[str, WorkerProcess]:
             stdout=subprocess.PIPE,
             text=True,
             pass_fds=(listener.fileno(),),
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "OID4VCI_BENCH_TIMES": str(TIMES_FILE)},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "OID4VCI_BENCH_TIMES": str(TIMES_FILE),
+                "OID4VCI_BENCH_SERVER": server,
+            },
         )
     finally:
         listener.close()
@@ -147,9 +162,30 @@ FLOOR_BODY = b'{"floor":"' + b"x" * 900 + b'"}'
 #: Per floor "flow": the flow's 8 requests, 3 of them POSTs with bodies the size of a flow's.
 FLOOR_POST_BODY = b'{"proof":"' + b"y" * 600 + b'"}'
 FLOOR_METHODS = ("GET", "GET", "GET", "POST", "POST", "POST", "GET", "GET")
+FLOOR_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(FLOOR_BODY)).encode()),
+]
 
 
-async def _floor_server(fd: int) -> None:
+async def _uvicorn_floor_server(fd: int) -> None:
+    from benchmarks._uvicorn_server import serving_uvicorn
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": FLOOR_HEADERS})
+        await send({"type": "http.response.body", "body": FLOOR_BODY})
+
+    async with serving_uvicorn(app, socket.socket(fileno=fd)):
+        print("ready", flush=True)
+        await anyio.wait_readable(sys.stdin.fileno())  # until the benchmark closes our stdin
+
+
+async def _floor_server(fd: int, server: str = "aiohttp") -> None:
+    if server == "uvicorn":
+        await _uvicorn_floor_server(fd)
+        return
     from aiohttp import web
 
     async def handler(request: web.BaseRequest) -> web.Response:
@@ -164,14 +200,18 @@ async def _floor_server(fd: int) -> None:
     await runner.cleanup()
 
 
-def _start_floor() -> tuple[str, subprocess.Popen[str]]:
+def _start_floor(server: str = "aiohttp") -> tuple[str, subprocess.Popen[str]]:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
     listener.set_inheritable(True)
     try:
         process = subprocess.Popen(
-            [sys.executable, __file__, "--floor-server", str(listener.fileno())],
+            [
+                sys.executable,
+                __file__,
+                *("--server", server, "--floor-server", str(listener.fileno())),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -214,13 +254,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--flows", type=int, default=256, help="flows per measurement")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="aiohttp",
+        help="the worker's HTTP server (uvicorn: the ASGI adapter on uvicorn + httptools)",
+    )
     parser.add_argument("--floor-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.server == "uvicorn" and not all(map(importlib.util.find_spec, UVICORN_MODULES)):
+        print(f"http_server.py: {MISSING}", file=sys.stderr)
+        return 2
     if args.floor_server is not None:
-        anyio.run(_floor_server, args.floor_server, backend_options=server_backend_options())
+        options = server_backend_options()
+        anyio.run(_floor_server, args.floor_server, args.server, backend_options=options)
         return 0
-    url, worker = _start()
-    floor_url, floor_process = _start_floor()
+    url, worker = _start(args.server)
+    floor_url, floor_process = _start_floor(args.server)
     inside: list[float] = []
     over_http: dict[int, list[float]] = {wallets: [] for wallets in TARGETS}
     served_issuer: dict[int, list[float]] = {wallets: [] for wallets in TARGETS}
@@ -267,15 +317,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     loop = server_event_loop()
     if args.json:
-        print(json.dumps({"url": url, "event_loop": loop, "rows": rows}, indent=2))
+        document = {"url": url, "server": args.server, "event_loop": loop, "rows": rows}
+        print(json.dumps(document, indent=2))
         return 0
     print(
-        "Issuer CPU per complete pre-authorized flow (N=1): over aiohttp ÷ in process"
+        f"Issuer CPU per complete pre-authorized flow (N=1): over {args.server} ÷ in process"
         f" (server event loop: {loop}; medians of {args.rounds} rounds)"
     )
     print(
         f"{'wallets':>8} {'server ms/flow':>15} {'in-process ms':>14} {'ratio':>6}  target"
-        f"{'':13} {'aiohttp floor ms':>17} {'best ratio':>10}"
+        f"{'':13} {'floor ms':>17} {'best ratio':>10}"
     )
     for r in rows:
         verdict = "met" if r["met"] else "NOT met"
@@ -291,9 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in rows:
         rest = r["server_ms_per_flow"] - r["served_issuer_ms_per_flow"]
         print(f"{r['wallets']:>8} {r['served_issuer_ms_per_flow']:>18.2f} {rest:>8.2f}")
+    stack = "uvicorn + httptools" if args.server == "uvicorn" else "aiohttp low-level server"
     print(
-        "aiohttp floor: the same server stack (aiohttp low-level server, same event loop) "
-        "answering 8 requests\nwith a fixed body; best ratio = (in process + floor) ÷ in process,"
+        f"{args.server} floor: the same server stack ({stack}, same event loop) answering 8"
+        " requests\nwith a fixed body; best ratio = (in process + floor) ÷ in process,"
         " what a zero-cost adapter would reach."
     )
     return 0

@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import IO, Any
 
 import attrs
@@ -408,9 +408,27 @@ def _mdoc_certificates(settings: dict[str, Any] | None) -> Any:
 # --- the worker process --------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def _serving(handler: Any, listener: socket.socket) -> AsyncIterator[None]:
+    """Serve ``handler`` on ``listener`` (aiohttp's low-level server) for the body.
+
+    ``benchmarks/_timed_worker.py --server uvicorn`` replaces it to measure another server.
+    """
+    from aiohttp import web
+
+    from oid4vci.transports.aiohttp import make_aiohttp_server
+
+    runner = web.ServerRunner(make_aiohttp_server(handler), access_log=None, shutdown_timeout=5.0)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, listener).start()
+        yield
+    finally:
+        await runner.cleanup()
+
+
 async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
     import anyio
-    from aiohttp import web
 
     from oid4vci.cli.admin import admin_handler
     from oid4vci.cli.options import flood_limits_from
@@ -419,7 +437,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
     from oid4vci.issuer.stateless_nonce import NonceKeys
     from oid4vci.issuer.store import MemoryStore, Store
     from oid4vci.jose import LocalSigner
-    from oid4vci.transports.aiohttp import AiohttpTransport, make_aiohttp_server
+    from oid4vci.transports.aiohttp import AiohttpTransport
     from oid4vci.versions import SpecVersion
 
     async def serve_with(store: Store, status_transport: AiohttpTransport) -> None:
@@ -447,11 +465,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
         handler = admin_handler(
             demo.issuer, spec.admin_token, demo.issuer.handle, issuer_url=spec.issuer_url
         )
-        server = make_aiohttp_server(handler)
-        runner = web.ServerRunner(server, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        try:
-            await web.SockSite(runner, listener).start()
+        async with _serving(handler, listener):
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 line = DemoServer(
                     spec.issuer_url,
@@ -475,8 +489,6 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
                         log.info("worker %d stopping on signal %s", spec.index, signum)
                         break
                     tg.cancel_scope.cancel()
-        finally:
-            await runner.cleanup()
 
     async def serve(store: Store) -> None:
         # Fetches the Token Status Lists that wallet and key attestations may name.
