@@ -71,6 +71,8 @@ class WorkerSpec:
     """
 
     issuer_url: str
+    #: Where the workers listen, when it differs from ``issuer_url`` (``--public-url``).
+    listen_url: str | None = None
     spec: str = "1.0"
     allow_bearer: bool = False
     store_url: str | None = attrs.field(default=None, repr=False)
@@ -251,8 +253,11 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     from oid4vci.errors import MissingDependencyError, UsageError
 
     store_url: str | None = args.store
+    from .options import check_serve_address
     from .serve import haip_serve_options, serve_features
 
+    public_url: str | None = getattr(args, "public_url", None)
+    check_serve_address(args.host, public_url)
     profile, attester_roots = haip_serve_options(args)
     features = serve_features(args)
     try:
@@ -277,7 +282,9 @@ def run_serve_workers(args: argparse.Namespace) -> int:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
     host = listener.getsockname()[0]
     bound = f"[{host}]" if ":" in host else host
-    issuer_url = f"http://{bound}:{listener.getsockname()[1]}"
+    # With --public-url (a TLS-terminating proxy in front) that URL is the issuer identifier.
+    listen_url = f"http://{bound}:{listener.getsockname()[1]}"
+    issuer_url = public_url or listen_url
     signer = LocalSigner.generate("ES256", kid="demo-issuer-key")
     from oid4vci.issuer_certificates import (
         create_issuer_signing_certificates,
@@ -295,6 +302,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
     specs = [
         WorkerSpec(
             issuer_url=issuer_url,
+            listen_url=listen_url,
             spec=args.spec,
             allow_bearer=bool(args.allow_bearer),
             store_url=store_url,
@@ -470,6 +478,7 @@ async def _serve_worker(spec: WorkerSpec, listener: socket.socket) -> int:
                 line = DemoServer(
                     spec.issuer_url,
                     demo,
+                    listen_url=spec.listen_url,
                     admin_token=spec.admin_token,
                     profile=spec.profile,
                     features=spec.features(),

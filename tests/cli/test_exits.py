@@ -116,6 +116,19 @@ def test_non_loopback_host_needs_a_public_url() -> None:
     check_serve_address("127.0.0.1", None)
 
 
+@pytest.mark.parametrize("extra", [["--workers", "1"], ["--store", "redis://127.0.0.1:1"]])
+def test_workers_refuse_a_non_loopback_host_too(
+    extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve --workers`` / ``--store`` check the address as one process does, before any
+    worker starts or store is reached."""
+    from oid4vci.cli import main
+
+    assert main(["serve", "--json", "--host", "0.0.0.0", *extra]) == EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and "--public-url" in err
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

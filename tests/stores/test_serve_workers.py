@@ -52,6 +52,22 @@ def serve_workers(*args: str) -> Iterator[tuple[subprocess.Popen[str], dict[str,
                 process.stdout.close()
 
 
+def test_workers_behind_a_proxy_use_the_public_url() -> None:
+    """``--public-url`` is the issuer identifier of every worker (offers, metadata); the ready
+    line's ``listen`` is where they listen."""
+    import urllib.request
+    from urllib.parse import unquote
+
+    public = "https://issuer.example"
+    with serve_workers("--workers", "1", "--public-url", public) as (_process, ready):
+        assert ready["issuer"] == public
+        assert ready["listen"].startswith("http://127.0.0.1:")
+        assert all(public + "/" in unquote(link) for link in ready["offers"].values())
+        url = ready["listen"] + "/.well-known/openid-credential-issuer"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            assert json.loads(answer.read())["credential_issuer"] == public
+
+
 def test_the_admin_endpoint_works_at_every_worker(redis_single: RedisServer) -> None:
     """The admin token is shared: status changes through it are served by every worker."""
     import urllib.error
