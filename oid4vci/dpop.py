@@ -142,6 +142,8 @@ def _invalid(reason: str) -> NoReturn:
 
 
 def _is_number(value: object) -> bool:
+    if type(value) is int:  # the usual iat (never a bool: its type is bool)
+        return True
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)

@@ -553,13 +553,19 @@ def verify_jws(
 
 
 _CURVE_NAMES = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
+# The class of cryptography's (OpenSSL-backed) EC public keys.
+_OPENSSL_EC_PUBLIC: type = type(ec.derive_private_key(1, ec.SECP256R1()).public_key())
 
 
 def _verify_signature(alg: str, key: Any, data: bytes, signature: bytes) -> bool:
     try:
         if alg in _EC_ALGS:
             curve, size, _ = _EC_ALGS[alg]
-            if not isinstance(key, ec.EllipticCurvePublicKey):
+            # type() first: isinstance against the ABC runs a Python-level __instancecheck__
+            # frame on CPython 3.11, and a key imported here is always of the one OpenSSL type.
+            if type(key) is not _OPENSSL_EC_PUBLIC and not isinstance(
+                key, ec.EllipticCurvePublicKey
+            ):
                 return False
             if _CURVE_NAMES[curve] != key.curve.name:
                 return False
