@@ -554,7 +554,9 @@ def verify_jws(
 
 _CURVE_NAMES = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
 # The class of cryptography's (OpenSSL-backed) EC public keys.
-_OPENSSL_EC_PUBLIC: type = type(ec.derive_private_key(1, ec.SECP256R1()).public_key())
+_OPENSSL_EC_PUBLIC: type[ec.EllipticCurvePublicKey] = type(
+    ec.derive_private_key(1, ec.SECP256R1()).public_key()
+)
 
 
 def _verify_signature(alg: str, key: Any, data: bytes, signature: bytes) -> bool:
