@@ -31,7 +31,7 @@ from joserfc.errors import JoseError as _JoserfcError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 from joserfc.util import urlsafe_b64decode as joserfc_b64decode
 
-from ._json import loads_bytes
+from ._json import dumps_compact, loads_bytes
 from .errors import JoseError, UsageError
 
 __all__ = [
@@ -86,7 +86,6 @@ _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _CANONICAL_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 # The C string escaper behind JSONEncoder(ensure_ascii=True) (RFC 7638 thumbprint members).
 _json_string = json.encoder.encode_basestring_ascii
-_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def b64url_encode(data: bytes) -> str:
@@ -475,7 +474,7 @@ def generate_signer(alg: str = "ES256", *, kid: str | None = None) -> LocalSigne
 
 
 def _json_segment(obj: Mapping[str, Any]) -> str:
-    return b64url_encode(_COMPACT_ENCODER.encode(obj).encode())
+    return b64url_encode(dumps_compact(obj).encode())
 
 
 async def create_jws(
