@@ -665,10 +665,7 @@ async def verify_credential_request(
     Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
     ``invalid_proof`` with a fresh ``c_nonce``).
     """
-
-    async def take(value: str) -> bool:
-        return await take_c_nonce(value, config)
-
+    take = functools.partial(take_c_nonce, config=config)  # no coroutine frame of its own
     options = _options_for(parsed, config)
     try:
         if parsed.proof_type == "attestation":
