@@ -6,7 +6,8 @@ parses it with the default decoder. Bytes that start with ``{`` or ``[`` followe
 non-zero byte are UTF-8 by that same detection, so :func:`loads_bytes` decodes them directly;
 anything else goes to ``json.loads``. Same results, same exceptions.
 
-:func:`dumps_long_strings` is the other direction for bodies that carry a few very long strings
+:func:`dumps_compact` is ``json.JSONEncoder(separators=(",", ":")).encode`` without the
+encoder's per-call Python frames. :func:`dumps_long_strings` is the other direction for bodies that carry a few very long strings
 (the credentials of a credential response): the same bytes as a compact
 ``json.JSONEncoder(separators=(",", ":"))``, with long strings that need no escaping copied
 instead of escaped character by character.
@@ -20,7 +21,7 @@ from typing import Any
 
 from oid4vci.errors import ArgumentTypeError
 
-__all__ = ["dumps_long_strings", "loads_bytes"]
+__all__ = ["dumps_compact", "dumps_long_strings", "loads_bytes"]
 
 # json.loads without keyword arguments parses with a default JSONDecoder; so does this one.
 _decode = json.JSONDecoder().decode
@@ -35,6 +36,7 @@ def loads_bytes(data: bytes) -> Any:
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+_COMPACT_NO_NAN = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 # The C encoder behind JSONEncoder's one-shot encode (not in the type stubs).
 c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
 #: Strings at least this long are checked for a plain copy (shorter ones are escaped at once).
@@ -58,6 +60,20 @@ def _string(value: str) -> str:
 def _not_json(value: object) -> Any:
     # A TypeError, as json's own encoder raises.
     raise ArgumentTypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def dumps_compact(obj: Any, *, allow_nan: bool = True) -> str:
+    """``json.JSONEncoder(separators=(",", ":"), allow_nan=allow_nan).encode(obj)``: the same
+    text (and the same ``TypeError``/``ValueError``), without the encoder's Python frames."""
+    if isinstance(obj, str):
+        return encode_basestring_ascii(obj)
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
+        encoder = _COMPACT if allow_nan else _COMPACT_NO_NAN
+        return encoder.encode(obj)
+    encode = c_make_encoder(
+        {}, _not_json, encode_basestring_ascii, None, ":", ",", False, False, allow_nan
+    )
+    return "".join(encode(obj, 0))
 
 
 def dumps_long_strings(obj: Any) -> bytes:

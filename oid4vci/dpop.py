@@ -142,11 +142,15 @@ def _invalid(reason: str) -> NoReturn:
 
 
 def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    """A JSON number that ``float()`` turns into a finite value (so no OverflowError later)."""
+    if type(value) is int:  # the usual iat (never a bool: its type is bool)
+        return value.bit_length() <= 1023
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int subclass too large for a float
+        return False
 
 
 _CACHEABLE_URL_LENGTH = 2048

@@ -85,6 +85,11 @@ class Headers(Mapping[str, str]):
     """
 
     _items: tuple[tuple[str, str], ...]
+    # The values of each lower-cased name, in order: built on the first lookup (a request's
+    # headers are read several times per request: Authorization, DPoP, Content-Type, ...).
+    _index: dict[str, tuple[str, ...]] | None = attrs.field(
+        default=None, init=False, eq=False, hash=False, repr=False
+    )
 
     def __init__(self, items: object = None) -> None:
         self.__attrs_init__(_to_items(items))
@@ -95,20 +100,26 @@ class Headers(Mapping[str, str]):
             raise KeyError(name)
         return value
 
+    def _by_name(self) -> dict[str, tuple[str, ...]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for key, value in self._items:
+                lower = key.lower()
+                index[lower] = (*index[lower], value) if lower in index else (value,)
+            object.__setattr__(self, "_index", index)
+        return index
+
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
         """The first value of ``name`` (any case), or ``default``."""
         if not isinstance(name, str):
             return default
-        lower = name.lower()
-        for key, value in self._items:
-            if key.lower() == lower:
-                return value
-        return default
+        values = self._by_name().get(name.lower())
+        return default if values is None else values[0]
 
     def get_all(self, name: str) -> list[str]:
         """Every value of ``name`` (any case), in order."""
-        lower = name.lower()
-        return [value for key, value in self._items if key.lower() == lower]
+        return list(self._by_name().get(name.lower(), ()))
 
     def multi_items(self) -> tuple[tuple[str, str], ...]:
         """All ``(name, value)`` pairs in order, repeats included."""

@@ -31,7 +31,7 @@ from joserfc.errors import JoseError as _JoserfcError
 from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 from joserfc.util import urlsafe_b64decode as joserfc_b64decode
 
-from ._json import loads_bytes
+from ._json import dumps_compact, loads_bytes
 from .errors import JoseError, UsageError
 
 __all__ = [
@@ -86,7 +86,6 @@ _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _CANONICAL_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 # The C string escaper behind JSONEncoder(ensure_ascii=True) (RFC 7638 thumbprint members).
 _json_string = json.encoder.encode_basestring_ascii
-_COMPACT_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def b64url_encode(data: bytes) -> str:
@@ -475,7 +474,7 @@ def generate_signer(alg: str = "ES256", *, kid: str | None = None) -> LocalSigne
 
 
 def _json_segment(obj: Mapping[str, Any]) -> str:
-    return b64url_encode(_COMPACT_ENCODER.encode(obj).encode())
+    return b64url_encode(dumps_compact(obj).encode())
 
 
 async def create_jws(
@@ -553,13 +552,21 @@ def verify_jws(
 
 
 _CURVE_NAMES = {"P-256": "secp256r1", "P-384": "secp384r1", "P-521": "secp521r1"}
+# The class of cryptography's (OpenSSL-backed) EC public keys.
+_OPENSSL_EC_PUBLIC: type[ec.EllipticCurvePublicKey] = type(
+    ec.derive_private_key(1, ec.SECP256R1()).public_key()
+)
 
 
 def _verify_signature(alg: str, key: Any, data: bytes, signature: bytes) -> bool:
     try:
         if alg in _EC_ALGS:
             curve, size, _ = _EC_ALGS[alg]
-            if not isinstance(key, ec.EllipticCurvePublicKey):
+            # type() first: isinstance against the ABC runs a Python-level __instancecheck__
+            # frame on CPython 3.11, and a key imported here is always of the one OpenSSL type.
+            if type(key) is not _OPENSSL_EC_PUBLIC and not isinstance(
+                key, ec.EllipticCurvePublicKey
+            ):
                 return False
             if _CURVE_NAMES[curve] != key.curve.name:
                 return False

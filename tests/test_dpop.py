@@ -344,6 +344,8 @@ async def test_key_curve_must_match_alg(clock: FakeClock) -> None:
         ("iat", "1750000000", "numeric iat"),
         ("iat", True, "numeric iat"),
         ("iat", None, "numeric iat"),
+        ("iat", 10**400, "numeric iat"),  # float() of it would overflow: refused, no crash
+        ("iat", -(10**400), "numeric iat"),
     ],
 )
 async def test_missing_or_ill_typed_claims(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from oid4vci._json import loads_bytes
+from oid4vci._json import dumps_compact, loads_bytes
 from oid4vci.errors import JoseError, ValidationError
 from oid4vci.jose import (
     LocalSigner,
@@ -339,6 +339,52 @@ def test_loads_bytes_gives_what_json_loads_gives() -> None:
         samples.append(bytes(mutated))
     for data in samples:
         assert _json_outcome(loads_bytes, data) == _json_outcome(json.loads, data), data
+
+
+def _encode_outcome(encode: Any, value: Any) -> tuple[Any, ...]:
+    try:
+        return ("ok", encode(value))
+    except (TypeError, ValueError) as exc:
+        kind = "TypeError" if isinstance(exc, TypeError) else "ValueError"
+        return (kind, str(exc))
+
+
+@pytest.mark.parametrize("allow_nan", [True, False])
+def test_dumps_compact_gives_what_the_compact_encoder_gives(allow_nan: bool) -> None:
+    encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=allow_nan)
+    values: list[Any] = [
+        "plain",
+        'quote " back \\ ctl \x01 é \u2028 😀',
+        {"a": 1, "b": [True, False, None], "c": {"d": 1.5, "e": "é"}},
+        [1, -2, 3.25, 1e300, "x" * 300],
+        {"z": 1, "a": 2},  # order kept, not sorted
+        {3: "int key", True: "bool key", None: "none key", 2.5: "float key"},
+        (1, 2),
+        float("nan"),
+        [float("inf")],
+        {"k": -float("inf")},
+        {"bad": object()},
+        {"bad": b"bytes"},
+        {("tuple",): "key"},
+        [],
+        {},
+        0,
+        None,
+    ]
+    rng = random.Random(7)
+    for _ in range(200):
+        values.append(
+            {
+                f"k{rng.randrange(50)}": rng.choice(
+                    [rng.random(), "s" * rng.randrange(5), [rng.randrange(9)]]
+                )
+                for _ in range(rng.randrange(6))
+            }
+        )
+    for value in values:
+        assert _encode_outcome(lambda v: dumps_compact(v, allow_nan=allow_nan), value) == (
+            _encode_outcome(encoder.encode, value)
+        ), value
 
 
 def test_ec_keys_with_a_kid_refuse_what_joserfc_refuses() -> None:

@@ -25,6 +25,7 @@ store, and one may be reused until it expires), the ``jti`` replay cache adapter
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 import secrets
@@ -117,15 +118,20 @@ async def create_access_token(context: TokenContext, config: IssuerConfig) -> tu
     return token, ttl
 
 
+# A grant's revocation key is read on every request with one of its access tokens: the digest
+# is a pure function of the grant id, so the last ones are kept.
+_grant_revoked_key = functools.lru_cache(maxsize=1024)(store_keys.grant_revoked_key)
+
+
 async def revoke_grant(grant_id: str, config: IssuerConfig) -> None:
     """Refuse every access token issued for ``grant_id`` from now on."""
-    key, ttl = store_keys.grant_revoked_key(grant_id), store_keys.GRANT_REVOKED.ttl(config)
+    key, ttl = _grant_revoked_key(grant_id), store_keys.GRANT_REVOKED.ttl(config)
     await config.store.put(key, True, ttl)
 
 
 async def grant_is_revoked(grant_id: str, config: IssuerConfig) -> bool:
     """True when :func:`revoke_grant` was called for ``grant_id`` (within the token lifetime)."""
-    return await config.store.get(store_keys.grant_revoked_key(grant_id)) is not None
+    return await config.store.get(_grant_revoked_key(grant_id)) is not None
 
 
 async def take_single_use(

@@ -564,6 +564,20 @@ def credential_response_body(
     ``c_nonce`` only for Draft 13/14, ``interval`` only for 1.0. ``single_proof`` is kept for
     callers and no longer changes the shape.
     """
+    if (
+        credentials is not None
+        and transaction_id is None
+        and interval is None
+        and version is not SpecVersion.DRAFT_13
+        and version is not SpecVersion.DRAFT_14
+    ):
+        # Draft 15 / 1.0 with credentials (every non-deferred answer): the body
+        # credential_response_to_json writes for it (OID4VCI 1.0 §8.3), built directly, without
+        # the intermediate CredentialResponse (no c_nonce in these versions).
+        body: dict[str, Any] = {"credentials": [{"credential": c} for c in credentials]}
+        if notification_id is not None:
+            body["notification_id"] = notification_id
+        return body
     response = CredentialResponse(
         credentials=(
             None
@@ -651,10 +665,7 @@ async def verify_credential_request(
     Raises :class:`CredentialRequestError` (``invalid_proof``, ``invalid_nonce``; Draft 13/14:
     ``invalid_proof`` with a fresh ``c_nonce``).
     """
-
-    async def take(value: str) -> bool:
-        return await take_c_nonce(value, config)
-
+    take = functools.partial(take_c_nonce, config=config)  # no coroutine frame of its own
     options = _options_for(parsed, config)
     try:
         if parsed.proof_type == "attestation":

@@ -43,6 +43,7 @@ from oid4vci.issuer.responses import (
     create_error_response,
     with_allow,
 )
+from oid4vci.jose import b64url_encode
 from oid4vci.models.notification import NotificationRequest
 from oid4vci.models.notification import (
     parse_notification_request as _parse_notification_json,
@@ -96,7 +97,8 @@ async def create_notification_id(
     credential_count: int,
 ) -> str:
     """Create the ``notification_id`` of one credential response (valid for the token's life)."""
-    notification_id = secrets.token_urlsafe(16)
+    # secrets.token_urlsafe(16), without its per-call wrappers: 16 CSPRNG bytes, base64url.
+    notification_id = b64url_encode(secrets.token_bytes(16))
     record = NotificationRecord(
         grant_id=context.grant_id,
         subject=context.subject,

@@ -50,6 +50,8 @@ from oid4vci.attestation import (
 from oid4vci.errors import CredentialRequestError, ErrorCode, JoseError
 from oid4vci.jose import (
     ASYMMETRIC_ALGORITHMS,
+    _public_key_of,
+    _verify_signature,
     b64url_decode,
     decode_jws,
     jwk_thumbprint,
@@ -305,15 +307,22 @@ async def _verify_one(
     if alg not in options.algorithms or alg not in ASYMMETRIC_ALGORITHMS:
         raise _invalid("proof alg is not allowed")
     attestation = _key_attestation_of(header, decoded.payload, options)
-    await _verify_key_status(attestation, options)
     if attestation is None:
+        # (no attestation: no status to check)
         jwk = _proof_key(header, options.trust_anchors, options.clock)
         try:
-            verify_jws(decoded, jwk, algorithms=options.algorithms)
+            # What verify_jws(decoded, jwk, algorithms=options.algorithms) checks: alg is in
+            # that allow-list and asymmetric (above), then the signature with jwk's key object
+            # (imported, and cached, by _proof_key).
+            if not _verify_signature(
+                alg, _public_key_of(jwk), decoded.signing_input, decoded.signature
+            ):
+                raise JoseError("JWS signature is invalid")
             jkt = jwk_thumbprint(jwk)
         except JoseError as exc:
             raise _invalid(f"proof does not verify: {exc}") from exc
     else:
+        await _verify_key_status(attestation, options)
         jwk, jkt = _attested_proof_key(decoded, header, attestation, options)
     _check_claims(
         decoded.payload,

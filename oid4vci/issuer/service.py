@@ -216,7 +216,7 @@ class Issuer:
         self._templates: dict[str, OfferTemplate] = {}
         for template in offer_templates:
             self.register_offer_template(template)
-        self._routes_cache: dict[str, dict[str, _Route]] = {}
+        self._routes_cache: dict[tuple[bool, str], dict[str, _Route]] = {}
         self._notification_route = _Route(
             name="notification",
             methods=("POST",),
@@ -353,7 +353,7 @@ class Issuer:
     # -- routing ---------------------------------------------------------------------------
 
     def _routes(self, config: IssuerConfig) -> dict[str, _Route]:
-        cache_key = f"{config.builtin_authorization_server}|{config.credential_issuer}"
+        cache_key = (config.builtin_authorization_server, config.credential_issuer)
         cached = self._routes_cache.get(cache_key)
         if cached is not None:
             return cached

@@ -217,8 +217,9 @@ class NonceKeys:
             raise UsageError("at least one nonce key is needed")
         return cls(current=keys[0], previous=tuple(keys[1:]))
 
-    def _candidates(self, kid: bytes) -> list[hmac.HMAC]:
-        return [self._mac(k) for k, known in self._key_ids if hmac.compare_digest(known, kid)]
+    def _candidates(self, kid: bytes) -> tuple[hmac.HMAC, ...]:
+        # Key ids are not secret (they are written into every nonce): a dict lookup.
+        return self._macs_by_id.get(kid, ())
 
     def _mac(self, key: bytes) -> hmac.HMAC:
         # HMAC-SHA256 of each key after the domain label, computed once: a tag is a copy of it
@@ -228,6 +229,14 @@ class NonceKeys:
     @functools.cached_property
     def _macs(self) -> dict[bytes, hmac.HMAC]:
         return {k: hmac.new(k, _DOMAIN, hashlib.sha256) for k in (self.current, *self.previous)}
+
+    @functools.cached_property
+    def _macs_by_id(self) -> dict[bytes, tuple[hmac.HMAC, ...]]:
+        # The keys' HMACs by key id, in key order (two keys may share a 3-byte id).
+        out: dict[bytes, tuple[hmac.HMAC, ...]] = {}
+        for key, kid in self._key_ids:
+            out[kid] = (*out.get(kid, ()), self._mac(key))
+        return out
 
     @functools.cached_property
     def _key_ids(self) -> tuple[tuple[bytes, bytes], ...]:
@@ -317,7 +326,10 @@ def open_nonce(
     candidates = keys._candidates(body[:_KID_BYTES])
     if not candidates:
         raise NonceError(NonceReason.UNKNOWN_KEY)
-    if not any(hmac.compare_digest(_tag(mac, audience, body), tag) for mac in candidates):
+    for mac in candidates:
+        if hmac.compare_digest(_tag(mac, audience, body), tag):
+            break
+    else:
         raise NonceError(NonceReason.BAD_TAG)
     version, kind, expiry = _HEAD.unpack_from(body, _KID_BYTES)
     if version != _VERSION:

@@ -36,6 +36,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from oid4vci._json import dumps_compact
 from oid4vci.errors import ArgumentTypeError, StoreFullError, UsageError
 
 __all__ = [
@@ -141,8 +142,6 @@ def _check_ttl(ttl: float) -> float:
     return ttl
 
 
-# Built once: json.dumps with options constructs a new JSONEncoder on every call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 # What json.loads(text) parses with, without its per-call argument checks.
 _decode = json.JSONDecoder().decode
 
@@ -151,7 +150,7 @@ def _encode(value: Any) -> str:
     if value is True:  # the marker of every add_if_absent (jti, c_nonce): no encoder call
         return "true"
     try:
-        return _ENCODER.encode(value)
+        return dumps_compact(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ArgumentTypeError("store values must be JSON-able") from exc
 

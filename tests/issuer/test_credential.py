@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from oid4vci.errors import CredentialRequestError
+from oid4vci.errors import CredentialRequestError, WireFormatError
 from oid4vci.http import HttpRequest
 from oid4vci.issuer import Issuer, parse_credential_request
 from oid4vci.issuer.access_token import TokenContext
 from oid4vci.issuer.credential import credential_response_body
 from oid4vci.jose import LocalSigner, create_jws
+from oid4vci.models.credential import (
+    CredentialResponse,
+    IssuedCredential,
+    credential_response_to_json,
+)
 from oid4vci.versions import SpecVersion
 from tests.conftest import FakeClock
 from tests.issuer.test_service import (
@@ -235,6 +241,43 @@ def test_response_shapes() -> None:
     assert credential_response_body(SpecVersion.DRAFT_15, transaction_id="t", interval=7) == {
         "transaction_id": "t"
     }
+
+
+@pytest.mark.parametrize("version", list(SpecVersion))
+@pytest.mark.parametrize("credentials", [None, [], ["a~"], ["a~", "b~"]])
+@pytest.mark.parametrize("notification_id", [None, "n1"])
+@pytest.mark.parametrize("deferred", [False, True])
+def test_response_body_is_what_the_response_model_writes(
+    version: SpecVersion, credentials: list[str] | None, notification_id: str | None, deferred: bool
+) -> None:
+    """The direct body of a Draft 15 / 1.0 credentials answer is byte for byte the body of the
+    CredentialResponse model written by credential_response_to_json, in every version."""
+    kwargs: dict[str, Any] = {
+        "credentials": credentials,
+        "notification_id": notification_id,
+        "c_nonce": "cn",
+        "c_nonce_expires_in": 60,
+    }
+    if deferred:
+        kwargs.update(transaction_id="t", interval=5)
+    model = CredentialResponse(
+        credentials=None
+        if credentials is None
+        else tuple(IssuedCredential(credential=c) for c in credentials),
+        transaction_id=kwargs.get("transaction_id"),
+        interval=kwargs.get("interval"),
+        notification_id=notification_id,
+        c_nonce="cn",
+        c_nonce_expires_in=60,
+    )
+    if version is SpecVersion.DRAFT_13 and credentials is not None and len(credentials) != 1:
+        with pytest.raises(WireFormatError):
+            credential_response_body(version, **kwargs)
+        return
+    expected = credential_response_to_json(model, version)
+    body = credential_response_body(version, **kwargs)
+    assert body == expected
+    assert json.dumps(body) == json.dumps(expected)  # the same members in the same order
 
 
 # -- through the endpoint ---------------------------------------------------------------------
