@@ -355,18 +355,27 @@ def verify_certificate_chain(
             CertificateReason.TOO_LARGE,
             f"the chain holds more than {MAX_CERTIFICATES} certificates",
         )
-    anchors = _anchors(trust_anchors)
+    return _verify_path(
+        list(chain), _anchors(trust_anchors), _purpose_policy(extended_key_usage), clock
+    )
+
+
+def _verify_path(
+    chain: list[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    ee_policy: ExtensionPolicy,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """RFC 5280 path validation of ``chain`` (leaf first) to ``anchors`` at the leaf time of
+    ``clock``, web PKI profile for the CAs and ``ee_policy`` for the leaf; the leaf's JWK."""
     jwk = _public_jwk_of(chain[0])
     now = _leaf_time(chain[0], clock)
-    leaf, intermediates = chain[0], list(chain[1:])
+    leaf, intermediates = chain[0], chain[1:]
     verifier = (
         PolicyBuilder()
         .store(Store(list(anchors)))
         .time(now)
-        .extension_policies(
-            ca_policy=ExtensionPolicy.webpki_defaults_ca(),
-            ee_policy=_purpose_policy(extended_key_usage),
-        )
+        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
         .build_client_verifier()
     )
     try:
@@ -428,23 +437,7 @@ def verify_issuer_x5c(
         raise CertificateError(
             CertificateReason.SELF_SIGNED, "the x5c signing certificate is self-signed"
         )
-    jwk = _public_jwk_of(chain[0])
-    now = _leaf_time(chain[0], clock)
-    leaf, intermediates = chain[0], chain[1:]
-    verifier = (
-        PolicyBuilder()
-        .store(Store(list(anchors)))
-        .time(now)
-        .extension_policies(
-            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=_signer_policy()
-        )
-        .build_client_verifier()
-    )
-    try:
-        verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
-        raise _classify(exc, intermediates, now, named=False) from None
-    return jwk
+    return _verify_path(list(chain), anchors, _signer_policy(), clock)
 
 
 def _classify(
