@@ -135,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {t['figure']:<42} {t['value']:>5.2f} >= {t['target']:.2f}  {verdict}")
         print(
             "  HTTP overhead targets (server CPU per flow over aiohttp ÷ in process, met / NOT"
-            " met):\n    .venv/bin/python benchmarks/http_server.py   (about 2 minutes)\n"
+            " met):\n    .venv/bin/python benchmarks/http_server.py   (CPU time, about 2 minutes)\n"
+            "    .venv/bin/python benchmarks/http_instructions.py   (instructions, valgrind,"
+            " about 10 minutes)\n"
+            "  The issuer and wallet ratios in instructions (noise-free): make bench-check\n"
             "  Scale targets: .venv/bin/python benchmarks/scale.py"
         )
         print()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 from urllib.parse import parse_qsl, urlencode
@@ -52,23 +53,36 @@ _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 def _to_items(value: object) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
-    if isinstance(value, Headers):
+    kind = type(value)
+    if kind is Headers:
+        return value.multi_items()  # type: ignore[attr-defined]
+    # Pairs in a tuple or list (what adapters and the library pass) skip the two ABC checks.
+    if kind is tuple or kind is list:
+        pairs: Iterable[Any] = value  # type: ignore[assignment]
+    elif isinstance(value, Headers):
         return value.multi_items()
-    if isinstance(value, Mapping):
-        pairs: Iterable[Any] = value.items()
+    elif isinstance(value, Mapping):
+        pairs = value.items()
     elif isinstance(value, Iterable) and not isinstance(value, str | bytes):
         pairs = value
     else:
         raise ArgumentTypeError("headers must be a mapping or an iterable of (name, value) pairs")
-    out: list[tuple[str, str]] = []
-    for pair in pairs:
-        name, val = pair
-        if not isinstance(name, str) or not isinstance(val, str):
-            raise ArgumentTypeError("header names and values must be str")
-        if "\r" in name or "\n" in name or "\r" in val or "\n" in val:
-            raise UsageError("header names and values must not contain CR or LF")
-        out.append((name, val))
-    return tuple(out)
+    # Checked in C, pair by pair: each a (name, value) pair (tuple() of a pair that already is
+    # a tuple is that tuple), each name and value a str (join refuses anything else), and no
+    # CR or LF anywhere (a header line must not be split).
+    try:
+        out = tuple(map(tuple, pairs))
+    except TypeError:
+        raise ArgumentTypeError("headers must be (name, value) pairs") from None
+    if out and set(map(len, out)) != {2}:
+        raise ArgumentTypeError("headers must be (name, value) pairs")
+    try:
+        text = "".join(chain.from_iterable(out))
+    except TypeError:
+        raise ArgumentTypeError("header names and values must be str") from None
+    if "\r" in text or "\n" in text:
+        raise UsageError("header names and values must not contain CR or LF")
+    return out  # type: ignore[return-value]  (pairs of two str: checked above)
 
 
 @attrs.frozen(init=False, repr=False)

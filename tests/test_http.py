@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from oid4vci.errors import UsageError, WireFormatError
+from oid4vci.errors import ArgumentTypeError, UsageError, WireFormatError
 from oid4vci.http import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -87,6 +87,31 @@ def test_headers_refuse_non_str() -> None:
         Headers({"A": 1})
     with pytest.raises(TypeError):
         Headers("A: 1")
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [("A",)],
+        [("A", "b", "c")],
+        [1],
+        [("A", b"b")],
+        [(b"A", "b")],
+        [("A", "b"), ("C", None)],
+        (("A", "b"), "x"),
+    ],
+)
+def test_headers_refuse_anything_but_str_pairs(items: Any) -> None:
+    with pytest.raises(ArgumentTypeError):
+        Headers(items)
+
+
+def test_headers_take_pairs_from_any_iterable() -> None:
+    expected = (("A", "b"), ("C", "d"))
+    assert Headers([["A", "b"], ["C", "d"]]).multi_items() == expected
+    assert Headers(iter(expected)).multi_items() == expected
+    assert Headers({"A": "b", "C": "d"}).multi_items() == expected
+    assert Headers(()).multi_items() == ()
 
 
 def test_headers_repr_hides_credentials() -> None:

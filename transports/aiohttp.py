@@ -265,8 +265,16 @@ async def _to_http_request(
     if declared is not None and declared > max_body_size:
         return _to_aiohttp_response(body_too_large())
     # Without a body (no Content-Length, not chunked: every GET of a flow) aiohttp hands an
-    # empty stream; nothing to read.
-    body = await _read_capped(request.content, max_body_size) if request.body_exists else b""
+    # empty stream; nothing to read. With a Content-Length (checked above) aiohttp's parser
+    # ends the body there: one read of exactly that many bytes. A chunked body is counted as
+    # it arrives.
+    body: bytes | None = b""
+    if not request.body_exists:
+        pass
+    elif declared is not None:
+        body = await request.content.readexactly(declared)
+    else:
+        body = await _read_capped(request.content, max_body_size)
     if body is None:
         return _to_aiohttp_response(body_too_large())
     try:

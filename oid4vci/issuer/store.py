@@ -187,8 +187,8 @@ class MemoryStore:
             raise UsageError("max_entries must be at least 1")
         self._max_entries = max_entries
         self._clock = clock
-        # key -> (json text, expires_at)
-        self._data: dict[str, tuple[str, float]] = {}
+        # key -> (json text, expires_at); a token bucket's value is its (tokens, time) tuple
+        self._data: dict[str, tuple[str | tuple[float, float], float]] = {}
         # (expires_at, key) candidates for purging; stale items are skipped.
         self._expiries: list[tuple[float, str]] = []
         self._purged = 0
@@ -209,7 +209,7 @@ class MemoryStore:
 
     # -- internals (all synchronous: no awaits between check and write) --
 
-    def _live(self, key: str, now: float) -> tuple[str, float] | None:
+    def _live(self, key: str, now: float) -> tuple[str | tuple[float, float], float] | None:
         entry = self._data.get(key)
         if entry is None:
             return None
@@ -245,7 +245,7 @@ class MemoryStore:
         self._compact_if_sparse()
         return dropped
 
-    def _set(self, key: str, text: str, expires_at: float) -> None:
+    def _set(self, key: str, text: str | tuple[float, float], expires_at: float) -> None:
         if key not in self._data and len(self._data) >= self._max_entries:
             self.purge_expired()
             if len(self._data) >= self._max_entries:
@@ -276,7 +276,7 @@ class MemoryStore:
         if key not in self._data:  # a miss needs no clock
             return None
         entry = self._live(key, self._clock())
-        return None if entry is None else _decode(entry[0])
+        return None if entry is None else _stored_value(entry[0])
 
     async def take(self, key: str) -> Any | None:
         """Return and delete the live value of ``key`` in one step, or ``None``."""
@@ -284,7 +284,7 @@ class MemoryStore:
         if entry is None:
             return None
         del self._data[key]
-        return json.loads(entry[0])
+        return _stored_value(entry[0])
 
     async def add_if_absent(self, key: str, value: Any, ttl: float) -> bool:
         """Set ``key`` only when it has no live value; ``True`` when set by this call."""
@@ -310,7 +310,7 @@ class MemoryStore:
         if entry is None:
             self._set(key, "1", now + ttl)
             return 1
-        current = json.loads(entry[0])
+        current = _stored_value(entry[0])
         if not isinstance(current, int) or isinstance(current, bool):
             raise ArgumentTypeError("increment on a key that does not hold an integer")
         self._data[key] = (str(current + 1), entry[1])
@@ -319,23 +319,42 @@ class MemoryStore:
     async def take_token(self, key: str, rate: float, burst: int) -> float:
         """One token-bucket step at ``key`` (see :class:`RateLimitStore`), atomic in this loop.
 
-        The bucket is ``[tokens, time]`` JSON under ``key``, living until it would be full.
+        The bucket is a ``(tokens, time)`` pair under ``key`` (kept as floats, never encoded:
+        ``get`` reads it as ``[tokens, time]``), living until it would be full.
         """
         rate, burst = bucket_arguments(rate, burst)
         now = self._clock()
-        self._purge(now, PURGE_PER_WRITE)
+        self._purge_some(now)
         entry = self._live(key, now)
         tokens = float(burst)
         if entry is not None:
-            state = json.loads(entry[0])
-            if not (isinstance(state, list) and len(state) == 2):
-                raise ArgumentTypeError("take_token on a key that does not hold a bucket")
-            tokens = min(float(burst), float(state[0]) + max(0.0, now - float(state[1])) * rate)
+            state = entry[0]
+            if type(state) is not tuple:  # put() there by hand: a bucket only as [tokens, time]
+                state = _bucket_of(state)
+            tokens = min(float(burst), state[0] + max(0.0, now - state[1]) * rate)
         if tokens < 1.0:
             return (1.0 - tokens) / rate
         tokens -= 1.0
-        self._set(key, _encode([tokens, now]), now + max((burst - tokens) / rate, 0.001))
+        self._set(key, (tokens, now), now + max((burst - tokens) / rate, 0.001))
         return 0.0
+
+
+def _stored_value(stored: str | tuple[float, float]) -> Any:
+    """A fresh copy of what a :class:`MemoryStore` entry holds (a bucket as ``[tokens, time]``)."""
+    if type(stored) is tuple:
+        return list(stored)
+    return _decode(stored)  # type: ignore[arg-type]
+
+
+def _bucket_of(text: str | tuple[float, float]) -> tuple[float, float]:
+    """A token bucket written with ``put`` as ``[tokens, time]`` JSON; a usage error otherwise."""
+    state = _stored_value(text)
+    if not (isinstance(state, list) and len(state) == 2):
+        raise ArgumentTypeError("take_token on a key that does not hold a bucket")
+    try:
+        return float(state[0]), float(state[1])
+    except (TypeError, ValueError):
+        raise ArgumentTypeError("take_token on a key that does not hold a bucket") from None
 
 
 class _ScopedStore:

@@ -59,6 +59,22 @@ async def test_bucket_arguments_are_checked(clock: FakeClock) -> None:
         await store.take_token("rate:z", 1.0, 1)
 
 
+async def test_a_bucket_reads_as_tokens_and_time(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    assert await store.take_token("rate:x", 2.0, 5) == 0.0
+    assert await store.get("rate:x") == [4.0, clock()]
+    with pytest.raises(UsageError):
+        await store.increment("rate:x", 10)
+    # A bucket written by hand as [tokens, time] is used; anything else is refused.
+    await store.put("rate:hand", [0.5, clock()], 10)
+    assert await store.take_token("rate:hand", 2.0, 5) == pytest.approx(0.25)
+    await store.put("rate:junk", ["a", "b"], 10)
+    with pytest.raises(UsageError):
+        await store.take_token("rate:junk", 2.0, 5)
+    assert await store.take("rate:x") == [4.0, clock()]
+    assert await store.get("rate:x") is None
+
+
 class IncrementOnlyStore:
     """A third-party Store with only the six protocol methods (no take_token)."""
 
