@@ -55,7 +55,7 @@ def _to_items(value: object) -> tuple[tuple[str, str], ...]:
         return ()
     kind = type(value)
     if kind is Headers:
-        return value.multi_items()  # type: ignore[attr-defined]
+        return value.multi_items()  # type: ignore[attr-defined,no-any-return]
     # Pairs in a tuple or list (what adapters and the library pass) skip the two ABC checks.
     if kind is tuple or kind is list:
         pairs: Iterable[Any] = value  # type: ignore[assignment]
@@ -82,7 +82,7 @@ def _to_items(value: object) -> tuple[tuple[str, str], ...]:
         raise ArgumentTypeError("header names and values must be str") from None
     if "\r" in text or "\n" in text:
         raise UsageError("header names and values must not contain CR or LF")
-    return out  # type: ignore[return-value]  (pairs of two str: checked above)
+    return out  # pairs of two str: checked above
 
 
 @attrs.frozen(init=False, repr=False)
@@ -145,6 +145,19 @@ class Headers(Mapping[str, str]):
         lower = name.lower()
         kept = tuple((k, v) for k, v in self._items if k.lower() != lower)
         return Headers._of_checked(kept + added)
+
+    @classmethod
+    def from_parsed(cls, items: tuple[tuple[str, str], ...]) -> Headers:
+        """Headers of the ``(name, value)`` pairs an HTTP parser produced (server adapters).
+
+        ``items`` must be a tuple of pairs of ``str`` (as aiohttp's and the ASGI adapter's
+        parsing give them; not checked again); a CR or LF anywhere is still refused
+        (:class:`~oid4vci.errors.UsageError`).
+        """
+        text = "".join(chain.from_iterable(items))
+        if "\r" in text or "\n" in text:
+            raise UsageError("header names and values must not contain CR or LF")
+        return cls._of_checked(items)
 
     @classmethod
     def _of_checked(cls, items: tuple[tuple[str, str], ...]) -> Headers:

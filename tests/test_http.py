@@ -114,6 +114,14 @@ def test_headers_take_pairs_from_any_iterable() -> None:
     assert Headers(()).multi_items() == ()
 
 
+def test_headers_from_parsed_still_refuse_cr_lf() -> None:
+    items = (("Host", "issuer.example"), ("DPoP", "a.b.c"))
+    assert Headers.from_parsed(items) == Headers(items)
+    for bad in ((("X-Test", "a\r\nInjected: 1"),), (("X\n", "a"),)):
+        with pytest.raises(UsageError):
+            Headers.from_parsed(bad)
+
+
 def test_headers_repr_hides_credentials() -> None:
     headers = Headers(
         {

@@ -278,7 +278,7 @@ async def _to_http_request(
     if body is None:
         return _to_aiohttp_response(body_too_large())
     try:
-        headers = Headers(list(request.headers.items()))
+        headers = Headers.from_parsed(tuple(request.headers.items()))
     except (TypeError, ValueError):
         return _to_aiohttp_response(json_error(400, "invalid_request", "invalid header"))
     url = f"{request.scheme}://{host}{request.raw_path}"
@@ -288,9 +288,9 @@ async def _to_http_request(
 
 
 def _to_aiohttp_response(response: HttpResponse) -> web.Response:
-    headers: CIMultiDict[str] = CIMultiDict(
-        [pair for pair in response.headers.multi_items() if pair[0].lower() not in FRAMING_HEADERS]
-    )
+    headers: CIMultiDict[str] = CIMultiDict(response.headers.multi_items())
+    for name in FRAMING_HEADERS:  # aiohttp frames the response itself
+        headers.popall(name, None)
     return web.Response(status=response.status, headers=headers, body=response.body or None)
 
 
