@@ -39,6 +39,7 @@ it like a password (encrypted at rest, deleted after use). Only in-process keys
 from __future__ import annotations
 
 import contextlib
+import inspect
 import itertools
 import json
 import time
@@ -1102,6 +1103,12 @@ class IssuanceFlow:
             )
         if self._fresh_attestation:
             self._fresh_attestation = False
+            if not _takes_fresh(provider.client_attestation):
+                raise UsageError(
+                    "the server asked for a fresh wallet attestation (use_fresh_attestation) "
+                    "and the attestation provider's client_attestation takes no `fresh` "
+                    "argument; add `fresh: bool = False` to it (AttestationProvider)"
+                )
             attestation = await provider.client_attestation(
                 authorization_server=authorization_server, fresh=True
             )
@@ -2335,3 +2342,13 @@ def _load(
 def _row(text: str) -> tuple[FlowState, Event]:
     state, _, event = text.partition(" ")
     return FlowState(state), Event(event)
+
+
+def _takes_fresh(method: Callable[..., object]) -> bool:
+    """Whether a provider's ``client_attestation`` accepts ``fresh`` (an older provider may
+    not); ``True`` when its signature cannot be read (then the call itself decides)."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "fresh" or p.kind is p.VAR_KEYWORD for p in parameters)

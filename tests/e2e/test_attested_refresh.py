@@ -6,12 +6,17 @@ once with a fresh attestation of the same instance key, and the notification end
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 import pytest
 
-from oid4vci.attestation import CLIENT_ATTESTATION_HEADER
+from oid4vci.attestation import (
+    CLIENT_ATTESTATION_HEADER,
+    ClientAttestation,
+    LocalAttestationProvider,
+)
 from oid4vci.errors import (
     CredentialRequestError,
     DpopError,
@@ -236,6 +241,48 @@ async def test_a_second_use_fresh_attestation_fails_typed(clock: FakeClock) -> N
     assert flow.state is FlowState.FAILED
     assert recorder.statuses("/token") == [400, 400]
     # nothing was used up: the offer's code still works for a wallet with fresh attestations
+    again = IssuanceFlow.from_offer(
+        issuer.links["pre_auth"], policy=WalletPolicy(attestation_provider=provider), clock=clock
+    )
+    assert len((await run_flow(again, recorder)).credentials) == 1
+
+
+class _ProviderWithoutFresh:
+    """A provider written before ``fresh`` joined the protocol."""
+
+    def __init__(self, inner: LocalAttestationProvider) -> None:
+        self.inner = inner
+        self.client_id = inner.client_id
+
+    async def client_attestation(self, *, authorization_server: str) -> ClientAttestation:
+        return await self.inner.client_attestation(authorization_server=authorization_server)
+
+    async def key_attestation(
+        self, *, keys: Sequence[Mapping[str, Any]], nonce: str | None, credential_issuer: str
+    ) -> str:
+        return await self.inner.key_attestation(
+            keys=keys, nonce=nonce, credential_issuer=credential_issuer
+        )
+
+
+async def test_a_provider_without_fresh_fails_typed_at_use_fresh_attestation(
+    clock: FakeClock,
+) -> None:
+    pki = provider_pki()
+    issuer = refreshing(clock, pki, max_age=300)
+    provider = make_provider(pki, clock)
+    await provider.client_attestation(authorization_server=ISSUER)
+    clock.advance(301)  # the cached attestation is now too old for this issuer
+    recorder = Answers(issuer.handle)
+    flow = IssuanceFlow.from_offer(
+        issuer.links["pre_auth"],
+        policy=WalletPolicy(attestation_provider=_ProviderWithoutFresh(provider)),  # type: ignore[arg-type]
+        clock=clock,
+    )
+    with pytest.raises(UsageError, match="takes no `fresh` argument"):
+        await run_flow(flow, recorder)
+    assert recorder.statuses("/token") == [400]
+    # nothing was used up: the offer's code still works for a provider that can refresh
     again = IssuanceFlow.from_offer(
         issuer.links["pre_auth"], policy=WalletPolicy(attestation_provider=provider), clock=clock
     )
