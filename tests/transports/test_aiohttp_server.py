@@ -301,7 +301,7 @@ async def test_expect_100_continue_gets_interim_answer_before_the_body() -> None
 
 async def test_expect_100_continue_over_the_limit_is_413_without_interim_answer() -> None:
     handler = Recorder()
-    async with serve(handler, max_body_size=4) as served:
+    async with serve(handler, max_body_size=4, shutdown_timeout=0.5) as served:
         head = (
             b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 7\r\n"
             b"Expect: 100-continue\r\n\r\n"
