@@ -25,7 +25,7 @@ is measured the same way; ``best`` = (in process + floor) ÷ in process is what 
 zero cost would reach.
 
 Targets (issue 16): ≤ 2× with one wallet, ≤ 1.3× with 16 and 64 concurrent wallets.
-Run: ``.venv/bin/python benchmarks/http_instructions.py [--flows 128] [--json]`` (about five
+Run: ``.venv/bin/python benchmarks/http_instructions.py [--flows 256] [--json]`` (about seven
 minutes on 2 cores; needs valgrind).
 """
 
@@ -35,7 +35,6 @@ import argparse
 import ctypes
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -52,18 +51,17 @@ import anyio
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.gate import _TOTALS, MARKER, _part_total
 from benchmarks.http_server import TARGETS, UNREACHED_RATE_LIMIT, _floor_wallet, _wallet
 from oid4vci.http import HttpRequest, HttpResponse
 
 __all__ = ["main"]
 
-MARKER = "srand48_r"  # called by libc's srand48, which nothing else in the process calls
 IN_PROCESS_FLOWS = 8
 #: Empty marker pairs measured first: what a pair itself adds to a part (the ctypes call's
 #: return and the next call's way in), subtracted from every ``Issuer.handle`` part.
 CALIBRATION_PAIRS = 32
 WARM_UP_FLOWS = 3
-_TOTALS = re.compile(r"^totals:\s+(\d+)", re.M)
 
 
 def _callgrind(valgrind: str, out: Path) -> list[str]:
@@ -79,13 +77,6 @@ def _callgrind(valgrind: str, out: Path) -> list[str]:
 def _mark() -> None:
     """A profile part boundary (callgrind ``--dump-before=srand48_r``)."""
     ctypes.CDLL(None).srand48(ctypes.c_long(1))
-
-
-def _part_total(path: Path) -> int:
-    found = _TOTALS.search(path.read_text(errors="replace"))
-    if found is None:
-        raise RuntimeError(f"no totals in {path}")
-    return int(found.group(1))
 
 
 def _part(out: Path, index: int) -> Path:
@@ -330,7 +321,9 @@ def format_table(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the instruction ratios with met / NOT met (or ``--json``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--flows", type=int, default=128, help="flows per wallet count")
+    parser.add_argument(
+        "--flows", type=int, default=256, help="flows per wallet count (as http_server.py)"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--in-process", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "FD"), help=argparse.SUPPRESS)

@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "  HTTP overhead targets (server CPU per flow over aiohttp ÷ in process, met / NOT"
             " met):\n    .venv/bin/python benchmarks/http_server.py   (CPU time, about 2 minutes)\n"
             "    .venv/bin/python benchmarks/http_instructions.py   (instructions, valgrind,"
-            " about 10 minutes)\n"
+            " about 7 minutes)\n"
             "  The issuer and wallet ratios in instructions (noise-free): make bench-check\n"
             "  Scale targets: .venv/bin/python benchmarks/scale.py"
         )
