@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the credential issuer an mdoc came from (an mdoc names none; needed for mdocs)",
     )
+    status.add_argument(
+        "--trust-anchor",
+        action="append",
+        default=[],
+        metavar="ROOT.pem",
+        dest="trust_anchors",
+        help="a root certificate (PEM or DER file) an x5c-signed status list may chain to, "
+        "e.g. from `oid4vci serve --json`'s trust_anchors_pem; repeatable. With one, a list "
+        "with an x5c header must chain to it; without, the issuer's metadata keys sign it",
+    )
 
     demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
     add_help_epilog(demo)

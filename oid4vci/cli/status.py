@@ -5,7 +5,8 @@ SD-JWT VC or JWT credential, or an ``mso_mdoc`` as base64url ``IssuerSigned``), 
 credential itself. An mdoc names no issuer: ``--issuer URL`` (the Credential Issuer it came
 from) says whose keys sign its list. The list named by its ``status`` claim (an mdoc: its MSO's
 ``status``, draft-ietf-oauth-status-list-14 §6.3.2) is fetched (https; plain http only to loopback hosts), its signature checked with the issuer's
-keys (its JWT VC Issuer Metadata, or a trusted ``x5c``), its ``sub`` compared with the
+keys (its JWT VC Issuer Metadata, or an ``x5c`` chain to a ``--trust-anchor`` root: given
+one, a list with an ``x5c`` header must chain to it), its ``sub`` compared with the
 reference, and the entry read (draft-ietf-oauth-status-list-20 §8.3) by
 :func:`oid4vci.wallet.status_lists.check_status`. The credential itself is not re-verified.
 
@@ -34,6 +35,7 @@ from oid4vci.status import (
 from oid4vci.wallet.status_lists import check_status
 
 from .exits import EXIT_FAILURE, EXIT_NOT_VALID, EXIT_OK, EXIT_USAGE, CliError
+from .options import read_certificate_files
 
 __all__ = ["read_credential_argument", "run_status"]
 
@@ -93,6 +95,7 @@ async def run_status(args: argparse.Namespace) -> int:
     from oid4vci.wallet import WalletPolicy
 
     credential = read_credential_argument(args.credential)
+    anchors = read_certificate_files(getattr(args, "trust_anchors", None), "--trust-anchor")
     issuer: str | None = getattr(args, "issuer", None)
     if issuer is None and "." not in credential.split("~", 1)[0]:  # not a JWT: an mdoc?
         try:
@@ -104,7 +107,7 @@ async def run_status(args: argparse.Namespace) -> int:
                 "an mdoc names no issuer; give --issuer URL (the credential issuer it came from)",
                 EXIT_USAGE,
             )
-    policy = WalletPolicy(allow_insecure_loopback=True)
+    policy = WalletPolicy(allow_insecure_loopback=True, trusted_x5c_roots=anchors)
     try:
         async with AiohttpTransport(allow_insecure_loopback=True) as transport:
             check: StatusCheck = await check_status(

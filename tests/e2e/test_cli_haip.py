@@ -64,6 +64,22 @@ def test_haip_serve_and_receive(tmp_path: Path) -> None:
             for credential in data["credentials"]:
                 assert credential["verified"] is True and credential["x5c_verified"] is True
                 assert credential["status"] == "valid"
+        # oid4vci status: the x5c-signed status list checked against the same anchor
+        out = tmp_path / "out"
+        code, data, done = receive(server.offers["pre_auth"], *attester, *trust, "--out", str(out))
+        assert code == 0, done.stderr[-2000:]
+        (saved,) = out.glob("*.sd-jwt")
+        checked = run_cli("status", str(saved), "--json", *trust)
+        assert checked.returncode == 0, checked.stderr[-2000:]
+        assert json_line(checked.stdout)["status"] == "valid"
+        other = tmp_path / "other-root.pem"
+        other.write_bytes(realtime_pki().root.public_bytes(serialization.Encoding.PEM))
+        refused = run_cli("status", str(saved), "--json", "--trust-anchor", str(other))
+        one_line_error(refused, 1, "status", "x5c")
+        missing = run_cli("status", str(saved), "--trust-anchor", str(tmp_path / "none.pem"))
+        one_line_error(missing, 2, "status", "--trust-anchor")
+        # without an anchor the list is checked with the issuer's metadata keys
+        assert run_cli("status", str(saved), "--json").returncode == 0
         # without the trust anchor the credentials still verify, through the issuer metadata
         code, data, _ = receive(server.offers["pre_auth"], *attester)
         assert code == 0 and [c["x5c_verified"] for c in data["credentials"]] == [False]
@@ -72,8 +88,6 @@ def test_haip_serve_and_receive(tmp_path: Path) -> None:
         assert data["ok"] is False
         one_line_error(done, 1, "receive", "attestation")
         # a trust anchor the credentials do not chain to
-        other = tmp_path / "other-root.pem"
-        other.write_bytes(realtime_pki().root.public_bytes(serialization.Encoding.PEM))
         code, data, done = receive(
             server.offers["pre_auth"], *attester, "--trust-anchor", str(other)
         )
