@@ -16,6 +16,7 @@ from oid4vci.issuer.metadata import well_known_paths
 from oid4vci.jose import LocalSigner, jwk_thumbprint
 from oid4vci.models import parse_issuer_metadata
 from oid4vci.versions import SpecVersion, detect_metadata_version
+from tests.attestation_support import HIGH, attested_issuer, provider_pki
 from tests.conftest import FakeClock
 from tests.issuer.test_service import ISSUER, VCT, make_config, send, transport_for
 
@@ -63,6 +64,23 @@ def test_metadata_shape_per_version(clock: FakeClock, version: SpecVersion) -> N
         assert config["display"] == [{"name": "Identity", "locale": "en"}]
     elif version is SpecVersion.DRAFT_15:
         assert config["claims"][0]["path"] == ["given_name"]
+    assert detect_metadata_version(meta) is version
+
+
+@pytest.mark.parametrize("version", list(SpecVersion), ids=lambda v: v.value)
+def test_key_attestations_required_only_from_draft_15(
+    clock: FakeClock, version: SpecVersion
+) -> None:
+    attested = attested_issuer(clock, provider_pki(), key_required=HIGH)
+    meta = create_issuer_metadata(attested.issuer.config, version=version)
+    entry = meta["credential_configurations_supported"][attested.configuration_id]
+    proof_type = entry["proof_types_supported"]["jwt"]
+    if version in (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14):
+        # Draft 14 §10.2.3: a proof type entry has proof_signing_alg_values_supported only
+        assert set(proof_type) == {"proof_signing_alg_values_supported"}
+    else:  # Draft 15 §11.2.3, OID4VCI 1.0 §12.2.4
+        assert proof_type["key_attestations_required"] == dict(HIGH)
+    assert proof_type["proof_signing_alg_values_supported"]
     assert detect_metadata_version(meta) is version
 
 
