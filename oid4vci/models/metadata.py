@@ -341,16 +341,22 @@ def credential_configuration_to_json(
     cm_rest = out.pop("credential_metadata", None)
     definition = out.get("credential_definition")
     if version in (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14):
-        # key_attestations_required arrived in Draft 15 (§11.2.3); a Draft 14 proof type
-        # entry has proof_signing_alg_values_supported only (Draft 14 §10.2.3).
+        # The ``attestation`` proof type and key_attestations_required arrived in Draft 15
+        # (§8.2.1.3, §11.2.3); a Draft 14 proof type entry has
+        # proof_signing_alg_values_supported only (Draft 14 §10.2.3).
         proof_types = out.get("proof_types_supported")
         if isinstance(proof_types, dict):
-            out["proof_types_supported"] = {
+            kept = {
                 name: {k: v for k, v in entry.items() if k != "key_attestations_required"}
                 if isinstance(entry, dict)
                 else entry
                 for name, entry in proof_types.items()
+                if name != "attestation"
             }
+            if kept:
+                out["proof_types_supported"] = kept
+            else:
+                del out["proof_types_supported"]
         if display is not None:
             out["display"] = display
         if isinstance(claims, list):

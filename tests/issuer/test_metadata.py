@@ -84,6 +84,25 @@ def test_key_attestations_required_only_from_draft_15(
     assert detect_metadata_version(meta) is version
 
 
+@pytest.mark.parametrize("version", list(SpecVersion), ids=lambda v: v.value)
+@pytest.mark.parametrize("proof_types", [("jwt", "attestation"), ("attestation",)])
+def test_attestation_proof_type_only_from_draft_15(
+    clock: FakeClock, version: SpecVersion, proof_types: tuple[str, ...]
+) -> None:
+    attested = attested_issuer(clock, provider_pki(), proof_types=proof_types)
+    meta = create_issuer_metadata(attested.issuer.config, version=version)
+    entry = meta["credential_configurations_supported"][attested.configuration_id]
+    published = set(entry.get("proof_types_supported", {}))
+    if version in (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14):
+        # Draft 13 §7.2.1 and Draft 14 §7.2.1 define jwt/cwt/ldp_vp only; the attestation
+        # proof type is Draft 15 §8.2.1.3 (an empty map is left out, not published empty)
+        assert published == set(proof_types) - {"attestation"}
+        assert "proof_types_supported" in entry or proof_types == ("attestation",)
+    else:
+        assert published == set(proof_types)
+    assert detect_metadata_version(meta) is version
+
+
 def test_batch_size_one_is_not_published(clock: FakeClock) -> None:
     assert "batch_credential_issuance" not in create_issuer_metadata(
         make_config(clock, batch_size=1)
