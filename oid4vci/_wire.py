@@ -336,6 +336,30 @@ def _has_extra(cls: type) -> bool:
     return any(a.name == "extra" for a in attrs.fields(cls))
 
 
+_StructureHook = Callable[[Any, Any], Any]
+_UnstructureHook = Callable[[Any], Any]
+
+
+def _register_lazily(
+    cls: type, make_hooks: Callable[[], tuple[_StructureHook, _UnstructureHook]]
+) -> None:
+    """Register ``cls``'s hooks as factories: ``make_hooks`` builds both on the converter's
+    first use of ``cls`` (which then caches them). Generating them compiles code (about 2 ms
+    per class) and a process uses a fraction of the models, so import does not pay for it."""
+    built: list[tuple[_StructureHook, _UnstructureHook]] = []
+
+    def hooks() -> tuple[_StructureHook, _UnstructureHook]:
+        if not built:
+            built.append(make_hooks())
+        return built[0]
+
+    def is_cls(t: Any) -> bool:
+        return t is cls
+
+    CONVERTER.register_structure_hook_factory(is_cls, lambda _t: hooks()[0])
+    CONVERTER.register_unstructure_hook_factory(is_cls, lambda _t: hooks()[1])
+
+
 def wire_model(
     *, local: tuple[str, ...] = (), always: tuple[str, ...] = (), **renames: str
 ) -> Callable[[type[T]], type[T]]:
@@ -386,38 +410,42 @@ def _build_hooks(
     _RENAMES[cls] = {**names, "extra": "extra"}
     _KNOWN[cls] = known
 
-    base_s = make_dict_structure_fn(cls, CONVERTER, **s_overrides)
-    base_u = make_dict_unstructure_fn(cls, CONVERTER, _cattrs_omit_if_default=True, **u_overrides)
+    def make_hooks() -> tuple[_StructureHook, _UnstructureHook]:
+        base_s = make_dict_structure_fn(cls, CONVERTER, **s_overrides)
+        base_u = make_dict_unstructure_fn(
+            cls, CONVERTER, _cattrs_omit_if_default=True, **u_overrides
+        )
 
-    if has_extra:
+        if has_extra:
 
-        def _structure(data: Any, _t: Any) -> Any:
-            if not isinstance(data, dict):
-                raise WireTypeError(f"expected an object, got {_type_name(data)}")
-            extra = {k: v for k, v in data.items() if k not in known}
-            if extra:
-                data = {**data, EXTRA_KEY: extra}
-            return base_s(data, cls)
+            def _structure(data: Any, _t: Any) -> Any:
+                if not isinstance(data, dict):
+                    raise WireTypeError(f"expected an object, got {_type_name(data)}")
+                extra = {k: v for k, v in data.items() if k not in known}
+                if extra:
+                    data = {**data, EXTRA_KEY: extra}
+                return base_s(data, cls)
 
-        def _unstructure(obj: Any) -> dict[str, Any]:
-            out = base_u(obj)
-            extra = obj.extra
-            if extra:
-                return {**{k: v for k, v in extra.items() if k not in known}, **out}
-            return out
+            def _unstructure(obj: Any) -> dict[str, Any]:
+                out = base_u(obj)
+                extra = obj.extra
+                if extra:
+                    return {**{k: v for k, v in extra.items() if k not in known}, **out}
+                return out
 
-    else:
+        else:
 
-        def _structure(data: Any, _t: Any) -> Any:
-            if not isinstance(data, dict):
-                raise WireTypeError(f"expected an object, got {_type_name(data)}")
-            return base_s(data, cls)
+            def _structure(data: Any, _t: Any) -> Any:
+                if not isinstance(data, dict):
+                    raise WireTypeError(f"expected an object, got {_type_name(data)}")
+                return base_s(data, cls)
 
-        def _unstructure(obj: Any) -> dict[str, Any]:
-            return base_u(obj)
+            def _unstructure(obj: Any) -> dict[str, Any]:
+                return base_u(obj)
 
-    CONVERTER.register_structure_hook(cls, _structure)
-    CONVERTER.register_unstructure_hook(cls, _unstructure)
+        return _structure, _unstructure
+
+    _register_lazily(cls, make_hooks)
 
 
 # --- error translation -------------------------------------------------------------------------
@@ -504,16 +532,18 @@ def merge_extra(out: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]
 
 def store_record(cls: type[T]) -> type[T]:
     """Class decorator: register a frozen attrs class as a store record (see above)."""
-    structure_fn = make_dict_structure_fn(cls, CONVERTER)
-    unstructure_fn = make_dict_unstructure_fn(cls, CONVERTER)
 
-    def _structure(data: Any, _t: Any) -> Any:
-        if not isinstance(data, dict):
-            raise WireTypeError(f"expected an object, got {_type_name(data)}")
-        return structure_fn(data, cls)
+    def make_hooks() -> tuple[_StructureHook, _UnstructureHook]:
+        structure_fn = make_dict_structure_fn(cls, CONVERTER)
 
-    CONVERTER.register_structure_hook(cls, _structure)
-    CONVERTER.register_unstructure_hook(cls, unstructure_fn)
+        def _structure(data: Any, _t: Any) -> Any:
+            if not isinstance(data, dict):
+                raise WireTypeError(f"expected an object, got {_type_name(data)}")
+            return structure_fn(data, cls)
+
+        return _structure, make_dict_unstructure_fn(cls, CONVERTER)
+
+    _register_lazily(cls, make_hooks)
     _RECORDS.add(cls)
     return cls
 
