@@ -13,7 +13,7 @@ from oid4vci.issuer.flood_limits import FloodLimits, RateLimit
 from oid4vci.issuer.store import RateLimitStore, Store, take_token
 from oid4vci.stores.redis import RedisStore
 from tests.redis_servers import RedisCluster, RedisServer
-from tests.stores.conftest import unique_prefix
+from tests.stores.conftest import LOADED_TIMEOUT, unique_prefix
 
 ISSUER = "https://issuer.example"
 
@@ -52,7 +52,7 @@ async def test_a_bucket_key_has_a_ttl(kind: str, request: pytest.FixtureRequest)
         "redis_single" if kind == "redis" else "redis_three_masters"
     )
     prefix = unique_prefix()
-    async with RedisStore.from_url(server.url, prefix=prefix) as store:
+    async with RedisStore.from_url(server.url, prefix=prefix, timeout=LOADED_TIMEOUT) as store:
         await store.take_token("rate:ttl", 2.0, 10)
         ttl_ms = await store.client.pttl(prefix + "rate:ttl")
         assert 0 < ttl_ms <= 500  # one token missing: full again in 0.5 s
@@ -68,8 +68,8 @@ async def test_two_workers_share_one_bucket_and_one_quota(redis_single: RedisSer
         quotas={"offer_template": 4},
     )
     async with (
-        RedisStore.from_url(redis_single.url, prefix=prefix) as store_a,
-        RedisStore.from_url(redis_single.url, prefix=prefix) as store_b,
+        RedisStore.from_url(redis_single.url, prefix=prefix, timeout=LOADED_TIMEOUT) as store_a,
+        RedisStore.from_url(redis_single.url, prefix=prefix, timeout=LOADED_TIMEOUT) as store_b,
     ):
         first = build_demo_issuer(ISSUER, store=store_a, flood_limits=limits)
         second = build_demo_issuer(

@@ -19,7 +19,7 @@ from oid4vci.status import (
 )
 from oid4vci.stores.redis import RedisStore
 from tests.redis_servers import RedisCluster, RedisServer
-from tests.stores.conftest import unique_prefix
+from tests.stores.conftest import LOADED_TIMEOUT, unique_prefix
 
 ISSUER = "https://issuer.example"
 
@@ -37,7 +37,9 @@ async def test_two_issuers_allocate_concurrently_on_redis(
     server: RedisServer | RedisCluster = request.getfixturevalue(
         "redis_single" if kind == "redis" else "redis_three_masters"
     )
-    async with RedisStore.from_url(server.url, prefix=unique_prefix()) as store:
+    async with RedisStore.from_url(
+        server.url, prefix=unique_prefix(), timeout=LOADED_TIMEOUT
+    ) as store:
         demo = build_demo_issuer(ISSUER, store=store)
         # 256 entries, half of them usable: the 200 mints fill lists and roll over.
         settings = StatusListSettings(size=256)
