@@ -269,18 +269,7 @@ def verify_x5c_chain(
     """
     anchors = _anchors(trust_anchors)
     chain = _decode_chain(x5c)
-    jwk = _public_jwk_of(chain[0])
-    now = _leaf_time(chain[0], clock)
-    builder = PolicyBuilder().store(Store(list(anchors))).time(now)
-    leaf, intermediates = chain[0], chain[1:]
-    try:
-        if expected_dns_name is None:
-            builder.build_client_verifier().verify(leaf, intermediates)
-        else:
-            builder.build_server_verifier(_dns_name(expected_dns_name)).verify(leaf, intermediates)
-    except VerificationError as exc:
-        raise _classify(exc, intermediates, now, named=expected_dns_name is not None) from None
-    return jwk
+    return _verify_path(list(chain), anchors, clock, server_name=expected_dns_name)
 
 
 def _anchors(trust_anchors: Sequence[TrustAnchor]) -> tuple[x509.Certificate, ...]:
@@ -356,32 +345,37 @@ def verify_certificate_chain(
             f"the chain holds more than {MAX_CERTIFICATES} certificates",
         )
     return _verify_path(
-        list(chain), _anchors(trust_anchors), _purpose_policy(extended_key_usage), clock
+        list(chain), _anchors(trust_anchors), clock, ee_policy=_purpose_policy(extended_key_usage)
     )
 
 
 def _verify_path(
     chain: list[x509.Certificate],
     anchors: Sequence[x509.Certificate],
-    ee_policy: ExtensionPolicy,
     clock: Callable[[], float],
+    *,
+    ee_policy: ExtensionPolicy | None = None,
+    server_name: str | None = None,
 ) -> dict[str, Any]:
     """RFC 5280 path validation of ``chain`` (leaf first) to ``anchors`` at the leaf time of
-    ``clock``, web PKI profile for the CAs and ``ee_policy`` for the leaf; the leaf's JWK."""
+    ``clock``, web PKI profile for the CAs; the leaf's JWK. The leaf's profile: ``ee_policy``
+    when given, else the web PKI server profile naming ``server_name`` when given, else the
+    web PKI client profile."""
     jwk = _public_jwk_of(chain[0])
     now = _leaf_time(chain[0], clock)
     leaf, intermediates = chain[0], chain[1:]
-    verifier = (
-        PolicyBuilder()
-        .store(Store(list(anchors)))
-        .time(now)
-        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy)
-        .build_client_verifier()
-    )
+    builder = PolicyBuilder().store(Store(list(anchors))).time(now)
+    if ee_policy is not None:
+        builder = builder.extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy
+        )
     try:
-        verifier.verify(leaf, intermediates)
+        if server_name is None:
+            builder.build_client_verifier().verify(leaf, intermediates)
+        else:
+            builder.build_server_verifier(_dns_name(server_name)).verify(leaf, intermediates)
     except VerificationError as exc:
-        raise _classify(exc, intermediates, now, named=False) from None
+        raise _classify(exc, intermediates, now, named=server_name is not None) from None
     return jwk
 
 
@@ -437,7 +431,7 @@ def verify_issuer_x5c(
         raise CertificateError(
             CertificateReason.SELF_SIGNED, "the x5c signing certificate is self-signed"
         )
-    return _verify_path(list(chain), anchors, _signer_policy(), clock)
+    return _verify_path(list(chain), anchors, clock, ee_policy=_signer_policy())
 
 
 def _classify(
