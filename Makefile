@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SOURCES := oid4vci tests examples benchmarks
+SOURCES := oid4vci tests examples benchmarks scripts
 
-.PHONY: test test-slow demo lint typecheck pytest bench bench-check bench-baseline clean
+.PHONY: test test-slow test-minimum demo lint typecheck pytest bench bench-check bench-baseline clean
 
 PYTEST_ARGS ?= -m "not slow" -n 2
 
@@ -40,6 +40,19 @@ test-slow: $(STAMP)
 		tests/security/test_fuzz_issuer.py tests/hostile_issuer/test_fuzz_wallet.py \
 		tests/wallet/test_flow_property.py
 
+# The core tests with every core dependency at its declared lower bound (pyproject.toml), in
+# a second virtualenv (run by .ci/run).
+VENV_MIN := .venv-min
+MINIMUM_TESTS ?= tests/models tests/issuer tests/wallet tests/security tests/hostile_issuer \
+	tests/e2e/test_matrix_memory.py tests/test_*.py
+test-minimum:
+	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python scripts/minimum_constraints.py > $(VENV_MIN)/constraints.txt
+	$(VENV_MIN)/bin/python -m pip install -q --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install -q -c $(VENV_MIN)/constraints.txt -e '.[test]'
+	$(VENV_MIN)/bin/python -m compileall -q oid4vci > /dev/null
+	$(VENV_MIN)/bin/python -m pytest -m "not slow" -n 2 -q $(MINIMUM_TESTS)
+
 demo: $(STAMP)
 	$(BIN)/python -m oid4vci demo
 
@@ -57,4 +70,4 @@ bench-baseline: $(STAMP)
 	$(BIN)/python benchmarks/gate.py update
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(VENV_MIN) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -27,8 +27,8 @@ from typing import Any
 
 import attrs
 from joserfc import jwe as _jwe
-from joserfc._rfc7516.models import JWEZipModel
 from joserfc.errors import JoseError as _JoserfcError
+from joserfc.jwa import JWEZipModel
 from joserfc.jwk import ECKey, JWKRegistry
 
 from .errors import EncryptionError, JoseError, UsageError
