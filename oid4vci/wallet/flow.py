@@ -136,8 +136,10 @@ from .encryption import (
 from .policy import WalletPolicy
 from .preflight import (
     authorization_details_or_scope,
+    check_configuration_ids,
     check_count,
     check_haip,
+    check_max_wait,
     check_offer_limits,
     check_proof_types,
     check_tx_code,
@@ -439,11 +441,11 @@ class IssuanceFlow:
         if grant == "authorization_code" and (redirect_uri is None or client_id is None):
             raise UsageError("the authorization code flow needs redirect_uri and client_id")
         if deferred_max_wait is not None:
-            flow._budget = _check_wait(deferred_max_wait)
+            flow._budget = check_max_wait(deferred_max_wait)
         flow._tx_code = tx_code
         flow._count = count
         flow._wanted_ids = (
-            None if configuration_ids is None else _check_ids_argument(configuration_ids)
+            None if configuration_ids is None else check_configuration_ids(configuration_ids)
         )
         flow._redirect_uri = redirect_uri
         flow._client_id = client_id
@@ -490,7 +492,7 @@ class IssuanceFlow:
         flow._credential_issuer = session.credential_issuer
         flow._version = session.spec_version
         if max_wait is not None:
-            flow._budget = _check_wait(max_wait)
+            flow._budget = check_max_wait(max_wait)
         flow._deferred = list(txs)
         flow._fire(_E.DEFERRED_TRANSACTIONS_GIVEN)
         return flow
@@ -699,7 +701,9 @@ class IssuanceFlow:
         self._require_alive()
         if self._state is not _S.DEFERRED:
             raise StateError(f"nothing to poll in state {self._state.value}")
-        self._budget = _check_wait(self.policy.deferred_max_wait if max_wait is None else max_wait)
+        self._budget = check_max_wait(
+            self.policy.deferred_max_wait if max_wait is None else max_wait
+        )
         self._waited = 0.0
         self._fire(_E.POLLING_RESUMED)
 
@@ -1938,18 +1942,6 @@ def _short(exc: Exception) -> str:
     return type(exc).__name__ if not isinstance(exc, WireFormatError) else str(exc)
 
 
-def _check_wait(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise UsageError("a maximum wait must be a non-negative number of seconds")
-    return float(value)
-
-
-def _check_ids_argument(ids: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
-        raise ArgumentTypeError("configuration_ids must be a sequence of strings")
-    return tuple(ids)
-
-
 def _key_error(message: str) -> SdJwtVerificationError:
     return SdJwtVerificationError(WalletReason.ISSUER_KEY_UNAVAILABLE, message)
 
@@ -2307,7 +2299,7 @@ def _load(
         )
         for d in saved.deferred
     ]
-    flow._budget = _check_wait(saved.deferred_max_wait)
+    flow._budget = check_max_wait(saved.deferred_max_wait)
     flow._waited = saved.waited
     flow._wait_handed = saved.wait_handed
     flow._issuer_keys = {k: read_jwks(v) for k, v in saved.issuer_keys.items()}
