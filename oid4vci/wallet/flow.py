@@ -96,14 +96,10 @@ from oid4vci.status import (
     StatusListReason,
     StatusListTokenCache,
     StatusListVerificationError,
-    StatusReference,
     build_status_list_request,
-    parse_status_reference,
-    read_credential_status_reference,
     read_status_list_response,
     status_list_redirect_target,
     status_list_token_header,
-    status_name,
 )
 from oid4vci.tracing import attach_request
 from oid4vci.urls import origin_of, require_secure_url
@@ -168,7 +164,7 @@ from .states import (
     FlowState,
     next_state,
 )
-from .status_lists import x5c_status_list_keys
+from .status_lists import status_entries, status_references, with_status, x5c_status_list_keys
 from .steps import (
     DeferredPending,
     authorization_code_grant,
@@ -1544,58 +1540,20 @@ class IssuanceFlow:
             self._fire(_E.ISSUER_KEYS_NEEDED)
             return None
         self._unverified = None
-        fetch = self._status_references(out, session.credential_issuer, mdoc_statuses)
-        if fetch is None:
+        referenced = status_references(out, mdoc_statuses, policy=self.policy)
+        if referenced is None:
             self._received.extend(out)
             self._fire(_E.CREDENTIALS_VERIFIED)
             return None
-        self._status_fetch = fetch
+        credentials, uris = referenced
+        iss = session.credential_issuer
+        self._status_fetch = _StatusFetch(
+            credentials=credentials, pending=[(uri, iss) for uri in uris]
+        )
         self._fire(_E.STATUS_LISTS_NEEDED)
         return None
 
     # --- FETCHING_STATUS_LISTS (draft-ietf-oauth-status-list-20 §8) --------------------------------
-
-    def _status_references(
-        self,
-        credentials: list[ReceivedCredential],
-        iss: str,
-        mdoc_statuses: Sequence[dict[str, Any] | None] = (),
-    ) -> _StatusFetch | None:
-        """Each credential with its status reference; the lists to fetch (None: nothing to do).
-
-        An mdoc's reference is its MSO's ``status`` (``mdoc_statuses``, in the order of
-        ``credentials``; draft-ietf-oauth-status-list-14 §6.3.2), the others' their JWT's.
-        """
-        if self.policy.status == "off":
-            return None
-        with_refs: list[ReceivedCredential] = []
-        pending: dict[str, None] = {}
-        statuses = list(mdoc_statuses) or [None] * len(credentials)
-        for cred, mdoc_status in zip(credentials, statuses, strict=True):
-            loopback = self.policy.allow_insecure_loopback
-            if cred.format == "mso_mdoc":
-                reference = (
-                    parse_status_reference(
-                        {"status": mdoc_status}, allow_insecure_loopback=loopback
-                    )
-                    if cred.verified and mdoc_status is not None
-                    else None
-                )
-            else:
-                reference = (
-                    read_credential_status_reference(
-                        cred.credential, allow_insecure_loopback=loopback
-                    )
-                    if cred.verified and isinstance(cred.credential, str)
-                    else None
-                )
-            if reference is not None:
-                cred = attrs.evolve(cred, status_reference=reference)
-                pending[reference.uri] = None
-            with_refs.append(cred)
-        if not pending:
-            return None
-        return _StatusFetch(credentials=with_refs, pending=[(uri, iss) for uri in pending])
 
     async def _step_fetching_status_lists(self) -> Action | None:
         fetch = self._status_fetch
@@ -1606,10 +1564,10 @@ class IssuanceFlow:
             if cached is None:
                 url = fetch.location or self._secure(uri, "the status list URI")
                 return self._get_status_list(url)
-            fetch.values[uri] = _entries(cached.status_list, fetch.credentials, uri)
+            fetch.values[uri] = status_entries(cached.status_list, fetch.credentials, uri)
             fetch.pending.pop(0)
         for cred in fetch.credentials:
-            self._received.append(_with_status(cred, fetch.values))
+            self._received.append(with_status(cred, fetch.values))
         self._status_fetch = None
         self._fire(_E.STATUS_CHECKED)
         return None
@@ -1668,7 +1626,7 @@ class IssuanceFlow:
         )
         if self._status_cache is not None:
             self._status_cache.put(uri, token)
-        fetch.values[uri] = _entries(token.status_list, fetch.credentials, uri)
+        fetch.values[uri] = status_entries(token.status_list, fetch.credentials, uri)
         fetch.pending.pop(0)
         fetch.location = None
         self._fire(_E.STATUS_LIST_RECEIVED)
@@ -1917,36 +1875,6 @@ class IssuanceFlow:
 
 def _key_error(message: str) -> SdJwtVerificationError:
     return SdJwtVerificationError(WalletReason.ISSUER_KEY_UNAVAILABLE, message)
-
-
-def _entries(
-    status_list: Any, credentials: Sequence[ReceivedCredential], uri: str
-) -> dict[int, int]:
-    """The entries of ``status_list`` the credentials referring to ``uri`` point at (an index
-    past its end refuses the credential: draft-ietf-oauth-status-list-20 §8.3 step 7)."""
-    out: dict[int, int] = {}
-    for cred in credentials:
-        reference = cred.status_reference
-        if reference is not None and reference.uri == uri:
-            try:
-                out[reference.idx] = status_list.get(reference.idx)
-            except UsageError:
-                raise StatusListVerificationError(
-                    StatusListReason.INDEX_OUT_OF_RANGE, "the index is not in the Status List"
-                ) from None
-    return out
-
-
-def _with_status(
-    cred: ReceivedCredential, values: dict[str, dict[int, int] | None]
-) -> ReceivedCredential:
-    reference: StatusReference | None = cred.status_reference
-    if reference is None:
-        return cred
-    found = values.get(reference.uri)
-    if found is None:
-        return cred
-    return attrs.evolve(cred, status=status_name(found[reference.idx]))
 
 
 def _metadata_document(response: HttpResponse) -> dict[str, Any] | None:
