@@ -81,7 +81,6 @@ from oid4vci.models import (
     CredentialIssuerMetadata,
     CredentialOffer,
     CredentialRequest,
-    CredentialResponse,
     ProofSet,
     TokenResponse,
     credential_request_to_json,
@@ -148,6 +147,12 @@ from .preflight import (
     request_definition,
     secure_endpoint,
 )
+from .received import (
+    IssuerKeysNeeded,
+    UnverifiedCredentials,
+    unverified_credentials,
+    verify_received,
+)
 from .results import (
     DeferredTransaction,
     FlowKind,
@@ -202,7 +207,6 @@ from .verify import (
     jwt_vc_issuer_metadata_url,
     read_jwks,
     read_jwt_vc_issuer_metadata,
-    verify_credential,
 )
 
 __all__ = ["FLOW_FORMAT", "IssuanceFlow"]
@@ -212,27 +216,6 @@ _S = FlowState
 _E = Event
 #: States whose answers may come encrypted (OID4VCI 1.0 §10).
 _ENCRYPTING_STATES = frozenset({_S.REQUESTING_CREDENTIAL, _S.REQUESTING_DEFERRED_CREDENTIAL})
-
-
-class _IssuerKeysNeeded(Exception):
-    """Raised inside verification when an issuer's keys are not loaded yet (never escapes)."""
-
-    def __init__(self, iss: str) -> None:
-        super().__init__("issuer keys needed")
-        self.iss = iss
-
-
-class _LoadedIssuerKeys:
-    """The flow's issuer keys: what was fetched so far; a miss is a fetch step, not I/O."""
-
-    def __init__(self, keys: dict[str, list[dict[str, Any]]]) -> None:
-        self.keys = keys
-
-    async def keys_for(self, iss: str) -> list[dict[str, Any]]:
-        found = self.keys.get(iss)
-        if found is None:
-            raise _IssuerKeysNeeded(iss)
-        return found
 
 
 @attrs.define(kw_only=True)
@@ -256,22 +239,6 @@ class _CredentialRequestPlan:
     size: int
     keys: list[Signer] = attrs.Factory(list)
     nonce: str | None = None
-
-
-@attrs.define(kw_only=True)
-class _Received:
-    """Credentials received and not verified yet, with what they are checked against."""
-
-    credentials: tuple[Any, ...]
-    notification_id: str | None
-    configuration_id: str
-    keys: tuple[Signer, ...]
-    format: str
-    expected_vct: str | None
-    expected_types: tuple[str, ...] | None
-    session: IssuerSession
-    notification_ids: tuple[str | None, ...] = ()
-    expected_doctype: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -378,7 +345,7 @@ class IssuanceFlow:
         self._c_nonce: str | None = None
         self._session: IssuerSession | None = None
         self._plan: list[_CredentialRequestPlan] = []
-        self._unverified: _Received | None = None
+        self._unverified: UnverifiedCredentials | None = None
         self._issuer_keys: dict[str, list[dict[str, Any]]] = {}
         self._key_fetch: _KeyFetch | None = None
         self._received: list[ReceivedCredential] = []
@@ -1366,7 +1333,7 @@ class IssuanceFlow:
         self._plan.pop(0)
         config = self._issuer().configuration(request.configuration_id)
         if parsed.credentials:
-            self._unverified = _received(
+            self._unverified = unverified_credentials(
                 parsed,
                 configuration_id=request.configuration_id,
                 keys=tuple(request.keys),
@@ -1495,45 +1462,11 @@ class IssuanceFlow:
         unverified = self._unverified
         assert unverified is not None
         session = unverified.session
-        used: set[str] = set()
-        out: list[ReceivedCredential] = []
-        mdoc_statuses: list[dict[str, Any] | None] = []
         try:
-            for credential, notification_id in zip(
-                unverified.credentials, unverified.notification_ids, strict=True
-            ):
-                outcome = await verify_credential(
-                    credential,
-                    format=unverified.format,
-                    credential_issuer=session.credential_issuer,
-                    expected_vct=unverified.expected_vct,
-                    holder_keys=unverified.keys,
-                    used_keys=used,
-                    resolver=_LoadedIssuerKeys(self._issuer_keys),
-                    policy=self.policy,
-                    clock=self.clock,
-                    expected_types=unverified.expected_types,
-                    expected_doctype=unverified.expected_doctype,
-                )
-                out.append(
-                    ReceivedCredential(
-                        credential=credential,
-                        format=unverified.format,
-                        vct=outcome.vct,
-                        claims=outcome.claims,
-                        holder_key=outcome.holder_key,
-                        verified=outcome.verified,
-                        notification_id=notification_id,
-                        configuration_id=unverified.configuration_id,
-                        issuer=session.credential_issuer,
-                        session=session,
-                        types=outcome.types,
-                        doctype=outcome.doctype,
-                        x5c_verified=outcome.x5c_verified,
-                    )
-                )
-                mdoc_statuses.append(outcome.mdoc_status)
-        except _IssuerKeysNeeded as need:
+            out, mdoc_statuses = await verify_received(
+                unverified, issuer_keys=self._issuer_keys, policy=self.policy, clock=self.clock
+            )
+        except IssuerKeysNeeded as need:
             self._key_fetch = _KeyFetch(iss=need.iss, url=jwt_vc_issuer_metadata_url(need.iss))
             if not self._may(_E.ISSUER_KEYS_NEEDED):
                 raise _key_error("the issuer keys could not be loaded") from None
@@ -1787,7 +1720,7 @@ class IssuanceFlow:
         if outcome.c_nonce is not None:
             self._c_nonce = outcome.c_nonce
         self._deferred.pop(0)
-        self._unverified = _received(
+        self._unverified = unverified_credentials(
             outcome,
             configuration_id=transaction.configuration_id,
             keys=transaction.holder_keys,
@@ -1885,41 +1818,6 @@ def _metadata_document(response: HttpResponse) -> dict[str, Any] | None:
         return response.json_body()
     except WireFormatError:
         return None
-
-
-def _received(
-    response: CredentialResponse,
-    *,
-    configuration_id: str,
-    keys: tuple[Signer, ...],
-    format: str,
-    expected_vct: str | None,
-    expected_types: tuple[str, ...] | None,
-    session: IssuerSession,
-    expected_doctype: str | None = None,
-) -> _Received:
-    """The credentials of ``response`` with their ``notification_id`` (the response's, or
-    one inside a Draft 15 / 1.0 credential object)."""
-    credentials = response.credentials or ()
-    ids: list[str | None] = []
-    for issued in credentials:
-        nid = response.notification_id
-        extra_id = issued.extra.get("notification_id")
-        if nid is None and isinstance(extra_id, str):
-            nid = extra_id
-        ids.append(nid)
-    return _Received(
-        credentials=tuple(c.credential for c in credentials),
-        notification_id=response.notification_id,
-        configuration_id=configuration_id,
-        keys=keys,
-        format=format,
-        expected_vct=expected_vct,
-        expected_types=expected_types,
-        expected_doctype=expected_doctype,
-        session=session,
-        notification_ids=tuple(ids),
-    )
 
 
 _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]]] = {
