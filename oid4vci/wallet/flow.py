@@ -41,7 +41,6 @@ the flow's private attributes), the saved records :mod:`oid4vci.wallet.saved`.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, Literal
@@ -54,7 +53,6 @@ from oid4vci.attestation import (
     CLIENT_ATTESTATION_CHALLENGE_HEADER,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
-    create_client_attestation_pop,
 )
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
@@ -105,6 +103,7 @@ from oid4vci.urls import origin_of, require_secure_url
 from oid4vci.versions import SpecVersion
 
 from .actions import Action, Authorize, Done, SendRequest, Wait
+from .client_auth import client_attestation_headers
 from .discovery import (
     MetadataCache,
     as_metadata_urls,
@@ -1066,34 +1065,15 @@ class IssuanceFlow:
                 "the grant was made with a wallet attestation; the policy has no attestation "
                 "provider to refresh it with"
             )
-        if self._fresh_attestation:
-            self._fresh_attestation = False
-            if not _takes_fresh(provider.client_attestation):
-                raise UsageError(
-                    "the server asked for a fresh wallet attestation (use_fresh_attestation) "
-                    "and the attestation provider's client_attestation takes no `fresh` "
-                    "argument; add `fresh: bool = False` to it (AttestationProvider)"
-                )
-            attestation = await provider.client_attestation(
-                authorization_server=authorization_server, fresh=True
-            )
-        else:
-            attestation = await provider.client_attestation(
-                authorization_server=authorization_server
-            )
-        if method == ATTEST_JWT_CLIENT_AUTH_DPOP:
-            return {CLIENT_ATTESTATION_HEADER: attestation.attestation}
-        pop = await create_client_attestation_pop(
-            attestation.instance_key,
-            audience=authorization_server,
-            client_id=attestation.client_id,
+        fresh, self._fresh_attestation = self._fresh_attestation, False
+        return await client_attestation_headers(
+            provider,
+            authorization_server,
+            method,
+            fresh=fresh,
             challenge=self._attestation_challenge,
             clock=self.clock,
         )
-        return {
-            CLIENT_ATTESTATION_HEADER: attestation.attestation,
-            CLIENT_ATTESTATION_POP_HEADER: pop,
-        }
 
     def _receive_par(self, response: HttpResponse) -> None:
         pushed = read_par_response(response)
@@ -1866,13 +1846,3 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.NOTIFYING: IssuanceFlow._receive_notification,
 }
 """How ``receive_response`` reads an answer in each state that sends a request."""
-
-
-def _takes_fresh(method: Callable[..., object]) -> bool:
-    """Whether a provider's ``client_attestation`` accepts ``fresh`` (an older provider may
-    not); ``True`` when its signature cannot be read (then the call itself decides)."""
-    try:
-        parameters = inspect.signature(method).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.name == "fresh" or p.kind is p.VAR_KEYWORD for p in parameters)
