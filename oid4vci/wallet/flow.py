@@ -70,7 +70,6 @@ from oid4vci.errors import (
     TransportTimeout,
     UsageError,
     ValidationError,
-    WireFormatError,
 )
 from oid4vci.http import REDIRECT_STATUSES, HttpRequest, HttpResponse
 from oid4vci.jose import Signer, jwk_thumbprint
@@ -113,6 +112,7 @@ from .discovery import (
     read_as_metadata,
     read_issuer_metadata,
     read_issuer_metadata_response,
+    read_metadata_response,
     select_authorization_server,
 )
 from .encryption import (
@@ -923,7 +923,7 @@ class IssuanceFlow:
         return self._get(url)
 
     def _receive_as_metadata(self, response: HttpResponse) -> None:
-        doc = _metadata_document(response)
+        doc = read_metadata_response(response)
         if doc is None:
             self._next_location("authorization server metadata")
             return
@@ -1615,7 +1615,7 @@ class IssuanceFlow:
         fetch = self._key_fetch
         assert fetch is not None
         what = "jwks_uri" if fetch.jwks_uri else "JWT VC issuer metadata"
-        doc = _metadata_document(response)
+        doc = read_metadata_response(response)
         if doc is None:
             raise _key_error(f"{what} answered {response.status} without a JSON object")
         found = read_jwks(doc) if fetch.jwks_uri else read_jwt_vc_issuer_metadata(doc, fetch.iss)
@@ -1788,16 +1788,6 @@ class IssuanceFlow:
 
 def _key_error(message: str) -> SdJwtVerificationError:
     return SdJwtVerificationError(WalletReason.ISSUER_KEY_UNAVAILABLE, message)
-
-
-def _metadata_document(response: HttpResponse) -> dict[str, Any] | None:
-    """The JSON object of a 200 answer, else None (a location that does not have it)."""
-    if response.status != 200:
-        return None
-    try:
-        return response.json_body()
-    except WireFormatError:
-        return None
 
 
 _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]]] = {
