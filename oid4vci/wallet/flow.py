@@ -79,7 +79,6 @@ from oid4vci.models import (
     CredentialOffer,
     CredentialRequest,
     ProofSet,
-    TokenResponse,
     credential_request_to_json,
     parse_credential_offer_json,
     parse_credential_offer_uri,
@@ -133,7 +132,6 @@ from .preflight import (
     check_haip,
     check_max_wait,
     check_offer_limits,
-    check_proof_types,
     check_tx_code,
     choose_configuration_ids,
     choose_dpop_key,
@@ -152,6 +150,7 @@ from .received import (
     unverified_credentials,
     verify_received,
 )
+from .request_plan import CredentialRequestPlan, plan_credential_requests
 from .results import (
     DeferredTransaction,
     FlowKind,
@@ -227,17 +226,6 @@ class _InFlight:
     #: The ephemeral key the answer is to be encrypted to (OID4VCI 1.0 §10); never saved.
     response_key: ResponseKey | None = attrs.field(default=None, repr=False)
     attestation_challenge: str | None = None
-
-
-@attrs.define(kw_only=True)
-class _CredentialRequestPlan:
-    """One credential request: ``size`` holder keys (0: the configuration takes no proofs)."""
-
-    configuration_id: str
-    credential_identifier: str | None
-    size: int
-    keys: list[Signer] = attrs.Factory(list)
-    nonce: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -343,7 +331,7 @@ class IssuanceFlow:
         self._nonces = NonceMemory()
         self._c_nonce: str | None = None
         self._session: IssuerSession | None = None
-        self._plan: list[_CredentialRequestPlan] = []
+        self._plan: list[CredentialRequestPlan] = []
         self._unverified: UnverifiedCredentials | None = None
         self._issuer_keys: dict[str, list[dict[str, Any]]] = {}
         self._key_fetch: _KeyFetch | None = None
@@ -1153,33 +1141,15 @@ class IssuanceFlow:
             token_endpoint_auth_method=self._auth_method(),
             authorization_server=self._as().issuer,
         )
-        self._plan = self._plan_credential_requests(token)
+        self._plan = plan_credential_requests(
+            meta,
+            self._version,
+            token,
+            configuration_ids=self._configuration_ids,
+            count=self._count,
+            policy=self.policy,
+        )
         self._fire(_E.TOKEN_RECEIVED)
-
-    def _plan_credential_requests(self, token: TokenResponse) -> list[_CredentialRequestPlan]:
-        """One request per chunk of ``count`` holder keys, per configuration and per
-        ``credential_identifier`` of the token response (one Credential Dataset each); chunks
-        of the issuer's ``batch_size`` (one key per request without batch issuance)."""
-        meta = self._issuer()
-        plan: list[_CredentialRequestPlan] = []
-        for cid in self._configuration_ids:
-            config = meta.configuration(cid)
-            sizes: list[int] = [0] * self._count
-            if check_proof_types(config, self.policy):
-                batch = meta.batch_credential_issuance
-                size = 1
-                if batch is not None and self._version is not SpecVersion.DRAFT_13:
-                    size = max(1, batch.batch_size)
-                sizes = [min(size, self._count - i) for i in range(0, self._count, size)]
-            identifiers: Sequence[str | None] = token.credential_identifiers(cid) or (None,)
-            for identifier in identifiers:
-                plan.extend(
-                    _CredentialRequestPlan(
-                        configuration_id=cid, credential_identifier=identifier, size=n
-                    )
-                    for n in sizes
-                )
-        return plan
 
     # --- ISSUING: the next credential request, a poll, or done -----------------------------------
 
