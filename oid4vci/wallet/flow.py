@@ -83,7 +83,6 @@ from oid4vci.models import (
     parse_credential_offer_json,
     parse_credential_offer_uri,
 )
-from oid4vci.models.notification import NOTIFICATION_EVENTS
 from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.sdjwt import SdJwtVerificationError
 from oid4vci.status import (
@@ -124,6 +123,7 @@ from .encryption import (
     seal_request,
 )
 from .flow_saving import dump_flow, load_flow
+from .notifications import PendingNotification, notifications_for
 from .policy import WalletPolicy
 from .preflight import (
     authorization_details_or_scope,
@@ -252,14 +252,6 @@ class _StatusFetch:
     location: str | None = None
 
 
-@attrs.define(kw_only=True)
-class _Notification:
-    notification_id: str
-    event: str
-    description: str | None
-    session: IssuerSession
-
-
 Grant = Literal["pre-authorized_code", "authorization_code"]
 
 
@@ -340,7 +332,7 @@ class IssuanceFlow:
         self._budget = policy.deferred_max_wait
         self._waited = 0.0
         self._wait_handed = False
-        self._notifications: list[_Notification] = []
+        self._notifications: list[PendingNotification] = []
 
     # --- constructors ----------------------------------------------------------------------
 
@@ -462,7 +454,7 @@ class IssuanceFlow:
             raise ArgumentTypeError("for_notification needs ReceivedCredential values")
         flow = cls(policy=policy if policy is not None else WalletPolicy(), clock=clock, grant=None)
         flow._received = list(creds)
-        flow._queue_notifications(creds, event, description)
+        flow._notifications = notifications_for(creds, event, description)
         first = flow._notifications[0].session
         flow._session = first
         flow._nonces = first.dpop_nonces
@@ -663,7 +655,7 @@ class IssuanceFlow:
             raise StateError(
                 f"notifications are sent when the flow is done, not {self._state.value}"
             )
-        self._queue_notifications(tuple(self._received), event, description)
+        self._notifications = notifications_for(tuple(self._received), event, description)
         self._fire(_E.NOTIFICATION_REQUESTED)
 
     # --- the table --------------------------------------------------------------------------------
@@ -729,31 +721,6 @@ class IssuanceFlow:
         self._configuration_ids = choose_configuration_ids(offer, self._wanted_ids)
         self._locations = issuer_metadata_urls(offer.credential_issuer)
         self._location = 0
-
-    def _queue_notifications(
-        self, credentials: Sequence[ReceivedCredential], event: str, description: str | None
-    ) -> None:
-        if event not in NOTIFICATION_EVENTS:
-            raise UsageError("unknown notification event")
-        if description is not None and not isinstance(description, str):
-            raise ArgumentTypeError("description must be a string")
-        seen: set[str] = set()
-        queued: list[_Notification] = []
-        for cred in credentials:
-            nid = cred.notification_id
-            if nid is None or nid in seen:
-                continue
-            if cred.session is None:
-                raise StateError("the credential carries no issuer session")
-            seen.add(nid)
-            queued.append(
-                _Notification(
-                    notification_id=nid, event=event, description=description, session=cred.session
-                )
-            )
-        if not queued:
-            raise StateError("nothing to notify: no notification_id was issued")
-        self._notifications = queued
 
     def _iss_parameter_supported(self) -> bool:
         doc = self._as_doc or {}
