@@ -26,6 +26,14 @@ asked about. Failures raise the typed errors of :mod:`oid4vci.errors` from ``nex
 ``receive_*`` and leave the flow in ``FAILED``; calling a method the state does not allow
 raises :class:`~oid4vci.errors.StateError` and changes nothing.
 
+What the steps work with comes from modules with one job each: the checks before a code is
+spent (:mod:`~oid4vci.wallet.preflight`), the metadata (:mod:`~oid4vci.wallet.discovery`), the
+wallet attestation headers (:mod:`~oid4vci.wallet.client_auth`), the credential requests to
+send (:mod:`~oid4vci.wallet.request_plan`), the credentials received and their verification
+(:mod:`~oid4vci.wallet.received`, :mod:`~oid4vci.wallet.verify`), their Status Lists
+(:mod:`~oid4vci.wallet.status_lists`), the notifications (:mod:`~oid4vci.wallet.notifications`)
+and saving (:mod:`~oid4vci.wallet.flow_saving`).
+
 **Saving a flow.** In a state of :data:`~oid4vci.wallet.states.WAITING_STATES` (the browser
 hop, deferred polling, done) :meth:`IssuanceFlow.to_json` writes everything the flow needs to
 go on, and :meth:`IssuanceFlow.from_json` resumes it, in another process if need be. **The
