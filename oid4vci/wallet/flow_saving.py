@@ -7,11 +7,13 @@ are in :mod:`oid4vci.wallet.saved`). **It is secret**: PKCE verifier, ``state``,
 and holder private keys, credentials. Only in-process keys (:class:`~oid4vci.jose.LocalSigner`)
 can be saved. Nothing read back is trusted: the metadata is read again, the history must be a
 chain of rows of the transition table ending in the saved state, and each waiting state must
-have what it needs to go on; anything else is a :class:`~oid4vci.errors.UsageError`.
+have what it needs to go on; anything else is a :class:`~oid4vci.errors.UsageError` (saved
+metadata whose encryption the policy cannot agree with, a
+:class:`~oid4vci.errors.MetadataError`).
 
 This module is a friend of :class:`~oid4vci.wallet.flow.IssuanceFlow`: :func:`dump_flow` reads
-the flow's private attributes and :func:`load_flow` sets them on a new flow; nothing else
-outside the class touches them. The flow's ``to_json`` / ``from_json`` are the public API and
+the flow's private attributes and :func:`load_flow` sets them on a new flow; no other module
+of the library touches them. The flow's ``to_json`` / ``from_json`` are the public API and
 delegate here. An attribute the flow must keep across a save is added here and to
 :class:`~oid4vci.wallet.saved.SavedFlow`.
 """
@@ -63,7 +65,9 @@ def load_flow(
     clock: Callable[[], float],
 ) -> IssuanceFlow:
     """A ``flow_class`` resumed from ``text``, written by :func:`dump_flow`;
-    :class:`UsageError` when ``text`` is not one (or is not one this version can resume)."""
+    :class:`UsageError` when ``text`` is not one (or is not one this version can resume),
+    :class:`~oid4vci.errors.MetadataError` when its metadata and ``policy`` disagree on
+    encryption."""
     try:
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
