@@ -58,9 +58,11 @@ Every exception this library raises derives from :class:`Oid4vciError`::
 
 Not errors, and never raised to a caller of this library: ``DeferIssuance``
 (:mod:`oid4vci.issuer.config`), which an issuer application's claims source raises to defer
-issuance, and the converter's internal ``WireTypeError`` / ``FieldInvariantError``
+issuance, the converter's internal ``WireTypeError`` / ``FieldInvariantError``
 (:mod:`oid4vci._wire`), which :func:`oid4vci._wire.structure` turns into
-:class:`WireFormatError`.
+:class:`WireFormatError`, and the wallet flow's internal ``IssuerKeysNeeded``
+(:mod:`oid4vci.wallet.received`), which stops a verification until the flow has fetched the
+issuer's keys.
 
 Whose fault: :class:`UsageError` is the calling program's (fix the call); a
 :class:`ValidationError` or :class:`ProtocolError` is the other party's (an issuer, an

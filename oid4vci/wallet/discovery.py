@@ -67,6 +67,7 @@ __all__ = [
     "read_as_metadata",
     "read_issuer_metadata",
     "read_issuer_metadata_response",
+    "read_metadata_response",
     "select_authorization_server",
 ]
 
@@ -208,6 +209,18 @@ def read_issuer_metadata_response(
     if mode == "require":
         raise SignedMetadataError("the issuer's metadata is not signed (policy requires it)")
     return doc
+
+
+def read_metadata_response(response: HttpResponse) -> dict[str, Any] | None:
+    """The JSON object of a 200 answer to a metadata request (authorization server metadata,
+    JWT VC Issuer Metadata, a JWKS); ``None`` when the answer is not one (a location that does
+    not have it)."""
+    if response.status != 200:
+        return None
+    try:
+        return response.json_body()
+    except WireFormatError:
+        return None
 
 
 def read_as_metadata(doc: dict[str, Any], authorization_server: str) -> AuthorizationServerMetadata:

@@ -26,6 +26,14 @@ asked about. Failures raise the typed errors of :mod:`oid4vci.errors` from ``nex
 ``receive_*`` and leave the flow in ``FAILED``; calling a method the state does not allow
 raises :class:`~oid4vci.errors.StateError` and changes nothing.
 
+What the steps work with comes from modules with one job each: the checks before a code is
+spent (:mod:`~oid4vci.wallet.preflight`), the metadata (:mod:`~oid4vci.wallet.discovery`), the
+wallet attestation headers (:mod:`~oid4vci.wallet.client_auth`), the credential requests to
+send (:mod:`~oid4vci.wallet.request_plan`), the credentials received and their verification
+(:mod:`~oid4vci.wallet.received`, :mod:`~oid4vci.wallet.verify`), their Status Lists
+(:mod:`~oid4vci.wallet.status_lists`), the notifications (:mod:`~oid4vci.wallet.notifications`)
+and saving (:mod:`~oid4vci.wallet.flow_saving`).
+
 **Saving a flow.** In a state of :data:`~oid4vci.wallet.states.WAITING_STATES` (the browser
 hop, deferred polling, done) :meth:`IssuanceFlow.to_json` writes everything the flow needs to
 go on, and :meth:`IssuanceFlow.from_json` resumes it, in another process if need be. **The
@@ -33,29 +41,26 @@ JSON is secret**: it holds the PKCE ``code_verifier``, the ``state`` value, the 
 key (exported on purpose: the authorization code and the access token are bound to it), the
 access and refresh tokens, the holder private keys, the received credentials and the DPoP nonces. Store
 it like a password (encrypted at rest, deleted after use). Only in-process keys
-(:class:`~oid4vci.jose.LocalSigner`) can be saved; a flow holding another signer refuses.
+(:class:`~oid4vci.jose.LocalSigner`) can be saved; a flow holding another signer refuses. The
+conversion is :mod:`oid4vci.wallet.flow_saving` (the one module besides this one that touches
+the flow's private attributes), the saved records :mod:`oid4vci.wallet.saved`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
-import itertools
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Final, Literal
 
 import attrs
 
-from oid4vci._wire import structure, unstructure
 from oid4vci.attestation import (
     ATTEST_JWT_CLIENT_AUTH,
     ATTEST_JWT_CLIENT_AUTH_DPOP,
     CLIENT_ATTESTATION_CHALLENGE_HEADER,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
-    create_client_attestation_pop,
 )
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
@@ -73,25 +78,19 @@ from oid4vci.errors import (
     TransportTimeout,
     UsageError,
     ValidationError,
-    WireFormatError,
 )
 from oid4vci.http import REDIRECT_STATUSES, HttpRequest, HttpResponse
-from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint
-from oid4vci.mdoc import mdoc_claims_to_json
+from oid4vci.jose import Signer, jwk_thumbprint
 from oid4vci.models import (
     AuthorizationServerMetadata,
     CredentialIssuerMetadata,
     CredentialOffer,
     CredentialRequest,
-    CredentialResponse,
     ProofSet,
-    TokenResponse,
-    credential_offer_to_json,
     credential_request_to_json,
     parse_credential_offer_json,
     parse_credential_offer_uri,
 )
-from oid4vci.models.notification import NOTIFICATION_EVENTS
 from oid4vci.pkce import code_challenge, generate_code_verifier, generate_state
 from oid4vci.sdjwt import SdJwtVerificationError
 from oid4vci.status import (
@@ -99,20 +98,17 @@ from oid4vci.status import (
     StatusListReason,
     StatusListTokenCache,
     StatusListVerificationError,
-    StatusReference,
     build_status_list_request,
-    parse_status_reference,
-    read_credential_status_reference,
     read_status_list_response,
     status_list_redirect_target,
     status_list_token_header,
-    status_name,
 )
 from oid4vci.tracing import attach_request
 from oid4vci.urls import origin_of, require_secure_url
 from oid4vci.versions import SpecVersion
 
 from .actions import Action, Authorize, Done, SendRequest, Wait
+from .client_auth import client_attestation_headers
 from .discovery import (
     MetadataCache,
     as_metadata_urls,
@@ -122,6 +118,7 @@ from .discovery import (
     read_as_metadata,
     read_issuer_metadata,
     read_issuer_metadata_response,
+    read_metadata_response,
     select_authorization_server,
 )
 from .encryption import (
@@ -133,13 +130,16 @@ from .encryption import (
     response_encryption_member,
     seal_request,
 )
+from .flow_saving import dump_flow, load_flow
+from .notifications import PendingNotification, notifications_for
 from .policy import WalletPolicy
 from .preflight import (
     authorization_details_or_scope,
+    check_configuration_ids,
     check_count,
     check_haip,
+    check_max_wait,
     check_offer_limits,
-    check_proof_types,
     check_tx_code,
     choose_configuration_ids,
     choose_dpop_key,
@@ -152,6 +152,13 @@ from .preflight import (
     request_definition,
     secure_endpoint,
 )
+from .received import (
+    IssuerKeysNeeded,
+    UnverifiedCredentials,
+    unverified_credentials,
+    verify_received,
+)
+from .request_plan import CredentialRequestPlan, plan_credential_requests
 from .results import (
     DeferredTransaction,
     FlowKind,
@@ -160,7 +167,7 @@ from .results import (
     NonceMemory,
     ReceivedCredential,
 )
-from .saved import FLOW_FORMAT, SavedCredential, SavedDeferred, SavedFlow, SavedSession
+from .saved import FLOW_FORMAT
 from .states import (
     TRANSITIONS,
     WAITING_STATES,
@@ -168,7 +175,7 @@ from .states import (
     FlowState,
     next_state,
 )
-from .status_lists import x5c_status_list_keys
+from .status_lists import status_entries, status_references, with_status, x5c_status_list_keys
 from .steps import (
     DeferredPending,
     authorization_code_grant,
@@ -206,7 +213,6 @@ from .verify import (
     jwt_vc_issuer_metadata_url,
     read_jwks,
     read_jwt_vc_issuer_metadata,
-    verify_credential,
 )
 
 __all__ = ["FLOW_FORMAT", "IssuanceFlow"]
@@ -216,27 +222,6 @@ _S = FlowState
 _E = Event
 #: States whose answers may come encrypted (OID4VCI 1.0 §10).
 _ENCRYPTING_STATES = frozenset({_S.REQUESTING_CREDENTIAL, _S.REQUESTING_DEFERRED_CREDENTIAL})
-
-
-class _IssuerKeysNeeded(Exception):
-    """Raised inside verification when an issuer's keys are not loaded yet (never escapes)."""
-
-    def __init__(self, iss: str) -> None:
-        super().__init__("issuer keys needed")
-        self.iss = iss
-
-
-class _LoadedIssuerKeys:
-    """The flow's issuer keys: what was fetched so far; a miss is a fetch step, not I/O."""
-
-    def __init__(self, keys: dict[str, list[dict[str, Any]]]) -> None:
-        self.keys = keys
-
-    async def keys_for(self, iss: str) -> list[dict[str, Any]]:
-        found = self.keys.get(iss)
-        if found is None:
-            raise _IssuerKeysNeeded(iss)
-        return found
 
 
 @attrs.define(kw_only=True)
@@ -249,33 +234,6 @@ class _InFlight:
     #: The ephemeral key the answer is to be encrypted to (OID4VCI 1.0 §10); never saved.
     response_key: ResponseKey | None = attrs.field(default=None, repr=False)
     attestation_challenge: str | None = None
-
-
-@attrs.define(kw_only=True)
-class _CredentialRequestPlan:
-    """One credential request: ``size`` holder keys (0: the configuration takes no proofs)."""
-
-    configuration_id: str
-    credential_identifier: str | None
-    size: int
-    keys: list[Signer] = attrs.Factory(list)
-    nonce: str | None = None
-
-
-@attrs.define(kw_only=True)
-class _Received:
-    """Credentials received and not verified yet, with what they are checked against."""
-
-    credentials: tuple[Any, ...]
-    notification_id: str | None
-    configuration_id: str
-    keys: tuple[Signer, ...]
-    format: str
-    expected_vct: str | None
-    expected_types: tuple[str, ...] | None
-    session: IssuerSession
-    notification_ids: tuple[str | None, ...] = ()
-    expected_doctype: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -300,14 +258,6 @@ class _StatusFetch:
     keys_tried: set[str] = attrs.Factory(set)
     #: Where the first pending URI is fetched from after redirects (None: the URI itself).
     location: str | None = None
-
-
-@attrs.define(kw_only=True)
-class _Notification:
-    notification_id: str
-    event: str
-    description: str | None
-    session: IssuerSession
 
 
 Grant = Literal["pre-authorized_code", "authorization_code"]
@@ -381,8 +331,8 @@ class IssuanceFlow:
         self._nonces = NonceMemory()
         self._c_nonce: str | None = None
         self._session: IssuerSession | None = None
-        self._plan: list[_CredentialRequestPlan] = []
-        self._unverified: _Received | None = None
+        self._plan: list[CredentialRequestPlan] = []
+        self._unverified: UnverifiedCredentials | None = None
         self._issuer_keys: dict[str, list[dict[str, Any]]] = {}
         self._key_fetch: _KeyFetch | None = None
         self._received: list[ReceivedCredential] = []
@@ -390,7 +340,7 @@ class IssuanceFlow:
         self._budget = policy.deferred_max_wait
         self._waited = 0.0
         self._wait_handed = False
-        self._notifications: list[_Notification] = []
+        self._notifications: list[PendingNotification] = []
 
     # --- constructors ----------------------------------------------------------------------
 
@@ -439,11 +389,11 @@ class IssuanceFlow:
         if grant == "authorization_code" and (redirect_uri is None or client_id is None):
             raise UsageError("the authorization code flow needs redirect_uri and client_id")
         if deferred_max_wait is not None:
-            flow._budget = _check_wait(deferred_max_wait)
+            flow._budget = check_max_wait(deferred_max_wait)
         flow._tx_code = tx_code
         flow._count = count
         flow._wanted_ids = (
-            None if configuration_ids is None else _check_ids_argument(configuration_ids)
+            None if configuration_ids is None else check_configuration_ids(configuration_ids)
         )
         flow._redirect_uri = redirect_uri
         flow._client_id = client_id
@@ -490,7 +440,7 @@ class IssuanceFlow:
         flow._credential_issuer = session.credential_issuer
         flow._version = session.spec_version
         if max_wait is not None:
-            flow._budget = _check_wait(max_wait)
+            flow._budget = check_max_wait(max_wait)
         flow._deferred = list(txs)
         flow._fire(_E.DEFERRED_TRANSACTIONS_GIVEN)
         return flow
@@ -512,7 +462,7 @@ class IssuanceFlow:
             raise ArgumentTypeError("for_notification needs ReceivedCredential values")
         flow = cls(policy=policy if policy is not None else WalletPolicy(), clock=clock, grant=None)
         flow._received = list(creds)
-        flow._queue_notifications(creds, event, description)
+        flow._notifications = notifications_for(creds, event, description)
         first = flow._notifications[0].session
         flow._session = first
         flow._nonces = first.dpop_nonces
@@ -699,7 +649,9 @@ class IssuanceFlow:
         self._require_alive()
         if self._state is not _S.DEFERRED:
             raise StateError(f"nothing to poll in state {self._state.value}")
-        self._budget = _check_wait(self.policy.deferred_max_wait if max_wait is None else max_wait)
+        self._budget = check_max_wait(
+            self.policy.deferred_max_wait if max_wait is None else max_wait
+        )
         self._waited = 0.0
         self._fire(_E.POLLING_RESUMED)
 
@@ -711,7 +663,7 @@ class IssuanceFlow:
             raise StateError(
                 f"notifications are sent when the flow is done, not {self._state.value}"
             )
-        self._queue_notifications(tuple(self._received), event, description)
+        self._notifications = notifications_for(tuple(self._received), event, description)
         self._fire(_E.NOTIFICATION_REQUESTED)
 
     # --- the table --------------------------------------------------------------------------------
@@ -777,31 +729,6 @@ class IssuanceFlow:
         self._configuration_ids = choose_configuration_ids(offer, self._wanted_ids)
         self._locations = issuer_metadata_urls(offer.credential_issuer)
         self._location = 0
-
-    def _queue_notifications(
-        self, credentials: Sequence[ReceivedCredential], event: str, description: str | None
-    ) -> None:
-        if event not in NOTIFICATION_EVENTS:
-            raise UsageError("unknown notification event")
-        if description is not None and not isinstance(description, str):
-            raise ArgumentTypeError("description must be a string")
-        seen: set[str] = set()
-        queued: list[_Notification] = []
-        for cred in credentials:
-            nid = cred.notification_id
-            if nid is None or nid in seen:
-                continue
-            if cred.session is None:
-                raise StateError("the credential carries no issuer session")
-            seen.add(nid)
-            queued.append(
-                _Notification(
-                    notification_id=nid, event=event, description=description, session=cred.session
-                )
-            )
-        if not queued:
-            raise StateError("nothing to notify: no notification_id was issued")
-        self._notifications = queued
 
     def _iss_parameter_supported(self) -> bool:
         doc = self._as_doc or {}
@@ -959,7 +886,7 @@ class IssuanceFlow:
         return self._get(url)
 
     def _receive_as_metadata(self, response: HttpResponse) -> None:
-        doc = _metadata_document(response)
+        doc = read_metadata_response(response)
         if doc is None:
             self._next_location("authorization server metadata")
             return
@@ -1101,34 +1028,15 @@ class IssuanceFlow:
                 "the grant was made with a wallet attestation; the policy has no attestation "
                 "provider to refresh it with"
             )
-        if self._fresh_attestation:
-            self._fresh_attestation = False
-            if not _takes_fresh(provider.client_attestation):
-                raise UsageError(
-                    "the server asked for a fresh wallet attestation (use_fresh_attestation) "
-                    "and the attestation provider's client_attestation takes no `fresh` "
-                    "argument; add `fresh: bool = False` to it (AttestationProvider)"
-                )
-            attestation = await provider.client_attestation(
-                authorization_server=authorization_server, fresh=True
-            )
-        else:
-            attestation = await provider.client_attestation(
-                authorization_server=authorization_server
-            )
-        if method == ATTEST_JWT_CLIENT_AUTH_DPOP:
-            return {CLIENT_ATTESTATION_HEADER: attestation.attestation}
-        pop = await create_client_attestation_pop(
-            attestation.instance_key,
-            audience=authorization_server,
-            client_id=attestation.client_id,
+        fresh, self._fresh_attestation = self._fresh_attestation, False
+        return await client_attestation_headers(
+            provider,
+            authorization_server,
+            method,
+            fresh=fresh,
             challenge=self._attestation_challenge,
             clock=self.clock,
         )
-        return {
-            CLIENT_ATTESTATION_HEADER: attestation.attestation,
-            CLIENT_ATTESTATION_POP_HEADER: pop,
-        }
 
     def _receive_par(self, response: HttpResponse) -> None:
         pushed = read_par_response(response)
@@ -1208,33 +1116,15 @@ class IssuanceFlow:
             token_endpoint_auth_method=self._auth_method(),
             authorization_server=self._as().issuer,
         )
-        self._plan = self._plan_credential_requests(token)
+        self._plan = plan_credential_requests(
+            meta,
+            self._version,
+            token,
+            configuration_ids=self._configuration_ids,
+            count=self._count,
+            policy=self.policy,
+        )
         self._fire(_E.TOKEN_RECEIVED)
-
-    def _plan_credential_requests(self, token: TokenResponse) -> list[_CredentialRequestPlan]:
-        """One request per chunk of ``count`` holder keys, per configuration and per
-        ``credential_identifier`` of the token response (one Credential Dataset each); chunks
-        of the issuer's ``batch_size`` (one key per request without batch issuance)."""
-        meta = self._issuer()
-        plan: list[_CredentialRequestPlan] = []
-        for cid in self._configuration_ids:
-            config = meta.configuration(cid)
-            sizes: list[int] = [0] * self._count
-            if check_proof_types(config, self.policy):
-                batch = meta.batch_credential_issuance
-                size = 1
-                if batch is not None and self._version is not SpecVersion.DRAFT_13:
-                    size = max(1, batch.batch_size)
-                sizes = [min(size, self._count - i) for i in range(0, self._count, size)]
-            identifiers: Sequence[str | None] = token.credential_identifiers(cid) or (None,)
-            for identifier in identifiers:
-                plan.extend(
-                    _CredentialRequestPlan(
-                        configuration_id=cid, credential_identifier=identifier, size=n
-                    )
-                    for n in sizes
-                )
-        return plan
 
     # --- ISSUING: the next credential request, a poll, or done -----------------------------------
 
@@ -1368,7 +1258,7 @@ class IssuanceFlow:
         self._plan.pop(0)
         config = self._issuer().configuration(request.configuration_id)
         if parsed.credentials:
-            self._unverified = _received(
+            self._unverified = unverified_credentials(
                 parsed,
                 configuration_id=request.configuration_id,
                 keys=tuple(request.keys),
@@ -1497,103 +1387,31 @@ class IssuanceFlow:
         unverified = self._unverified
         assert unverified is not None
         session = unverified.session
-        used: set[str] = set()
-        out: list[ReceivedCredential] = []
-        mdoc_statuses: list[dict[str, Any] | None] = []
         try:
-            for credential, notification_id in zip(
-                unverified.credentials, unverified.notification_ids, strict=True
-            ):
-                outcome = await verify_credential(
-                    credential,
-                    format=unverified.format,
-                    credential_issuer=session.credential_issuer,
-                    expected_vct=unverified.expected_vct,
-                    holder_keys=unverified.keys,
-                    used_keys=used,
-                    resolver=_LoadedIssuerKeys(self._issuer_keys),
-                    policy=self.policy,
-                    clock=self.clock,
-                    expected_types=unverified.expected_types,
-                    expected_doctype=unverified.expected_doctype,
-                )
-                out.append(
-                    ReceivedCredential(
-                        credential=credential,
-                        format=unverified.format,
-                        vct=outcome.vct,
-                        claims=outcome.claims,
-                        holder_key=outcome.holder_key,
-                        verified=outcome.verified,
-                        notification_id=notification_id,
-                        configuration_id=unverified.configuration_id,
-                        issuer=session.credential_issuer,
-                        session=session,
-                        types=outcome.types,
-                        doctype=outcome.doctype,
-                        x5c_verified=outcome.x5c_verified,
-                    )
-                )
-                mdoc_statuses.append(outcome.mdoc_status)
-        except _IssuerKeysNeeded as need:
+            out, mdoc_statuses = await verify_received(
+                unverified, issuer_keys=self._issuer_keys, policy=self.policy, clock=self.clock
+            )
+        except IssuerKeysNeeded as need:
             self._key_fetch = _KeyFetch(iss=need.iss, url=jwt_vc_issuer_metadata_url(need.iss))
             if not self._may(_E.ISSUER_KEYS_NEEDED):
                 raise _key_error("the issuer keys could not be loaded") from None
             self._fire(_E.ISSUER_KEYS_NEEDED)
             return None
         self._unverified = None
-        fetch = self._status_references(out, session.credential_issuer, mdoc_statuses)
-        if fetch is None:
+        referenced = status_references(out, mdoc_statuses, policy=self.policy)
+        if referenced is None:
             self._received.extend(out)
             self._fire(_E.CREDENTIALS_VERIFIED)
             return None
-        self._status_fetch = fetch
+        credentials, uris = referenced
+        iss = session.credential_issuer
+        self._status_fetch = _StatusFetch(
+            credentials=credentials, pending=[(uri, iss) for uri in uris]
+        )
         self._fire(_E.STATUS_LISTS_NEEDED)
         return None
 
     # --- FETCHING_STATUS_LISTS (draft-ietf-oauth-status-list-20 §8) --------------------------------
-
-    def _status_references(
-        self,
-        credentials: list[ReceivedCredential],
-        iss: str,
-        mdoc_statuses: Sequence[dict[str, Any] | None] = (),
-    ) -> _StatusFetch | None:
-        """Each credential with its status reference; the lists to fetch (None: nothing to do).
-
-        An mdoc's reference is its MSO's ``status`` (``mdoc_statuses``, in the order of
-        ``credentials``; draft-ietf-oauth-status-list-14 §6.3.2), the others' their JWT's.
-        """
-        if self.policy.status == "off":
-            return None
-        with_refs: list[ReceivedCredential] = []
-        pending: dict[str, None] = {}
-        statuses = list(mdoc_statuses) or [None] * len(credentials)
-        for cred, mdoc_status in zip(credentials, statuses, strict=True):
-            loopback = self.policy.allow_insecure_loopback
-            if cred.format == "mso_mdoc":
-                reference = (
-                    parse_status_reference(
-                        {"status": mdoc_status}, allow_insecure_loopback=loopback
-                    )
-                    if cred.verified and mdoc_status is not None
-                    else None
-                )
-            else:
-                reference = (
-                    read_credential_status_reference(
-                        cred.credential, allow_insecure_loopback=loopback
-                    )
-                    if cred.verified and isinstance(cred.credential, str)
-                    else None
-                )
-            if reference is not None:
-                cred = attrs.evolve(cred, status_reference=reference)
-                pending[reference.uri] = None
-            with_refs.append(cred)
-        if not pending:
-            return None
-        return _StatusFetch(credentials=with_refs, pending=[(uri, iss) for uri in pending])
 
     async def _step_fetching_status_lists(self) -> Action | None:
         fetch = self._status_fetch
@@ -1604,10 +1422,10 @@ class IssuanceFlow:
             if cached is None:
                 url = fetch.location or self._secure(uri, "the status list URI")
                 return self._get_status_list(url)
-            fetch.values[uri] = _entries(cached.status_list, fetch.credentials, uri)
+            fetch.values[uri] = status_entries(cached.status_list, fetch.credentials, uri)
             fetch.pending.pop(0)
         for cred in fetch.credentials:
-            self._received.append(_with_status(cred, fetch.values))
+            self._received.append(with_status(cred, fetch.values))
         self._status_fetch = None
         self._fire(_E.STATUS_CHECKED)
         return None
@@ -1666,7 +1484,7 @@ class IssuanceFlow:
         )
         if self._status_cache is not None:
             self._status_cache.put(uri, token)
-        fetch.values[uri] = _entries(token.status_list, fetch.credentials, uri)
+        fetch.values[uri] = status_entries(token.status_list, fetch.credentials, uri)
         fetch.pending.pop(0)
         fetch.location = None
         self._fire(_E.STATUS_LIST_RECEIVED)
@@ -1742,7 +1560,7 @@ class IssuanceFlow:
         fetch = self._key_fetch
         assert fetch is not None
         what = "jwks_uri" if fetch.jwks_uri else "JWT VC issuer metadata"
-        doc = _metadata_document(response)
+        doc = read_metadata_response(response)
         if doc is None:
             raise _key_error(f"{what} answered {response.status} without a JSON object")
         found = read_jwks(doc) if fetch.jwks_uri else read_jwt_vc_issuer_metadata(doc, fetch.iss)
@@ -1827,7 +1645,7 @@ class IssuanceFlow:
         if outcome.c_nonce is not None:
             self._c_nonce = outcome.c_nonce
         self._deferred.pop(0)
-        self._unverified = _received(
+        self._unverified = unverified_credentials(
             outcome,
             configuration_id=transaction.configuration_id,
             keys=transaction.holder_keys,
@@ -1888,7 +1706,7 @@ class IssuanceFlow:
         self._require_alive()
         if self._state not in WAITING_STATES or self._in_flight is not None:
             raise StateError(f"a flow in state {self._state.value} cannot be saved")
-        return json.dumps(unstructure(_save(self)), separators=(",", ":"))
+        return dump_flow(self)
 
     @classmethod
     def from_json(
@@ -1902,131 +1720,19 @@ class IssuanceFlow:
     ) -> IssuanceFlow:
         """Resume a flow saved with :meth:`to_json`; :class:`UsageError` when ``text`` is not
         one (or is not one this version can resume)."""
-        try:
-            data = json.loads(text)
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            raise UsageError("not a saved issuance flow (not JSON)") from None
-        if not isinstance(data, dict) or data.get("format") != FLOW_FORMAT:
-            raise UsageError("not a saved issuance flow")
-        policy = policy if policy is not None else WalletPolicy()
-        try:
-            saved = structure(data, SavedFlow)
-            issuer = (
-                None
-                if saved.issuer_metadata is None
-                else read_issuer_metadata(saved.issuer_metadata, saved.credential_issuer)
-            )
-        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
-        # Derived from the saved metadata and the (new) policy: a MetadataError here means they
-        # disagree (OID4VCI 1.0 §10). Ephemeral keys are never saved.
-        encryption = None if issuer is None else plan_encryption(*issuer, policy.encryption)
-        try:
-            return _load(
-                saved,
-                policy=policy,
-                metadata_cache=metadata_cache,
-                status_cache=status_cache,
-                clock=clock,
-                encryption=encryption,
-            )
-        except (WireFormatError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
-
-
-def _short(exc: Exception) -> str:
-    return type(exc).__name__ if not isinstance(exc, WireFormatError) else str(exc)
-
-
-def _check_wait(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise UsageError("a maximum wait must be a non-negative number of seconds")
-    return float(value)
-
-
-def _check_ids_argument(ids: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
-        raise ArgumentTypeError("configuration_ids must be a sequence of strings")
-    return tuple(ids)
+        # IssuanceFlow, not cls: from_json makes an IssuanceFlow also when called on a subclass.
+        return load_flow(
+            IssuanceFlow,
+            text,
+            policy=policy,
+            metadata_cache=metadata_cache,
+            status_cache=status_cache,
+            clock=clock,
+        )
 
 
 def _key_error(message: str) -> SdJwtVerificationError:
     return SdJwtVerificationError(WalletReason.ISSUER_KEY_UNAVAILABLE, message)
-
-
-def _entries(
-    status_list: Any, credentials: Sequence[ReceivedCredential], uri: str
-) -> dict[int, int]:
-    """The entries of ``status_list`` the credentials referring to ``uri`` point at (an index
-    past its end refuses the credential: draft-ietf-oauth-status-list-20 §8.3 step 7)."""
-    out: dict[int, int] = {}
-    for cred in credentials:
-        reference = cred.status_reference
-        if reference is not None and reference.uri == uri:
-            try:
-                out[reference.idx] = status_list.get(reference.idx)
-            except UsageError:
-                raise StatusListVerificationError(
-                    StatusListReason.INDEX_OUT_OF_RANGE, "the index is not in the Status List"
-                ) from None
-    return out
-
-
-def _with_status(
-    cred: ReceivedCredential, values: dict[str, dict[int, int] | None]
-) -> ReceivedCredential:
-    reference: StatusReference | None = cred.status_reference
-    if reference is None:
-        return cred
-    found = values.get(reference.uri)
-    if found is None:
-        return cred
-    return attrs.evolve(cred, status=status_name(found[reference.idx]))
-
-
-def _metadata_document(response: HttpResponse) -> dict[str, Any] | None:
-    """The JSON object of a 200 answer, else None (a location that does not have it)."""
-    if response.status != 200:
-        return None
-    try:
-        return response.json_body()
-    except WireFormatError:
-        return None
-
-
-def _received(
-    response: CredentialResponse,
-    *,
-    configuration_id: str,
-    keys: tuple[Signer, ...],
-    format: str,
-    expected_vct: str | None,
-    expected_types: tuple[str, ...] | None,
-    session: IssuerSession,
-    expected_doctype: str | None = None,
-) -> _Received:
-    """The credentials of ``response`` with their ``notification_id`` (the response's, or
-    one inside a Draft 15 / 1.0 credential object)."""
-    credentials = response.credentials or ()
-    ids: list[str | None] = []
-    for issued in credentials:
-        nid = response.notification_id
-        extra_id = issued.extra.get("notification_id")
-        if nid is None and isinstance(extra_id, str):
-            nid = extra_id
-        ids.append(nid)
-    return _Received(
-        credentials=tuple(c.credential for c in credentials),
-        notification_id=response.notification_id,
-        configuration_id=configuration_id,
-        keys=keys,
-        format=format,
-        expected_vct=expected_vct,
-        expected_types=expected_types,
-        expected_doctype=expected_doctype,
-        session=session,
-        notification_ids=tuple(ids),
-    )
 
 
 _STEPS: Final[dict[FlowState, Callable[[IssuanceFlow], Awaitable[Action | None]]]] = {
@@ -2075,280 +1781,3 @@ _RECEIVERS: Final[dict[FlowState, Callable[[IssuanceFlow, HttpResponse], None]]]
     _S.NOTIFYING: IssuanceFlow._receive_notification,
 }
 """How ``receive_response`` reads an answer in each state that sends a request."""
-
-
-def _private(key: Signer | None) -> dict[str, Any] | None:
-    if key is None:
-        return None
-    if not isinstance(key, LocalSigner):
-        raise UsageError("only flows with in-process keys (LocalSigner) can be saved")
-    return key.private_jwk()
-
-
-def _signer(jwk: dict[str, Any] | None) -> LocalSigner | None:
-    return None if jwk is None else LocalSigner.from_jwk(jwk)
-
-
-def _save(flow: IssuanceFlow) -> SavedFlow:
-    session = flow._session
-    sessions = {id(c.session) for c in flow._received if c.session is not None}
-    sessions |= {id(tx.session) for tx in flow._deferred}
-    if session is not None:
-        sessions.discard(id(session))
-    if sessions:
-        raise UsageError("a flow holding several issuer sessions cannot be saved")
-    return SavedFlow(
-        state=flow._state.value,
-        history=tuple(f"{state.value} {event.value}" for state, event in flow._history),
-        grant=flow._grant,
-        credential_issuer=flow._credential_issuer,
-        offer=credential_offer_to_json(flow._offer) if flow._offer is not None else None,
-        configuration_ids=flow._configuration_ids,
-        count=flow._count,
-        client_id=flow._client_id,
-        redirect_uri=flow._redirect_uri,
-        issuer_metadata=flow._issuer_doc,
-        spec_version=flow._version.value if flow._version is not None else None,
-        authorization_server=flow._as_id,
-        authorization_server_metadata=flow._as_doc,
-        code_verifier=flow._code_verifier,
-        oauth_state=flow._oauth_state,
-        authorization_url=flow._authorization_url,
-        dpop_key=_private(flow._dpop_key),
-        dpop_nonces=flow._nonces.to_dict(),
-        c_nonce=flow._c_nonce,
-        session=(
-            SavedSession(
-                credential_issuer=session.credential_issuer,
-                spec_version=session.spec_version.value,
-                access_token=session.access_token,
-                token_type=session.token_type,
-                dpop_key=_private(session.dpop_key),
-                credential_endpoint=session.credential_endpoint,
-                nonce_endpoint=session.nonce_endpoint,
-                deferred_credential_endpoint=session.deferred_credential_endpoint,
-                notification_endpoint=session.notification_endpoint,
-                client_id=session.client_id,
-                grant=session.grant,
-                refresh_token=session.refresh_token,
-                token_endpoint=session.token_endpoint,
-                token_endpoint_auth_method=session.token_endpoint_auth_method,
-                authorization_server=session.authorization_server,
-            )
-            if session is not None
-            else None
-        ),
-        received=tuple(
-            SavedCredential(
-                credential=c.credential,
-                format=c.format,
-                vct=c.vct,
-                claims=mdoc_claims_to_json(c.claims) if c.doctype is not None else c.claims,
-                holder_key=_private(c.holder_key),
-                verified=c.verified,
-                notification_id=c.notification_id,
-                configuration_id=c.configuration_id,
-                types=c.types,
-                status_uri=c.status_reference.uri if c.status_reference else None,
-                status_idx=c.status_reference.idx if c.status_reference else None,
-                status_value=_status_value(c.status),
-                doctype=c.doctype,
-                x5c_verified=c.x5c_verified,
-            )
-            for c in flow._received
-        ),
-        deferred=tuple(
-            SavedDeferred(
-                transaction_id=tx.transaction_id,
-                configuration_id=tx.configuration_id,
-                holder_keys=tuple(_private(k) or {} for k in tx.holder_keys),
-                interval=tx.interval,
-                due_at=tx.due_at,
-                format=tx.format,
-                expected_vct=tx.expected_vct,
-                expected_types=tx.expected_types,
-                expected_doctype=tx.expected_doctype,
-            )
-            for tx in flow._deferred
-        ),
-        deferred_max_wait=flow._budget,
-        waited=flow._waited,
-        wait_handed=flow._wait_handed,
-        issuer_keys=flow._issuer_keys,
-    )
-
-
-def _status_value(status: str | int | None) -> int | None:
-    if status is None or isinstance(status, int):
-        return status
-    return {"valid": 0, "invalid": 1, "suspended": 2}[status]
-
-
-def _grant(value: str | None) -> FlowKind | None:
-    if value is None:
-        return None
-    if value == "pre-authorized_code":
-        return "pre-authorized_code"
-    if value == "authorization_code":
-        return "authorization_code"
-    raise UsageError("grant")
-
-
-def _load(
-    saved: SavedFlow,
-    *,
-    policy: WalletPolicy,
-    metadata_cache: MetadataCache | None,
-    status_cache: StatusListTokenCache | None,
-    clock: Callable[[], float],
-    encryption: EncryptionPlan | None,
-) -> IssuanceFlow:
-    state = FlowState(saved.state)
-    if state not in WAITING_STATES:
-        raise UsageError("state")
-    flow = IssuanceFlow(
-        policy=policy,
-        clock=clock,
-        grant=_grant(saved.grant),
-        metadata_cache=metadata_cache,
-        status_cache=status_cache,
-    )
-    flow._credential_issuer = saved.credential_issuer
-    if saved.offer is not None:
-        flow._offer = parse_credential_offer_json(saved.offer)
-    flow._configuration_ids = saved.configuration_ids
-    flow._count = saved.count
-    check_count(saved.count)
-    flow._client_id = saved.client_id
-    flow._redirect_uri = saved.redirect_uri
-    if saved.issuer_metadata is not None:
-        flow._issuer_meta, flow._version = read_issuer_metadata(
-            saved.issuer_metadata, saved.credential_issuer
-        )
-        flow._issuer_doc = saved.issuer_metadata
-        flow._encryption = encryption
-    elif saved.spec_version is not None:
-        flow._version = SpecVersion(saved.spec_version)
-    flow._as_id = saved.authorization_server
-    if saved.authorization_server_metadata is not None:
-        if saved.authorization_server is None:
-            raise UsageError("authorization_server")
-        flow._as_meta = read_as_metadata(
-            saved.authorization_server_metadata, saved.authorization_server
-        )
-        flow._as_doc = saved.authorization_server_metadata
-    flow._code_verifier = saved.code_verifier
-    flow._oauth_state = saved.oauth_state
-    flow._authorization_url = saved.authorization_url
-    flow._dpop_key = _signer(saved.dpop_key)
-    flow._nonces = NonceMemory(saved.dpop_nonces)
-    flow._c_nonce = saved.c_nonce
-    session: IssuerSession | None = None
-    if saved.session is not None:
-        s = saved.session
-        session = IssuerSession(
-            credential_issuer=s.credential_issuer,
-            spec_version=SpecVersion(s.spec_version),
-            access_token=s.access_token,
-            token_type=s.token_type,
-            dpop_key=_signer(s.dpop_key),
-            credential_endpoint=s.credential_endpoint,
-            nonce_endpoint=s.nonce_endpoint,
-            deferred_credential_endpoint=s.deferred_credential_endpoint,
-            notification_endpoint=s.notification_endpoint,
-            client_id=s.client_id,
-            dpop_nonces=flow._nonces,
-            grant=_grant(s.grant),
-            encryption=flow._encryption,
-            refresh_token=s.refresh_token,
-            token_endpoint=s.token_endpoint,
-            token_endpoint_auth_method=s.token_endpoint_auth_method,
-            authorization_server=s.authorization_server,
-        )
-        flow._session = session
-    flow._received = [
-        ReceivedCredential(
-            credential=c.credential,
-            format=c.format,
-            vct=c.vct,
-            claims=c.claims,
-            holder_key=_signer(c.holder_key),
-            verified=c.verified,
-            notification_id=c.notification_id,
-            configuration_id=c.configuration_id,
-            issuer=saved.credential_issuer,
-            session=session,
-            types=c.types,
-            x5c_verified=c.x5c_verified,
-            status=None if c.status_value is None else status_name(c.status_value),
-            status_reference=(
-                StatusReference(idx=c.status_idx, uri=c.status_uri)
-                if c.status_uri is not None and c.status_idx is not None
-                else None
-            ),
-            doctype=c.doctype,
-        )
-        for c in saved.received
-    ]
-    if saved.deferred and session is None:
-        raise UsageError("session")
-    flow._deferred = [
-        DeferredTransaction(
-            transaction_id=d.transaction_id,
-            configuration_id=d.configuration_id,
-            holder_keys=tuple(LocalSigner.from_jwk(k) for k in d.holder_keys),
-            interval=d.interval,
-            session=session,  # type: ignore[arg-type]  # checked above
-            expected_vct=d.expected_vct,
-            format=d.format,
-            expected_types=d.expected_types,
-            expected_doctype=d.expected_doctype,
-            due_at=d.due_at,
-        )
-        for d in saved.deferred
-    ]
-    flow._budget = _check_wait(saved.deferred_max_wait)
-    flow._waited = saved.waited
-    flow._wait_handed = saved.wait_handed
-    flow._issuer_keys = {k: read_jwks(v) for k, v in saved.issuer_keys.items()}
-    # What each waiting state needs in order to go on.
-    if state is _S.AWAITING_AUTHORIZATION:
-        needed: tuple[object, ...] = (
-            flow._as_meta,
-            flow._issuer_meta,
-            flow._code_verifier,
-            flow._oauth_state,
-            flow._authorization_url,
-            flow._client_id,
-            flow._redirect_uri,
-        )
-        if flow._grant != "authorization_code":
-            raise UsageError("grant")
-    elif state in (_S.WAITING_FOR_DEFERRED, _S.DEFERRED):
-        needed = (session, flow._deferred or None)
-    else:
-        needed = ()
-    if any(value is None for value in needed):
-        raise UsageError("incomplete")
-    flow._history = [_row(text) for text in saved.history]
-    if (flow._history and next_state(*flow._history[-1]).target is not state) or any(
-        next_state(*a).target is not b[0] for a, b in itertools.pairwise(flow._history)
-    ):
-        raise UsageError("history")
-    flow._state = state
-    return flow
-
-
-def _row(text: str) -> tuple[FlowState, Event]:
-    state, _, event = text.partition(" ")
-    return FlowState(state), Event(event)
-
-
-def _takes_fresh(method: Callable[..., object]) -> bool:
-    """Whether a provider's ``client_attestation`` accepts ``fresh`` (an older provider may
-    not); ``True`` when its signature cannot be read (then the call itself decides)."""
-    try:
-        parameters = inspect.signature(method).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.name == "fresh" or p.kind is p.VAR_KEYWORD for p in parameters)

@@ -27,8 +27,10 @@ __all__ = [
     "MAX_OFFERED_CONFIGURATIONS",
     "MAX_TX_CODE_LENGTH",
     "authorization_details_or_scope",
+    "check_configuration_ids",
     "check_count",
     "check_haip",
+    "check_max_wait",
     "check_offer_limits",
     "check_proof_types",
     "check_tx_code",
@@ -63,6 +65,22 @@ def check_count(count: int) -> None:
         raise UsageError("count must be a positive integer")
     if count > MAX_CREDENTIALS_PER_CONFIGURATION:
         raise UsageError(f"count must be at most {MAX_CREDENTIALS_PER_CONFIGURATION}")
+
+
+def check_max_wait(value: float) -> float:
+    """A maximum wait (seconds of deferred polling) as a float; it must be a non-negative
+    number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise UsageError("a maximum wait must be a non-negative number of seconds")
+    return float(value)
+
+
+def check_configuration_ids(ids: Sequence[str]) -> tuple[str, ...]:
+    """The caller's ``configuration_ids`` argument as a tuple; it must be a sequence of
+    strings (not one string)."""
+    if isinstance(ids, str) or not all(isinstance(i, str) for i in ids):
+        raise ArgumentTypeError("configuration_ids must be a sequence of strings")
+    return tuple(ids)
 
 
 def check_offer_limits(offer: CredentialOffer) -> None:

@@ -1,6 +1,7 @@
 """The saved form of an :class:`~oid4vci.wallet.flow.IssuanceFlow` (``to_json`` /
 ``from_json``): frozen records read and written by the one cattrs converter of
-:mod:`oid4vci._wire`.
+:mod:`oid4vci._wire`. A flow becomes these records, and back, in
+:mod:`oid4vci.wallet.flow_saving`.
 
 **Secret**: a saved flow holds the PKCE verifier, the ``state`` value, the DPoP and holder
 private keys, the access and refresh tokens and the received credentials.

@@ -1,19 +1,26 @@
-"""Which keys may sign a credential's Status List Token, for the wallet and :func:`check_status`.
+"""The wallet's side of Token Status Lists (draft-ietf-oauth-status-list-20): which lists
+received credentials refer to and what the lists say of them, which keys may sign a Status
+List Token, and :func:`check_status` for a credential held for a while.
+
+The fetching itself is a flow state (``FETCHING_STATUS_LISTS`` in :mod:`oid4vci.wallet.states`:
+:func:`status_references` says what to fetch, :func:`status_entries` reads each list,
+:func:`with_status` gives each credential its status) or :func:`check_status`.
 
 draft-ietf-oauth-status-list-20 §11.3 lets the Status List Token reuse the Referenced Token
 issuer's key or its resolution; the wallet takes the same two routes as for the credential
 (:mod:`oid4vci.wallet.verify`, draft-ietf-oauth-sd-jwt-vc-11 §3.5): the leaf of an ``x5c``
 header chain when ``policy.trusted_x5c_roots`` is set (validated up to a root, naming the host
 of the credential's ``iss``; any failure is final), else the issuer's JWT VC Issuer Metadata
-keys. The fetching itself is a flow state (``FETCHING_STATUS_LISTS`` in
-:mod:`oid4vci.wallet.states`) or :func:`check_status`.
+keys.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from oid4vci.errors import ArgumentTypeError, UsageError
 from oid4vci.http import Transport
@@ -21,11 +28,14 @@ from oid4vci.jose import decode_jws
 from oid4vci.sdjwt import SdJwtVerificationError
 from oid4vci.status import (
     StatusCheck,
+    StatusList,
     StatusListReason,
     StatusListTokenCache,
     StatusListVerificationError,
+    StatusReference,
     fetch_status_list,
     is_mdoc_credential,
+    parse_status_reference,
     read_credential_status_reference,
     read_status_list_response,
     status_list_token_header,
@@ -34,9 +44,17 @@ from oid4vci.status import (
 )
 
 from .policy import WalletPolicy
+from .results import ReceivedCredential
 from .verify import IssuerKeyResolver, IssuerKeySource, WalletReason, _x5c_issuer_key
 
-__all__ = ["check_status", "status_list_keys", "x5c_status_list_keys"]
+__all__ = [
+    "check_status",
+    "status_entries",
+    "status_list_keys",
+    "status_references",
+    "with_status",
+    "x5c_status_list_keys",
+]
 
 
 def x5c_status_list_keys(
@@ -157,3 +175,79 @@ async def check_status(
             cache.put(reference.uri, token)
     value = status_of(token, reference.idx)
     return StatusCheck(status=status_name(value), value=value, uri=reference.uri, idx=reference.idx)
+
+
+# --- in the flow: from verified credentials to their status ----------------------------------
+
+
+def status_references(
+    credentials: Sequence[ReceivedCredential],
+    mdoc_statuses: Sequence[dict[str, Any] | None],
+    *,
+    policy: WalletPolicy,
+) -> tuple[list[ReceivedCredential], list[str]] | None:
+    """Each credential with its status reference, and the URIs of the lists to fetch (each
+    once, in order); ``None``: nothing to fetch (or ``policy.status`` is ``off``).
+
+    An mdoc's reference is its MSO's ``status`` (``mdoc_statuses``, in the order of
+    ``credentials``; draft-ietf-oauth-status-list-14 §6.3.2), the others' their JWT's. Only
+    verified credentials are looked at.
+    """
+    if policy.status == "off":
+        return None
+    with_refs: list[ReceivedCredential] = []
+    pending: dict[str, None] = {}
+    statuses = list(mdoc_statuses) or [None] * len(credentials)
+    for cred, mdoc_status in zip(credentials, statuses, strict=True):
+        loopback = policy.allow_insecure_loopback
+        if cred.format == "mso_mdoc":
+            reference = (
+                parse_status_reference({"status": mdoc_status}, allow_insecure_loopback=loopback)
+                if cred.verified and mdoc_status is not None
+                else None
+            )
+        else:
+            reference = (
+                read_credential_status_reference(cred.credential, allow_insecure_loopback=loopback)
+                if cred.verified and isinstance(cred.credential, str)
+                else None
+            )
+        if reference is not None:
+            cred = attrs.evolve(cred, status_reference=reference)
+            pending[reference.uri] = None
+        with_refs.append(cred)
+    if not pending:
+        return None
+    return with_refs, list(pending)
+
+
+def status_entries(
+    status_list: StatusList, credentials: Sequence[ReceivedCredential], uri: str
+) -> dict[int, int]:
+    """The entries of ``status_list`` the credentials referring to ``uri`` point at (an index
+    past its end refuses the credential: draft-ietf-oauth-status-list-20 §8.3 step 7)."""
+    out: dict[int, int] = {}
+    for cred in credentials:
+        reference = cred.status_reference
+        if reference is not None and reference.uri == uri:
+            try:
+                out[reference.idx] = status_list.get(reference.idx)
+            except UsageError:
+                raise StatusListVerificationError(
+                    StatusListReason.INDEX_OUT_OF_RANGE, "the index is not in the Status List"
+                ) from None
+    return out
+
+
+def with_status(
+    cred: ReceivedCredential, values: Mapping[str, dict[int, int] | None]
+) -> ReceivedCredential:
+    """``cred`` with the ``status`` its list said (``values``: the entries read per list URI,
+    ``None`` for a list that could not be fetched); unchanged without a reference or a value."""
+    reference: StatusReference | None = cred.status_reference
+    if reference is None:
+        return cred
+    found = values.get(reference.uri)
+    if found is None:
+        return cred
+    return attrs.evolve(cred, status=status_name(found[reference.idx]))

@@ -1,0 +1,375 @@
+"""Saving and resuming an :class:`~oid4vci.wallet.flow.IssuanceFlow`: the JSON text
+:meth:`~oid4vci.wallet.flow.IssuanceFlow.to_json` writes and the flow
+:meth:`~oid4vci.wallet.flow.IssuanceFlow.from_json` makes of it.
+
+The text is a :class:`~oid4vci.wallet.saved.SavedFlow` (the records and the ``format`` marker
+are in :mod:`oid4vci.wallet.saved`). **It is secret**: PKCE verifier, ``state``, tokens, DPoP
+and holder private keys, credentials. Only in-process keys (:class:`~oid4vci.jose.LocalSigner`)
+can be saved. Nothing read back is trusted: the metadata is read again, the history must be a
+chain of rows of the transition table ending in the saved state, and each waiting state must
+have what it needs to go on; anything else is a :class:`~oid4vci.errors.UsageError` (saved
+metadata whose encryption the policy cannot agree with, a
+:class:`~oid4vci.errors.MetadataError`).
+
+This module is a friend of :class:`~oid4vci.wallet.flow.IssuanceFlow`: :func:`dump_flow` reads
+the flow's private attributes and :func:`load_flow` sets them on a new flow; no other module
+of the library touches them. The flow's ``to_json`` / ``from_json`` are the public API and
+delegate here. An attribute the flow must keep across a save is added here and to
+:class:`~oid4vci.wallet.saved.SavedFlow`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from oid4vci._wire import structure, unstructure
+from oid4vci.errors import UsageError, WireFormatError
+from oid4vci.jose import LocalSigner, Signer
+from oid4vci.mdoc import mdoc_claims_to_json
+from oid4vci.models import credential_offer_to_json, parse_credential_offer_json
+from oid4vci.status import StatusListTokenCache, StatusReference, status_name
+from oid4vci.versions import SpecVersion
+
+from .discovery import MetadataCache, read_as_metadata, read_issuer_metadata
+from .encryption import EncryptionPlan, plan_encryption
+from .policy import WalletPolicy
+from .preflight import check_count, check_max_wait
+from .results import DeferredTransaction, FlowKind, IssuerSession, NonceMemory, ReceivedCredential
+from .saved import FLOW_FORMAT, SavedCredential, SavedDeferred, SavedFlow, SavedSession
+from .states import WAITING_STATES, Event, FlowState, next_state
+from .verify import read_jwks
+
+if TYPE_CHECKING:
+    from .flow import IssuanceFlow
+
+__all__ = ["dump_flow", "load_flow"]
+
+
+def dump_flow(flow: IssuanceFlow) -> str:
+    """The JSON text of ``flow`` (its caller, ``to_json``, checks that the state may be
+    saved); :class:`UsageError` when the flow holds a key that is not a ``LocalSigner`` or
+    several issuer sessions."""
+    return json.dumps(unstructure(_save(flow)), separators=(",", ":"))
+
+
+def load_flow(
+    flow_class: type[IssuanceFlow],
+    text: str | bytes,
+    *,
+    policy: WalletPolicy | None,
+    metadata_cache: MetadataCache | None,
+    status_cache: StatusListTokenCache | None,
+    clock: Callable[[], float],
+) -> IssuanceFlow:
+    """A ``flow_class`` resumed from ``text``, written by :func:`dump_flow`;
+    :class:`UsageError` when ``text`` is not one (or is not one this version can resume),
+    :class:`~oid4vci.errors.MetadataError` when its metadata and ``policy`` disagree on
+    encryption."""
+    try:
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise UsageError("not a saved issuance flow (not JSON)") from None
+    if not isinstance(data, dict) or data.get("format") != FLOW_FORMAT:
+        raise UsageError("not a saved issuance flow")
+    policy = policy if policy is not None else WalletPolicy()
+    try:
+        saved = structure(data, SavedFlow)
+        issuer = (
+            None
+            if saved.issuer_metadata is None
+            else read_issuer_metadata(saved.issuer_metadata, saved.credential_issuer)
+        )
+    except (WireFormatError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
+    # Derived from the saved metadata and the (new) policy: a MetadataError here means they
+    # disagree (OID4VCI 1.0 §10). Ephemeral keys are never saved.
+    encryption = None if issuer is None else plan_encryption(*issuer, policy.encryption)
+    try:
+        return _load(
+            flow_class,
+            saved,
+            policy=policy,
+            metadata_cache=metadata_cache,
+            status_cache=status_cache,
+            clock=clock,
+            encryption=encryption,
+        )
+    except (WireFormatError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
+
+
+def _short(exc: Exception) -> str:
+    return type(exc).__name__ if not isinstance(exc, WireFormatError) else str(exc)
+
+
+def _private(key: Signer | None) -> dict[str, Any] | None:
+    if key is None:
+        return None
+    if not isinstance(key, LocalSigner):
+        raise UsageError("only flows with in-process keys (LocalSigner) can be saved")
+    return key.private_jwk()
+
+
+def _signer(jwk: dict[str, Any] | None) -> LocalSigner | None:
+    return None if jwk is None else LocalSigner.from_jwk(jwk)
+
+
+def _save(flow: IssuanceFlow) -> SavedFlow:
+    """The records of ``flow``, read from its private attributes."""
+    session = flow._session
+    sessions = {id(c.session) for c in flow._received if c.session is not None}
+    sessions |= {id(tx.session) for tx in flow._deferred}
+    if session is not None:
+        sessions.discard(id(session))
+    if sessions:
+        raise UsageError("a flow holding several issuer sessions cannot be saved")
+    return SavedFlow(
+        state=flow._state.value,
+        history=tuple(f"{state.value} {event.value}" for state, event in flow._history),
+        grant=flow._grant,
+        credential_issuer=flow._credential_issuer,
+        offer=credential_offer_to_json(flow._offer) if flow._offer is not None else None,
+        configuration_ids=flow._configuration_ids,
+        count=flow._count,
+        client_id=flow._client_id,
+        redirect_uri=flow._redirect_uri,
+        issuer_metadata=flow._issuer_doc,
+        spec_version=flow._version.value if flow._version is not None else None,
+        authorization_server=flow._as_id,
+        authorization_server_metadata=flow._as_doc,
+        code_verifier=flow._code_verifier,
+        oauth_state=flow._oauth_state,
+        authorization_url=flow._authorization_url,
+        dpop_key=_private(flow._dpop_key),
+        dpop_nonces=flow._nonces.to_dict(),
+        c_nonce=flow._c_nonce,
+        session=(
+            SavedSession(
+                credential_issuer=session.credential_issuer,
+                spec_version=session.spec_version.value,
+                access_token=session.access_token,
+                token_type=session.token_type,
+                dpop_key=_private(session.dpop_key),
+                credential_endpoint=session.credential_endpoint,
+                nonce_endpoint=session.nonce_endpoint,
+                deferred_credential_endpoint=session.deferred_credential_endpoint,
+                notification_endpoint=session.notification_endpoint,
+                client_id=session.client_id,
+                grant=session.grant,
+                refresh_token=session.refresh_token,
+                token_endpoint=session.token_endpoint,
+                token_endpoint_auth_method=session.token_endpoint_auth_method,
+                authorization_server=session.authorization_server,
+            )
+            if session is not None
+            else None
+        ),
+        received=tuple(
+            SavedCredential(
+                credential=c.credential,
+                format=c.format,
+                vct=c.vct,
+                claims=mdoc_claims_to_json(c.claims) if c.doctype is not None else c.claims,
+                holder_key=_private(c.holder_key),
+                verified=c.verified,
+                notification_id=c.notification_id,
+                configuration_id=c.configuration_id,
+                types=c.types,
+                status_uri=c.status_reference.uri if c.status_reference else None,
+                status_idx=c.status_reference.idx if c.status_reference else None,
+                status_value=_status_value(c.status),
+                doctype=c.doctype,
+                x5c_verified=c.x5c_verified,
+            )
+            for c in flow._received
+        ),
+        deferred=tuple(
+            SavedDeferred(
+                transaction_id=tx.transaction_id,
+                configuration_id=tx.configuration_id,
+                holder_keys=tuple(_private(k) or {} for k in tx.holder_keys),
+                interval=tx.interval,
+                due_at=tx.due_at,
+                format=tx.format,
+                expected_vct=tx.expected_vct,
+                expected_types=tx.expected_types,
+                expected_doctype=tx.expected_doctype,
+            )
+            for tx in flow._deferred
+        ),
+        deferred_max_wait=flow._budget,
+        waited=flow._waited,
+        wait_handed=flow._wait_handed,
+        issuer_keys=flow._issuer_keys,
+    )
+
+
+def _status_value(status: str | int | None) -> int | None:
+    if status is None or isinstance(status, int):
+        return status
+    return {"valid": 0, "invalid": 1, "suspended": 2}[status]
+
+
+def _grant(value: str | None) -> FlowKind | None:
+    if value is None:
+        return None
+    if value == "pre-authorized_code":
+        return "pre-authorized_code"
+    if value == "authorization_code":
+        return "authorization_code"
+    raise UsageError("grant")
+
+
+def _load(
+    flow_class: type[IssuanceFlow],
+    saved: SavedFlow,
+    *,
+    policy: WalletPolicy,
+    metadata_cache: MetadataCache | None,
+    status_cache: StatusListTokenCache | None,
+    clock: Callable[[], float],
+    encryption: EncryptionPlan | None,
+) -> IssuanceFlow:
+    """A new ``flow_class`` with the private attributes of ``saved``, checked."""
+    state = FlowState(saved.state)
+    if state not in WAITING_STATES:
+        raise UsageError("state")
+    flow = flow_class(
+        policy=policy,
+        clock=clock,
+        grant=_grant(saved.grant),
+        metadata_cache=metadata_cache,
+        status_cache=status_cache,
+    )
+    flow._credential_issuer = saved.credential_issuer
+    if saved.offer is not None:
+        flow._offer = parse_credential_offer_json(saved.offer)
+    flow._configuration_ids = saved.configuration_ids
+    flow._count = saved.count
+    check_count(saved.count)
+    flow._client_id = saved.client_id
+    flow._redirect_uri = saved.redirect_uri
+    if saved.issuer_metadata is not None:
+        flow._issuer_meta, flow._version = read_issuer_metadata(
+            saved.issuer_metadata, saved.credential_issuer
+        )
+        flow._issuer_doc = saved.issuer_metadata
+        flow._encryption = encryption
+    elif saved.spec_version is not None:
+        flow._version = SpecVersion(saved.spec_version)
+    flow._as_id = saved.authorization_server
+    if saved.authorization_server_metadata is not None:
+        if saved.authorization_server is None:
+            raise UsageError("authorization_server")
+        flow._as_meta = read_as_metadata(
+            saved.authorization_server_metadata, saved.authorization_server
+        )
+        flow._as_doc = saved.authorization_server_metadata
+    flow._code_verifier = saved.code_verifier
+    flow._oauth_state = saved.oauth_state
+    flow._authorization_url = saved.authorization_url
+    flow._dpop_key = _signer(saved.dpop_key)
+    flow._nonces = NonceMemory(saved.dpop_nonces)
+    flow._c_nonce = saved.c_nonce
+    session: IssuerSession | None = None
+    if saved.session is not None:
+        s = saved.session
+        session = IssuerSession(
+            credential_issuer=s.credential_issuer,
+            spec_version=SpecVersion(s.spec_version),
+            access_token=s.access_token,
+            token_type=s.token_type,
+            dpop_key=_signer(s.dpop_key),
+            credential_endpoint=s.credential_endpoint,
+            nonce_endpoint=s.nonce_endpoint,
+            deferred_credential_endpoint=s.deferred_credential_endpoint,
+            notification_endpoint=s.notification_endpoint,
+            client_id=s.client_id,
+            dpop_nonces=flow._nonces,
+            grant=_grant(s.grant),
+            encryption=flow._encryption,
+            refresh_token=s.refresh_token,
+            token_endpoint=s.token_endpoint,
+            token_endpoint_auth_method=s.token_endpoint_auth_method,
+            authorization_server=s.authorization_server,
+        )
+        flow._session = session
+    flow._received = [
+        ReceivedCredential(
+            credential=c.credential,
+            format=c.format,
+            vct=c.vct,
+            claims=c.claims,
+            holder_key=_signer(c.holder_key),
+            verified=c.verified,
+            notification_id=c.notification_id,
+            configuration_id=c.configuration_id,
+            issuer=saved.credential_issuer,
+            session=session,
+            types=c.types,
+            x5c_verified=c.x5c_verified,
+            status=None if c.status_value is None else status_name(c.status_value),
+            status_reference=(
+                StatusReference(idx=c.status_idx, uri=c.status_uri)
+                if c.status_uri is not None and c.status_idx is not None
+                else None
+            ),
+            doctype=c.doctype,
+        )
+        for c in saved.received
+    ]
+    if saved.deferred and session is None:
+        raise UsageError("session")
+    flow._deferred = [
+        DeferredTransaction(
+            transaction_id=d.transaction_id,
+            configuration_id=d.configuration_id,
+            holder_keys=tuple(LocalSigner.from_jwk(k) for k in d.holder_keys),
+            interval=d.interval,
+            session=session,  # type: ignore[arg-type]  # checked above
+            expected_vct=d.expected_vct,
+            format=d.format,
+            expected_types=d.expected_types,
+            expected_doctype=d.expected_doctype,
+            due_at=d.due_at,
+        )
+        for d in saved.deferred
+    ]
+    flow._budget = check_max_wait(saved.deferred_max_wait)
+    flow._waited = saved.waited
+    flow._wait_handed = saved.wait_handed
+    flow._issuer_keys = {k: read_jwks(v) for k, v in saved.issuer_keys.items()}
+    # What each waiting state needs in order to go on.
+    if state is FlowState.AWAITING_AUTHORIZATION:
+        needed: tuple[object, ...] = (
+            flow._as_meta,
+            flow._issuer_meta,
+            flow._code_verifier,
+            flow._oauth_state,
+            flow._authorization_url,
+            flow._client_id,
+            flow._redirect_uri,
+        )
+        if flow._grant != "authorization_code":
+            raise UsageError("grant")
+    elif state in (FlowState.WAITING_FOR_DEFERRED, FlowState.DEFERRED):
+        needed = (session, flow._deferred or None)
+    else:
+        needed = ()
+    if any(value is None for value in needed):
+        raise UsageError("incomplete")
+    flow._history = [_row(text) for text in saved.history]
+    if (flow._history and next_state(*flow._history[-1]).target is not state) or any(
+        next_state(*a).target is not b[0] for a, b in itertools.pairwise(flow._history)
+    ):
+        raise UsageError("history")
+    flow._state = state
+    return flow
+
+
+def _row(text: str) -> tuple[FlowState, Event]:
+    state, _, event = text.partition(" ")
+    return FlowState(state), Event(event)
