@@ -15,8 +15,10 @@ imports, preparation or warm-up in it. ``PYTHONHASHSEED`` is fixed.
 The measured phases, each ours and its floor (:mod:`benchmarks.floor`,
 :mod:`benchmarks.wallet_floor`) doing the same cryptographic work in the same run:
 
-* ``issuer_n1`` / ``issuer_n10``: ``POST /credential`` through the in-memory transport to
-  :meth:`~oid4vci.issuer.Issuer.handle` with 1 / 10 key proofs and as many SD-JWT VCs
+* ``issuer_n1`` / ``issuer_n10``: ``POST /credential`` answered by
+  :meth:`~oid4vci.issuer.Issuer.handle` (called directly, as a server adapter does; not through
+  the in-memory transport, whose yield to the event loop is not the issuer's work) with 1 / 10
+  key proofs and as many SD-JWT VCs
   (10 disclosures, 3 decoys, ES256), against :class:`benchmarks.floor.FloorPipeline`;
 * ``wallet_flow``: one complete pre-authorized flow of a fresh
   :class:`~oid4vci.wallet.Oid4vciClient` against that issuer in memory (offer by reference,
@@ -102,7 +104,7 @@ async def _inner_main(phases_out: Path) -> None:
         prepared = await _prepare(issuer, n, iterations + 1)
         requests = list(prepared.requests)
         pipeline = FloorPipeline(n)
-        send = prepared.transport.send
+        send = prepared.issuer.handle
 
         async def warm(send: Any = send, requests: list[Any] = requests) -> None:
             response = await send(requests.pop())
