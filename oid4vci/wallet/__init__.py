@@ -41,6 +41,7 @@ from oid4vci.wallet.lowlevel import request_deferred_credential as request_defer
 from oid4vci.wallet.lowlevel import request_nonce as request_nonce
 from oid4vci.wallet.lowlevel import request_token as request_token
 from oid4vci.wallet.policy import HolderKeyProvider as HolderKeyProvider
+from oid4vci.wallet.policy import KeyReferences as KeyReferences
 from oid4vci.wallet.policy import WalletPolicy as WalletPolicy
 from oid4vci.wallet.policy import default_holder_key_provider as default_holder_key_provider
 from oid4vci.wallet.preflight import check_tx_code as check_tx_code
@@ -94,6 +95,7 @@ __all__ = [
     "IssuanceFlow",
     "IssuanceResult",
     "IssuerSession",
+    "KeyReferences",
     "MetadataCache",
     "NonceMemory",
     "Oid4vciClient",

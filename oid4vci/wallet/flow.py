@@ -40,8 +40,10 @@ go on, and :meth:`IssuanceFlow.from_json` resumes it, in another process if need
 JSON is secret**: it holds the PKCE ``code_verifier``, the ``state`` value, the DPoP private
 key (exported on purpose: the authorization code and the access token are bound to it), the
 access and refresh tokens, the holder private keys, the received credentials and the DPoP nonces. Store
-it like a password (encrypted at rest, deleted after use). Only in-process keys
-(:class:`~oid4vci.jose.LocalSigner`) can be saved; a flow holding another signer refuses. The
+it like a password (encrypted at rest, deleted after use). In-process keys
+(:class:`~oid4vci.jose.LocalSigner`) are saved as private JWKs; any other key (a secure
+element's, a KMS key) by the reference the policy's
+:class:`~oid4vci.wallet.policy.KeyReferences` gives, without it the flow refuses. The
 conversion is :mod:`oid4vci.wallet.flow_saving` (the one module besides this one that touches
 the flow's private attributes), the saved records :mod:`oid4vci.wallet.saved`.
 """

@@ -4,8 +4,10 @@
 
 The text is a :class:`~oid4vci.wallet.saved.SavedFlow` (the records and the ``format`` marker
 are in :mod:`oid4vci.wallet.saved`). **It is secret**: PKCE verifier, ``state``, tokens, DPoP
-and holder private keys, credentials. Only in-process keys (:class:`~oid4vci.jose.LocalSigner`)
-can be saved. Nothing read back is trusted: the metadata is read again, the history must be a
+and holder private keys, credentials. In-process keys (:class:`~oid4vci.jose.LocalSigner`) are
+saved as private JWKs; other keys as ``{"key_reference": ..., "public_jwk": ...}``, named and
+found again by the policy's :class:`~oid4vci.wallet.policy.KeyReferences` (the key it returns
+must have the saved public key). Nothing read back is trusted: the metadata is read again, the history must be a
 chain of rows of the transition table ending in the saved state, and each waiting state must
 have what it needs to go on; anything else is a :class:`~oid4vci.errors.UsageError` (saved
 metadata whose encryption the policy cannot agree with, a
@@ -20,14 +22,15 @@ delegate here. An attribute the flow must keep across a save is added here and t
 
 from __future__ import annotations
 
+import hmac
 import itertools
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from oid4vci._wire import structure, unstructure
-from oid4vci.errors import UsageError, WireFormatError
-from oid4vci.jose import LocalSigner, Signer
+from oid4vci.errors import JoseError, UsageError, WireFormatError
+from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint, public_jwk
 from oid4vci.mdoc import mdoc_claims_to_json
 from oid4vci.models import credential_offer_to_json, parse_credential_offer_json
 from oid4vci.status import StatusListTokenCache, StatusReference, status_name
@@ -35,7 +38,7 @@ from oid4vci.versions import SpecVersion
 
 from .discovery import MetadataCache, read_as_metadata, read_issuer_metadata
 from .encryption import EncryptionPlan, plan_encryption
-from .policy import WalletPolicy
+from .policy import KeyReferences, WalletPolicy
 from .preflight import check_count, check_max_wait
 from .results import DeferredTransaction, FlowKind, IssuerSession, NonceMemory, ReceivedCredential
 from .saved import FLOW_FORMAT, SavedCredential, SavedDeferred, SavedFlow, SavedSession
@@ -50,8 +53,8 @@ __all__ = ["dump_flow", "load_flow"]
 
 def dump_flow(flow: IssuanceFlow) -> str:
     """The JSON text of ``flow`` (its caller, ``to_json``, checks that the state may be
-    saved); :class:`UsageError` when the flow holds a key that is not a ``LocalSigner`` or
-    several issuer sessions."""
+    saved); :class:`UsageError` when the flow holds a key that is neither a ``LocalSigner``
+    nor named by the policy's ``key_references``, or several issuer sessions."""
     return json.dumps(unstructure(_save(flow)), separators=(",", ":"))
 
 
@@ -97,6 +100,8 @@ def load_flow(
             clock=clock,
             encryption=encryption,
         )
+    except _KeyNotResumable as exc:
+        raise UsageError(str(exc)) from None
     except (WireFormatError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"the saved issuance flow is malformed ({_short(exc)})") from None
 
@@ -105,20 +110,78 @@ def _short(exc: Exception) -> str:
     return type(exc).__name__ if not isinstance(exc, WireFormatError) else str(exc)
 
 
-def _private(key: Signer | None) -> dict[str, Any] | None:
+#: The member that marks a saved key given by reference (a private JWK never has it).
+_KEY_REFERENCE = "key_reference"
+
+
+def _private(key: Signer | None, refs: KeyReferences | None) -> dict[str, Any] | None:
+    """How ``key`` is saved: a :class:`LocalSigner` as its private JWK, any other key as
+    ``{"key_reference": ..., "public_jwk": ...}`` named by ``refs``."""
     if key is None:
         return None
-    if not isinstance(key, LocalSigner):
-        raise UsageError("only flows with in-process keys (LocalSigner) can be saved")
-    return key.private_jwk()
+    if isinstance(key, LocalSigner):
+        return key.private_jwk()
+    reference = refs.reference_of(key) if refs is not None else None
+    if reference is None:
+        raise UsageError(
+            "the flow holds a key that is not a LocalSigner; to save it, give the policy "
+            "key_references that name it"
+        )
+    if not isinstance(reference, str) or not reference:
+        raise UsageError("key_references.reference_of must return a non-empty string or None")
+    return {_KEY_REFERENCE: reference, "public_jwk": dict(key.public_jwk)}
 
 
-def _signer(jwk: dict[str, Any] | None) -> LocalSigner | None:
-    return None if jwk is None else LocalSigner.from_jwk(jwk)
+def _signer(data: dict[str, Any] | None, refs: KeyReferences | None) -> Signer | None:
+    """The key ``data`` saves (see :func:`_private`): a referenced key must come back from
+    ``refs`` with the saved public key (:class:`UsageError` otherwise)."""
+    if data is None:
+        return None
+    if _KEY_REFERENCE not in data:
+        return LocalSigner.from_jwk(data)
+    if set(data) != {_KEY_REFERENCE, "public_jwk"} or not isinstance(data[_KEY_REFERENCE], str):
+        raise WireFormatError("not a key reference", path=_KEY_REFERENCE)
+    reference, saved_public = data[_KEY_REFERENCE], data["public_jwk"]
+    if refs is None:
+        raise _KeyNotResumable(
+            "the saved flow names a key by reference; pass a policy with key_references"
+        )
+    try:
+        key = refs.key_for(reference)
+    except Exception as exc:  # the application's store: any failure means "no such key"
+        raise _KeyNotResumable(
+            f"key_references has no key for a reference in the saved flow ({type(exc).__name__})"
+        ) from None
+    try:
+        same = (
+            isinstance(key.alg, str)
+            and callable(key.sign)
+            and hmac.compare_digest(
+                jwk_thumbprint(public_jwk(key.public_jwk)),
+                jwk_thumbprint(public_jwk(saved_public)),
+            )
+        )
+    except (JoseError, AttributeError, TypeError, ValueError):
+        same = False
+    if not same:
+        raise _KeyNotResumable(
+            "key_references returned another key (or no Signer) for the saved flow's key"
+        )
+    return key
+
+
+class _KeyNotResumable(Exception):
+    """A referenced key cannot be had again: :func:`load_flow` raises it as a
+    :class:`UsageError` with its message (not as "malformed")."""
+
+
+def _no_key() -> Signer:
+    raise WireFormatError("a holder key is missing", path="holder_keys")
 
 
 def _save(flow: IssuanceFlow) -> SavedFlow:
     """The records of ``flow``, read from its private attributes."""
+    refs = flow.policy.key_references
     session = flow._session
     sessions = {id(c.session) for c in flow._received if c.session is not None}
     sessions |= {id(tx.session) for tx in flow._deferred}
@@ -143,7 +206,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
         code_verifier=flow._code_verifier,
         oauth_state=flow._oauth_state,
         authorization_url=flow._authorization_url,
-        dpop_key=_private(flow._dpop_key),
+        dpop_key=_private(flow._dpop_key, refs),
         dpop_nonces=flow._nonces.to_dict(),
         c_nonce=flow._c_nonce,
         session=(
@@ -152,7 +215,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 spec_version=session.spec_version.value,
                 access_token=session.access_token,
                 token_type=session.token_type,
-                dpop_key=_private(session.dpop_key),
+                dpop_key=_private(session.dpop_key, refs),
                 credential_endpoint=session.credential_endpoint,
                 nonce_endpoint=session.nonce_endpoint,
                 deferred_credential_endpoint=session.deferred_credential_endpoint,
@@ -173,7 +236,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 format=c.format,
                 vct=c.vct,
                 claims=mdoc_claims_to_json(c.claims) if c.doctype is not None else c.claims,
-                holder_key=_private(c.holder_key),
+                holder_key=_private(c.holder_key, refs),
                 verified=c.verified,
                 notification_id=c.notification_id,
                 configuration_id=c.configuration_id,
@@ -190,7 +253,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
             SavedDeferred(
                 transaction_id=tx.transaction_id,
                 configuration_id=tx.configuration_id,
-                holder_keys=tuple(_private(k) or {} for k in tx.holder_keys),
+                holder_keys=tuple(_private(k, refs) or {} for k in tx.holder_keys),
                 interval=tx.interval,
                 due_at=tx.due_at,
                 format=tx.format,
@@ -234,6 +297,7 @@ def _load(
     encryption: EncryptionPlan | None,
 ) -> IssuanceFlow:
     """A new ``flow_class`` with the private attributes of ``saved``, checked."""
+    refs = policy.key_references
     state = FlowState(saved.state)
     if state not in WAITING_STATES:
         raise UsageError("state")
@@ -271,7 +335,7 @@ def _load(
     flow._code_verifier = saved.code_verifier
     flow._oauth_state = saved.oauth_state
     flow._authorization_url = saved.authorization_url
-    flow._dpop_key = _signer(saved.dpop_key)
+    flow._dpop_key = _signer(saved.dpop_key, refs)
     flow._nonces = NonceMemory(saved.dpop_nonces)
     flow._c_nonce = saved.c_nonce
     session: IssuerSession | None = None
@@ -282,7 +346,7 @@ def _load(
             spec_version=SpecVersion(s.spec_version),
             access_token=s.access_token,
             token_type=s.token_type,
-            dpop_key=_signer(s.dpop_key),
+            dpop_key=_signer(s.dpop_key, refs),
             credential_endpoint=s.credential_endpoint,
             nonce_endpoint=s.nonce_endpoint,
             deferred_credential_endpoint=s.deferred_credential_endpoint,
@@ -303,7 +367,7 @@ def _load(
             format=c.format,
             vct=c.vct,
             claims=c.claims,
-            holder_key=_signer(c.holder_key),
+            holder_key=_signer(c.holder_key, refs),
             verified=c.verified,
             notification_id=c.notification_id,
             configuration_id=c.configuration_id,
@@ -327,7 +391,7 @@ def _load(
         DeferredTransaction(
             transaction_id=d.transaction_id,
             configuration_id=d.configuration_id,
-            holder_keys=tuple(LocalSigner.from_jwk(k) for k in d.holder_keys),
+            holder_keys=tuple(_signer(k, refs) or _no_key() for k in d.holder_keys),
             interval=d.interval,
             session=session,  # type: ignore[arg-type]  # checked above
             expected_vct=d.expected_vct,

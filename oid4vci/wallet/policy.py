@@ -23,6 +23,7 @@ from oid4vci.x509 import TrustAnchor, load_trust_anchors
 __all__ = [
     "DpopMode",
     "HolderKeyProvider",
+    "KeyReferences",
     "ParMode",
     "SignedMetadataMode",
     "StatusMode",
@@ -78,6 +79,25 @@ async def default_holder_key_provider(
         if not algorithms or alg in algorithms:
             return LocalSigner.generate(alg)
     return LocalSigner.generate("ES256")
+
+
+class KeyReferences(Protocol):
+    """Names the keys a saved flow cannot hold (a secure element, an HSM, a KMS key).
+
+    :meth:`~oid4vci.wallet.flow.IssuanceFlow.to_json` writes an in-process key
+    (:class:`~oid4vci.jose.LocalSigner`) as its private JWK; any other key is written as the
+    string :meth:`reference_of` gives for it (with its public JWK), and
+    :meth:`~oid4vci.wallet.flow.IssuanceFlow.from_json` asks :meth:`key_for` for the key
+    again. A reference is not a secret to this library, but it is stored in the saved text.
+    """
+
+    def reference_of(self, key: Signer) -> str | None:
+        """A non-empty string naming ``key``; ``None`` when this store does not hold it."""
+        ...
+
+    def key_for(self, reference: str) -> Signer:
+        """The key ``reference`` names; raise (e.g. :class:`KeyError`) when there is none."""
+        ...
 
 
 def choose_local_alg(preference: Sequence[str], supported: Sequence[str]) -> str | None:
@@ -153,6 +173,10 @@ class WalletPolicy:
         attestations (for configurations with ``key_attestations_required``); see
         :mod:`oid4vci.attestation`. ``None`` (the default): a public client, and issuers that
         require either are refused before any code is spent.
+    :param key_references: names keys that are not :class:`~oid4vci.jose.LocalSigner`
+        (holder keys of ``holder_key_provider``, an attestation's instance key used for DPoP)
+        in a saved flow (see :class:`KeyReferences`); ``None`` (the default): a flow holding
+        such a key cannot be saved.
     :param profile: ``"haip"``: OpenID4VC HAIP 1.0 as a wallet (build it with :meth:`haip`);
         issuers that do not meet it are refused before any code is spent
         (:func:`oid4vci.wallet.preflight.check_haip`) and every SD-JWT VC / ``jwt_vc_json``
@@ -181,6 +205,7 @@ class WalletPolicy:
     attestation_provider: AttestationProvider | None = None
     trust_anchors: tuple[x509.Certificate, ...] = attrs.field(default=(), converter=_trust_anchors)
     signed_metadata: SignedMetadataMode = "verify-if-present"
+    key_references: KeyReferences | None = None
 
     profile: Literal["haip"] | None = None
 
