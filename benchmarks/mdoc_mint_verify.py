@@ -1,6 +1,6 @@
 """mdoc benchmark: mint and verify ``N`` ISO mdocs (``mso_mdoc``), against a floor.
 
-Ours, per round: ``N`` × :func:`oid4vci.mdoc.issue_mdoc` (the demo mDL's 7 elements of
+Ours, per round: ``N`` × :func:`oid4vci.mdoc.issue_mdoc` (an mDL of 7 elements of
 ``org.iso.18013.5.1``, one fresh holder key each, ES256, SHA-256, the Document Signer
 certificate in ``x5chain``), then ``N`` × :func:`oid4vci.mdoc.verify_mdoc` of those bytes
 (the CBOR scan, X.509 path validation to the IACA root with the mdlDS extended key usage, the

@@ -8,14 +8,13 @@ note, and the others run as before.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
 from oid4vci.versions import SpecVersion
 
 from .options import DEFAULT_SERVE_RATE_LIMIT, flood_limits_from, rate_limit_value
-from .receive import ReceiveOutcome, claims_json, receive
+from .receive import ReceiveOutcome, claims_json, display_value, receive
 from .serve import running_demo_issuer
 
 __all__ = ["run_demo"]
@@ -52,7 +51,7 @@ def _show(outcome: ReceiveOutcome, started: float) -> None:
             for namespace, elements in claims.items():
                 print(f"      {'namespace':18} {namespace}")
                 for name, value in elements.items():
-                    print(f"        {name:16} {json.dumps(value, ensure_ascii=False)}")
+                    print(f"        {name:22} {display_value(value)}")
             continue
         print(f"   credential #{index}  {credential.vct}")
         print(f"      {'verification':18} {mark} (issuer signature, digests, cnf, vct, validity)")
@@ -64,7 +63,7 @@ def _show(outcome: ReceiveOutcome, started: float) -> None:
             print(f"      {'valid':18} {_when(claims.get('iat'))} .. {_when(claims.get('exp'))}")
             for name, value in claims.items():
                 if name not in _REGISTERED:
-                    print(f"      {name:18} {json.dumps(value, ensure_ascii=False)}")
+                    print(f"      {name:18} {display_value(value)}")
     for error in outcome.errors:
         print(f"   ERROR {error['type']}: {error['message']}")
     verdict = "ok" if outcome.ok else "FAILED"

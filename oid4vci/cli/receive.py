@@ -47,9 +47,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REGISTERED_CLAIMS",
+    "SHOWN_STRING_LENGTH",
     "CallbackTimeout",
     "ReceiveOutcome",
     "claims_json",
+    "display_value",
     "load_attester",
     "prepare_out",
     "print_summary",
@@ -148,6 +150,27 @@ def claims_json(credential: ReceivedCredential) -> dict[str, Any]:
         return credential.claims
     converted: dict[str, Any] = mdoc_claims_to_json(credential.claims)
     return converted
+
+
+#: Strings longer than this are shortened on the summary lines (a portrait, a long URI); the
+#: ``--json`` line and the ``--out`` files hold them whole.
+SHOWN_STRING_LENGTH = 64
+
+
+def display_value(value: Any) -> str:
+    """``value`` as JSON for a summary line, each string longer than
+    :data:`SHOWN_STRING_LENGTH` cut to its start and its length."""
+    return json.dumps(_shortened(value), ensure_ascii=False)
+
+
+def _shortened(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > SHOWN_STRING_LENGTH:
+        return f"{value[:24]}… ({len(value)} characters)"
+    if isinstance(value, dict):
+        return {key: _shortened(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shortened(item) for item in value]
+    return value
 
 
 async def _open_browser(url: str) -> None:
@@ -472,7 +495,7 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
             if name in REGISTERED_CLAIMS and not all_claims:
                 hidden.add(name)
                 continue
-            print(f"      {name:16} {json.dumps(value, ensure_ascii=False)}")
+            print(f"      {name:16} {display_value(value)}")
     if hidden:
         names = ", ".join(name for name in REGISTERED_CLAIMS if name in hidden)
         print(f"  ({names} not shown; --all-claims shows them)")

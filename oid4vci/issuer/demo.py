@@ -30,6 +30,7 @@ production.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hmac
 import html
@@ -137,10 +138,24 @@ def demo_configuration(issuer_url: str) -> CredentialConfigurationSpec:
     )
 
 
+#: The demo mDL's ``issuing_authority`` and ``un_distinguishing_sign`` (Utopia's).
+DEMO_MDL_AUTHORITY = "Utopia Department of Motor Vehicles"
+DEMO_MDL_DISTINGUISHING_SIGN = "UTO"
+#: The demo mDL's ``portrait``: a 16 × 20 grey JPEG of 233 bytes (a JPEG, as in the ISO/IEC
+#: 18013-5:2021 Annex D example).
+DEMO_MDL_PORTRAIT = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABsSFBcUERsXFhceHBsgKEIrKCUlKFE6PTBCYFVlZF9VXVtqeJmBanGQ"
+    "c1tdhbWGkJ6jq62rZ4C8ybqmx5moq6T/wAALCAAUABABAREA/8QAFwAAAwEAAAAAAAAAAAAAAAAAAQIDBP/EACIQ"
+    "AAEDAwQDAQAAAAAAAAAAAAECAxEABAUiNFGxEiFygf/aAAgBAQAAPwDZfXJt2wEjUqYPFJYXaniW3PagJ8uRSZN1"
+    "AIaU3JiQqYip411CXA2G9Splc0MpuE/A7NTx+8b/AHo1/9k="
+)
+
+
 def demo_mdl_configuration() -> CredentialConfigurationSpec:
-    """The demo mDL configuration: doctype ``org.iso.18013.5.1.mDL`` with the mandatory-style
-    elements family_name, given_name, birth_date, issue_date, expiry_date, issuing_country and
-    document_number of namespace ``org.iso.18013.5.1`` (ISO/IEC 18013-5:2021 §7.2.1)."""
+    """The demo mDL configuration: doctype ``org.iso.18013.5.1.mDL`` with the eleven mandatory
+    elements of namespace ``org.iso.18013.5.1`` (ISO/IEC 18013-5:2021 §7.2.1)
+    (family_name, given_name, birth_date, issue_date, expiry_date, issuing_country,
+    issuing_authority, document_number, portrait, driving_privileges, un_distinguishing_sign)."""
     names = {
         "family_name": "Family name",
         "given_name": "Given name",
@@ -148,7 +163,11 @@ def demo_mdl_configuration() -> CredentialConfigurationSpec:
         "issue_date": "Issue date",
         "expiry_date": "Expiry date",
         "issuing_country": "Issuing country",
+        "issuing_authority": "Issuing authority",
         "document_number": "Document number",
+        "portrait": "Portrait",
+        "driving_privileges": "Driving privileges",
+        "un_distinguishing_sign": "Distinguishing sign",
     }
     return CredentialConfigurationSpec(
         id=DEMO_MDL_CONFIGURATION_ID,
@@ -175,15 +194,22 @@ class DemoClaimsSource:
         """The claims of ``subject`` (only ``alice`` exists)."""
         if subject == "alice" and configuration_id == DEMO_MDL_CONFIGURATION_ID:
             today = datetime.datetime.fromtimestamp(self._clock(), tz=datetime.UTC).date()
+            expiry = today.replace(year=today.year + 5, day=min(today.day, 28))
             return {
                 _MDL_NAMESPACE: {
                     "family_name": "Liddell",
                     "given_name": "Alice",
                     "birth_date": datetime.date(2000, 5, 4),
                     "issue_date": today,
-                    "expiry_date": today.replace(year=today.year + 5, day=min(today.day, 28)),
+                    "expiry_date": expiry,
                     "issuing_country": DEMO_MDL_COUNTRY,
+                    "issuing_authority": DEMO_MDL_AUTHORITY,
                     "document_number": "DL-0001-ALICE",
+                    "portrait": DEMO_MDL_PORTRAIT,
+                    "driving_privileges": [
+                        {"vehicle_category_code": "B", "issue_date": today, "expiry_date": expiry}
+                    ],
+                    "un_distinguishing_sign": DEMO_MDL_DISTINGUISHING_SIGN,
                 }
             }
         if subject != "alice" or configuration_id != DEMO_CONFIGURATION_ID:
