@@ -4,7 +4,8 @@
 reading of RFC 8259 §8.1) in Python code, then decodes the text with ``surrogatepass`` and
 parses it with the default decoder. Bytes that start with ``{`` or ``[`` followed by a
 non-zero byte are UTF-8 by that same detection, so :func:`loads_bytes` decodes them directly;
-anything else goes to ``json.loads``. Same results, same exceptions.
+anything else goes to ``json.loads``. Same results, same exceptions. :func:`loads_text` is
+the default decoder's ``decode`` calling its scanner directly (without two Python frames).
 
 :func:`dumps_compact` is ``json.JSONEncoder(separators=(",", ":")).encode`` without the
 encoder's per-call Python frames. :func:`dumps_long_strings` is the other direction for bodies that carry a few very long strings
@@ -16,22 +17,44 @@ instead of escaped character by character.
 from __future__ import annotations
 
 import json
+import json.scanner
+import re
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from oid4vci.errors import ArgumentTypeError
 
-__all__ = ["dumps_compact", "dumps_long_strings", "loads_bytes"]
+__all__ = ["dumps_compact", "dumps_long_strings", "loads_bytes", "loads_text"]
 
-# json.loads without keyword arguments parses with a default JSONDecoder; so does this one.
-_decode = json.JSONDecoder().decode
+# json.loads without keyword arguments parses with a default JSONDecoder; so does this one,
+# calling its scanner (C) directly instead of through decode and raw_decode (two Python frames).
+_scan_once: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+# json.decoder.WHITESPACE (always matches, maybe nothing)
+_whitespace: Any = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match
 _OPENERS = (0x7B, 0x5B)  # "{" and "["
+
+
+def loads_text(text: str) -> Any:
+    """``json.JSONDecoder().decode(text)``: the same value, the same ``JSONDecodeError``."""
+    return _parse(text, _whitespace(text, 0).end())
+
+
+def _parse(text: str, start: int) -> Any:
+    try:
+        value, end = _scan_once(text, start)
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    if end != len(text):
+        end = _whitespace(text, end).end()
+        if end != len(text):
+            raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def loads_bytes(data: bytes) -> Any:
     """``json.loads(data)`` for ``bytes`` (same value, same ``ValueError``/``UnicodeDecodeError``)."""
     if len(data) >= 4 and data[0] in _OPENERS and data[1]:
-        return _decode(data.decode("utf-8", "surrogatepass"))
+        return _parse(data.decode("utf-8", "surrogatepass"), 0)  # starts with { or [
     return json.loads(data)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from oid4vci._json import dumps_compact, loads_bytes
+from oid4vci._json import dumps_compact, loads_bytes, loads_text
 from oid4vci.errors import JoseError, ValidationError
 from oid4vci.jose import (
     LocalSigner,
@@ -339,6 +339,42 @@ def test_loads_bytes_gives_what_json_loads_gives() -> None:
         samples.append(bytes(mutated))
     for data in samples:
         assert _json_outcome(loads_bytes, data) == _json_outcome(json.loads, data), data
+
+
+def test_loads_text_gives_what_the_decoder_gives() -> None:
+    """The scanner called directly: same values, same errors with the same message and place."""
+    decode = json.JSONDecoder().decode
+    seeds = [
+        "",
+        " ",
+        "1",
+        " 1 ",
+        "{}",
+        '  {"a": [1, 2.5, -3e2, true, false, null, "x"]}\n',
+        '{"a":1} x',
+        '{"a":1}  ',
+        "[1,]",
+        '{"a" 1}',
+        "NaN",
+        '"\\ud800"',
+        "[" * 50 + "]" * 50,
+    ]
+    rnd = random.Random(16)
+    samples = list(seeds)
+    for _ in range(3000):
+        mutated = list(rnd.choice(seeds[4:8]))
+        for _ in range(rnd.randint(1, 3)):
+            mutated[rnd.randrange(len(mutated))] = rnd.choice(' \t{}[]",:1aex\\')
+        samples.append("".join(mutated))
+
+    def outcome(loads: Any, text: str) -> tuple[Any, ...]:
+        try:
+            return ("value", loads(text))
+        except json.JSONDecodeError as exc:
+            return ("JSONDecodeError", exc.msg, exc.pos)
+
+    for text in samples:
+        assert outcome(loads_text, text) == outcome(decode, text), text
 
 
 def _encode_outcome(encode: Any, value: Any) -> tuple[Any, ...]:

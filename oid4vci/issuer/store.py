@@ -28,7 +28,6 @@ nothing new to work with the issuer's rate limits.
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from oid4vci._json import dumps_compact
+from oid4vci._json import dumps_compact, loads_text
 from oid4vci.errors import ArgumentTypeError, StoreFullError, UsageError
 
 __all__ = [
@@ -143,7 +142,7 @@ def _check_ttl(ttl: float) -> float:
 
 
 # What json.loads(text) parses with, without its per-call argument checks.
-_decode = json.JSONDecoder().decode
+_decode = loads_text
 
 
 def _encode(value: Any) -> str:
