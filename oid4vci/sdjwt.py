@@ -34,6 +34,7 @@ from typing import Any, Final
 import attrs
 
 from ._issuer_signed import check_validity, verify_issuer_signature
+from ._json import text_parser
 from .errors import CredentialVerificationError, JoseError, UsageError, ValidationError
 from .jose import (
     DecodedJws,
@@ -592,8 +593,9 @@ def _refuse_constant(name: str) -> Any:
     raise UsageError(f"non-standard JSON constant {name}")
 
 
-# Built once: json.loads with options constructs a new JSONDecoder on every call.
-_DISCLOSURE_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+# Built once (json.loads with options constructs a new JSONDecoder on every call), called
+# through its scanner.
+_parse_disclosure_json: Final = text_parser(json.JSONDecoder(parse_constant=_refuse_constant))
 
 
 def _malformed_disclosure(index: int, problem: str) -> SdJwtVerificationError:
@@ -605,7 +607,7 @@ def _parse_disclosure(raw: str, hash_alg: str, index: int) -> Disclosure:
     if not raw:
         raise _malformed_disclosure(index, "is empty")
     try:
-        array = _DISCLOSURE_DECODER.decode(b64url_decode(raw).decode("utf-8"))
+        array = _parse_disclosure_json(b64url_decode(raw).decode("utf-8"))
     except JoseError:
         raise _malformed_disclosure(index, "is not base64url") from None
     except (UnicodeDecodeError, ValueError, RecursionError):

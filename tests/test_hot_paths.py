@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
-from oid4vci._json import dumps_compact, loads_bytes, loads_text
+from oid4vci._json import dumps_compact, loads_bytes, loads_text, text_parser
 from oid4vci.errors import JoseError, ValidationError
 from oid4vci.jose import (
     LocalSigner,
@@ -356,6 +356,7 @@ def test_loads_text_gives_what_the_decoder_gives() -> None:
         "[1,]",
         '{"a" 1}',
         "NaN",
+        "[1, Infinity]",
         '"\\ud800"',
         "[" * 50 + "]" * 50,
     ]
@@ -372,9 +373,16 @@ def test_loads_text_gives_what_the_decoder_gives() -> None:
             return ("value", loads(text))
         except json.JSONDecodeError as exc:
             return ("JSONDecodeError", exc.msg, exc.pos)
+        except ValueError as exc:
+            return ("ValueError", str(exc))
 
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    strict = json.JSONDecoder(parse_constant=no_constants)  # as SD-JWT disclosures are read
     for text in samples:
         assert outcome(loads_text, text) == outcome(decode, text), text
+        assert outcome(text_parser(strict), text) == outcome(strict.decode, text), text
 
 
 def _encode_outcome(encode: Any, value: Any) -> tuple[Any, ...]:
