@@ -141,8 +141,8 @@ def demo_configuration(issuer_url: str) -> CredentialConfigurationSpec:
 #: The demo mDL's ``issuing_authority`` and ``un_distinguishing_sign`` (Utopia's).
 DEMO_MDL_AUTHORITY = "Utopia Department of Motor Vehicles"
 DEMO_MDL_DISTINGUISHING_SIGN = "UTO"
-#: The demo mDL's ``portrait``: a 16 × 20 grey JPEG of 233 bytes (a JPEG, as in the ISO/IEC
-#: 18013-5:2021 Annex D example).
+#: The demo mDL's ``portrait``: a 16 × 20 grey JPEG of 233 bytes (a JPEG, as in the example
+#: of ISO/IEC 18013-5:2021 Annex D).
 DEMO_MDL_PORTRAIT = base64.b64decode(
     "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABsSFBcUERsXFhceHBsgKEIrKCUlKFE6PTBCYFVlZF9VXVtqeJmBanGQ"
     "c1tdhbWGkJ6jq62rZ4C8ybqmx5moq6T/wAALCAAUABABAREA/8QAFwAAAwEAAAAAAAAAAAAAAAAAAQIDBP/EACIQ"
