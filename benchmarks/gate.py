@@ -24,7 +24,11 @@ The measured phases, each ours and its floor (:mod:`benchmarks.floor`,
   :class:`~oid4vci.wallet.Oid4vciClient` against that issuer in memory (offer by reference,
   both metadata documents, token with DPoP, nonce, one credential, JWT VC Issuer Metadata,
   verification), against the floor of its signatures and verifications (issuer pipeline, the
-  token request's DPoP proof, the wallet's request building and credential verification).
+  token request's DPoP proof, the wallet's request building and credential verification);
+* ``wallet_build_n1`` / ``wallet_verify_n1``: the wallet's two parts of
+  :mod:`benchmarks.wallet_parts` at N = 1 (building one credential request with a fresh
+  holder key; verifying one SD-JWT VC of 10 disclosures, the issuer key imported anew),
+  against :class:`benchmarks.wallet_floor.WalletFloor`.
 
 The figure gated is ``ours ÷ floor`` in instructions: both sides go through the same OpenSSL
 code, so the ratio holds from one machine to the next far better than times do. ``check``
@@ -37,6 +41,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import inspect
 import json
 import os
 import re
@@ -62,9 +67,17 @@ RATIOS: tuple[tuple[str, str, str], ...] = (
     ("issuer_n1", "ours_issuer_n1", "floor_issuer_n1"),
     ("issuer_n10", "ours_issuer_n10", "floor_issuer_n10"),
     ("wallet_flow", "ours_wallet_flow", "floor_wallet_flow"),
+    ("wallet_build_n1", "ours_wallet_build_n1", "floor_wallet_build_n1"),
+    ("wallet_verify_n1", "ours_wallet_verify_n1", "floor_wallet_verify_n1"),
 )
-#: iterations of each phase (requests or flows)
-ITERATIONS = {"issuer_n1": 3, "issuer_n10": 1, "wallet_flow": 1}
+#: iterations of each phase (requests, flows, requests built or responses verified)
+ITERATIONS = {
+    "issuer_n1": 3,
+    "issuer_n10": 1,
+    "wallet_flow": 1,
+    "wallet_build_n1": 3,
+    "wallet_verify_n1": 3,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,6 +95,7 @@ async def _inner_main(phases_out: Path) -> None:
         make_issuer,
     )
     from benchmarks.wallet_floor import WalletFloor
+    from benchmarks.wallet_parts import WalletParts
     from oid4vci import jose
     from oid4vci.transports.memory import InMemoryTransport
     from oid4vci.wallet import Oid4vciClient
@@ -95,7 +109,8 @@ async def _inner_main(phases_out: Path) -> None:
         step: Callable[[], Awaitable[object]],
         setup: Callable[[], object] = lambda: None,
     ) -> None:
-        """A phase: ``setup`` runs before the phase starts (unmeasured), then ``step``."""
+        """A phase: ``setup`` runs before the phase starts (unmeasured; awaited when it
+        returns an awaitable), then ``step``."""
         phases.append((name, setup, step))
 
     for n, key in ((1, "issuer_n1"), (10, "issuer_n10")):
@@ -179,11 +194,40 @@ async def _inner_main(phases_out: Path) -> None:
     add("ours_wallet_flow", ours_flow, jose.clear_key_cache)
     add("floor_wallet_flow", floor_flow_k)
 
+    # the wallet's two parts at N = 1 (benchmarks.wallet_parts), each against its floor
+    parts = WalletParts(1)
+    await parts.mint()
+    for part in ("build", "verify"):
+        ours_part = getattr(parts, f"ours_{part}")
+        floor_part = getattr(parts, f"floor_{part}")
+        await ours_part()  # warm-up
+        await floor_part()
+        k = ITERATIONS[f"wallet_{part}_n1"]
+
+        async def ours_k(step: Any = ours_part, k: int = k) -> None:
+            for _ in range(k):
+                await step()
+
+        async def floor_k(step: Any = floor_part, k: int = k) -> None:
+            for _ in range(k):
+                await step()
+
+        async def fresh_credentials() -> None:
+            # as wallet_parts does before a round: the issuer key is imported anew, the
+            # holder keys are ones the wallet has just generated
+            jose.clear_key_cache()
+            await parts.mint()
+
+        add(f"ours_wallet_{part}_n1", ours_k, fresh_credentials)
+        add(f"floor_wallet_{part}_n1", floor_k)
+
     phases_out.write_text(json.dumps([name for name, _, _ in phases]))  # noqa: ASYNC240 (once, unmeasured)
     gc.collect()
     gc.disable()
     for _, setup, step in phases:
-        setup()
+        prepared = setup()
+        if inspect.isawaitable(prepared):
+            await prepared
         gc.collect()
         libc.srand48(1)  # part boundary: the phase starts
         await step()
@@ -323,7 +367,7 @@ def check(result: dict[str, Any], baseline: dict[str, Any], tolerance: float) ->
             f"note: the baseline was measured on Python {baseline.get('python')}, this run is "
             f"{result.get('python')}; interpreter changes move the ratios (update on purpose)"
         )
-    print(f"{'ratio':<14} {'baseline':>9} {'now':>9} {'change':>8}  (ours ÷ floor, instructions)")
+    print(f"{'ratio':<17} {'baseline':>9} {'now':>9} {'change':>8}  (ours ÷ floor, instructions)")
     for ratio, ours, _ in RATIOS:
         then = baseline["ratios"][ratio]
         now = result["ratios"][ratio]
@@ -331,7 +375,7 @@ def check(result: dict[str, Any], baseline: dict[str, Any], tolerance: float) ->
         grew = change > tolerance
         failed |= grew
         verdict = "GREW" if grew else "ok"
-        print(f"{ratio:<14} {then:>9.4f} {now:>9.4f} {change:>+7.1%}  {verdict}")
+        print(f"{ratio:<17} {then:>9.4f} {now:>9.4f} {change:>+7.1%}  {verdict}")
         if grew:
             print("    functions that grew most (self cost):")
             lines = _grown_functions(

@@ -14,8 +14,8 @@ hyper-threads still matter: compare runs made on a quiet machine).
   ``cbor2`` (:mod:`benchmarks.mdoc_mint_verify`).
 
 Every target of issue 16 that is measured in process is printed with met / NOT met, in CPU
-time and, when valgrind is installed, the issuer's also in instructions (the gate's
-measurement, :mod:`benchmarks.gate`; ``--no-instructions`` skips it).
+time and, when valgrind is installed, the issuer's and the wallet parts' (N = 1) also in
+instructions (the gate's measurement, :mod:`benchmarks.gate`; ``--no-instructions`` skips it).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-instructions",
         action="store_true",
-        help="skip the issuer targets in instructions (callgrind, about 40 s)",
+        help="skip the targets in instructions (callgrind, about 30 s)",
     )
     args = parser.parse_args(argv)
 
@@ -122,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"figure": f"issuer credential endpoint N={n}",
              "value": round(1 / ratios[f"issuer_n{n}"], 3), "target": target}
             for n, target in ISSUER_TARGETS.items()
+        ] + [
+            {"figure": f"wallet {part} N=1",
+             "value": round(1 / ratios[f"wallet_{key}_n1"], 3),
+             "target": WALLET_PART_TARGETS[part]}
+            for part, key in (("request building", "build"), ("response verification", "verify"))
         ]  # fmt: skip
         for t in counted:
             t["met"] = t["value"] >= t["target"]
