@@ -17,6 +17,7 @@ holding codes) is off in :func:`serve`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -269,12 +270,19 @@ async def _to_http_request(
     # ends the body there: one read of exactly that many bytes. A chunked body is counted as
     # it arrives.
     body: bytes | None = b""
-    if not request.body_exists:
-        pass
-    elif declared is not None:
-        body = await request.content.readexactly(declared)
-    else:
-        body = await _read_capped(request.content, max_body_size)
+    try:
+        if not request.body_exists:
+            pass
+        elif declared is not None:
+            body = await request.content.readexactly(declared)
+        else:
+            body = await _read_capped(request.content, max_body_size)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        # The client stopped sending before the body's end (aiohttp reports a half-closed
+        # connection as lost): never a request for the handler; the answer may not arrive.
+        return _to_aiohttp_response(
+            json_error(400, "invalid_request", "the request body ended early")
+        )
     if body is None:
         return _to_aiohttp_response(body_too_large())
     try:

@@ -324,3 +324,28 @@ async def test_make_aiohttp_server_is_a_low_level_server() -> None:
     assert isinstance(make_aiohttp_server(Recorder()), web.Server)
     with pytest.raises(ValueError):
         make_aiohttp_server(Recorder(), max_body_size=-1)
+
+
+async def test_body_shorter_than_its_content_length_never_reaches_the_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The client declares 100 bytes, sends 7 (valid JSON on their own) and closes its side:
+    # the handler is not called, nothing is logged with a traceback, and whatever the client
+    # still gets is a 400 (aiohttp drops a half-closed connection, so usually nothing).
+    handler = Recorder()
+    async with serve(handler, shutdown_timeout=0.5) as served:
+        reader, writer = await asyncio.open_connection(served.host, served.port)
+        try:
+            writer.write(
+                b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+                b"Content-Type: application/json\r\n\r\n"
+                b'{"a":1}'
+            )
+            await writer.drain()
+            writer.write_eof()
+            final = await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+    assert final == b"" or final.startswith(b"HTTP/1.1 400 "), final[:60]
+    assert handler.requests == []
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
