@@ -77,12 +77,18 @@ def _to_items(value: object) -> tuple[tuple[str, str], ...]:
     if out and set(map(len, out)) != {2}:
         raise ArgumentTypeError("headers must be (name, value) pairs")
     try:
-        text = "".join(chain.from_iterable(out))
+        _refuse_line_breaks(out)
     except TypeError:
         raise ArgumentTypeError("header names and values must be str") from None
+    return out  # pairs of two str: checked above
+
+
+def _refuse_line_breaks(items: tuple[tuple[str, str], ...]) -> None:
+    """:class:`UsageError` for a CR or LF in any name or value (a header line must not be
+    split); one join and two scans in C (``TypeError`` for a part that is not a str)."""
+    text = "".join(chain.from_iterable(items))
     if "\r" in text or "\n" in text:
         raise UsageError("header names and values must not contain CR or LF")
-    return out  # pairs of two str: checked above
 
 
 @attrs.frozen(init=False, repr=False)
@@ -154,9 +160,7 @@ class Headers(Mapping[str, str]):
         parsing give them; not checked again); a CR or LF anywhere is still refused
         (:class:`~oid4vci.errors.UsageError`).
         """
-        text = "".join(chain.from_iterable(items))
-        if "\r" in text or "\n" in text:
-            raise UsageError("header names and values must not contain CR or LF")
+        _refuse_line_breaks(items)
         return cls._of_checked(items)
 
     @classmethod

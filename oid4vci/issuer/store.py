@@ -141,10 +141,6 @@ def _check_ttl(ttl: float) -> float:
     return ttl
 
 
-# What json.loads(text) parses with, without its per-call argument checks.
-_decode = loads_text
-
-
 def _encode(value: Any) -> str:
     if value is True:  # the marker of every add_if_absent (jti, c_nonce): no encoder call
         return "true"
@@ -328,7 +324,7 @@ class MemoryStore:
         tokens = float(burst)
         if entry is not None:
             state = entry[0]
-            if type(state) is not tuple:  # put() there by hand: a bucket only as [tokens, time]
+            if isinstance(state, str):  # put() there by hand: a bucket only as [tokens, time]
                 state = _bucket_of(state)
             tokens = min(float(burst), state[0] + max(0.0, now - state[1]) * rate)
         if tokens < 1.0:
@@ -342,10 +338,10 @@ def _stored_value(stored: str | tuple[float, float]) -> Any:
     """A fresh copy of what a :class:`MemoryStore` entry holds (a bucket as ``[tokens, time]``)."""
     if type(stored) is tuple:
         return list(stored)
-    return _decode(stored)  # type: ignore[arg-type]
+    return loads_text(stored)  # type: ignore[arg-type]
 
 
-def _bucket_of(text: str | tuple[float, float]) -> tuple[float, float]:
+def _bucket_of(text: str) -> tuple[float, float]:
     """A token bucket written with ``put`` as ``[tokens, time]`` JSON; a usage error otherwise."""
     state = _stored_value(text)
     if not (isinstance(state, list) and len(state) == 2):

@@ -26,7 +26,7 @@ from tests.conftest import FakeClock
 MDL_DS = x509.ObjectIdentifier("1.0.18013.5.1.2")  # ISO/IEC 18013-5:2021 Annex B mdlDS
 MDL = "org.iso.18013.5.1"
 #: ISO/IEC 18013-5:2021 §7.2.1, the mandatory mDL data elements
-MANDATORY = {
+MDL_MANDATORY_ELEMENTS = {
     "family_name",
     "given_name",
     "birth_date",
@@ -114,7 +114,7 @@ async def test_the_demo_mdl_carries_every_mandatory_element(clock: FakeClock) ->
         item = cbor2.loads(wrapped.value)
         items[item["elementIdentifier"]] = item["elementValue"]
         raw[item["elementIdentifier"]] = wrapped.value
-    assert set(items) == MANDATORY
+    assert set(items) == MDL_MANDATORY_ELEMENTS
 
     def full_date(value: object) -> bool:
         # cbor2 reads tag 1004 (RFC 8943 full-date) as a date and tag 0 as a datetime
