@@ -116,8 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["targets"] = targets
     valgrind = shutil.which("valgrind")
     counted: list[dict[str, Any]] | None = None
+    instructions_failed: str | None = None
+    ratios: dict[str, float] = {}
     if args.only in (None, "issuer") and not args.no_instructions and valgrind is not None:
-        ratios = gate.measure(valgrind)["ratios"]
+        try:
+            ratios = gate.measure(valgrind)["ratios"]
+        except (RuntimeError, OSError) as exc:
+            instructions_failed = str(exc)
+    if ratios:
         counted = [
             {"figure": f"issuer credential endpoint N={n}",
              "value": round(1 / ratios[f"issuer_n{n}"], 3), "target": target}
@@ -172,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for t in counted:
             verdict = _verdict(t["value"], t["target"])
             print(f"  {t['figure']:<42} {t['value']:>5.3f} >= {t['target']:.2f}  {verdict}")
+        print()
+    elif instructions_failed is not None:
+        print(f"no figures in instructions: callgrind failed ({instructions_failed})")
         print()
     elif args.only in (None, "issuer") and not args.no_instructions:
         print("valgrind is not installed: no figures in instructions (scripts/install-valgrind.sh)")
