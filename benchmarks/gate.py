@@ -25,10 +25,11 @@ The measured phases, each ours and its floor (:mod:`benchmarks.floor`,
   both metadata documents, token with DPoP, nonce, one credential, JWT VC Issuer Metadata,
   verification), against the floor of its signatures and verifications (issuer pipeline, the
   token request's DPoP proof, the wallet's request building and credential verification);
-* ``wallet_build_n1`` / ``wallet_verify_n1``: the wallet's two parts of
-  :mod:`benchmarks.wallet_parts` at N = 1 (building one credential request with a fresh
-  holder key; verifying one SD-JWT VC of 10 disclosures, the issuer key imported anew),
-  against :class:`benchmarks.wallet_floor.WalletFloor`.
+* ``wallet_build_n1`` / ``wallet_verify_n1`` and ``wallet_build_n10`` /
+  ``wallet_verify_n10``: the wallet's two parts of :mod:`benchmarks.wallet_parts` at N = 1
+  and N = 10 (building one credential request with N fresh holder keys; verifying N SD-JWT
+  VCs of 10 disclosures, the issuer key imported anew), against
+  :class:`benchmarks.wallet_floor.WalletFloor`.
 
 The figure gated is ``ours ÷ floor`` in instructions: both sides go through the same OpenSSL
 code, so the ratio holds from one machine to the next far better than times do. ``check``
@@ -69,6 +70,8 @@ RATIOS: tuple[tuple[str, str, str], ...] = (
     ("wallet_flow", "ours_wallet_flow", "floor_wallet_flow"),
     ("wallet_build_n1", "ours_wallet_build_n1", "floor_wallet_build_n1"),
     ("wallet_verify_n1", "ours_wallet_verify_n1", "floor_wallet_verify_n1"),
+    ("wallet_build_n10", "ours_wallet_build_n10", "floor_wallet_build_n10"),
+    ("wallet_verify_n10", "ours_wallet_verify_n10", "floor_wallet_verify_n10"),
 )
 #: iterations of each phase (requests, flows, requests built or responses verified)
 ITERATIONS = {
@@ -77,11 +80,49 @@ ITERATIONS = {
     "wallet_flow": 1,
     "wallet_build_n1": 3,
     "wallet_verify_n1": 3,
+    "wallet_build_n10": 1,
+    "wallet_verify_n10": 1,
 }
 
 
 # --------------------------------------------------------------------------------------------
 # inside valgrind
+
+
+_AddPhase = Callable[[str, Callable[[], Awaitable[object]], Callable[[], object]], None]
+
+
+async def _add_wallet_parts(add: _AddPhase, n: int) -> None:
+    """The phases of :mod:`benchmarks.wallet_parts` for ``n``: building one request of ``n``
+    fresh holder keys, verifying ``n`` SD-JWT VCs; each then its floor."""
+    from benchmarks.wallet_parts import WalletParts
+    from oid4vci import jose
+
+    parts = WalletParts(n)
+    await parts.mint()
+    for part in ("build", "verify"):
+        ours_part = getattr(parts, f"ours_{part}")
+        floor_part = getattr(parts, f"floor_{part}")
+        await ours_part()  # warm-up
+        await floor_part()
+        k = ITERATIONS[f"wallet_{part}_n{n}"]
+
+        async def ours_k(step: Any = ours_part, k: int = k) -> None:
+            for _ in range(k):
+                await step()
+
+        async def floor_k(step: Any = floor_part, k: int = k) -> None:
+            for _ in range(k):
+                await step()
+
+        async def fresh_credentials() -> None:
+            # as wallet_parts does before a round: the issuer key is imported anew, the
+            # holder keys are ones the wallet has just generated
+            jose.clear_key_cache()
+            await parts.mint()
+
+        add(f"ours_wallet_{part}_n{n}", ours_k, fresh_credentials)
+        add(f"floor_wallet_{part}_n{n}", floor_k, lambda: None)
 
 
 async def _inner_main(phases_out: Path) -> None:
@@ -95,7 +136,6 @@ async def _inner_main(phases_out: Path) -> None:
         make_issuer,
     )
     from benchmarks.wallet_floor import WalletFloor
-    from benchmarks.wallet_parts import WalletParts
     from oid4vci import jose
     from oid4vci.transports.memory import InMemoryTransport
     from oid4vci.wallet import Oid4vciClient
@@ -194,32 +234,9 @@ async def _inner_main(phases_out: Path) -> None:
     add("ours_wallet_flow", ours_flow, jose.clear_key_cache)
     add("floor_wallet_flow", floor_flow_k)
 
-    # the wallet's two parts at N = 1 (benchmarks.wallet_parts), each against its floor
-    parts = WalletParts(1)
-    await parts.mint()
-    for part in ("build", "verify"):
-        ours_part = getattr(parts, f"ours_{part}")
-        floor_part = getattr(parts, f"floor_{part}")
-        await ours_part()  # warm-up
-        await floor_part()
-        k = ITERATIONS[f"wallet_{part}_n1"]
-
-        async def ours_k(step: Any = ours_part, k: int = k) -> None:
-            for _ in range(k):
-                await step()
-
-        async def floor_k(step: Any = floor_part, k: int = k) -> None:
-            for _ in range(k):
-                await step()
-
-        async def fresh_credentials() -> None:
-            # as wallet_parts does before a round: the issuer key is imported anew, the
-            # holder keys are ones the wallet has just generated
-            jose.clear_key_cache()
-            await parts.mint()
-
-        add(f"ours_wallet_{part}_n1", ours_k, fresh_credentials)
-        add(f"floor_wallet_{part}_n1", floor_k)
+    # the wallet's two parts at N = 1 and 10 (benchmarks.wallet_parts), each against its floor
+    for n in (1, 10):
+        await _add_wallet_parts(add, n)
 
     phases_out.write_text(json.dumps([name for name, _, _ in phases]))  # noqa: ASYNC240 (once, unmeasured)
     gc.collect()
@@ -369,8 +386,12 @@ def check(result: dict[str, Any], baseline: dict[str, Any], tolerance: float) ->
         )
     print(f"{'ratio':<17} {'baseline':>9} {'now':>9} {'change':>8}  (ours ÷ floor, instructions)")
     for ratio, ours, _ in RATIOS:
-        then = baseline["ratios"][ratio]
         now = result["ratios"][ratio]
+        then = baseline["ratios"].get(ratio)
+        if then is None:
+            failed = True
+            print(f"{ratio:<17} {'-':>9} {now:>9.4f} {'':>8}  NOT IN THE BASELINE")
+            continue
         change = now / then - 1
         grew = change > tolerance
         failed |= grew

@@ -129,9 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
              "value": round(1 / ratios[f"issuer_n{n}"], 3), "target": target}
             for n, target in ISSUER_TARGETS.items()
         ] + [
-            {"figure": f"wallet {part} N=1",
-             "value": round(1 / ratios[f"wallet_{key}_n1"], 3),
+            {"figure": f"wallet {part} N={n}",
+             "value": round(1 / ratios[f"wallet_{key}_n{n}"], 3),
              "target": WALLET_PART_TARGETS[part]}
+            for n in (1, 10)
             for part, key in (("request building", "build"), ("response verification", "verify"))
         ]  # fmt: skip
         for t in counted:
