@@ -68,30 +68,38 @@ def test_signed_metadata_example_runs(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # aiohttp serves on asyncio
-async def test_issuer_quickstart_runs_on_loopback(anyio_backend: str) -> None:
-    """The issuer quickstart, as written, serves a wallet on 127.0.0.1 (its port replaced by a
-    free one; ``anyio.run(main)`` left out so the test drives the same steps)."""
+async def test_issuer_quickstart_runs_on_loopback(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issuer quickstart's ``main()``, as written, serves the offer it prints to a wallet on
+    127.0.0.1 (its port replaced by a free one; the wallet runs where the example sleeps
+    forever, with the offer URI and tx_code the example printed)."""
     import socket
 
-    from oid4vci.transports.aiohttp import AiohttpTransport, serve
-    from oid4vci.wallet import Oid4vciClient
+    import anyio
+
+    from oid4vci.transports.aiohttp import AiohttpTransport
+    from oid4vci.wallet import IssuanceResult, Oid4vciClient
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     code = python_block_after("## Quickstart: an issuer").replace("8080", str(port))
     assert code.rstrip().endswith("anyio.run(main)")
-    namespace: dict[str, object] = {"__name__": "readme"}
+    printed: list[tuple[object, ...]] = []
+    results: list[IssuanceResult] = []
+
+    async def receive_instead_of_sleeping() -> None:
+        ((offer_uri, tx_code),) = printed
+        async with AiohttpTransport(allow_insecure_loopback=True) as transport:
+            client = Oid4vciClient(transport)
+            results.append(await client.accept_offer(str(offer_uri), tx_code=str(tx_code)))
+
+    monkeypatch.setattr(anyio, "sleep_forever", receive_instead_of_sleeping)
+    namespace: dict[str, object] = {"__name__": "readme", "print": lambda *a: printed.append(a)}
     exec(compile(code.rstrip().removesuffix("anyio.run(main)"), "README issuer", "exec"), namespace)
-    issuer = namespace["issuer"]
-    offer = await issuer.create_pre_authorized_offer(  # type: ignore[attr-defined]
-        configuration_ids=["employee_badge", "employee_badge_vc"], subject="ada", tx_code=None
-    )
-    async with (
-        serve(issuer.handle, host="127.0.0.1", port=port),  # type: ignore[attr-defined]
-        AiohttpTransport(allow_insecure_loopback=True) as transport,
-    ):
-        result = await Oid4vciClient(transport).accept_offer(offer.offer_uri)
+    await namespace["main"]()  # type: ignore[operator]
+    (result,) = results
     assert {c.configuration_id for c in result.credentials} == {
         "employee_badge",
         "employee_badge_vc",
@@ -123,3 +131,34 @@ def test_attestation_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "anyio.run(main)" in code
     exec(compile(code, "README attestations", "exec"), {"__name__": "readme"})
     assert capsys.readouterr().out.count("Alice") == 2
+
+
+def _flow_table_rows() -> dict[str, str]:
+    """The README's flow table: each state named in a row's first cell -> its "leaves on" cell."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("| state | what happens (spec) | leaves on |")
+    rows: dict[str, str] = {}
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        first, _what, leaves = line.strip("|").split(" | ")
+        names = re.findall(r"`([A-Z_]+)`", first)
+        # `DONE` / `FAILED`: the cell is split the same way ("... / —")
+        exits = leaves.split(" / ") if len(names) == 2 and " / " in first else [leaves] * len(names)
+        rows.update(zip(names, exits, strict=True))
+    return rows
+
+
+def test_readme_flow_table_matches_the_transition_table() -> None:
+    """Every state of the wallet's transition table has a row in the README's flow table, and
+    every event that leaves it (but the universal ``FAIL``) is named in its "leaves on" cell."""
+    from oid4vci.wallet.states import TRANSITIONS, Event, FlowState
+
+    rows = _flow_table_rows()
+    assert set(rows) == {state.name for state in FlowState}
+    missing = sorted(
+        f"{state.name}: {event.name}"
+        for state, event in TRANSITIONS
+        if event is not Event.FAIL and f"`{event.name}`" not in rows[state.name]
+    )
+    assert missing == []
