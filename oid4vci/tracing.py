@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -38,7 +38,9 @@ __all__ = [
     "redact_headers",
     "redact_url",
     "request_line",
+    "scrub",
     "send",
+    "sent_secrets",
 ]
 
 log = logging.getLogger("oid4vci.http")
@@ -160,6 +162,62 @@ def _media_type(headers: Headers) -> str:
     return (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
 
 
+#: Sent values shorter than this are not searched for in answers (too likely to occur by chance
+#: in other text); a ``tx_code`` is at least this long in practice (OID4VCI 1.0 §4.1.1 leaves
+#: its length to the issuer).
+_MIN_SECRET_LENGTH: Final = 4
+
+
+def _secret_strings(value: Any, out: set[str], depth: int = 0) -> None:
+    if depth > 20:
+        return
+    if isinstance(value, str):
+        out.add(value)
+    elif isinstance(value, Mapping):
+        for member in value.values():
+            _secret_strings(member, out, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _secret_strings(item, out, depth + 1)
+
+
+def sent_secrets(request: HttpRequest) -> frozenset[str]:
+    """The secret values ``request`` carries (what :func:`redact_url`, :func:`redact_headers`
+    and :func:`redact_body` hide): query values, secret headers (and an ``Authorization``
+    header's credentials alone), body members of :data:`SECRET_MEMBERS`."""
+    found: set[str] = set()
+    with suppress(ValueError):
+        found.update(v for _, v in parse_qsl(urlsplit(request.url).query))
+    for name, value in request.headers.multi_items():
+        if name.lower() in _SECRET_HEADERS:
+            found.add(value)
+            found.add(value.partition(" ")[2])
+    body = request.body
+    media_type = _media_type(request.headers)
+    if body and media_type == "application/x-www-form-urlencoded":
+        with suppress(UnicodeDecodeError, ValueError):
+            found.update(v for k, v in parse_qsl(body.decode()) if k in SECRET_MEMBERS)
+    elif body and (media_type == "application/json" or media_type.endswith("+json")):
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            document = None
+        if isinstance(document, Mapping):
+            for name, member in document.items():
+                if name in SECRET_MEMBERS:
+                    _secret_strings(member, found)
+    return frozenset(s for s in found if len(s) >= _MIN_SECRET_LENGTH)
+
+
+def scrub(text: str, secrets: frozenset[str]) -> str:
+    """``text`` with every occurrence of each of ``secrets`` replaced by ``***`` (longest
+    first, so a secret inside another goes with it)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
 @attrs.frozen(kw_only=True)
 class Exchange:
     """One request and its outcome, every secret redacted.
@@ -193,13 +251,19 @@ class Exchange:
             status=response.status if response is not None else None,
             response_headers=redact_headers(response.headers) if response is not None else (),
             response_body=(
-                redact_body(response.body, _media_type(response.headers))
-                if response is not None
-                else ""
+                # an error may echo what was sent (an error_description quoting the request)
+                _shown_response_body(request, response) if response is not None else ""
             ),
             elapsed=elapsed,
             error=type(error).__name__ if error is not None else None,
         )
+
+
+def _shown_response_body(request: HttpRequest, response: HttpResponse) -> str:
+    shown = redact_body(response.body, _media_type(response.headers))
+    if response.status >= 400:  # an error may quote the request (its code, tx_code, token)
+        shown = scrub(shown, sent_secrets(request))
+    return shown
 
 
 ExchangeHook = Callable[[Exchange], Awaitable[None] | None]
@@ -238,21 +302,25 @@ async def send(
 
     A :class:`TransportError` gets the redacted ``request_line`` of the request it failed on.
     """
+    # The redacted record is built only when someone reads it (a hook, or DEBUG logging).
+    watched = on_exchange is not None or (logged and log.isEnabledFor(logging.DEBUG))
     start = clock()
     try:
         response = await transport.send(request)
     except Exception as exc:
         if isinstance(exc, TransportError) and exc.request_line is None:
             exc.request_line = request_line(request)
-        await _report(
-            on_exchange,
-            Exchange.of(request, None, elapsed=clock() - start, error=exc),
-            logged=logged,
-        )
+        if watched:
+            await _report(
+                on_exchange,
+                Exchange.of(request, None, elapsed=clock() - start, error=exc),
+                logged=logged,
+            )
         raise
-    await _report(
-        on_exchange, Exchange.of(request, response, elapsed=clock() - start), logged=logged
-    )
+    if watched:
+        await _report(
+            on_exchange, Exchange.of(request, response, elapsed=clock() - start), logged=logged
+        )
     return response
 
 
@@ -265,6 +333,14 @@ def attach_request(request: HttpRequest) -> Iterator[None]:
     except ProtocolError as err:
         if err.request_line is None:
             err.request_line = request_line(request)
+            # The issuer's text may quote the request (its code, tx_code or token): never
+            # let a secret the wallet sent come back in the error's message.
+            description = err.error_description
+            if description:
+                scrubbed = scrub(description, sent_secrets(request))
+                if scrubbed != description:
+                    err.error_description = scrubbed
+                    err.args = (f"{err.error}: {scrubbed}",)
         raise
 
 

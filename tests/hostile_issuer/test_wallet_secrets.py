@@ -419,3 +419,31 @@ async def test_code_flow_failures(
         "second code": "second-code-value",
     }
     assert_hidden(secrets, caplog=logs, objects=[pending, result], errors=errors)
+
+
+# --- an issuer that quotes the request in its error answers -------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["/token", "/credential"])
+async def test_an_issuer_quoting_the_request_gets_no_secret_back(
+    endpoint: str, logs: pytest.LogCaptureFixture, keys: KeyRecorder, clock: FakeClock
+) -> None:
+    """An ``error_description`` that echoes the request (its form body: the pre-authorized
+    code and tx_code; its headers: the access token) reaches neither the exception's text nor
+    the DEBUG exchange log: what the wallet sent is scrubbed out of what comes back."""
+
+    async def echo(request: HttpRequest) -> HttpResponse | None:
+        if not request.url.endswith(endpoint):
+            return None
+        quoted = f"{request.body.decode()} {dict(request.headers.multi_items())}"
+        return error(400, "invalid_request", error_description=f"bad request: {quoted}")
+
+    fake = HostileIssuer(tx_code={"length": 6}, expected_tx_code=TX_CODE, override=echo)
+    client, _ = make_client(fake, clock)
+    expected = TokenError if endpoint == "/token" else CredentialRequestError
+    with pytest.raises(expected) as refused:
+        await client.accept_offer(parse_credential_offer_json(fake.offer()), tx_code=TX_CODE)
+    description = refused.value.error_description or ""
+    assert description.startswith("bad request: ") and "***" in description
+    secrets = fake_secrets(fake) | {"tx_code": TX_CODE}
+    assert_hidden(secrets | keys.secrets(), caplog=logs, errors=[refused.value])
