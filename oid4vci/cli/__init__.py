@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the process exit code (0 ok, 1 failure, 2 usage, also when
     the ``cli`` extra is missing)."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nothing it says would show
+        if sys.stderr is not None:
+            print(
+                "oid4vci: error: standard output is closed; run it with stdout open "
+                "(a terminal, a file or a pipe)",
+                file=sys.stderr,
+            )
+        return 2
     missing = _missing_cli_extra()
     if missing is not None:
         print(missing, file=sys.stderr)

@@ -7,7 +7,8 @@ Nothing a user does on the command line ends in a traceback. Every failure print
 code  meaning
 ====  =====================================================================================
 0     success
-1     failure: the issuer refused or failed, the network, a timeout, a port already taken
+1     failure: the issuer refused or failed, the network, a timeout, a port already taken,
+      the output could not be written (a closed pipe, a full disk)
 2     usage: the command line cannot be used as given (a bad option value, a ``--login``
       without a colon, an ``--out`` that cannot be written, a non-loopback ``--host``
       without ``--public-url``, a missing ``--tx-code``)
@@ -17,13 +18,18 @@ code  meaning
 ====  =====================================================================================
 
 Messages never contain secrets: a ``--login`` password or a ``--tx-code`` is never echoed, and
-the library's own messages carry no tokens, codes or keys.
+the library's own messages carry no tokens, codes or keys (an issuer's error text is scrubbed of
+what the wallet sent it). Text from the other party is shown with its control characters
+escaped and cut at :data:`MAX_MESSAGE_LENGTH` characters.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -44,7 +50,6 @@ from oid4vci.errors import (
     TransportTimeout,
     UsageError,
     ValidationError,
-    WireFormatError,
 )
 from oid4vci.mdoc import MdocReason, MdocVerificationError
 
@@ -74,7 +79,8 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = (
     "exit codes:\n"
     "  0    success\n"
-    "  1    failure (the issuer refused or failed, network, timeout, port taken)\n"
+    "  1    failure (the issuer refused or failed, network, timeout, port taken,\n"
+    "       output not written)\n"
     "  2    usage (bad option value, --login without a colon, unwritable --out,\n"
     "       non-loopback --host without --public-url, missing --tx-code)\n"
     "  3    oid4vci status: the credential is not valid (revoked, suspended, ...)\n"
@@ -107,29 +113,43 @@ class Failure:
     def line(self) -> str:
         """``<message>; <hint>`` on one line."""
         text = f"{self.message}; {self.hint}" if self.hint else self.message
-        return " ".join(text.split())
+        return _one_line(text)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+#: The longest message shown (an issuer's error_description is the issuer's to choose).
+MAX_MESSAGE_LENGTH = 600
+
+# Everything a terminal could act on (C0 and C1 controls, DEL) but the whitespace folded away.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
-def describe_error(exc: BaseException) -> Failure:
-    """The one-line description of a library error met while receiving, with a hint."""
+def _one_line(text: str, limit: int | None = None) -> str:
+    """``text`` as one line: whitespace folded, control characters shown as ``\\xNN`` (remote
+    text cannot clear the screen or ring the bell), cut at ``limit`` characters."""
+    line = " ".join(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)).split())
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return line
+
+
+def describe_error(exc: BaseException, command: str = "oid4vci receive") -> Failure:
+    """The one-line description of a library error met by ``command``, with a hint."""
     kind = type(exc).__name__
-    message = _one_line(str(exc)) or kind
+    message = _one_line(str(exc), MAX_MESSAGE_LENGTH) or kind  # may quote the issuer
     if isinstance(exc, MissingDependencyError):
         return Failure(kind, message, "", EXIT_FAILURE)
     if isinstance(exc, UsageError):
-        if "tx_code" in message or "transaction code" in message:
+        if "does not ask for a transaction code" in message:
+            hint = "leave out --tx-code"
+        elif "tx_code" in message or "transaction code" in message:
             hint = "pass the transaction code the issuer gave you with --tx-code"
         else:
-            hint = "check the options (oid4vci receive --help)"
+            hint = f"check the options ({command} --help)"
         return Failure(kind, message, hint, EXIT_USAGE)
     if isinstance(exc, InsecureUrlError):
         hint = "the wallet uses https only (plain http only for 127.0.0.1, localhost, ::1)"
         return Failure(kind, message, hint, EXIT_FAILURE)
-    if isinstance(exc, OfferError | WireFormatError) and not isinstance(exc, MetadataError):
+    if isinstance(exc, OfferError):
         hint = "copy the whole offer link, in quotes (it contains ? and &)"
         return Failure(kind, f"the offer cannot be used: {message}", hint, EXIT_FAILURE)
     if isinstance(exc, ConnectError):
@@ -205,17 +225,51 @@ def run_guarded(prog: str, run: Callable[[], int]) -> int:
         _say(prog, f"a dependency is missing ({exc.name or exc}); {CLI_EXTRA_HINT}")
         return EXIT_FAILURE
     except Oid4vciError as exc:
-        failure = describe_error(exc)
+        failure = describe_error(exc, prog)
         _say(prog, failure.line())
         return failure.exit_code
-    except Exception as exc:
-        log.debug("unexpected error", exc_info=True)
-        _say(
-            prog,
-            f"unexpected {type(exc).__name__}; this is a bug in oid4vci: "
-            "run again with -vv to see the traceback, and report it",
-        )
+    except BrokenPipeError:
+        _quiet_stdout()
+        _say(prog, f"the output was closed before it was all written; {_output_hint(prog)}")
         return EXIT_FAILURE
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            return _unexpected(prog, exc)
+        reason = (exc.strerror or type(exc).__name__).lower()
+        _say(prog, f"cannot write the output ({reason}); {_output_hint(prog)}")
+        return EXIT_FAILURE
+    except Exception as exc:
+        return _unexpected(prog, exc)
+
+
+def _unexpected(prog: str, exc: Exception) -> int:
+    log.debug("unexpected error", exc_info=exc)
+    _say(
+        prog,
+        f"unexpected {type(exc).__name__}; this is a bug in oid4vci: "
+        "run again with -vv to see the traceback, and report it",
+    )
+    return EXIT_FAILURE
+
+
+#: Errors of writing the output (a full disk, a pipe or terminal gone); any other
+#: :class:`OSError` that reaches :func:`run_guarded` is not the output's.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EDQUOT, errno.EFBIG})
+
+
+def _output_hint(prog: str) -> str:
+    if prog.endswith(" receive"):
+        return "give --out DIR to keep received credentials whatever happens to the output"
+    return "write the output where it fits (a file, or a pipe that reads it all)"
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of a closed pipe is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _say(prog: str, message: str) -> None:

@@ -133,6 +133,11 @@ def public_url_value(text: str) -> str:
         )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise argparse.ArgumentTypeError("must not have a query, a fragment or user info")
+    if not text.isascii() or any(c.isspace() or not c.isprintable() for c in text):
+        raise argparse.ArgumentTypeError(
+            "must be plain ASCII without spaces (an internationalised host in its xn-- form,"
+            " a path percent-encoded)"
+        )
     return text.rstrip("/")
 
 
@@ -201,7 +206,7 @@ def rate_limit_value(text: str) -> tuple[float, int] | None:
     try:
         rate = float(rate_text)
         burst = int(burst_text) if sep else max(1, math.ceil(rate))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: ceil of an infinite rate
         raise argparse.ArgumentTypeError(
             "expected RATE/BURST such as 10/40 (requests per second, burst) or off"
         ) from None
@@ -370,6 +375,10 @@ def add_receive_trust_options(receive: argparse.ArgumentParser) -> None:
     )
 
 
+#: The largest certificate file read (a chain of PEM certificates is a few kB).
+MAX_CERTIFICATE_FILE = 1024 * 1024
+
+
 def read_certificate_files(paths: Sequence[str] | None, flag: str) -> tuple[Any, ...]:
     """The certificates in the files of ``flag`` (PEM, several per file, or DER; empty without
     any): the one reader of certificate files of every command.
@@ -384,11 +393,17 @@ def read_certificate_files(paths: Sequence[str] | None, flag: str) -> tuple[Any,
     for path in paths or ():
         try:
             with open(path, "rb") as file:
-                data = file.read()
+                data = file.read(MAX_CERTIFICATE_FILE + 1)
         except OSError as exc:
             reason = (exc.strerror or type(exc).__name__).lower()
             message = f"cannot read {flag} {path} ({reason}); check the path"
             raise CliError(message, EXIT_USAGE) from None
+        if len(data) > MAX_CERTIFICATE_FILE:
+            raise CliError(
+                f"{flag} {path} is larger than a certificate file can be (over 1 MiB);"
+                " give a PEM or DER certificate file",
+                EXIT_USAGE,
+            )
         try:
             found = load_trust_anchors([data]) if data.strip() else ()
         except Oid4vciError:

@@ -61,6 +61,10 @@ __all__ = [
 
 log = logging.getLogger("oid4vci.receive")
 
+#: The largest ``--attester-key`` / ``--attester-chain`` file read (a JWK or a PEM chain is a
+#: few kB; a device such as /dev/zero is refused, not read forever).
+_MAX_KEY_FILE = 1024 * 1024
+
 #: JWT / SD-JWT VC registered claims the human summary hides unless ``--all-claims``.
 REGISTERED_CLAIMS = ("iss", "iat", "exp", "nbf", "cnf", "vct", "status", "_sd_alg")
 
@@ -366,15 +370,24 @@ def load_attester(
             "--attester-key and --attester-chain go together; give both or neither", EXIT_USAGE
         )
     try:
-        key = json.loads(Path(key_path).read_text(encoding="utf-8"))
-        chain = Path(chain_path).read_bytes()
+        with open(key_path, "rb") as file:
+            key_text = file.read(_MAX_KEY_FILE + 1)
+        with open(chain_path, "rb") as file:
+            chain = file.read(_MAX_KEY_FILE + 1)
+        if max(len(key_text), len(chain)) > _MAX_KEY_FILE:
+            raise CliError(
+                "an attester file is larger than a key or a certificate chain can be (over "
+                "1 MiB); check --attester-key and --attester-chain",
+                EXIT_USAGE,
+            )
+        key = json.loads(key_text)
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         raise CliError(
             f"cannot read the attester files ({reason}); check --attester-key and --attester-chain",
             EXIT_USAGE,
         ) from None
-    except ValueError:
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise CliError(
             f"--attester-key {key_path} is not a JSON JWK; give the attester's private JWK",
             EXIT_USAGE,
@@ -399,6 +412,11 @@ def prepare_out(directory: str) -> Path:
 
     Raises :class:`CliError` (exit 2) saying why it cannot be used.
     """
+    if not directory.strip():
+        raise CliError(
+            "--out needs a directory name; give one, or leave --out out (nothing was received)",
+            EXIT_USAGE,
+        )
     path = Path(directory)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -509,7 +527,7 @@ def _say(text: str, *, human: bool) -> None:
 async def run_receive(args: argparse.Namespace) -> int:
     """The ``receive`` command."""
     human = not args.json
-    out = prepare_out(args.out) if args.out else None
+    out = prepare_out(args.out) if args.out is not None else None
     attester = load_attester(
         getattr(args, "attester_key", None), getattr(args, "attester_chain", None), args.client_id
     )

@@ -297,7 +297,7 @@ async def run_serve(args: argparse.Namespace) -> int:
                 async for signum in signals:
                     log.info("stopping on signal %s", signum)
                     break
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # UnicodeError: a host IDNA cannot encode
             if listening:
                 raise
             raise CliError(listen_failure(args.host, args.port, exc), EXIT_FAILURE) from None
@@ -316,9 +316,11 @@ def _flood_limits(args: argparse.Namespace) -> Any:
     )
 
 
-def listen_failure(host: str, port: int, exc: OSError) -> str:
+def listen_failure(host: str, port: int, exc: OSError | UnicodeError) -> str:
     """One line for a socket that could not be bound, with what to do."""
     where = f"{host}:{port}"
+    if isinstance(exc, UnicodeError):
+        return f"cannot listen on {where}: not a valid host name; check --host"
     if exc.errno == errno.EADDRINUSE:
         return (
             f"cannot listen on {where}: the port is already in use; stop what uses it or "

@@ -60,7 +60,11 @@ def read_credential_argument(text: str) -> str:
     try:
         if path.is_file():
             if path.stat().st_size > _MAX_FILE:
-                raise CliError(f"{shown} is larger than a credential can be", EXIT_USAGE)
+                raise CliError(
+                    f"{shown} is larger than a credential can be; give the credential file "
+                    "written by 'oid4vci receive --out'",
+                    EXIT_USAGE,
+                )
             return path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__

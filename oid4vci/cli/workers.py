@@ -9,8 +9,10 @@ connection to one of them) over the shared :class:`~oid4vci.stores.redis.RedisSt
 code, nonce or DPoP proof used at one worker is used at all of them. Workers print one JSON
 line when they serve; the parent prints its own ``--json`` line only when every worker has.
 
-A worker stops on SIGINT/SIGTERM, or when its stdin closes (the parent is gone). The parent
-stops every worker on SIGINT/SIGTERM, and stops them all and exits 1 when one of them dies.
+A worker stops on SIGINT/SIGTERM, or when its stdin closes (the parent is gone); it runs in its
+own session, so a terminal's Ctrl-C reaches the parent alone. The parent stops every worker on
+SIGINT/SIGTERM (exit 130 when that comes before they are all ready), and stops them all and
+exits 1 when one of them dies.
 Bad option values print one line and exit 2; an unreachable store, one line and exit 1.
 """
 
@@ -137,6 +139,9 @@ def spawn_worker(spec: WorkerSpec, listener: socket.socket) -> WorkerProcess:
         text=True,
         pass_fds=(listener.fileno(),),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # Its own session: a terminal's Ctrl-C reaches the parent alone, which stops the
+        # workers with SIGTERM (a worker interrupted while importing would print a traceback).
+        start_new_session=True,
     )
     assert process.stdin is not None
     process.stdin.write(spec.to_json() + "\n")
@@ -210,7 +215,7 @@ def stop_workers(workers: Sequence[WorkerProcess], timeout: float = STOP_TIMEOUT
 def _parse_workers(text: str | None, store: str | None) -> int:
     if text is None:
         count = 1
-    elif text.isdigit() and 1 <= int(text) <= MAX_WORKERS:
+    elif text.isdigit() and len(text) <= 3 and 1 <= int(text) <= MAX_WORKERS:
         count = int(text)
     else:
         raise _BadValue(f"--workers must be a whole number from 1 to {MAX_WORKERS}")
@@ -237,7 +242,8 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"oid4vci serve: {message}", file=sys.stderr, flush=True)
+    """``oid4vci serve: error: <message>`` on stderr (as every command's errors); ``code``."""
+    print(f"oid4vci serve: error: {message}", file=sys.stderr, flush=True)
     return code
 
 
@@ -254,7 +260,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
 
     store_url: str | None = args.store
     from .options import check_serve_address
-    from .serve import haip_serve_options, serve_features
+    from .serve import haip_serve_options, listen_failure, serve_features
 
     public_url: str | None = getattr(args, "public_url", None)
     check_serve_address(args.host, public_url)
@@ -269,7 +275,7 @@ def run_serve_workers(args: argparse.Namespace) -> int:
 
             shown_store = str(parse_redis_url(store_url))
     except (_BadValue, UsageError) as exc:
-        return _fail(str(exc), 2)
+        return _fail(f"{exc} (see oid4vci serve --help)", 2)
     except MissingDependencyError as exc:
         return _fail(str(exc), 1)
 
@@ -278,8 +284,8 @@ def run_serve_workers(args: argparse.Namespace) -> int:
 
     try:
         listener = _bind(args.host, args.port)
-    except OSError as exc:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", 1)
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a host IDNA cannot encode
+        return _fail(listen_failure(args.host, args.port, exc), 1)
     host = listener.getsockname()[0]
     bound = f"[{host}]" if ":" in host else host
     # With --public-url (a TLS-terminating proxy in front) that URL is the issuer identifier.
@@ -335,7 +341,9 @@ def run_serve_workers(args: argparse.Namespace) -> int:
         try:
             workers = start_workers(specs, listener)
         except RuntimeError as exc:
-            return _fail(str(exc), 1)
+            if stop["signal"]:  # Ctrl-C (or a TERM) while the workers started
+                return _fail("interrupted", 130)
+            return _fail(f"{exc}; run again with -v to see the workers' log", 1)
         finally:
             listener.close()  # the workers hold their own copies
         line = dict(workers[0].ready["line"])
@@ -358,7 +366,11 @@ def run_serve_workers(args: argparse.Namespace) -> int:
         while not stop["signal"]:
             dead = [w for w in workers if w.process.poll() is not None]
             if dead:
-                code = _fail(f"worker {dead[0].pid} exited ({dead[0].process.returncode})", 1)
+                code = _fail(
+                    f"worker {dead[0].pid} exited ({dead[0].process.returncode}), so the issuer"
+                    " stopped; start it again (-v shows the workers' log)",
+                    1,
+                )
                 break
             time.sleep(0.1)
         log.info("stopping %d workers", len(workers))

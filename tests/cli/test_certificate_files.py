@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from oid4vci.cli.exits import EXIT_USAGE, CliError
-from oid4vci.cli.options import read_certificate_files
+from oid4vci.cli.options import MAX_CERTIFICATE_FILE, read_certificate_files
 from tests.e2e.conftest import run_cli
 from tests.e2e.test_cli_errors import one_line_error
 from tests.x509_support import make_certificate
@@ -45,6 +45,16 @@ def test_unusable_files_are_one_line_usage_errors(tmp_path: Path, flag: str, cas
     assert path in message and "; " in message  # what went wrong; what to do
     expected = "cannot read" if case == "missing" else "holds no certificate"
     assert expected in message
+
+
+@pytest.mark.parametrize("flag", FLAGS)
+def test_an_endless_file_is_not_read_forever(flag: str, tmp_path: Path) -> None:
+    """A device that never ends (/dev/zero) or a huge file is refused after 1 MiB."""
+    for path in ("/dev/zero", _write(tmp_path / "big.pem", b"\n" * (MAX_CERTIFICATE_FILE + 1))):
+        with pytest.raises(CliError) as caught:
+            read_certificate_files([path], flag)
+        assert caught.value.exit_code == EXIT_USAGE
+        assert f"{flag} {path} is larger than a certificate file can be" in caught.value.message
 
 
 def test_pem_with_several_certificates_and_der(tmp_path: Path) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,7 @@ from oid4vci.cli.exits import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    MAX_MESSAGE_LENGTH,
     CliError,
     describe_error,
     run_guarded,
@@ -30,6 +34,7 @@ from oid4vci.errors import (
     OfferError,
     TokenError,
     UsageError,
+    WireFormatError,
 )
 
 
@@ -47,6 +52,9 @@ def _raise(exc: BaseException) -> int:
         (ModuleNotFoundError("no", name="aiohttp"), EXIT_FAILURE, "aiohttp"),
         (UsageError("the offer requires a transaction code"), EXIT_USAGE, "--tx-code"),
         (RuntimeError("secret-value-xyz"), EXIT_FAILURE, "unexpected RuntimeError"),
+        (OSError(errno.EACCES, "secret-value-xyz"), EXIT_FAILURE, "unexpected PermissionError"),
+        (OSError(errno.ENOSPC, "No space left on device"), EXIT_FAILURE, "cannot write the output"),
+        (BrokenPipeError(errno.EPIPE, "Broken pipe"), EXIT_FAILURE, "output was closed"),
     ],
 )
 def test_run_guarded_prints_one_line(
@@ -76,6 +84,8 @@ def test_run_guarded_passes_the_code_through() -> None:
         (ConnectError("could not connect"), 1, "is the issuer running"),
         (InsecureUrlError("credential_offer_uri must use https"), 1, "https"),
         (OfferError("no grants"), 1, "copy the whole offer"),
+        (WireFormatError("token_type: DPoP token although no DPoP proof was sent"), 1, "unusable"),
+        (UsageError("the offer does not ask for a transaction code"), 2, "leave out --tx-code"),
         (CredentialVerificationError("bad signature"), 1, "not saved"),
         (UsageError("count must be positive"), 2, "--help"),
     ],
@@ -85,6 +95,24 @@ def test_describe_error_says_what_to_do(exc: Exception, code: int, hint: str) ->
     assert failure.exit_code == code
     assert hint in failure.hint
     assert "\n" not in failure.line() and failure.hint in failure.line()
+    if isinstance(exc, WireFormatError):
+        assert "offer" not in failure.line()  # an answer's shape, not the offer's
+
+
+def test_usage_hints_name_the_command_that_failed() -> None:
+    assert "oid4vci status --help" in describe_error(UsageError("x"), "oid4vci status").hint
+
+
+def test_remote_text_cannot_drive_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """An issuer's error_description is shown with its control characters escaped (no screen
+    clearing, no bell, no fake second line) and cut at a bounded length."""
+    hostile = TokenError("invalid_grant", "bad\x1b[2J\x1b[31mRED\x07\r\nFAKE LINE\x9b" + "y" * 5000)
+    assert run_guarded("oid4vci test", lambda: _raise(hostile)) == EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in err.rstrip("\n"))
+    assert "\\x1b[2J" in err and "\\x07" in err and "\\x9b" in err
+    assert len(err) < MAX_MESSAGE_LENGTH + 200
 
 
 @pytest.mark.parametrize(
@@ -151,6 +179,10 @@ def test_public_url_accepted(text: str, expected: str) -> None:
         "https://issuer.example.com/#x",
         "https://user:pw@issuer.example.com",
         "https://issuer.example.com:99999",
+        "https://issuer.example.com/ä",
+        "https://ä.example",
+        "https://x .example",
+        "https://issuer.example.com/a\tb",
     ],
 )
 def test_public_url_refused(text: str) -> None:
@@ -169,3 +201,93 @@ def test_login_and_port_values() -> None:
     for bad in ("-1", "65536", "http"):
         with pytest.raises(argparse.ArgumentTypeError):
             port_value(bad)
+
+
+@pytest.mark.parametrize("value", ["inf", "1e400", "Infinity", "-inf"])
+def test_an_infinite_rate_limit_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from oid4vci.cli import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(["serve", "--rate-limit", value])
+    assert ended.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--rate-limit" in err and "Traceback" not in err
+
+
+def test_workers_count_of_thousands_of_digits_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """More digits than int() takes (4300) is refused like any bad count, not a crash."""
+    from oid4vci.cli import main
+
+    assert main(["serve", "--workers", "1" * 5000, "--store", "redis://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("oid4vci serve: error: --workers must be") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("host", ["a..b", "a" * 300])
+def test_a_host_name_that_cannot_be_encoded_is_one_line(
+    host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from oid4vci.cli import main
+
+    code = main(["serve", "--host", host, "--public-url", "https://x.example", "--port", "0"])
+    assert code == EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert "not a valid host name; check --host" in err and len(err.splitlines()) == 1
+
+
+def test_the_command_says_so_when_interrupted_while_it_imports(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``oid4vci`` (``oid4vci.__main__.run``) turns a Ctrl-C that comes before the command's own
+    guard into one line and exit 130."""
+    import oid4vci.cli
+    from oid4vci.__main__ import run
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(oid4vci.cli, "main", interrupted)
+    assert run() == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "oid4vci: error: interrupted\n"
+
+
+def test_closed_stdout_is_refused_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from oid4vci.cli import main
+
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["receive", "openid-credential-offer://?credential_offer_uri=x"]) == EXIT_USAGE
+    assert "standard output is closed" in capsys.readouterr().err
+
+
+def test_receive_refuses_an_empty_out(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--out ""`` is not "no --out": refused before anything is received."""
+    from oid4vci.cli import main
+
+    assert main(["receive", "openid-credential-offer://?credential_offer=%7B%7D", "--out", ""]) == 2
+    err = capsys.readouterr().err
+    assert "--out needs a directory name" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("case", ["deep JSON", "endless", "not UTF-8"])
+def test_unusable_attester_key_files_are_usage_errors(case: str, tmp_path: Path) -> None:
+    from oid4vci.cli.receive import load_attester
+
+    chain = tmp_path / "chain.pem"
+    chain.write_text("-----BEGIN CERTIFICATE-----\n")
+    key = tmp_path / "key.jwk"
+    if case == "deep JSON":
+        key.write_text("[" * 100_000)
+    elif case == "not UTF-8":
+        key.write_bytes(b"\xff\xfe{}")
+    key_path = "/dev/zero" if case == "endless" else str(key)
+    with pytest.raises(CliError) as refused:
+        load_attester(key_path, str(chain), "wallet")
+    assert refused.value.exit_code == EXIT_USAGE
+    expected = "larger than a key" if case == "endless" else "is not a JSON JWK"
+    assert expected in refused.value.message

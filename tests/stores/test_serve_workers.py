@@ -194,7 +194,10 @@ def test_bad_values_print_one_line_and_exit_2(
 def test_bad_value_from_the_command_line() -> None:
     done = run_cli("serve", "--json", "--workers", "0", "--store", "redis://127.0.0.1:1")
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == "oid4vci serve: --workers must be a whole number from 1 to 64\n"
+    assert done.stderr == (
+        "oid4vci serve: error: --workers must be a whole number from 1 to 64"
+        " (see oid4vci serve --help)\n"
+    )
 
 
 @pytest.mark.parametrize("scheme", ["redis", "redis+cluster"])
