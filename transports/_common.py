@@ -68,6 +68,55 @@ def describe(request: HttpRequest) -> str:
     return f"{request.method} {safe_url(request.url)}"
 
 
+# RFC 1035 §2.3.4: a label is at most 63 octets and a name at most 255 octets on the wire,
+# which is 253 characters written out (without the root's trailing dot).
+_MAX_LABEL_LENGTH = 63
+_MAX_NAME_LENGTH = 253
+
+
+def host_name_problem(url: str) -> str | None:
+    """What makes the host name of ``url`` impossible to look up, or ``None``.
+
+    An empty label (``a..b``, ``.example``; one trailing dot, the root, is allowed) and, for an
+    ASCII name, a label longer than 63 characters or a name longer than 253 (RFC 1035 §2.3.4).
+    These are the names the IDNA encoders on the way to the resolver refuse with a bare
+    ``UnicodeError``. IP literals pass; whether a non-ASCII name can be encoded (and how long
+    its encoding is) is left to the transport's IDNA encoder. The answer completes "host name
+    ...", e.g. ``"has an empty label"``.
+    """
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None  # not a URL at all: require_secure_url refuses it
+    if not host or ":" in host:
+        return None  # no host (refused by require_secure_url) or an IPv6 literal
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    if not all(labels):
+        return "has an empty label"
+    if not name.isascii():
+        return None
+    if max(map(len, labels)) > _MAX_LABEL_LENGTH:
+        return f"has a label longer than {_MAX_LABEL_LENGTH} characters"
+    if len(name) > _MAX_NAME_LENGTH:
+        return f"is longer than {_MAX_NAME_LENGTH} characters"
+    return None
+
+
+def invalid_host(request: HttpRequest, problem: str) -> TransportError:
+    """The one-line error for ``request`` whose host name ``problem`` (see
+    :func:`host_name_problem`); like every transport message, without the URL's query."""
+    return TransportError(f"{describe(request)}: invalid request URL (host name {problem})")
+
+
+def refuse_unusable_host(request: HttpRequest) -> None:
+    """Raise :func:`invalid_host`'s error, before any network I/O, when the host name of
+    ``request`` cannot be looked up (see :func:`host_name_problem`)."""
+    problem = host_name_problem(request.url)
+    if problem is not None:
+        raise invalid_host(request, problem)
+
+
 def json_error(status: int, error: str, description: str | None = None) -> HttpResponse:
     """An OAuth-style JSON error answer with ``Cache-Control: no-store``."""
     data = (

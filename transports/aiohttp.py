@@ -12,18 +12,21 @@ Server: :func:`make_aiohttp_server` (aiohttp's low-level server, what :func:`ser
 ``handler(HttpRequest) -> HttpResponse`` (such as an issuer's ``handle``) over HTTP. The
 request body size limit is enforced before the handler runs (413), a handler exception becomes
 a bare 500 ``server_error`` answer, and aiohttp's access log (which would record query strings
-holding codes) is off in :func:`serve`.
+holding codes) is off in :func:`make_aiohttp_server` and :func:`serve`, which log a malformed
+request as one line without its bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from oid4vci.errors import ArgumentTypeError, UsageError
 
@@ -31,6 +34,8 @@ try:
     import aiohttp
     import yarl
     from aiohttp import web
+    from aiohttp.http_exceptions import HttpProcessingError
+    from aiohttp.log import server_logger
     from multidict import CIMultiDict
 except ModuleNotFoundError as exc:  # exercised in a venv without the extra
     from oid4vci.transports._common import missing_extra
@@ -59,8 +64,10 @@ from oid4vci.transports._common import (
     Handler,
     body_too_large,
     describe,
+    invalid_host,
     json_error,
     read_response,
+    refuse_unusable_host,
 )
 from oid4vci.urls import require_secure_url
 
@@ -139,8 +146,10 @@ class AiohttpTransport(AsyncTransport):
 
     Errors: :class:`~oid4vci.errors.TransportTimeout`, :class:`~oid4vci.errors.ConnectError`
     (the server could not be reached), :class:`~oid4vci.errors.TransportError` (anything else
-    that broke the exchange, e.g. a truncated or malformed response). aiohttp exceptions are
-    never raised to the caller and are not chained (their text can hold the full URL).
+    that broke the exchange, e.g. a truncated or malformed response, or a host name that cannot
+    be looked up: an empty label, a label too long, not IDNA-encodable; refused before any
+    network I/O). aiohttp exceptions are never raised to the caller and are not chained (their
+    text can hold the full URL).
     """
 
     def __init__(
@@ -181,11 +190,18 @@ class AiohttpTransport(AsyncTransport):
             allow_insecure_loopback=self._allow_insecure_loopback,
             what="request URL",
         )
+        refuse_unusable_host(request)
+        try:
+            url = _wire_url(request.url)
+        except ValueError:  # yarl's IDNA encoding refused the host (UnicodeError is a ValueError)
+            raise invalid_host(request, "cannot be IDNA-encoded") from None
         session = self._get_session()
         try:
-            return await self._exchange(session, request)
+            return await self._exchange(session, request, url)
         except TransportError:
             raise
+        except UnicodeError:  # the resolver's IDNA codec refused the host
+            raise invalid_host(request, "cannot be IDNA-encoded") from None
         except aiohttp.ClientConnectorError as exc:
             raise ConnectError(self._message(request, "could not connect", exc)) from None
         except aiohttp.ServerDisconnectedError as exc:
@@ -208,12 +224,14 @@ class AiohttpTransport(AsyncTransport):
         # The exception's own text may contain the full URL; only its type name is kept.
         return f"{describe(request)}: {what} ({type(exc).__name__})"
 
-    async def _exchange(self, session: aiohttp.ClientSession, request: HttpRequest) -> HttpResponse:
+    async def _exchange(
+        self, session: aiohttp.ClientSession, request: HttpRequest, url: yarl.URL
+    ) -> HttpResponse:
         headers: CIMultiDict[str] = CIMultiDict(request.headers.multi_items())
         skip_auto_headers = () if "content-type" in request.headers else ("Content-Type",)
         async with session.request(
             request.method,
-            _wire_url(request.url),
+            url,
             headers=headers,
             data=request.body or None,
             allow_redirects=False,
@@ -254,6 +272,69 @@ class AiohttpTransport(AsyncTransport):
 
 # --- server adapter -------------------------------------------------------------------------
 
+# A malformed request is the client's error (RFC 9110 §15.5.1), answered 400 and not a fault
+# of this server: INFO, not ERROR. Still worth a line when looking into a flow that stalled
+# (a wallet's callback listener refusing the browser's redirect); hidden at the usual WARNING.
+_MALFORMED_REQUEST_LEVEL = logging.INFO
+
+
+def _client_fault(exc: BaseException | None) -> str | None:
+    """The name of what is wrong with the client's request when ``exc`` is aiohttp refusing
+    it (its HTTP parser's errors, a body that cannot be decoded), else ``None``."""
+    if isinstance(exc, web.RequestPayloadError):
+        cause = exc.__cause__
+        return type(cause if isinstance(cause, HttpProcessingError) else exc).__name__
+    if isinstance(exc, HttpProcessingError):
+        return type(exc).__name__
+    return None
+
+
+def _log_refusal(remote: object, fault: str, level: int = _MALFORMED_REQUEST_LEVEL) -> None:
+    """One line for a malformed request: the peer's IP address (when that is what ``remote``
+    is) and the error's type name; never the error's text, which quotes the request."""
+    try:
+        address = str(ipaddress.ip_address(remote)) if isinstance(remote, str) else None
+    except ValueError:
+        address = None
+    if address is None:
+        logger.log(level, "refused a malformed HTTP request: %s", fault)
+    else:
+        logger.log(level, "refused a malformed HTTP request from %s: %s", address, fault)
+
+
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """The ``logger`` of :func:`make_aiohttp_server`'s connections.
+
+    aiohttp logs a request its parser refuses at ERROR with a traceback whose last line quotes
+    the offending bytes (a request line holding ``code=...``). Such a record becomes one line
+    on this module's logger (:func:`_log_refusal`); everything else goes to aiohttp's
+    ``aiohttp.server`` logger unchanged (a failure of this server stays an ERROR with its
+    traceback). A body error aiohttp meets again while draining a request a handler has
+    answered (and reported) goes to DEBUG.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(server_logger)
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log like :class:`logging.LoggerAdapter`, a malformed request as one line."""
+        exc_info = kwargs.get("exc_info")
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        if isinstance(exc_info, tuple) and len(exc_info) == 3:
+            exc_info = exc_info[1]
+        fault = _client_fault(exc_info if isinstance(exc_info, BaseException) else None)
+        if fault is None:
+            super().log(level, msg, *args, **kwargs)
+            return
+        # Newer aiohttp (aio-libs/aiohttp#10332; not 3.10) passes the peer's address as the
+        # only argument; _log_refusal names it only if it is an IP address.
+        remote = args[0] if len(args) == 1 else None
+        if isinstance(exc_info, web.RequestPayloadError):
+            _log_refusal(remote, fault, logging.DEBUG)
+        else:
+            _log_refusal(remote, fault)
+
 
 async def _to_http_request(
     request: web.BaseRequest, max_body_size: int
@@ -283,6 +364,14 @@ async def _to_http_request(
         return _to_aiohttp_response(
             json_error(400, "invalid_request", "the request body ended early")
         )
+    except (web.RequestPayloadError, HttpProcessingError) as exc:
+        # aiohttp's parser refused the body (a Content-Encoding that does not decode, broken
+        # chunk framing): the client's error (RFC 9110 §15.5.1), not the server's 500. The
+        # connection's parser is done for: the answer closes it.
+        _log_refusal(request.remote, _client_fault(exc) or type(exc).__name__)
+        refused = _to_aiohttp_response(json_error(400, "invalid_request", "malformed request body"))
+        refused.force_close()
+        return refused
     if body is None:
         return _to_aiohttp_response(body_too_large())
     try:
@@ -362,8 +451,14 @@ def make_aiohttp_server(
     What the router's default expect handler did is done here (RFC 9110 §10.1.1): a request
     with ``Expect: 100-continue`` whose declared body fits gets the interim ``100 Continue``
     before its body is read; any other expectation answers 417. Run it with
-    :class:`aiohttp.web.ServerRunner` (``access_log=None``: request lines carry codes), as
-    :func:`serve` and ``oid4vci serve`` do.
+    :class:`aiohttp.web.ServerRunner`, as :func:`serve` and ``oid4vci serve`` do.
+
+    Logging: aiohttp's access log is off (request lines carry codes). A request aiohttp's
+    parser refuses (a request line or header over 8190 bytes, a garbage request line, a bad
+    ``Content-Length`` or chunked body, TLS spoken to this plain-http port) is still answered
+    400 by aiohttp, and logged as one INFO line on ``oid4vci.transports.aiohttp``, e.g.
+    ``refused a malformed HTTP request from 127.0.0.1: LineTooLong``: no traceback and none of
+    the request's bytes. Other failures are logged by ``aiohttp.server`` as ERRORs as usual.
     """
     inner = _adapter(handler, max_body_size)
 
@@ -377,7 +472,9 @@ def make_aiohttp_server(
                 await request.writer.write(_CONTINUE)
         return await inner(request)
 
-    return web.Server(server_handler)
+    # The keywords go to each connection's aiohttp.web.RequestHandler (both exist in aiohttp
+    # 3.10). ServerRunner(access_log=None) would not do: only an AppRunner passes it on.
+    return web.Server(server_handler, logger=_ServerLog(), access_log=None)
 
 
 def make_aiohttp_app(

@@ -36,7 +36,13 @@ from oid4vci.errors import (
     TransportTimeout,
 )
 from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, HttpRequest, HttpResponse
-from oid4vci.transports._common import DEFAULT_MAX_RESPONSE_SIZE, describe, read_response
+from oid4vci.transports._common import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    describe,
+    invalid_host,
+    read_response,
+    refuse_unusable_host,
+)
 from oid4vci.urls import require_secure_url
 
 if TYPE_CHECKING:
@@ -124,9 +130,11 @@ class HttpxTransport(AsyncTransport):
 
     Errors: :class:`~oid4vci.errors.TransportTimeout`, :class:`~oid4vci.errors.ConnectError`
     (the server could not be reached), :class:`~oid4vci.errors.TransportError` (anything else
-    that broke the exchange, e.g. a truncated or malformed response). httpx exceptions are
-    never raised to the caller and are not chained (their text can hold the full URL). A
-    header value that is not ASCII is the caller's mistake: :class:`~oid4vci.errors.UsageError`.
+    that broke the exchange, e.g. a truncated or malformed response, or an invalid request URL
+    such as a host name that cannot be looked up: an empty label, a label too long, not
+    IDNA-encodable; refused before any network I/O). httpx exceptions are never raised to the
+    caller and are not chained (their text can hold the full URL). A header value that is not
+    ASCII is the caller's mistake: :class:`~oid4vci.errors.UsageError`.
     """
 
     def __init__(
@@ -178,6 +186,7 @@ class HttpxTransport(AsyncTransport):
             allow_insecure_loopback=self._allow_insecure_loopback,
             what="request URL",
         )
+        refuse_unusable_host(request)
         outgoing = self._build(request)
         client = self._get_client()
         try:
@@ -185,6 +194,8 @@ class HttpxTransport(AsyncTransport):
                 return await self._exchange(client, outgoing, request)
         except TransportError:
             raise
+        except UnicodeError:  # trio's resolver: the IDNA codec refused the host
+            raise invalid_host(request, "cannot be IDNA-encoded") from None
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise TransportTimeout(self._message(request, "timed out", exc)) from None
         except (httpx.ConnectError, httpx.ProxyError) as exc:
