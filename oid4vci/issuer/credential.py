@@ -112,6 +112,7 @@ __all__ = [
     "VerifiedCredentialRequest",
     "create_credential_response",
     "create_credentials",
+    "create_issued_response",
     "credential_response_body",
     "handle_credential",
     "parse_credential_request",
@@ -126,7 +127,6 @@ JWT_VC_JSON_FORMAT = "jwt_vc_json"
 MSO_MDOC_FORMAT = "mso_mdoc"
 #: Every credential format this issuer creates.
 ISSUABLE_FORMATS = SD_JWT_FORMATS | {JWT_VC_JSON_FORMAT, MSO_MDOC_FORMAT}
-_DRAFT_13_14 = (SpecVersion.DRAFT_13, SpecVersion.DRAFT_14)
 logger = logging.getLogger("oid4vci.issuer")
 
 
@@ -679,7 +679,7 @@ async def verify_credential_request(
                 consume_nonce=take,
             )
     except CredentialRequestError as err:
-        if parsed.version in _DRAFT_13_14:
+        if parsed.version.c_nonce_in_responses:
             # Draft 13/14 have no invalid_nonce; invalid_proof carries a fresh c_nonce.
             raise CredentialRequestError(
                 ErrorCode.INVALID_PROOF,
@@ -725,7 +725,7 @@ async def create_credential_response(
     parsed = verified.parsed
     context = verified.context
     version = parsed.version
-    draft_nonce = version in _DRAFT_13_14
+    draft_nonce = version.c_nonce_in_responses
     try:
         claims = await config.claims_source(context.subject, parsed.configuration_id)
     except DeferIssuance as deferred:
@@ -746,16 +746,36 @@ async def create_credential_response(
         version=version,
         subject=context.subject,
     )
-    notification_id = await create_notification_id(
+    return await create_issued_response(
         context,
         config,
+        version=version,
         configuration_id=parsed.configuration_id,
-        credential_count=len(credentials),
+        credentials=credentials,
+        single_proof=parsed.single_proof,
     )
+
+
+async def create_issued_response(
+    context: TokenContext,
+    config: IssuerConfig,
+    *,
+    version: SpecVersion,
+    configuration_id: str,
+    credentials: Sequence[Any],
+    single_proof: bool,
+) -> HttpResponse:
+    """200 with issued ``credentials`` (OID4VCI 1.0 §8.3 and §9.2, the same body): their
+    ``notification_id`` and, for Draft 13/14, a fresh ``c_nonce`` (Draft 13 §7.3.1). The
+    answer of the credential endpoint and of the deferred credential endpoint."""
+    notification_id = await create_notification_id(
+        context, config, configuration_id=configuration_id, credential_count=len(credentials)
+    )
+    draft_nonce = version.c_nonce_in_responses
     body = credential_response_body(
         version,
         credentials=credentials,
-        single_proof=parsed.single_proof,
+        single_proof=single_proof,
         notification_id=notification_id,
         c_nonce=await create_c_nonce(config) if draft_nonce else None,
         c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,

@@ -53,15 +53,12 @@ from oid4vci.issuer.config import DeferIssuance, IssuerConfig
 from oid4vci.issuer.credential import (
     DeferredRecord,
     create_credentials,
-    credential_response_body,
+    create_issued_response,
 )
 from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
 from oid4vci.issuer.flood_limits import refused
-from oid4vci.issuer.nonce import create_c_nonce
-from oid4vci.issuer.notification import create_notification_id
 from oid4vci.issuer.responses import (
     create_error_response,
-    credentials_response,
     json_response,
     with_allow,
 )
@@ -233,22 +230,14 @@ async def create_deferred_credential_response(
     if await config.store.take(key) is None:
         # Another poll delivered it first.
         raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
-    notification_id = await create_notification_id(
+    return await create_issued_response(
         context,
         config,
+        version=version,
         configuration_id=record.configuration_id,
-        credential_count=len(credentials),
-    )
-    draft_nonce = version.c_nonce_in_responses
-    body = credential_response_body(
-        version,
         credentials=credentials,
         single_proof=record.single_proof,
-        notification_id=notification_id,
-        c_nonce=await create_c_nonce(config) if draft_nonce else None,
-        c_nonce_expires_in=config.c_nonce_ttl if draft_nonce else None,
     )
-    return credentials_response(200, body)
 
 
 async def handle_deferred_credential(
