@@ -15,6 +15,7 @@ code  meaning
 3     ``oid4vci status`` only: the credential's status list says it is not valid (revoked,
       suspended or another status; the output says which)
 130   interrupted (Ctrl-C) while waiting
+143   terminated (SIGTERM) while waiting (``serve`` stops on it as on Ctrl-C: 0)
 ====  =====================================================================================
 
 Messages never contain secrets: a ``--login`` password or a ``--tx-code`` is never echoed, and
@@ -30,9 +31,10 @@ import errno
 import logging
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from oid4vci.errors import (
     AuthorizationError,
@@ -59,10 +61,12 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_VALID",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "CliError",
     "Failure",
     "OneLineArgumentParser",
+    "Terminated",
     "describe_error",
     "run_guarded",
 ]
@@ -74,6 +78,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_NOT_VALID = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process the signal ended
 
 #: The epilog of ``oid4vci --help`` (and of every sub-command's help).
 EXIT_CODES_HELP = (
@@ -85,11 +90,27 @@ EXIT_CODES_HELP = (
     "       non-loopback --host without --public-url, missing --tx-code)\n"
     "  3    oid4vci status: the credential is not valid (revoked, suspended, ...)\n"
     "  130  interrupted (Ctrl-C)\n"
+    "  143  terminated (SIGTERM)\n"
     "Errors are one line on stderr: what went wrong; what to do."
 )
 
 #: Printed in place of the installation hint when a dependency of the command is missing.
 CLI_EXTRA_HINT = "install the command's extra: pip install 'oid4vci[cli]'"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program stands, as Ctrl-C raises :class:`KeyboardInterrupt`
+    (so an event loop unwinds the same way); :func:`run_guarded` ends it with exit 143."""
+
+
+def terminate_on_sigterm() -> Any:
+    """Make SIGTERM raise :class:`Terminated` (a command that serves replaces this with its
+    own handling while it serves); returns the handler it replaced."""
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 class CliError(Exception):
@@ -215,6 +236,9 @@ def run_guarded(prog: str, run: Callable[[], int]) -> int:
     except CliError as exc:
         _say(prog, exc.message)
         return exc.exit_code
+    except Terminated:
+        _say(prog, "terminated")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         _say(prog, "interrupted")
         return EXIT_INTERRUPTED

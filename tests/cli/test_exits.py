@@ -12,9 +12,11 @@ import pytest
 from oid4vci.cli.exits import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     MAX_MESSAGE_LENGTH,
     CliError,
+    Terminated,
     describe_error,
     run_guarded,
 )
@@ -48,6 +50,7 @@ def _raise(exc: BaseException) -> int:
         (CliError("port taken; choose another", 1), EXIT_FAILURE, "port taken; choose another"),
         (CliError("bad --out", EXIT_USAGE), EXIT_USAGE, "bad --out"),
         (KeyboardInterrupt(), EXIT_INTERRUPTED, "interrupted"),
+        (Terminated(), EXIT_TERMINATED, "terminated"),
         (MissingDependencyError("install 'oid4vci[cli]'"), EXIT_FAILURE, "oid4vci[cli]"),
         (ModuleNotFoundError("no", name="aiohttp"), EXIT_FAILURE, "aiohttp"),
         (UsageError("the offer requires a transaction code"), EXIT_USAGE, "--tx-code"),
@@ -291,3 +294,26 @@ def test_unusable_attester_key_files_are_usage_errors(case: str, tmp_path: Path)
     assert refused.value.exit_code == EXIT_USAGE
     expected = "larger than a key" if case == "endless" else "is not a JSON JWK"
     assert expected in refused.value.message
+
+
+def test_sigterm_ends_a_command_as_one_line_and_exit_143(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """While a command runs, SIGTERM raises :class:`Terminated` where it stands (exit 143, one
+    line); afterwards the process's own handler is back."""
+    import os
+    import signal
+
+    import oid4vci.cli.receive as receive_command
+    from oid4vci.cli import main
+
+    async def run_receive(_args: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0  # not reached: the handler raises at the next bytecode
+
+    monkeypatch.setattr(receive_command, "run_receive", run_receive)
+    before = signal.getsignal(signal.SIGTERM)
+    offer = "openid-credential-offer://?credential_offer=%7B%7D"
+    assert main(["receive", offer]) == EXIT_TERMINATED
+    assert capsys.readouterr().err == "oid4vci receive: error: terminated\n"
+    assert signal.getsignal(signal.SIGTERM) is before
