@@ -313,31 +313,34 @@ def _functions(path: Path, per: int) -> dict[str, int]:
     return {name: cost // per for name, cost in top}
 
 
+def callgrind_parts(valgrind: str, script: Path, args: Sequence[str], tmp: Path) -> list[Path]:
+    """Run ``script args`` (a Python file that marks its phases with ``srand48``) under
+    callgrind, ``PYTHONHASHSEED=0``; its profile parts in order, in ``tmp``: part 1 is start-up
+    to the first phase, then phase, gap, phase, gap, ..."""
+    command = [
+        valgrind,
+        "--tool=callgrind",
+        f"--dump-before={MARKER}",
+        f"--callgrind-out-file={tmp / 'callgrind.out'}",
+        sys.executable,
+        str(script),
+        *args,
+    ]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise RuntimeError(f"valgrind exited with {done.returncode}")
+    return sorted(tmp.glob("callgrind.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
+
+
 def measure(valgrind: str = "valgrind") -> dict[str, Any]:
     """Run the phases under callgrind once; instruction counts, ratios and top functions."""
     with tempfile.TemporaryDirectory(prefix="oid4vci-gate-") as tmp:
-        out = Path(tmp) / "callgrind.out"
         phases_file = Path(tmp) / "phases.json"
-        env = dict(os.environ, PYTHONHASHSEED="0")
-        command = [
-            valgrind,
-            "--tool=callgrind",
-            f"--dump-before={MARKER}",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--inner",
-            str(phases_file),
-        ]
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.stderr.write(done.stderr[-4000:])
-            raise RuntimeError(f"valgrind exited with {done.returncode}")
+        script = Path(__file__).resolve()
+        parts = callgrind_parts(valgrind, script, ["--inner", str(phases_file)], Path(tmp))
         names: list[str] = json.loads(phases_file.read_text())
-        parts = sorted(
-            Path(tmp).glob("callgrind.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1])
-        )
-        # part 1: start-up to the first phase; then phase, gap, phase, gap, ...
         expected = 2 * len(names)
         if len(parts) != expected:
             raise RuntimeError(f"expected {expected} profile parts, got {len(parts)}")

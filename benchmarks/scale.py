@@ -27,9 +27,7 @@ import argparse
 import ctypes
 import gc
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +41,7 @@ import anyio
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.gate import MARKER, _part_total
+from benchmarks.gate import _part_total, callgrind_parts
 from benchmarks.issuer_credential_endpoint import CONFIGURATION_ID, _prepare, compare, make_issuer
 from benchmarks.wallet_parts import WalletParts, compare_parts
 from oid4vci import jose
@@ -126,25 +124,7 @@ def per_credential_instructions(valgrind: str) -> list[dict[str, Any]]:
     """Instructions per credential (callgrind) of the issuer endpoint and the wallet's
     verification, for each N of :data:`COUNTED_NS`."""
     with tempfile.TemporaryDirectory(prefix="oid4vci-scale-") as tmp:
-        out = Path(tmp) / "callgrind.out"
-        command = [
-            valgrind,
-            "--tool=callgrind",
-            f"--dump-before={MARKER}",
-            f"--callgrind-out-file={out}",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--inner",
-        ]
-        done = subprocess.run(
-            command, env=dict(os.environ, PYTHONHASHSEED="0"), capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"valgrind exited with {done.returncode}: {done.stderr[-300:]}")
-        parts = sorted(
-            Path(tmp).glob("callgrind.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1])
-        )
-        # part 1: start-up to the first phase; then phase, gap, phase, gap, ...
+        parts = callgrind_parts(valgrind, Path(__file__).resolve(), ["--inner"], Path(tmp))
         phases = 2 * len(COUNTED_NS)
         if len(parts) < 2 * phases:
             raise RuntimeError(f"expected {2 * phases} profile parts, got {len(parts)}")
