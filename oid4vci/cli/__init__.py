@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 
 import anyio
 
-from .exits import EXIT_CODES_HELP, OneLineArgumentParser, run_guarded, terminate_on_sigterm
+from .exits import EXIT_CODES_HELP, OneLineArgumentParser, run_guarded, terminating_on_sigterm
 from .options import (
     HOST_HELP,
     LOGIN_HELP,
@@ -154,11 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=level, format="%(levelname)s %(name)s: %(message)s"
     )
-    previous = terminate_on_sigterm()
-    try:
+    with terminating_on_sigterm():
         return run_guarded(f"oid4vci {args.command}", lambda: _run(args))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(args: argparse.Namespace) -> int:

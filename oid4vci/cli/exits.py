@@ -33,8 +33,10 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
 from oid4vci.errors import (
     AuthorizationError,
@@ -103,14 +105,24 @@ class Terminated(KeyboardInterrupt):
     (so an event loop unwinds the same way); :func:`run_guarded` ends it with exit 143."""
 
 
-def terminate_on_sigterm() -> Any:
-    """Make SIGTERM raise :class:`Terminated` (a command that serves replaces this with its
-    own handling while it serves); returns the handler it replaced."""
+@contextmanager
+def terminating_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (a command that serves replaces
+    this with its own handling while it serves); the previous handler is back afterwards.
+    Only the main thread can set handlers: elsewhere (``main`` called from a thread) the
+    block runs with the process's own handling."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def on_sigterm(_signum: int, _frame: object) -> None:
         raise Terminated
 
-    return signal.signal(signal.SIGTERM, on_sigterm)
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class CliError(Exception):

@@ -317,3 +317,20 @@ def test_sigterm_ends_a_command_as_one_line_and_exit_143(
     assert main(["receive", offer]) == EXIT_TERMINATED
     assert capsys.readouterr().err == "oid4vci receive: error: terminated\n"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_command_run_from_a_thread_keeps_the_process_signal_handling() -> None:
+    """Only the main thread may set signal handlers: ``main`` called from another thread runs
+    (here to its usage error) instead of failing on ``signal.signal``."""
+    import signal
+    import threading
+
+    from oid4vci.cli import main
+
+    before = signal.getsignal(signal.SIGTERM)
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(main(["receive", "x", "--out", ""])))
+    thread.start()
+    thread.join(30)
+    assert codes == [EXIT_USAGE]
+    assert signal.getsignal(signal.SIGTERM) is before
