@@ -65,12 +65,14 @@ __all__ = [
     "EXIT_OK",
     "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "MAX_MESSAGE_LENGTH",
     "CliError",
     "Failure",
     "OneLineArgumentParser",
     "Terminated",
     "describe_error",
     "run_guarded",
+    "terminating_on_sigterm",
 ]
 
 log = logging.getLogger("oid4vci.cli")
