@@ -44,8 +44,9 @@ it like a password (encrypted at rest, deleted after use). In-process keys
 (:class:`~oid4vci.jose.LocalSigner`) are saved as private JWKs; any other key (a secure
 element's, a KMS key) by the reference the policy's
 :class:`~oid4vci.wallet.policy.KeyReferences` gives, without it the flow refuses. The
-conversion is :mod:`oid4vci.wallet.flow_saving` (the one module besides this one that touches
-the flow's private attributes), the saved records :mod:`oid4vci.wallet.saved`.
+conversion is :mod:`oid4vci.wallet.flow_saving` (it sees a
+:class:`~oid4vci.wallet.flow_saving.FlowSnapshot` of the flow, never the flow itself), the saved
+records :mod:`oid4vci.wallet.saved`.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ from .encryption import (
     response_encryption_member,
     seal_request,
 )
-from .flow_saving import dump_flow, load_flow
+from .flow_saving import FlowSnapshot, dump_flow, load_flow
 from .notifications import PendingNotification, notifications_for
 from .policy import WalletPolicy
 from .preflight import (
@@ -1708,7 +1709,7 @@ class IssuanceFlow:
         self._require_alive()
         if self._state not in WAITING_STATES or self._in_flight is not None:
             raise StateError(f"a flow in state {self._state.value} cannot be saved")
-        return dump_flow(self)
+        return dump_flow(self._snapshot(), self.policy.key_references)
 
     @classmethod
     def from_json(
@@ -1722,15 +1723,83 @@ class IssuanceFlow:
     ) -> IssuanceFlow:
         """Resume a flow saved with :meth:`to_json`; :class:`UsageError` when ``text`` is not
         one (or is not one this version can resume)."""
+        policy = policy if policy is not None else WalletPolicy()
+        snapshot = load_flow(text, policy=policy)
         # IssuanceFlow, not cls: from_json makes an IssuanceFlow also when called on a subclass.
-        return load_flow(
-            IssuanceFlow,
-            text,
+        flow = IssuanceFlow(
             policy=policy,
+            clock=clock,
+            grant=snapshot.grant,
             metadata_cache=metadata_cache,
             status_cache=status_cache,
-            clock=clock,
         )
+        flow._restore(snapshot)
+        return flow
+
+    def _snapshot(self) -> FlowSnapshot:
+        """What this flow keeps across a save (:mod:`~oid4vci.wallet.flow_saving`)."""
+        return FlowSnapshot(
+            state=self._state,
+            history=tuple(self._history),
+            grant=self._grant,
+            credential_issuer=self._credential_issuer,
+            offer=self._offer,
+            configuration_ids=self._configuration_ids,
+            count=self._count,
+            client_id=self._client_id,
+            redirect_uri=self._redirect_uri,
+            issuer_doc=self._issuer_doc,
+            issuer_meta=self._issuer_meta,
+            version=self._version,
+            as_id=self._as_id,
+            as_doc=self._as_doc,
+            as_meta=self._as_meta,
+            encryption=self._encryption,
+            code_verifier=self._code_verifier,
+            oauth_state=self._oauth_state,
+            authorization_url=self._authorization_url,
+            dpop_key=self._dpop_key,
+            nonces=self._nonces,
+            c_nonce=self._c_nonce,
+            session=self._session,
+            received=tuple(self._received),
+            deferred=tuple(self._deferred),
+            max_wait=self._budget,
+            waited=self._waited,
+            wait_handed=self._wait_handed,
+            issuer_keys=self._issuer_keys,
+        )
+
+    def _restore(self, snapshot: FlowSnapshot) -> None:
+        """Take over what :meth:`_snapshot` gave (a new flow resumed by :meth:`from_json`)."""
+        self._state = snapshot.state
+        self._history = list(snapshot.history)
+        self._credential_issuer = snapshot.credential_issuer
+        self._offer = snapshot.offer
+        self._configuration_ids = snapshot.configuration_ids
+        self._count = snapshot.count
+        self._client_id = snapshot.client_id
+        self._redirect_uri = snapshot.redirect_uri
+        self._issuer_doc = snapshot.issuer_doc
+        self._issuer_meta = snapshot.issuer_meta
+        self._version = snapshot.version
+        self._as_id = snapshot.as_id
+        self._as_doc = snapshot.as_doc
+        self._as_meta = snapshot.as_meta
+        self._encryption = snapshot.encryption
+        self._code_verifier = snapshot.code_verifier
+        self._oauth_state = snapshot.oauth_state
+        self._authorization_url = snapshot.authorization_url
+        self._dpop_key = snapshot.dpop_key
+        self._nonces = snapshot.nonces
+        self._c_nonce = snapshot.c_nonce
+        self._session = snapshot.session
+        self._received = list(snapshot.received)
+        self._deferred = list(snapshot.deferred)
+        self._budget = snapshot.max_wait
+        self._waited = snapshot.waited
+        self._wait_handed = snapshot.wait_handed
+        self._issuer_keys = snapshot.issuer_keys
 
 
 def _key_error(message: str) -> SdJwtVerificationError:

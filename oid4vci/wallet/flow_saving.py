@@ -13,11 +13,12 @@ have what it needs to go on; anything else is a :class:`~oid4vci.errors.UsageErr
 metadata whose encryption the policy cannot agree with, a
 :class:`~oid4vci.errors.MetadataError`).
 
-This module is a friend of :class:`~oid4vci.wallet.flow.IssuanceFlow`: :func:`dump_flow` reads
-the flow's private attributes and :func:`load_flow` sets them on a new flow; no other module
-of the library touches them. The flow's ``to_json`` / ``from_json`` are the public API and
-delegate here. An attribute the flow must keep across a save is added here and to
-:class:`~oid4vci.wallet.saved.SavedFlow`.
+The flow hands this module a :class:`FlowSnapshot` (its
+``_snapshot``) and gets one back to restore itself from (its ``_restore``): this module never
+sees :class:`~oid4vci.wallet.flow.IssuanceFlow` itself, and no module but ``flow`` touches the
+flow's private attributes. The flow's ``to_json`` / ``from_json`` are the public API and
+delegate here. An attribute the flow must keep across a save is added to :class:`FlowSnapshot`,
+to the flow's ``_snapshot`` / ``_restore`` and to :class:`~oid4vci.wallet.saved.SavedFlow`.
 """
 
 from __future__ import annotations
@@ -25,18 +26,25 @@ from __future__ import annotations
 import hmac
 import itertools
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import attrs
 
 from oid4vci._wire import structure, unstructure
 from oid4vci.errors import JoseError, UsageError, WireFormatError
 from oid4vci.jose import LocalSigner, Signer, jwk_thumbprint, public_jwk
 from oid4vci.mdoc import mdoc_claims_to_json
-from oid4vci.models import credential_offer_to_json, parse_credential_offer_json
-from oid4vci.status import StatusListTokenCache, StatusReference, status_name
+from oid4vci.models import (
+    AuthorizationServerMetadata,
+    CredentialIssuerMetadata,
+    CredentialOffer,
+    credential_offer_to_json,
+    parse_credential_offer_json,
+)
+from oid4vci.status import StatusReference, status_name
 from oid4vci.versions import SpecVersion
 
-from .discovery import MetadataCache, read_as_metadata, read_issuer_metadata
+from .discovery import read_as_metadata, read_issuer_metadata
 from .encryption import EncryptionPlan, plan_encryption
 from .policy import KeyReferences, WalletPolicy
 from .preflight import check_count, check_max_wait
@@ -45,39 +53,65 @@ from .saved import FLOW_FORMAT, SavedCredential, SavedDeferred, SavedFlow, Saved
 from .states import WAITING_STATES, Event, FlowState, next_state
 from .verify import read_jwks
 
-if TYPE_CHECKING:
-    from .flow import IssuanceFlow
-
-__all__ = ["dump_flow", "load_flow"]
+__all__ = ["FlowSnapshot", "dump_flow", "load_flow"]
 
 
-def dump_flow(flow: IssuanceFlow) -> str:
-    """The JSON text of ``flow`` (its caller, ``to_json``, checks that the state may be
-    saved); :class:`UsageError` when the flow holds a key that is neither a ``LocalSigner``
-    nor named by the policy's ``key_references``, or several issuer sessions."""
-    return json.dumps(unstructure(_save(flow)), separators=(",", ":"))
+@attrs.frozen(kw_only=True)
+class FlowSnapshot:
+    """What an :class:`~oid4vci.wallet.flow.IssuanceFlow` keeps across a save, as live
+    objects: the flow's ``_snapshot`` makes one for :func:`dump_flow`, :func:`load_flow` makes
+    one (checked) for the flow's ``_restore``. ``issuer_meta``, ``as_meta`` and ``encryption``
+    are not saved: :func:`load_flow` derives them from the saved documents and the policy."""
+
+    state: FlowState
+    history: tuple[tuple[FlowState, Event], ...]
+    grant: FlowKind | None
+    credential_issuer: str
+    offer: CredentialOffer | None
+    configuration_ids: tuple[str, ...]
+    count: int
+    client_id: str | None
+    redirect_uri: str | None
+    issuer_doc: dict[str, Any] | None
+    issuer_meta: CredentialIssuerMetadata | None
+    version: SpecVersion | None
+    as_id: str | None
+    as_doc: dict[str, Any] | None
+    as_meta: AuthorizationServerMetadata | None
+    encryption: EncryptionPlan | None
+    code_verifier: str | None
+    oauth_state: str | None
+    authorization_url: str | None
+    dpop_key: Signer | None
+    nonces: NonceMemory
+    c_nonce: str | None
+    session: IssuerSession | None
+    received: tuple[ReceivedCredential, ...]
+    deferred: tuple[DeferredTransaction, ...]
+    max_wait: float
+    waited: float
+    wait_handed: bool
+    issuer_keys: dict[str, list[dict[str, Any]]]
 
 
-def load_flow(
-    flow_class: type[IssuanceFlow],
-    text: str | bytes,
-    *,
-    policy: WalletPolicy | None,
-    metadata_cache: MetadataCache | None,
-    status_cache: StatusListTokenCache | None,
-    clock: Callable[[], float],
-) -> IssuanceFlow:
-    """A ``flow_class`` resumed from ``text``, written by :func:`dump_flow`;
-    :class:`UsageError` when ``text`` is not one (or is not one this version can resume),
-    :class:`~oid4vci.errors.MetadataError` when its metadata and ``policy`` disagree on
-    encryption."""
+def dump_flow(snapshot: FlowSnapshot, key_references: KeyReferences | None) -> str:
+    """The JSON text of a flow's ``snapshot`` (its caller, ``to_json``, checks that the
+    state may be saved); :class:`UsageError` when the flow holds a key that is neither a
+    ``LocalSigner`` nor named by ``key_references``, or several issuer sessions."""
+    return json.dumps(unstructure(_save(snapshot, key_references)), separators=(",", ":"))
+
+
+def load_flow(text: str | bytes, *, policy: WalletPolicy) -> FlowSnapshot:
+    """The snapshot of a flow saved by :func:`dump_flow` as ``text``, checked to be one
+    the flow can go on from; :class:`UsageError` when ``text`` is not one (or is not one this
+    version can resume), :class:`~oid4vci.errors.MetadataError` when its metadata and
+    ``policy`` disagree on encryption."""
     try:
         data = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise UsageError("not a saved issuance flow (not JSON)") from None
     if not isinstance(data, dict) or data.get("format") != FLOW_FORMAT:
         raise UsageError("not a saved issuance flow")
-    policy = policy if policy is not None else WalletPolicy()
     try:
         saved = structure(data, SavedFlow)
         issuer = (
@@ -91,15 +125,7 @@ def load_flow(
     # disagree (OID4VCI 1.0 §10). Ephemeral keys are never saved.
     encryption = None if issuer is None else plan_encryption(*issuer, policy.encryption)
     try:
-        return _load(
-            flow_class,
-            saved,
-            policy=policy,
-            metadata_cache=metadata_cache,
-            status_cache=status_cache,
-            clock=clock,
-            encryption=encryption,
-        )
+        return _load(saved, policy.key_references, encryption=encryption)
     except _KeyNotResumable as exc:
         raise UsageError(str(exc)) from None
     except (WireFormatError, ValueError, KeyError, TypeError) as exc:
@@ -179,36 +205,35 @@ def _no_key() -> Signer:
     raise WireFormatError("a holder key is missing", path="holder_keys")
 
 
-def _save(flow: IssuanceFlow) -> SavedFlow:
-    """The records of ``flow``, read from its private attributes."""
-    refs = flow.policy.key_references
-    session = flow._session
-    sessions = {id(c.session) for c in flow._received if c.session is not None}
-    sessions |= {id(tx.session) for tx in flow._deferred}
+def _save(snapshot: FlowSnapshot, refs: KeyReferences | None) -> SavedFlow:
+    """The records of ``snapshot``."""
+    session = snapshot.session
+    sessions = {id(c.session) for c in snapshot.received if c.session is not None}
+    sessions |= {id(tx.session) for tx in snapshot.deferred}
     if session is not None:
         sessions.discard(id(session))
     if sessions:
         raise UsageError("a flow holding several issuer sessions cannot be saved")
     return SavedFlow(
-        state=flow._state.value,
-        history=tuple(f"{state.value} {event.value}" for state, event in flow._history),
-        grant=flow._grant,
-        credential_issuer=flow._credential_issuer,
-        offer=credential_offer_to_json(flow._offer) if flow._offer is not None else None,
-        configuration_ids=flow._configuration_ids,
-        count=flow._count,
-        client_id=flow._client_id,
-        redirect_uri=flow._redirect_uri,
-        issuer_metadata=flow._issuer_doc,
-        spec_version=flow._version.value if flow._version is not None else None,
-        authorization_server=flow._as_id,
-        authorization_server_metadata=flow._as_doc,
-        code_verifier=flow._code_verifier,
-        oauth_state=flow._oauth_state,
-        authorization_url=flow._authorization_url,
-        dpop_key=_private(flow._dpop_key, refs),
-        dpop_nonces=flow._nonces.to_dict(),
-        c_nonce=flow._c_nonce,
+        state=snapshot.state.value,
+        history=tuple(f"{state.value} {event.value}" for state, event in snapshot.history),
+        grant=snapshot.grant,
+        credential_issuer=snapshot.credential_issuer,
+        offer=credential_offer_to_json(snapshot.offer) if snapshot.offer is not None else None,
+        configuration_ids=snapshot.configuration_ids,
+        count=snapshot.count,
+        client_id=snapshot.client_id,
+        redirect_uri=snapshot.redirect_uri,
+        issuer_metadata=snapshot.issuer_doc,
+        spec_version=snapshot.version.value if snapshot.version is not None else None,
+        authorization_server=snapshot.as_id,
+        authorization_server_metadata=snapshot.as_doc,
+        code_verifier=snapshot.code_verifier,
+        oauth_state=snapshot.oauth_state,
+        authorization_url=snapshot.authorization_url,
+        dpop_key=_private(snapshot.dpop_key, refs),
+        dpop_nonces=snapshot.nonces.to_dict(),
+        c_nonce=snapshot.c_nonce,
         session=(
             SavedSession(
                 credential_issuer=session.credential_issuer,
@@ -247,7 +272,7 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 doctype=c.doctype,
                 x5c_verified=c.x5c_verified,
             )
-            for c in flow._received
+            for c in snapshot.received
         ),
         deferred=tuple(
             SavedDeferred(
@@ -261,12 +286,12 @@ def _save(flow: IssuanceFlow) -> SavedFlow:
                 expected_types=tx.expected_types,
                 expected_doctype=tx.expected_doctype,
             )
-            for tx in flow._deferred
+            for tx in snapshot.deferred
         ),
-        deferred_max_wait=flow._budget,
-        waited=flow._waited,
-        wait_handed=flow._wait_handed,
-        issuer_keys=flow._issuer_keys,
+        deferred_max_wait=snapshot.max_wait,
+        waited=snapshot.waited,
+        wait_handed=snapshot.wait_handed,
+        issuer_keys=snapshot.issuer_keys,
     )
 
 
@@ -287,57 +312,30 @@ def _grant(value: str | None) -> FlowKind | None:
 
 
 def _load(
-    flow_class: type[IssuanceFlow],
-    saved: SavedFlow,
-    *,
-    policy: WalletPolicy,
-    metadata_cache: MetadataCache | None,
-    status_cache: StatusListTokenCache | None,
-    clock: Callable[[], float],
-    encryption: EncryptionPlan | None,
-) -> IssuanceFlow:
-    """A new ``flow_class`` with the private attributes of ``saved``, checked."""
-    refs = policy.key_references
+    saved: SavedFlow, refs: KeyReferences | None, *, encryption: EncryptionPlan | None
+) -> FlowSnapshot:
+    """The snapshot ``saved`` records, checked: the history must be a chain of rows of the
+    transition table ending in the saved state, which must be a waiting state with what it
+    needs to go on."""
     state = FlowState(saved.state)
     if state not in WAITING_STATES:
         raise UsageError("state")
-    flow = flow_class(
-        policy=policy,
-        clock=clock,
-        grant=_grant(saved.grant),
-        metadata_cache=metadata_cache,
-        status_cache=status_cache,
-    )
-    flow._credential_issuer = saved.credential_issuer
-    if saved.offer is not None:
-        flow._offer = parse_credential_offer_json(saved.offer)
-    flow._configuration_ids = saved.configuration_ids
-    flow._count = saved.count
+    grant = _grant(saved.grant)
+    offer = None if saved.offer is None else parse_credential_offer_json(saved.offer)
     check_count(saved.count)
-    flow._client_id = saved.client_id
-    flow._redirect_uri = saved.redirect_uri
+    issuer_meta: CredentialIssuerMetadata | None = None
+    version: SpecVersion | None = None
     if saved.issuer_metadata is not None:
-        flow._issuer_meta, flow._version = read_issuer_metadata(
-            saved.issuer_metadata, saved.credential_issuer
-        )
-        flow._issuer_doc = saved.issuer_metadata
-        flow._encryption = encryption
+        issuer_meta, version = read_issuer_metadata(saved.issuer_metadata, saved.credential_issuer)
     elif saved.spec_version is not None:
-        flow._version = SpecVersion(saved.spec_version)
-    flow._as_id = saved.authorization_server
+        version = SpecVersion(saved.spec_version)
+    as_meta: AuthorizationServerMetadata | None = None
     if saved.authorization_server_metadata is not None:
         if saved.authorization_server is None:
             raise UsageError("authorization_server")
-        flow._as_meta = read_as_metadata(
-            saved.authorization_server_metadata, saved.authorization_server
-        )
-        flow._as_doc = saved.authorization_server_metadata
-    flow._code_verifier = saved.code_verifier
-    flow._oauth_state = saved.oauth_state
-    flow._authorization_url = saved.authorization_url
-    flow._dpop_key = _signer(saved.dpop_key, refs)
-    flow._nonces = NonceMemory(saved.dpop_nonces)
-    flow._c_nonce = saved.c_nonce
+        as_meta = read_as_metadata(saved.authorization_server_metadata, saved.authorization_server)
+    dpop_key = _signer(saved.dpop_key, refs)
+    nonces = NonceMemory(saved.dpop_nonces)
     session: IssuerSession | None = None
     if saved.session is not None:
         s = saved.session
@@ -352,16 +350,15 @@ def _load(
             deferred_credential_endpoint=s.deferred_credential_endpoint,
             notification_endpoint=s.notification_endpoint,
             client_id=s.client_id,
-            dpop_nonces=flow._nonces,
+            dpop_nonces=nonces,
             grant=_grant(s.grant),
-            encryption=flow._encryption,
+            encryption=encryption,
             refresh_token=s.refresh_token,
             token_endpoint=s.token_endpoint,
             token_endpoint_auth_method=s.token_endpoint_auth_method,
             authorization_server=s.authorization_server,
         )
-        flow._session = session
-    flow._received = [
+    received = tuple(
         ReceivedCredential(
             credential=c.credential,
             format=c.format,
@@ -384,10 +381,10 @@ def _load(
             doctype=c.doctype,
         )
         for c in saved.received
-    ]
+    )
     if saved.deferred and session is None:
         raise UsageError("session")
-    flow._deferred = [
+    deferred = tuple(
         DeferredTransaction(
             transaction_id=d.transaction_id,
             configuration_id=d.configuration_id,
@@ -401,37 +398,62 @@ def _load(
             due_at=d.due_at,
         )
         for d in saved.deferred
-    ]
-    flow._budget = check_max_wait(saved.deferred_max_wait)
-    flow._waited = saved.waited
-    flow._wait_handed = saved.wait_handed
-    flow._issuer_keys = {k: read_jwks(v) for k, v in saved.issuer_keys.items()}
+    )
     # What each waiting state needs in order to go on.
     if state is FlowState.AWAITING_AUTHORIZATION:
         needed: tuple[object, ...] = (
-            flow._as_meta,
-            flow._issuer_meta,
-            flow._code_verifier,
-            flow._oauth_state,
-            flow._authorization_url,
-            flow._client_id,
-            flow._redirect_uri,
+            as_meta,
+            issuer_meta,
+            saved.code_verifier,
+            saved.oauth_state,
+            saved.authorization_url,
+            saved.client_id,
+            saved.redirect_uri,
         )
-        if flow._grant != "authorization_code":
+        if grant != "authorization_code":
             raise UsageError("grant")
     elif state in (FlowState.WAITING_FOR_DEFERRED, FlowState.DEFERRED):
-        needed = (session, flow._deferred or None)
+        needed = (session, deferred or None)
     else:
         needed = ()
     if any(value is None for value in needed):
         raise UsageError("incomplete")
-    flow._history = [_row(text) for text in saved.history]
-    if (flow._history and next_state(*flow._history[-1]).target is not state) or any(
-        next_state(*a).target is not b[0] for a, b in itertools.pairwise(flow._history)
+    history = tuple(_row(text) for text in saved.history)
+    if (history and next_state(*history[-1]).target is not state) or any(
+        next_state(*a).target is not b[0] for a, b in itertools.pairwise(history)
     ):
         raise UsageError("history")
-    flow._state = state
-    return flow
+    return FlowSnapshot(
+        state=state,
+        history=history,
+        grant=grant,
+        credential_issuer=saved.credential_issuer,
+        offer=offer,
+        configuration_ids=saved.configuration_ids,
+        count=saved.count,
+        client_id=saved.client_id,
+        redirect_uri=saved.redirect_uri,
+        issuer_doc=saved.issuer_metadata,
+        issuer_meta=issuer_meta,
+        version=version,
+        as_id=saved.authorization_server,
+        as_doc=saved.authorization_server_metadata,
+        as_meta=as_meta,
+        encryption=encryption,
+        code_verifier=saved.code_verifier,
+        oauth_state=saved.oauth_state,
+        authorization_url=saved.authorization_url,
+        dpop_key=dpop_key,
+        nonces=nonces,
+        c_nonce=saved.c_nonce,
+        session=session,
+        received=received,
+        deferred=deferred,
+        max_wait=check_max_wait(saved.deferred_max_wait),
+        waited=saved.waited,
+        wait_handed=saved.wait_handed,
+        issuer_keys={k: read_jwks(v) for k, v in saved.issuer_keys.items()},
+    )
 
 
 def _row(text: str) -> tuple[FlowState, Event]:
