@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from ._json import finite_number
 from .errors import ArgumentTypeError, JoseError
 from .jose import ASYMMETRIC_ALGORITHMS, DecodedJws, verify_jws
 
@@ -57,10 +58,10 @@ def verify_issuer_signature(
 def _numeric_date(claims: Mapping[str, Any], name: str, fail: Fail) -> float | None:
     if name not in claims:
         return None
-    value = claims[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    number = finite_number(claims[name])
+    if number is None:  # NaN would pass every comparison below
         raise fail("claim type", f"{name!r} must be a NumericDate")
-    return float(value)
+    return number
 
 
 def check_validity(claims: Mapping[str, Any], now: float, leeway: float, fail: Fail) -> None:

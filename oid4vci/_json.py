@@ -12,12 +12,15 @@ encoder's per-call Python frames. :func:`dumps_long_strings` is the other direct
 (the credentials of a credential response): the same bytes as a compact
 ``json.JSONEncoder(separators=(",", ":"))``, with long strings that need no escaping copied
 instead of escaped character by character.
+
+:func:`finite_number` reads a JSON number (a NumericDate, RFC 7519 §2) as a finite float.
 """
 
 from __future__ import annotations
 
 import json
 import json.scanner
+import math
 import re
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
@@ -25,7 +28,14 @@ from typing import Any
 
 from oid4vci.errors import ArgumentTypeError
 
-__all__ = ["dumps_compact", "dumps_long_strings", "loads_bytes", "loads_text", "text_parser"]
+__all__ = [
+    "dumps_compact",
+    "dumps_long_strings",
+    "finite_number",
+    "loads_bytes",
+    "loads_text",
+    "text_parser",
+]
 
 # json.loads without keyword arguments parses with a default JSONDecoder; so does this one,
 # calling its scanner (C) directly instead of through decode and raw_decode (two Python frames).
@@ -116,3 +126,16 @@ def dumps_long_strings(obj: Any) -> bytes:
         return _COMPACT.encode(obj).encode()
     encode = c_make_encoder({}, _not_json, _string, None, ":", ",", False, False, True)
     return "".join(encode(obj, 0)).encode()
+
+
+def finite_number(value: object) -> float | None:
+    """``value`` as a float when it is a JSON number with a finite value, else ``None``: not for
+    a bool, a string, NaN or ±Infinity (which the parser lets through and which pass or fail
+    every comparison), or an integer beyond any float (``float()`` would raise)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None

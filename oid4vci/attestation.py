@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -54,6 +53,7 @@ import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ._json import finite_number
 from .errors import ArgumentTypeError, JoseError, UsageError
 from .jose import (
     ASYMMETRIC_ALGORITHMS,
@@ -213,13 +213,8 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(AttestationReason.MALFORMED, f"{name} must be a number")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any float
-        raise _fail(AttestationReason.MALFORMED, f"{name} is out of range") from None
-    if not math.isfinite(number):  # NaN would pass every comparison
+    number = finite_number(value)
+    if number is None:  # NaN would pass every comparison
         raise _fail(AttestationReason.MALFORMED, f"{name} must be a finite number")
     return number
 

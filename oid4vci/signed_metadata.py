@@ -28,6 +28,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from oid4vci._json import finite_number
 from oid4vci.errors import JoseError, SignedMetadataError
 from oid4vci.jose import Signer, create_jws, decode_jws, verify_jws
 from oid4vci.x509 import verify_x5c_chain
@@ -87,12 +88,6 @@ def _self_signed(x5c: Sequence[Any]) -> bool:
     return leaf.issuer == leaf.subject
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def verify_signed_metadata(
     token: str,
     *,
@@ -135,13 +130,15 @@ def verify_signed_metadata(
         # iss: optional in OID4VCI 1.0 §12.2.3, required by Draft 13 §11.2.3.
         raise SignedMetadataError("signed metadata iss must be a string")
     now = clock()
-    iat = _number(claims.get("iat"))
+    iat = finite_number(claims.get("iat"))
     if iat is None or iat > now + clock_skew:
         raise SignedMetadataError("signed metadata iat is missing or in the future")
     exp = claims.get("exp")
     if exp is not None:
-        expires = _number(exp)
-        if expires is None or expires + clock_skew <= now:
+        expires = finite_number(exp)
+        if expires is None:
+            raise SignedMetadataError("signed metadata exp must be a NumericDate")
+        if expires + clock_skew <= now:
             raise SignedMetadataError("signed metadata expired")
     if "signed_metadata" in claims:
         raise SignedMetadataError("signed_metadata must not be a claim of itself")

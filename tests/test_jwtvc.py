@@ -332,6 +332,9 @@ FAILURES: list[tuple[str, Edit, dict[str, Any], str]] = [
     ("not-yet-valid", _set("nbf", NOW + 3600), {}, JwtVcReason.NOT_YET_VALID),
     ("issued-in-future", _set("iat", NOW + 3600), {}, JwtVcReason.ISSUED_IN_FUTURE),
     ("exp-not-number", _set("exp", "tomorrow"), {}, JwtVcReason.CLAIM_TYPE),
+    ("exp-beyond-float", _set("exp", 10**400), {}, JwtVcReason.CLAIM_TYPE),
+    ("exp-nan", _set("exp", float("nan")), {}, JwtVcReason.CLAIM_TYPE),
+    ("nbf-infinite", _set("nbf", float("-inf")), {}, JwtVcReason.CLAIM_TYPE),
     ("cnf-not-object", _set("cnf", "x"), {}, JwtVcReason.CNF_INVALID),
     ("cnf-private", _set("cnf.jwk", HOLDER.private_jwk()), {}, JwtVcReason.CNF_INVALID),
     (

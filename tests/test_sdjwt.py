@@ -755,6 +755,25 @@ async def test_time_claims(clock: FakeClock) -> None:
     _expect(SdJwtReason.CLAIM_TYPE, bad_exp, issuer_keys=keys, clock=clock)
 
 
+def _sign_raw(signer: LocalSigner, payload_json: str) -> str:
+    """A compact JWS of ``payload_json`` as written (JSON a strict encoder would refuse)."""
+    head = b64url_encode(json.dumps({"alg": signer.alg, "typ": "dc+sd-jwt"}).encode())
+    body = b64url_encode(payload_json.encode())
+    signature = signer.sign_sync(f"{head}.{body}".encode())
+    return f"{head}.{body}.{b64url_encode(signature)}~"
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400])
+def test_time_claims_must_be_finite_numbers(name: str, value: str, clock: FakeClock) -> None:
+    # NaN fails every comparison (an exp of NaN never expires) and a 400-digit integer is
+    # beyond any float: both are a claim type error (RFC 7519 §2 NumericDate, RFC 8259 §6).
+    signer = generate_signer()
+    text = _sign_raw(signer, f'{{"vct": "{VCT}", "{name}": {value}}}')
+    error = _expect(SdJwtReason.CLAIM_TYPE, text, issuer_keys=[signer.public_jwk], clock=clock)
+    assert name in str(error)
+
+
 async def test_wrong_typ(clock: FakeClock) -> None:
     signer = generate_signer()
     text = await _issue(signer, {"a": 1}, typ="JWT", clock=clock)

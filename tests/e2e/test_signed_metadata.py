@@ -237,6 +237,24 @@ async def test_refusals(clock: FakeClock, case: str, words: str) -> None:
         read_issuer_metadata_response(_jwt_response(token), ISSUER, trusted, clock=clock)
 
 
+@pytest.mark.parametrize("claim", ["iat", "exp"])
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1" + "0" * 400, '"soon"'])
+async def test_time_claims_must_be_finite_numbers(clock: FakeClock, claim: str, value: str) -> None:
+    # exp = NaN passes every comparison and 10**400 is beyond any float: neither is a
+    # NumericDate (RFC 7519 §2), so the metadata is refused, never accepted and never a crash.
+    pki = make_pki()
+    header, payload, _ = (await _token(pki, clock)).split(".")
+    text = b64url_decode(payload).decode()
+    claims = json.loads(text)
+    text = text.replace(f'"{claim}":{claims[claim]}', f'"{claim}":{value}')
+    assert value in text
+    body = b64url_encode(text.encode())
+    signature = b64url_encode(pki.signer.sign_sync(f"{header}.{body}".encode()))
+    token = f"{header}.{body}.{signature}"
+    with pytest.raises(SignedMetadataError, match=claim):
+        read_issuer_metadata_response(_jwt_response(token), ISSUER, policy(pki), clock=clock)
+
+
 async def test_draft_member_refusals(clock: FakeClock) -> None:
     pki = make_pki()
     token = await _token(pki, clock, typed=False)
