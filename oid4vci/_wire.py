@@ -14,6 +14,7 @@ raw cattrs, ``KeyError`` or ``TypeError`` escapes :func:`structure`.
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,7 @@ __all__ = [
     "check_dict",
     "check_int",
     "check_list",
+    "check_seconds",
     "check_str",
     "field_check",
     "join_path",
@@ -140,6 +142,17 @@ def check_int(value: Any, path: str = "") -> int:
     if type(value) is int:
         return value
     raise WireFormatError(f"expected an integer, got {_type_name(value)}", path=path)
+
+
+def check_seconds(value: Any, path: str = "") -> int:
+    """A JSON number of seconds as whole seconds: an integer (not a boolean) as it is, a finite
+    float rounded up (OID4VCI 1.0 §8.3: ``interval`` "contains a positive number"); else
+    :class:`WireFormatError`. The sign is the caller's to judge."""
+    if type(value) is int:
+        return value
+    if type(value) is float and math.isfinite(value):
+        return math.ceil(value)
+    raise WireFormatError(f"expected a number of seconds, got {_type_name(value)}", path=path)
 
 
 def check_bool(value: Any, path: str = "") -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from oid4vci._wire import check_dict, check_int, check_list, check_str, wire_model
+from oid4vci._wire import check_dict, check_int, check_list, check_seconds, check_str, wire_model
 from oid4vci.errors import WireFormatError
 from oid4vci.versions import SpecVersion, detect_credential_request_version
 
@@ -362,10 +362,16 @@ def parse_credential_response_json(data: Any) -> CredentialResponse:
     transaction_id = _opt_str(data, "transaction_id")
     if creds is None and transaction_id is None:
         raise WireFormatError("neither credentials nor transaction_id", path="credentials")
+    if creds is not None and transaction_id is not None:
+        # Draft 14 §7.3, OID4VCI 1.0 §8.3: credentials MUST NOT be used with transaction_id.
+        raise WireFormatError(
+            "credentials and transaction_id are mutually exclusive", path="transaction_id"
+        )
+    interval = data.get("interval")
     return CredentialResponse(
         credentials=creds,
         transaction_id=transaction_id,
-        interval=_opt_int(data, "interval"),
+        interval=None if interval is None else check_seconds(interval, "interval"),
         notification_id=_opt_str(data, "notification_id"),
         c_nonce=_opt_str(data, "c_nonce"),
         c_nonce_expires_in=_opt_int(data, "c_nonce_expires_in"),

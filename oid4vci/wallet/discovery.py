@@ -128,7 +128,9 @@ def cache_max_age(headers: Mapping[str, str]) -> float | None:
         name, _, argument = directive.strip().partition("=")
         if name.strip().lower() == "max-age":
             argument = argument.strip().strip('"')
-            return float(argument) if argument.isdigit() else 0.0
+            # delta-seconds = 1*DIGIT, ASCII digits only (RFC 9111 §1.2.2, RFC 5234 B.1):
+            # str.isdigit() alone also takes "²" or "٣", which float() refuses or misreads.
+            return float(argument) if argument.isascii() and argument.isdigit() else 0.0
     return None
 
     def clear(self) -> None:

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
+from oid4vci._wire import check_seconds
 from oid4vci.attestation import USE_ATTESTATION_CHALLENGE, USE_FRESH_ATTESTATION
 from oid4vci.errors import (
     AuthorizationError,
@@ -187,7 +188,11 @@ def read_error_response(
     cls: type[ProtocolError] = error_class
     if error in (ErrorCode.INVALID_DPOP_PROOF, ErrorCode.USE_DPOP_NONCE):
         cls = DpopError
-    interval = _opt(body, "interval", int)
+    interval = body.get("interval")
+    try:
+        interval = None if interval is None else check_seconds(interval)
+    except WireFormatError:
+        interval = None  # as for the other members: a wrong type is ignored
     return cls(
         error,
         description,

@@ -193,6 +193,10 @@ def test_request_writers_per_version() -> None:
         ({"transaction_id": 5}, "transaction_id"),
         ({"transaction_id": "t", "interval": "5"}, "interval"),
         ({"transaction_id": "t", "interval": True}, "interval"),
+        ({"transaction_id": "t", "interval": float("nan")}, "interval"),
+        ({"transaction_id": "t", "interval": float("inf")}, "interval"),
+        ({"credentials": [{"credential": "a"}], "transaction_id": "t"}, "transaction_id"),
+        ({"credential": "a", "transaction_id": "t"}, "transaction_id"),
         ({"credential": "a", "notification_id": 3}, "notification_id"),
         ({"credential": "a", "c_nonce_expires_in": "1"}, "c_nonce_expires_in"),
     ],
@@ -201,6 +205,14 @@ def test_malformed_responses(data: dict[str, Any], path: str) -> None:
     with pytest.raises(WireFormatError) as info:
         parse_credential_response_json(data)
     assert info.value.path == path
+
+
+@pytest.mark.parametrize(("interval", "seconds"), [(2.5, 3), (0.1, 1), (5, 5), (7.0, 7)])
+def test_a_deferred_interval_is_any_number_rounded_up(interval: float, seconds: int) -> None:
+    # OID4VCI 1.0 §8.3: interval "contains a positive number" (not only whole seconds).
+    parsed = parse_credential_response_json({"transaction_id": "t", "interval": interval})
+    assert parsed.interval == seconds
+    assert type(parsed.interval) is int
 
 
 def test_response_writers_per_version() -> None:

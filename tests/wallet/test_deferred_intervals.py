@@ -53,3 +53,29 @@ async def test_hostile_initial_interval_is_bounded(initial: int, clock: FakeCloc
 def test_policy_refuses_a_non_positive_default_interval() -> None:
     with pytest.raises(ValueError):
         WalletPolicy(deferred_default_interval=0)
+
+
+async def test_fractional_intervals_are_waited_rounded_up(clock: FakeClock) -> None:
+    """OID4VCI 1.0 §8.3 allows any positive number: 2.5 s (first answer) and 0.2 s (a Draft 13
+    ``issuance_pending`` error) are waited as 3 s and 1 s, not refused or replaced."""
+    polls = 0
+
+    async def answer(request: HttpRequest) -> HttpResponse | None:
+        nonlocal polls
+        if request.url.endswith("/credential"):
+            return json_response(202, {"transaction_id": "tx", "interval": 2.5})
+        if request.url.endswith("/deferred"):
+            polls += 1
+            if polls == 1:
+                return json_response(400, {"error": "issuance_pending", "interval": 0.2})
+            return json_response(202, {"transaction_id": "tx", "interval": 7.5})
+        return None
+
+    fake = HostileIssuer(override=answer)
+    client, sleep = make_client(fake, clock, deferred_max_wait=20.0)
+    result = await client.accept_offer(parse_credential_offer_json(fake.offer()))
+    (transaction,) = result.deferred
+    assert transaction.interval == 3
+    with anyio.fail_after(10), pytest.raises(CredentialRequestError):
+        await client.poll_deferred(result)
+    assert sleep.calls[:3] == [3.0, 1.0, 8.0]

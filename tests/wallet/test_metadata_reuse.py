@@ -102,6 +102,9 @@ def test_max_age_shortens_the_ttl(clock: FakeClock) -> None:
     assert cache.get("b") is None
     assert cache_max_age({"Cache-Control": "no-cache, max-age=60"}) == 60
     assert cache_max_age({"Cache-Control": "max-age=bad"}) == 0
+    # delta-seconds is ASCII digits only (RFC 9111 §1.2.2): "²" and "٣" pass str.isdigit()
+    for digits in ("\u00b2", "\u2460", "\u0663", "1\u00b2"):
+        assert cache_max_age({"Cache-Control": f"max-age={digits}"}) == 0
     assert cache_max_age({"Cache-Control": "no-store"}) is None
     assert cache_max_age({}) is None
 
