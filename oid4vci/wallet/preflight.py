@@ -24,6 +24,7 @@ from .policy import WalletPolicy, choose_local_alg
 
 __all__ = [
     "MAX_CREDENTIALS_PER_CONFIGURATION",
+    "MAX_CREDENTIAL_DATASETS",
     "MAX_OFFERED_CONFIGURATIONS",
     "MAX_TX_CODE_LENGTH",
     "authorization_details_or_scope",
@@ -52,6 +53,9 @@ __all__ = [
 MAX_OFFERED_CONFIGURATIONS = 100
 #: ``count`` above this is refused: each credential costs a fresh holder key and a proof.
 MAX_CREDENTIALS_PER_CONFIGURATION = 1000
+#: ``credential_identifiers`` (Credential Datasets, OID4VCI 1.0 §6.2) of one configuration in a
+#: token response above this are refused: each costs ``count`` credential requests and keys.
+MAX_CREDENTIAL_DATASETS = 100
 #: A ``tx_code.length`` above this is refused (no user can type it; a UI must not try).
 MAX_TX_CODE_LENGTH = 256
 #: The longest polling interval taken from an issuer (a year): longer ones exceed every wait

@@ -14,12 +14,17 @@ from collections.abc import Sequence
 
 import attrs
 
+from oid4vci.errors import WireFormatError
 from oid4vci.jose import Signer
 from oid4vci.models import CredentialIssuerMetadata, TokenResponse
 from oid4vci.versions import SpecVersion
 
 from .policy import WalletPolicy
-from .preflight import check_proof_types
+from .preflight import (
+    MAX_CREDENTIAL_DATASETS,
+    MAX_CREDENTIALS_PER_CONFIGURATION,
+    check_proof_types,
+)
 
 __all__ = ["CredentialRequestPlan", "plan_credential_requests"]
 
@@ -57,7 +62,7 @@ def plan_credential_requests(
             if batch is not None and version is not SpecVersion.DRAFT_13:
                 size = max(1, batch.batch_size)
             sizes = [min(size, count - i) for i in range(0, count, size)]
-        identifiers: Sequence[str | None] = token.credential_identifiers(cid) or (None,)
+        identifiers: Sequence[str | None] = _datasets(token, cid, count) or (None,)
         for identifier in identifiers:
             plan.extend(
                 CredentialRequestPlan(
@@ -66,3 +71,26 @@ def plan_credential_requests(
                 for n in sizes
             )
     return plan
+
+
+def _datasets(token: TokenResponse, configuration_id: str, count: int) -> tuple[str, ...]:
+    """The token response's ``credential_identifiers`` for ``configuration_id``, each naming
+    one Credential Dataset (OID4VCI 1.0 §6.2: "each uniquely identifying"): a repeated one, or
+    more than the wallet's limits allow (each costs ``count`` requests and holder keys), is a
+    :class:`WireFormatError` before any request is sent."""
+    identifiers = token.credential_identifiers(configuration_id)
+    if len(set(identifiers)) != len(identifiers):
+        raise WireFormatError(
+            "the token response repeats a credential_identifier", path="authorization_details"
+        )
+    if (
+        len(identifiers) > MAX_CREDENTIAL_DATASETS
+        or len(identifiers) * count > MAX_CREDENTIALS_PER_CONFIGURATION
+    ):
+        raise WireFormatError(
+            f"the token response names {len(identifiers)} credential datasets for one "
+            f"configuration; the wallet requests at most {MAX_CREDENTIAL_DATASETS} datasets "
+            f"and {MAX_CREDENTIALS_PER_CONFIGURATION} credentials per configuration",
+            path="authorization_details",
+        )
+    return identifiers
