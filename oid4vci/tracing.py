@@ -243,27 +243,30 @@ class Exchange:
         elapsed: float,
         error: BaseException | None = None,
     ) -> Exchange:
-        """The redacted record of ``request`` and its ``response`` (or ``error``)."""
+        """The redacted record of ``request`` and its ``response`` (or ``error``).
+
+        What the server sends back may quote what was sent (an ``error_description`` in a
+        body or a ``WWW-Authenticate`` challenge, a debugging echo in a 200 body): every
+        secret of the request is scrubbed from the response's header values and body."""
+        if response is None:
+            response_headers: tuple[tuple[str, str], ...] = ()
+            response_body = ""
+        else:
+            sent = sent_secrets(request)
+            response_headers = tuple(
+                (name, scrub(value, sent)) for name, value in redact_headers(response.headers)
+            )
+            response_body = scrub(redact_body(response.body, _media_type(response.headers)), sent)
         return cls(
             request_line=request_line(request),
             request_headers=redact_headers(request.headers),
             request_body=redact_body(request.body, _media_type(request.headers)),
             status=response.status if response is not None else None,
-            response_headers=redact_headers(response.headers) if response is not None else (),
-            response_body=(
-                # an error may echo what was sent (an error_description quoting the request)
-                _shown_response_body(request, response) if response is not None else ""
-            ),
+            response_headers=response_headers,
+            response_body=response_body,
             elapsed=elapsed,
             error=type(error).__name__ if error is not None else None,
         )
-
-
-def _shown_response_body(request: HttpRequest, response: HttpResponse) -> str:
-    shown = redact_body(response.body, _media_type(response.headers))
-    if response.status >= 400:  # an error may quote the request (its code, tx_code, token)
-        shown = scrub(shown, sent_secrets(request))
-    return shown
 
 
 ExchangeHook = Callable[[Exchange], Awaitable[None] | None]

@@ -15,9 +15,10 @@ the one verification path the flow uses too.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest, HttpResponse, Transport
@@ -68,17 +69,23 @@ __all__ = [
 ]
 
 
+_T = TypeVar("_T")
+
+
 async def _exchange(
     transport: Transport,
     url: str,
     make: Callable[[str | None], HttpRequest],
+    read: Callable[[HttpResponse], _T],
     *,
     dpop_key: Signer | None,
     dpop_nonce: str | None,
     access_token: str | None = None,
     clock: Callable[[], float],
-) -> HttpResponse:
-    """Send ``make(dpop_proof)`` (a POST to ``url``) once; redirects are refused."""
+) -> _T:
+    """Send ``make(dpop_proof)`` (a POST to ``url``) once and ``read`` the answer; redirects
+    are refused. An error ``read`` raises names the request, and whatever secret of the
+    request the issuer's text quotes is scrubbed from it (as in a flow)."""
     proof = None
     if dpop_key is not None:
         proof = await build_dpop_jwt(
@@ -88,7 +95,7 @@ async def _exchange(
     response = await send(transport, request)
     with attach_request(request):
         check_redirect(response)
-    return response
+        return read(response)
 
 
 def _resource_key(token_type: str, dpop_key: Signer | None) -> Signer | None:
@@ -105,15 +112,15 @@ async def push_authorization_request(
     clock: Callable[[], float] = time.time,
 ) -> PushedAuthorizationResponse:
     """The pushed authorization request (RFC 9126): ``request_uri`` and ``expires_in``."""
-    response = await _exchange(
+    return await _exchange(
         transport,
         par_endpoint,
         lambda proof: build_par_request(par_endpoint, params, dpop_proof=proof),
+        read_par_response,
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
         clock=clock,
     )
-    return read_par_response(response)
 
 
 async def request_token(
@@ -128,15 +135,15 @@ async def request_token(
     """The token request (``params`` from ``pre_authorized_grant`` or
     ``authorization_code_grant``); a DPoP proof goes along when ``dpop_key`` is given, and
     the answer must then be a DPoP token (a ``Bearer`` one is a downgrade and refused)."""
-    response = await _exchange(
+    return await _exchange(
         transport,
         token_endpoint,
         lambda proof: build_token_request(token_endpoint, params, dpop_proof=proof),
+        functools.partial(read_token_response, dpop_proof_sent=dpop_key is not None),
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
         clock=clock,
     )
-    return read_token_response(response, dpop_proof_sent=dpop_key is not None)
 
 
 async def refresh_access_token(
@@ -158,17 +165,17 @@ async def refresh_access_token(
     is ``None`` when the server keeps the old one valid (keep using it then).
     """
     params = refresh_token_grant(refresh_token, client_id=client_id)
-    response = await _exchange(
+    return await _exchange(
         transport,
         token_endpoint,
         lambda proof: build_token_request(
             token_endpoint, params, dpop_proof=proof, client_auth=client_auth
         ),
+        functools.partial(read_token_response, dpop_proof_sent=dpop_key is not None),
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
         clock=clock,
     )
-    return read_token_response(response, dpop_proof_sent=dpop_key is not None)
 
 
 async def request_nonce(
@@ -180,15 +187,15 @@ async def request_nonce(
     clock: Callable[[], float] = time.time,
 ) -> str:
     """The nonce request (OID4VCI 1.0 §7): a fresh ``c_nonce``."""
-    response = await _exchange(
+    return await _exchange(
         transport,
         nonce_endpoint,
         lambda proof: build_nonce_request(nonce_endpoint, dpop_proof=proof),
+        read_nonce_response,
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
         clock=clock,
     )
-    return read_nonce_response(response)
 
 
 async def request_credential(
@@ -219,7 +226,7 @@ async def request_credential(
     response_key = new_response_key(plan)
     if response_key is not None:
         body["credential_response_encryption"] = response_encryption_member(response_key, version)
-    response = await _exchange(
+    return await _exchange(
         transport,
         credential_endpoint,
         lambda proof: seal_request(
@@ -232,12 +239,12 @@ async def request_credential(
             ),
             plan,
         ),
+        lambda response: read_credential_response(open_response(response, response_key)),
         dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
         access_token=access_token,
         clock=clock,
     )
-    return read_credential_response(open_response(response, response_key))
 
 
 async def request_deferred_credential(
@@ -262,7 +269,7 @@ async def request_deferred_credential(
     member = (
         None if response_key is None else response_encryption_member(response_key, SpecVersion.V1)
     )
-    response = await _exchange(
+    return await _exchange(
         transport,
         deferred_credential_endpoint,
         lambda proof: seal_request(
@@ -276,12 +283,12 @@ async def request_deferred_credential(
             ),
             plan,
         ),
+        lambda response: read_deferred_credential_response(open_response(response, response_key)),
         dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
         access_token=access_token,
         clock=clock,
     )
-    return read_deferred_credential_response(open_response(response, response_key))
 
 
 async def notify(
@@ -299,7 +306,7 @@ async def notify(
 ) -> None:
     """The notification request (OID4VCI 1.0 §11): ``credential_accepted``,
     ``credential_failure`` or ``credential_deleted``."""
-    response = await _exchange(
+    return await _exchange(
         transport,
         notification_endpoint,
         lambda proof: build_notification_request(
@@ -311,9 +318,9 @@ async def notify(
             token_type=token_type,
             dpop_proof=proof,
         ),
+        read_notification_response,
         dpop_key=_resource_key(token_type, dpop_key),
         dpop_nonce=dpop_nonce,
         access_token=access_token,
         clock=clock,
     )
-    read_notification_response(response)

@@ -447,3 +447,73 @@ async def test_an_issuer_quoting_the_request_gets_no_secret_back(
     assert description.startswith("bad request: ") and "***" in description
     secrets = fake_secrets(fake) | {"tx_code": TX_CODE}
     assert_hidden(secrets | keys.secrets(), caplog=logs, errors=[refused.value])
+
+
+async def test_a_challenge_or_a_success_body_quoting_the_request_is_scrubbed(
+    logs: pytest.LogCaptureFixture, keys: KeyRecorder, clock: FakeClock
+) -> None:
+    """The DEBUG exchange log scrubs what was sent out of every answer, not only out of error
+    bodies: a 200 token response echoing the form (pre-authorized code, tx_code) and a 401
+    whose ``WWW-Authenticate`` challenge quotes the ``Authorization`` header (RFC 6750 §3
+    lets ``error_description`` say anything)."""
+    fake = HostileIssuer(tx_code={"length": 6}, expected_tx_code=TX_CODE)
+
+    async def echo(request: HttpRequest) -> HttpResponse | None:
+        if request.url.endswith("/token"):
+            answer = await fake._token(request)
+            body = json.loads(answer.body)
+            body["debug_echo"] = request.body.decode()
+            return json_response(200, body)
+        if request.url.endswith("/credential"):
+            quoted = request.headers.get("Authorization")
+            challenge = f'Bearer error="invalid_token", error_description="{quoted} unknown"'
+            return HttpResponse(status=401, headers={"WWW-Authenticate": challenge})
+        return None
+
+    fake.override = echo
+    client, _ = make_client(fake, clock)
+    with pytest.raises(CredentialRequestError) as refused:
+        await client.accept_offer(parse_credential_offer_json(fake.offer()), tx_code=TX_CODE)
+    assert refused.value.error == "invalid_token"
+    logged = "\n".join(log_texts(logs))
+    assert "debug_echo" in logged and "WWW-Authenticate" in logged  # the answers were logged
+    secrets = fake_secrets(fake) | {"tx_code": TX_CODE}
+    assert_hidden(secrets | keys.secrets(), caplog=logs, errors=[refused.value])
+
+
+async def test_the_low_level_calls_scrub_what_the_issuer_quotes(
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    """``request_token`` / ``request_credential`` read the answer inside the request's
+    context as a flow does: the error names the request and quotes none of its secrets."""
+    from oid4vci.wallet.lowlevel import request_credential, request_token
+    from oid4vci.wallet.steps import pre_authorized_grant
+
+    access_token = "at-quoted-back-1234"
+
+    async def echo(request: HttpRequest) -> HttpResponse:
+        quoted = f"{request.body.decode()} auth={request.headers.get('Authorization')}"
+        return error(400, "invalid_request", error_description=f"bad request: {quoted}")
+
+    transport = InMemoryTransport(routes={"https://issuer.example": echo})
+    with pytest.raises(TokenError) as token_refused:
+        await request_token(
+            transport,
+            "https://issuer.example/token",
+            pre_authorized_grant(PRE_AUTH_CODE, tx_code=TX_CODE),
+        )
+    with pytest.raises(CredentialRequestError) as credential_refused:
+        await request_credential(
+            transport,
+            "https://issuer.example/credential",
+            {"credential_configuration_id": "x"},
+            access_token=access_token,
+        )
+    for refused, line in (
+        (token_refused.value, "POST https://issuer.example/token"),
+        (credential_refused.value, "POST https://issuer.example/credential"),
+    ):
+        assert refused.request_line == line
+        assert "bad request: " in str(refused) and "***" in str(refused)
+    secrets = {"pre-authorized code": PRE_AUTH_CODE, "tx_code": TX_CODE, "token": access_token}
+    assert_hidden(secrets, caplog=logs, errors=[token_refused.value, credential_refused.value])
