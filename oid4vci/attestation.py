@@ -43,7 +43,6 @@ Every refusal raises :class:`AttestationError` (a :class:`~oid4vci.errors.JoseEr
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -68,11 +67,11 @@ from .jose import (
 )
 from .status import StatusReference
 from .x509 import (
-    MAX_CERTIFICATE_SIZE,
     CertificateError,
     TrustAnchor,
     load_trust_anchors,
     verify_x5c_chain,
+    x5c_entry_is_self_signed,
 )
 
 __all__ = [
@@ -254,7 +253,7 @@ def _signer_key(
         raise _fail(AttestationReason.UNTRUSTED, f"no trust anchors are configured for {what}s")
     if isinstance(x5c, str) or not isinstance(x5c, list) or not x5c:
         raise _fail(AttestationReason.MALFORMED, f"the {what} x5c must be a non-empty array")
-    if refuse_self_signed and _self_signed(x5c[0]):
+    if refuse_self_signed and x5c_entry_is_self_signed(x5c[0]):
         # HAIP 1.0 §4.5.1: refused even when that very certificate is a configured anchor.
         raise _fail(AttestationReason.SELF_SIGNED, f"the {what} signer certificate is self-signed")
     try:
@@ -262,18 +261,6 @@ def _signer_key(
     except CertificateError as exc:
         raise _fail(AttestationReason.UNTRUSTED, f"the {what} x5c chain: {exc.reason}") from None
     return jwk
-
-
-def _self_signed(entry: object) -> bool:
-    """Whether an ``x5c`` entry is a certificate whose issuer is its subject (False when it
-    does not parse: the chain check then refuses it as malformed)."""
-    try:
-        if not isinstance(entry, str) or len(entry) > 4 * MAX_CERTIFICATE_SIZE:
-            return False
-        leaf = x509.load_der_x509_certificate(base64.b64decode(entry, validate=True))
-    except (binascii.Error, ValueError):
-        return False
-    return leaf.issuer == leaf.subject
 
 
 def _verify_signature(

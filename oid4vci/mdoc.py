@@ -65,6 +65,7 @@ from .x509 import (
     MAX_CERTIFICATES,
     CertificateError,
     TrustAnchor,
+    load_der_certificate,
     verify_certificate_chain,
 )
 from .x509 import _public_jwk_of as _leaf_jwk
@@ -697,8 +698,8 @@ def _x5chain(value: Any) -> tuple[x509.Certificate, ...]:
         if not isinstance(der, bytes) or len(der) > MAX_CERTIFICATE_SIZE:
             raise _fail(MdocReason.CERTIFICATE, "an x5chain entry is not a DER certificate")
         try:
-            chain.append(x509.load_der_x509_certificate(der))
-        except ValueError:
+            chain.append(load_der_certificate(der))
+        except CertificateError:
             raise _fail(
                 MdocReason.CERTIFICATE, "an x5chain entry is not a DER certificate"
             ) from None

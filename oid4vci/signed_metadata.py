@@ -20,7 +20,6 @@ Refusals raise :class:`~oid4vci.errors.SignedMetadataError`.
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Final
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from oid4vci._json import finite_number
 from oid4vci.errors import JoseError, SignedMetadataError
 from oid4vci.jose import Signer, create_jws, decode_jws, verify_jws
-from oid4vci.x509 import verify_x5c_chain
+from oid4vci.x509 import verify_x5c_chain, x5c_entry_is_self_signed
 
 __all__ = [
     "SIGNED_METADATA_MEDIA_TYPE",
@@ -80,14 +79,6 @@ async def create_signed_metadata(
     return await create_jws(signer, claims, header)
 
 
-def _self_signed(x5c: Sequence[Any]) -> bool:
-    try:
-        leaf = x509.load_der_x509_certificate(base64.b64decode(str(x5c[0]), validate=True))
-    except (ValueError, binascii.Error):
-        return False  # verify_x5c_chain refuses it as malformed
-    return leaf.issuer == leaf.subject
-
-
 def verify_signed_metadata(
     token: str,
     *,
@@ -116,7 +107,7 @@ def verify_signed_metadata(
     x5c = header.get("x5c")
     if not isinstance(x5c, list) or not x5c:
         raise SignedMetadataError("signed metadata has no x5c chain")
-    if _self_signed(x5c):
+    if x5c_entry_is_self_signed(x5c[0]):
         raise SignedMetadataError("the metadata signer's certificate is self-signed")
     try:
         jwk = verify_x5c_chain(x5c, trust_anchors=trust_anchors, clock=clock)

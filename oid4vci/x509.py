@@ -64,10 +64,12 @@ __all__ = [
     "certificate_b64",
     "is_self_signed",
     "leaf_public_jwk",
+    "load_der_certificate",
     "load_trust_anchors",
     "verify_certificate_chain",
     "verify_issuer_x5c",
     "verify_x5c_chain",
+    "x5c_entry_is_self_signed",
 ]
 
 #: The most certificates an ``x5c`` array may hold (leaf included).
@@ -135,7 +137,7 @@ def _decode_chain(x5c: object) -> list[x509.Certificate]:
         try:
             der = base64.b64decode(entry.encode("ascii"), validate=True)
             chain.append(x509.load_der_x509_certificate(der))
-        except (UnicodeEncodeError, binascii.Error, ValueError):
+        except (UnicodeEncodeError, binascii.Error, ValueError, x509.InvalidVersion):
             raise CertificateError(
                 CertificateReason.MALFORMED,
                 "x5c holds an entry that is not a base64 DER certificate",
@@ -205,7 +207,7 @@ def _load_anchor(anchor: TrustAnchor) -> list[x509.Certificate]:
         if isinstance(anchor, str):
             data = base64.b64decode(data, validate=True)
         return [x509.load_der_x509_certificate(data)]
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, x509.InvalidVersion):
         raise CertificateError(
             CertificateReason.MALFORMED, "a trust anchor is not a DER or PEM certificate"
         ) from None
@@ -369,13 +371,19 @@ def _verify_path(
         builder = builder.extension_policies(
             ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee_policy
         )
+    verifier = (
+        builder.build_client_verifier()
+        if server_name is None
+        else builder.build_server_verifier(_dns_name(server_name))
+    )
     try:
-        if server_name is None:
-            builder.build_client_verifier().verify(leaf, intermediates)
-        else:
-            builder.build_server_verifier(_dns_name(server_name)).verify(leaf, intermediates)
+        verifier.verify(leaf, intermediates)
     except VerificationError as exc:
         raise _classify(exc, intermediates, now, named=server_name is not None) from None
+    except (ValueError, TypeError):  # a field the loader left unparsed (a subject's bad UTF-8)
+        raise CertificateError(
+            CertificateReason.MALFORMED, "a certificate of the chain cannot be parsed"
+        ) from None
     return jwk
 
 
@@ -400,8 +408,33 @@ def certificate_b64(certificate: x509.Certificate) -> str:
 
 
 def is_self_signed(certificate: x509.Certificate) -> bool:
-    """True when ``certificate`` names itself as its issuer (a root, never a signer)."""
-    return certificate.issuer == certificate.subject
+    """True when ``certificate`` names itself as its issuer (a root, never a signer); False
+    when a name cannot be parsed (the path validation then refuses it as malformed)."""
+    try:
+        return certificate.issuer == certificate.subject
+    except ValueError:  # cryptography parses names lazily: bad UTF-8 in a UTF8String
+        return False
+
+
+def load_der_certificate(der: bytes) -> x509.Certificate:
+    """The certificate ``der`` encodes; :class:`CertificateError` (``malformed``) when it is
+    not one, including a version other than v1–v3 (RFC 5280 §4.1.2.1), which
+    ``cryptography`` reports with an exception of its own."""
+    try:
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, x509.InvalidVersion):
+        raise CertificateError(CertificateReason.MALFORMED, "not a DER certificate") from None
+
+
+def x5c_entry_is_self_signed(entry: object) -> bool:
+    """Whether an ``x5c`` entry (base64 DER) is a self-signed certificate; False when it is
+    not a certificate at all (the chain check then refuses it as malformed)."""
+    if not isinstance(entry, str) or len(entry) > _MAX_B64_LENGTH:
+        return False
+    try:
+        return is_self_signed(load_der_certificate(base64.b64decode(entry, validate=True)))
+    except (binascii.Error, ValueError, CertificateError):
+        return False
 
 
 def verify_issuer_x5c(

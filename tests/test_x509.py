@@ -26,10 +26,12 @@ from oid4vci.x509 import (
     CertificateReason,
     is_self_signed,
     leaf_public_jwk,
+    load_der_certificate,
     load_trust_anchors,
     verify_certificate_chain,
     verify_issuer_x5c,
     verify_x5c_chain,
+    x5c_entry_is_self_signed,
 )
 from tests.conftest import FakeClock
 from tests.x509_support import (
@@ -207,6 +209,67 @@ def test_malformed_entries(pki: Pki, clock: FakeClock, entry: str) -> None:
     expect(CertificateReason.MALFORMED, [b64(pki.leaf), entry], [pki.root], clock)
     with pytest.raises(CertificateError):
         leaf_public_jwk([entry])
+
+
+def _with_version(certificate: x509.Certificate, version: int) -> bytes:
+    """``certificate``'s DER with its version field (``[0] EXPLICIT INTEGER 2``) set to
+    ``version``: RFC 5280 §4.1.2.1 knows v1–v3 only (0–2)."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    at = der.index(bytes.fromhex("a003020102"))
+    return der[: at + 4] + bytes([version]) + der[at + 5 :]
+
+
+def _with_bad_utf8_subject(certificate: x509.Certificate) -> bytes:
+    """``certificate``'s DER with one byte of its subject's CN made invalid UTF-8 (it still
+    loads: ``cryptography`` parses names only when they are read)."""
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    start = der.rindex(certificate.subject.public_bytes())  # the issuer name comes first
+    common_name = certificate.subject.rfc4514_string().split("=", 1)[1].split(",")[0]
+    at = der.index(common_name.encode(), start)
+    return der[:at] + b"\xb6" + der[at + 1 :]
+
+
+@pytest.mark.parametrize("version", [3, 5, 0x7F])
+def test_an_unknown_certificate_version_is_malformed(
+    pki: Pki, clock: FakeClock, version: int
+) -> None:
+    # cryptography reports it with x509.InvalidVersion, which is not a ValueError
+    bad = _with_version(pki.leaf, version)
+    with pytest.raises(CertificateError) as info:
+        load_der_certificate(bad)
+    assert info.value.reason == CertificateReason.MALFORMED
+    entry = base64.b64encode(bad).decode()
+    expect(CertificateReason.MALFORMED, [entry, b64(pki.intermediate)], [pki.root], clock)
+    with pytest.raises(CertificateError) as info:
+        verify_issuer_x5c([entry, b64(pki.intermediate)], trust_anchors=[pki.root], clock=clock)
+    assert info.value.reason == CertificateReason.MALFORMED
+    with pytest.raises(CertificateError):
+        leaf_public_jwk([entry])
+    with pytest.raises(CertificateError):
+        load_trust_anchors([bad])
+    assert x5c_entry_is_self_signed(entry) is False
+
+
+def test_a_subject_that_is_not_utf8_is_refused(pki: Pki, clock: FakeClock) -> None:
+    bad = _with_bad_utf8_subject(pki.leaf)
+    x509.load_der_x509_certificate(bad)  # loads: the name is parsed later
+    x5c = [base64.b64encode(bad).decode(), b64(pki.intermediate)]
+    for verify in (
+        lambda: verify_issuer_x5c(x5c, trust_anchors=[pki.root], clock=clock),
+        lambda: verify_x5c_chain(x5c, trust_anchors=[pki.root], clock=clock),
+        lambda: verify_x5c_chain(
+            x5c, trust_anchors=[pki.root], clock=clock, expected_dns_name=HOST
+        ),
+    ):
+        with pytest.raises(CertificateError):
+            verify()
+
+
+def test_x5c_entry_is_self_signed(pki: Pki) -> None:
+    assert x5c_entry_is_self_signed(b64(pki.root)) is True
+    assert x5c_entry_is_self_signed(b64(pki.leaf)) is False
+    for entry in ("!!!", "AAAA", 5, None, "A" * (8 * MAX_CERTIFICATE_SIZE)):
+        assert x5c_entry_is_self_signed(entry) is False
 
 
 def test_base64url_and_whitespace_refused(pki: Pki, clock: FakeClock) -> None:
