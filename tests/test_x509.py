@@ -7,7 +7,7 @@ end-entity (leaf) certificate with a ``dNSName`` SAN, all EC P-256 unless a case
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -254,13 +254,14 @@ def test_a_subject_that_is_not_utf8_is_refused(pki: Pki, clock: FakeClock) -> No
     bad = _with_bad_utf8_subject(pki.leaf)
     x509.load_der_x509_certificate(bad)  # loads: the name is parsed later
     x5c = [base64.b64encode(bad).decode(), b64(pki.intermediate)]
-    for verify in (
+    checks: list[Callable[[], object]] = [
         lambda: verify_issuer_x5c(x5c, trust_anchors=[pki.root], clock=clock),
         lambda: verify_x5c_chain(x5c, trust_anchors=[pki.root], clock=clock),
         lambda: verify_x5c_chain(
             x5c, trust_anchors=[pki.root], clock=clock, expected_dns_name=HOST
         ),
-    ):
+    ]
+    for verify in checks:
         with pytest.raises(CertificateError):
             verify()
 
