@@ -337,11 +337,15 @@ async def verify_dpop_jwt(
         if not isinstance(ath, str):
             _invalid("DPoP proof lacks ath for the access token")
         expected_ath = access_token_hash(access_token)
-        if not hmac.compare_digest(ath.encode("utf-8"), expected_ath.encode("ascii")):
+        # ath.isascii() first: a lone surrogate (legal JSON) cannot be encoded at all
+        if not ath.isascii() or not hmac.compare_digest(
+            ath.encode("ascii"), expected_ath.encode("ascii")
+        ):
             _invalid("DPoP proof ath does not match the access token")
 
-    if expected_jkt is not None and not hmac.compare_digest(
-        jkt.encode("ascii"), expected_jkt.encode("utf-8")
+    if expected_jkt is not None and (
+        not expected_jkt.isascii()
+        or not hmac.compare_digest(jkt.encode("ascii"), expected_jkt.encode("ascii"))
     ):
         _invalid("DPoP proof key does not match the bound key")
 

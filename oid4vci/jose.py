@@ -111,7 +111,12 @@ def b64url_decode(text: str) -> bytes:
 
 
 def _canonical_json(obj: Any) -> bytes:
-    return _CANONICAL_ENCODER.encode(obj).encode()
+    """The sorted compact JSON of a JWK (the import cache's key); :class:`JoseError` when it
+    has none: a lone surrogate in a string, members nested beyond the recursion limit."""
+    try:
+        return _CANONICAL_ENCODER.encode(obj).encode()
+    except (UnicodeEncodeError, RecursionError, ValueError, TypeError) as exc:
+        raise JoseError("JWK does not describe a valid key") from exc
 
 
 def public_jwk(jwk: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,7 +327,7 @@ def _import_public(canonical: bytes) -> Any:
         if _is_plain_ec_public(data) or _is_plain_ec_public_with_kid(data):
             return _import_ec_public(data["crv"], data["x"], data["y"])
         key = JWKRegistry.import_key(data)
-    except (_JoserfcError, ValueError, TypeError, KeyError) as exc:
+    except (_JoserfcError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise JoseError("JWK does not describe a valid key") from exc
     return key.public_key
 

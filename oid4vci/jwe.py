@@ -232,7 +232,9 @@ def decrypt_jwe(
         raise EncryptionError("JWE alg is not allowed")
     if enc not in CONTENT_ENCRYPTION_ALGORITHMS or enc not in encryptions:
         raise EncryptionError("JWE enc is not allowed")
-    if zip_ is not None and (zip_ not in ZIP_ALGORITHMS or zip_ not in zips):
+    if zip_ is not None and (
+        not isinstance(zip_, str) or zip_ not in ZIP_ALGORITHMS or zip_ not in zips
+    ):
         raise EncryptionError("JWE zip is not allowed")
     if not keys:
         raise EncryptionError("no decryption key")

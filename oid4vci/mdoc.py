@@ -416,7 +416,7 @@ def jwk_from_cose_key(cose_key: Mapping[Any, Any]) -> dict[str, Any]:
         y = None
     else:
         raise _fail(MdocReason.DEVICE_KEY, "the device key type is not supported")
-    if isinstance(crv, bool) or crv not in curves:
+    if type(crv) is not int or crv not in curves:  # a CBOR array or map is unhashable
         raise _fail(MdocReason.DEVICE_KEY, "the device key curve is not supported")
     name, size = curves[crv]
     if not isinstance(x, bytes) or len(x) != size:

@@ -34,7 +34,7 @@ from typing import Any, Final
 import attrs
 
 from ._issuer_signed import check_validity, verify_issuer_signature
-from ._json import text_parser
+from ._json import finite_number, text_parser
 from .errors import CredentialVerificationError, JoseError, UsageError, ValidationError
 from .jose import (
     DecodedJws,
@@ -796,6 +796,15 @@ def _holder_jwk(claims: Mapping[str, Any]) -> dict[str, Any] | None:
         raise _fail(SdJwtReason.CNF_INVALID, "'cnf.jwk' is not a usable public key") from None
 
 
+def _same_text(sent: str, expected: str) -> bool:
+    """Constant-time equality of two strings, either of which may hold a lone surrogate
+    (legal in JSON text, not encodable as UTF-8): such a string never matches."""
+    try:
+        return secrets.compare_digest(sent.encode(), expected.encode())
+    except UnicodeEncodeError:
+        return False
+
+
 def _verify_key_binding(
     parsed: ParsedSdJwt,
     holder_jwk: Mapping[str, Any] | None,
@@ -803,6 +812,7 @@ def _verify_key_binding(
     algorithms: Collection[str],
     nonce: str | None,
     audience: str | None,
+    max_age: float,
     now: float,
     leeway: float,
 ) -> dict[str, Any]:
@@ -823,10 +833,12 @@ def _verify_key_binding(
         raise _fail(SdJwtReason.KEY_BINDING_INVALID, "the KB-JWT 'sd_hash' does not match")
     if not isinstance(payload.get("nonce"), str) or not isinstance(payload.get("aud"), str):
         raise _fail(SdJwtReason.KEY_BINDING_INVALID, "the KB-JWT lacks 'nonce' or 'aud'")
-    iat = payload.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int | float) or iat > now + leeway:
+    iat = finite_number(payload.get("iat"))
+    if iat is None or iat > now + leeway:
         raise _fail(SdJwtReason.KEY_BINDING_INVALID, "the KB-JWT 'iat' is missing or in future")
-    if nonce is not None and not secrets.compare_digest(payload["nonce"].encode(), nonce.encode()):
+    if iat < now - max_age - leeway:  # RFC 9901 §7.3 step 5: "within an acceptable window"
+        raise _fail(SdJwtReason.KEY_BINDING_INVALID, "the KB-JWT 'iat' is too old")
+    if nonce is not None and not _same_text(payload["nonce"], nonce):
         raise _fail(SdJwtReason.KEY_BINDING_INVALID, "the KB-JWT 'nonce' does not match")
     if audience is not None and payload["aud"] != audience:
         raise _fail(SdJwtReason.KEY_BINDING_INVALID, "the KB-JWT 'aud' does not match")
@@ -842,6 +854,7 @@ def verify_sd_jwt(
     allow_key_binding: bool = False,
     kb_nonce: str | None = None,
     kb_audience: str | None = None,
+    kb_max_age: float = 300,
     clock: Callable[[], float] = time.time,
     leeway: float = 60,
     parsed: ParsedSdJwt | None = None,
@@ -851,7 +864,8 @@ def verify_sd_jwt(
     ``issuer_keys`` are public JWKs (picked by header ``kid`` when present, else each tried).
     ``expected_typ`` ``None`` skips the ``typ`` check. A trailing KB-JWT is refused unless
     ``allow_key_binding`` (then its signature with ``cnf.jwk``, ``typ``, ``sd_hash`` and, when
-    given, ``kb_nonce``/``kb_audience`` are checked). ``parsed`` is :func:`parse_sd_jwt` of
+    given, ``kb_nonce``/``kb_audience`` are checked; its ``iat`` must be at most ``kb_max_age``
+    seconds old, RFC 9901 §7.3 step 5). ``parsed`` is :func:`parse_sd_jwt` of
     ``text`` when the caller already has it (the disclosures are then not decoded and hashed
     a second time). Raises :class:`SdJwtVerificationError`.
     """
@@ -890,6 +904,7 @@ def verify_sd_jwt(
             algorithms=algorithms,
             nonce=kb_nonce,
             audience=kb_audience,
+            max_age=kb_max_age,
             now=now,
             leeway=leeway,
         )
@@ -916,6 +931,7 @@ def verify_sd_jwt_vc(
     allow_key_binding: bool = False,
     kb_nonce: str | None = None,
     kb_audience: str | None = None,
+    kb_max_age: float = 300,
     clock: Callable[[], float] = time.time,
     leeway: float = 60,
     parsed: ParsedSdJwt | None = None,
@@ -936,6 +952,7 @@ def verify_sd_jwt_vc(
         allow_key_binding=allow_key_binding,
         kb_nonce=kb_nonce,
         kb_audience=kb_audience,
+        kb_max_age=kb_max_age,
         clock=clock,
         leeway=leeway,
         parsed=parsed,

@@ -628,3 +628,13 @@ async def test_errors_and_repr_hide_secrets(signer: LocalSigner, clock: FakeCloc
     proof = await verify_dpop_jwt(_request(token), clock=clock)
     assert "secret-n" not in repr(proof)
     assert "secret-n" not in repr(_request(token))
+
+
+@pytest.mark.parametrize("ath", ["\ud800", "\u00e9" * 43])
+async def test_an_ath_that_is_not_ascii_does_not_match(
+    signer: LocalSigner, clock: FakeClock, ath: str
+) -> None:
+    # A lone surrogate is legal JSON text but cannot be encoded: it was a UnicodeEncodeError.
+    proof = await _proof(signer, _claims(clock, ath=ath))
+    err = await _reject(_request(proof), "ath", access_token=SECRET_TOKEN, clock=clock)
+    assert SECRET_TOKEN not in str(err)

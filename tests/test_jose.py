@@ -260,6 +260,23 @@ def test_public_jwk_refuses_unusable_keys(jwk: dict[str, Any]) -> None:
         public_jwk(jwk)
 
 
+def test_public_jwk_refuses_members_it_cannot_encode() -> None:
+    """A lone surrogate in a member (legal JSON text, not encodable as UTF-8) and a member
+    nested past the recursion limit are a JoseError, never UnicodeEncodeError/RecursionError:
+    an untrusted DPoP header ``jwk`` or ``cnf.jwk`` reaches this function."""
+    base = LocalSigner.generate().public_jwk
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    for jwk in (
+        {**base, "kid": "\ud800"},
+        {**base, "kid": 5, "note": "\udfff"},
+        {**base, "ext": deep},
+    ):
+        with pytest.raises(JoseError):
+            public_jwk(jwk)
+
+
 def test_public_jwk_accepts_public_keys(vectors: dict[str, Any]) -> None:
     key = vectors["rfc9449"]["public_jwk"]
     assert public_jwk(key) == key

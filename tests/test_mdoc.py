@@ -752,6 +752,16 @@ def test_cose_key_round_trip(alg: str) -> None:
     assert jwk_from_cose_key(cose) == jwk
 
 
+@pytest.mark.parametrize("crv", [[1], {1: 1}, "P-256", 1.0, True, None])
+def test_cose_key_with_a_curve_that_is_no_label(crv: Any) -> None:
+    # a CBOR array or map as crv (-1) was looked up in a dict: TypeError (unhashable)
+    cose = cose_key_from_jwk(LocalSigner.generate("ES256").public_jwk)
+    cose[-1] = crv
+    with pytest.raises(MdocVerificationError) as info:
+        jwk_from_cose_key(cose)
+    assert info.value.reason == MdocReason.DEVICE_KEY
+
+
 def test_cose_key_from_bad_jwk() -> None:
     signer = LocalSigner.generate()
     with pytest.raises(JoseError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -217,15 +218,25 @@ def test_rfc9901_presentation_with_kb(vectors: dict[str, Any], clock: FakeClock)
     with pytest.raises(SdJwtVerificationError) as info:
         verify_sd_jwt(vec["presentation_sd_jwt_kb"], issuer_keys=[key], clock=clock)
     assert info.value.reason == SdJwtReason.KEY_BINDING
-    verified = verify_sd_jwt(
-        vec["presentation_sd_jwt_kb"],
-        issuer_keys=[key],
-        expected_typ=("example+sd-jwt",),
-        allow_key_binding=True,
-        kb_nonce="1234567890",
-        kb_audience="https://verifier.example.org",
-        clock=clock,
-    )
+    # The KB-JWT's iat must be within kb_max_age (RFC 9901 §7.3 step 5): verified when it
+    # was presented, refused as too old at the test clock's time.
+    kb_iat = _b64json(vec["presentation_sd_jwt_kb"].rsplit("~", 1)[1].split(".")[1].encode())["iat"]
+    presented = FakeClock(kb_iat + 60)
+    arguments: dict[str, Any] = {
+        "issuer_keys": [key],
+        "expected_typ": ("example+sd-jwt",),
+        "allow_key_binding": True,
+        "kb_nonce": "1234567890",
+        "kb_audience": "https://verifier.example.org",
+    }
+    assert clock.now > kb_iat + 300 + 60
+    with pytest.raises(SdJwtVerificationError, match="too old") as info:
+        verify_sd_jwt(vec["presentation_sd_jwt_kb"], clock=clock, **arguments)
+    assert info.value.reason == SdJwtReason.KEY_BINDING_INVALID
+    assert verify_sd_jwt(
+        vec["presentation_sd_jwt_kb"], clock=clock, kb_max_age=clock.now - kb_iat, **arguments
+    ).key_binding
+    verified = verify_sd_jwt(vec["presentation_sd_jwt_kb"], clock=presented, **arguments)
     assert verified.key_binding is not None
     assert verified.key_binding["sd_hash"] == vec["kb_sd_hash"]
     assert verified.claims["nationalities"] == ["US"]  # the withheld "DE" placeholder is gone
@@ -237,7 +248,13 @@ def test_rfc9901_presentation_with_kb(vectors: dict[str, Any], clock: FakeClock)
             issuer_keys=[key],
             allow_key_binding=True,
             kb_nonce="other",
-            clock=clock,
+            clock=presented,
+        )
+    assert info.value.reason == SdJwtReason.KEY_BINDING_INVALID
+    # a nonce the encoder cannot turn into UTF-8 (a lone surrogate) does not match either
+    with pytest.raises(SdJwtVerificationError, match="nonce") as info:
+        verify_sd_jwt(
+            vec["presentation_sd_jwt_kb"], clock=presented, **{**arguments, "kb_nonce": "\ud800"}
         )
     assert info.value.reason == SdJwtReason.KEY_BINDING_INVALID
 
@@ -815,6 +832,40 @@ async def test_key_binding_jwt_refused_by_default(clock: FakeClock) -> None:
         allow_key_binding=True,
         clock=clock,
     )
+
+
+@pytest.mark.parametrize(
+    ("iat", "words"),
+    [
+        ("NaN", "missing or in future"),  # NaN passes every comparison
+        ("1e400", "missing or in future"),
+        ("0", "too old"),  # 1970: outside any acceptable window (RFC 9901 §7.3 step 5)
+        (-400, "too old"),  # seconds from now: past kb_max_age (300) and the leeway (60)
+        (120, "missing or in future"),
+    ],
+)
+async def test_key_binding_iat_window(iat: str | int, words: str, clock: FakeClock) -> None:
+    signer = generate_signer()
+    holder = generate_signer()
+    text = await _issue(signer, {"a": sd(1)}, holder_jwk=holder.public_jwk, clock=clock)
+    sd_hash = b64url_encode(hashlib.sha256(text.encode()).digest())
+    value = iat if isinstance(iat, str) else str(int(clock.now) + iat)
+    payload = f'{{"nonce":"n","aud":"v","iat":{value},"sd_hash":"{sd_hash}"}}'
+    head = b64url_encode(json.dumps({"alg": holder.alg, "typ": "kb+jwt"}).encode())
+    body = b64url_encode(payload.encode())
+    kb = f"{head}.{body}.{b64url_encode(holder.sign_sync(f'{head}.{body}'.encode()))}"
+    with pytest.raises(SdJwtVerificationError, match=words) as info:
+        verify_sd_jwt_vc(
+            text + kb, issuer_keys=[signer.public_jwk], allow_key_binding=True, clock=clock
+        )
+    assert info.value.reason == SdJwtReason.KEY_BINDING_INVALID
+    fresh = payload.replace(f'"iat":{value}', f'"iat":{int(clock.now) - 10}')
+    body = b64url_encode(fresh.encode())
+    kb = f"{head}.{body}.{b64url_encode(holder.sign_sync(f'{head}.{body}'.encode()))}"
+    verified = verify_sd_jwt_vc(
+        text + kb, issuer_keys=[signer.public_jwk], allow_key_binding=True, clock=clock
+    )
+    assert verified.key_binding is not None
 
 
 async def test_cnf_must_be_a_public_key(clock: FakeClock) -> None:

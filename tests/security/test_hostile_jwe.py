@@ -69,6 +69,9 @@ def sealed(header: dict[str, Any], plaintext: bytes) -> str:
     return jwe.encrypt_compact(header, plaintext, JWKRegistry.import_key(PUBLIC), registry=registry)
 
 
+_CONTAINERS = st.lists(st.sampled_from(["DEF", "k1"]), max_size=2) | st.dictionaries(
+    st.sampled_from(["DEF", "k1"]), st.integers(), max_size=1
+)
 HEADERS = st.fixed_dictionaries(
     {},
     optional={
@@ -77,8 +80,9 @@ HEADERS = st.fixed_dictionaries(
         | st.integers(),
         "enc": st.sampled_from(["A128GCM", "A256GCM", "A128CBC-HS256", "none"])
         | st.text(max_size=5),
-        "kid": st.sampled_from(["k1", "k2", ""]) | st.integers() | st.none(),
-        "zip": st.sampled_from(["DEF", "GZIP", ""]) | st.integers(),
+        # JSON arrays and objects too: an unhashable member once escaped a set lookup
+        "kid": st.sampled_from(["k1", "k2", ""]) | st.integers() | st.none() | _CONTAINERS,
+        "zip": st.sampled_from(["DEF", "GZIP", ""]) | st.integers() | _CONTAINERS,
         "epk": st.sampled_from(
             [PUBLIC, KEY, {"kty": "EC", "crv": "P-384"}, {"kty": "oct", "k": "AAAA"}, "x", {}]
         ),
@@ -134,6 +138,9 @@ HOSTILE = [
     ("no-tag", lambda: _set_part(4, "")),
     ("json-serialization", lambda: json.dumps({"protected": "e30", "ciphertext": "AA"})),
     ("deep-header", lambda: "[" * 5000 + "." * 4),
+    # zip must be a string (RFC 7516 §4.1.3): an array or object was looked up in a set
+    ("zip-array", lambda: _add_header(zip=["DEF"])),
+    ("zip-object", lambda: _add_header(zip={"DEF": 1})),
 ]
 
 
