@@ -19,6 +19,7 @@ from oid4vci._wire import (
 from oid4vci.errors import WireFormatError
 
 __all__ = [
+    "MAX_CLAIMS_DEPTH",
     "OPENID_CREDENTIAL",
     "AuthorizationDetail",
     "PushedAuthorizationResponse",
@@ -31,6 +32,48 @@ __all__ = [
 
 #: The authorization details type of OID4VCI.
 OPENID_CREDENTIAL = "openid_credential"
+#: The deepest nesting a ``claims`` member may have (arrays and objects, the member itself
+#: being level 1): a claims path of a real credential is a few levels; more is an attack on
+#: whoever serializes it later (a record in the store, a token response).
+MAX_CLAIMS_DEPTH = 16
+
+
+def _is_claims_description(value: Any) -> bool:
+    """``claims`` of an ``openid_credential`` entry: a non-empty array of objects whose
+    ``path`` is a non-empty array of strings, non-negative integers and nulls (OID4VCI 1.0
+    Appendix B.1; Draft 15), or an object (the Draft 13/14 per-format claims maps); in either
+    form nested at most :data:`MAX_CLAIMS_DEPTH` deep."""
+    if isinstance(value, list):
+        if not value or not all(isinstance(item, dict) for item in value):
+            return False
+        for item in value:
+            path = item.get("path")
+            if not isinstance(path, list) or not path:
+                return False
+            for element in path:
+                if element is None or isinstance(element, str):
+                    continue
+                if type(element) is not int or element < 0:
+                    return False
+    elif not isinstance(value, dict):
+        return False
+    return _depth_at_most(value, MAX_CLAIMS_DEPTH)
+
+
+def _depth_at_most(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests arrays and objects at most ``limit`` deep (iterative: a value
+    nested past the recursion limit is measured without recursing)."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return True
+    return False
 
 
 @wire_model(always=("type",))
@@ -48,7 +91,15 @@ class AuthorizationDetail:
     vct: str | None = None
     doctype: str | None = None
     credential_definition: dict[str, Any] | None = None
-    claims: Any | None = None
+    claims: Any | None = attrs.field(
+        default=None,
+        validator=field_check(
+            lambda v: _is_claims_description(v),
+            "must be an array of claims descriptions with a 'path' each (OID4VCI 1.0 "
+            f"Appendix B.1) or a Draft 13/14 claims object, nested at most {MAX_CLAIMS_DEPTH} "
+            "deep",
+        ),
+    )
     locations: tuple[str, ...] | None = None
     credential_identifiers: tuple[str, ...] | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)

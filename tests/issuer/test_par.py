@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -189,6 +190,56 @@ async def test_par_unknown_configuration(clock: FakeClock) -> None:
     details = '[{"type":"openid_credential","credential_configuration_id":"nope"}]'
     response = await push(config, par_form(authorization_details=details))
     assert error_of(response) == "invalid_authorization_details"
+
+
+def _deep(depth: int) -> Any:
+    value: Any = "given_name"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        [{"path": _deep(500)}],  # 2 KB: used to reach a RecursionError (a 500) when stored
+        {"given_name": _deep(100)},
+        [{"path": []}],
+        [{"path": ["a", -1]}],
+        [{"path": ["a", True]}],
+        [{"path": "given_name"}],
+        [],
+        ["given_name"],
+        "given_name",
+    ],
+)
+async def test_par_refuses_claims_that_are_no_claims_description(
+    clock: FakeClock, claims: Any
+) -> None:
+    """``claims`` of an authorization details entry is checked before anything is stored
+    (OID4VCI 1.0 Appendix B.1; RFC 9126 §2.3): 400, never a stored request that fails later;
+    at the authorization endpoint the same is an error redirect, never a 500."""
+    config = make_config(clock)
+    entry = {"type": "openid_credential", "credential_configuration_id": "pid", "claims": claims}
+    details = json.dumps([entry])
+    response = await push(config, par_form(authorization_details=details, scope=None))
+    assert (response.status, error_of(response)) == (400, "invalid_authorization_details")
+    query = urlencode({**par_form(authorization_details=details, scope=None)})
+    direct = await handle_authorization(
+        HttpRequest(method="GET", url=f"{AUTHORIZE}?{query}"), config
+    )
+    assert direct.status == 303
+    location = parse_qs(urlsplit(direct.headers.get("Location") or "").query)
+    assert location["error"] == ["invalid_authorization_details"]
+
+
+async def test_par_keeps_a_claims_description(clock: FakeClock) -> None:
+    config = make_config(clock)
+    claims = [{"path": ["address", "street_address"]}, {"path": ["nationalities", None]}]
+    entry = {"type": "openid_credential", "credential_configuration_id": "pid", "claims": claims}
+    form = par_form(authorization_details=json.dumps([entry]), scope=None)
+    response = await push(config, form)
+    assert response.status == 201, response.body
 
 
 async def test_par_dpop_header_binds_code(clock: FakeClock) -> None:
