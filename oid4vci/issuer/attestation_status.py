@@ -35,7 +35,7 @@ never past ``exp`` (draft-ietf-oauth-status-list-20 §9), so a list is fetched o
 not once per request; requests that need a list while it is being fetched wait for that one
 fetch (and share its failure). Refusals raise :class:`~oid4vci.attestation.AttestationError` (reasons
 ``status not valid``, ``status unverifiable``, ``no status``); the endpoints turn them into
-``invalid_client`` (401, PAR and token endpoints) or ``invalid_proof`` (credential endpoint).
+``invalid_client`` (400, PAR and token endpoints) or ``invalid_proof`` (credential endpoint).
 """
 
 from __future__ import annotations

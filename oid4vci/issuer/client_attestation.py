@@ -38,9 +38,12 @@ parsing and before anything single use is touched (a PAR request is stored, a co
   ``pop_max_age`` + 2 × ``clock_skew``: a replay inside the window is refused, one after it is
   refused as stale).
 
-Refusals are ``invalid_client`` with status 401 (RFC 6749 §5.2 allows 401 for it; no
-``WWW-Authenticate`` challenge, which RFC 6749 asks for only when the client authenticated
-through the ``Authorization`` header). The description names the reason, never the JWTs.
+Refusals are ``invalid_client`` with status 400 (RFC 6749 §5.2; a 401 must carry a
+``WWW-Authenticate`` challenge, RFC 9110 §15.5.2, and the attestation headers are no HTTP
+authentication scheme). The description names the reason, never the JWTs. A request that
+authenticates the client another way (``Authorization`` header, ``client_secret``,
+``client_assertion``) is refused by :func:`refuse_other_client_authentication` when it is
+parsed: a server that ignored those credentials would fail open.
 Headers are ignored when no :class:`~oid4vci.issuer.config.AttestationSettings` is configured
 (the issuer then takes public clients only and does not advertise the method).
 """
@@ -48,7 +51,8 @@ Headers are ignored when no :class:`~oid4vci.issuer.config.AttestationSettings` 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 
 from oid4vci.attestation import (
     CLIENT_ATTESTATION_CHALLENGE_HEADER,
@@ -72,17 +76,56 @@ from oid4vci.issuer.stateless_nonce import NoncePurpose, is_live_nonce, seal_non
 
 __all__ = [
     "INVALID_CLIENT_STATUS",
+    "OTHER_CLIENT_CREDENTIALS",
     "attestation_binding",
     "create_attestation_challenge",
     "handle_challenge",
     "is_bound_instance",
+    "refuse_other_client_authentication",
     "use_attestation_challenge_response",
     "verify_client_authentication",
     "verify_dpop_combined",
 ]
 
-#: HTTP status of an ``invalid_client`` answer (RFC 6749 §5.2).
-INVALID_CLIENT_STATUS = 401
+#: HTTP status of an ``invalid_client`` answer: 400, RFC 6749 §5.2's default. 401 would need a
+#: ``WWW-Authenticate`` challenge (RFC 9110 §15.5.2), and attestation-based client
+#: authentication has no HTTP authentication scheme to name in one.
+INVALID_CLIENT_STATUS = 400
+
+
+#: Form parameters of client authentication methods this server does not support:
+#: ``client_secret_post`` (RFC 6749 §2.3.1), ``private_key_jwt`` / ``client_secret_jwt``
+#: (RFC 7521 §4.2, RFC 7523 §2.2).
+OTHER_CLIENT_CREDENTIALS = ("client_secret", "client_assertion", "client_assertion_type")
+_AUTH_SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+
+
+def refuse_other_client_authentication(
+    request: HttpRequest, params: Mapping[str, str], *, error_cls: type[ProtocolError]
+) -> None:
+    """Refuse a PAR or token request that authenticates the client by a method this server
+    does not support (``client_secret_basic`` / ``_post``, ``private_key_jwt``, any
+    ``Authorization`` header): ``invalid_client`` (RFC 6749 §5.2). Credentials the server
+    ignored would let a request pass as if they had been checked (and, RFC 6749 §2.3, a
+    client uses one method per request). Through the ``Authorization`` header it is 401 with
+    a ``WWW-Authenticate`` challenge of the scheme the client used (RFC 6749 §5.2 MUST);
+    otherwise 400."""
+    authorization = request.headers.get_all("Authorization")
+    if authorization:
+        scheme = authorization[0].split(" ", 1)[0]
+        raise error_cls(
+            ErrorCode.INVALID_CLIENT,
+            "client authentication by the Authorization header is not supported",
+            status=401,
+            www_authenticate_scheme=scheme if _AUTH_SCHEME.fullmatch(scheme) else "Basic",
+        )
+    for name in OTHER_CLIENT_CREDENTIALS:
+        if name in params:
+            raise error_cls(
+                ErrorCode.INVALID_CLIENT,
+                f"client authentication by {name} is not supported",
+                status=INVALID_CLIENT_STATUS,
+            )
 
 
 async def verify_client_authentication(
@@ -97,7 +140,7 @@ async def verify_client_authentication(
     ``client_id`` is the request's own ``client_id`` parameter (``None`` when absent); the
     result's ``client_id`` is the authenticated one. Returns ``None`` for a request without
     attestation headers that the configuration allows. Raises ``error_cls``
-    (``invalid_client``, 401).
+    (``invalid_client``, 400).
     """
 
     def refuse(description: str) -> ProtocolError:
@@ -197,7 +240,7 @@ def verify_dpop_combined(
 ) -> None:
     """In DPoP-combined mode, the request's verified DPoP ``proof`` must be signed by the
     attestation's instance key (draft-ietf-oauth-attestation-based-client-auth-10 §5.2);
-    ``invalid_client`` (401) otherwise. Nothing to check in the other modes."""
+    ``invalid_client`` (400) otherwise. Nothing to check in the other modes."""
     if attested is None or not attested.dpop_combined:
         return
     if proof is None or not hmac.compare_digest(proof.jkt.encode(), attested.instance_jkt.encode()):

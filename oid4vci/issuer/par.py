@@ -42,6 +42,7 @@ from oid4vci.issuer.authorization import (
 )
 from oid4vci.issuer.client_attestation import (
     attestation_binding,
+    refuse_other_client_authentication,
     verify_client_authentication,
     verify_dpop_combined,
 )
@@ -80,6 +81,7 @@ def parse_par_request(request: HttpRequest | RequestDict, config: IssuerConfig) 
         raise AuthorizationError(ErrorCode.INVALID_REQUEST, "no PAR endpoint here", status=404)
     req = HttpRequest.coerce(request)
     params = parse_form_post(req, config, error_cls=AuthorizationError)
+    refuse_other_client_authentication(req, params, error_cls=AuthorizationError)
     if "request_uri" in params:
         raise AuthorizationError(ErrorCode.INVALID_REQUEST, "request_uri must not be pushed")
     if not params.get("client_id"):

@@ -61,6 +61,7 @@ from oid4vci.issuer.access_token import (
 from oid4vci.issuer.client_attestation import (
     attestation_binding,
     is_bound_instance,
+    refuse_other_client_authentication,
     use_attestation_challenge_response,
     verify_client_authentication,
     verify_dpop_combined,
@@ -234,6 +235,7 @@ def parse_token_request(request: HttpRequest | RequestDict, config: IssuerConfig
         raise _error(ErrorCode.INVALID_REQUEST, "no token endpoint here", status=404)
     req = HttpRequest.coerce(request)
     params = parse_form_post(req, config, error_cls=TokenError)
+    refuse_other_client_authentication(req, params, error_cls=TokenError)
     grant_type = params.get("grant_type")
     if not grant_type:
         raise _error(ErrorCode.INVALID_REQUEST, "grant_type is required")

@@ -184,7 +184,7 @@ async def test_wallet_attestation_from_a_foreign_chain_is_refused(clock: FakeClo
     recorder, client = wallet(issuer, clock, make_provider(foreign, clock))
     with pytest.raises(TokenError) as caught:
         await client.accept_offer(issuer.links["pre_auth"])
-    assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+    assert (caught.value.error, caught.value.status) == ("invalid_client", 400)
     assert recorder.paths().count("/token") == 1
 
 
@@ -258,7 +258,7 @@ async def test_over_aiohttp(clock: FakeClock) -> None:
         )
         with pytest.raises(TokenError) as caught:
             await stranger.accept_offer(issuer.links["pre_auth"])
-        assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+        assert (caught.value.error, caught.value.status) == ("invalid_client", 400)
 
 
 class ChallengingServer:

@@ -171,4 +171,4 @@ async def test_served_haip_issuer_checks_the_status_of_attestations() -> None:
         assert result.state is FlowState.DONE and result.credentials[0].x5c_verified
         with pytest.raises(TokenError) as caught:
             await client(1).accept_offer(link)
-        assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+        assert (caught.value.error, caught.value.status) == ("invalid_client", 400)

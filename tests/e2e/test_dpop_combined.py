@@ -107,7 +107,7 @@ async def test_a_dpop_proof_by_another_key_is_invalid_client(clock: FakeClock) -
     pki = provider_pki()
     issuer = combined_issuer(clock, pki)
     answer = await combined_token_request(issuer, clock, pki, dpop_key=LocalSigner.generate())
-    assert answer.status == 401, answer.body
+    assert answer.status == 400, answer.body
     assert answer.json_body()["error"] == "invalid_client"
     assert "cnf" in answer.json_body()["error_description"]
 
@@ -116,7 +116,7 @@ async def test_without_the_setting_one_header_is_refused(clock: FakeClock) -> No
     pki = provider_pki()
     issuer = combined_issuer(clock, pki, combined=False)
     answer = await combined_token_request(issuer, clock, pki)
-    assert answer.status == 401 and "exactly one" in answer.json_body()["error_description"]
+    assert answer.status == 400 and "exactly one" in answer.json_body()["error_description"]
 
 
 async def test_the_two_header_mode_stays_accepted(clock: FakeClock) -> None:

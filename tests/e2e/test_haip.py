@@ -250,7 +250,7 @@ async def test_issuer_refuses_an_unattested_client(clock: FakeClock) -> None:
             },
         )
     )
-    assert response.status == 401
+    assert response.status == 400
     assert json.loads(response.body)["error"] == "invalid_client"
 
 

@@ -142,7 +142,7 @@ def test_their_wallet_refreshes_an_expired_token(
 
 @pytest.mark.parametrize(
     ("variant", "status", "error"),
-    [("no-attestation", 401, "invalid_client"), ("other-dpop-key", 400, "invalid_dpop_proof")],
+    [("no-attestation", 400, "invalid_client"), ("other-dpop-key", 400, "invalid_dpop_proof")],
 )
 def test_their_refresh_needs_the_attestation_and_the_dpop_key(
     haip_issuer: tuple[BackgroundServer, Path], variant: str, status: int, error: str
@@ -188,7 +188,7 @@ def test_their_unattested_wallet_is_refused(haip_issuer: tuple[BackgroundServer,
     server, _ = haip_issuer
     out = run_node_wallet([server.ready["offers"]["pre_auth"], "--client-id", CLIENT_ID])
     assert out["ok"] is False and out["_status"] == 1
-    assert out["error"]["status"] == 401
+    assert out["error"]["status"] == 400
     assert out["error"]["body"]["error"] == "invalid_client"
 
 

@@ -247,7 +247,7 @@ async def test_an_invalid_attestation_is_still_invalid_client(clock: FakeClock) 
     answer = await token_request(
         issuer, clock, await pre_authorized_code(issuer), await headers_of(wallet, clock)
     )
-    assert answer.status == 401 and answer.json_body()["error"] == "invalid_client"
+    assert answer.status == 400 and answer.json_body()["error"] == "invalid_client"
 
 
 @pytest.mark.parametrize("value", [0, -1.0])

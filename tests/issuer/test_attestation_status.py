@@ -147,7 +147,7 @@ async def test_wallet_attestation_not_valid_is_invalid_client(
     recorder, client = w.wallet(client_status=await entry(w.lists, status))
     with pytest.raises(TokenError) as caught:
         await client.accept_offer(w.issuer.links["pre_auth"])
-    assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+    assert (caught.value.error, caught.value.status) == ("invalid_client", 400)
     assert f"wallet attestation is {words}" in (caught.value.error_description or "")
     assert recorder.to("/credential") == []
 
@@ -182,7 +182,7 @@ async def test_par_refuses_a_revoked_wallet_attestation(clock: FakeClock) -> Non
     valid, invalid = await entry(w.lists), await entry(w.lists, "invalid")
     assert (await par_request(w, valid)).status == 201
     revoked = await par_request(w, invalid)
-    assert revoked.status == 401, revoked.body
+    assert revoked.status == 400, revoked.body
     assert revoked.json_body()["error"] == "invalid_client"
     assert "revoked" in revoked.json_body()["error_description"]
 
@@ -194,7 +194,7 @@ async def test_revocation_takes_effect_after_the_ttl(clock: FakeClock) -> None:
     await set_credential_status(reference, w.lists.config, "invalid")
     assert (await par_request(w, reference)).status == 201  # the cached list is still fresh
     clock.advance(3601)
-    assert (await par_request(w, reference)).status == 401
+    assert (await par_request(w, reference)).status == 400
 
 
 @pytest.mark.parametrize(("status", "words"), [("invalid", "revoked"), ("suspended", "suspended")])
@@ -298,7 +298,7 @@ async def test_an_unverifiable_status_fails_closed(
     _, client = w.wallet(client_status=await entry(w.lists))
     with pytest.raises(TokenError) as caught:
         await client.accept_offer(w.issuer.links["pre_auth"])
-    assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+    assert (caught.value.error, caught.value.status) == ("invalid_client", 400)
     description = caught.value.error_description or ""
     assert "status unverifiable" in description and words in description
 
@@ -314,7 +314,7 @@ async def test_a_failed_fetch_is_not_cached(clock: FakeClock) -> None:
 
     w = world(clock, front=front)
     reference = await entry(w.lists)
-    assert (await par_request(w, reference)).status == 401
+    assert (await par_request(w, reference)).status == 400
     down["down"] = False
     assert (await par_request(w, reference)).status == 201
     assert len(w.fetches.requests) == 2
@@ -323,7 +323,7 @@ async def test_a_failed_fetch_is_not_cached(clock: FakeClock) -> None:
 async def test_policies_without_a_status(clock: FakeClock) -> None:
     w = world(clock, status="require")
     refused = await par_request(w, None)
-    assert refused.status == 401 and "no status" in refused.json_body()["error_description"]
+    assert refused.status == 400 and "no status" in refused.json_body()["error_description"]
     checked = world(clock)
     assert (await par_request(checked, None)).status == 201
     assert checked.fetches.requests == []
@@ -368,7 +368,7 @@ async def test_index_past_the_end_is_refused(clock: FakeClock) -> None:
     reference = await entry(w.lists)
     beyond = StatusReference(uri=reference.uri, idx=10**9)
     response = await par_request(w, beyond)
-    assert response.status == 401
+    assert response.status == 400
     assert "index out of range" in response.json_body()["error_description"]
 
 
@@ -414,7 +414,7 @@ async def test_over_aiohttp(clock: FakeClock) -> None:
         _, refused = w.wallet(client_status=revoked)
         with pytest.raises(TokenError) as caught:
             await refused.accept_offer(issuer.links["pre_auth"])
-        assert (caught.value.error, caught.value.status) == ("invalid_client", 401)
+        assert (caught.value.error, caught.value.status) == ("invalid_client", 400)
         assert "revoked" in (caught.value.error_description or "")
 
 
@@ -455,7 +455,7 @@ async def test_concurrent_requests_share_one_fetch(clock: FakeClock, up: bool) -
         await anyio.wait_all_tasks_blocked()  # one at the gate, the others on its fetch
         assert len(waiting) == 1
         gate.set()
-    assert answers == [201 if up else 401] * 4
+    assert answers == [201 if up else 400] * 4
     assert len(w.fetches.requests) == 1
 
 
@@ -486,7 +486,7 @@ async def test_dpop_combined_mode_checks_the_status_too(clock: FakeClock) -> Non
 
     assert (await token(valid)).status == 200
     refused = await token(revoked)
-    assert refused.status == 401
+    assert refused.status == 400
     assert "revoked" in refused.json_body()["error_description"]
 
 
@@ -507,5 +507,5 @@ async def test_a_redirected_list_is_followed(clock: FakeClock) -> None:
     w = world(clock, front=front)
     valid, revoked = await entry(w.lists), await entry(w.lists, "invalid")
     assert (await par_request(w, valid)).status == 201
-    assert (await par_request(w, revoked)).status == 401
+    assert (await par_request(w, revoked)).status == 400
     assert [r.url.split("/")[3] for r in w.fetches.requests] == ["status-lists", "moved"]

@@ -1,5 +1,5 @@
 """Wallet attestation at the token and PAR endpoints, by raw requests: every refusal with its
-exact answer (``invalid_client``, 401), the PoP ``jti`` replay cache, and that a refused token
+exact answer (``invalid_client``, 400), the PoP ``jti`` replay cache, and that a refused token
 request leaves the pre-authorized code redeemable."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ async def token_request(
 
 
 def refused(response: HttpResponse, words: str) -> None:
-    assert response.status == 401, response.body
+    assert response.status == 400, response.body
     body = response.json_body()
     assert body["error"] == "invalid_client"
     assert words in body["error_description"]

@@ -238,14 +238,14 @@ async def test_attested_family_needs_the_same_attestation(clock: FakeClock) -> N
     )
     assert first.status == 200, first.body
     token = first.json_body()["refresh_token"]
-    # no attestation: invalid_client (401)
+    # no attestation: invalid_client (400)
     missing = await _attested_request(issuer, clock, refresh_form(token), key, {})
-    assert missing.status == 401 and error_of(missing) == "invalid_client"
+    assert missing.status == 400 and error_of(missing) == "invalid_client"
     # a valid attestation of the same provider, but another instance key: invalid_client
     foreign = await _attested_request(
         issuer, clock, refresh_form(token), key, await auth_headers(pki, clock)
     )
-    assert foreign.status == 401 and error_of(foreign) == "invalid_client"
+    assert foreign.status == 400 and error_of(foreign) == "invalid_client"
     assert "bound" in foreign.json_body()["error_description"]
 
 

@@ -1,5 +1,5 @@
 """Hostile wallet attestations at the token endpoint and hostile key attestations at the
-credential endpoint: every one is refused with the exact error (``invalid_client`` 401,
+credential endpoint: every one is refused with the exact error (``invalid_client`` 400,
 ``invalid_proof`` 400), never a 500, never an exception, and a refused token request leaves its
 pre-authorized code redeemable. Random header values are fuzzed too."""
 
@@ -91,7 +91,7 @@ def make_target(clock: FakeClock, **kw: Any) -> Target:
 
 
 def invalid_client(response: HttpResponse) -> None:
-    assert response.status == 401, response.body
+    assert response.status == 400, response.body
     assert response.headers.get("Cache-Control") == "no-store"
     assert response.json_body()["error"] == "invalid_client"
 
