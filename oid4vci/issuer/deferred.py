@@ -30,9 +30,11 @@ Ready → ``200`` with the credentials in the original request's version shape (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import anyio
 import attrs
 
 from oid4vci._wire import record_from_json, record_to_json
@@ -112,6 +114,36 @@ async def _save(transaction_id: str, record: DeferredRecord, config: IssuerConfi
     )
 
 
+@contextlib.asynccontextmanager
+async def _holding(transaction_id: str, config: IssuerConfig, *, wait: bool) -> AsyncIterator[bool]:
+    """Hold the transaction (``deferred_lock:``, ``add_if_absent``) while one poll or one
+    completion works on it, so two never mint for it at once and a completion never writes
+    back a transaction a poll has just delivered. Yields whether it is held: a poll that
+    finds it busy (``wait`` false) answers "still pending"; a completion waits for it (at
+    most :data:`~oid4vci.issuer.store_keys.DEFERRED_LOCK_TTL`, after which a dead holder's
+    lock has expired)."""
+    key = store_keys.deferred_lock_key(transaction_id)
+    ttl = store_keys.DEFERRED_LOCK.ttl(config)
+    held = await config.store.add_if_absent(key, True, ttl)
+    if wait:
+        with anyio.move_on_after(ttl + 1):
+            while not held:
+                await anyio.sleep(_LOCK_POLL)
+                held = await config.store.add_if_absent(key, True, ttl)
+        if not held:
+            raise UsageError("the deferred transaction is busy; try again")
+    try:
+        yield held
+    finally:
+        if held:
+            with anyio.CancelScope(shield=True):
+                await config.store.delete(key)
+
+
+#: How often :func:`complete_deferred` / :func:`deny_deferred` look again at a held transaction.
+_LOCK_POLL = 0.05
+
+
 async def complete_deferred(
     transaction_id: str, config: IssuerConfig, claims: Mapping[str, Any]
 ) -> None:
@@ -120,27 +152,35 @@ async def complete_deferred(
     ``claims`` is what the claims source would have returned (values wrapped with
     :func:`oid4vci.sdjwt.sd` are selectively disclosable). Raises
     :class:`~oid4vci.errors.UnknownTransactionError` (also a ``KeyError``) for an unknown
-    transaction and :class:`~oid4vci.errors.UsageError` when its configuration no longer exists.
+    transaction (one delivered meanwhile, too) and :class:`~oid4vci.errors.UsageError` when
+    its configuration no longer exists or it was completed or denied before. Waits while a
+    poll is delivering it.
     """
-    record = await _record(transaction_id, config)
-    spec = config.configuration(record.configuration_id)
-    if spec is None:
-        raise UsageError("the transaction's credential configuration no longer exists")
-    credentials = await create_credentials(
-        spec,
-        config,
-        claims=claims,
-        holder_jwks=record.holder_jwks,
-        version=record.version,
-        subject=record.subject,
-    )
-    await _save(transaction_id, attrs.evolve(record, credentials=tuple(credentials)), config)
+    async with _holding(transaction_id, config, wait=True):
+        record = await _record(transaction_id, config)
+        if record.credentials is not None or record.denied:
+            # A second completion (a duplicate event) would mint a second set, and its status
+            # list entries, for a transaction that delivers one.
+            raise UsageError("the deferred transaction is already completed or denied")
+        spec = config.configuration(record.configuration_id)
+        if spec is None:
+            raise UsageError("the transaction's credential configuration no longer exists")
+        credentials = await create_credentials(
+            spec,
+            config,
+            claims=claims,
+            holder_jwks=record.holder_jwks,
+            version=record.version,
+            subject=record.subject,
+        )
+        await _save(transaction_id, attrs.evolve(record, credentials=tuple(credentials)), config)
 
 
 async def deny_deferred(transaction_id: str, config: IssuerConfig) -> None:
     """Give up on a pending transaction: the next poll gets ``credential_request_denied``."""
-    record = await _record(transaction_id, config)
-    await _save(transaction_id, attrs.evolve(record, denied=True), config)
+    async with _holding(transaction_id, config, wait=True):
+        record = await _record(transaction_id, config)
+        await _save(transaction_id, attrs.evolve(record, denied=True), config)
 
 
 def parse_deferred_credential_request(
@@ -201,35 +241,42 @@ async def create_deferred_credential_response(
 
     Still pending: 202 (1.0) or :class:`CredentialRequestError` ``issuance_pending`` (drafts).
     """
-    record = verified.record
     context = verified.context
-    key = store_keys.deferred_key(verified.transaction_id)
-    version = record.version
-    spec = config.configuration(record.configuration_id)
-    if spec is None:
-        raise _error(ErrorCode.CREDENTIAL_REQUEST_DENIED, "the issuer will not issue it")
-    credentials: list[str]
-    if record.credentials is not None:
-        credentials = list(record.credentials)
-    else:
-        try:
-            claims = await config.claims_source(context.subject, spec.id)
-        except DeferIssuance as deferred:
-            return _pending(version, verified.transaction_id, deferred.interval)
-        except CredentialRequestError:
+    transaction_id = verified.transaction_id
+    async with _holding(transaction_id, config, wait=False) as held:
+        if not held:  # another poll (or a completion) is at work on it right now
+            return _pending(verified.record.version, transaction_id, verified.record.interval)
+        # Read again while held: what was verified may have been delivered or completed since.
+        key = store_keys.deferred_key(transaction_id)
+        record = record_from_json(await config.store.get(key), DeferredRecord)
+        if record is None or record.grant_id != context.grant_id:
+            raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
+        spec = config.configuration(record.configuration_id)
+        if record.denied or spec is None:
             await config.store.delete(key)
-            raise
-        credentials = await create_credentials(
-            spec,
-            config,
-            claims=claims,
-            holder_jwks=record.holder_jwks,
-            version=version,
-            subject=record.subject,
-        )
-    if await config.store.take(key) is None:
-        # Another poll delivered it first.
-        raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
+            raise _error(ErrorCode.CREDENTIAL_REQUEST_DENIED, "the issuer will not issue it")
+        version = record.version
+        credentials: list[str]
+        if record.credentials is not None:
+            credentials = list(record.credentials)
+        else:
+            try:
+                claims = await config.claims_source(context.subject, spec.id)
+            except DeferIssuance as deferred:
+                return _pending(version, transaction_id, deferred.interval)
+            except CredentialRequestError:
+                await config.store.delete(key)
+                raise
+            credentials = await create_credentials(
+                spec,
+                config,
+                claims=claims,
+                holder_jwks=record.holder_jwks,
+                version=version,
+                subject=record.subject,
+            )
+        if await config.store.take(key) is None:  # the hold outlived its lock's TTL
+            raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
     return await create_issued_response(
         context,
         config,

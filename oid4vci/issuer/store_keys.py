@@ -28,6 +28,7 @@ prefix                     owner (writes it)       TTL                          
 ``c_nonce_used:``          nonce (redemption)      the nonce's remaining life (≤ ``c_nonce_ttl``)   yes
 ``attest_pop_jti:``        client_attestation      ``attestation.pop_max_age`` + 2 × ``clock_skew`` yes
 ``deferred:``              credential → deferred   :data:`DEFERRED_TTL` (24 h)                      yes
+``deferred_lock:``         deferred                :data:`DEFERRED_LOCK_TTL` (60 s)                 yes
 ``notification:``          notification            max(``access_token_ttl``, 1 h)                   no
 ``status_current:``        status_list             until the current list's end                     no
 ``status_list:``           status_list             ``status.list_lifetime`` (until the list's end)  no
@@ -87,6 +88,8 @@ if TYPE_CHECKING:
     from oid4vci.issuer.config import IssuerConfig
 
 __all__ = [
+    "DEFERRED_LOCK",
+    "DEFERRED_LOCK_TTL",
     "DEFERRED_TTL",
     "KEY_SCHEMA",
     "NOTIFICATION_MIN_TTL",
@@ -98,6 +101,7 @@ __all__ = [
     "authorization_code_used_key",
     "c_nonce_used_key",
     "deferred_key",
+    "deferred_lock_key",
     "dpop_jti_prefix",
     "grant_revoked_key",
     "issuer_state_key",
@@ -125,6 +129,9 @@ __all__ = [
 
 #: How long a deferred transaction is kept (seconds).
 DEFERRED_TTL = 24 * 3600
+#: The longest one poll or one :func:`~oid4vci.issuer.deferred.complete_deferred` holds a
+#: transaction (``deferred_lock:``, released when done): a holder that dies frees it after this.
+DEFERRED_LOCK_TTL = 60
 #: The shortest life of a ``notification_id`` (seconds).
 NOTIFICATION_MIN_TTL = 3600
 
@@ -308,6 +315,14 @@ DEFERRED = StoreKey(
     ttl=lambda c: DEFERRED_TTL,
     hashed=True,
 )
+DEFERRED_LOCK = StoreKey(
+    prefix="deferred_lock:",
+    owner="deferred",
+    holds="true (one poll or completion at work on the transaction, add_if_absent)",
+    single_use=True,
+    ttl=lambda c: DEFERRED_LOCK_TTL,
+    hashed=True,
+)
 NOTIFICATION = StoreKey(
     prefix="notification:",
     owner="notification",
@@ -397,6 +412,7 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         C_NONCE,
         ATTESTATION_POP_JTI,
         DEFERRED,
+        DEFERRED_LOCK,
         NOTIFICATION,
         *STATUS_KEYS,
         RATE,
@@ -483,6 +499,11 @@ def attestation_pop_jti_key(client_id: str, jti: str) -> str:
 def deferred_key(transaction_id: str) -> str:
     """``deferred:<sha256 of the transaction_id>``."""
     return DEFERRED.key(transaction_id)
+
+
+def deferred_lock_key(transaction_id: str) -> str:
+    """``deferred_lock:<sha256 of the transaction_id>``."""
+    return DEFERRED_LOCK.key(transaction_id)
 
 
 def notification_key(notification_id: str) -> str:
