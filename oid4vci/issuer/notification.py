@@ -80,13 +80,15 @@ NotificationHook = Callable[[Notification], Awaitable[None]]
 @store_record
 @attrs.frozen(kw_only=True)
 class NotificationRecord:
-    """What the store keeps under ``notification:<id>``: the grant, and the last event."""
+    """What the store keeps under ``notification:<id>``: the grant, the last event and how
+    many times the event changed (``changes``: the number the next change claims)."""
 
     grant_id: str
     subject: str
     configuration_id: str
     count: int
     event: str | None = None
+    changes: int = 0
 
 
 async def create_notification_id(
@@ -156,11 +158,19 @@ async def create_notification_response(
     *,
     on_notification: NotificationHook | None = None,
 ) -> HttpResponse:
-    """Record the event (calling the hook when it is new) and answer 204 (OID4VCI 1.0 §11.2)."""
-    if record.event != parsed.event:
+    """Record the event (calling the hook when it is new) and answer 204 (OID4VCI 1.0 §11.2).
+
+    A change of event is claimed first (``notification_change:<id>#<n>``, ``add_if_absent``):
+    of two identical notifications sent at once, one records it and calls the hook, the other
+    finds it claimed and changes nothing."""
+    if record.event != parsed.event and await config.store.add_if_absent(
+        store_keys.notification_change_key(parsed.notification_id, record.changes),
+        True,
+        store_keys.NOTIFICATION_CHANGE.ttl(config),
+    ):
         await config.store.put(
             store_keys.notification_key(parsed.notification_id),
-            record_to_json(attrs.evolve(record, event=parsed.event)),
+            record_to_json(attrs.evolve(record, event=parsed.event, changes=record.changes + 1)),
             store_keys.NOTIFICATION.ttl(config),
         )
         if on_notification is not None:

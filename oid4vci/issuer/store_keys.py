@@ -30,6 +30,7 @@ prefix                     owner (writes it)       TTL                          
 ``deferred:``              credential → deferred   :data:`DEFERRED_TTL` (24 h)                      yes
 ``deferred_lock:``         deferred                :data:`DEFERRED_LOCK_TTL` (60 s)                 yes
 ``notification:``          notification            max(``access_token_ttl``, 1 h)                   no
+``notification_change:``   notification            max(``access_token_ttl``, 1 h)                   yes
 ``status_current:``        status_list             until the current list's end                     no
 ``status_list:``           status_list             ``status.list_lifetime`` (until the list's end)  no
 ``status_next:``           status_list             until the full list's end                        no
@@ -105,6 +106,7 @@ __all__ = [
     "dpop_jti_prefix",
     "grant_revoked_key",
     "issuer_state_key",
+    "notification_change_key",
     "notification_key",
     "offer_key",
     "par_key",
@@ -331,6 +333,14 @@ NOTIFICATION = StoreKey(
     ttl=lambda c: max(c.access_token_ttl, NOTIFICATION_MIN_TTL),
     hashed=True,
 )
+NOTIFICATION_CHANGE = StoreKey(
+    prefix="notification_change:",
+    owner="notification",
+    holds="true (the n-th change of a notification's event was recorded, add_if_absent)",
+    single_use=True,
+    ttl=lambda c: max(c.access_token_ttl, NOTIFICATION_MIN_TTL),
+    hashed=True,
+)
 
 RATE = StoreKey(
     prefix="rate:",
@@ -414,6 +424,7 @@ KEY_SCHEMA: Mapping[str, StoreKey] = {
         DEFERRED,
         DEFERRED_LOCK,
         NOTIFICATION,
+        NOTIFICATION_CHANGE,
         *STATUS_KEYS,
         RATE,
         QUOTA,
@@ -509,6 +520,11 @@ def deferred_lock_key(transaction_id: str) -> str:
 def notification_key(notification_id: str) -> str:
     """``notification:<sha256 of the id>``."""
     return NOTIFICATION.key(notification_id)
+
+
+def notification_change_key(notification_id: str, change: int) -> str:
+    """``notification_change:<sha256 of the id and the change's number>``."""
+    return NOTIFICATION_CHANGE.key(f"{notification_id}#{change}")
 
 
 def rate_key(endpoint: str, address: str) -> str:

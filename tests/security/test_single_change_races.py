@@ -1,5 +1,6 @@
-"""A deferred transaction is worked on by one poll or one completion at a time.
+"""Races on one deferred transaction or one notification: each change happens once.
 
+A deferred transaction is worked on by one poll or one completion at a time.
 Two polls of a ready transaction used to run the claims source twice, mint twice and leave
 Token Status List entries for a credential never delivered; a completion racing a poll wrote
 back a transaction the poll had just delivered, so it was delivered a second time (OID4VCI 1.0
@@ -15,13 +16,14 @@ import pytest
 
 from oid4vci.errors import UsageError
 from oid4vci.http import HttpResponse
-from oid4vci.issuer import StatusListSettings
+from oid4vci.issuer import Issuer, StatusListSettings
 from oid4vci.issuer.config import DeferIssuance
 from oid4vci.issuer.deferred import complete_deferred, deny_deferred
+from oid4vci.issuer.notification import Notification
 from oid4vci.jose import LocalSigner
 from oid4vci.sdjwt import sd
 from tests.conftest import FakeClock
-from tests.security.support import DEFERRED, Env
+from tests.security.support import DEFERRED, NOTIFICATION, Env
 
 
 class Deferring:
@@ -116,3 +118,37 @@ async def test_a_denied_transaction_is_not_completed(clock: FakeClock) -> None:
         await complete_deferred(transaction_id, env.config, {"given_name": "Bob"})
     refused = await _poll(env, token, key, transaction_id)
     assert refused.json_body()["error"] == "credential_request_denied"
+
+
+async def test_two_identical_notifications_call_the_hook_once(clock: FakeClock) -> None:
+    """OID4VCI 1.0 §11: a notification is idempotent; two sent at once used to both see the
+    old event and both call ``on_notification``. A later different event is still news."""
+    env = Env(clock, yielding=True)
+    calls: list[tuple[str, str]] = []
+
+    async def hook(notification: Notification) -> None:
+        calls.append((notification.notification_id, notification.event))
+
+    env.issuer = Issuer(env.config, on_notification=hook)
+    key = LocalSigner.generate()
+    token = await env.access_token(key)
+    proof = await env.key_proof(LocalSigner.generate(), await env.c_nonce())
+    notification_id = (await env.issue(token, key, [proof])).json_body()["notification_id"]
+
+    async def send(event: str) -> None:
+        body = {"notification_id": notification_id, "event": event}
+        answer = await env.credential(token, key, body, url=NOTIFICATION)
+        assert answer.status == 204, answer.body
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(send, "credential_accepted")
+        group.start_soon(send, "credential_accepted")
+    await send("credential_accepted")
+    assert calls == [(notification_id, "credential_accepted")]
+    await send("credential_deleted")
+    await send("credential_accepted")
+    assert [event for _, event in calls] == [
+        "credential_accepted",
+        "credential_deleted",
+        "credential_accepted",
+    ]
