@@ -59,7 +59,7 @@ from oid4vci.issuer.config import (
     _str_tuple,
 )
 from oid4vci.issuer.flood_limits import claim_room, refused
-from oid4vci.issuer.responses import error_page, redirect_response
+from oid4vci.issuer.responses import clean_error_description, error_page, redirect_response
 from oid4vci.issuer.token import AuthorizationCodeGrant, store_authorization_code
 from oid4vci.models.authorization import AuthorizationDetail, parse_authorization_details
 
@@ -368,7 +368,11 @@ def create_authorization_error_response(
             redirect_uri,
             {
                 "error": err.error,
-                "error_description": err.error_description,
+                "error_description": (
+                    clean_error_description(err.error_description)
+                    if err.error_description
+                    else None
+                ),
                 "state": state,
                 "iss": config.credential_issuer,
             },

@@ -28,8 +28,10 @@ from oid4vci.errors import CredentialRequestError, ErrorCode, ProtocolError
 from oid4vci.http import JSON_CONTENT_TYPE, Headers, HttpResponse
 
 __all__ = [
+    "MAX_ERROR_DESCRIPTION",
     "NO_STORE",
     "ResourceServerError",
+    "clean_error_description",
     "create_error_response",
     "html_response",
     "json_response",
@@ -211,13 +213,34 @@ def too_many_requests(retry_after: int, *, html: bool = False) -> HttpResponse:
     return json_response(429, body, headers=headers)
 
 
-def _quoted(value: str) -> str:
-    # RFC 6750 §3: error and error_description use %x20-21 / %x23-5B / %x5D-7E only.
-    cleaned = "".join(
-        ch if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\' else "'" if ch == '"' else " "
-        for ch in value
+#: The longest ``error_description`` sent: longer ones (a description quoting a client-chosen
+#: member name) are cut.
+MAX_ERROR_DESCRIPTION = 300
+
+
+def clean_error_description(text: str) -> str:
+    """``text`` within the characters RFC 6749 §5.2 / §4.1.2.1 and RFC 6750 §3 allow in an
+    ``error_description`` (%x20-21 / %x23-5B / %x5D-7E: ``"`` becomes ``'``, ``\\`` ``/``,
+    anything else outside it ``?``), cut at :data:`MAX_ERROR_DESCRIPTION` characters. A
+    description may quote what the client sent (a member or parameter name)."""
+    if len(text) > MAX_ERROR_DESCRIPTION:
+        text = text[: MAX_ERROR_DESCRIPTION - 3] + "..."
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    return "".join(
+        ch
+        if 0x20 <= ord(ch) <= 0x7E and ch not in '"\\'
+        else "'"
+        if ch == '"'
+        else "/"
+        if ch == "\\"
+        else "?"
+        for ch in text
     )
-    return f'"{cleaned}"'
+
+
+def _quoted(value: str) -> str:
+    return f'"{clean_error_description(value)}"'
 
 
 def www_authenticate(
@@ -269,7 +292,7 @@ def create_error_response(
             return HttpResponse(status=status, headers=_no_store(headers))
     body: dict[str, Any] = {"error": err.error}
     if err.error_description:
-        body["error_description"] = err.error_description
+        body["error_description"] = clean_error_description(err.error_description)
     if err.c_nonce is not None:
         body["c_nonce"] = err.c_nonce
         if err.c_nonce_expires_in is not None:
