@@ -411,7 +411,11 @@ async def _load_par(config: IssuerConfig, params: Mapping[str, str]) -> ParRecor
 async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingLogin | HttpResponse:
     params = parsed.params
     attested_jkt: str | None = None
-    if "request_uri" in params:
+    pushed_request = "request_uri" in params
+    if pushed_request:
+        # Room first: a 503 (quota) must leave the single-use request_uri for the retry that
+        # Retry-After asks for.
+        await claim_room(config, "authorization_request")
         pushed = await _load_par(config, params)
         params, attested_jkt = dict(pushed.params), pushed.attested_jkt
         parsed = AuthorizationRequest(request=parsed.request, params=params)
@@ -446,7 +450,8 @@ async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingL
         return create_authorization_error_response(
             err, config, redirect_uri=redirect_uri, state=params.get("state")
         )
-    await claim_room(config, "authorization_request")
+    if not pushed_request:
+        await claim_room(config, "authorization_request")
     handle = secrets.token_urlsafe(24)
     ttl = store_keys.PENDING_LOGIN.ttl(config)
     pending = attrs.evolve(pending, expires_at=config.clock() + ttl, attested_jkt=attested_jkt)

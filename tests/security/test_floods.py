@@ -22,9 +22,11 @@ from oid4vci.issuer.responses import html_response
 from oid4vci.issuer.store_keys import access_token_key
 from oid4vci.jose import LocalSigner
 from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT
+from oid4vci.pkce import generate_code_verifier
 from tests.conftest import FakeClock
 from tests.security.support import (
     AUTHORIZE,
+    CLIENT_ID,
     NONCE,
     PAR,
     TOKEN,
@@ -273,3 +275,23 @@ async def test_token_flood_with_one_form(clock: FakeClock) -> None:
     assert len(env.store) == 0  # the code is checked before the proof's jti is recorded
     code = await env.pre_auth_code()
     assert (await env.redeem(code, key)).status == 200
+
+
+async def test_a_quota_refusal_leaves_the_pushed_request_usable(clock: FakeClock) -> None:
+    """503 with Retry-After asks the wallet to send the same request again (RFC 9110
+    §15.6.4): its single-use ``request_uri`` must not have been spent by the refusal."""
+    env = Env(clock, flood_limits=FloodLimits(quotas={"authorization_request": 2, "par": 100}))
+    for i in range(3):  # anybody can fill the quota with front-channel requests
+        params = env.authorization_params(
+            generate_code_verifier(), client_id=f"flooder-{i}", redirect_uri="https://f.example/cb"
+        )
+        await env.authorize(params)
+    clock.advance(env.config.pending_authorization_ttl - 3)  # the end of the quota's window
+    pushed = await env.par(env.authorization_params(generate_code_verifier()))
+    request_uri = pushed.json_body()["request_uri"]
+    refused = await env.authorize({"client_id": CLIENT_ID, "request_uri": request_uri})
+    assert refused.status == 503 and refused.headers.get("Retry-After")
+    clock.advance(int(refused.headers.get("Retry-After") or 0))
+    retried = await env.authorize({"client_id": CLIENT_ID, "request_uri": request_uri})
+    assert retried.status == 303, retried.body
+    assert "error=" not in (retried.headers.get("Location") or "")
