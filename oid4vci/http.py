@@ -247,8 +247,14 @@ def _upper(value: str) -> str:
 
 
 def _media_type(headers: Headers) -> str:
-    value = headers.get("content-type") or ""
-    return value.split(";", 1)[0].strip().lower()
+    values = headers._by_name().get("content-type")
+    if values is None:
+        return ""
+    if len(values) > 1:
+        # Content-Type is a singleton field (RFC 9110 §8.3, §5.3): a repeated one is no media
+        # type, rather than whichever one a reader happens to take.
+        return "" if len(set(values)) > 1 else values[0].split(";", 1)[0].strip().lower()
+    return values[0].split(";", 1)[0].strip().lower()
 
 
 def _parse_json_object(body: bytes) -> dict[str, Any]:
@@ -311,7 +317,8 @@ class HttpRequest:
 
     @property
     def media_type(self) -> str:
-        """The ``Content-Type`` without parameters, lower-cased (``""`` when absent)."""
+        """The ``Content-Type`` without parameters, lower-cased (``""`` when absent, and when
+        repeated with different values)."""
         return _media_type(self.headers)
 
     def json_body(self) -> dict[str, Any]:
@@ -379,7 +386,8 @@ class HttpResponse:
 
     @property
     def media_type(self) -> str:
-        """The ``Content-Type`` without parameters, lower-cased (``""`` when absent)."""
+        """The ``Content-Type`` without parameters, lower-cased (``""`` when absent, and when
+        repeated with different values)."""
         return _media_type(self.headers)
 
     def json_body(self) -> dict[str, Any]:

@@ -300,3 +300,20 @@ def test_client_address_round_trips_through_request_dicts() -> None:
     assert "client_address" not in HttpRequest(method="GET", url="https://i.example/").to_dict()
     with pytest.raises(WireFormatError):
         HttpRequest.from_dict({"method": "GET", "url": "https://i.example/", "client_address": 1})
+
+
+def test_a_repeated_content_type_with_different_values_is_no_media_type() -> None:
+    """RFC 9110 §8.3: Content-Type is a singleton field. Two different values are no media
+    type (the endpoint then answers 415 / 400), not whichever one a reader takes first."""
+    both = [("Content-Type", "application/json"), ("Content-Type", "text/plain")]
+    assert HttpRequest(method="POST", url="https://a.example/", headers=both).media_type == ""
+    response = HttpResponse(status=200, headers=both)
+    assert response.media_type == ""
+    same = [("Content-Type", "application/json"), ("Content-Type", "application/json")]
+    assert HttpRequest(method="POST", url="https://a.example/", headers=same).media_type == (
+        "application/json"
+    )
+    one = [("content-type", "Application/JSON; charset=utf-8")]
+    assert HttpRequest(method="POST", url="https://a.example/", headers=one).media_type == (
+        "application/json"
+    )
