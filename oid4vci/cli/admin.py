@@ -6,7 +6,8 @@ Token Status List entry (draft-ietf-oauth-status-list-20 §7) through
 :meth:`~oid4vci.issuer.Issuer.set_credential_status` and answers ``204``. Without the token or
 with a wrong one: ``401`` with ``WWW-Authenticate: Bearer`` (RFC 6750 §3; the token is compared
 in constant time); a body that is not such an object: ``400``; an entry this issuer never
-issued: ``404``; another method: ``405``.
+issued: ``404``; another method: ``405``; a store that is down or full: ``503`` with
+``Retry-After``, as at every issuer endpoint.
 
 The token is a secret made when the server starts (shared by ``--workers``): it is printed only
 in the ``--json`` ready line (``"admin": {"status_url", "token"}``), never logged. The
@@ -23,8 +24,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from oid4vci.errors import UsageError
+from oid4vci.errors import StoreError, UsageError
 from oid4vci.http import HttpRequest, HttpResponse
+from oid4vci.issuer.responses import temporarily_unavailable
 
 __all__ = ["ADMIN_STATUS_PATH", "admin_handler", "admin_status_url", "new_admin_token"]
 
@@ -103,6 +105,8 @@ def admin_handler(issuer: Any, token: str, handler: Handler, *, issuer_url: str)
             await issuer.set_credential_status((uri, idx), status)
         except UsageError:
             return _error(404, "not_found", "this issuer issued no credential with that entry")
+        except StoreError:  # down, full or slow: retry later, as every endpoint answers it
+            return temporarily_unavailable()
         return HttpResponse(status=204)
 
     return handle

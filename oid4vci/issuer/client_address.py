@@ -78,7 +78,9 @@ def _address(text: str) -> IpAddress | None:
         return None
 
 
-def _split_outside_quotes(text: str, separator: str) -> list[str]:
+def _split_outside_quotes(text: str, separator: str) -> list[str] | None:
+    """``text`` split at ``separator`` outside quoted strings; ``None`` when a quoted string is
+    not closed (nothing after its opening quote can be told apart)."""
     parts: list[str] = []
     current: list[str] = []
     quoted = False
@@ -96,6 +98,8 @@ def _split_outside_quotes(text: str, separator: str) -> list[str]:
             current = []
         else:
             current.append(ch)
+    if quoted:
+        return None
     parts.append("".join(current))
     return parts
 
@@ -105,15 +109,21 @@ def forwarded_for_hops(values: Sequence[str]) -> list[str]:
 
     RFC 7239 §4: elements are comma-separated, pairs semicolon-separated, values tokens or
     quoted strings (``for="[2001:db8::17]:4711"``). An element without ``for=`` gives ``""``
-    (a hop that names nobody).
+    (a hop that names nobody), and so does a whole line with a quoted string left open: a
+    client's ``for=X;x="`` must not swallow the element a proxy appends to its line and pass
+    ``X`` off as the last hop.
     """
     hops: list[str] = []
     for line in values:
-        for element in _split_outside_quotes(line, ","):
+        elements = _split_outside_quotes(line, ",")
+        if elements is None:
+            hops.append("")
+            continue
+        for element in elements:
             if not element.strip():
                 continue
             value = ""
-            for pair in _split_outside_quotes(element, ";"):
+            for pair in _split_outside_quotes(element, ";") or ():
                 name, sep, raw = pair.partition("=")
                 if sep and name.strip().lower() == "for":
                     value = raw.strip()

@@ -108,12 +108,21 @@ class OfferOptions:
 
 
 @store_record
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OfferRecord:
-    """An offer served by reference, as stored under ``offer:<id>`` (OID4VCI 1.0 §4.1.3)."""
+    """An offer served by reference, as stored under ``offer:<id>`` (OID4VCI 1.0 §4.1.3).
+
+    Its repr names the configurations and grant types only: the offer holds the
+    pre-authorized code, a bearer secret (OID4VCI 1.0 §13.6)."""
 
     offer: dict[str, Any]
     reusable: bool = False
+
+    def __repr__(self) -> str:
+        ids = self.offer.get("credential_configuration_ids")
+        grants = self.offer.get("grants")
+        names = sorted(grants) if isinstance(grants, dict) else []
+        return f"OfferRecord(configuration_ids={ids!r}, grants={names!r}, reusable={self.reusable})"
 
 
 @store_record

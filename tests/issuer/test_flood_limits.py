@@ -151,6 +151,23 @@ def test_forwarded_header_rfc_7239() -> None:
     assert client_key(both, PROXIES) == "198.51.100.1"
 
 
+def test_an_open_quote_cannot_swallow_the_proxy_hop() -> None:
+    """RFC 7239 §4: a value is a token or a *closed* quoted-string. A client's ``for=X;x="``
+    on a line its proxy appends to used to swallow the proxy's ``, for=<real>`` and pass X off
+    as the last hop; the line is now unparseable and the request keyed by the proxy."""
+    assert forwarded_for_hops(['for=198.51.100.7;x=", for=203.0.113.5']) == [""]
+    smuggled = _request("10.0.0.2", fwd='for=198.51.100.7;x=", for=203.0.113.5')
+    assert client_key(smuggled, PROXIES, header="forwarded") == "10.0.0.2"
+    # a separate line of the proxy's own is still read: the client's broken line is not
+    two_lines = HttpRequest(
+        method="POST",
+        url=ISSUER + "/nonce",
+        headers=[("Forwarded", 'for=198.51.100.7;x="'), ("Forwarded", "for=203.0.113.5")],
+        client_address="10.0.0.2",
+    )
+    assert client_key(two_lines, PROXIES, header="forwarded") == "203.0.113.5"
+
+
 def test_addresses_are_normalised() -> None:
     assert client_key(_request("2001:db8::1")) == "2001:db8::/64"
     assert client_key(_request("2001:db8::2")) == "2001:db8::/64"

@@ -30,6 +30,7 @@ from oid4vci.issuer import (
     verify_dpop_proof,
 )
 from oid4vci.issuer.access_token import TokenContext
+from oid4vci.issuer.offers import OfferOptions, OfferRecord
 from oid4vci.issuer.proof import ProofOptions, verify_proof_jwts
 from oid4vci.issuer.store_keys import access_token_key, authorization_code_key
 from oid4vci.issuer.token import (
@@ -41,7 +42,11 @@ from oid4vci.issuer.token import (
     verify_pre_authorized_code,
 )
 from oid4vci.jose import LocalSigner
-from oid4vci.models import PRE_AUTHORIZED_CODE_GRANT, parse_token_response
+from oid4vci.models import (
+    PRE_AUTHORIZED_CODE_GRANT,
+    credential_offer_to_json,
+    parse_token_response,
+)
 from oid4vci.pkce import generate_code_verifier
 from tests.conftest import FakeClock
 from tests.security.support import (
@@ -429,3 +434,17 @@ async def test_redirect_headers_repr_hides_the_code(clock: FakeClock) -> None:
     code = redirect_query(response)["code"]
     assert code not in repr(response)
     assert code not in repr(response.headers)
+
+
+async def test_offer_record_repr_hides_the_pre_authorized_code(clock: FakeClock) -> None:
+    """The record of an offer by reference holds the offer JSON, pre-authorized code included
+    (a bearer secret, OID4VCI 1.0 §13.6): its repr names configurations and grants only."""
+    env = Env(clock)
+    created = await env.issuer.create_pre_authorized_offer(
+        configuration_ids=["pid"], subject="alice", options=OfferOptions(by_reference=True)
+    )
+    code = created.pre_authorized_code
+    assert code is not None
+    record = OfferRecord(offer=credential_offer_to_json(created.offer))
+    assert code not in repr(record)
+    assert "pid" in repr(record) and "pre-authorized_code" in repr(record)
