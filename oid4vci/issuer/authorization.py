@@ -65,6 +65,7 @@ from oid4vci.models.authorization import AuthorizationDetail, parse_authorizatio
 
 __all__ = [
     "HANDLE_PARAMETER",
+    "MAX_PARAMETERS",
     "REQUEST_URI_PREFIX",
     "AuthorizationRequest",
     "IssuerStateRecord",
@@ -87,6 +88,11 @@ _CHALLENGE_RE = re.compile(r"[A-Za-z0-9\-_]{43}")
 _JKT_RE = re.compile(r"[A-Za-z0-9\-_]{43}")
 _MAX_PARAM = 4096
 _MAX_DETAILS = 16 * 1024
+_MAX_NAME = 64
+_MAX_TOTAL = _MAX_DETAILS + 4 * _MAX_PARAM  # what a pending login or pushed request may hold
+#: The most parameters an authorization request (or a pushed one) may have: the authorization
+#: request's own (RFC 6749 §4.1.1, RFC 7636, RFC 9396, OID4VCI 1.0 §5.1) are about twenty.
+MAX_PARAMETERS = 40
 
 
 class UnredirectableError(AuthorizationError):
@@ -265,7 +271,15 @@ async def verify_authorization_request(
     ``client_id`` / ``redirect_uri`` and :class:`AuthorizationError` otherwise.
     """
     params = parsed.params
+    if len(params) > MAX_PARAMETERS:
+        # Each is kept with the pending login (and a pushed request): a bound on their number
+        # bounds what one unauthenticated request can make the store hold (RFC 9126 §2.1).
+        raise UnredirectableError(ErrorCode.INVALID_REQUEST, "too many parameters")
+    if sum(len(name) + len(value) for name, value in params.items()) > _MAX_TOTAL:
+        raise UnredirectableError(ErrorCode.INVALID_REQUEST, "the request is too large")
     for name, value in params.items():
+        if len(name) > _MAX_NAME:
+            raise UnredirectableError(ErrorCode.INVALID_REQUEST, "a parameter name is too long")
         if len(value) > (_MAX_DETAILS if name == "authorization_details" else _MAX_PARAM):
             raise UnredirectableError(ErrorCode.INVALID_REQUEST, f"{name} is too long")
     client_id = params.get("client_id")

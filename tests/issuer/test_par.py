@@ -11,7 +11,7 @@ import pytest
 
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.http import HttpRequest, HttpResponse
-from oid4vci.issuer.authorization import handle_authorization
+from oid4vci.issuer.authorization import MAX_PARAMETERS, handle_authorization
 from oid4vci.issuer.config import (
     Authenticated,
     AuthenticationResult,
@@ -287,3 +287,22 @@ async def test_par_body_too_large(clock: FakeClock) -> None:
     config = make_config(clock, max_body_size=100)
     response = await push(config, par_form(state="x" * 200))
     assert response.status == 413
+
+
+async def test_par_bounds_what_one_request_makes_the_store_hold(clock: FakeClock) -> None:
+    """Every parameter is kept with the pushed request: 250 unknown ones of 4,000 characters
+    (1 MB) were accepted and held for ``par_ttl``. At most ``MAX_PARAMETERS`` parameters, each
+    name at most 64 characters, about 32 KB in all (RFC 9126 §2.1 lets the server refuse what
+    it will not keep)."""
+    config = make_config(clock)
+    many = par_form(**{f"x{i}": "v" for i in range(MAX_PARAMETERS)})
+    response = await push(config, many)
+    assert (response.status, error_of(response)) == (400, "invalid_request")
+    assert "too many parameters" in response.json_body()["error_description"]
+    long_name = par_form(**{"n" * 65: "v"})
+    assert error_of(await push(config, long_name)) == "invalid_request"
+    large = par_form(**{f"x{i}": "v" * 4000 for i in range(9)})  # 36 KB in all
+    refused = await push(config, large)
+    assert "too large" in refused.json_body()["error_description"]
+    fits = par_form(**{f"x{i}": "v" for i in range(MAX_PARAMETERS - len(par_form()))})
+    assert (await push(config, fits)).status == 201
