@@ -1,7 +1,10 @@
 """What unauthenticated requests may cost the issuer: per-client rate limits and store quotas.
 
 Two limits, both kept in the :class:`~oid4vci.issuer.store.Store` so that every worker sharing
-a :class:`~oid4vci.stores.redis.RedisStore` enforces them together:
+a :class:`~oid4vci.stores.redis.RedisStore` enforces them together, and in the deployment's whole
+store (:func:`~oid4vci.issuer.store.deployment_store`), not a tenant's view of it: the tenants of
+one deployment share one store, so a client has one bucket and a purpose one quota across all of
+them (a flood spread over many tenant sub-domains counts once, and the bound below holds):
 
 * **Rate limits** (:class:`RateLimit`): a token bucket per client address and endpoint
   (``rate:<endpoint>:<address>``, :func:`~oid4vci.issuer.store.take_token`) in front of the
@@ -54,7 +57,7 @@ from oid4vci.issuer.flood_settings import (
 )
 from oid4vci.issuer.refusals import reason_of
 from oid4vci.issuer.responses import temporarily_unavailable, too_many_requests
-from oid4vci.issuer.store import take_token
+from oid4vci.issuer.store import deployment_store, take_token
 
 if TYPE_CHECKING:
     from oid4vci.issuer.config import IssuerConfig
@@ -101,7 +104,7 @@ async def rate_limit_wait(request: HttpRequest, config: IssuerConfig, endpoint: 
     if address is None:
         return 0.0
     key = store_keys.rate_key(endpoint, address)
-    return await take_token(config.store, key, rate.rate, rate.burst)
+    return await take_token(deployment_store(config.store), key, rate.rate, rate.burst)
 
 
 def rate_limited(
@@ -121,7 +124,8 @@ async def claim_room(config: IssuerConfig, purpose: str) -> None:
     if limit is None:
         return
     window = QUOTA_PURPOSES[purpose](config)
-    if await config.store.increment(store_keys.quota_key(purpose), window) > limit:
+    store = deployment_store(config.store)
+    if await store.increment(store_keys.quota_key(purpose), window) > limit:
         raise QuotaExceededError(purpose)
 
 

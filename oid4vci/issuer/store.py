@@ -45,6 +45,7 @@ __all__ = [
     "RateLimitStore",
     "Store",
     "bucket_arguments",
+    "deployment_store",
     "scoped_store",
     "take_token",
 ]
@@ -384,11 +385,16 @@ class _ScopedStore:
         return await take_token(self.inner, self.prefix + key, rate, burst)
 
 
+def deployment_store(store: Store) -> Store:
+    """The whole store behind ``store``: the store itself, or the one a tenant's
+    :func:`scoped_store` view is a view of (for what all tenants of a deployment share)."""
+    return store.inner if isinstance(store, _ScopedStore) else store
+
+
 def scoped_store(store: Store, prefix: str) -> Store:
     """A :class:`Store` view of ``store`` where every key is prefixed with ``prefix``.
 
     Scoping an already scoped view replaces its prefix (scopes do not nest), so a tenant's
     namespace stays ``prefix + key`` in the underlying store.
     """
-    inner = store.inner if isinstance(store, _ScopedStore) else store
-    return _ScopedStore(inner, prefix)
+    return _ScopedStore(deployment_store(store), prefix)

@@ -45,7 +45,8 @@ prefix                     owner (writes it)       TTL                          
 =========================  ======================  ===============================================  ==========
 
 ``rate:`` and ``quota:`` are the flood limits (:mod:`oid4vci.issuer.flood_limits`): a token
-bucket per client address and endpoint, and one fixed-window counter per quota purpose.
+bucket per client address and endpoint, and one fixed-window counter per quota purpose. They
+are the deployment's, never prefixed with a tenant (the tenants share one store and its bound).
 
 The ``status_*`` keys are the Token Status Lists (:mod:`oid4vci.issuer.status_list`): every key
 of one list expires when the list does (``status.list_lifetime`` after its creation), so an

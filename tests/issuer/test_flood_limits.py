@@ -11,7 +11,7 @@ import pytest
 
 from oid4vci.errors import QuotaExceededError, UsageError
 from oid4vci.http import HttpRequest
-from oid4vci.issuer import build_demo_issuer
+from oid4vci.issuer import Issuer, Tenancy, build_demo_issuer
 from oid4vci.issuer.client_address import (
     client_key,
     forwarded_for_hops,
@@ -377,3 +377,55 @@ def test_a_broken_metrics_hook_does_not_break_refusals(caplog: pytest.LogCapture
     assert "RuntimeError" in caplog.text and "secret-ish" not in caplog.text
     with pytest.raises(UsageError):
         Refusals(warning_interval=0)
+
+
+# -- tenants share one deployment ------------------------------------------------------------
+
+
+async def test_tenants_share_the_quotas_and_a_client_has_one_bucket(clock: FakeClock) -> None:
+    """Quota and rate-limit counters live in the deployment's whole store, not a tenant's view
+    of it: a flood spread over tenant sub-domains used to get a fresh quota (and each client a
+    fresh burst) at every one, past the bound the quotas promise for the shared store."""
+    demo = build_demo_issuer(
+        ISSUER,
+        store=MemoryStore(clock=clock),
+        clock=clock,
+        flood_limits=FloodLimits(
+            quotas={"offer_template": 3}, rate_limit=RateLimit(rate=0.001, burst=100)
+        ),
+    )
+
+    async def known(tenant: str) -> bool:
+        return True
+
+    issuer = Issuer(
+        demo.issuer.config,
+        offer_templates=demo.issuer.offer_templates.values(),
+        tenancy=Tenancy(base_url=ISSUER, resolver=known),
+    )
+
+    def fetch(tenant: str, client: str) -> dict[str, Any]:
+        host = f"{tenant}.issuer.example"
+        return {
+            "method": "GET",
+            "url": f"https://{host}/offers/templates/pre_auth",
+            "headers": {"Host": host},
+            "client_address": client,
+        }
+
+    statuses = [(await issuer.handle(fetch(f"t{i}", f"198.51.100.{i}"))).status for i in range(6)]
+    assert statuses == [200, 200, 200, 503, 503, 503]
+    # one client, one bucket across tenants
+    limited = build_demo_issuer(
+        ISSUER,
+        store=MemoryStore(clock=clock),
+        clock=clock,
+        flood_limits=FloodLimits(quotas={}, rate_limit=RateLimit(rate=0.001, burst=2)),
+    )
+    tenanted = Issuer(
+        limited.issuer.config,
+        offer_templates=limited.issuer.offer_templates.values(),
+        tenancy=Tenancy(base_url=ISSUER, resolver=known),
+    )
+    answers = [(await tenanted.handle(fetch(f"t{i}", "192.0.2.1"))).status for i in range(3)]
+    assert answers == [200, 200, 429]
