@@ -2,7 +2,8 @@
 
 The wallet side is :class:`Oid4vciClient` over the sans-IO :class:`IssuanceFlow` (driven by
 :func:`run_flow`), plus the low-level calls ``request_token``, ``request_credential``, ...;
-the issuer side is :class:`Issuer` and the pure helpers in :mod:`oid4vci.issuer`. Transports live in :mod:`oid4vci.transports` (``memory``, ``aiohttp``).
+the issuer side is :class:`Issuer` and the pure helpers in :mod:`oid4vci.issuer`. Transports live in :mod:`oid4vci.transports`
+(``memory``, ``aiohttp``, ``httpx``, and ``asgi`` to serve an issuer from an ASGI server).
 Every name below is also importable from the submodule that defines it, and is imported on
 first use (PEP 562): ``import oid4vci.jose`` loads what :mod:`oid4vci.jose` needs, not the whole
 library, and ``python -m oid4vci`` starts its command before the heavy imports.

@@ -53,6 +53,7 @@ from .urls import normalize_htu
 __all__ = [
     "DEFAULT_DPOP_ALGORITHMS",
     "DPOP_TYP",
+    "SUPPORTED_DPOP_ALGORITHMS",
     "DpopProof",
     "JtiStore",
     "access_token_hash",
@@ -62,8 +63,12 @@ __all__ = [
 
 #: The ``typ`` header value of a DPoP proof JWT.
 DPOP_TYP = "dpop+jwt"
-#: The algorithms :func:`verify_dpop_jwt` accepts unless told otherwise.
-DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA", "PS256", "RS256")
+#: The algorithms :func:`verify_dpop_jwt` accepts unless told otherwise: the ones the issuer
+#: accepts and publishes (``dpop_signing_alg_values_supported``) by default
+#: (:attr:`IssuerConfig.dpop_algorithms <oid4vci.issuer.config.IssuerConfig.dpop_algorithms>`).
+DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
+#: Every algorithm :func:`verify_dpop_jwt` can check, when a caller allows it.
+SUPPORTED_DPOP_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "ES512", "EdDSA", "PS256", "RS256")
 
 _MAX_PROOF_LENGTH = 16 * 1024
 _MAX_JTI_LENGTH = 256

@@ -1,13 +1,14 @@
 """The exception tree and the protocol's error codes.
 
-Every exception this library raises derives from :class:`Oid4vciError`::
+Every exception this library raises derives from :class:`Oid4vciError`. A module in brackets
+is where the class is defined; the others are defined here::
 
     Oid4vciError
     ├── UsageError                   the caller's misuse: a bad argument, a step in the wrong state
     │   ├── StateError               a flow step taken in a state that does not allow it
     │   ├── ArgumentTypeError        an argument of the wrong type (also a TypeError); names it
-    │   ├── UnknownTransactionError  (oid4vci.issuer.deferred) no pending deferred transaction by
-    │   │                            that id (also a KeyError)
+    │   ├── UnknownTransactionError  no pending deferred transaction by that id (raised by
+    │   │                            oid4vci.issuer.deferred; also a KeyError)
     │   ├── StatusListError          (oid4vci.status) a status list argument out of range
     │   └── UnissuableClaimsError    (oid4vci.issuer.credential) a claims source's claims that no
     │                                credential can carry (the endpoint answers 500 server_error)
@@ -16,7 +17,7 @@ Every exception this library raises derives from :class:`Oid4vciError`::
     │   ├── WireFormatError          a JSON/form document does not have the wire shape; names the path
     │   ├── JoseError                a JWS/JWK is malformed, unsigned, wrongly signed or not allowed
     │   │   ├── CertificateError     (oid4vci.x509) an X.509 chain that does not validate
-    │   │   ├── EncryptionError      (oid4vci.jwe) a JWE that does not decrypt or is not allowed, or
+    │   │   ├── EncryptionError      a JWE that does not decrypt or is not allowed (oid4vci.jwe), or
     │   │   │                        an unencrypted answer where encryption was asked (OID4VCI 1.0 §10)
     │   │   └── AttestationError     (oid4vci.attestation) a wallet / key attestation refused;
     │   │                            with an ``AttestationReason``

@@ -35,14 +35,16 @@ Fetching (draft-ietf-oauth-status-list-20 §8.1, §8.3, §9)
     halves of one ``GET``; a 3xx answer is followed (the draft's SHOULD), at most
     :data:`MAX_STATUS_LIST_REDIRECTS` times, to where :func:`status_list_redirect_target`
     says (https only, no downgrade); :class:`StatusListTokenCache` keeps verified tokens for their
-    ``ttl`` (clamped) and never past ``exp``. :func:`check_status` is the one function that
-    does I/O here, and only through the :class:`~oid4vci.http.Transport` it is given: it
-    discovers the issuer's keys the way the wallet does (:mod:`oid4vci.wallet.verify`).
+    ``ttl`` (clamped) and never past ``exp``. The fetch itself (the one step with I/O, through
+    a :class:`~oid4vci.http.Transport`) is :func:`oid4vci.wallet.status_lists.check_status`,
+    which discovers the issuer's keys the way the wallet does (:mod:`oid4vci.wallet.verify`).
 
-Every refusal raises :class:`StatusListError` (a :class:`~oid4vci.errors.ValidationError`) with a
-:class:`StatusListReason` code. Refusals of material that came from elsewhere (an ``lst``, a
-token, a credential's claims) raise its subclass :class:`StatusListVerificationError`, which is
-also a :class:`~oid4vci.errors.CredentialVerificationError`.
+Refusals carry a :class:`StatusListReason` code and come as one of two sibling exceptions:
+:class:`StatusListError` (a :class:`~oid4vci.errors.UsageError`) for arguments the caller chose
+(a width of 3 bits, an index past the list's end when building one), and
+:class:`StatusListVerificationError` (a :class:`~oid4vci.errors.CredentialVerificationError`,
+*not* a subclass of the first) for material that came from elsewhere (an ``lst``, a token, a
+credential's claims). Catch the second for what a peer sent.
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ class StatusListReason:
     #: The Status List Token could not be fetched (an error status, no answer).
     UNAVAILABLE: Final = "unavailable"
     CONTENT_TYPE: Final = "content type"
-    #: The credential names no Status List (``check_status``).
+    #: The credential names no Status List (:func:`oid4vci.wallet.status_lists.check_status`).
     NO_REFERENCE: Final = "no status reference"
 
 
@@ -810,7 +812,7 @@ class StatusListTokenCache:
     draft-ietf-oauth-status-list-20 §9 (caching) and §8.3 (sanity bounds): the token's ``ttl``
     is clamped to ``min_ttl`` .. ``max_ttl`` (``default_ttl`` when it has none), and an entry
     is never used at or after the token's ``exp``. Keep one per wallet or verifier and pass it
-    to :func:`check_status` and to the wallet's flows.
+    to :func:`oid4vci.wallet.status_lists.check_status` and to the wallet's flows.
     """
 
     def __init__(
@@ -870,7 +872,7 @@ class StatusListTokenCache:
 
 @attrs.frozen(kw_only=True)
 class StatusCheck:
-    """The outcome of :func:`check_status`: ``status`` as :func:`status_name` gives it
+    """The outcome of :func:`oid4vci.wallet.status_lists.check_status`: ``status`` as :func:`status_name` gives it
     (``"valid"``, ``"invalid"``, ``"suspended"`` or the number), ``value`` the number, and
     the credential's reference (``uri``, ``idx``)."""
 

@@ -81,9 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--allow-bearer", action="store_true", help="also accept Bearer tokens")
     serve.add_argument("--json", action="store_true", help="print one JSON line when ready")
-    serve.add_argument("--workers", metavar="N", help="issuer processes sharing the port (1-64)")
     serve.add_argument(
-        "--store", metavar="URL", help="redis://HOST:PORT[/DB] or redis+cluster://HOST:PORT,..."
+        "--workers", metavar="N", help="issuer processes sharing the port (1-64; default: one)"
+    )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="redis://HOST:PORT[/DB] or redis+cluster://HOST:PORT,... "
+        "(default: in memory, one process)",
     )
     add_haip_serve_options(serve)
     add_issuer_feature_options(serve)
@@ -129,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="issuer and wallet on loopback, both flows")
     add_help_epilog(demo)
-    demo.add_argument("--spec", default="1.0", choices=["1.0", "draft-15", "draft-14", "draft-13"])
+    demo.add_argument(
+        "--spec",
+        default="1.0",
+        choices=["1.0", "draft-15", "draft-14", "draft-13"],
+        help="the OID4VCI version the demo issuer publishes and the wallet speaks",
+    )
     return parser
 
 

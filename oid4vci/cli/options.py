@@ -244,10 +244,10 @@ def add_flood_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--rate-limit",
         type=rate_limit_value,
-        default=rate_limit_value(DEFAULT_SERVE_RATE_LIMIT),
+        default=DEFAULT_SERVE_RATE_LIMIT,  # a string: argparse converts it with `type`
         metavar="RATE/BURST",
         help="per client address and endpoint (nonce, offer templates, PAR, authorize, token): "
-        f"BURST at once, then RATE a second; 'off' for none (default {DEFAULT_SERVE_RATE_LIMIT})",
+        "BURST at once, then RATE a second; 'off' for none",
     )
     serve.add_argument(
         "--trusted-proxy",

@@ -60,7 +60,7 @@ from oid4vci.issuer.config import (
 )
 from oid4vci.issuer.flood_limits import claim_room, refused
 from oid4vci.issuer.responses import clean_error_description, error_page, redirect_response
-from oid4vci.issuer.token import AuthorizationCodeGrant, store_authorization_code
+from oid4vci.issuer.token import AuthorizationCodeRecord, store_authorization_code
 from oid4vci.models.authorization import AuthorizationDetail, parse_authorization_details
 
 __all__ = [
@@ -505,7 +505,7 @@ async def create_authorization_response(
             err, config, redirect_uri=login.redirect_uri, state=login.state
         )
     code = secrets.token_urlsafe(32)
-    grant = AuthorizationCodeGrant(
+    grant = AuthorizationCodeRecord(
         subject=result.subject,
         client_id=login.client_id,
         redirect_uri=login.redirect_uri,

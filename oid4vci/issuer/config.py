@@ -30,6 +30,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from oid4vci._wire import store_record
+from oid4vci.dpop import DEFAULT_DPOP_ALGORITHMS
 from oid4vci.errors import UsageError, ValidationError
 from oid4vci.http import HttpRequest, HttpResponse, Transport
 from oid4vci.issuer.encryption_settings import EncryptionSettings
@@ -77,9 +78,6 @@ __all__ = [
 
 #: Key proof algorithms a configuration accepts unless it says otherwise (no ``none``, no MAC).
 DEFAULT_PROOF_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
-#: DPoP proof algorithms the issuer accepts unless configured otherwise.
-DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = ("ES256", "ES384", "EdDSA")
-
 #: Path of each endpoint below the credential issuer identifier (``offer`` takes an id).
 ENDPOINT_PATHS: Mapping[str, str] = {
     "credential": "/credential",

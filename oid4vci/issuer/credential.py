@@ -766,7 +766,7 @@ async def create_issued_response(
     single_proof: bool,
 ) -> HttpResponse:
     """200 with issued ``credentials`` (OID4VCI 1.0 §8.3 and §9.2, the same body): their
-    ``notification_id`` and, for Draft 13/14, a fresh ``c_nonce`` (Draft 13 §7.3.1). The
+    ``notification_id`` and, for Draft 13/14, a fresh ``c_nonce`` (Draft 13 §7.3). The
     answer of the credential endpoint and of the deferred credential endpoint."""
     notification_id = await create_notification_id(
         context, config, configuration_id=configuration_id, credential_count=len(credentials)

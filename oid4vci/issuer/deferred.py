@@ -66,9 +66,7 @@ from oid4vci.issuer.responses import (
 )
 from oid4vci.models.deferred import (
     DeferredCredentialRequest,
-)
-from oid4vci.models.deferred import (
-    parse_deferred_credential_request as _parse_deferred_json,
+    parse_deferred_credential_request_json,
 )
 from oid4vci.versions import SpecVersion
 
@@ -201,7 +199,7 @@ def parse_deferred_credential_request(
         req, error_cls=CredentialRequestError, error_code=ErrorCode.INVALID_CREDENTIAL_REQUEST
     )
     try:
-        return _parse_deferred_json(data)
+        return parse_deferred_credential_request_json(data)
     except WireFormatError as exc:
         raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
 

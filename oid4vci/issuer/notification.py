@@ -44,10 +44,7 @@ from oid4vci.issuer.responses import (
     with_allow,
 )
 from oid4vci.jose import b64url_encode
-from oid4vci.models.notification import NotificationRequest
-from oid4vci.models.notification import (
-    parse_notification_request as _parse_notification_json,
-)
+from oid4vci.models.notification import NotificationRequest, parse_notification_request_json
 
 __all__ = [
     "Notification",
@@ -135,7 +132,7 @@ def parse_notification_request(
         media_status=None,
     )
     try:
-        return _parse_notification_json(data)
+        return parse_notification_request_json(data)
     except WireFormatError as exc:
         raise _error(ErrorCode.INVALID_NOTIFICATION_REQUEST, str(exc)) from None
 

@@ -54,7 +54,7 @@ from oid4vci.issuer.responses import (
     json_response,
     with_allow,
 )
-from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
+from oid4vci.issuer.token import PreAuthorizedCodeRecord, store_pre_authorized_code
 from oid4vci.jose import b64url_decode, b64url_encode
 from oid4vci.models.offer import (
     AuthorizationCodeGrant,
@@ -345,7 +345,7 @@ async def create_pre_authorized_offer(
     The code lives ``config.pre_authorized_code_ttl`` seconds and is redeemable once (with the
     Transaction Code when ``tx_code`` is given). ``options`` (:class:`OfferOptions`) says how
     it is published (by value by default). ``data`` is stored with the code
-    (see :class:`~oid4vci.issuer.token.PreAuthorizedGrant`). Raises :class:`ValueError` for
+    (see :class:`~oid4vci.issuer.token.PreAuthorizedCodeRecord`). Raises :class:`ValueError` for
     unknown configurations or an empty ``subject`` (:class:`~oid4vci.errors.UsageError`, a
     ``ValueError``), :class:`~oid4vci.errors.ArgumentTypeError` for arguments of the wrong type.
     """
@@ -357,7 +357,7 @@ async def create_pre_authorized_offer(
     code = secrets.token_urlsafe(32)
     offer_id = secrets.token_urlsafe(16)
     tx_value = tx_code.generate() if tx_code is not None else None
-    grant = PreAuthorizedGrant(
+    grant = PreAuthorizedCodeRecord(
         subject=subject,
         configuration_ids=ids,
         tx_code=tx_value,

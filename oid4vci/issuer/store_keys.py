@@ -172,7 +172,7 @@ def secret_digest(secret: str) -> str:
 PRE_AUTHORIZED_CODE = StoreKey(
     prefix="pre_auth:",
     owner="offers -> token",
-    holds="PreAuthorizedGrant",
+    holds="PreAuthorizedCodeRecord",
     single_use=True,
     ttl=lambda c: c.pre_authorized_code_ttl,
     hashed=True,
@@ -220,7 +220,7 @@ PENDING_LOGIN = StoreKey(
 AUTHORIZATION_CODE = StoreKey(
     prefix="code:",
     owner="authorization -> token",
-    holds="AuthorizationCodeGrant",
+    holds="AuthorizationCodeRecord",
     single_use=True,
     ttl=lambda c: c.authorization_code_ttl,
     hashed=True,

@@ -20,10 +20,10 @@ Stages, composed by :func:`handle_token`:
 
 Store keys (see :mod:`oid4vci.issuer.store_keys`; each ``<code>`` is the code's digest, never
 the code): ``pre_auth:<code>`` (a
-:class:`PreAuthorizedGrant`, written by the offer side through
+:class:`PreAuthorizedCodeRecord`, written by the offer side through
 :func:`store_pre_authorized_code`, taken once), ``pre_auth_attempts:<code>`` (the ``tx_code``
 attempt counter; after ``tx_code_max_attempts`` wrong ones the code is deleted),
-``code:<code>`` (an :class:`AuthorizationCodeGrant`, written by the authorization endpoint,
+``code:<code>`` (an :class:`AuthorizationCodeRecord`, written by the authorization endpoint,
 taken once) and ``code_used:<code>`` (the grant id it produced, so a replayed code revokes the
 tokens issued for it, RFC 6749 §4.1.2).
 """
@@ -89,8 +89,8 @@ from oid4vci.versions import SpecVersion
 
 __all__ = [
     "AUTHORIZATION_CODE_GRANT",
-    "AuthorizationCodeGrant",
-    "PreAuthorizedGrant",
+    "AuthorizationCodeRecord",
+    "PreAuthorizedCodeRecord",
     "TokenRequest",
     "VerifiedTokenRequest",
     "create_token_response",
@@ -109,7 +109,7 @@ AUTHORIZATION_CODE_GRANT = "authorization_code"
 
 @store_record
 @attrs.frozen(kw_only=True, repr=False)
-class PreAuthorizedGrant:
+class PreAuthorizedCodeRecord:
     """What a pre-authorized code (from a credential offer) grants.
 
     ``tx_code`` is the expected transaction code, or ``None`` when the offer had no ``tx_code``
@@ -136,13 +136,13 @@ class PreAuthorizedGrant:
     def __repr__(self) -> str:
         expected = self.expected_tx_code_digest is not None
         return (
-            f"PreAuthorizedGrant(configuration_ids={self.configuration_ids!r}, "
+            f"PreAuthorizedCodeRecord(configuration_ids={self.configuration_ids!r}, "
             f"tx_code={'set' if expected else None})"
         )
 
 
 async def store_pre_authorized_code(
-    store: Store, code: str, grant: PreAuthorizedGrant, ttl: float
+    store: Store, code: str, grant: PreAuthorizedCodeRecord, ttl: float
 ) -> None:
     """Record ``code`` as redeemable for ``grant`` during ``ttl`` seconds (``pre_auth:<code>``,
     keyed by the code's digest; the ``tx_code`` is stored as its digest).
@@ -160,7 +160,7 @@ async def store_pre_authorized_code(
 
 @store_record
 @attrs.frozen(kw_only=True, repr=False)
-class AuthorizationCodeGrant:
+class AuthorizationCodeRecord:
     """What an authorization code (from the authorization endpoint) grants."""
 
     subject: str
@@ -179,11 +179,11 @@ class AuthorizationCodeGrant:
     attested_jkt: str | None = None
 
     def __repr__(self) -> str:
-        return f"AuthorizationCodeGrant(client_id={self.client_id!r})"
+        return f"AuthorizationCodeRecord(client_id={self.client_id!r})"
 
 
 async def store_authorization_code(
-    store: Store, code: str, grant: AuthorizationCodeGrant, ttl: float
+    store: Store, code: str, grant: AuthorizationCodeRecord, ttl: float
 ) -> None:
     """Record an authorization code (``code:<code>``) for ``ttl`` seconds."""
     key = store_keys.authorization_code_key(code)
@@ -339,7 +339,7 @@ async def _require_known_code(parsed: TokenRequest, config: IssuerConfig) -> Non
 
 async def verify_pre_authorized_code(
     parsed: TokenRequest, config: IssuerConfig
-) -> PreAuthorizedGrant:
+) -> PreAuthorizedCodeRecord:
     """Check and use up a pre-authorized code (OID4VCI 1.0 §6.1, §13.6: single use,
     ``tx_code`` compared in constant time, attempts limited). Raises :class:`TokenError`."""
     params = parsed.params
@@ -350,7 +350,7 @@ async def verify_pre_authorized_code(
         raise _error(ErrorCode.INVALID_CLIENT, "client_id is required (no anonymous access)")
     key = store_keys.pre_authorized_code_key(code)
     attempts_key = store_keys.pre_authorized_attempts_key(code)
-    grant = record_from_json(await config.store.get(key), PreAuthorizedGrant)
+    grant = record_from_json(await config.store.get(key), PreAuthorizedCodeRecord)
     if grant is None:
         raise _error(ErrorCode.INVALID_GRANT, "pre-authorized code is invalid or expired")
     sent = params.get("tx_code")
@@ -377,7 +377,7 @@ async def verify_pre_authorized_code(
     # Refuse bad authorization_details before the code is used up (a rejected request must
     # leave the code redeemable).
     _narrow(config, params, grant.configuration_ids)
-    taken = record_from_json(await config.store.take(key), PreAuthorizedGrant)
+    taken = record_from_json(await config.store.take(key), PreAuthorizedCodeRecord)
     if taken is None:
         raise _error(ErrorCode.INVALID_GRANT, "pre-authorized code is invalid or expired")
     await config.store.delete(attempts_key)
@@ -389,7 +389,7 @@ async def verify_authorization_code(
     config: IssuerConfig,
     proof: DpopProof | None,
     attested: VerifiedClientAttestation | None = None,
-) -> AuthorizationCodeGrant:
+) -> AuthorizationCodeRecord:
     """Check and use up an authorization code (RFC 6749 §4.1.3: client and redirect URI;
     RFC 7636 §4.6: PKCE; RFC 9449 §10: ``dpop_jkt``). Raises :class:`TokenError`.
 
@@ -416,7 +416,7 @@ async def verify_authorization_code(
         raise _error(ErrorCode.INVALID_REQUEST, "redirect_uri is required")
     key = store_keys.authorization_code_key(code)
     used_key = store_keys.authorization_code_used_key(code)
-    peeked = record_from_json(await config.store.get(key), AuthorizationCodeGrant)
+    peeked = record_from_json(await config.store.get(key), AuthorizationCodeRecord)
     used_ttl = store_keys.AUTHORIZATION_CODE_USED.ttl(config)
     if peeked is not None:
         # As for pre-authorized codes: a request refused for its authorization_details leaves
@@ -432,7 +432,7 @@ async def verify_authorization_code(
     taken = await take_single_use(
         key, used_key, peeked.grant_id if peeked is not None else None, used_ttl, config
     )
-    grant = record_from_json(taken, AuthorizationCodeGrant)
+    grant = record_from_json(taken, AuthorizationCodeRecord)
     if grant is None:
         raise _error(ErrorCode.INVALID_GRANT, "authorization code is invalid, expired or used")
     await config.store.put(used_key, grant.grant_id, used_ttl)

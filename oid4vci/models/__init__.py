@@ -31,7 +31,7 @@ from oid4vci.models.deferred import (
     deferred_credential_request_to_json as deferred_credential_request_to_json,
 )
 from oid4vci.models.deferred import (
-    parse_deferred_credential_request as parse_deferred_credential_request,
+    parse_deferred_credential_request_json as parse_deferred_credential_request_json,
 )
 from oid4vci.models.error import ErrorResponse as ErrorResponse
 from oid4vci.models.error import error_response_to_json as error_response_to_json
@@ -59,7 +59,9 @@ from oid4vci.models.notification import NOTIFICATION_EVENTS as NOTIFICATION_EVEN
 from oid4vci.models.notification import NotificationEvent as NotificationEvent
 from oid4vci.models.notification import NotificationRequest as NotificationRequest
 from oid4vci.models.notification import notification_request_to_json as notification_request_to_json
-from oid4vci.models.notification import parse_notification_request as parse_notification_request
+from oid4vci.models.notification import (
+    parse_notification_request_json as parse_notification_request_json,
+)
 from oid4vci.models.offer import AUTHORIZATION_CODE_GRANT as AUTHORIZATION_CODE_GRANT
 from oid4vci.models.offer import PRE_AUTHORIZED_CODE_GRANT as PRE_AUTHORIZED_CODE_GRANT
 from oid4vci.models.offer import AuthorizationCodeGrant as AuthorizationCodeGrant
@@ -127,11 +129,11 @@ __all__ = [
     "parse_credential_offer_uri",
     "parse_credential_request_json",
     "parse_credential_response_json",
-    "parse_deferred_credential_request",
+    "parse_deferred_credential_request_json",
     "parse_error_response",
     "parse_issuer_metadata",
     "parse_nonce_response",
-    "parse_notification_request",
+    "parse_notification_request_json",
     "parse_par_response",
     "parse_token_response",
     "token_response_to_json",

@@ -95,9 +95,9 @@ class AuthorizationDetail:
         default=None,
         validator=field_check(
             lambda v: _is_claims_description(v),
-            "must be an array of claims descriptions with a 'path' each (OID4VCI 1.0 "
-            f"Appendix B.1) or a Draft 13/14 claims object, nested at most {MAX_CLAIMS_DEPTH} "
-            "deep",
+            "must be an array of claims descriptions with a 'path' each "
+            "(OID4VCI 1.0 Appendix B.1) or a Draft 13/14 claims object, "
+            f"nested at most {MAX_CLAIMS_DEPTH} deep",
         ),
     )
     locations: tuple[str, ...] | None = None

@@ -12,7 +12,7 @@ from oid4vci._wire import structure, unstructure, wire_model
 __all__ = [
     "DeferredCredentialRequest",
     "deferred_credential_request_to_json",
-    "parse_deferred_credential_request",
+    "parse_deferred_credential_request_json",
 ]
 
 
@@ -26,7 +26,7 @@ class DeferredCredentialRequest:
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
-def parse_deferred_credential_request(data: Any) -> DeferredCredentialRequest:
+def parse_deferred_credential_request_json(data: Any) -> DeferredCredentialRequest:
     """Read a deferred credential request body; raises :class:`~oid4vci.errors.WireFormatError`."""
     return structure(data, DeferredCredentialRequest)
 

@@ -14,7 +14,7 @@ __all__ = [
     "NotificationEvent",
     "NotificationRequest",
     "notification_request_to_json",
-    "parse_notification_request",
+    "parse_notification_request_json",
 ]
 
 NotificationEvent = Literal["credential_accepted", "credential_failure", "credential_deleted"]
@@ -46,7 +46,7 @@ class NotificationRequest:
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
-def parse_notification_request(data: Any) -> NotificationRequest:
+def parse_notification_request_json(data: Any) -> NotificationRequest:
     """Read a notification request body; raises :class:`~oid4vci.errors.WireFormatError`."""
     return structure(data, NotificationRequest)
 

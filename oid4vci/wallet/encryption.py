@@ -179,7 +179,7 @@ def new_response_key(plan: EncryptionPlan) -> ResponseKey | None:
 
 def response_encryption_member(key: ResponseKey, version: SpecVersion) -> dict[str, Any]:
     """``credential_response_encryption`` for a request of ``version``: 1.0 ``{"jwk", "enc"}``
-    (``alg`` inside the JWK, OID4VCI 1.0 §8.2); Draft 13–15 ``{"jwk", "alg", "enc"}``."""
+    (``alg`` inside the JWK, OID4VCI 1.0 §8.2, §10); Draft 13–15 ``{"jwk", "alg", "enc"}``."""
     if version is SpecVersion.V1:
         return {"jwk": key.public_jwk, "enc": key.enc}
     return {"jwk": key.public_jwk, "alg": key.alg, "enc": key.enc}

@@ -109,13 +109,19 @@ async def push_authorization_request(
     *,
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
+    client_auth: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> PushedAuthorizationResponse:
-    """The pushed authorization request (RFC 9126): ``request_uri`` and ``expires_in``."""
+    """The pushed authorization request (RFC 9126): ``request_uri`` and ``expires_in``.
+    ``client_auth``: the wallet attestation headers, when the authorization server
+    authenticates clients by attestation (``client_attestation_headers``,
+    draft-ietf-oauth-attestation-based-client-auth-07 §6.1)."""
     return await _exchange(
         transport,
         par_endpoint,
-        lambda proof: build_par_request(par_endpoint, params, dpop_proof=proof),
+        lambda proof: build_par_request(
+            par_endpoint, params, dpop_proof=proof, client_auth=client_auth
+        ),
         read_par_response,
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,
@@ -130,15 +136,19 @@ async def request_token(
     *,
     dpop_key: Signer | None = None,
     dpop_nonce: str | None = None,
+    client_auth: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> TokenResponse:
     """The token request (``params`` from ``pre_authorized_grant`` or
     ``authorization_code_grant``); a DPoP proof goes along when ``dpop_key`` is given, and
-    the answer must then be a DPoP token (a ``Bearer`` one is a downgrade and refused)."""
+    the answer must then be a DPoP token (a ``Bearer`` one is a downgrade and refused).
+    ``client_auth``: the wallet attestation headers, as for :func:`push_authorization_request`."""
     return await _exchange(
         transport,
         token_endpoint,
-        lambda proof: build_token_request(token_endpoint, params, dpop_proof=proof),
+        lambda proof: build_token_request(
+            token_endpoint, params, dpop_proof=proof, client_auth=client_auth
+        ),
         functools.partial(read_token_response, dpop_proof_sent=dpop_key is not None),
         dpop_key=dpop_key,
         dpop_nonce=dpop_nonce,

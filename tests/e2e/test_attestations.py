@@ -9,17 +9,29 @@ from typing import Any
 import pytest
 
 from oid4vci.attestation import (
+    ATTEST_JWT_CLIENT_AUTH,
     CLIENT_ATTESTATION_HEADER,
     CLIENT_ATTESTATION_POP_HEADER,
     KEY_ATTESTATION_TYP,
 )
-from oid4vci.errors import CredentialRequestError, MetadataError, TokenError, WireFormatError
+from oid4vci.errors import (
+    AuthorizationError,
+    CredentialRequestError,
+    MetadataError,
+    TokenError,
+    WireFormatError,
+)
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.issuer.as_metadata import create_as_metadata
 from oid4vci.issuer.metadata import create_issuer_metadata
-from oid4vci.jose import decode_jws, jwk_thumbprint
+from oid4vci.jose import LocalSigner, decode_jws, jwk_thumbprint
+from oid4vci.pkce import code_challenge, generate_code_verifier
 from oid4vci.transports.aiohttp import AiohttpTransport, serve
+from oid4vci.transports.memory import InMemoryTransport
 from oid4vci.wallet import Event, FlowState, IssuanceFlow, Oid4vciClient, WalletPolicy
+from oid4vci.wallet.client_auth import client_attestation_headers
+from oid4vci.wallet.lowlevel import push_authorization_request, request_token
+from oid4vci.wallet.steps import pre_authorized_grant
 from tests.attestation_support import (
     CLIENT_ID,
     HIGH,
@@ -368,3 +380,64 @@ async def test_challenge_endpoint_answer_must_be_a_challenge(clock: FakeClock) -
     with pytest.raises(WireFormatError, match="attestation_challenge"):
         await client.accept_offer(issuer.links["pre_auth"])
     assert "/token" not in recorder.paths()  # nothing single use was spent
+
+
+async def test_the_low_level_token_and_par_calls_send_a_wallet_attestation(
+    clock: FakeClock,
+) -> None:
+    """``request_token`` and ``push_authorization_request`` take ``client_auth`` (the wallet
+    attestation headers), as ``refresh_access_token`` does: without it they could not talk to
+    an authorization server that authenticates clients by attestation."""
+    pki = provider_pki()
+    attested = attested_issuer(clock, pki, key_required=None)
+    config = attested.issuer.config
+    transport = InMemoryTransport(attested.handle)
+    provider = make_provider(pki, clock)
+
+    async def headers() -> dict[str, str]:
+        return await client_attestation_headers(
+            provider,
+            config.credential_issuer,
+            ATTEST_JWT_CLIENT_AUTH,
+            fresh=False,
+            challenge=None,
+            clock=clock,
+        )
+
+    created = await attested.issuer.create_pre_authorized_offer(
+        configuration_ids=[attested.configuration_id], subject="alice"
+    )
+    code = created.pre_authorized_code
+    assert code is not None
+    token_endpoint = config.endpoint("token")
+    key = LocalSigner.generate()
+    with pytest.raises(TokenError) as refused:
+        await request_token(
+            transport, token_endpoint, pre_authorized_grant(code), dpop_key=key, clock=clock
+        )
+    assert refused.value.error == "invalid_client"
+    token = await request_token(
+        transport,
+        token_endpoint,
+        pre_authorized_grant(code),
+        dpop_key=key,
+        client_auth=await headers(),
+        clock=clock,
+    )
+    assert token.access_token
+    params = {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "code_challenge": code_challenge(generate_code_verifier()),
+        "code_challenge_method": "S256",
+        "scope": config.credential_configurations[attested.configuration_id].scope or "",
+    }
+    par_endpoint = config.endpoint("par")
+    with pytest.raises(AuthorizationError) as refused_par:
+        await push_authorization_request(transport, par_endpoint, params, clock=clock)
+    assert refused_par.value.error == "invalid_client"
+    pushed = await push_authorization_request(
+        transport, par_endpoint, params, client_auth=await headers(), clock=clock
+    )
+    assert pushed.request_uri

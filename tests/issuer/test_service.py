@@ -562,10 +562,10 @@ async def test_store_full_is_503(clock: FakeClock) -> None:
 async def test_store_full_is_503_with_retry_after_from_every_helper(clock: FakeClock) -> None:
     # The endpoint helpers answer a full store like Issuer.handle does.
     from oid4vci.issuer import handle_authorization, handle_par, handle_token
-    from oid4vci.issuer.token import PreAuthorizedGrant, store_pre_authorized_code
+    from oid4vci.issuer.token import PreAuthorizedCodeRecord, store_pre_authorized_code
 
     config = make_config(clock, store=_FullStore(clock=clock), allow_bearer=True)
-    grant = PreAuthorizedGrant(subject="alice", configuration_ids=("identity",))
+    grant = PreAuthorizedCodeRecord(subject="alice", configuration_ids=("identity",))
     await store_pre_authorized_code(config.store, "code-1", grant, 600)
     token = await handle_token(
         HttpRequest.form(

@@ -433,7 +433,7 @@ def test_issuer_namespace_is_curated() -> None:
     for name in names:
         assert getattr(oid4vci.issuer, name) is not None
     # demo constants and internal records stay in their modules
-    for hidden in ("DEMO_PASSWORD", "DEMO_TX_CODE", "TokenContext", "PreAuthorizedGrant"):
+    for hidden in ("DEMO_PASSWORD", "DEMO_TX_CODE", "TokenContext", "PreAuthorizedCodeRecord"):
         assert hidden not in names
     assert importlib.import_module("oid4vci.issuer.demo").DEMO_PASSWORD
 

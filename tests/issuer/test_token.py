@@ -19,8 +19,8 @@ from oid4vci.issuer.nonce import take_c_nonce
 from oid4vci.issuer.responses import ResourceServerError
 from oid4vci.issuer.store import MemoryStore
 from oid4vci.issuer.token import (
-    AuthorizationCodeGrant,
-    PreAuthorizedGrant,
+    AuthorizationCodeRecord,
+    PreAuthorizedCodeRecord,
     handle_token,
     store_authorization_code,
     store_pre_authorized_code,
@@ -57,7 +57,7 @@ def make_config(clock: FakeClock, **overrides: Any) -> IssuerConfig:
 
 
 async def pre_auth(config: IssuerConfig, code: str = "code-1", tx_code: str | None = None) -> str:
-    grant = PreAuthorizedGrant(subject="alice", configuration_ids=("pid",), tx_code=tx_code)
+    grant = PreAuthorizedCodeRecord(subject="alice", configuration_ids=("pid",), tx_code=tx_code)
     await store_pre_authorized_code(config.store, code, grant, 600)
     return code
 
@@ -288,7 +288,7 @@ async def test_method_content_type_and_grant_type(clock: FakeClock) -> None:
 
 async def test_token_request_authorization_details_narrow(clock: FakeClock) -> None:
     config = make_config(clock)
-    grant = PreAuthorizedGrant(subject="alice", configuration_ids=("pid", "diploma"))
+    grant = PreAuthorizedCodeRecord(subject="alice", configuration_ids=("pid", "diploma"))
     await store_pre_authorized_code(config.store, "both", grant, 600)
     details = '[{"type":"openid_credential","credential_configuration_id":"diploma"}]'
     response = await token_request(
@@ -311,8 +311,8 @@ VERIFIER = generate_code_verifier()
 
 async def auth_code(
     config: IssuerConfig, code: str = "auth-code", *, dpop_jkt: str | None = None
-) -> AuthorizationCodeGrant:
-    grant = AuthorizationCodeGrant(
+) -> AuthorizationCodeRecord:
+    grant = AuthorizationCodeRecord(
         subject="bob",
         client_id="wallet",
         redirect_uri=REDIRECT,
@@ -426,11 +426,11 @@ async def test_external_as_disables_token_endpoint(clock: FakeClock) -> None:
 
 
 def test_grant_reprs_hide_secrets() -> None:
-    grant = PreAuthorizedGrant(subject="alice", configuration_ids=["pid"], tx_code="493536")
+    grant = PreAuthorizedCodeRecord(subject="alice", configuration_ids=["pid"], tx_code="493536")
     assert "493536" not in repr(grant)
-    assert record_from_json(record_to_json(grant), PreAuthorizedGrant) == grant
-    code_grant = AuthorizationCodeGrant(
+    assert record_from_json(record_to_json(grant), PreAuthorizedCodeRecord) == grant
+    code_grant = AuthorizationCodeRecord(
         subject="bob", client_id="c", redirect_uri=REDIRECT, code_challenge="x" * 43
     )
-    assert record_from_json(record_to_json(code_grant), AuthorizationCodeGrant) == code_grant
+    assert record_from_json(record_to_json(code_grant), AuthorizationCodeRecord) == code_grant
     assert attrs.evolve(code_grant, scope="pid").scope == "pid"

@@ -20,9 +20,9 @@ from oid4vci.models import (
     parse_credential_offer_uri,
     parse_credential_request_json,
     parse_credential_response_json,
-    parse_deferred_credential_request,
+    parse_deferred_credential_request_json,
     parse_error_response,
-    parse_notification_request,
+    parse_notification_request_json,
     parse_par_response,
     parse_token_response,
     token_response_to_json,
@@ -338,10 +338,12 @@ def test_error_vectors(data: dict[str, Any]) -> None:
 
 
 def test_deferred_and_notification_vectors() -> None:
-    assert parse_deferred_credential_request({"transaction_id": "8xLOxBtZp8"}).transaction_id == (
-        "8xLOxBtZp8"
+    assert parse_deferred_credential_request_json(
+        {"transaction_id": "8xLOxBtZp8"}
+    ).transaction_id == ("8xLOxBtZp8")
+    n = parse_notification_request_json(
+        {"notification_id": "3fwe98js", "event": "credential_accepted"}
     )
-    n = parse_notification_request({"notification_id": "3fwe98js", "event": "credential_accepted"})
     assert (n.notification_id, n.event, n.event_description) == (
         "3fwe98js",
         "credential_accepted",

@@ -25,10 +25,10 @@ from oid4vci.models import (
     notification_request_to_json,
     par_response_to_json,
     parse_as_metadata,
-    parse_deferred_credential_request,
+    parse_deferred_credential_request_json,
     parse_error_response,
     parse_nonce_response,
-    parse_notification_request,
+    parse_notification_request_json,
     parse_par_response,
     parse_token_response,
 )
@@ -159,11 +159,11 @@ def test_small_documents_round_trip() -> None:
     with pytest.raises(WireFormatError) as info:
         parse_par_response({"request_uri": "urn:x", "expires_in": 0})
     assert info.value.path == "expires_in"
-    deferred = parse_deferred_credential_request({"transaction_id": "8xLOxBtZp8"})
+    deferred = parse_deferred_credential_request_json({"transaction_id": "8xLOxBtZp8"})
     assert deferred == DeferredCredentialRequest(transaction_id="8xLOxBtZp8")
     assert deferred_credential_request_to_json(deferred) == {"transaction_id": "8xLOxBtZp8"}
     with pytest.raises(WireFormatError) as info:
-        parse_deferred_credential_request({"transaction_id": 8})
+        parse_deferred_credential_request_json({"transaction_id": 8})
     assert info.value.path == "transaction_id"
 
 
@@ -173,7 +173,7 @@ def test_notification_requests() -> None:
         "event": "credential_failure",
         "event_description": "Could not store the Credential. Out of storage.",
     }
-    req = parse_notification_request(ok)
+    req = parse_notification_request_json(ok)
     assert req == NotificationRequest(
         notification_id="3fwe98js",
         event="credential_failure",
@@ -181,15 +181,15 @@ def test_notification_requests() -> None:
     )
     assert notification_request_to_json(req) == ok
     with pytest.raises(WireFormatError) as info:
-        parse_notification_request({"notification_id": "n", "event": "credential_lost"})
+        parse_notification_request_json({"notification_id": "n", "event": "credential_lost"})
     assert info.value.path == "event"
     with pytest.raises(WireFormatError) as info:
-        parse_notification_request(
+        parse_notification_request_json(
             {"notification_id": "n", "event": "credential_deleted", "event_description": 'a"b'}
         )
     assert info.value.path == "event_description"
     with pytest.raises(WireFormatError) as info:
-        parse_notification_request({"event": "credential_accepted"})
+        parse_notification_request_json({"event": "credential_accepted"})
     assert info.value.path == "notification_id"
 
 

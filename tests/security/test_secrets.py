@@ -35,8 +35,8 @@ from oid4vci.issuer.proof import ProofOptions, verify_proof_jwts
 from oid4vci.issuer.store_keys import access_token_key, authorization_code_key
 from oid4vci.issuer.token import (
     AUTHORIZATION_CODE_GRANT,
-    AuthorizationCodeGrant,
-    PreAuthorizedGrant,
+    AuthorizationCodeRecord,
+    PreAuthorizedCodeRecord,
     TokenRequest,
     verify_authorization_code,
     verify_pre_authorized_code,
@@ -295,7 +295,7 @@ async def full_run(run: Run, clock: FakeClock) -> None:
         )
     )
     run.objects.append(
-        PreAuthorizedGrant(subject="alice", configuration_ids=("pid",), tx_code=TX_CODE)
+        PreAuthorizedCodeRecord(subject="alice", configuration_ids=("pid",), tx_code=TX_CODE)
     )
 
     # -- authorization code flow with PAR --------------------------------------------------
@@ -317,7 +317,7 @@ async def full_run(run: Run, clock: FakeClock) -> None:
     )
     auth_code = redirect_query(redirect)["code"]
     grant = record_from_json(
-        await env.store.get(authorization_code_key(auth_code)), AuthorizationCodeGrant
+        await env.store.get(authorization_code_key(auth_code)), AuthorizationCodeRecord
     )
     assert grant is not None
     run.objects.append(grant)
