@@ -1139,17 +1139,19 @@ class IssuanceFlow:
                 config = self._issuer().configuration(request.configuration_id)
                 proof_type, _ = choose_proof_type(config, self.policy)
                 algorithms = config.proof_algorithms(proof_type)
+                keys: list[Signer] = []
                 for _ in range(request.size):
                     key = await self.policy.holder_key_provider(
                         configuration_id=request.configuration_id, algorithms=algorithms
                     )
                     if not isinstance(getattr(key, "public_jwk", None), dict):
                         raise UsageError("the holder key provider must return a Signer")
-                    request.keys.append(key)
+                    keys.append(key)
+                request = self._plan[0] = attrs.evolve(request, keys=tuple(keys))
             if request.size and session.nonce_endpoint:
                 self._fire(_E.NONCE_NEEDED)
             else:
-                request.nonce = self._c_nonce if request.size else None
+                self._set_nonce(self._c_nonce if request.size else None)
                 self._fire(_E.CREDENTIAL_REQUEST_READY)
         elif self._deferred:
             self._fire(_E.DEFERRED_PENDING)
@@ -1169,8 +1171,12 @@ class IssuanceFlow:
         )
 
     def _receive_nonce(self, response: HttpResponse) -> None:
-        self._plan[0].nonce = read_nonce_response(response)
+        self._set_nonce(read_nonce_response(response))
         self._fire(_E.NONCE_RECEIVED)
+
+    def _set_nonce(self, nonce: str | None) -> None:
+        """The next credential request's ``c_nonce``."""
+        self._plan[0] = attrs.evolve(self._plan[0], nonce=nonce)
 
     # --- REQUESTING_CREDENTIAL (OID4VCI 1.0 §8) -------------------------------------------------
 
@@ -1295,7 +1301,7 @@ class IssuanceFlow:
         """Fire the re-proof retry ``err`` allows, if any (see the rules in states.py)."""
         if err.error == ErrorCode.INVALID_NONCE and session.nonce_endpoint:
             if self._may(_E.NONCE_REJECTED):
-                self._plan[0].nonce = None
+                self._set_nonce(None)
                 self._fire(_E.NONCE_REJECTED)
                 return True
             return False
@@ -1306,7 +1312,7 @@ class IssuanceFlow:
             and self._may(_E.FRESH_C_NONCE_RECEIVED)
         ):
             self._c_nonce = fresh
-            self._plan[0].nonce = fresh
+            self._set_nonce(fresh)
             self._fire(_E.FRESH_C_NONCE_RECEIVED)
             return True
         return False
@@ -1378,11 +1384,12 @@ class IssuanceFlow:
         self._received = [
             attrs.evolve(c, session=new) if c.session is old else c for c in self._received
         ]
-        for note in self._notifications:
-            if note.session is old:
-                note.session = new
+        self._notifications = [
+            attrs.evolve(note, session=new) if note.session is old else note
+            for note in self._notifications
+        ]
         if self._unverified is not None and self._unverified.session is old:
-            self._unverified.session = new
+            self._unverified = attrs.evolve(self._unverified, session=new)
 
     # --- VERIFYING_CREDENTIALS / FETCHING_ISSUER_KEYS ---------------------------------------------
 

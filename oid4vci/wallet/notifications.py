@@ -21,9 +21,10 @@ from .results import IssuerSession, ReceivedCredential
 __all__ = ["PendingNotification", "notifications_for"]
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class PendingNotification:
-    """One notification to send (``session`` is replaced when its access token is refreshed)."""
+    """One notification to send (replaced with another ``session`` when its access token is
+    refreshed)."""
 
     notification_id: str
     event: str

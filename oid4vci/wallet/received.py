@@ -58,7 +58,7 @@ class LoadedIssuerKeys:
         return found
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class UnverifiedCredentials:
     """Credentials received and not verified yet, with what they are checked against."""
 

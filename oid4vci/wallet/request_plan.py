@@ -29,14 +29,15 @@ from .preflight import (
 __all__ = ["CredentialRequestPlan", "plan_credential_requests"]
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class CredentialRequestPlan:
-    """One credential request: ``size`` holder keys (0: the configuration takes no proofs)."""
+    """One credential request: ``size`` holder keys (0: the configuration takes no proofs);
+    the flow replaces it (``attrs.evolve``) as it gets the keys and the nonce."""
 
     configuration_id: str
     credential_identifier: str | None
     size: int
-    keys: list[Signer] = attrs.Factory(list)
+    keys: tuple[Signer, ...] = ()
     nonce: str | None = None
 
 
