@@ -142,9 +142,11 @@ class ReceivedCredential:
     status: Literal["valid", "invalid", "suspended"] | int | None = None
     status_reference: StatusReference | None = None
     doctype: str | None = None
-    #: True when the issuer key came from an ``x5c`` chain validated to one of
-    #: ``WalletPolicy.trusted_x5c_roots`` (draft-ietf-oauth-sd-jwt-vc-13 §3.5;
-    #: HAIP 1.0 §6.1.1); False when it came from JWT VC Issuer Metadata.
+    #: SD-JWT VC and ``jwt_vc_json``: True when the issuer key came from an ``x5c`` chain
+    #: validated to one of ``WalletPolicy.trusted_x5c_roots`` (draft-ietf-oauth-sd-jwt-vc-13
+    #: §3.5; HAIP 1.0 §6.1.1); False when it came from JWT VC Issuer Metadata. Always False
+    #: for an mdoc, whose ``x5chain`` is always validated, to the IACA roots
+    #: (``WalletPolicy.trust_anchors``), or the mdoc refused.
     x5c_verified: bool = False
 
     @property
