@@ -135,7 +135,7 @@ async def grant_is_revoked(grant_id: str, config: IssuerConfig) -> bool:
 
 
 async def take_single_use(
-    key: str, used_key: str, grant_id: str | None, used_ttl: float, config: IssuerConfig
+    key: str, config: IssuerConfig, *, used_key: str, grant_id: str | None, used_ttl: float
 ) -> Any:
     """Take the single-use record under ``key`` (an authorization code, a rotating refresh
     token); ``None`` when it is gone.

@@ -429,7 +429,7 @@ async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingL
     if pushed_request:
         # Room first: a 503 (quota) must leave the single-use request_uri for the retry that
         # Retry-After asks for.
-        await claim_room(config, "authorization_request")
+        await claim_room("authorization_request", config)
         pushed = await _load_par(config, params)
         params, attested_jkt = dict(pushed.params), pushed.attested_jkt
         parsed = AuthorizationRequest(request=parsed.request, params=params)
@@ -465,7 +465,7 @@ async def _start(parsed: AuthorizationRequest, config: IssuerConfig) -> PendingL
             err, config, redirect_uri=redirect_uri, state=params.get("state")
         )
     if not pushed_request:
-        await claim_room(config, "authorization_request")
+        await claim_room("authorization_request", config)
     handle = secrets.token_urlsafe(24)
     ttl = store_keys.PENDING_LOGIN.ttl(config)
     pending = attrs.evolve(pending, expires_at=config.clock() + ttl, attested_jkt=attested_jkt)

@@ -108,14 +108,14 @@ async def rate_limit_wait(request: HttpRequest, config: IssuerConfig, endpoint: 
 
 
 def rate_limited(
-    config: IssuerConfig, endpoint: str, wait: float, *, html: bool = False
+    endpoint: str, config: IssuerConfig, wait: float, *, html: bool = False
 ) -> HttpResponse:
     """Count the refusal and answer 429 with ``Retry-After`` (whole seconds, at least 1)."""
     config.refusals.record("rate_limited", endpoint)
     return too_many_requests(max(1, math.ceil(wait)), html=html)
 
 
-async def claim_room(config: IssuerConfig, purpose: str) -> None:
+async def claim_room(purpose: str, config: IssuerConfig) -> None:
     """Count one new entry of ``purpose``; :class:`QuotaExceededError` past its quota.
 
     Call it before writing what the purpose bounds. A purpose without a quota costs nothing.

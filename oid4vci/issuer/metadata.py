@@ -97,7 +97,7 @@ def _subject_claims(claims: Any) -> list[dict[str, Any]]:
 
 
 def credential_configuration_metadata(
-    config: IssuerConfig, spec: CredentialConfigurationSpec
+    spec: CredentialConfigurationSpec, config: IssuerConfig
 ) -> CredentialConfiguration:
     """The metadata model of one configuration (key binding by ``jwk`` with the configuration's
     proof types, each with its ``key_attestations_required`` when set, OID4VCI 1.0 §12.2.4).
@@ -176,7 +176,7 @@ def create_issuer_metadata(
         extra=encryption,
         display=tuple(dict(d) for d in config.display) or None,
         credential_configurations_supported={
-            cid: credential_configuration_metadata(config, spec)
+            cid: credential_configuration_metadata(spec, config)
             for cid, spec in config.credential_configurations.items()
         },
     )

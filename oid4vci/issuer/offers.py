@@ -275,12 +275,12 @@ class OfferTemplate:
             raise UsageError("a pre-authorized template needs a subject")
 
 
-def offer_url(config: IssuerConfig, offer_id: str) -> str:
+def offer_url(offer_id: str, config: IssuerConfig) -> str:
     """The by-reference URL of a stored offer: ``<issuer>/offers/<id>``."""
     return config.endpoint("offer", offer_id)
 
 
-def offer_template_url(config: IssuerConfig, name: str) -> str:
+def offer_template_url(name: str, config: IssuerConfig) -> str:
     """The URL serving template ``name``: ``<issuer>/offers/templates/<name>``."""
     return config.endpoint("offer", "x")[:-1] + TEMPLATE_PATH + quote(name, safe="")
 
@@ -324,7 +324,7 @@ async def _create_offer(
             _seal_offer(offer_id, record),
             store_keys.OFFER.ttl(config),
         )
-        https_uri = offer_url(config, offer_id)
+        https_uri = offer_url(offer_id, config)
         offer_uri = build_credential_offer_uri(None, offer_uri=https_uri, scheme=scheme)
     else:
         offer_uri = build_credential_offer_uri(offer, scheme=scheme)
@@ -422,7 +422,7 @@ async def create_offer_from_template(
     Anybody may fetch a template, so each fetch first claims room in the ``offer_template``
     quota (:func:`~oid4vci.issuer.flood_limits.claim_room`).
     """
-    await claim_room(config, "offer_template")
+    await claim_room("offer_template", config)
     if template.grant == "authorization_code":
         return await create_authorization_code_offer(
             config,

@@ -97,7 +97,7 @@ async def verify_par_request(parsed: ParRequest, config: IssuerConfig) -> ParRec
     """
     # Anybody may push a request: claim room in the PAR quota before anything is written
     # (the DPoP proof's jti, then the request itself).
-    await claim_room(config, "par")
+    await claim_room("par", config)
     params = dict(parsed.params)
     attested = await verify_client_authentication(
         parsed.request, config, client_id=params["client_id"], error_cls=AuthorizationError

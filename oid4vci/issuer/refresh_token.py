@@ -195,6 +195,9 @@ async def verify_refresh_token(
         return record
     used_ttl = max(record.family_expires_at - now, 1.0)
     # Marked before it is taken: a racing second use always finds the mark (see above).
-    if await take_single_use(key, used_key, record.context.grant_id, used_ttl, config) is None:
+    taken = await take_single_use(
+        key, config, used_key=used_key, grant_id=record.context.grant_id, used_ttl=used_ttl
+    )
+    if taken is None:
         raise _invalid_grant("refresh token is invalid, expired or used")
     return record

@@ -251,13 +251,13 @@ class Issuer:
             if cid not in self.config.credential_configurations:
                 raise UsageError(f"unknown credential configuration {cid!r}")
         self._templates[template.name] = template
-        return offer_template_url(self.config, template.name)
+        return offer_template_url(template.name, self.config)
 
     def offer_template_url(self, name: str, *, config: IssuerConfig | None = None) -> str:
         """The https URL of template ``name`` (``<issuer>/offers/templates/<name>``)."""
         if name not in self._templates:
             raise KeyError(name)
-        return offer_template_url(config or self.config, name)
+        return offer_template_url(name, config or self.config)
 
     def offer_template_link(
         self, name: str, *, scheme: str = OFFER_SCHEME, config: IssuerConfig | None = None
@@ -450,7 +450,7 @@ class Issuer:
             limited = rate_limit_endpoint(route.name, path)
             wait = await rate_limit_wait(req, config, limited)
             if wait > 0:
-                return rate_limited(config, limited, wait, html=route.name == "authorize")
+                return rate_limited(limited, config, wait, html=route.name == "authorize")
             if len(req.body) > config.max_body_size:
                 return json_response(
                     413, {"error": route.error_code, "error_description": "request body too large"}

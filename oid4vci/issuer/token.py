@@ -430,7 +430,11 @@ async def verify_authorization_code(
     # The grant id is marked before the code is taken, so a replay racing the winner always
     # finds it and revokes the grant (RFC 6749 §4.1.2); every racer writes the same.
     taken = await take_single_use(
-        key, used_key, peeked.grant_id if peeked is not None else None, used_ttl, config
+        key,
+        config,
+        used_key=used_key,
+        grant_id=peeked.grant_id if peeked is not None else None,
+        used_ttl=used_ttl,
     )
     grant = record_from_json(taken, AuthorizationCodeRecord)
     if grant is None:

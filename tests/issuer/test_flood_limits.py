@@ -291,13 +291,13 @@ async def test_a_par_flood_stays_in_its_quota_and_wallets_in_a_flow_go_on() -> N
 
 async def test_claim_room_counts_per_purpose(clock: FakeClock) -> None:
     config = make_config(clock, flood_limits=FloodLimits(quotas={"par": 2, "offer_template": 1}))
-    await claim_room(config, "par")
-    await claim_room(config, "par")
+    await claim_room("par", config)
+    await claim_room("par", config)
     with pytest.raises(QuotaExceededError) as caught:
-        await claim_room(config, "par")
+        await claim_room("par", config)
     assert caught.value.purpose == "par"
-    await claim_room(config, "offer_template")
-    await claim_room(config, "authorization_request")  # no quota: free
+    await claim_room("offer_template", config)
+    await claim_room("authorization_request", config)  # no quota: free
     with pytest.raises(UsageError):
         FloodLimits(quotas={"nonce": 5})
     with pytest.raises(UsageError):
