@@ -74,7 +74,7 @@ from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, Is
 from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
 from oid4vci.issuer.flood_limits import refused
 from oid4vci.issuer.metadata import credential_key_id
-from oid4vci.issuer.nonce import create_c_nonce, take_c_nonce
+from oid4vci.issuer.nonce import create_c_nonce, seal_c_nonce, take_c_nonce
 from oid4vci.issuer.notification import create_notification_id
 from oid4vci.issuer.proof import (
     KeyAttestationOptions,
@@ -99,7 +99,7 @@ from oid4vci.models.credential import (
     parse_credential_request_json,
 )
 from oid4vci.sdjwt import SdJwtOptions, issue_batch, strip_sd_marks
-from oid4vci.versions import SpecVersion
+from oid4vci.versions import SpecVersion, detect_credential_request_version
 
 __all__ = [
     "ISSUABLE_FORMATS",
@@ -114,6 +114,7 @@ __all__ = [
     "create_credentials",
     "create_issued_response",
     "credential_response_body",
+    "denied_error_code",
     "handle_credential",
     "parse_credential_request",
     "verify_credential_request",
@@ -187,6 +188,29 @@ class DeferredRecord:
 
 def _error(code: str, description: str, *, status: int | None = None) -> CredentialRequestError:
     return CredentialRequestError(code, description, status=status)
+
+
+def _proof_error(
+    description: str, version: SpecVersion, config: IssuerConfig
+) -> CredentialRequestError:
+    """``invalid_proof``; for Draft 13/14 with the fresh ``c_nonce`` it MUST carry (Draft 13
+    §7.3.2, Draft 14 §7.3.2): a wallet sends no proof to get its first nonce."""
+    if not version.c_nonce_in_responses:
+        return _error(ErrorCode.INVALID_PROOF, description)
+    return CredentialRequestError(
+        ErrorCode.INVALID_PROOF,
+        description,
+        c_nonce=seal_c_nonce(config),
+        c_nonce_expires_in=config.c_nonce_ttl,
+    )
+
+
+def denied_error_code(version: SpecVersion) -> str:
+    """The code of "the issuer will not issue this": ``credential_request_denied`` (Draft 14
+    on); Draft 13 has no such code and gets ``invalid_credential_request``."""
+    if version is SpecVersion.DRAFT_13:
+        return ErrorCode.INVALID_CREDENTIAL_REQUEST
+    return ErrorCode.CREDENTIAL_REQUEST_DENIED
 
 
 def _require_post(req: HttpRequest, config: IssuerConfig) -> None:
@@ -337,6 +361,10 @@ def parse_credential_request(
     try:
         wire, detected = parse_credential_request_json(data)
     except WireFormatError as exc:
+        if exc.path.startswith("proof"):
+            # proof and proofs together, a malformed proof: invalid_proof (Draft 14 §7.3.1.2,
+            # Draft 15 §8.3.1.2, OID4VCI 1.0 §8.3.1.2)
+            raise _proof_error(str(exc), detect_credential_request_version(data), config) from None
         raise _error(ErrorCode.INVALID_CREDENTIAL_REQUEST, str(exc)) from None
     version = _refine_version(detected, wire, context)
     if wire.credential_response_encryption is not None and config.encryption is None:
@@ -346,18 +374,16 @@ def parse_credential_request(
     cid = _select_configuration(config, wire, version, context)
     spec = config.credential_configurations[cid]
     if context is not None and cid not in context.configuration_ids:
-        code = (
-            ErrorCode.INVALID_CREDENTIAL_REQUEST
-            if version is SpecVersion.DRAFT_13
-            else ErrorCode.CREDENTIAL_REQUEST_DENIED
+        raise _error(
+            denied_error_code(version),
+            "the access token does not cover this credential configuration",
         )
-        raise _error(code, "the access token does not cover this credential configuration")
     if spec.format not in ISSUABLE_FORMATS:
         raise _error(ErrorCode.UNSUPPORTED_CREDENTIAL_FORMAT, "credential format is not supported")
     if wire.proofs is None:
-        raise _error(ErrorCode.INVALID_PROOF, "key proof(s) missing")
+        raise _proof_error("key proof(s) missing", version, config)
     if wire.proofs.proof_type not in spec.proof_types:
-        raise _error(ErrorCode.INVALID_PROOF, "this proof type is not supported here")
+        raise _proof_error("this proof type is not supported here", version, config)
     return NormalizedCredentialRequest(
         version=version,
         configuration_id=cid,
@@ -728,6 +754,10 @@ async def create_credential_response(
     draft_nonce = version.c_nonce_in_responses
     try:
         claims = await config.claims_source(context.subject, parsed.configuration_id)
+    except CredentialRequestError as refused:
+        if refused.error == ErrorCode.CREDENTIAL_REQUEST_DENIED and version is SpecVersion.DRAFT_13:
+            raise _error(denied_error_code(version), refused.error_description or "") from None
+        raise
     except DeferIssuance as deferred:
         transaction_id = await _store_deferred(verified, config, deferred.interval)
         body = credential_response_body(

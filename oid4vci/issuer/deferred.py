@@ -56,6 +56,7 @@ from oid4vci.issuer.credential import (
     DeferredRecord,
     create_credentials,
     create_issued_response,
+    denied_error_code,
 )
 from oid4vci.issuer.encryption import decrypt_request, encrypt_response, response_encryption
 from oid4vci.issuer.flood_limits import refused
@@ -210,7 +211,8 @@ async def verify_deferred_credential_request(
     """Find the transaction and check it belongs to the token's grant (OID4VCI 1.0 §9.3).
 
     A denied transaction (or one whose configuration is gone) is deleted and refused with
-    ``credential_request_denied``. Raises :class:`CredentialRequestError`.
+    ``credential_request_denied`` (``invalid_credential_request`` for Draft 13, which has no
+    such code). Raises :class:`CredentialRequestError`.
     """
     key = store_keys.deferred_key(parsed.transaction_id)
     record = record_from_json(await config.store.get(key), DeferredRecord)
@@ -218,7 +220,7 @@ async def verify_deferred_credential_request(
         raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
     if record.denied or config.configuration(record.configuration_id) is None:
         await config.store.delete(key)
-        raise _error(ErrorCode.CREDENTIAL_REQUEST_DENIED, "the issuer will not issue it")
+        raise _error(denied_error_code(record.version), "the issuer will not issue it")
     return VerifiedDeferredRequest(
         transaction_id=parsed.transaction_id, record=record, context=context
     )
@@ -252,7 +254,7 @@ async def create_deferred_credential_response(
         spec = config.configuration(record.configuration_id)
         if record.denied or spec is None:
             await config.store.delete(key)
-            raise _error(ErrorCode.CREDENTIAL_REQUEST_DENIED, "the issuer will not issue it")
+            raise _error(denied_error_code(record.version), "the issuer will not issue it")
         version = record.version
         credentials: list[str]
         if record.credentials is not None:
@@ -262,8 +264,12 @@ async def create_deferred_credential_response(
                 claims = await config.claims_source(context.subject, spec.id)
             except DeferIssuance as deferred:
                 return _pending(version, transaction_id, deferred.interval)
-            except CredentialRequestError:
+            except CredentialRequestError as refused:
                 await config.store.delete(key)
+                if refused.error == ErrorCode.CREDENTIAL_REQUEST_DENIED:
+                    raise _error(
+                        denied_error_code(version), refused.error_description or ""
+                    ) from None
                 raise
             credentials = await create_credentials(
                 spec,

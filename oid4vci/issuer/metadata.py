@@ -149,7 +149,7 @@ def create_issuer_metadata(
     """The Credential Issuer metadata document in the shape of ``version``.
 
     ``version`` defaults to ``config.published_version``. ``nonce_endpoint`` is written for
-    Draft 15 and 1.0, ``batch_credential_issuance`` from Draft 14 on when ``batch_size`` ≥ 2,
+    Draft 15 and 1.0, ``credential_identifiers_supported`` for Draft 13, ``batch_credential_issuance`` from Draft 14 on when ``batch_size`` ≥ 2,
     ``authorization_servers`` only with an external authorization server, the encryption
     members with ``config.encryption`` (:func:`~oid4vci.issuer.encryption.encryption_metadata`).
     ``languages`` (negotiated locales, :func:`~oid4vci.issuer.languages.negotiate_languages`)
@@ -159,6 +159,10 @@ def create_issuer_metadata(
     version = version or config.published_version
     external = config.external_authorization_server
     encryption = encryption_metadata(config, version)
+    if version is SpecVersion.DRAFT_13:
+        # Draft 13 §11.2.3: absent means false, and the token endpoint does return
+        # credential_identifiers with authorization_details (Draft 13 §6.2).
+        encryption["credential_identifiers_supported"] = True
     batch = (
         BatchCredentialIssuance(batch_size=config.batch_size)
         if config.batch_size >= 2 and version is not SpecVersion.DRAFT_13
@@ -271,17 +275,24 @@ async def handle_issuer_metadata(
 
 
 def _accepts_jwt(accept: str | None) -> bool:
-    """Whether ``Accept`` names ``application/jwt`` with a non-zero weight (RFC 9110 §12.5.1)."""
+    """Whether ``Accept`` prefers ``application/jwt`` to ``application/json``: the JWT has a
+    non-zero weight at least as high as JSON's (RFC 9110 §12.5.1; OID4VCI 1.0 §12.2.2: the
+    signed form only when the wallet asks for it). ``*/*`` and ``application/*`` weigh for
+    JSON, not for the JWT: a wallet that names neither gets the plain document."""
+    weights: dict[str, float] = {}
     for item in (accept or "").split(","):
         media, *params = (part.strip() for part in item.split(";"))
-        if media.lower() != SIGNED_METADATA_MEDIA_TYPE:
-            continue
-        weights = [p.partition("=")[2] for p in params if p.lower().startswith("q=")]
+        q = [p.partition("=")[2].strip() for p in params if p.lower().startswith("q=")]
         try:
-            return not weights or float(weights[0]) > 0
+            weight = float(q[0]) if q else 1.0
         except ValueError:
-            return False
-    return False
+            weight = 0.0
+        media = media.lower()
+        weights[media] = max(weights.get(media, 0.0), weight if 0.0 <= weight <= 1.0 else 0.0)
+    jwt = weights.get(SIGNED_METADATA_MEDIA_TYPE, 0.0)
+    # The most specific range that matches JSON gives its weight (RFC 9110 §12.5.1).
+    json = weights.get("application/json", weights.get("application/*", weights.get("*/*", 0.0)))
+    return jwt > 0 and jwt >= json
 
 
 async def _signed_issuer_metadata(

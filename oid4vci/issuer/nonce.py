@@ -41,6 +41,7 @@ __all__ = [
     "create_nonce_response",
     "handle_nonce",
     "parse_nonce_request",
+    "seal_c_nonce",
     "take_c_nonce",
 ]
 
@@ -57,6 +58,11 @@ async def create_c_nonce(config: IssuerConfig) -> str:
 
     Stateless: sealed with ``config.nonce_keys``; nothing is written to the store.
     """
+    return seal_c_nonce(config)
+
+
+def seal_c_nonce(config: IssuerConfig) -> str:
+    """:func:`create_c_nonce` for synchronous code (a parse stage's Draft 13/14 error)."""
     return seal_nonce(
         config.nonce_keys,
         NoncePurpose.C_NONCE,

@@ -250,8 +250,9 @@ def www_authenticate(
     error_description: str | None = None,
     algs: Sequence[str] = (),
 ) -> str:
-    """One challenge: ``<scheme> error="…", error_description="…", algs="…"``."""
-    params: list[str] = []
+    """One challenge: ``<scheme> error="…", error_description="…", algs="…"``; a ``Basic``
+    one starts with the ``realm`` RFC 7617 §2 requires."""
+    params: list[str] = ['realm="oid4vci"'] if scheme.lower() == "basic" else []
     if error:
         params.append(f"error={_quoted(error)}")
         if error_description:

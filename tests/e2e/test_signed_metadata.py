@@ -79,6 +79,26 @@ async def test_v1_serves_a_jwt_when_asked(clock: FakeClock) -> None:
     assert (await get_metadata(e2e, "application/jwt;q=0")).media_type == "application/json"
 
 
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        ("application/jwt;q=0.1, application/json;q=0.9", "application/json"),
+        ("application/jwt;q=0.5, */*", "application/json"),
+        ("application/jwt, */*;q=0.1", "application/jwt"),
+        ("application/json;q=0.2, application/jwt;q=0.8", "application/jwt"),
+        ("*/*", "application/json"),
+        ("application/jwt;q=x", "application/json"),
+    ],
+)
+async def test_v1_follows_the_accept_weights(
+    clock: FakeClock, accept: str, media_type: str
+) -> None:
+    """OID4VCI 1.0 §12.2.2 with RFC 9110 §12.5.1: the JWT form when the wallet weighs it at
+    least as high as JSON (``q=0.1`` for the JWT against ``0.9`` for JSON used to get the JWT)."""
+    e2e = signing_issuer(SpecVersion.V1, clock, make_pki())
+    assert (await get_metadata(e2e, accept)).media_type == media_type
+
+
 @pytest.mark.parametrize("version", VERSIONS[1:], ids=["d15", "d14", "d13"])
 async def test_drafts_carry_signed_metadata(clock: FakeClock, version: SpecVersion) -> None:
     pki = make_pki()

@@ -163,7 +163,7 @@ def test_v1_request_ignores_unknown_members(
         ({"credential_configuration_id": "identity", "proofs": {"ldp_vp": [{}]}}, "invalid_proof"),
         (
             {"credential_configuration_id": "identity", "proofs": {"jwt": []}},
-            "invalid_credential_request",
+            "invalid_proof",  # OID4VCI 1.0 §8.3.1.2: the proofs parameter is invalid
         ),
         (
             {

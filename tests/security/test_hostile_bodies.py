@@ -260,19 +260,19 @@ CREDENTIAL_CASES: list[tuple[str, Any, int, str]] = [
         "proofs-string",
         lambda p: {"credential_configuration_id": "pid", "proofs": p},
         400,
-        "invalid_credential_request",
+        "invalid_proof",
     ),
     (
         "proofs-jwt-string",
         lambda p: {"credential_configuration_id": "pid", "proofs": {"jwt": p}},
         400,
-        "invalid_credential_request",
+        "invalid_proof",
     ),
     (
         "proofs-empty",
         lambda p: {"credential_configuration_id": "pid", "proofs": {"jwt": []}},
         400,
-        "invalid_credential_request",
+        "invalid_proof",
     ),
     (
         "proofs-two-types",
@@ -281,11 +281,12 @@ CREDENTIAL_CASES: list[tuple[str, Any, int, str]] = [
             "proofs": {"jwt": [p], "attestation": [p]},
         },
         400,
-        "invalid_credential_request",
+        "invalid_proof",
     ),
     (
-        # A draft-shaped request (format) may not carry both; a 1.0 one ignores `proof`
-        # (OID4VCI 1.0 §8.2, tested in tests/issuer/test_credential.py).
+        # A draft-shaped request (format) may not carry both (invalid_proof, Draft 14
+        # §7.3.1.2); a 1.0 one ignores `proof` (OID4VCI 1.0 §8.2, tests/issuer/test_credential.py).
+        # A malformed `proofs` is invalid_proof too (OID4VCI 1.0 §8.3.1.2).
         "proof-and-proofs",
         lambda p: {
             "format": "dc+sd-jwt",
@@ -294,7 +295,7 @@ CREDENTIAL_CASES: list[tuple[str, Any, int, str]] = [
             "proofs": {"jwt": [p]},
         },
         400,
-        "invalid_credential_request",
+        "invalid_proof",
     ),
     ("proofs-missing", lambda p: {"credential_configuration_id": "pid"}, 400, "invalid_proof"),
     (

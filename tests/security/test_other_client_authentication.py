@@ -47,6 +47,8 @@ def _refused(response: HttpResponse, status: int, scheme: str | None) -> None:
     else:
         assert challenge is not None and challenge.startswith(f"{scheme} ")
         assert 'error="invalid_client"' in challenge
+        if scheme == "Basic":  # RFC 7617 §2: realm is required
+            assert challenge.startswith('Basic realm="')
 
 
 @pytest.mark.parametrize(("extra", "headers", "status", "scheme"), CREDENTIALS)
