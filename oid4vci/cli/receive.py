@@ -185,21 +185,36 @@ async def _open_browser(url: str) -> None:
         log.debug("could not open a browser", exc_info=True)
 
 
+_PAGE_HEADERS = {
+    "Content-Type": "text/html; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'",
+}
+
+
 async def _callback_page(
-    request: HttpRequest, received: list[str], done: anyio.Event
+    request: HttpRequest,
+    received: list[str],
+    done: anyio.Event,
+    accept: Callable[[str], bool] | None = None,
 ) -> HttpResponse:
     if request.method != "GET" or urlsplit(request.url).path != "/callback":
         return HttpResponse(status=404)
+    if accept is not None and not received and not accept(request.url):
+        # Not the answer to this wallet's request (state or RFC 9207 iss): a stray or forged
+        # redirect must not end the wait for the real one.
+        return HttpResponse(
+            status=400,
+            headers=_PAGE_HEADERS,
+            body=b"<!doctype html><title>oid4vci</title><p>This is not the answer to the "
+            b"wallet's authorization request; the wallet is still waiting.</p>",
+        )
     if not received:
         received.append(request.url)
         done.set()
     return HttpResponse(
         status=200,
-        headers={
-            "Content-Type": "text/html; charset=utf-8",
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'none'",
-        },
+        headers=_PAGE_HEADERS,
         body=b"<!doctype html><title>oid4vci</title>"
         b"<p>Done: the wallet has the authorization. You can close this window.</p>",
     )
@@ -211,12 +226,15 @@ async def wait_for_callback(
     wait_seconds: float,
     on_authorize: AuthorizeNotice | None = None,
     open_browser: bool = False,
+    accept: Callable[[str], bool] | None = None,
 ) -> str:
     """Listen on ``http://127.0.0.1:<free port>/callback`` (RFC 8252 §7.3) for the redirect.
 
     ``authorize(redirect_uri)`` returns the authorization URL; ``on_authorize`` is told the
-    URL, the redirect URI and ``wait_seconds`` before the wait. Returns the callback URL;
-    raises :class:`CallbackTimeout` when nothing arrives within ``wait_seconds``.
+    URL, the redirect URI and ``wait_seconds`` before the wait. ``accept(callback_url)``
+    (the flow's :meth:`~oid4vci.wallet.IssuanceFlow.is_own_callback`) tells the answer to this
+    request from a stray or forged one, which gets 400 while the wait goes on. Returns the
+    callback URL; raises :class:`CallbackTimeout` when none arrives within ``wait_seconds``.
     """
     from oid4vci.transports.aiohttp import serve
 
@@ -224,7 +242,7 @@ async def wait_for_callback(
     done = anyio.Event()
 
     async def handler(request: HttpRequest) -> HttpResponse:
-        return await _callback_page(request, received, done)
+        return await _callback_page(request, received, done, accept)
 
     async with serve(handler, host="127.0.0.1", port=0) as served:
         redirect_uri = f"{served.base_url}/callback"
@@ -330,6 +348,7 @@ async def receive(
                         wait_seconds=wait_seconds,
                         on_authorize=on_authorize,
                         open_browser=open_browser,
+                        accept=lambda url: bool(pending) and pending[0].is_own_callback(url),
                     )
                 step("authorization granted; redeeming the code")
                 result = await client.claim(pending[0], callback, count=count)

@@ -68,6 +68,8 @@ from oid4vci.attestation import (
 from oid4vci.dpop import build_dpop_jwt
 from oid4vci.errors import (
     ArgumentTypeError,
+    AuthorizationError,
+    CallbackError,
     ConnectError,
     CredentialRequestError,
     CredentialVerificationError,
@@ -580,6 +582,26 @@ class IssuanceFlow:
                 if self._state in _ENCRYPTING_STATES:
                     response = open_response(response, in_flight.response_key)
                 _RECEIVERS[self._state](self, response)
+
+    def is_own_callback(self, callback_url: str) -> bool:
+        """Whether ``callback_url`` answers this flow's authorization request (its ``state``
+        and RFC 9207 ``iss`` match; a code or an error) without taking it: a callback listener
+        can leave a forged or stray redirect unanswered and keep waiting for the real one."""
+        if self._state is not _S.AWAITING_AUTHORIZATION or not isinstance(callback_url, str):
+            return False
+        assert self._oauth_state is not None and self._as_id is not None
+        try:
+            read_authorization_callback(
+                callback_url,
+                expected_state=self._oauth_state,
+                expected_issuer=self._as_id,
+                iss_supported=self._iss_parameter_supported(),
+            )
+        except CallbackError:
+            return False
+        except AuthorizationError:  # the authorization server's own error answer: ours
+            return True
+        return True
 
     def receive_callback(self, callback_url: str) -> None:
         """The redirect to the wallet's ``redirect_uri`` after :class:`Authorize`: checks
