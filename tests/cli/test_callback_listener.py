@@ -24,14 +24,15 @@ def anyio_backend() -> str:
 
 async def test_a_forged_callback_does_not_end_the_wait() -> None:
     urls: list[str] = []
+    listening = anyio.Event()
 
     async def authorize(redirect_uri: str) -> str:
         urls.append(redirect_uri)
+        listening.set()
         return "https://as.example/authorize"
 
     async def browser() -> list[int]:
-        while not urls:
-            await anyio.sleep(0.01)
+        await listening.wait()
         statuses = []
         async with aiohttp.ClientSession() as session:
             for state in ("forged", "good"):
