@@ -20,6 +20,7 @@ refuses WebSocket connections. Needs no extra: it is plain ASGI, on asyncio or t
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -132,6 +133,10 @@ def _client_address(scope: Mapping[str, Any]) -> str | None:
     return None
 
 
+#: A request method as HttpRequest keeps it: an upper-case token.
+_METHOD = re.compile(r"[A-Z][A-Z0-9_-]{0,31}")
+
+
 async def _respond(send: Send, response: HttpResponse) -> None:
     await send(
         {
@@ -226,6 +231,11 @@ def asgi_app(
                 break
 
         method = str(scope.get("method", "GET"))
+        if not _METHOD.fullmatch(method):
+            # Methods are case-sensitive tokens (RFC 9110 §9.1): "get" is not GET. The
+            # aiohttp adapter's parser refuses it the same way.
+            await _respond(send, json_error(400, "invalid_request", "invalid method"))
+            return
         started = time.monotonic()
         try:
             request = HttpRequest(

@@ -36,6 +36,7 @@ from oid4vci.errors import (
     UsageError,
 )
 from oid4vci.http import REDIRECT_STATUSES, AsyncTransport, HttpRequest, HttpResponse
+from oid4vci.transports._common import safe_url
 from oid4vci.urls import origin_of
 
 __all__ = ["REDIRECT_STATUSES", "Handler", "InMemoryTransport"]
@@ -59,11 +60,6 @@ def _normalize_origin(origin: str) -> str:
             "route paths inside the handler"
         )
     return origin_of(origin)
-
-
-def _safe_url(url: str) -> str:
-    """``url`` without query and fragment (they may carry codes or tokens)."""
-    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 class InMemoryTransport(AsyncTransport):
@@ -139,7 +135,7 @@ class InMemoryTransport(AsyncTransport):
         handler = self._routes.get(origin, self._default)
         if handler is None:
             raise ConnectError(
-                f"no in-memory route for {origin} ({request.method} {_safe_url(request.url)})"
+                f"no in-memory route for {origin} ({request.method} {safe_url(request.url)})"
             )
         return handler
 
@@ -157,12 +153,12 @@ class InMemoryTransport(AsyncTransport):
         if self._max_response_size is not None and len(response.body) > self._max_response_size:
             raise ResponseTooLarge(
                 f"response body exceeds {self._max_response_size} bytes "
-                f"({request.method} {_safe_url(request.url)})"
+                f"({request.method} {safe_url(request.url)})"
             )
         if self._raise_on_redirect and response.status in REDIRECT_STATUSES:
             raise RedirectRefused(
                 f"server answered {response.status} to {request.method} "
-                f"{_safe_url(request.url)}; redirects are not followed",
+                f"{safe_url(request.url)}; redirects are not followed",
                 status=response.status,
                 location=response.headers.get("Location"),
             )

@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from oid4vci.errors import AuthorizationError, TransportError
+from oid4vci.errors import AuthorizationError, Oid4vciError, TransportError
 from oid4vci.urls import require_secure_url
 
 __all__ = ["LoginForm", "find_login_form", "scripted_login"]
@@ -76,16 +76,23 @@ async def scripted_login(
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=timeout) as session:
         method, url, data = "GET", authorization_url, None
         for _ in range(_MAX_STEPS):
-            require_secure_url(url, allow_insecure_loopback=True, what="login page URL")
             try:
+                require_secure_url(url, allow_insecure_loopback=True, what="login page URL")
                 async with session.request(method, url, data=data, allow_redirects=False) as resp:
                     location = resp.headers.get("Location")
                     body = (await resp.content.read(_MAX_PAGE)).decode("utf-8", "replace")
                     status = resp.status
+            except Oid4vciError:  # an insecure URL (InsecureUrlError, also a ValueError)
+                raise
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise TransportError("could not reach the login page") from exc
+            except (ValueError, UnicodeError):  # a URL yarl or IDNA cannot use
+                raise TransportError("the login page's URL is unusable") from None
             if status in (301, 302, 303, 307, 308) and location:
-                target = urljoin(url, location)
+                try:
+                    target = urljoin(url, location)
+                except ValueError:  # e.g. "http://[::1"
+                    raise TransportError("the login page redirected to an unusable URL") from None
                 if target.startswith(redirect_uri):
                     return target
                 method, url, data = "GET", target, None

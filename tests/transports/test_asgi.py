@@ -514,3 +514,13 @@ def test_cli_receive_against_starlette_mount(in_starlette_under_prefix: DemoIssu
     assert data["ok"] is True and data["flow"] == "pre_auth"
     assert [c["verified"] for c in data["credentials"]] == [True]
     assert data["credentials"][0]["claims"]["iss"] == demo.credential_issuer
+
+
+@pytest.mark.parametrize("method", ["get", "pOsT", "GET POST", "", "G\u00c9T"])
+async def test_a_method_that_is_no_upper_case_token_is_refused(method: str) -> None:
+    """RFC 9110 §9.1: methods are case-sensitive. ``get`` used to reach the issuer as GET
+    (and ``pOsT /nonce`` minted a nonce); the aiohttp adapter refuses it, so does this one."""
+    handler = Recorder()
+    exchange = await call(asgi_app(handler), http_scope("/nonce", method=method))
+    assert exchange.status == 400
+    assert handler.requests == []
