@@ -176,7 +176,13 @@ def assert_sane(request: HttpRequest, response: HttpResponse) -> None:
     body: Any = json.loads(response.body)
     assert isinstance(body, dict) and isinstance(body.get("error"), str), body
     if response.status == 401:
-        assert (response.headers.get("WWW-Authenticate") or "").startswith("DPoP")
+        challenge = response.headers.get("WWW-Authenticate") or ""
+        if path in ("/token", "/par"):
+            # client credentials in the Authorization header, which these endpoints do not
+            # take: invalid_client with a challenge of the scheme used (RFC 6749 §5.2)
+            assert body["error"] == "invalid_client" and challenge, (request, response.body)
+        else:
+            assert challenge.startswith("DPoP"), (request, challenge)
 
 
 class FuzzTarget:
