@@ -178,9 +178,9 @@ def _run(args: argparse.Namespace) -> int:
 
         return anyio.run(run_serve, args, backend_options=server_backend_options())
     if args.command == "receive":
-        from .receive import run_receive
+        from .receive import receive_command
 
-        return anyio.run(run_receive, args)
+        return receive_command(args)
     if args.command == "status":
         from .status import run_status
 

@@ -36,7 +36,17 @@ from oid4vci.errors import Oid4vciError
 from oid4vci.http import HttpRequest, HttpResponse
 from oid4vci.mdoc import mdoc_claims_to_json
 
-from .exits import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CliError, Failure, describe_error
+from .exits import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CliError,
+    Failure,
+    Terminated,
+    describe_error,
+)
 from .options import DEFAULT_CALLBACK_TIMEOUT, read_certificate_files
 
 if TYPE_CHECKING:
@@ -56,6 +66,7 @@ __all__ = [
     "prepare_out",
     "print_summary",
     "receive",
+    "receive_command",
     "run_receive",
 ]
 
@@ -541,6 +552,29 @@ def print_summary(outcome: ReceiveOutcome, *, all_claims: bool = False) -> None:
 def _say(text: str, *, human: bool) -> None:
     """Progress for people: stdout, or stderr with ``--json`` (stdout carries only the line)."""
     print(text, file=sys.stdout if human else sys.stderr, flush=True)
+
+
+def receive_command(args: argparse.Namespace) -> int:
+    """Run ``receive``; with ``--json`` its line is printed also when the command is refused
+    before the flow (a bad ``--out`` or ``--trust-anchor``) or stopped (Ctrl-C, SIGTERM):
+    scripts always get one ``{"ok": false, ..., "errors": [...]}`` line. The error is then
+    raised on for the one line on stderr and the exit code."""
+    try:
+        return anyio.run(run_receive, args)
+    except (CliError, KeyboardInterrupt) as exc:
+        if args.json:
+            outcome = ReceiveOutcome()
+            outcome.fail(_stopped(exc))
+            print(json.dumps(outcome.to_json(), ensure_ascii=False), flush=True)
+        raise
+
+
+def _stopped(exc: CliError | KeyboardInterrupt) -> Failure:
+    if isinstance(exc, CliError):
+        return Failure("UsageError", exc.message, "see oid4vci receive --help", exc.exit_code)
+    if isinstance(exc, Terminated):
+        return Failure("Terminated", "terminated", "", EXIT_TERMINATED)
+    return Failure("Interrupted", "interrupted", "", EXIT_INTERRUPTED)
 
 
 async def run_receive(args: argparse.Namespace) -> int:

@@ -319,6 +319,40 @@ def test_sigterm_ends_a_command_as_one_line_and_exit_143(
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_with_json_a_stopped_or_refused_receive_still_prints_its_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Scripts read one ``--json`` line whatever happens: also for SIGTERM during the run and
+    for an argument refused before it (they used to get nothing on stdout)."""
+    import json
+    import os
+    import signal
+
+    import oid4vci.cli.receive as receive_command
+    from oid4vci.cli import main
+
+    async def run_receive(_args: object) -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0  # not reached
+
+    offer = "openid-credential-offer://?credential_offer=%7B%7D"
+    with monkeypatch.context() as patched:
+        patched.setattr(receive_command, "run_receive", run_receive)
+        assert main(["receive", offer, "--json"]) == EXIT_TERMINATED
+    captured = capsys.readouterr()
+    line = json.loads(captured.out)
+    assert line["ok"] is False and line["credentials"] == []
+    assert line["errors"] == [{"type": "Terminated", "message": "terminated", "hint": ""}]
+    assert captured.err == "oid4vci receive: error: terminated\n"
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(["receive", offer, "--json", "--out", str(a_file)]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    (error,) = json.loads(captured.out)["errors"]
+    assert error["type"] == "UsageError" and "--out" in error["message"]
+    assert captured.err.startswith("oid4vci receive: error: ")
+
+
 def test_a_command_run_from_a_thread_keeps_the_process_signal_handling() -> None:
     """Only the main thread may set signal handlers: ``main`` called from another thread runs
     (here to its usage error) instead of failing on ``signal.signal``."""

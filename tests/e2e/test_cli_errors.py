@@ -136,7 +136,9 @@ def test_out_not_writable_is_checked_before_the_issuer_is_asked(tmp_path: Path) 
     a_file.write_text("x")
     done = run_cli("receive", DEAD_OFFER, "--out", str(a_file), "--json")
     one_line_error(done, 2, "receive", "not a directory")
-    assert done.stdout == ""
+    # with --json the refusal is also the line scripts read
+    (error,) = json.loads(done.stdout)["errors"]
+    assert error["type"] == "UsageError" and "not a directory" in error["message"]
 
 
 def test_missing_tx_code_is_usage_error(served: ServedIssuer) -> None:
