@@ -182,9 +182,9 @@ def _run(args: argparse.Namespace) -> int:
 
         return receive_command(args)
     if args.command == "status":
-        from .status import run_status
+        from .status import status_command
 
-        return anyio.run(run_status, args)
+        return status_command(args)
     from .demo import run_demo
 
     return anyio.run(run_demo, args)

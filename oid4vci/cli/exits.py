@@ -128,12 +128,16 @@ def terminating_on_sigterm() -> Iterator[None]:
 
 
 class CliError(Exception):
-    """A failure the command reports in one line (``message``) and ends with ``exit_code``."""
+    """A failure the command reports in one line (``message``) and ends with ``exit_code``;
+    ``kind`` names it in a ``--json`` line (the error class it came from, or ``UsageError``)."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+    def __init__(
+        self, message: str, exit_code: int = EXIT_FAILURE, *, kind: str = "UsageError"
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+        self.kind = kind
 
 
 class Failure:

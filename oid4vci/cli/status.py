@@ -10,8 +10,9 @@ one, a list with an ``x5c`` header must chain to it), its ``sub`` compared with 
 reference, and the entry read (draft-ietf-oauth-status-list-20 §8.3) by
 :func:`oid4vci.wallet.status_lists.check_status`. The credential itself is not re-verified.
 
-Prints the status (``--json``: one line ``{"status", "uri", "idx"}``; ``status`` is
-``"valid"``, ``"invalid"``, ``"suspended"`` or another value as its number) and exits 0 when the
+Prints the status (``--json``: one line ``{"status", "uri", "idx", "errors"}``; ``status`` is
+``"valid"``, ``"invalid"``, ``"suspended"`` or another value as its number, ``errors`` empty;
+on a failure the same line with ``null`` values and the error) and exits 0 when the
 credential is valid, 3 when the list says it is not (:data:`EXIT_NOT_VALID`), 1 when the status
 cannot be had (no reference, the list unreachable or refused), 2 when ``CREDENTIAL`` is
 neither a readable file nor a credential.
@@ -25,6 +26,8 @@ import re
 import sys
 from pathlib import Path
 
+import anyio
+
 from oid4vci.errors import ConnectError, TransportError
 from oid4vci.status import (
     StatusCheck,
@@ -34,10 +37,10 @@ from oid4vci.status import (
 )
 from oid4vci.wallet.status_lists import check_status
 
-from .exits import EXIT_FAILURE, EXIT_NOT_VALID, EXIT_OK, EXIT_USAGE, CliError
+from .exits import EXIT_FAILURE, EXIT_NOT_VALID, EXIT_OK, EXIT_USAGE, CliError, Terminated
 from .options import read_certificate_files
 
-__all__ = ["read_credential_argument", "run_status"]
+__all__ = ["read_credential_argument", "run_status", "status_command"]
 
 _MAX_FILE = 1 << 20
 #: A compact JWT / SD-JWT: base64url parts, dots and tildes (never a path: no slash).
@@ -77,19 +80,41 @@ def read_credential_argument(text: str) -> str:
 
 
 def _failure(exc: Exception) -> CliError:
+    kind = type(exc).__name__
     if isinstance(exc, StatusListVerificationError):
         if exc.reason == StatusListReason.NO_REFERENCE:
-            return CliError(f"{exc}; this credential cannot be revoked or suspended", 1)
-        if exc.reason == StatusListReason.MALFORMED and "credential" in str(exc):
-            return CliError(f"{exc}; give an SD-JWT VC, JWT or mdoc credential", EXIT_USAGE)
-        if exc.reason == StatusListReason.UNAVAILABLE:
-            return CliError(f"{exc}; is the issuer running? try again later", EXIT_FAILURE)
-        return CliError(f"the status list was refused ({exc}); ask the issuer", EXIT_FAILURE)
-    if isinstance(exc, ConnectError):
-        return CliError(f"{exc}; is the issuer running? check the status list URI", 1)
-    if isinstance(exc, TransportError):
-        return CliError(f"{exc}; check the network and try again", EXIT_FAILURE)
-    return CliError(f"{exc}; the issuer's keys or the status list cannot be used", 1)
+            text, code = f"{exc}; this credential cannot be revoked or suspended", EXIT_FAILURE
+        elif exc.reason == StatusListReason.MALFORMED and "credential" in str(exc):
+            text, code = f"{exc}; give an SD-JWT VC, JWT or mdoc credential", EXIT_USAGE
+        elif exc.reason == StatusListReason.UNAVAILABLE:
+            text, code = f"{exc}; is the issuer running? try again later", EXIT_FAILURE
+        else:
+            text, code = f"the status list was refused ({exc}); ask the issuer", EXIT_FAILURE
+    elif isinstance(exc, ConnectError):
+        text, code = f"{exc}; is the issuer running? check the status list URI", EXIT_FAILURE
+    elif isinstance(exc, TransportError):
+        text, code = f"{exc}; check the network and try again", EXIT_FAILURE
+    else:
+        text, code = f"{exc}; the issuer's keys or the status list cannot be used", EXIT_FAILURE
+    return CliError(text, code, kind=kind)
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """Run ``status``; with ``--json`` its line is printed on every outcome: on a failure
+    ``{"status": null, "uri": null, "idx": null, "errors": [{"type", "message", "hint"}]}``
+    (the error is then raised on for the one line on stderr and the exit code)."""
+    try:
+        return anyio.run(run_status, args)
+    except (CliError, KeyboardInterrupt) as exc:
+        if args.json:
+            if isinstance(exc, CliError):
+                error = {"type": exc.kind, "message": exc.message, "hint": ""}
+            else:
+                kind = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+                error = {"type": kind, "message": kind.lower(), "hint": ""}
+            line = {"status": None, "uri": None, "idx": None, "errors": [error]}
+            print(json.dumps(line), flush=True)
+        raise
 
 
 async def run_status(args: argparse.Namespace) -> int:
@@ -120,7 +145,12 @@ async def run_status(args: argparse.Namespace) -> int:
     except (CredentialVerificationError, TransportError) as exc:
         raise _failure(exc) from None
     if args.json:
-        line = {"status": check.status, "uri": check.uri, "idx": check.idx}
+        line: dict[str, object] = {
+            "status": check.status,
+            "uri": check.uri,
+            "idx": check.idx,
+            "errors": [],
+        }
         print(json.dumps(line), flush=True)
     else:
         print(f"{check.status}  (entry {check.idx} of {check.uri})", flush=True)

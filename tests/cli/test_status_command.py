@@ -54,6 +54,15 @@ def status(*args: str) -> tuple[int, dict[str, Any] | None, str]:
     return done.returncode, json_line(done.stdout) if done.stdout.strip() else None, done.stderr
 
 
+def failure_of(line: dict[str, Any] | None) -> dict[str, Any]:
+    """The one error of a failure's ``--json`` line (status, uri and idx null)."""
+    assert line is not None
+    assert (line["status"], line["uri"], line["idx"]) == (None, None, None)
+    (error,) = line["errors"]
+    assert set(error) == {"type", "message", "hint"}
+    return dict(error)
+
+
 def test_ready_line_has_the_admin_endpoint(served: ServedIssuer) -> None:
     info = served.ready["admin"]
     assert info["status_url"] == served.issuer + "/admin/status"
@@ -80,14 +89,15 @@ def test_revoke_suspend_unsuspend(served: ServedIssuer, tmp_path: Path) -> None:
     assert jwk_thumbprint(key.public_jwk) == entry["holder_jkt"]
 
     code, line, _ = status(str(saved))
-    assert (code, line) == (0, {"status": "valid", "uri": reference.uri, "idx": reference.idx})
+    valid = {"status": "valid", "uri": reference.uri, "idx": reference.idx, "errors": []}
+    assert (code, line) == (0, valid)
     for new, exit_code in (("invalid", 3), ("suspended", 3), ("valid", 0)):
         answer = admin(served, {"uri": reference.uri, "idx": reference.idx, "status": new})
         assert answer[0] == 204, answer
         code, line, err = status(str(saved))
         assert code == exit_code and line is not None and line["status"] == new, err
     # the credential string works as well as the file
-    assert status(credential)[1] == {"status": "valid", "uri": reference.uri, "idx": reference.idx}
+    assert status(credential)[1] == valid
     assert served.ready["admin"]["token"] not in served.stderr_text()
 
 
@@ -124,11 +134,16 @@ def test_admin_refusals(served: ServedIssuer) -> None:
 
 def test_status_command_errors(tmp_path: Path) -> None:
     code, line, err = status(str(tmp_path / "missing-file"))
-    assert code == 2 and line is None and err.startswith("oid4vci status: error:")
+    assert code == 2 and err.startswith("oid4vci status: error:")
+    assert failure_of(line)["type"] == "UsageError"
     plain = tmp_path / "plain.sd-jwt"
     plain.write_text("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.~")
     code, line, err = status(str(plain))
-    assert code == 1 and line is None and "no status" in err.lower()
+    assert code == 1 and "no status" in err.lower()
+    # with --json a failure is a line too: null values and the error
+    failure = failure_of(line)
+    assert failure["type"] == "StatusListVerificationError"
+    assert "no status" in failure["message"].lower()
 
 
 def test_status_of_an_mdoc(served: ServedIssuer, tmp_path: Path) -> None:
@@ -150,18 +165,19 @@ def test_status_of_an_mdoc(served: ServedIssuer, tmp_path: Path) -> None:
     expected = {"uri": reference.uri, "idx": reference.idx}
     # an mdoc names no issuer: --issuer says whose keys sign its list
     code, line, err = status(str(saved))
-    assert code == 2 and line is None and "--issuer" in err
+    assert code == 2 and "--issuer" in err
+    assert failure_of(line)["type"] == "UsageError"
     code, line, _ = status(str(saved), "--issuer", served.issuer)
-    assert (code, line) == (0, {"status": "valid", **expected})
+    assert (code, line) == (0, {"status": "valid", **expected, "errors": []})
     answer = admin(served, {**expected, "status": "invalid"})
     assert answer[0] == 204, answer
     code, line, _ = status(saved.read_text().strip(), "--issuer", served.issuer)
-    assert (code, line) == (3, {"status": "invalid", **expected})
+    assert (code, line) == (3, {"status": "invalid", **expected, "errors": []})
 
 
 def test_status_of_what_is_no_credential(tmp_path: Path) -> None:
     junk = tmp_path / "junk.mdoc.b64u"
     junk.write_text("A" * 300)
     code, line, err = status(str(junk))
-    assert code == 2 and line is None
+    assert code == 2 and failure_of(line)["type"] == "StatusListVerificationError"
     assert "not a JWT, SD-JWT or mdoc" in err and "give an SD-JWT VC, JWT or mdoc" in err
