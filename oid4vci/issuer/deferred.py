@@ -51,7 +51,7 @@ from oid4vci.http import HttpRequest, HttpResponse, RequestDict
 from oid4vci.issuer import store_keys
 from oid4vci.issuer._request_body import parse_json_body, require_post
 from oid4vci.issuer.access_token import TokenContext, verify_access_token
-from oid4vci.issuer.config import DeferIssuance, IssuerConfig
+from oid4vci.issuer.config import CredentialConfigurationSpec, DeferIssuance, IssuerConfig
 from oid4vci.issuer.credential import (
     DeferredRecord,
     create_credentials,
@@ -113,6 +113,23 @@ async def _save(transaction_id: str, record: DeferredRecord, config: IssuerConfi
     )
 
 
+async def _create_credentials(
+    record: DeferredRecord,
+    spec: CredentialConfigurationSpec,
+    config: IssuerConfig,
+    claims: Mapping[str, Any],
+) -> list[str]:
+    """The transaction's credentials: one per holder key its request proved, in its version."""
+    return await create_credentials(
+        spec,
+        config,
+        claims=claims,
+        holder_jwks=record.holder_jwks,
+        version=record.version,
+        subject=record.subject,
+    )
+
+
 @contextlib.asynccontextmanager
 async def _holding(transaction_id: str, config: IssuerConfig, *, wait: bool) -> AsyncIterator[bool]:
     """Hold the transaction (``deferred_lock:``, ``add_if_absent``) while one poll or one
@@ -164,14 +181,7 @@ async def complete_deferred(
         spec = config.configuration(record.configuration_id)
         if spec is None:
             raise UsageError("the transaction's credential configuration no longer exists")
-        credentials = await create_credentials(
-            spec,
-            config,
-            claims=claims,
-            holder_jwks=record.holder_jwks,
-            version=record.version,
-            subject=record.subject,
-        )
+        credentials = await _create_credentials(record, spec, config, claims)
         await _save(transaction_id, attrs.evolve(record, credentials=tuple(credentials)), config)
 
 
@@ -271,14 +281,7 @@ async def create_deferred_credential_response(
                         denied_error_code(version), refused.error_description or ""
                     ) from None
                 raise
-            credentials = await create_credentials(
-                spec,
-                config,
-                claims=claims,
-                holder_jwks=record.holder_jwks,
-                version=version,
-                subject=record.subject,
-            )
+            credentials = await _create_credentials(record, spec, config, claims)
         if await config.store.take(key) is None:  # the hold outlived its lock's TTL
             raise _error(ErrorCode.INVALID_TRANSACTION_ID, "unknown or used transaction_id")
     return await create_issued_response(
